@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Starts, stops and reports the local services AVA needs, on loopback only:
+#   Redis (Debian's redis-server; append-only file, maxmemory-policy noeviction as BullMQ requires) and
+#   FerretDB v1 (a MongoDB wire-protocol server on SQLite, built with the Go toolchain when missing).
+# Usage: scripts/services.sh up|down|status
+# Idempotent: `up` twice leaves one of each running; a port held by another program is an error.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${AVA_SERVICES_DIR:-$ROOT/.services}"
+CACHE="${AVA_CACHE_DIR:-$HOME/.cache/ava}"
+REDIS_PORT="${AVA_REDIS_PORT:-6379}"
+MONGO_PORT="${AVA_MONGO_PORT:-27017}"
+MONGO_DEBUG_PORT="${AVA_MONGO_DEBUG_PORT:-$((MONGO_PORT + 1000))}"
+FERRETDB_VERSION="v1.24.2"
+FERRETDB_BIN="$CACHE/bin/ferretdb-$FERRETDB_VERSION"
+
+say() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+port_owner() { command -v ss >/dev/null && ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\(.*\)))/\1/p' | head -n1; }
+
+wait_port() { # port name seconds
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do port_open "$1" && return 0; sleep 0.1; done
+  die "$2 did not open 127.0.0.1:$1 within $3 s; see $STATE/$2.log"
+}
+
+ensure_redis() {
+  command -v redis-server >/dev/null && return
+  say "installing redis-server from Debian packages"
+  command -v apt-get >/dev/null || die "redis-server is missing and apt-get is not available: install Redis ≥ 6.2 and retry"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >"$CACHE/apt.log" 2>&1 \
+    || die "apt-get install redis-server failed; see $CACHE/apt.log"
+}
+
+ensure_ferretdb() {
+  [ -x "$FERRETDB_BIN" ] && return
+  command -v go >/dev/null || die "FerretDB is missing and the Go toolchain is not installed: install Go ≥ 1.24 and retry"
+  say "building FerretDB $FERRETDB_VERSION with the Go toolchain (once; cached in $CACHE/bin)"
+  local src tmp
+  src="$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",\?$/\1/p')"
+  [ -d "$src" ] || die "go mod download github.com/FerretDB/FerretDB@$FERRETDB_VERSION failed"
+  # `go install` of this module panics at start-up: its build/version/version.txt is generated in their release
+  # pipeline and absent from the module. Build from a copy with that file written in.
+  tmp="$(mktemp -d)"
+  cp -r "$src" "$tmp/ferretdb" && chmod -R u+w "$tmp/ferretdb"
+  echo "$FERRETDB_VERSION" >"$tmp/ferretdb/build/version/version.txt"
+  (cd "$tmp/ferretdb" && go build -o "$FERRETDB_BIN.partial" ./cmd/ferretdb) >"$CACHE/ferretdb-build.log" 2>&1 \
+    || { rm -rf "$tmp"; die "building FerretDB failed; see $CACHE/ferretdb-build.log (GOTOOLCHAIN=go1.24.3 may help)"; }
+  rm -rf "$tmp"
+  mv "$FERRETDB_BIN.partial" "$FERRETDB_BIN"
+}
+
+start_redis() {
+  if pid_alive "$STATE/redis.pid"; then say "redis already running on 127.0.0.1:$REDIS_PORT"; return; fi
+  port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by another program ($(port_owner "$REDIS_PORT")); stop it or set AVA_REDIS_PORT"
+  mkdir -p "$STATE/redis"
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
+    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --dir "$STATE/redis" --daemonize yes --pidfile "$STATE/redis.pid" --logfile "$STATE/redis.log"
+  wait_port "$REDIS_PORT" redis 10
+  say "redis up on 127.0.0.1:$REDIS_PORT (append-only, noeviction)"
+}
+
+start_ferretdb() {
+  if pid_alive "$STATE/ferretdb.pid"; then say "ferretdb already running on 127.0.0.1:$MONGO_PORT"; return; fi
+  port_open "$MONGO_PORT" && die "port $MONGO_PORT is taken by another program ($(port_owner "$MONGO_PORT")); stop it or set AVA_MONGO_PORT"
+  port_open "$MONGO_DEBUG_PORT" && die "port $MONGO_DEBUG_PORT (FerretDB debug) is taken; set AVA_MONGO_DEBUG_PORT"
+  mkdir -p "$STATE/ferretdb/data" "$STATE/ferretdb/state"
+  nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" --state-dir="$STATE/ferretdb/state" \
+    --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr="127.0.0.1:$MONGO_DEBUG_PORT" \
+    --telemetry=disable --log-level=warn >"$STATE/ferretdb.log" 2>&1 &
+  echo $! >"$STATE/ferretdb.pid"
+  wait_port "$MONGO_PORT" ferretdb 20
+  say "ferretdb up on 127.0.0.1:$MONGO_PORT (MongoDB wire protocol, SQLite in $STATE/ferretdb/data)"
+}
+
+stop_one() { # name
+  local pidfile="$STATE/$1.pid" pid i
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; say "$1 not running"; return; fi
+  pid="$(cat "$pidfile")"
+  kill "$pid"
+  for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+  rm -f "$pidfile"
+  say "$1 stopped"
+}
+
+status_one() { # name port
+  if pid_alive "$STATE/$1.pid"; then echo "$1: running (pid $(cat "$STATE/$1.pid"), 127.0.0.1:$2)"; else echo "$1: stopped"; return 1; fi
+}
+
+mkdir -p "$STATE" "$CACHE/bin"
+case "${1:-}" in
+  up) ensure_redis; ensure_ferretdb; start_redis; start_ferretdb ;;
+  down) stop_one ferretdb; stop_one redis ;;
+  status) rc=0; status_one redis "$REDIS_PORT" || rc=1; status_one ferretdb "$MONGO_PORT" || rc=1; exit $rc ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

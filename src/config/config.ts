@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { ConfigError } from '../errors/errors.js';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/**
+ * Every option, its environment variable and its default, in one place. README's configuration table mirrors it.
+ * Keys are environment variable names.
+ */
+const schema = z.object({
+  AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
+  AVA_DB_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, 'letters, digits, _ and - only, at most 38 characters').default('ava'),
+  AVA_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('ava-messages'),
+  AVA_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('bull'),
+  AVA_MODEL: z.string().min(1).default('tiny'),
+  AVA_MODELS_DIR: z.string().min(1).default('models'),
+  AVA_ALLOW_REMOTE_MODELS: bool.default(false),
+  AVA_HUB_HOST: z.string().url().default('https://huggingface.co/'),
+  AVA_BATCH_SIZE: int(1, 256).default(16),
+  AVA_BATCH_WAIT_MS: int(0, 10_000).default(20),
+  AVA_MAX_NEW_TOKENS: int(1, 512).default(32),
+  AVA_LOCK_DURATION_MS: int(5_000, 600_000).default(30_000),
+  AVA_STALLED_INTERVAL_MS: int(1_000, 600_000).default(15_000),
+  AVA_MAX_STALLED_COUNT: int(0, 100).default(3),
+  AVA_JOB_ATTEMPTS: int(1, 100).default(8),
+  AVA_JOB_BACKOFF_MS: int(10, 600_000).default(1_000),
+  AVA_HISTORY_TURNS: int(0, 100).default(6),
+  AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
+  AVA_INTRA_OP_THREADS: int(0, 256).default(0),
+  AVA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The validated, frozen configuration. */
+export interface AvaConfig {
+  /** Redis URL for BullMQ (`redis://` or `rediss://` for TLS; credentials allowed). */
+  readonly redisUrl: string;
+  /** MongoDB connection string (official driver syntax, TLS and credentials included). */
+  readonly mongoUrl: string;
+  /** Database name. */
+  readonly dbName: string;
+  /** BullMQ queue name. */
+  readonly queueName: string;
+  /** BullMQ key prefix in Redis. */
+  readonly queuePrefix: string;
+  /** Model id: a directory, a folder under `modelsDir`, or a hub id when remote models are allowed. */
+  readonly model: string;
+  /** Folder of local models. */
+  readonly modelsDir: string;
+  /** Whether a missing model may be downloaded. */
+  readonly allowRemoteModels: boolean;
+  /** Hub base URL for downloads. */
+  readonly hubHost: string;
+  /** Most jobs per batch. */
+  readonly batchSize: number;
+  /** Longest wait for a batch to fill once its first job arrived, in ms. */
+  readonly batchWaitMs: number;
+  /** Tokens generated per reply. */
+  readonly maxNewTokens: number;
+  /** BullMQ job lock duration, in ms; locks are renewed at half this period. */
+  readonly lockDurationMs: number;
+  /** How often the stalled-job checker runs, in ms. */
+  readonly stalledIntervalMs: number;
+  /** Times a job may stall (its worker died) before it fails. */
+  readonly maxStalledCount: number;
+  /** Attempts per job for transient failures. */
+  readonly jobAttempts: number;
+  /** First retry delay, doubled on each attempt. */
+  readonly jobBackoffMs: number;
+  /** Most conversation turns kept and put into prompts. */
+  readonly historyTurns: number;
+  /** Most characters of conversation history kept. */
+  readonly historyChars: number;
+  /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
+  readonly intraOpThreads: number;
+  /** pino log level. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Environment variable names, defaults and descriptions, for documentation and `--help`. */
+export const CONFIG_VARIABLES = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
+
+/**
+ * Builds the configuration from environment variables (and optional overrides, used by tests), validates it and
+ * freezes it. Fails fast with every bad variable named and a hint.
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof typeof schema.shape, string>> = {}): AvaConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of CONFIG_VARIABLES) {
+    const value = overrides[key] ?? source[key];
+    raw[key] = value === '' ? undefined : value;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${String(i.path[0])}=${JSON.stringify(raw[String(i.path[0])])}: ${i.message}`);
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, 'see the configuration table in README.md');
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    redisUrl: e.AVA_REDIS_URL,
+    mongoUrl: e.AVA_MONGO_URL,
+    dbName: e.AVA_DB_NAME,
+    queueName: e.AVA_QUEUE_NAME,
+    queuePrefix: e.AVA_QUEUE_PREFIX,
+    model: e.AVA_MODEL,
+    modelsDir: e.AVA_MODELS_DIR,
+    allowRemoteModels: e.AVA_ALLOW_REMOTE_MODELS,
+    hubHost: e.AVA_HUB_HOST,
+    batchSize: e.AVA_BATCH_SIZE,
+    batchWaitMs: e.AVA_BATCH_WAIT_MS,
+    maxNewTokens: e.AVA_MAX_NEW_TOKENS,
+    lockDurationMs: e.AVA_LOCK_DURATION_MS,
+    stalledIntervalMs: e.AVA_STALLED_INTERVAL_MS,
+    maxStalledCount: e.AVA_MAX_STALLED_COUNT,
+    jobAttempts: e.AVA_JOB_ATTEMPTS,
+    jobBackoffMs: e.AVA_JOB_BACKOFF_MS,
+    historyTurns: e.AVA_HISTORY_TURNS,
+    historyChars: e.AVA_HISTORY_CHARS,
+    intraOpThreads: e.AVA_INTRA_OP_THREADS,
+    logLevel: e.AVA_LOG_LEVEL,
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Error classes with stable codes. Codes are part of the public contract: they are stored on `failed`
+ * replies and used as metric labels, so they never change meaning once released.
+ */
+
+/** Every stable error code AVA emits. */
+export type ErrorCode =
+  | 'ERR_CONFIG'
+  | 'ERR_CONTRACT'
+  | 'ERR_MODEL_LOAD'
+  | 'ERR_MODEL_FORGE'
+  | 'ERR_MODEL_RESOLVE'
+  | 'ERR_GENERATION'
+  | 'ERR_STORAGE'
+  | 'ERR_SERVICE_UNAVAILABLE'
+  | 'ERR_INTERNAL';
+
+/** Base class: an error with a stable `code` and an optional hint telling the operator how to fix it. */
+export class AvaError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+  /** What the operator can do about it, shown after the message. */
+  readonly hint?: string;
+
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** One line for a terminal: code, message and hint. */
+  toLine(): string {
+    return `${this.code}: ${this.message}${this.hint ? ` (hint: ${this.hint})` : ''}`;
+  }
+}
+
+/** Invalid or missing configuration; raised at start-up only. */
+export class ConfigError extends AvaError {
+  constructor(message: string, hint?: string) {
+    super('ERR_CONFIG', message, { hint });
+  }
+}
+
+/** A message that breaks the contract. Never retried. */
+export class ContractError extends AvaError {
+  /** One entry per offending field: dotted path and reason. */
+  readonly issues: ReadonlyArray<{ path: string; message: string }>;
+
+  constructor(issues: ReadonlyArray<{ path: string; message: string }>) {
+    super('ERR_CONTRACT', issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; '));
+    this.issues = issues;
+  }
+}
+
+/** The model directory or graph could not be loaded. */
+export class ModelLoadError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_MODEL_LOAD', message, options);
+  }
+}
+
+/** Forging a model failed (bad preset, unwritable folder, missing tokenizer source). */
+export class ModelForgeError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_MODEL_FORGE', message, options);
+  }
+}
+
+/** A model id could not be resolved to a local directory. */
+export class ModelResolveError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_MODEL_RESOLVE', message, options);
+  }
+}
+
+/** Generation failed for one request or a batch. */
+export class GenerationError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_GENERATION', message, options);
+  }
+}
+
+/** The database refused or could not be reached; transient, so retried. */
+export class StorageError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_STORAGE', message, options);
+  }
+}
+
+/** A required service (Redis, database) is unreachable at start-up. */
+export class ServiceUnavailableError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_SERVICE_UNAVAILABLE', message, options);
+  }
+}
+
+/** Stable code of any thrown value; unknown errors map to `ERR_INTERNAL`. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return err instanceof AvaError ? err.code : 'ERR_INTERNAL';
+}
+
+/** Message of any thrown value, never empty. */
+export function errorMessageOf(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

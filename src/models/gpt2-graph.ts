@@ -1,0 +1,118 @@
+import type { ModelPreset } from './presets.js';
+import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
+
+/**
+ * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.
+ *
+ * Inputs and outputs are those of the standard text-generation-with-past export that transformers.js loads:
+ * `input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key|value` → `logits`, `present.{i}.key|value`.
+ * Shapes: B = batch, T = new tokens, P = past length (may be 0), S = P + T, H = heads, D = head size, C = H·D.
+ */
+
+/** Supplies one weight tensor by its Hugging Face name; called once per tensor, in graph order. */
+export type WeightSource = (name: string, shape: number[], kind: WeightKind) => Float32Array;
+
+/** What a weight is, which decides its initialisation. */
+export type WeightKind = 'embedding' | 'linear' | 'residual-linear' | 'bias' | 'ln-gain' | 'ln-bias';
+
+/** ONNX opset of forged graphs (LayerNormalization needs 17). */
+export const GPT2_OPSET = 17;
+
+/** Builds the full GPT-2 graph, pulling each weight from `weights`. */
+export function buildGpt2Graph(p: ModelPreset, weights: WeightSource): OnnxGraphBuilder {
+  const g = new OnnxGraphBuilder();
+  const C = p.nEmbd;
+  const H = p.nHead;
+  const D = C / H;
+
+  const inputIds = g.input('input_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
+  const attentionMask = g.input('attention_mask', ElemType.INT64, ['batch_size', 'total_sequence_length']); // [B, S]
+  const positionIds = g.input('position_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
+  const past: Array<{ key: string; value: string }> = [];
+  for (let i = 0; i < p.nLayer; i++) {
+    past.push({
+      key: g.input(`past_key_values.${i}.key`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
+      value: g.input(`past_key_values.${i}.value`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
+    });
+  }
+
+  // Embeddings: token + learned position.
+  const wte = g.weight('transformer.wte.weight', [p.vocabSize, C], weights('transformer.wte.weight', [p.vocabSize, C], 'embedding'));
+  const wpe = g.weight('transformer.wpe.weight', [p.nPositions, C], weights('transformer.wpe.weight', [p.nPositions, C], 'embedding'));
+  let x = g.op('Add', [g.op('Gather', [wte, inputIds], { axis: 0 }), g.op('Gather', [wpe, positionIds], { axis: 0 })]); // [B, T, C]
+
+  const bias = attentionBias(g, inputIds, attentionMask); // [B, 1, T, S]
+  const scale = g.float(1 / Math.sqrt(D));
+  const headsShape = g.int64([0, 0, H, D]);
+  const mergedShape = g.int64([0, 0, C]);
+  const splitSizes = g.int64([C, C, C]);
+
+  for (let i = 0; i < p.nLayer; i++) {
+    const w = (suffix: string, shape: number[], kind: WeightKind) => {
+      const name = `transformer.h.${i}.${suffix}`;
+      return g.weight(name, shape, weights(name, shape, kind));
+    };
+    // Attention sub-block (pre-LayerNorm).
+    const h1 = layerNorm(g, x, w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias'));
+    const qkv = g.op('Add', [g.op('MatMul', [h1, w('attn.c_attn.weight', [C, 3 * C], 'linear')]), w('attn.c_attn.bias', [3 * C], 'bias')]); // [B, T, 3C]
+    const [q, k, v] = g.opN('Split', [qkv, splitSizes], 3, { axis: 2 }).map(
+      (t) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: [0, 2, 1, 3] }), // [B, H, T, D]
+    );
+    const kAll = g.op('Concat', [past[i].key, k], { axis: 2 }, `present.${i}.key`); // [B, H, S, D]
+    const vAll = g.op('Concat', [past[i].value, v], { axis: 2 }, `present.${i}.value`); // [B, H, S, D]
+    g.output(kAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
+    g.output(vAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
+    const kT = g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] }); // [B, H, D, S]
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), scale]), bias]); // [B, H, T, S]
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = g.op('MatMul', [probs, vAll]); // [B, H, T, D]
+    const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), mergedShape]); // [B, T, C]
+    const attnOut = g.op('Add', [g.op('MatMul', [merged, w('attn.c_proj.weight', [C, C], 'residual-linear')]), w('attn.c_proj.bias', [C], 'bias')]);
+    x = g.op('Add', [x, attnOut]);
+
+    // MLP sub-block.
+    const h2 = layerNorm(g, x, w('ln_2.weight', [C], 'ln-gain'), w('ln_2.bias', [C], 'ln-bias'));
+    const fc = g.op('Add', [g.op('MatMul', [h2, w('mlp.c_fc.weight', [C, 4 * C], 'linear')]), w('mlp.c_fc.bias', [4 * C], 'bias')]); // [B, T, 4C]
+    const mlpOut = g.op('Add', [g.op('MatMul', [geluTanh(g, fc), w('mlp.c_proj.weight', [4 * C, C], 'residual-linear')]), w('mlp.c_proj.bias', [C], 'bias')]);
+    x = g.op('Add', [x, mlpOut]);
+  }
+
+  const lnf = g.weight('transformer.ln_f.weight', [C], weights('transformer.ln_f.weight', [C], 'ln-gain'));
+  const lnfB = g.weight('transformer.ln_f.bias', [C], weights('transformer.ln_f.bias', [C], 'ln-bias'));
+  const final = layerNorm(g, x, lnf, lnfB); // [B, T, C]
+  // LM head tied to the token embedding: logits = final · wteᵀ. ORT folds the constant transpose once at load.
+  g.op('MatMul', [final, g.op('Transpose', [wte], { perm: [1, 0] })], {}, 'logits'); // [B, T, V]
+  g.output('logits', ElemType.FLOAT, ['batch_size', 'sequence_length', p.vocabSize]);
+  return g;
+}
+
+/**
+ * Additive attention bias [B, 1, T, S]: 0 where query t (absolute position P + t) may see key j — j ≤ P + t and
+ * attention_mask[b, j] = 1 — and a large negative number elsewhere, so padded slots get zero weight. A fully masked
+ * row (a left-padding query) becomes uniform instead of NaN; its output is never read.
+ */
+function attentionBias(g: OnnxGraphBuilder, inputIds: string, attentionMask: string): string {
+  const zero = g.int64([0], []);
+  const one = g.int64([1], []);
+  const t = g.op('Gather', [g.op('Shape', [inputIds]), one], { axis: 0 }); // scalar T
+  const s = g.op('Gather', [g.op('Shape', [attentionMask]), one], { axis: 0 }); // scalar S
+  const pastLen = g.op('Sub', [s, t]); // scalar P
+  const keyPos = g.op('Range', [zero, s, one]); // [S]
+  const queryPos = g.op('Unsqueeze', [g.op('Range', [pastLen, s, one]), g.int64([1])]); // [T, 1]
+  const causal = g.op('LessOrEqual', [keyPos, queryPos]); // [T, S]
+  const keep = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: ElemType.BOOL }), g.int64([1, 2])]); // [B, 1, 1, S]
+  const allowed = g.op('And', [causal, keep]); // [B, 1, T, S]
+  return g.op('Where', [allowed, g.float(0), g.float(-1e9)]);
+}
+
+function layerNorm(g: OnnxGraphBuilder, x: string, gain: string, bias: string): string {
+  return g.op('LayerNormalization', [x, gain, bias], { axis: -1, epsilon: 1e-5 });
+}
+
+/** GPT-2's GELU (tanh approximation): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+function geluTanh(g: OnnxGraphBuilder, x: string): string {
+  const cube = g.op('Mul', [g.op('Mul', [x, x]), x]);
+  const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.float(0.044715)])]), g.float(Math.sqrt(2 / Math.PI))]);
+  const tanh = g.op('Tanh', [inner]);
+  return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [tanh, g.float(1)])]);
+}
