@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis';
+import { loadConfig, type AvaConfig } from '../config/config.js';
+import { MessageProducer } from '../queue/message-producer.js';
+import { connectRedis } from '../queue/redis-connection.js';
+import { Database } from '../storage/database.js';
+
+/** Connections a CLI command opens lazily and closes at the end. */
+export class CliContext {
+  readonly config: AvaConfig;
+  private redis?: Redis;
+  private database?: Database;
+  private producerInstance?: MessageProducer;
+
+  constructor() {
+    this.config = loadConfig();
+  }
+
+  /** A producer on the configured queue. */
+  async producer(): Promise<MessageProducer> {
+    if (!this.producerInstance) {
+      this.redis = await connectRedis(this.config.redisUrl);
+      this.producerInstance = new MessageProducer(this.redis, {
+        queueName: this.config.queueName,
+        prefix: this.config.queuePrefix,
+        attempts: this.config.jobAttempts,
+        backoffMs: this.config.jobBackoffMs,
+      });
+    }
+    return this.producerInstance;
+  }
+
+  /** The database. */
+  async db(): Promise<Database> {
+    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName);
+    return this.database;
+  }
+
+  /** Closes whatever was opened. */
+  async close(): Promise<void> {
+    await this.producerInstance?.close();
+    await this.redis?.quit();
+    await this.database?.close();
+  }
+}

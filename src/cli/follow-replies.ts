@@ -1,0 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReplyDocument } from '../contract/reply-document.js';
+import type { Database } from '../storage/database.js';
+
+/**
+ * Calls `onReply` once for each of `messageIds` as its reply is stored, polling the database (change streams are
+ * not available on every MongoDB-wire server). Resolves when all are stored; rejects after `timeoutMs`.
+ */
+export async function followReplies(db: Database, messageIds: readonly string[], onReply: (doc: ReplyDocument) => void, timeoutMs = 120_000): Promise<void> {
+  const pending = new Set(messageIds);
+  const deadline = Date.now() + timeoutMs;
+  while (pending.size > 0) {
+    const docs = await db.replies.find({ _id: { $in: [...pending] } }).toArray();
+    for (const id of messageIds) {
+      const doc = docs.find((d) => d._id === id);
+      if (doc && pending.delete(id)) onReply(doc);
+    }
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${pending.size} replies`);
+    await sleep(100);
+  }
+}

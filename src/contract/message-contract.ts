@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { ContractError } from '../errors/errors.js';
+
+/** Current message contract version; the `v` field of every job. */
+export const CONTRACT_VERSION = 1;
+/** BullMQ job name of a message. */
+export const MESSAGE_JOB_NAME = 'message';
+/** Longest message text, in characters after trimming. */
+export const MAX_TEXT_CHARS = 8000;
+/** Most metadata keys per message. */
+export const MAX_METADATA_KEYS = 32;
+
+const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+// C0 controls other than tab, line feed and carriage return, plus DEL. NUL is refused by FerretDB and by many
+// downstream systems; the others have no place in a chat message.
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN_CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+const id = (what: string) =>
+  z.string({ error: `${what} must be a string` }).regex(ID_PATTERN, `${what} must be 1-128 characters of A-Z a-z 0-9 _ . : -`);
+
+const safeString = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')
+    .refine((s) => !FORBIDDEN_CONTROLS.test(s), 'must not contain NUL or control characters');
+
+const metadataKey = z
+  .string()
+  .min(1, 'metadata keys must not be empty')
+  .max(64, 'metadata keys must be at most 64 characters')
+  .refine((k) => !k.startsWith('$') && !k.includes('.'), 'metadata keys must not start with $ or contain .')
+  .refine((k) => !RESERVED_KEYS.has(k), 'metadata keys must not be __proto__, constructor or prototype')
+  .refine((k) => !FORBIDDEN_CONTROLS.test(k) && k.isWellFormed(), 'metadata keys must not contain control characters');
+
+const metadataValue = z.union([safeString(1024), z.number().finite(), z.boolean()], {
+  error: 'metadata values must be strings (at most 1024 characters), finite numbers or booleans',
+});
+
+/**
+ * Schema of a message job, version 1. The same schema validates at the producer (before enqueueing) and at the
+ * worker (after dequeueing), so a message that passes one end passes the other.
+ */
+export const messageSchema = z.strictObject({
+  v: z.literal(CONTRACT_VERSION, { error: `v must be ${CONTRACT_VERSION} (the contract version)` }),
+  messageId: id('messageId'),
+  conversationId: id('conversationId'),
+  userId: id('userId'),
+  text: safeString(1_000_000)
+    .transform((s) => s.trim())
+    .pipe(z.string().min(1, 'text must not be empty or only whitespace').max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters after trimming`)),
+  createdAt: z.iso.datetime({ offset: true, error: 'createdAt must be an ISO-8601 date-time' }).optional(),
+  metadata: z
+    .record(metadataKey, metadataValue)
+    .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS, `metadata must have at most ${MAX_METADATA_KEYS} keys`)
+    .optional(),
+});
+
+/** A message that passed the contract (text trimmed). */
+export type Message = z.output<typeof messageSchema>;
+/** What a producer hands in (text may have surrounding whitespace). */
+export type MessageInput = z.input<typeof messageSchema>;
+
+/**
+ * Validates unknown data against the contract. Throws a {@link ContractError} listing every bad field and its
+ * reason; never returns partially valid data.
+ */
+export function parseMessage(data: unknown): Message {
+  if (isPlainObject(data) && isPlainObject(data.metadata)) {
+    const keys = Object.keys(data.metadata);
+    // Counting keys first keeps a hostile 10,000-key metadata object from being walked key by key.
+    if (keys.length > MAX_METADATA_KEYS) {
+      throw new ContractError([{ path: 'metadata', message: `must have at most ${MAX_METADATA_KEYS} keys` }]);
+    }
+    // zod drops a `__proto__` own key silently; refuse it loudly instead.
+    const reserved = keys.find((k) => RESERVED_KEYS.has(k));
+    if (reserved) throw new ContractError([{ path: `metadata.${reserved}`, message: 'metadata keys must not be __proto__, constructor or prototype' }]);
+  }
+  const result = messageSchema.safeParse(data);
+  if (result.success) return result.data;
+  throw new ContractError(
+    result.error.issues.map((i) => ({
+      path: i.path.map(String).join('.') || '(root)',
+      message:
+        i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.code === 'invalid_key' ? (i.issues[0]?.message ?? i.message) : i.message,
+    })),
+  );
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

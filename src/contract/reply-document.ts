@@ -1,0 +1,59 @@
+import type { ErrorCode } from '../errors/errors.js';
+
+/** Final state of a message. */
+export type ReplyStatus = 'replied' | 'failed';
+
+/**
+ * One document per message in collection `replies`, keyed by messageId. Written once, with an idempotent upsert,
+ * before the job is acknowledged; a re-delivered job finds it and never writes a second one.
+ */
+export interface ReplyDocument {
+  /** The messageId. */
+  _id: string;
+  /** Null only when the job was so malformed that it carried no valid conversationId. */
+  conversationId: string | null;
+  /** Null only when the job was so malformed that it carried no valid userId. */
+  userId: string | null;
+  status: ReplyStatus;
+  /** The reply text, when `replied`. */
+  text?: string;
+  /** Why it failed, when `failed`. */
+  error?: { code: ErrorCode; message: string };
+  /** Recognised intent, when known. */
+  intent?: string;
+  /** Model that produced the reply. */
+  model: { id: string; revision: string };
+  /** Token counts: prompt as sent to the model (after truncation) and generated. */
+  tokens: { prompt: number; generated: number };
+  timings: {
+    /** When the producer enqueued the message. */
+    queuedAt: Date;
+    /** When a worker took the batch holding it. */
+    startedAt: Date;
+    /** When its reply was ready to store. */
+    finishedAt: Date;
+    /** Wall time of the generate call of its batch, in ms. */
+    inferenceMs: number;
+  };
+  createdAt: Date;
+}
+
+/** One exchange of a conversation: the user's message and the assistant's reply. */
+export interface ConversationTurn {
+  messageId: string;
+  user: string;
+  assistant: string;
+  intent?: string;
+  at: Date;
+}
+
+/** One document per conversation in collection `conversations`, keyed by conversationId. */
+export interface ConversationDocument {
+  _id: string;
+  userId: string;
+  /** Most recent turns, oldest first, bounded by count and characters. */
+  turns: ConversationTurn[];
+  /** Optimistic-concurrency counter, so concurrent workers never lose each other's turns. */
+  version: number;
+  updatedAt: Date;
+}

@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AutoModelForCausalLM, AutoTokenizer, env, Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { GenerationError, ModelLoadError } from '../errors/errors.js';
+import { modelRevision } from '../models/model-revision.js';
+import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
+
+/** Options of the transformers.js generator. */
+export interface PipelineGeneratorOptions {
+  /** Model id recorded on replies. */
+  id: string;
+  /** Resolved model directory. */
+  dir: string;
+  /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
+  intraOpThreads?: number;
+}
+
+/**
+ * Batched greedy generation with transformers.js: every batch is left-padded and continued in ONE `model.generate`
+ * call. Each prompt is cut from the left so that prompt + new tokens fit the model's window.
+ */
+export class PipelineGenerator implements TextGenerator {
+  private constructor(
+    readonly model: { readonly id: string; readonly revision: string },
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly lm: PreTrainedModel,
+    private readonly window: number,
+    private readonly eosTokenId: number,
+  ) {}
+
+  /** Loads tokenizer and model from a local directory (never from a hub). */
+  static async load(opts: PipelineGeneratorOptions): Promise<PipelineGenerator> {
+    // Serving never goes online: a model that is not on disk is an error, not a download.
+    env.allowRemoteModels = false;
+    const dir = path.resolve(opts.dir);
+    try {
+      const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { n_positions?: number; eos_token_id?: number };
+      const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+      const lm = await AutoModelForCausalLM.from_pretrained(dir, {
+        dtype: 'fp32',
+        local_files_only: true,
+        session_options: opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {},
+      });
+      const revision = await modelRevision(dir);
+      return new PipelineGenerator({ id: opts.id, revision }, tokenizer, lm, config.n_positions ?? 1024, config.eos_token_id ?? 50256);
+    } catch (cause) {
+      throw new ModelLoadError(`loading model ${opts.id} from ${opts.dir} failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
+    if (requests.length === 0) return [];
+    const maxNew = requests.map((r) => Math.max(1, Math.min(r.maxNewTokens, this.window - 1)));
+    const prompts = requests.map((r, i) => {
+      const ids = this.tokenizer.encode(r.prompt, { add_special_tokens: false });
+      const room = this.window - maxNew[i];
+      const kept = ids.length > room ? ids.slice(ids.length - room) : ids;
+      return kept.length > 0 ? kept : [this.eosTokenId];
+    });
+    const B = prompts.length;
+    const T = Math.max(...prompts.map((p) => p.length));
+    const ids = new BigInt64Array(B * T).fill(BigInt(this.eosTokenId));
+    const mask = new BigInt64Array(B * T);
+    prompts.forEach((p, b) => {
+      for (let t = 0; t < p.length; t++) {
+        ids[b * T + T - p.length + t] = BigInt(p[t]);
+        mask[b * T + T - p.length + t] = 1n;
+      }
+    });
+    let output: Tensor;
+    try {
+      output = (await this.lm.generate({
+        input_ids: new Tensor('int64', ids, [B, T]),
+        attention_mask: new Tensor('int64', mask, [B, T]),
+        max_new_tokens: Math.max(...maxNew),
+        do_sample: false,
+        pad_token_id: this.eosTokenId,
+        eos_token_id: this.eosTokenId,
+      } as Parameters<PreTrainedModel['generate']>[0])) as Tensor;
+    } catch (cause) {
+      throw new GenerationError(`generate failed for a batch of ${B}: ${(cause as Error).message}`, { cause });
+    }
+    const width = output.dims[1];
+    const data = output.data as BigInt64Array;
+    return prompts.map((p, b) => {
+      const generated: number[] = [];
+      for (let t = T; t < width && generated.length < maxNew[b]; t++) {
+        const token = Number(data[b * width + t]);
+        if (token === this.eosTokenId) break;
+        generated.push(token);
+      }
+      return { text: this.tokenizer.decode(generated, { skip_special_tokens: true }), promptTokens: p.length, generatedTokens: generated.length };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.lm.dispose();
+  }
+}

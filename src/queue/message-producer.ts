@@ -1,0 +1,84 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { MESSAGE_JOB_NAME, parseMessage, type Message, type MessageInput } from '../contract/message-contract.js';
+import { ContractError } from '../errors/errors.js';
+
+/** Producer settings. */
+export interface ProducerOptions {
+  queueName: string;
+  prefix: string;
+  /** Attempts for transient failures (database down). */
+  attempts: number;
+  /** First retry delay in ms, doubled each attempt. */
+  backoffMs: number;
+}
+
+/** What an enqueue returns per message. */
+export interface EnqueueResult {
+  messageId: string;
+  /** Always `queued`: a repeated enqueue of the same messageId is accepted and does nothing. */
+  status: 'queued';
+}
+
+/** Completed and failed jobs are kept this long so that a repeated enqueue of the same messageId stays a no-op. */
+const KEEP_COMPLETED = { age: 24 * 3600, count: 100_000 };
+const KEEP_FAILED = { age: 7 * 24 * 3600 };
+
+/**
+ * Validates messages against the contract and enqueues them as BullMQ jobs named `message` with jobId = messageId,
+ * so enqueueing one message twice is a no-op.
+ */
+export class MessageProducer {
+  private readonly queue: Queue;
+
+  constructor(connection: Redis, private readonly opts: ProducerOptions) {
+    this.queue = new Queue(opts.queueName, { connection, prefix: opts.prefix });
+  }
+
+  /** Validates and enqueues one message. Throws {@link ContractError} naming each bad field. */
+  async enqueue(input: MessageInput): Promise<EnqueueResult> {
+    const message = parseMessage(input);
+    await this.queue.add(MESSAGE_JOB_NAME, message, this.jobOptions(message));
+    return { messageId: message.messageId, status: 'queued' };
+  }
+
+  /**
+   * Validates every message, then enqueues them all in one round trip. Nothing is enqueued when any message is
+   * invalid; the error names each bad one by index.
+   */
+  async enqueueMany(inputs: readonly MessageInput[]): Promise<EnqueueResult[]> {
+    const issues: Array<{ path: string; message: string }> = [];
+    const messages: Message[] = [];
+    inputs.forEach((input, i) => {
+      try {
+        messages.push(parseMessage(input));
+      } catch (err) {
+        if (!(err instanceof ContractError)) throw err;
+        for (const issue of err.issues) issues.push({ path: `[${i}].${issue.path}`, message: issue.message });
+      }
+    });
+    if (issues.length > 0) throw new ContractError(issues);
+    await this.queue.addBulk(messages.map((m) => ({ name: MESSAGE_JOB_NAME, data: m, opts: this.jobOptions(m) })));
+    return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));
+  }
+
+  /** The underlying BullMQ queue, for counts and administration. */
+  get bullQueue(): Queue {
+    return this.queue;
+  }
+
+  /** Closes the queue (not the shared connection). */
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+
+  private jobOptions(m: Message): JobsOptions {
+    return {
+      jobId: m.messageId,
+      attempts: this.opts.attempts,
+      backoff: { type: 'exponential', delay: this.opts.backoffMs },
+      removeOnComplete: KEEP_COMPLETED,
+      removeOnFail: KEEP_FAILED,
+    };
+  }
+}

@@ -1,0 +1,62 @@
+import { MongoClient, type Db } from 'mongodb';
+import { ServiceUnavailableError } from '../errors/errors.js';
+import type { ConversationDocument, ReplyDocument } from '../contract/reply-document.js';
+
+/** Connection options that keep a dead database from hanging a worker forever. */
+const CLIENT_OPTIONS = { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000, retryWrites: true } as const;
+
+/**
+ * Opens the database with the official driver and creates the indexes AVA relies on. Uses nothing beyond what
+ * both MongoDB and FerretDB support, so switching is a change of URL.
+ */
+export class Database {
+  private constructor(
+    /** The driver client, for closing and pings. */
+    readonly client: MongoClient,
+    /** The AVA database. */
+    readonly db: Db,
+  ) {}
+
+  /** Connects (failing fast with a hint when unreachable) and ensures indexes. */
+  static async connect(url: string, dbName: string): Promise<Database> {
+    const client = new MongoClient(url, CLIENT_OPTIONS);
+    try {
+      await client.connect();
+      await client.db(dbName).command({ ping: 1 });
+    } catch (cause) {
+      await client.close().catch(() => undefined);
+      throw new ServiceUnavailableError(`database at ${redactUrl(url)} is unreachable: ${(cause as Error).message}`, {
+        hint: 'start it with `npm run services -- up` or set AVA_MONGO_URL',
+        cause,
+      });
+    }
+    const database = new Database(client, client.db(dbName));
+    await database.ensureIndexes();
+    return database;
+  }
+
+  /** Collection `replies`. */
+  get replies() {
+    return this.db.collection<ReplyDocument>('replies');
+  }
+
+  /** Collection `conversations`. */
+  get conversations() {
+    return this.db.collection<ConversationDocument>('conversations');
+  }
+
+  private async ensureIndexes(): Promise<void> {
+    await this.replies.createIndex({ conversationId: 1, createdAt: 1 });
+    await this.replies.createIndex({ createdAt: 1 });
+  }
+
+  /** Closes the client. */
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** The URL with any password replaced, for logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+}
