@@ -1,22 +1,22 @@
 /**
- * Entry point of a message worker: wires configuration, logging, Redis, the database and the model together, then
- * runs the batch loop until SIGTERM or SIGINT. Run as many as the load needs.
+ * Entry point of a message worker: loads configuration and the model, starts the batch loop and stops it cleanly
+ * on SIGTERM or SIGINT (the batch in flight is finished first). Run as many as the load needs.
  */
 import { loadConfig } from '../src/config/config.js';
 import { AvaError } from '../src/errors/errors.js';
 import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
 import { createLogger } from '../src/logging/logger.js';
-import { resolveModel } from '../src/models/model-resolver.js';
 import { fetchModel } from '../src/models/model-fetcher.js';
-import { BatchProcessor } from '../src/pipeline/batch-processor.js';
-import { WorkerLoop } from '../src/pipeline/worker-loop.js';
-import { BatchCollector } from '../src/queue/batch-collector.js';
-import { connectRedis } from '../src/queue/redis-connection.js';
-import { ConversationRepository } from '../src/storage/conversation-repository.js';
-import { Database } from '../src/storage/database.js';
-import { ReplyRepository } from '../src/storage/reply-repository.js';
+import { resolveModel } from '../src/models/model-resolver.js';
+import { startWorkerApp } from '../src/pipeline/worker-app.js';
 
-const config = loadConfigOrExit();
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  process.stderr.write(`${err instanceof AvaError ? err.toLine() : String(err)}\n`);
+  process.exit(1);
+}
 const log = createLogger({ level: config.logLevel, name: 'ava-worker' });
 
 try {
@@ -25,50 +25,24 @@ try {
     allowRemote: config.allowRemoteModels,
     fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.hubHost }),
   });
-  const [redis, database, generator] = await Promise.all([
-    connectRedis(config.redisUrl),
-    Database.connect(config.mongoUrl, config.dbName),
-    PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads }),
-  ]);
-  const collector = new BatchCollector(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
-    batchSize: config.batchSize,
-    batchWaitMs: config.batchWaitMs,
-    lockDurationMs: config.lockDurationMs,
-    stalledIntervalMs: config.stalledIntervalMs,
-    maxStalledCount: config.maxStalledCount,
-  });
-  collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
-  const processor = new BatchProcessor(generator, new ReplyRepository(database), new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }), {
-    maxNewTokens: config.maxNewTokens,
-  });
-  const loop = new WorkerLoop(collector, processor, log, config.lockDurationMs);
-  await loop.start();
-  log.info({ queue: config.queueName, model: generator.model, batchSize: config.batchSize }, 'worker ready');
+  const generator = await PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads });
+  const app = await startWorkerApp(config, generator, log);
+  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, batchSize: config.batchSize }, 'worker ready');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: finishing the batch in flight');
-    await loop.stop();
-    await Promise.all([generator.close(), database.close(), redis.quit()]);
+    await app.stop();
+    await generator.close();
     log.info('worker stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 } catch (err) {
-  log.fatal({ err, code: err instanceof AvaError ? err.code : undefined, hint: err instanceof AvaError ? err.hint : undefined }, 'worker failed to start');
+  const fields = err instanceof AvaError ? { code: err.code, hint: err.hint } : {};
+  log.fatal({ err, ...fields }, `worker failed to start: ${err instanceof AvaError ? err.toLine() : String(err)}`);
   process.exit(1);
-}
-
-function loadConfigOrExit() {
-  try {
-    return loadConfig();
-  } catch (err) {
-    process.stderr.write(`${err instanceof AvaError ? err.toLine() : String(err)}\n`);
-    process.exit(1);
-  }
 }

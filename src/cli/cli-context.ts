@@ -31,7 +31,7 @@ export class CliContext {
 
   /** The database. */
   async db(): Promise<Database> {
-    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName);
+    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName, this.config.mongoTimeoutMs);
     return this.database;
   }
 

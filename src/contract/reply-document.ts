@@ -10,10 +10,10 @@ export type ReplyStatus = 'replied' | 'failed';
 export interface ReplyDocument {
   /** The messageId. */
   _id: string;
-  /** Null only when the job was so malformed that it carried no valid conversationId. */
-  conversationId: string | null;
-  /** Null only when the job was so malformed that it carried no valid userId. */
-  userId: string | null;
+  /** Absent only when the job was so malformed that it carried no valid conversationId. */
+  conversationId?: string;
+  /** Absent only when the job was so malformed that it carried no valid userId. */
+  userId?: string;
   status: ReplyStatus;
   /** The reply text, when `replied`. */
   text?: string;

@@ -70,10 +70,12 @@ export class BatchProcessor {
     const docs: ReplyDocument[] = fresh.map((p) => {
       const out = valid.indexOf(p) >= 0 ? outputs[valid.indexOf(p)] : undefined;
       const ok = out !== undefined && !(out instanceof AvaError);
+      const conversationId = p.message?.conversationId ?? stringField(p.job.data, 'conversationId');
+      const userId = p.message?.userId ?? stringField(p.job.data, 'userId');
       return {
         _id: p.messageId,
-        conversationId: p.message?.conversationId ?? stringField(p.job.data, 'conversationId'),
-        userId: p.message?.userId ?? stringField(p.job.data, 'userId'),
+        ...(conversationId ? { conversationId } : {}),
+        ...(userId ? { userId } : {}),
         status: ok ? 'replied' : 'failed',
         ...(ok ? { text: out.text } : { error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
         model: this.generator.model,

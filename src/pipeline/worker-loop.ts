@@ -55,6 +55,7 @@ export class WorkerLoop {
   private async handle(batch: LeasedJob[]): Promise<void> {
     const log = this.log.child({ batchId: `${this.collector.worker.id}:${++this.batchSeq}`, size: batch.length });
     this.locks.start(batch);
+    log.info('batch taken');
     try {
       const outcomes = await this.processor.process(batch.map((b) => b.job), log);
       await Promise.all(

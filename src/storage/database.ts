@@ -2,8 +2,6 @@ import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import type { ConversationDocument, ReplyDocument } from '../contract/reply-document.js';
 
-/** Connection options that keep a dead database from hanging a worker forever. */
-const CLIENT_OPTIONS = { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000, retryWrites: true } as const;
 
 /**
  * Opens the database with the official driver and creates the indexes AVA relies on. Uses nothing beyond what
@@ -18,8 +16,9 @@ export class Database {
   ) {}
 
   /** Connects (failing fast with a hint when unreachable) and ensures indexes. */
-  static async connect(url: string, dbName: string): Promise<Database> {
-    const client = new MongoClient(url, CLIENT_OPTIONS);
+  static async connect(url: string, dbName: string, timeoutMs = 5_000): Promise<Database> {
+    // Bounded timeouts keep a dead database from hanging a worker: operations fail and the jobs are retried.
+    const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, retryWrites: true });
     try {
       await client.connect();
       await client.db(dbName).command({ ping: 1 });

@@ -1,0 +1,59 @@
+import type { Redis } from 'ioredis';
+import type { AvaConfig } from '../config/config.js';
+import type { TextGenerator } from '../generation/text-generator.js';
+import type { Logger } from '../logging/logger.js';
+import { BatchCollector } from '../queue/batch-collector.js';
+import { connectRedis } from '../queue/redis-connection.js';
+import { ConversationRepository } from '../storage/conversation-repository.js';
+import { Database } from '../storage/database.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
+import { BatchProcessor } from './batch-processor.js';
+import { WorkerLoop } from './worker-loop.js';
+
+/** A running worker: its loop and the connections it owns. */
+export interface WorkerApp {
+  /** Stops pulling, finishes the batch in flight and closes Redis and the database (not the generator). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires a worker from configuration and a loaded generator: connects Redis and the database (failing fast with a
+ * hint when either is unreachable), builds the batch pipeline and starts the loop.
+ */
+export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger): Promise<WorkerApp> {
+  let redis: Redis | undefined;
+  let database: Database | undefined;
+  try {
+    [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs)]);
+  } catch (err) {
+    redis?.disconnect();
+    await database?.close();
+    throw err;
+  }
+  const collector = new BatchCollector(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    batchSize: config.batchSize,
+    batchWaitMs: config.batchWaitMs,
+    lockDurationMs: config.lockDurationMs,
+    stalledIntervalMs: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+  });
+  collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
+  const processor = new BatchProcessor(
+    generator,
+    new ReplyRepository(database),
+    new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }),
+    { maxNewTokens: config.maxNewTokens },
+  );
+  const loop = new WorkerLoop(collector, processor, log, config.lockDurationMs);
+  await loop.start();
+  const r = redis;
+  const d = database;
+  return {
+    async stop() {
+      await loop.stop();
+      await Promise.all([d.close(), r.quit()]);
+    },
+  };
+}

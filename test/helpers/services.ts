@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Queue } from 'bullmq';
+import { MongoClient } from 'mongodb';
+import { loadConfig, type AvaConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logging/logger.js';
+import { ROOT, TINY_MODEL_DIR } from './paths.js';
+
+/** Redis and database URLs of the local services that `scripts/services.sh up` started. */
+export const REDIS_URL = process.env.AVA_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const MONGO_URL = process.env.AVA_MONGO_URL ?? 'mongodb://127.0.0.1:27017';
+
+/** A queue and database name of its own for one test, so tests run in parallel without seeing each other. */
+export function isolatedNames(tag: string): { queueName: string; dbName: string } {
+  const suffix = `${tag}_${randomBytes(4).toString('hex')}`;
+  return { queueName: `t_${suffix}`, dbName: `t_${suffix}`.slice(0, 38) };
+}
+
+/** Configuration for one test: isolated names, the tiny model, quiet logs, overrides on top. */
+export function testConfig(names: { queueName: string; dbName: string }, overrides: Record<string, string> = {}): AvaConfig {
+  return loadConfig({}, {
+    AVA_REDIS_URL: REDIS_URL,
+    AVA_MONGO_URL: MONGO_URL,
+    AVA_QUEUE_NAME: names.queueName,
+    AVA_DB_NAME: names.dbName,
+    AVA_MODEL: TINY_MODEL_DIR,
+    AVA_LOG_LEVEL: 'silent',
+    AVA_MAX_NEW_TOKENS: '8',
+    AVA_INTRA_OP_THREADS: '1',
+    ...overrides,
+  });
+}
+
+/** A silent logger for in-process workers. */
+export const silentLog = createLogger({ level: 'silent' });
+
+/** Drops the test's database and obliterates its queue. */
+export async function cleanup(config: AvaConfig): Promise<void> {
+  const client = await MongoClient.connect(MONGO_URL);
+  await client.db(config.dbName).dropDatabase();
+  await client.close();
+  const queue = new Queue(config.queueName, { connection: { url: REDIS_URL }, prefix: config.queuePrefix });
+  await queue.obliterate({ force: true });
+  await queue.close();
+}
+
+/** A worker process started with `npm run worker`'s entry point; its pino lines are collected as objects. */
+export interface WorkerProcess {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  /** Resolves when a log line satisfies `pred`. */
+  waitFor(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+/** Spawns `workers/message-worker.ts` with the test's configuration. */
+export function spawnWorker(config: AvaConfig, env: Record<string, string> = {}): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/message-worker.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      AVA_REDIS_URL: config.redisUrl,
+      AVA_MONGO_URL: config.mongoUrl,
+      AVA_QUEUE_NAME: config.queueName,
+      AVA_DB_NAME: config.dbName,
+      AVA_MODEL: config.model,
+      AVA_MAX_NEW_TOKENS: String(config.maxNewTokens),
+      AVA_BATCH_SIZE: String(config.batchSize),
+      AVA_INTRA_OP_THREADS: '1',
+      AVA_LOG_LEVEL: 'info',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  let buffer = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let nl;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const raw = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      let line: Record<string, unknown>;
+      try {
+        line = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      lines.push(line);
+      for (const w of [...waiters]) if (w.pred(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(pred, timeoutMs = 60_000) {
+      const found = lines.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
+        waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      });
+    },
+  };
+}
+
+/** Sum of `generated` over a worker's "batch stored" lines: messages it ran through the model. */
+export function generatedCount(w: WorkerProcess): number {
+  return w.lines.filter((l) => l.msg === 'batch stored').reduce((n, l) => n + Number(l.generated), 0);
+}

@@ -1,0 +1,215 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AvaConfig } from '../../src/config/config.js';
+import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
+import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
+import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { followReplies } from '../../src/cli/follow-replies.js';
+import { Database } from '../../src/storage/database.js';
+import { TINY_MODEL_DIR } from '../helpers/paths.js';
+import { CountingGenerator } from '../helpers/counting-generator.js';
+import { cleanup, isolatedNames, MONGO_URL, silentLog, testConfig } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+
+let generator: PipelineGenerator;
+beforeAll(async () => {
+  generator = await PipelineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1 });
+});
+afterAll(async () => generator.close());
+
+/** One test's world: its own queue and database, a producer, a database handle, and workers it starts. */
+async function world(tag: string, overrides: Record<string, string> = {}) {
+  const config = testConfig(isolatedNames(tag), overrides);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const apps: WorkerApp[] = [];
+  const w = {
+    config,
+    producer,
+    db,
+    async startWorker(gen = generator as import('../../src/generation/text-generator.js').TextGenerator) {
+      const app = await startWorkerApp(config, gen, silentLog);
+      apps.push(app);
+      return app;
+    },
+    async close() {
+      for (const app of apps) await app.stop();
+      await producer.close();
+      await redis.quit();
+      await db.close();
+      await cleanup(config);
+    },
+  };
+  worlds.push(w);
+  return w;
+}
+const worlds: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  while (worlds.length) await worlds.pop()!.close();
+});
+
+const msg = (i: number | string, conversationId = 'c1', text = `Hello number ${i}`) => ({
+  v: CONTRACT_VERSION as 1,
+  messageId: `m-${i}`,
+  conversationId,
+  userId: 'u1',
+  text,
+  createdAt: new Date().toISOString(),
+});
+
+describe('handle_messages pipeline on real Redis and a real MongoDB-wire database', () => {
+  it('stores a reply with every contract field, then acknowledges the job', async () => {
+    const w = await world('fields');
+    await w.startWorker();
+    const before = Date.now();
+    await w.producer.enqueue({ ...msg(1), text: '  你好，我是虚拟助手  ' });
+    await followReplies(w.db, ['m-1'], () => undefined, 30_000);
+    const doc = await w.db.replies.findOne({ _id: 'm-1' });
+    expect(doc).toMatchObject({
+      _id: 'm-1',
+      conversationId: 'c1',
+      userId: 'u1',
+      status: 'replied',
+      text: expect.any(String),
+      model: { id: 'tiny', revision: expect.stringMatching(/^[0-9a-f]{12}$/) },
+      tokens: { prompt: expect.any(Number), generated: expect.any(Number) },
+      timings: { queuedAt: expect.any(Date), startedAt: expect.any(Date), finishedAt: expect.any(Date), inferenceMs: expect.any(Number) },
+      createdAt: expect.any(Date),
+    });
+    expect(doc!.tokens.generated).toBeGreaterThan(0);
+    expect(doc!.tokens.generated).toBeLessThanOrEqual(8);
+    expect(doc!.timings.queuedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(doc!.timings.startedAt.getTime()).toBeGreaterThanOrEqual(doc!.timings.queuedAt.getTime());
+    const conversation = await w.db.conversations.findOne({ _id: 'c1' });
+    expect(conversation?.turns).toEqual([expect.objectContaining({ messageId: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
+    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await queue.close();
+  });
+
+  it('answers the same messageId once, however often it is enqueued or re-delivered', async () => {
+    const w = await world('dedupe');
+    const counting = new CountingGenerator(generator);
+    await w.startWorker(counting);
+    await w.producer.enqueue(msg(1));
+    await w.producer.enqueue(msg(1));
+    await followReplies(w.db, ['m-1'], () => undefined, 30_000);
+    const first = await w.db.replies.findOne({ _id: 'm-1' });
+    // Re-delivery after the job record is gone (as after a crash between store and acknowledge).
+    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await queue.remove('m-1');
+    await w.producer.enqueue(msg(1));
+    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await queue.close();
+    expect(await w.db.replies.countDocuments({})).toBe(1);
+    expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
+    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
+    const conversation = await w.db.conversations.findOne({ _id: 'c1' });
+    expect(conversation?.turns).toHaveLength(1);
+  });
+
+  it('stores a failed reply with its code for invalid job data, does not retry it, and keeps working', async () => {
+    const w = await world('invalid');
+    const counting = new CountingGenerator(generator);
+    await w.startWorker(counting);
+    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    await queue.add(MESSAGE_JOB_NAME, { ...msg('bad'), text: '   ' }, { jobId: 'm-bad', attempts: 3 });
+    await queue.add(MESSAGE_JOB_NAME, { v: 2, messageId: 'm-v2' }, { jobId: 'm-v2', attempts: 3 });
+    await queue.add(MESSAGE_JOB_NAME, { garbage: { $gt: '' } }, { jobId: 'no-id', attempts: 3 });
+    await w.producer.enqueue(msg('good'));
+    await followReplies(w.db, ['m-bad', 'm-v2', 'job-no-id', 'm-good'], () => undefined, 30_000);
+    expect(await w.db.replies.findOne({ _id: 'm-bad' })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT', message: expect.stringContaining('text') } });
+    expect(await w.db.replies.findOne({ _id: 'm-v2' })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT', message: expect.stringContaining('v must be 1') } });
+    const noId = await w.db.replies.findOne({ _id: 'job-no-id' });
+    expect(noId).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT' } });
+    expect(noId?.conversationId).toBeUndefined();
+    expect(await w.db.replies.findOne({ _id: 'm-good' })).toMatchObject({ status: 'replied' });
+    await expect.poll(() => queue.getJobState('m-bad')).toBe('failed');
+    const failed = await queue.getJob('m-bad');
+    expect(failed?.attemptsMade).toBe(1);
+    expect(failed?.failedReason).toMatch(/ERR_CONTRACT/);
+    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
+    await queue.close();
+  });
+
+  it('puts 16 waiting jobs through one generate call', async () => {
+    const w = await world('batch16', { AVA_BATCH_SIZE: '16', AVA_BATCH_WAIT_MS: '200' });
+    await w.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => msg(i, `conv-${i}`)));
+    const counting = new CountingGenerator(generator);
+    await w.startWorker(counting);
+    await followReplies(w.db, Array.from({ length: 16 }, (_, i) => `m-${i}`), () => undefined, 30_000);
+    expect(counting.calls).toEqual([16]);
+    expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(16);
+  });
+
+  it('answers each message of a batch exactly as if it were generated alone', async () => {
+    const texts = ['Hi', 'Where is my order 1234? It has been two weeks.', '你好', 'Can I pay by card?', 'ok', '请问你们周末营业吗？我想周六过来看看。'];
+    const alone = [];
+    for (const t of texts) alone.push((await generator.generate([{ prompt: `User: ${t}\nAssistant:`, maxNewTokens: 8 }]))[0].text);
+    const w = await world('equal', { AVA_BATCH_WAIT_MS: '200' });
+    await w.producer.enqueueMany(texts.map((t, i) => msg(i, `conv-${i}`, t)));
+    const counting = new CountingGenerator(generator);
+    await w.startWorker(counting);
+    await followReplies(w.db, texts.map((_, i) => `m-${i}`), () => undefined, 30_000);
+    expect(counting.calls).toEqual([texts.length]);
+    for (let i = 0; i < texts.length; i++) expect((await w.db.replies.findOne({ _id: `m-${i}` }))?.text).toBe(alone[i]);
+  });
+
+  it('puts the conversation history into the next prompt', async () => {
+    const w = await world('history');
+    const seen: string[] = [];
+    const spy = new CountingGenerator(generator);
+    const original = spy.generate.bind(spy);
+    spy.generate = async (reqs) => {
+      seen.push(...reqs.map((r) => r.prompt));
+      return original(reqs);
+    };
+    await w.startWorker(spy);
+    await w.producer.enqueue(msg(1, 'c-h', 'My name is Ada.'));
+    await followReplies(w.db, ['m-1'], () => undefined, 30_000);
+    const first = await w.db.replies.findOne({ _id: 'm-1' });
+    await w.producer.enqueue(msg(2, 'c-h', 'What is my name?'));
+    await followReplies(w.db, ['m-2'], () => undefined, 30_000);
+    expect(seen[1]).toBe(`User: My name is Ada.\nAssistant: ${first!.text}\nUser: What is my name?\nAssistant:`);
+  });
+
+  it('fails only the message whose generation throws; the rest of its batch is answered', async () => {
+    const w = await world('isolate', { AVA_BATCH_WAIT_MS: '200' });
+    await w.producer.enqueueMany([msg(1, 'a'), msg(2, 'b', 'POISON please'), msg(3, 'c')]);
+    const counting = new CountingGenerator(generator, (r) => r.prompt.includes('POISON'));
+    await w.startWorker(counting);
+    await followReplies(w.db, ['m-1', 'm-2', 'm-3'], () => undefined, 30_000);
+    expect(await w.db.replies.findOne({ _id: 'm-2' })).toMatchObject({ status: 'failed', error: { code: 'ERR_GENERATION', message: expect.stringContaining('POISON') } });
+    expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(2);
+    expect(counting.calls[0]).toBe(3);
+  });
+
+  it('retries with exponential backoff while the database is unreachable, then stores every reply once', async () => {
+    const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
+    try {
+      const w = await world('dbdown', { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '500', AVA_BATCH_WAIT_MS: '50' });
+      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), { queueName: w.config.queueName, prefix: w.config.queuePrefix, attempts: 10, backoffMs: 100 });
+      await w.startWorker();
+      await proxy.cut();
+      await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(i, `c-${i}`)));
+      await sleep(2_500);
+      await proxy.restore();
+      await followReplies(w.db, Array.from({ length: 6 }, (_, i) => `m-${i}`), () => undefined, 60_000);
+      expect(await w.db.replies.countDocuments({})).toBe(6);
+      expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(6);
+      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+      await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 6 });
+      const attempts = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await queue.getJob(`m-${i}`))!.attemptsMade));
+      expect(Math.max(...attempts), `attempts: ${attempts}`).toBeGreaterThanOrEqual(2);
+      await queue.close();
+      await producer.close();
+    } finally {
+      await proxy.close();
+    }
+  });
+});
