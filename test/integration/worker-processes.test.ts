@@ -1,0 +1,84 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AvaConfig } from '../../src/config/config.js';
+import { followReplies } from '../../src/cli/follow-replies.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { Database } from '../../src/storage/database.js';
+import { cleanup, generatedCount, isolatedNames, spawnWorker, testConfig, type WorkerProcess } from '../helpers/services.js';
+
+const opened: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (opened.length) await opened.pop()!();
+});
+
+async function setup(tag: string, overrides: Record<string, string> = {}) {
+  const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 200 });
+  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const workers: WorkerProcess[] = [];
+  opened.push(async () => {
+    for (const w of workers) if (w.child.exitCode === null) { w.child.kill('SIGKILL'); await w.exited; }
+    await producer.close();
+    await redis.quit();
+    await db.close();
+    await cleanup(config);
+  });
+  const messages = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ v: 1 as const, messageId: `p-${i}`, conversationId: `conv-${i % 17}`, userId: 'u', text: `Message ${i}: where is my order?` }));
+  return { config, producer, db, workers, messages };
+}
+
+describe('worker processes', () => {
+  it('two worker processes share 200 messages with none lost and none answered twice', async () => {
+    const s = await setup('two');
+    s.workers.push(spawnWorker(s.config), spawnWorker(s.config));
+    await Promise.all(s.workers.map((w) => w.waitFor((l) => l.msg === 'worker ready')));
+    const msgs = s.messages(200);
+    await s.producer.enqueueMany(msgs);
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(200);
+    const counts = s.workers.map(generatedCount);
+    expect(counts[0] + counts[1]).toBe(200);
+    expect(Math.min(...counts)).toBeGreaterThan(0);
+    for (const w of s.workers) w.child.kill('SIGTERM');
+    expect(await Promise.all(s.workers.map((w) => w.exited))).toEqual([0, 0]);
+  });
+
+  it('SIGTERM in the middle of a batch finishes it, exits 0 and loses nothing', async () => {
+    const s = await setup('sigterm', { AVA_MAX_NEW_TOKENS: '48', AVA_BATCH_SIZE: '8' });
+    const msgs = s.messages(40);
+    await s.producer.enqueueMany(msgs);
+    const first = spawnWorker(s.config);
+    s.workers.push(first);
+    await first.waitFor((l) => l.msg === 'batch taken');
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const taken = first.lines.filter((l) => l.msg === 'batch taken').reduce((n, l) => n + Number(l.size), 0);
+    expect(generatedCount(first)).toBe(taken);
+    expect(await s.db.replies.countDocuments({})).toBe(taken);
+    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    expect(await queue.getActiveCount()).toBe(0);
+    expect(await queue.getWaitingCount()).toBe(40 - taken);
+    await queue.close();
+
+    const second = spawnWorker(s.config);
+    s.workers.push(second);
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    expect(await s.db.replies.countDocuments({})).toBe(40);
+    expect(generatedCount(first) + generatedCount(second)).toBe(40);
+  });
+
+  it('refuses to start with a clear error when the model or a service is missing', async () => {
+    const s = await setup('startup');
+    const noModel = spawnWorker(s.config, { AVA_MODEL: 'no-such-model' });
+    expect(await noModel.exited).toBe(1);
+    expect(noModel.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_MODEL_RESOLVE: model "no-such-model" not found.*models:forge/);
+    const noRedis = spawnWorker(s.config, { AVA_REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(await noRedis.exited).toBe(1);
+    expect(noRedis.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_SERVICE_UNAVAILABLE: Redis at redis:\/\/127.0.0.1:1 is unreachable.*services/);
+    const badConfig = spawnWorker(s.config, { AVA_BATCH_SIZE: 'lots' });
+    expect(await badConfig.exited).toBe(1);
+  });
+});
