@@ -47,13 +47,25 @@ export interface ConversationTurn {
   at: Date;
 }
 
+/**
+ * One document per turn in collection `turns`, keyed by messageId. Turns are documents of their own, not an array
+ * inside the conversation, so concurrent workers append without read-modify-write: an insert keyed by messageId is
+ * atomic and idempotent on every MongoDB-wire server, transactions or not.
+ */
+export interface TurnDocument extends Omit<ConversationTurn, 'messageId'> {
+  _id: string;
+  conversationId: string;
+}
+
 /** One document per conversation in collection `conversations`, keyed by conversationId. */
 export interface ConversationDocument {
   _id: string;
   userId: string;
-  /** Most recent turns, oldest first, bounded by count and characters. */
-  turns: ConversationTurn[];
-  /** Optimistic-concurrency counter, so concurrent workers never lose each other's turns. */
-  version: number;
+  createdAt: Date;
   updatedAt: Date;
+}
+
+/** A conversation as the library, CLI and API show it: its document and its most recent turns, oldest first. */
+export interface ConversationView extends ConversationDocument {
+  turns: ConversationTurn[];
 }

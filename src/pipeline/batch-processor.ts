@@ -125,7 +125,8 @@ export class BatchProcessor {
       if (doc.status !== 'replied' || !stored.has(doc._id)) continue;
       const m = p.message!;
       const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
-      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: doc.text ?? '', at: doc.createdAt });
+      // Enqueue time orders the turns as the user sent them, even within one batch.
+      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: doc.text ?? '', at: doc.timings.queuedAt });
       byConversation.set(m.conversationId, entry);
     }
     for (const [conversationId, { userId, turns }] of byConversation) await this.conversations.append(conversationId, userId, turns);

@@ -1,21 +1,22 @@
-import type { ConversationDocument, ConversationTurn } from '../contract/reply-document.js';
+import type { ConversationTurn, ConversationView, TurnDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 
-/** Bounds of a stored conversation. */
+/** Bounds of a conversation's history. */
 export interface HistoryLimits {
   /** Most turns kept. */
   maxTurns: number;
-  /** Most characters (user + assistant text) kept. */
+  /** Most characters (user + assistant text) returned as history. */
   maxChars: number;
 }
 
-const MAX_CAS_ATTEMPTS = 8;
+const DUPLICATE_KEY = 11000;
 
 /**
- * Reads and appends conversation turns. Appends are compare-and-swap on a version counter (no transactions, no
- * array-update operators), which MongoDB and FerretDB both support; a turn whose messageId is already present is
- * not added again, so a retried batch never duplicates history.
+ * Conversations and their turns. A turn is its own document keyed by messageId, so appending is an idempotent
+ * insert (a retried batch never duplicates history) and concurrent workers never lose each other's turns, without
+ * transactions or compare-and-swap, which not every MongoDB-wire server makes atomic. Turns older than the newest
+ * `maxTurns` are pruned as new ones arrive.
  */
 export class ConversationRepository {
   constructor(
@@ -23,60 +24,69 @@ export class ConversationRepository {
     private readonly limits: HistoryLimits,
   ) {}
 
-  /** Recent turns of each conversation, oldest first. */
+  /** Recent turns of each conversation, oldest first, within both bounds. */
   async recentTurns(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
-    const out = new Map<string, ConversationTurn[]>();
-    if (conversationIds.length === 0) return out;
+    const ids = [...new Set(conversationIds)];
     try {
-      const docs = await this.database.conversations.find({ _id: { $in: [...new Set(conversationIds)] } }).toArray();
-      for (const d of docs) out.set(d._id, d.turns);
-      return out;
+      const lists = await Promise.all(ids.map((id) => this.recent(id)));
+      return new Map(ids.map((id, i) => [id, lists[i]] as const).filter(([, turns]) => turns.length > 0));
     } catch (cause) {
-      throw new StorageError(`reading conversations failed: ${(cause as Error).message}`, { cause });
+      throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
     }
   }
 
-  /** One conversation, or null. */
-  async get(conversationId: string): Promise<ConversationDocument | null> {
-    return this.database.conversations.findOne({ _id: conversationId });
+  /** One conversation with its recent turns, or null. */
+  async get(conversationId: string): Promise<ConversationView | null> {
+    const doc = await this.database.conversations.findOne({ _id: conversationId });
+    return doc ? { ...doc, turns: await this.recent(conversationId) } : null;
   }
 
-  /** Appends `turns` (in order) to a conversation, creating it when new. */
+  /** Appends `turns` to a conversation, creating it when new. Turns already present are left as they are. */
   async append(conversationId: string, userId: string, turns: readonly ConversationTurn[]): Promise<void> {
-    const col = this.database.conversations;
+    if (turns.length === 0) return;
+    const now = new Date();
     try {
-      for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-        const current = await col.findOne({ _id: conversationId });
-        const now = new Date();
-        if (!current) {
-          try {
-            await col.insertOne({ _id: conversationId, userId, turns: this.bound([...turns]), version: 1, updatedAt: now });
-            return;
-          } catch (err) {
-            if ((err as { code?: number }).code === 11000) continue; // another worker created it first
-            throw err;
-          }
-        }
-        const known = new Set(current.turns.map((t) => t.messageId));
-        const merged = this.bound([...current.turns, ...turns.filter((t) => !known.has(t.messageId))]);
-        const res = await col.updateOne({ _id: conversationId, version: current.version }, { $set: { turns: merged, updatedAt: now, version: current.version + 1 } });
-        if (res.matchedCount === 1) return;
-      }
+      await this.upsertConversation(conversationId, userId, now);
+      const docs: TurnDocument[] = turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId, ...t }));
+      await this.database.turns.insertMany(docs, { ordered: false }).catch((err: { code?: number; writeErrors?: Array<{ code: number }> }) => {
+        const errors = err.writeErrors ?? [{ code: err.code ?? 0 }];
+        if (!errors.every((e) => e.code === DUPLICATE_KEY)) throw err;
+      });
+      await this.prune(conversationId);
     } catch (cause) {
       throw new StorageError(`appending to conversation ${conversationId} failed: ${(cause as Error).message}`, { cause });
     }
-    throw new StorageError(`appending to conversation ${conversationId} lost ${MAX_CAS_ATTEMPTS} races in a row`);
   }
 
-  /** Drops the oldest turns until both bounds hold. */
-  private bound(turns: ConversationTurn[]): ConversationTurn[] {
-    let chars = turns.reduce((n, t) => n + t.user.length + t.assistant.length, 0);
-    let start = Math.max(0, turns.length - this.limits.maxTurns);
-    for (let i = 0; i < start; i++) chars -= turns[i].user.length + turns[i].assistant.length;
-    while (start < turns.length && chars > this.limits.maxChars) {
-      chars -= turns[start].user.length + turns[start].assistant.length;
-      start++;
+  private async upsertConversation(conversationId: string, userId: string, now: Date): Promise<void> {
+    const update = { $set: { updatedAt: now }, $setOnInsert: { userId, createdAt: now } };
+    try {
+      await this.database.conversations.updateOne({ _id: conversationId }, update, { upsert: true });
+    } catch (err) {
+      // Two workers upserting a new conversation at once: one insert wins, the other's becomes an update.
+      if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+      await this.database.conversations.updateOne({ _id: conversationId }, update, { upsert: true });
     }
-    return turns.slice(start);
+  }
+
+  private async recent(conversationId: string): Promise<ConversationTurn[]> {
+    if (this.limits.maxTurns === 0) return [];
+    const docs = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).limit(this.limits.maxTurns).toArray();
+    const out: ConversationTurn[] = [];
+    let chars = 0;
+    for (const { _id, conversationId: _c, ...t } of docs) {
+      chars += t.user.length + t.assistant.length;
+      if (chars > this.limits.maxChars) break;
+      out.push({ messageId: _id, ...t });
+    }
+    return out.reverse();
+  }
+
+  /** Deletes turns older than the newest `maxTurns` of the conversation. */
+  private async prune(conversationId: string): Promise<void> {
+    const cutoff = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).skip(this.limits.maxTurns).limit(1).toArray();
+    if (cutoff.length === 0) return;
+    await this.database.turns.deleteMany({ conversationId, at: { $lte: cutoff[0].at }, _id: { $ne: cutoff[0]._id } });
+    await this.database.turns.deleteOne({ _id: cutoff[0]._id });
   }
 }

@@ -1,6 +1,6 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
-import type { ConversationDocument, ReplyDocument } from '../contract/reply-document.js';
+import type { ConversationDocument, ReplyDocument, TurnDocument } from '../contract/reply-document.js';
 
 
 /**
@@ -44,7 +44,13 @@ export class Database {
     return this.db.collection<ConversationDocument>('conversations');
   }
 
+  /** Collection `turns`. */
+  get turns() {
+    return this.db.collection<TurnDocument>('turns');
+  }
+
   private async ensureIndexes(): Promise<void> {
+    await this.turns.createIndex({ conversationId: 1, at: -1 });
     await this.replies.createIndex({ conversationId: 1, createdAt: 1 });
     await this.replies.createIndex({ createdAt: 1 });
   }

@@ -1,7 +1,9 @@
-import type { AnyBulkWriteOperation } from 'mongodb';
+import { MongoBulkWriteError, type AnyBulkWriteOperation } from 'mongodb';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
+
+const DUPLICATE_KEY = 11000;
 
 /** Reads and writes `replies`. Every write is an idempotent upsert keyed by messageId. */
 export class ReplyRepository {
@@ -32,6 +34,10 @@ export class ReplyRepository {
       // Values, not indexes: some MongoDB-wire servers number upserts within the upserted subset.
       return new Set(Object.values(result.upsertedIds).map(String));
     } catch (cause) {
+      // Two workers upserting one messageId at once: the loser's duplicate-key error means "already stored".
+      if (cause instanceof MongoBulkWriteError && cause.writeErrors && [cause.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY)) {
+        return new Set(Object.values(cause.result.upsertedIds).map(String));
+      }
       throw new StorageError(`storing ${docs.length} replies failed: ${(cause as Error).message}`, { cause });
     }
   }

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors/errors.js';
+
+describe('config', () => {
+  it('has documented defaults and is frozen', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', mongoUrl: 'mongodb://127.0.0.1:27017', queueName: 'ava-messages', batchSize: 16, batchWaitMs: 20, model: 'tiny' });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads and coerces environment variables', () => {
+    const c = loadConfig({ AVA_BATCH_SIZE: '32', AVA_ALLOW_REMOTE_MODELS: 'true', AVA_MONGO_URL: 'mongodb://user:pw@db.example:27017/?tls=true' });
+    expect(c.batchSize).toBe(32);
+    expect(c.allowRemoteModels).toBe(true);
+    expect(c.mongoUrl).toContain('tls=true');
+  });
+
+  it('fails fast naming every bad variable, with a hint', () => {
+    let err: unknown;
+    try {
+      loadConfig({ AVA_BATCH_SIZE: '0', AVA_MONGO_URL: 'http://x', AVA_LOG_LEVEL: 'loud' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const e = err as ConfigError;
+    expect(e.message).toMatch(/AVA_BATCH_SIZE="0"/);
+    expect(e.message).toMatch(/AVA_MONGO_URL/);
+    expect(e.message).toMatch(/AVA_LOG_LEVEL/);
+    expect(e.hint).toMatch(/README/);
+  });
+});
