@@ -18,21 +18,33 @@ export type WeightKind = 'embedding' | 'linear' | 'residual-linear' | 'bias' | '
 /** ONNX opset of forged graphs (LayerNormalization needs 17). */
 export const GPT2_OPSET = 17;
 
+/**
+ * Which interface the graph has.
+ * - `standard`: the text-generation-with-past export (`present.*` = past ⧺ new, logits at every position).
+ * - `engine`: what the continuous-batching engine needs. The cache comes in as `cache.{i}.key|value` [B, H, P, D]
+ *   and is only read, never concatenated (so no per-step copy of it); the outputs are the new tokens' keys and
+ *   values `new.{i}.key|value` [B, H, T, D] and the logits of the last position only, `logits` [B, V], because only
+ *   there is a next token needed. Cache slots may hold tokens in any order: GPT-2 adds positions at the input.
+ */
+export type GraphMode = 'standard' | 'engine';
+
 /** Builds the full GPT-2 graph, pulling each weight from `weights`. */
-export function buildGpt2Graph(p: ModelPreset, weights: WeightSource): OnnxGraphBuilder {
+export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: GraphMode = 'standard'): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const C = p.nEmbd;
   const H = p.nHead;
   const D = C / H;
+  const engine = mode === 'engine';
 
   const inputIds = g.input('input_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
   const attentionMask = g.input('attention_mask', ElemType.INT64, ['batch_size', 'total_sequence_length']); // [B, S]
   const positionIds = g.input('position_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
   const past: Array<{ key: string; value: string }> = [];
+  const pastName = engine ? 'cache' : 'past_key_values';
   for (let i = 0; i < p.nLayer; i++) {
     past.push({
-      key: g.input(`past_key_values.${i}.key`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
-      value: g.input(`past_key_values.${i}.value`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
+      key: g.input(`${pastName}.${i}.key`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
+      value: g.input(`${pastName}.${i}.value`, ElemType.FLOAT, ['batch_size', H, 'past_sequence_length', D]),
     });
   }
 
@@ -58,14 +70,9 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource): OnnxGraph
     const [q, k, v] = g.opN('Split', [qkv, splitSizes], 3, { axis: 2 }).map(
       (t) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: [0, 2, 1, 3] }), // [B, H, T, D]
     );
-    const kAll = g.op('Concat', [past[i].key, k], { axis: 2 }, `present.${i}.key`); // [B, H, S, D]
-    const vAll = g.op('Concat', [past[i].value, v], { axis: 2 }, `present.${i}.value`); // [B, H, S, D]
-    g.output(kAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
-    g.output(vAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
-    const kT = g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] }); // [B, H, D, S]
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), scale]), bias]); // [B, H, T, S]
-    const probs = g.op('Softmax', [scores], { axis: -1 });
-    const ctx = g.op('MatMul', [probs, vAll]); // [B, H, T, D]
+    const ctx = engine
+      ? cacheAttention(g, i, q, k, v, past[i], bias, scale, [H, D]) // [B, H, T, D]
+      : concatAttention(g, i, q, k, v, past[i], bias, scale, [H, D]); // [B, H, T, D]
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), mergedShape]); // [B, T, C]
     const attnOut = g.op('Add', [g.op('MatMul', [merged, w('attn.c_proj.weight', [C, C], 'residual-linear')]), w('attn.c_proj.bias', [C], 'bias')]);
     x = g.op('Add', [x, attnOut]);
@@ -79,11 +86,55 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource): OnnxGraph
 
   const lnf = g.weight('transformer.ln_f.weight', [C], weights('transformer.ln_f.weight', [C], 'ln-gain'));
   const lnfB = g.weight('transformer.ln_f.bias', [C], weights('transformer.ln_f.bias', [C], 'ln-bias'));
-  const final = layerNorm(g, x, lnf, lnfB); // [B, T, C]
   // LM head tied to the token embedding: logits = final · wteᵀ. ORT folds the constant transpose once at load.
-  g.op('MatMul', [final, g.op('Transpose', [wte], { perm: [1, 0] })], {}, 'logits'); // [B, T, V]
-  g.output('logits', ElemType.FLOAT, ['batch_size', 'sequence_length', p.vocabSize]);
+  const wteT = g.op('Transpose', [wte], { perm: [1, 0] }); // [C, V]
+  if (engine) {
+    // Only the last position needs a next token; with left padding it is the same index T - 1 in every row.
+    const lastIndex = g.op('Sub', [g.op('Gather', [g.op('Shape', [inputIds]), g.int64([1], [])], { axis: 0 }), g.int64([1], [])]);
+    const last = g.op('Gather', [x, lastIndex], { axis: 1 }); // [B, C]
+    g.op('MatMul', [layerNorm(g, last, lnf, lnfB), wteT], {}, 'logits'); // [B, V]
+    g.output('logits', ElemType.FLOAT, ['batch_size', p.vocabSize]);
+  } else {
+    g.op('MatMul', [layerNorm(g, x, lnf, lnfB), wteT], {}, 'logits'); // [B, T, V]
+    g.output('logits', ElemType.FLOAT, ['batch_size', 'sequence_length', p.vocabSize]);
+  }
   return g;
+}
+
+type Kv = { key: string; value: string };
+
+/** Standard attention: present = past ⧺ new (an output), attention over it. */
+function concatAttention(g: OnnxGraphBuilder, i: number, q: string, k: string, v: string, past: Kv, bias: string, scale: string, [H, D]: number[]): string {
+  const kAll = g.op('Concat', [past.key, k], { axis: 2 }, `present.${i}.key`); // [B, H, S, D]
+  const vAll = g.op('Concat', [past.value, v], { axis: 2 }, `present.${i}.value`); // [B, H, S, D]
+  g.output(kAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
+  g.output(vAll, ElemType.FLOAT, ['batch_size', H, 'total_sequence_length', D]);
+  const kT = g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] }); // [B, H, D, S]
+  const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), scale]), bias]); // [B, H, T, S]
+  const probs = g.op('Softmax', [scores], { axis: -1 });
+  return g.op('MatMul', [probs, vAll]); // [B, H, T, D]
+}
+
+/**
+ * Engine attention: scores against the cache and against the new tokens are computed apart and only the (small)
+ * score tensors are concatenated, so the cache is read in place instead of being copied every step. The new keys
+ * and values are outputs for the engine to write into its cache.
+ */
+function cacheAttention(g: OnnxGraphBuilder, i: number, q: string, k: string, v: string, cache: Kv, bias: string, scale: string, [H, D]: number[]): string {
+  g.op('Identity', [k], {}, `new.${i}.key`);
+  g.op('Identity', [v], {}, `new.${i}.value`);
+  g.output(`new.${i}.key`, ElemType.FLOAT, ['batch_size', H, 'sequence_length', D]);
+  g.output(`new.${i}.value`, ElemType.FLOAT, ['batch_size', H, 'sequence_length', D]);
+  const t = (x: string) => g.op('Transpose', [x], { perm: [0, 1, 3, 2] });
+  const pastScores = g.op('MatMul', [q, t(cache.key)]); // [B, H, T, P]
+  const newScores = g.op('MatMul', [q, t(k)]); // [B, H, T, T]
+  const scores = g.op('Add', [g.op('Mul', [g.op('Concat', [pastScores, newScores], { axis: 3 }), scale]), bias]); // [B, H, T, P + T]
+  const probs = g.op('Softmax', [scores], { axis: -1 });
+  const pastLen = g.op('Gather', [g.op('Shape', [cache.key]), g.int64([2])], { axis: 0 }); // [1] = P
+  const axis = g.int64([3]);
+  const pastProbs = g.op('Slice', [probs, g.int64([0]), pastLen, axis]); // [B, H, T, P]
+  const newProbs = g.op('Slice', [probs, pastLen, g.int64([Number.MAX_SAFE_INTEGER]), axis]); // [B, H, T, T]
+  return g.op('Add', [g.op('MatMul', [pastProbs, cache.value]), g.op('MatMul', [newProbs, v])]); // [B, H, T, D]
 }
 
 /**

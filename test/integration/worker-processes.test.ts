@@ -39,11 +39,12 @@ describe('worker processes', () => {
     await s.producer.enqueueMany(msgs);
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(200);
+    // A reply is visible before its worker logs the batch: stop them first so every log line is in.
+    for (const w of s.workers) w.child.kill('SIGTERM');
+    expect(await Promise.all(s.workers.map((w) => w.exited))).toEqual([0, 0]);
     const counts = s.workers.map(generatedCount);
     expect(counts[0] + counts[1]).toBe(200);
     expect(Math.min(...counts)).toBeGreaterThan(0);
-    for (const w of s.workers) w.child.kill('SIGTERM');
-    expect(await Promise.all(s.workers.map((w) => w.exited))).toEqual([0, 0]);
   });
 
   it('SIGTERM in the middle of a batch finishes it, exits 0 and loses nothing', async () => {
@@ -67,6 +68,8 @@ describe('worker processes', () => {
     s.workers.push(second);
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
     expect(await s.db.replies.countDocuments({})).toBe(40);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
     expect(generatedCount(first) + generatedCount(second)).toBe(40);
   });
 

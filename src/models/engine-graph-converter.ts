@@ -1,0 +1,85 @@
+import { readFile, rename, writeFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import onnxProto from 'onnx-proto';
+import { ModelLoadError } from '../errors/errors.js';
+import { buildGpt2Graph, GPT2_OPSET } from './gpt2-graph.js';
+import { modelRevision } from './model-revision.js';
+import type { ModelPreset } from './presets.js';
+
+const { onnx } = onnxProto;
+
+/** File name of the engine graph, beside the model's `onnx/model.onnx`. */
+export const ENGINE_GRAPH_FILE = 'model.engine.onnx';
+const STAMP_FILE = 'model.engine.json';
+
+/** Architecture read from a model's `config.json`. */
+export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
+  const c = JSON.parse(await readFile(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const num = (k: string) => {
+    if (typeof c[k] !== 'number') throw new ModelLoadError(`${modelDir}/config.json has no numeric ${k}; is this a GPT-2 model?`);
+    return c[k] as number;
+  };
+  if (c.model_type !== 'gpt2') throw new ModelLoadError(`${modelDir}/config.json: model_type is ${JSON.stringify(c.model_type)}, expected "gpt2"`);
+  return { name: path.basename(modelDir), nLayer: num('n_layer'), nHead: num('n_head'), nEmbd: num('n_embd'), nPositions: num('n_positions'), vocabSize: num('vocab_size'), blockScale: 1 };
+}
+
+/**
+ * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real) by taking its
+ * weights by their Hugging Face names and building the engine form around them (see `GraphMode` in gpt2-graph.ts).
+ * Done once and cached as `onnx/model.engine.onnx`, stamped with the source graph's revision so a changed model is
+ * converted again. Returns the engine graph's path.
+ */
+export async function ensureEngineGraph(modelDir: string): Promise<string> {
+  const target = path.join(modelDir, 'onnx', ENGINE_GRAPH_FILE);
+  const stampPath = path.join(modelDir, 'onnx', STAMP_FILE);
+  const revision = await modelRevision(modelDir);
+  try {
+    const stamp = JSON.parse(await readFile(stampPath, 'utf8')) as { sourceRevision?: string };
+    if (stamp.sourceRevision === revision) return target;
+  } catch {
+    // no stamp yet: convert
+  }
+  const bytes = await convertToEngineGraph(modelDir);
+  const tmp = `${target}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+    await writeFile(stampPath, `${JSON.stringify({ sourceRevision: revision, convertedAt: new Date().toISOString() })}\n`);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new ModelLoadError(`writing the engine graph ${target} failed: ${(cause as Error).message}`, { cause, hint: 'make the model directory writable, or convert once where it is' });
+  }
+  return target;
+}
+
+/** Converts a model directory's standard graph into engine-graph bytes. */
+export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array> {
+  const arch = await readArchitecture(modelDir);
+  const source = path.join(modelDir, 'onnx', 'model.onnx');
+  let model: InstanceType<typeof onnx.ModelProto>;
+  try {
+    model = onnx.ModelProto.decode(await readFile(source));
+  } catch (cause) {
+    throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
+  }
+  const initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const graph = buildGpt2Graph(arch, (name, shape) => {
+    const t = initializers.get(name);
+    if (!t) throw new ModelLoadError(`${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`);
+    const data = floatsOf(t);
+    const want = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== want) throw new ModelLoadError(`${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`);
+    return data;
+  }, 'engine');
+  return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
+}
+
+function floatsOf(t: onnxProto.onnx.ITensorProto): Float32Array {
+  if (t.dataType !== onnx.TensorProto.DataType.FLOAT) throw new ModelLoadError(`weight ${t.name} is not float32 (data type ${t.dataType}); quantised exports are not supported`);
+  if (t.rawData && t.rawData.length > 0) {
+    // Copy: the protobuf's byte view may not be 4-byte aligned.
+    return new Float32Array(Uint8Array.from(t.rawData).buffer);
+  }
+  if (t.floatData && t.floatData.length > 0) return Float32Array.from(t.floatData);
+  throw new ModelLoadError(`weight ${t.name} has no inline data (external data files are not supported yet)`);
+}
