@@ -1,0 +1,158 @@
+import { ensureEngineGraph, readArchitecture } from '../models/engine-graph-converter.js';
+import { KvCache } from './kv-cache.js';
+import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
+
+/** One sequence to prefill: its prompt tokens and the cache slots it will need (prompt + new tokens). */
+export interface PrefillEntry {
+  handle: number;
+  tokens: readonly number[];
+  slots: number;
+}
+
+const i64 = (data: BigInt64Array, dims: number[]): HostTensor => ({ type: 'int64', data, dims });
+
+/**
+ * GPT-2 on the engine graph: prefill adds sequences to the running batch, decode advances every live sequence by one
+ * token. It deals in tensors and cache rows; which sequences run is the scheduler's business. Each step fetches only
+ * the last-position logits and the new tokens' keys and values, which are written into the {@link KvCache}.
+ */
+export class Gpt2Engine {
+  private readonly cache: KvCache;
+  private readonly rowOf = new Map<number, number>();
+  private readonly handleAt: number[] = [];
+  private readonly fetches: string[];
+
+  private constructor(
+    private readonly session: OnnxSession,
+    /** Layers, heads, head size and vocabulary of the model. */
+    readonly shape: { nLayer: number; nHead: number; headDim: number; vocabSize: number; window: number },
+  ) {
+    this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim);
+    this.fetches = ['logits'];
+    for (let i = 0; i < shape.nLayer; i++) this.fetches.push(`new.${i}.key`, `new.${i}.value`);
+  }
+
+  /** Loads a model directory, converting its graph to the engine form first when needed. */
+  static async load(modelDir: string, opts: SessionOptions = {}): Promise<Gpt2Engine> {
+    const arch = await readArchitecture(modelDir);
+    const session = await OnnxSession.open(await ensureEngineGraph(modelDir), opts);
+    return new Gpt2Engine(session, { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions });
+  }
+
+  /** Live sequences. */
+  get size(): number {
+    return this.cache.rows;
+  }
+
+  /** Cache statistics, for memory accounting and tests. */
+  get cacheStats(): { rows: number; slots: number; filledTokens: number; allocatedBytes: number } {
+    return { rows: this.cache.rows, slots: this.cache.slots, filledTokens: this.cache.filledTokens, allocatedBytes: this.cache.allocatedBytes };
+  }
+
+  /**
+   * Runs the prompts of new sequences (left-padded into one batch, empty cache) and adds them to the running batch.
+   * Returns each one's next-token logits.
+   */
+  async prefill(entries: readonly PrefillEntry[]): Promise<Float32Array[]> {
+    const B = entries.length;
+    const T = Math.max(...entries.map((e) => e.tokens.length));
+    const ids = new BigInt64Array(B * T);
+    const mask = new BigInt64Array(B * T);
+    const pos = new BigInt64Array(B * T);
+    entries.forEach((e, b) => {
+      const pad = T - e.tokens.length;
+      e.tokens.forEach((tok, t) => {
+        ids[b * T + pad + t] = BigInt(tok);
+        mask[b * T + pad + t] = 1n;
+        pos[b * T + pad + t] = BigInt(t);
+      });
+    });
+    const feeds: Record<string, HostTensor> = {
+      input_ids: i64(ids, [B, T]),
+      attention_mask: i64(mask, [B, T]),
+      position_ids: i64(pos, [B, T]),
+    };
+    const empty: HostTensor = { type: 'float32', data: new Float32Array(0), dims: [B, this.shape.nHead, 0, this.shape.headDim] };
+    for (let i = 0; i < this.shape.nLayer; i++) feeds[`cache.${i}.key`] = feeds[`cache.${i}.value`] = empty;
+    const out = await this.session.run(feeds, this.fetches);
+    const { keys, values } = this.newKv(out);
+    this.cache.reserve(this.cache.rows + B, Math.max(...entries.map((e) => e.slots)));
+    entries.forEach((e, b) => {
+      const row = this.cache.addRow(keys, values, b, T, T - e.tokens.length, e.tokens.length);
+      this.rowOf.set(e.handle, row);
+      this.handleAt[row] = e.handle;
+    });
+    return this.splitLogits(out.logits, B);
+  }
+
+  /**
+   * Advances every live sequence by one token: `tokens` maps each live handle to its newest token. Returns the
+   * next-token logits per handle.
+   */
+  async decode(tokens: ReadonlyMap<number, number>): Promise<Map<number, Float32Array>> {
+    const B = this.cache.rows;
+    const P = this.cache.slots;
+    const ids = new BigInt64Array(B);
+    const pos = new BigInt64Array(B);
+    const mask = new BigInt64Array(B * (P + 1));
+    for (let r = 0; r < B; r++) {
+      const token = tokens.get(this.handleAt[r]);
+      if (token === undefined) throw new Error(`decode: no token for live sequence ${this.handleAt[r]}`);
+      const len = this.cache.lengths[r];
+      ids[r] = BigInt(token);
+      pos[r] = BigInt(len);
+      mask.fill(1n, r * (P + 1), r * (P + 1) + len);
+      mask[r * (P + 1) + P] = 1n;
+    }
+    const feeds: Record<string, HostTensor> = {
+      input_ids: i64(ids, [B, 1]),
+      attention_mask: i64(mask, [B, P + 1]),
+      position_ids: i64(pos, [B, 1]),
+    };
+    const dims = [B, this.shape.nHead, P, this.shape.headDim];
+    for (let i = 0; i < this.shape.nLayer; i++) {
+      feeds[`cache.${i}.key`] = { type: 'float32', data: this.cache.keysOf(i), dims };
+      feeds[`cache.${i}.value`] = { type: 'float32', data: this.cache.valuesOf(i), dims };
+    }
+    const out = await this.session.run(feeds, this.fetches);
+    const { keys, values } = this.newKv(out);
+    this.cache.appendToken(keys, values);
+    const logits = this.splitLogits(out.logits, B);
+    return new Map(logits.map((l, r) => [this.handleAt[r], l]));
+  }
+
+  /** Drops a finished sequence's row from the cache at once. */
+  release(handle: number): void {
+    const row = this.rowOf.get(handle);
+    if (row === undefined) return;
+    this.rowOf.delete(handle);
+    const moved = this.cache.removeRow(row);
+    if (moved >= 0) {
+      const movedHandle = this.handleAt[moved];
+      this.handleAt[row] = movedHandle;
+      this.rowOf.set(movedHandle, row);
+    }
+    this.handleAt.length = this.cache.rows;
+  }
+
+  /** Releases the native session. */
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+
+  private newKv(out: Record<string, HostTensor>) {
+    const keys: Float32Array[] = [];
+    const values: Float32Array[] = [];
+    for (let i = 0; i < this.shape.nLayer; i++) {
+      keys.push(out[`new.${i}.key`].data as Float32Array);
+      values.push(out[`new.${i}.value`].data as Float32Array);
+    }
+    return { keys, values };
+  }
+
+  private splitLogits(logits: HostTensor, B: number): Float32Array[] {
+    const V = this.shape.vocabSize;
+    const data = logits.data as Float32Array;
+    return Array.from({ length: B }, (_, b) => data.subarray(b * V, (b + 1) * V));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The engine's KV cache in JavaScript-owned buffers, fed to ONNX Runtime as inputs every step (read in place, never
+ * copied back). Per layer, keys and values are laid out [rows, H, P, D]: each running sequence owns one row with P
+ * slots, filled from slot 0; `attention_mask` marks the filled ones. A finished sequence's row is refilled by the
+ * last row (one row copy), so the live rows stay contiguous.
+ */
+export class KvCache {
+  private keys: Float32Array[] = [];
+  private values: Float32Array[] = [];
+  private rowCapacity = 0;
+  /** Slots per row (P). */
+  slots = 0;
+  /** Live rows. */
+  rows = 0;
+  /** Filled slots of each live row. */
+  readonly lengths: number[] = [];
+
+  constructor(
+    private readonly nLayer: number,
+    private readonly nHead: number,
+    private readonly headDim: number,
+    /** Slot counts are rounded up to this, so that growth (a full copy) is rare. */
+    private readonly slotQuantum = 64,
+  ) {}
+
+  /** Floats per row per layer and kind. */
+  private rowSize(slots = this.slots): number {
+    return this.nHead * slots * this.headDim;
+  }
+
+  /** Makes room for `rows` rows of at least `slots` slots, copying live rows into bigger buffers when needed. */
+  reserve(rows: number, slots: number): void {
+    const wantSlots = Math.max(this.slots, Math.ceil(slots / this.slotQuantum) * this.slotQuantum);
+    if (rows <= this.rowCapacity && wantSlots === this.slots) return;
+    const rowCapacity = Math.max(rows, this.rowCapacity);
+    const grow = (old: Float32Array) => {
+      const next = new Float32Array(rowCapacity * this.nHead * wantSlots * this.headDim);
+      for (let r = 0; r < this.rows; r++) {
+        for (let h = 0; h < this.nHead; h++) {
+          const from = (r * this.nHead + h) * this.slots * this.headDim;
+          const to = (r * this.nHead + h) * wantSlots * this.headDim;
+          next.set(old.subarray(from, from + this.lengths[r] * this.headDim), to);
+        }
+      }
+      return next;
+    };
+    this.keys = Array.from({ length: this.nLayer }, (_, i) => grow(this.keys[i] ?? new Float32Array(0)));
+    this.values = Array.from({ length: this.nLayer }, (_, i) => grow(this.values[i] ?? new Float32Array(0)));
+    this.rowCapacity = rowCapacity;
+    this.slots = wantSlots;
+  }
+
+  /**
+   * Appends a row holding `length` tokens taken from row `srcRow` of prefill outputs shaped [Bn, H, T, D], starting
+   * at token `srcStart` (after the row's left padding). Returns the new row's index.
+   */
+  addRow(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], srcRow: number, srcT: number, srcStart: number, length: number): number {
+    const row = this.rows++;
+    this.lengths[row] = length;
+    const D = this.headDim;
+    for (let i = 0; i < this.nLayer; i++) {
+      for (let h = 0; h < this.nHead; h++) {
+        const from = ((srcRow * this.nHead + h) * srcT + srcStart) * D;
+        const to = (row * this.nHead + h) * this.slots * D;
+        this.keys[i].set(newKeys[i].subarray(from, from + length * D), to);
+        this.values[i].set(newValues[i].subarray(from, from + length * D), to);
+      }
+    }
+    return row;
+  }
+
+  /** Writes each live row's newest token (decode outputs shaped [rows, H, 1, D]) into its next slot. */
+  appendToken(newKeys: readonly Float32Array[], newValues: readonly Float32Array[]): void {
+    const D = this.headDim;
+    for (let r = 0; r < this.rows; r++) {
+      const slot = this.lengths[r]++;
+      for (let i = 0; i < this.nLayer; i++) {
+        for (let h = 0; h < this.nHead; h++) {
+          const from = (r * this.nHead + h) * D;
+          const to = ((r * this.nHead + h) * this.slots + slot) * D;
+          this.keys[i].set(newKeys[i].subarray(from, from + D), to);
+          this.values[i].set(newValues[i].subarray(from, from + D), to);
+        }
+      }
+    }
+  }
+
+  /** Removes row `row` by moving the last row into it. Returns the index the last row had (now `row`), or -1. */
+  removeRow(row: number): number {
+    const last = this.rows - 1;
+    if (row !== last) {
+      const size = this.rowSize();
+      for (let i = 0; i < this.nLayer; i++) {
+        this.keys[i].copyWithin(row * size, last * size, (last + 1) * size);
+        this.values[i].copyWithin(row * size, last * size, (last + 1) * size);
+      }
+      this.lengths[row] = this.lengths[last];
+    }
+    this.lengths.length = last;
+    this.rows = last;
+    if (this.rows === 0) this.release();
+    return row !== last ? last : -1;
+  }
+
+  /** Live keys of layer i as [rows, H, P, D] data (a view, fed to the runtime in place). */
+  keysOf(i: number): Float32Array {
+    return this.keys[i].subarray(0, this.rows * this.rowSize());
+  }
+
+  /** Live values of layer i as [rows, H, P, D] data. */
+  valuesOf(i: number): Float32Array {
+    return this.values[i].subarray(0, this.rows * this.rowSize());
+  }
+
+  /** Tokens held (filled slots over all rows). */
+  get filledTokens(): number {
+    return this.lengths.reduce((a, b) => a + b, 0);
+  }
+
+  /** Bytes allocated for keys and values. */
+  get allocatedBytes(): number {
+    return 2 * this.nLayer * this.rowCapacity * this.rowSize() * 4;
+  }
+
+  /** Frees the buffers; memory goes back to the baseline when the batch drains. */
+  private release(): void {
+    this.keys = [];
+    this.values = [];
+    this.rowCapacity = 0;
+    this.slots = 0;
+  }
+}
