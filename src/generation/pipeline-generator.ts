@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AutoModelForCausalLM, AutoTokenizer, env, Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { modelRevision } from '../models/model-revision.js';
+import { fitToWindow } from './prompt-window.js';
 import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
 
 /** Options of the transformers.js generator. */
@@ -17,7 +18,8 @@ export interface PipelineGeneratorOptions {
 
 /**
  * Batched greedy generation with transformers.js: every batch is left-padded and continued in ONE `model.generate`
- * call. Each prompt is cut from the left so that prompt + new tokens fit the model's window.
+ * call. Each prompt is cut from the left so that prompt + new tokens fit the model's window. This is the baseline
+ * the continuous-batching engine is measured against; it ignores sampling settings and stop strings.
  */
 export class PipelineGenerator implements TextGenerator {
   private constructor(
@@ -50,13 +52,9 @@ export class PipelineGenerator implements TextGenerator {
 
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
     if (requests.length === 0) return [];
-    const maxNew = requests.map((r) => Math.max(1, Math.min(r.maxNewTokens, this.window - 1)));
-    const prompts = requests.map((r, i) => {
-      const ids = this.tokenizer.encode(r.prompt, { add_special_tokens: false });
-      const room = this.window - maxNew[i];
-      const kept = ids.length > room ? ids.slice(ids.length - room) : ids;
-      return kept.length > 0 ? kept : [this.eosTokenId];
-    });
+    const fitted = requests.map((r) => fitToWindow(this.tokenizer.encode(r.prompt, { add_special_tokens: false }), r.maxNewTokens, this.window, this.eosTokenId));
+    const maxNew = fitted.map((f) => f.maxNew);
+    const prompts = fitted.map((f) => f.ids);
     const B = prompts.length;
     const T = Math.max(...prompts.map((p) => p.length));
     const ids = new BigInt64Array(B * T).fill(BigInt(this.eosTokenId));

@@ -1,9 +1,27 @@
+/** Sampling settings of one request; all optional, greedy by default. */
+export interface SamplingOptions {
+  /** 0 (default) is greedy decoding; above 0, sampling at that temperature. */
+  temperature?: number;
+  /** Keep only the k most likely tokens when sampling (0 = off). */
+  topK?: number;
+  /** Nucleus sampling threshold in (0, 1] (1 = off). */
+  topP?: number;
+  /** CTRL repetition penalty (1 = off). */
+  repetitionPenalty?: number;
+  /** Seed of this request's own generator: the same seed gives the same text whatever else is in the batch. */
+  seed?: number;
+  /** Generation stops at the first of these strings; nothing from it on is returned. */
+  stop?: readonly string[];
+}
+
 /** One prompt to continue. */
-export interface GenerationRequest {
+export interface GenerationRequest extends SamplingOptions {
   /** Full prompt text; cut from the left when it does not fit the model's window. */
   prompt: string;
   /** Most tokens to generate. */
   maxNewTokens: number;
+  /** Called with each new piece of text as it is generated (streaming); held back while it may start a stop string. */
+  onText?: (delta: string) => void;
 }
 
 /** The continuation of one request. */

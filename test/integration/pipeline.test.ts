@@ -84,8 +84,9 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(doc!.tokens.generated).toBeLessThanOrEqual(8);
     expect(doc!.timings.queuedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
     expect(doc!.timings.startedAt.getTime()).toBeGreaterThanOrEqual(doc!.timings.queuedAt.getTime());
+    // Turns are appended right after the replies are stored.
+    await expect.poll(() => w.db.turns.find({ conversationId: 'c1' }).toArray()).toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
     expect(await w.db.conversations.findOne({ _id: 'c1' })).toMatchObject({ userId: 'u1', updatedAt: expect.any(Date) });
-    expect(await w.db.turns.find({ conversationId: 'c1' }).toArray()).toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
     await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
     await queue.close();
@@ -172,6 +173,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await w.producer.enqueue(msg(1, 'c-h', 'My name is Ada.'));
     await followReplies(w.db, ['m-1'], () => undefined, 30_000);
     const first = await w.db.replies.findOne({ _id: 'm-1' });
+    await expect.poll(() => w.db.turns.countDocuments({ conversationId: 'c-h' })).toBe(1);
     await w.producer.enqueue(msg(2, 'c-h', 'What is my name?'));
     await followReplies(w.db, ['m-2'], () => undefined, 30_000);
     expect(seen[1]).toBe(`User: My name is Ada.\nAssistant: ${first!.text}\nUser: What is my name?\nAssistant:`);

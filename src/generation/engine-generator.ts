@@ -1,0 +1,86 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { GenerationError, ModelLoadError } from '../errors/errors.js';
+import { Gpt2Engine } from '../inference/gpt2-engine.js';
+import type { ExecutionProvider } from '../inference/onnx-session.js';
+import { modelRevision } from '../models/model-revision.js';
+import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
+import { GenerationSequence } from './generation-sequence.js';
+import { fitToWindow } from './prompt-window.js';
+import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
+
+/** Options of the continuous-batching generator. */
+export interface EngineGeneratorOptions {
+  id: string;
+  dir: string;
+  executionProvider?: ExecutionProvider;
+  intraOpThreads?: number;
+  /** Most sequences decoded together. */
+  maxBatchSize: number;
+  /** Most cached tokens over all running sequences. */
+  maxCachedTokens: number;
+}
+
+/**
+ * The continuous-batching engine behind the {@link TextGenerator} interface: requests join the running batch at the
+ * next decoding step and leave it the step they finish, so none waits for the slowest of a batch. Supports sampling
+ * settings, stop strings and streaming per request.
+ */
+export class EngineGenerator implements TextGenerator {
+  private constructor(
+    readonly model: { readonly id: string; readonly revision: string },
+    private readonly tokenizer: PreTrainedTokenizer,
+    private readonly engine: Gpt2Engine,
+    /** The scheduler, exposed for back-pressure and statistics. */
+    readonly batcher: ContinuousBatcher,
+    private readonly eosTokenId: number,
+  ) {}
+
+  /** Loads tokenizer and engine (converting the graph on first use). */
+  static async load(opts: EngineGeneratorOptions): Promise<EngineGenerator> {
+    env.allowRemoteModels = false;
+    const dir = path.resolve(opts.dir);
+    try {
+      const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { eos_token_id?: number };
+      const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads });
+      const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
+      return new EngineGenerator({ id: opts.id, revision: await modelRevision(dir) }, tokenizer, engine, batcher, config.eos_token_id ?? 50256);
+    } catch (cause) {
+      if (cause instanceof ModelLoadError) throw cause;
+      throw new ModelLoadError(`loading model ${opts.id} from ${dir} into the engine failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** Model window and cache statistics. */
+  get stats() {
+    return { window: this.engine.shape.window, cache: this.engine.cacheStats, load: this.batcher.load, steps: this.batcher.stats };
+  }
+
+  /** Generates one request, streaming through `request.onText`. */
+  async stream(request: GenerationRequest): Promise<GenerationOutput> {
+    const { ids, maxNew } = fitToWindow(this.tokenizer.encode(request.prompt, { add_special_tokens: false }), request.maxNewTokens, this.engine.shape.window, this.eosTokenId);
+    const seq = new GenerationSequence(ids, {
+      ...request,
+      maxNewTokens: maxNew,
+      eosTokenIds: [this.eosTokenId],
+      decode: (tokens) => (tokens.length === 0 ? '' : this.tokenizer.decode(tokens as number[], { skip_special_tokens: true })),
+    });
+    this.batcher.submit(seq);
+    try {
+      return await seq.result;
+    } catch (cause) {
+      throw new GenerationError(`generation failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /** All requests join the running batch at once; each resolves as soon as it finishes. */
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
+    return Promise.all(requests.map((r) => this.stream(r)));
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * What the scheduler needs from a model runtime: add sequences (prefill), advance all of them (decode), drop one.
+ * Sequences are plain numeric handles; the scheduler never sees tensors.
+ */
+export interface SequenceBackend {
+  prefill(entries: ReadonlyArray<{ handle: number; tokens: readonly number[]; slots: number }>): Promise<Float32Array[]>;
+  decode(tokens: ReadonlyMap<number, number>): Promise<Map<number, Float32Array>>;
+  release(handle: number): void;
+}
+
+/**
+ * One sequence as the scheduler drives it. `next` turns next-token scores into the token to feed, or `null` when the
+ * sequence is finished; the sequence owns sampling, stopping and streaming.
+ */
+export interface ScheduledSequence {
+  /** Prompt token ids, already cut to fit the window. */
+  readonly promptTokens: readonly number[];
+  /** Cache slots the sequence may use: prompt plus most new tokens. */
+  readonly tokenBudget: number;
+  /** The next token to feed, or null when finished. */
+  next(scores: Float32Array): number | null;
+  /** Called with the error when the step running this sequence failed. */
+  fail(err: unknown): void;
+}
+
+/** Limits that bound memory. */
+export interface BatcherLimits {
+  /** Most sequences running at once. */
+  maxBatchSize: number;
+  /** Most cached tokens (sum of running sequences' budgets). */
+  maxCachedTokens: number;
+}
+
+/**
+ * Iteration-level scheduling, as in text-generation-inference: every step advances each running sequence by one
+ * token; a finished sequence leaves the batch at that step and waiting ones are prefilled and join at the next, as
+ * long as the batch size and the cached-token budget allow. Requests beyond the limits wait, and `hasCapacity`
+ * tells producers to slow down instead of letting memory grow.
+ */
+export class ContinuousBatcher {
+  private readonly waiting: ScheduledSequence[] = [];
+  private readonly running = new Map<number, { seq: ScheduledSequence; token: number }>();
+  private nextHandle = 1;
+  private budgetInUse = 0;
+  private loop: Promise<void> | undefined;
+  private capacityWaiters: Array<() => void> = [];
+  /** Decode steps run and sequences per step, for metrics and benchmarks. */
+  readonly stats = { steps: 0, prefills: 0, stepSizes: 0 };
+
+  constructor(
+    private readonly backend: SequenceBackend,
+    private readonly limits: BatcherLimits,
+  ) {}
+
+  /** Queues a sequence; it runs as soon as the limits allow. */
+  submit(seq: ScheduledSequence): void {
+    if (seq.tokenBudget > this.limits.maxCachedTokens) {
+      seq.fail(new RangeError(`request needs ${seq.tokenBudget} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`));
+      return;
+    }
+    this.waiting.push(seq);
+    this.ensureLoop();
+  }
+
+  /** Starts the step loop unless it runs; a request that arrives while it winds down restarts it. */
+  private ensureLoop(): void {
+    this.loop ??= this.run().finally(() => {
+      this.loop = undefined;
+      if (this.waiting.length > 0) this.ensureLoop();
+    });
+  }
+
+  /** Sequences running and waiting. */
+  get load(): { running: number; waiting: number; cachedTokens: number } {
+    return { running: this.running.size, waiting: this.waiting.length, cachedTokens: this.budgetInUse };
+  }
+
+  /** True when a new request would start at the next step rather than wait. */
+  hasCapacity(): boolean {
+    return this.waiting.length === 0 && this.running.size < this.limits.maxBatchSize;
+  }
+
+  /** Resolves when {@link hasCapacity} becomes true. */
+  whenCapacity(): Promise<void> {
+    if (this.hasCapacity()) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  private async run(): Promise<void> {
+    while (this.waiting.length > 0 || this.running.size > 0) {
+      const admitted = this.admit();
+      if (admitted.length > 0) await this.prefill(admitted);
+      if (this.running.size > 0) await this.decode();
+      this.notifyCapacity();
+    }
+  }
+
+  private admit(): Array<{ handle: number; seq: ScheduledSequence }> {
+    const out: Array<{ handle: number; seq: ScheduledSequence }> = [];
+    while (this.waiting.length > 0 && this.running.size + out.length < this.limits.maxBatchSize) {
+      const seq = this.waiting[0];
+      if (this.budgetInUse + seq.tokenBudget > this.limits.maxCachedTokens) break;
+      this.waiting.shift();
+      this.budgetInUse += seq.tokenBudget;
+      out.push({ handle: this.nextHandle++, seq });
+    }
+    return out;
+  }
+
+  private async prefill(admitted: Array<{ handle: number; seq: ScheduledSequence }>): Promise<void> {
+    let scores: Float32Array[];
+    try {
+      scores = await this.backend.prefill(admitted.map(({ handle, seq }) => ({ handle, tokens: seq.promptTokens, slots: seq.tokenBudget })));
+    } catch (err) {
+      for (const a of admitted) {
+        this.budgetInUse -= a.seq.tokenBudget;
+        a.seq.fail(err);
+      }
+      return;
+    }
+    this.stats.prefills++;
+    admitted.forEach(({ handle, seq }, i) => {
+      this.running.set(handle, { seq, token: -1 });
+      this.advance(handle, scores[i]);
+    });
+  }
+
+  private async decode(): Promise<void> {
+    const tokens = new Map([...this.running].map(([h, r]) => [h, r.token]));
+    let scores: Map<number, Float32Array>;
+    try {
+      scores = await this.backend.decode(tokens);
+    } catch (err) {
+      // A failed step poisons the whole running batch's cache state: fail and drop every running sequence.
+      for (const handle of [...this.running.keys()]) {
+        const { seq } = this.running.get(handle)!;
+        this.finish(handle);
+        seq.fail(err);
+      }
+      return;
+    }
+    this.stats.steps++;
+    this.stats.stepSizes += tokens.size;
+    for (const [handle, s] of scores) this.advance(handle, s);
+  }
+
+  private advance(handle: number, scores: Float32Array): void {
+    const entry = this.running.get(handle)!;
+    let token: number | null;
+    try {
+      token = entry.seq.next(scores);
+    } catch (err) {
+      this.finish(handle);
+      entry.seq.fail(err);
+      return;
+    }
+    if (token === null) this.finish(handle);
+    else entry.token = token;
+  }
+
+  private finish(handle: number): void {
+    const entry = this.running.get(handle);
+    if (!entry) return;
+    this.running.delete(handle);
+    this.budgetInUse -= entry.seq.tokenBudget;
+    this.backend.release(handle);
+  }
+
+  private notifyCapacity(): void {
+    if (!this.hasCapacity() || this.capacityWaiters.length === 0) return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+}
