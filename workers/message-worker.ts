@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../src/config/config.js';
 import { AvaError } from '../src/errors/errors.js';
-import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
+import { createGenerator } from '../src/generation/create-generator.js';
 import { createLogger } from '../src/logging/logger.js';
 import { fetchModel } from '../src/models/model-fetcher.js';
 import { resolveModel } from '../src/models/model-resolver.js';
@@ -25,9 +25,9 @@ try {
     allowRemote: config.allowRemoteModels,
     fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.hubHost }),
   });
-  const generator = await PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads });
+  const generator = await createGenerator(config, model);
   const app = await startWorkerApp(config, generator, log);
-  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, batchSize: config.batchSize }, 'worker ready');
+  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -32,6 +32,11 @@ const schema = z.object({
   AVA_HISTORY_TURNS: int(0, 100).default(6),
   AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
   AVA_INTRA_OP_THREADS: int(0, 256).default(0),
+  AVA_GENERATOR: z.enum(['engine', 'pipeline']).default('engine'),
+  AVA_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
+  AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
+  AVA_MAX_INFLIGHT_BATCHES: int(1, 64).default(2),
   AVA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -79,6 +84,16 @@ export interface AvaConfig {
   readonly historyChars: number;
   /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
   readonly intraOpThreads: number;
+  /** `engine` (continuous batching, default) or `pipeline` (transformers.js `model.generate` per batch). */
+  readonly generator: 'engine' | 'pipeline';
+  /** ONNX Runtime execution provider for the engine: `cpu` or `cuda`. */
+  readonly executionProvider: 'cpu' | 'cuda';
+  /** Most sequences the engine decodes together. */
+  readonly engineMaxBatch: number;
+  /** Most cached tokens (prompt + new tokens of running sequences) in the engine. */
+  readonly engineMaxCachedTokens: number;
+  /** Queue batches a worker keeps in flight, so new messages join the engine while others generate. */
+  readonly maxInflightBatches: number;
   /** pino log level. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -124,6 +139,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     historyTurns: e.AVA_HISTORY_TURNS,
     historyChars: e.AVA_HISTORY_CHARS,
     intraOpThreads: e.AVA_INTRA_OP_THREADS,
+    generator: e.AVA_GENERATOR,
+    executionProvider: e.AVA_EXECUTION_PROVIDER,
+    engineMaxBatch: e.AVA_ENGINE_MAX_BATCH,
+    engineMaxCachedTokens: e.AVA_ENGINE_MAX_CACHED_TOKENS,
+    maxInflightBatches: e.AVA_MAX_INFLIGHT_BATCHES,
     logLevel: e.AVA_LOG_LEVEL,
   });
 }

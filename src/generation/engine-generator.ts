@@ -80,6 +80,10 @@ export class EngineGenerator implements TextGenerator {
     return Promise.all(requests.map((r) => this.stream(r)));
   }
 
+  whenCapacity(): Promise<void> {
+    return this.batcher.whenCapacity();
+  }
+
   async close(): Promise<void> {
     await this.engine.close();
   }

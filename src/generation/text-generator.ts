@@ -43,6 +43,8 @@ export interface TextGenerator {
   readonly model: { readonly id: string; readonly revision: string };
   /** Generates every request in one model call; output i answers request i. Greedy, so deterministic. */
   generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]>;
+  /** Resolves when a new request would start generating at once; absent when the generator has no such limit. */
+  whenCapacity?(): Promise<void>;
   /** Releases the model. */
   close(): Promise<void>;
 }

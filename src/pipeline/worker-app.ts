@@ -46,7 +46,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }),
     { maxNewTokens: config.maxNewTokens },
   );
-  const loop = new WorkerLoop(collector, processor, log, config.lockDurationMs);
+  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator) });
   await loop.start();
   const r = redis;
   const d = database;

@@ -5,25 +5,34 @@ import type { BatchCollector, LeasedJob } from '../queue/batch-collector.js';
 import { LockKeeper } from '../queue/lock-keeper.js';
 import type { BatchProcessor } from './batch-processor.js';
 
+/** Flow control of the loop. */
+export interface WorkerLoopOptions {
+  lockDurationMs: number;
+  /** Queue batches in flight at once; more than one lets new messages join a continuous-batching generator. */
+  maxInflightBatches: number;
+  /** Back-pressure from the generator: resolves when it can start new requests at once. */
+  whenCapacity?: () => Promise<void>;
+}
+
 /**
  * The worker's main loop: take a batch, keep its locks alive, process it, and only then acknowledge each job.
  * A reply is always stored before its job completes; a storage failure fails every job of the batch back to BullMQ,
- * which retries it with exponential backoff. `stop()` lets the batch in flight finish, then closes.
+ * which retries it with exponential backoff. Up to `maxInflightBatches` batches run at once, and no batch is taken
+ * while the generator is full (back-pressure: jobs wait in Redis, not in memory). `stop()` lets the batches in
+ * flight finish, then closes.
  */
 export class WorkerLoop {
   private stopping = false;
   private running: Promise<void> | undefined;
   private batchSeq = 0;
-  private readonly locks: LockKeeper;
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(
     private readonly collector: BatchCollector,
     private readonly processor: BatchProcessor,
     private readonly log: Logger,
-    lockDurationMs: number,
-  ) {
-    this.locks = new LockKeeper(collector.worker, lockDurationMs, log);
-  }
+    private readonly opts: WorkerLoopOptions,
+  ) {}
 
   /** Starts the loop; resolves once the collector is ready. */
   async start(): Promise<void> {
@@ -31,7 +40,7 @@ export class WorkerLoop {
     this.running = this.loop();
   }
 
-  /** Stops pulling, finishes the batch in flight, closes the queue connections. */
+  /** Stops pulling, finishes the batches in flight, closes the queue connections. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.running;
@@ -40,6 +49,11 @@ export class WorkerLoop {
 
   private async loop(): Promise<void> {
     while (!this.stopping) {
+      if (this.inflight.size >= this.opts.maxInflightBatches) {
+        await Promise.race(this.inflight);
+        continue;
+      }
+      if (this.inflight.size > 0 && this.opts.whenCapacity) await this.opts.whenCapacity();
       let batch: LeasedJob[];
       try {
         batch = await this.collector.next();
@@ -48,13 +62,17 @@ export class WorkerLoop {
         await new Promise((r) => setTimeout(r, 1_000));
         continue;
       }
-      if (batch.length > 0) await this.handle(batch);
+      if (batch.length === 0) continue;
+      const done: Promise<void> = this.handle(batch).finally(() => this.inflight.delete(done));
+      this.inflight.add(done);
     }
+    await Promise.all(this.inflight);
   }
 
   private async handle(batch: LeasedJob[]): Promise<void> {
     const log = this.log.child({ batchId: `${this.collector.worker.id}:${++this.batchSeq}`, size: batch.length });
-    this.locks.start(batch);
+    const locks = new LockKeeper(this.collector.worker, this.opts.lockDurationMs, log);
+    locks.start(batch);
     log.info('batch taken');
     try {
       const outcomes = await this.processor.process(batch.map((b) => b.job), log);
@@ -69,7 +87,7 @@ export class WorkerLoop {
               await job.moveToFailed(new UnrecoverableError(`${o.error.code}: ${o.error.message}`), token, false);
             } else {
               jobLog.debug({ outcome: o.kind }, 'job completed');
-              await job.moveToCompleted({ status: o.kind === 'replied' ? 'replied' : 'already-stored' }, token, false);
+              await job.moveToCompleted({ status: o.kind }, token, false);
             }
           } catch (err) {
             // The lock was lost (the job stalled and was handed over); the new owner finds the stored reply.
@@ -88,7 +106,7 @@ export class WorkerLoop {
         ),
       );
     } finally {
-      this.locks.stop();
+      locks.stop();
     }
   }
 }

@@ -62,9 +62,12 @@ export class ContinuousBatcher {
     this.ensureLoop();
   }
 
-  /** Starts the step loop unless it runs; a request that arrives while it winds down restarts it. */
+  /**
+   * Starts the step loop unless it runs; a request that arrives while it winds down restarts it. The first step waits
+   * for the current tick to end, so requests submitted together are prefilled together.
+   */
   private ensureLoop(): void {
-    this.loop ??= this.run().finally(() => {
+    this.loop ??= Promise.resolve().then(() => this.run()).finally(() => {
       this.loop = undefined;
       if (this.waiting.length > 0) this.ensureLoop();
     });

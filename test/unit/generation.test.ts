@@ -71,3 +71,32 @@ describe('stopping criteria', () => {
     expect(c.pendingSuffix('hello')).toBe(0);
   });
 });
+
+describe('GenerationSequence', () => {
+  const scoresFor = (token: number) => {
+    const s = new Float32Array(10);
+    s[token] = 5;
+    return s;
+  };
+  const decode = (ids: readonly number[]) => ids.map((i) => String.fromCharCode(96 + i)).join('');
+
+  it('ends at EOS without returning it', async () => {
+    const { GenerationSequence } = await import('../../src/generation/generation-sequence.js');
+    const seq = new GenerationSequence([1], { maxNewTokens: 10, eosTokenIds: [9], decode });
+    expect(seq.next(scoresFor(1))).toBe(1);
+    expect(seq.next(scoresFor(2))).toBe(2);
+    expect(seq.next(scoresFor(9))).toBeNull();
+    await expect(seq.result).resolves.toEqual({ text: 'ab', promptTokens: 1, generatedTokens: 2 });
+  });
+
+  it('ends at the token that completes a stop string and streams nothing from it on', async () => {
+    const { GenerationSequence } = await import('../../src/generation/generation-sequence.js');
+    const deltas: string[] = [];
+    const seq = new GenerationSequence([1], { maxNewTokens: 10, eosTokenIds: [9], decode, stop: ['cd'], onText: (d) => deltas.push(d) });
+    for (const t of [1, 2, 3]) expect(seq.next(scoresFor(t))).toBe(t);
+    expect(deltas.join('')).toBe('ab');
+    expect(seq.next(scoresFor(4))).toBeNull();
+    await expect(seq.result).resolves.toMatchObject({ text: 'ab', generatedTokens: 4 });
+    expect(deltas.join('')).toBe('ab');
+  });
+});

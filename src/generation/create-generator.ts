@@ -1,0 +1,18 @@
+import type { AvaConfig } from '../config/config.js';
+import type { ResolvedModel } from '../models/model-resolver.js';
+import { EngineGenerator } from './engine-generator.js';
+import { PipelineGenerator } from './pipeline-generator.js';
+import type { TextGenerator } from './text-generator.js';
+
+/** The generator the configuration asks for: the continuous-batching engine (default) or the transformers.js pipeline. */
+export async function createGenerator(config: AvaConfig, model: ResolvedModel): Promise<TextGenerator> {
+  if (config.generator === 'pipeline') return PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads });
+  return EngineGenerator.load({
+    id: model.id,
+    dir: model.dir,
+    executionProvider: config.executionProvider,
+    intraOpThreads: config.intraOpThreads,
+    maxBatchSize: config.engineMaxBatch,
+    maxCachedTokens: config.engineMaxCachedTokens,
+  });
+}
