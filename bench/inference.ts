@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:inference`: GPT-2 small (124M, forged) on this machine, one process, one model file.
+ *   (a) transformers.js text-generation pipeline, one message at a time (the naive way)
+ *   (b) transformers.js model.generate on left-padded batches of 16 (PipelineGenerator)
+ *   (c) the continuous-batching engine, all 64 submitted at once
+ *   (d) the engine with Poisson arrivals at 80% of the capacity measured in (c)
+ * plus the engine's decode-step throughput at batch 1–64 and the roofline from this machine's MatMul rate.
+ * Prints a table and writes bench/results/inference-<timestamp>.json.
+ */
+import { pipeline, env, type TextGenerationPipeline } from '@huggingface/transformers';
+import { EngineGenerator } from '../src/generation/engine-generator.js';
+import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
+import type { GenerationOutput } from '../src/generation/text-generator.js';
+import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
+import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
+import { measureMatMulRate } from './lib/matmul-roofline.js';
+
+const THREADS = Number(process.env.AVA_INTRA_OP_THREADS || 2);
+const N = Number(process.env.BENCH_MESSAGES || 64);
+const MAX_NEW = 32;
+const PRESET = process.env.BENCH_PRESET || 'gpt2';
+const C = 768;
+const LAYERS = PRESET === 'distilgpt2' ? 6 : 12;
+const VOCAB = 50257;
+
+const CORPUS = `Customer service is the support a business offers its customers before and after they buy. Good service
+answers quickly, explains clearly and solves the problem the first time. Orders can be tracked online with the number
+in the confirmation email; deliveries usually take three to five working days. Returns are accepted within thirty days
+when the item is unused and in its original packaging, and refunds reach the original payment method within a week. `;
+
+interface Scenario {
+  name: string;
+  outputs: GenerationOutput[];
+  latenciesMs: number[];
+  wallMs: number;
+  peakRssMiB: number;
+}
+
+function summarise(s: Scenario) {
+  const generated = s.outputs.reduce((n, o) => n + o.generatedTokens, 0);
+  return {
+    scenario: s.name,
+    'generated tok/s': +(generated / (s.wallMs / 1000)).toFixed(1),
+    'messages/s': +(s.outputs.length / (s.wallMs / 1000)).toFixed(2),
+    'p50 latency ms': Math.round(quantile(s.latenciesMs, 0.5)),
+    'p95 latency ms': Math.round(quantile(s.latenciesMs, 0.95)),
+    'peak RSS MiB': Math.round(s.peakRssMiB),
+    'wall s': +(s.wallMs / 1000).toFixed(1),
+  };
+}
+
+async function timed(name: string, run: (done: (i: number, out: GenerationOutput) => void) => Promise<void>, arrivals?: number[]): Promise<Scenario> {
+  const outputs: GenerationOutput[] = new Array(N);
+  const latenciesMs: number[] = new Array(N);
+  process.stderr.write(`running ${name}…\n`);
+  const t0 = performance.now();
+  const { peakRssMiB } = await withPeakRss(() =>
+    run((i, out) => {
+      outputs[i] = out;
+      latenciesMs[i] = performance.now() - t0 - (arrivals?.[i] ?? 0);
+    }),
+  );
+  return { name, outputs, latenciesMs, wallMs: performance.now() - t0, peakRssMiB };
+}
+
+const dir = await ensureForged(PRESET);
+env.allowRemoteModels = false;
+const engine = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256 });
+const batched = await PipelineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS });
+const naive = (await pipeline('text-generation', dir, { dtype: 'fp32', local_files_only: true, session_options: { intraOpNumThreads: THREADS } })) as TextGenerationPipeline;
+
+// 64 prompts of 8–200 tokens, cut from a plain English corpus.
+const tokenizer = naive.tokenizer;
+const corpusIds = tokenizer.encode(CORPUS.repeat(8), { add_special_tokens: false });
+const prompts = Array.from({ length: N }, (_, i) => {
+  const len = 8 + Math.round((i * 192) / Math.max(1, N - 1));
+  return tokenizer.decode(corpusIds.slice(i % 40, (i % 40) + len));
+});
+// Shuffle deterministically so that long and short prompts mix in every batch.
+for (let i = prompts.length - 1; i > 0; i--) {
+  const j = (i * 7919) % (i + 1);
+  [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
+}
+const requests = prompts.map((prompt) => ({ prompt, maxNewTokens: MAX_NEW }));
+
+// Warm-up: one request through each path, so that session initialisation is not measured.
+await engine.stream(requests[0]);
+await batched.generate([requests[0]]);
+await naive(prompts[0], { max_new_tokens: 2, do_sample: false });
+
+const c = await timed('(c) engine, all at once', async (done) => {
+  await Promise.all(requests.map((r, i) => engine.stream(r).then((o) => done(i, o))));
+});
+const capacity = N / (c.wallMs / 1000);
+const rate = 0.8 * capacity;
+let t = 0;
+const arrivals = requests.map((_, i) => {
+  const gap = -Math.log(1 - (((i * 2654435761) % 4294967296) / 4294967296)) / rate;
+  t += i === 0 ? 0 : gap * 1000;
+  return t;
+});
+const d = await timed(`(d) engine, Poisson arrivals at ${rate.toFixed(2)} msg/s`, async (done) => {
+  const t0 = performance.now();
+  await Promise.all(
+    requests.map(async (r, i) => {
+      const wait = arrivals[i] - (performance.now() - t0);
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      done(i, await engine.stream(r));
+    }),
+  );
+}, arrivals);
+const b = await timed('(b) transformers.js, batches of 16', async (done) => {
+  for (let s = 0; s < N; s += 16) {
+    const outs = await batched.generate(requests.slice(s, s + 16));
+    outs.forEach((o, k) => done(s + k, o));
+  }
+});
+const a = await timed('(a) transformers.js pipeline, one at a time', async (done) => {
+  for (let i = 0; i < N; i++) {
+    const out = (await naive(prompts[i], { max_new_tokens: MAX_NEW, do_sample: false })) as Array<{ generated_text: string }>;
+    const promptTokens = tokenizer.encode(prompts[i], { add_special_tokens: false }).length;
+    const generatedTokens = tokenizer.encode(out[0].generated_text, { add_special_tokens: false }).length - promptTokens;
+    done(i, { text: out[0].generated_text.slice(prompts[i].length), promptTokens, generatedTokens });
+  }
+});
+
+// Greedy outputs must agree between the engine and transformers.js; a benchmark of wrong answers measures nothing.
+const mismatches = c.outputs.filter((o, i) => o.text !== b.outputs[i].text).length;
+
+// Decode-step throughput: B sequences with 128 cached tokens each, one token per step.
+process.stderr.write('measuring decode steps…\n');
+const raw = await Gpt2Engine.load(dir, { intraOpThreads: THREADS });
+const decodeSteps: Record<string, number> = {};
+for (const B of [1, 8, 16, 32, 64]) {
+  let handle = 0;
+  for (let s = 0; s < B; s += 16) {
+    await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: corpusIds.slice(0, 128), slots: 128 + 16 })));
+  }
+  const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
+  await raw.decode(tokens);
+  const steps = 8;
+  const t0 = performance.now();
+  for (let k = 0; k < steps; k++) await raw.decode(tokens);
+  decodeSteps[`B=${B}`] = +((B * steps) / ((performance.now() - t0) / 1000)).toFixed(1);
+  for (let h = 1; h <= B; h++) raw.release(h);
+}
+await raw.close();
+
+// Roofline: the workload's FLOPs over this machine's MatMul rate at GPT-2 shapes.
+process.stderr.write('measuring the MatMul rate…\n');
+const gflops = await measureMatMulRate(256, THREADS);
+let flops = 0;
+for (const o of c.outputs) {
+  const fed = o.promptTokens + Math.max(0, o.generatedTokens - 1);
+  for (let pos = 0; pos < fed; pos++) flops += LAYERS * (24 * C * C + 4 * C * (pos + 1));
+  flops += o.generatedTokens * 2 * C * VOCAB;
+}
+const minSeconds = flops / (gflops * 1e9);
+const rows = [a, b, c, d].map(summarise);
+const tps = (s: Scenario) => s.outputs.reduce((n, o) => n + o.generatedTokens, 0) / (s.wallMs / 1000);
+const result = {
+  benchmark: 'inference',
+  model: { preset: PRESET, layers: LAYERS, parameters: PRESET === 'gpt2' ? 124_439_808 : undefined },
+  machine: machine(),
+  threads: THREADS,
+  messages: N,
+  maxNewTokens: MAX_NEW,
+  scenarios: rows,
+  ratios: { 'c/a': +(tps(c) / tps(a)).toFixed(2), 'c/b': +(tps(c) / tps(b)).toFixed(2) },
+  decodeStepTokensPerSecond: decodeSteps,
+  roofline: {
+    matmulGflops: +gflops.toFixed(1),
+    workloadGflop: +(flops / 1e9).toFixed(1),
+    minSeconds: +minSeconds.toFixed(2),
+    engineSeconds: +(c.wallMs / 1000).toFixed(2),
+    achievedFraction: +(minSeconds / (c.wallMs / 1000)).toFixed(3),
+  },
+  greedyMismatchesEngineVsTransformersJs: mismatches,
+};
+console.table(rows);
+console.table([{ ...result.ratios, ...decodeSteps }]);
+console.table([result.roofline]);
+console.log(`greedy outputs differing between engine and transformers.js: ${mismatches} of ${N}`);
+console.log(`written ${await writeResult('inference', result)}`);
+await engine.close();
+await batched.close();
+await naive.dispose();
