@@ -23,6 +23,7 @@ interface Parsed {
   job: Job;
   messageId: string;
   message?: Message;
+  output?: GenerationOutput;
   error?: AvaError;
 }
 
@@ -65,32 +66,31 @@ export class BatchProcessor {
     valid.forEach((p, i) => {
       const out = outputs[i];
       if (out instanceof AvaError) p.error = out;
+      else p.output = out;
     });
 
     const docs: ReplyDocument[] = fresh.map((p) => {
-      const out = valid.indexOf(p) >= 0 ? outputs[valid.indexOf(p)] : undefined;
-      const ok = out !== undefined && !(out instanceof AvaError);
       const conversationId = p.message?.conversationId ?? stringField(p.job.data, 'conversationId');
       const userId = p.message?.userId ?? stringField(p.job.data, 'userId');
       return {
         _id: p.messageId,
         ...(conversationId ? { conversationId } : {}),
         ...(userId ? { userId } : {}),
-        status: ok ? 'replied' : 'failed',
-        ...(ok ? { text: out.text } : { error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
+        ...(p.output ? { status: 'replied', text: p.output.text } : { status: 'failed', error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
         model: this.generator.model,
-        tokens: { prompt: ok ? out.promptTokens : 0, generated: ok ? out.generatedTokens : 0 },
+        tokens: { prompt: p.output?.promptTokens ?? 0, generated: p.output?.generatedTokens ?? 0 },
         timings: { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs },
         createdAt: finishedAt,
       };
     });
     const stored = await this.replies.storeAll(docs);
-    await this.appendTurns(docs, valid, stored);
+    await this.appendTurns(valid, stored);
 
     for (const p of fresh) {
       outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
     }
-    log.info({ jobs: jobs.length, generated: valid.length, failed: fresh.length - valid.length + outputs.filter((o) => o instanceof AvaError).length, inferenceMs }, 'batch stored');
+    const failed = fresh.filter((p) => p.error).length;
+    log.info({ jobs: jobs.length, generated: valid.length, failed, inferenceMs }, 'batch stored');
     return parsed.map((p) => outcomes.get(p)!);
   }
 
@@ -118,15 +118,14 @@ export class BatchProcessor {
   }
 
   /** Appends the newly stored replies' turns, grouped per conversation and in batch order. */
-  private async appendTurns(docs: ReplyDocument[], valid: Parsed[], stored: Set<string>): Promise<void> {
+  private async appendTurns(valid: Parsed[], stored: Set<string>): Promise<void> {
     const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
     for (const p of valid) {
-      const doc = docs.find((d) => d._id === p.messageId)!;
-      if (doc.status !== 'replied' || !stored.has(doc._id)) continue;
+      if (!p.output || !stored.has(p.messageId)) continue;
       const m = p.message!;
       const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
       // Enqueue time orders the turns as the user sent them, even within one batch.
-      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: doc.text ?? '', at: doc.timings.queuedAt });
+      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: p.output.text, at: new Date(p.job.timestamp) });
       byConversation.set(m.conversationId, entry);
     }
     for (const [conversationId, { userId, turns }] of byConversation) await this.conversations.append(conversationId, userId, turns);
