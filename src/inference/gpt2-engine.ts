@@ -75,8 +75,14 @@ export class Gpt2Engine {
         end++;
       }
       const group = order.slice(start, end);
-      const out = await this.prefillGroup(group.map((i) => entries[i]));
-      group.forEach((i, k) => (logits[i] = out[k]));
+      try {
+        const out = await this.prefillGroup(group.map((i) => entries[i]));
+        group.forEach((i, k) => (logits[i] = out[k]));
+      } catch (err) {
+        // All or nothing: rows already added by earlier groups of this call would otherwise outlive the failure.
+        for (const e of entries) this.release(e.handle);
+        throw err;
+      }
       start = end;
     }
     return logits;
