@@ -20,5 +20,15 @@ cleanup() {
   if [ "$started_services" = 1 ]; then bash scripts/services.sh down; fi
 }
 trap cleanup EXIT
+# Wait for the worker to load its model; if it dies instead, show why.
+for _ in $(seq 1 600); do
+  grep -q '"worker ready"' .services/demo-worker.log 2>/dev/null && break
+  if ! kill -0 "$worker" 2>/dev/null; then
+    echo "the worker failed to start:" >&2
+    tail -n 5 .services/demo-worker.log >&2
+    exit 1
+  fi
+  sleep 0.1
+done
 node --import tsx src/cli/demo-client.ts sample/messages.jsonl
 echo "worker log: .services/demo-worker.log"

@@ -32,8 +32,9 @@ export class OnnxSession {
     try {
       const session = await ort.InferenceSession.create(modelPath, {
         executionProviders: [opts.executionProvider ?? 'cpu'],
-        intraOpNumThreads: opts.intraOpThreads || undefined,
         graphOptimizationLevel: 'all',
+        // The binding refuses an undefined thread count; leave the key out to let the runtime choose.
+        ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
       });
       return new OnnxSession(session);
     } catch (cause) {

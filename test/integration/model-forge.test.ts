@@ -80,6 +80,12 @@ describe('forged tiny model in ONNX Runtime', () => {
   });
   afterAll(async () => session.close());
 
+  it('opens with the runtime's default thread count too', async () => {
+    const defaults = await OnnxSession.open(path.join(TINY_MODEL_DIR, 'onnx/model.onnx'));
+    expect(defaults.inputNames).toContain('input_ids');
+    await defaults.close();
+  });
+
   it('has the inputs and outputs of the standard text-generation-with-past export', () => {
     expect(session.inputNames).toEqual([
       'input_ids', 'attention_mask', 'position_ids',

@@ -33,7 +33,7 @@ async function setup(tag: string, overrides: Record<string, string> = {}) {
 describe('worker processes', () => {
   it('two worker processes share 200 messages with none lost and none answered twice', async () => {
     const s = await setup('two');
-    s.workers.push(spawnWorker(s.config), spawnWorker(s.config));
+    s.workers.push(spawnWorker(s.config), spawnWorker(s.config, { AVA_INTRA_OP_THREADS: '0' }));
     await Promise.all(s.workers.map((w) => w.waitFor((l) => l.msg === 'worker ready')));
     const msgs = s.messages(200);
     await s.producer.enqueueMany(msgs);
