@@ -80,7 +80,7 @@ describe('forged tiny model in ONNX Runtime', () => {
   });
   afterAll(async () => session.close());
 
-  it('opens with the runtime's default thread count too', async () => {
+  it('opens with the default thread count of the runtime too', async () => {
     const defaults = await OnnxSession.open(path.join(TINY_MODEL_DIR, 'onnx/model.onnx'));
     expect(defaults.inputNames).toContain('input_ids');
     await defaults.close();
