@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A Redis server of a test's own (Debian's redis-server, append-only file on), so that a fault test can stop and
+ * restart it without disturbing the tests that share the project's Redis.
+ */
+export class OwnRedis {
+  private child: ChildProcess | undefined;
+
+  private constructor(readonly port: number, private readonly dir: string) {}
+
+  static async start(): Promise<OwnRedis> {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const redis = new OwnRedis(port, await mkdtemp(path.join(os.tmpdir(), 'ava-redis-')));
+    await redis.up();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts the server on its port and data folder; waits until it accepts connections. */
+  async up(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--dir', this.dir, '--save', ''], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      if (await canConnect(this.port)) return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server did not start on ${this.port}`);
+  }
+
+  /** Stops the server the way an operator's restart does (SIGTERM: it flushes the append-only file and exits). */
+  async down(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  async close(): Promise<void> {
+    await this.down();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,73 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { followReplies } from '../../src/cli/follow-replies.js';
+import type { AvaConfig } from '../../src/config/config.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { Database } from '../../src/storage/database.js';
+import { OwnRedis } from '../helpers/redis-server.js';
+import { cleanup, isolatedNames, spawnWorker, testConfig, type WorkerProcess } from '../helpers/services.js';
+
+const closers: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (closers.length) await closers.pop()!();
+});
+
+async function setup(tag: string, overrides: Record<string, string> = {}) {
+  const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 200 });
+  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const workers: WorkerProcess[] = [];
+  closers.push(async () => {
+    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) { w.child.kill('SIGKILL'); await w.exited; }
+    await producer.close();
+    redis.disconnect();
+    await db.close();
+    await cleanup({ ...config });
+  });
+  const messages = (n: number) => Array.from({ length: n }, (_, i) => ({ v: 1 as const, messageId: `f-${i}`, conversationId: `conv-${i % 5}`, userId: 'u', text: `Message ${i}: is my refund on its way?` }));
+  return { config, producer, db, workers, messages };
+}
+
+describe('fault tolerance (real worker processes)', () => {
+  it('kill -9 of a worker mid-batch: another takes its jobs over and every message gets exactly one reply', async () => {
+    // Short locks so that the stalled-job checker hands the dead worker's jobs over within seconds.
+    const s = await setup('kill9', { AVA_MAX_NEW_TOKENS: '48', AVA_BATCH_SIZE: '8', AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' });
+    const env = { AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' };
+    const msgs = s.messages(40);
+    await s.producer.enqueueMany(msgs);
+    const victim = spawnWorker(s.config, env);
+    s.workers.push(victim);
+    await victim.waitFor((l) => l.msg === 'batch taken');
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    expect(await queue.getActiveCount()).toBeGreaterThan(0);
+    const heir = spawnWorker(s.config, env);
+    s.workers.push(heir);
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    expect(await s.db.replies.countDocuments({})).toBe(40);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(40);
+    await expect.poll(() => queue.getJobCounts('completed', 'failed', 'active', 'wait'), { timeout: 20_000 }).toEqual({ completed: 40, failed: 0, active: 0, wait: 0 });
+    await queue.close();
+  });
+
+  it('a Redis restart in the middle of a run loses no message', async () => {
+    const own = await OwnRedis.start();
+    closers.push(() => own.close());
+    const s = await setup('redisrestart', { AVA_REDIS_URL: own.url, AVA_MAX_NEW_TOKENS: '24', AVA_BATCH_SIZE: '8' });
+    const msgs = s.messages(60);
+    await s.producer.enqueueMany(msgs);
+    const worker = spawnWorker(s.config);
+    s.workers.push(worker);
+    await worker.waitFor((l) => l.msg === 'batch stored');
+    await own.down();
+    await sleep(1_500);
+    await own.up();
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(60);
+    expect(worker.child.exitCode).toBeNull();
+  });
+});
