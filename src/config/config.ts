@@ -32,7 +32,7 @@ const schema = z.object({
   AVA_HISTORY_TURNS: int(0, 100).default(6),
   AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
   AVA_INTRA_OP_THREADS: int(0, 256).default(0),
-  AVA_GENERATOR: z.enum(['engine', 'pipeline']).default('engine'),
+  AVA_GENERATOR: z.enum(['engine', 'pipeline', 'instant']).default('engine'),
   AVA_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
   AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
@@ -84,8 +84,8 @@ export interface AvaConfig {
   readonly historyChars: number;
   /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
   readonly intraOpThreads: number;
-  /** `engine` (continuous batching, default) or `pipeline` (transformers.js `model.generate` per batch). */
-  readonly generator: 'engine' | 'pipeline';
+  /** `engine` (continuous batching, default), `pipeline` (transformers.js `model.generate` per batch) or `instant` (no model; benchmarks). */
+  readonly generator: 'engine' | 'pipeline' | 'instant';
   /** ONNX Runtime execution provider for the engine: `cpu` or `cuda`. */
   readonly executionProvider: 'cpu' | 'cuda';
   /** Most sequences the engine decodes together. */

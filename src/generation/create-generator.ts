@@ -1,11 +1,16 @@
 import type { AvaConfig } from '../config/config.js';
 import type { ResolvedModel } from '../models/model-resolver.js';
 import { EngineGenerator } from './engine-generator.js';
+import { InstantGenerator } from './instant-generator.js';
 import { PipelineGenerator } from './pipeline-generator.js';
 import type { TextGenerator } from './text-generator.js';
 
-/** The generator the configuration asks for: the continuous-batching engine (default) or the transformers.js pipeline. */
+/**
+ * The generator the configuration asks for: the continuous-batching engine (default), the transformers.js pipeline,
+ * or the model-less instant generator for measuring the pipeline itself.
+ */
 export async function createGenerator(config: AvaConfig, model: ResolvedModel): Promise<TextGenerator> {
+  if (config.generator === 'instant') return new InstantGenerator();
   if (config.generator === 'pipeline') return PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads });
   return EngineGenerator.load({
     id: model.id,

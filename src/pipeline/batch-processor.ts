@@ -128,7 +128,7 @@ export class BatchProcessor {
       entry.turns.push({ messageId: m.messageId, user: m.text, assistant: p.output.text, at: new Date(p.job.timestamp) });
       byConversation.set(m.conversationId, entry);
     }
-    for (const [conversationId, { userId, turns }] of byConversation) await this.conversations.append(conversationId, userId, turns);
+    await this.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
   }
 }
 

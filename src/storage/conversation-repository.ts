@@ -24,12 +24,16 @@ export class ConversationRepository {
     private readonly limits: HistoryLimits,
   ) {}
 
-  /** Recent turns of each conversation, oldest first, within both bounds. */
+  /** Recent turns of each conversation, oldest first, within both bounds; one query for all of them. */
   async recentTurns(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
     const ids = [...new Set(conversationIds)];
+    if (ids.length === 0 || this.limits.maxTurns === 0) return new Map();
     try {
-      const lists = await Promise.all(ids.map((id) => this.recent(id)));
-      return new Map(ids.map((id, i) => [id, lists[i]] as const).filter(([, turns]) => turns.length > 0));
+      // Pruning keeps at most maxTurns turns per conversation, so this reads at most ids × maxTurns documents.
+      const docs = await this.database.turns.find({ conversationId: { $in: ids } }).sort({ at: -1, _id: -1 }).toArray();
+      const out = new Map<string, ConversationTurn[]>();
+      for (const [id, newestFirst] of groupBy(docs)) out.set(id, this.bounded(newestFirst));
+      return out;
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
     }
@@ -38,43 +42,52 @@ export class ConversationRepository {
   /** One conversation with its recent turns, or null. */
   async get(conversationId: string): Promise<ConversationView | null> {
     const doc = await this.database.conversations.findOne({ _id: conversationId });
-    return doc ? { ...doc, turns: await this.recent(conversationId) } : null;
+    return doc ? { ...doc, turns: (await this.recentTurns([conversationId])).get(conversationId) ?? [] } : null;
   }
 
   /** Appends `turns` to a conversation, creating it when new. Turns already present are left as they are. */
   async append(conversationId: string, userId: string, turns: readonly ConversationTurn[]): Promise<void> {
-    if (turns.length === 0) return;
+    await this.appendMany([{ conversationId, userId, turns }]);
+  }
+
+  /**
+   * Appends turns to several conversations in a few round trips whatever their number: one bulk upsert of the
+   * conversations, one insert of all turns, one read and one delete to prune.
+   */
+  async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
+    const live = entries.filter((e) => e.turns.length > 0);
+    if (live.length === 0) return;
     const now = new Date();
     try {
-      await this.upsertConversation(conversationId, userId, now);
-      const docs: TurnDocument[] = turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId, ...t }));
-      await this.database.turns.insertMany(docs, { ordered: false }).catch((err: { code?: number; writeErrors?: Array<{ code: number }> }) => {
-        const errors = err.writeErrors ?? [{ code: err.code ?? 0 }];
-        if (!errors.every((e) => e.code === DUPLICATE_KEY)) throw err;
+      await this.upsertConversations(live, now);
+      const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
+      await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
+        if (!onlyDuplicateKeys(err)) throw err;
       });
-      await this.prune(conversationId);
+      await this.prune(live.map((e) => e.conversationId));
     } catch (cause) {
-      throw new StorageError(`appending to conversation ${conversationId} failed: ${(cause as Error).message}`, { cause });
+      throw new StorageError(`appending conversation turns failed: ${(cause as Error).message}`, { cause });
     }
   }
 
-  private async upsertConversation(conversationId: string, userId: string, now: Date): Promise<void> {
-    const update = { $set: { updatedAt: now }, $setOnInsert: { userId, createdAt: now } };
+  private async upsertConversations(entries: ReadonlyArray<{ conversationId: string; userId: string }>, now: Date): Promise<void> {
+    const ops = entries.map((e) => ({
+      updateOne: { filter: { _id: e.conversationId }, update: { $set: { updatedAt: now }, $setOnInsert: { userId: e.userId, createdAt: now } }, upsert: true },
+    }));
     try {
-      await this.database.conversations.updateOne({ _id: conversationId }, update, { upsert: true });
+      await this.database.conversations.bulkWrite(ops, { ordered: false });
     } catch (err) {
-      // Two workers upserting a new conversation at once: one insert wins, the other's becomes an update.
-      if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
-      await this.database.conversations.updateOne({ _id: conversationId }, update, { upsert: true });
+      // Two workers creating one conversation at once: one insert wins; again, the other's becomes an update.
+      if (!onlyDuplicateKeys(err)) throw err;
+      await this.database.conversations.bulkWrite(ops, { ordered: false });
     }
   }
 
-  private async recent(conversationId: string): Promise<ConversationTurn[]> {
-    if (this.limits.maxTurns === 0) return [];
-    const docs = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).limit(this.limits.maxTurns).toArray();
+  /** The newest turns within both bounds, oldest first. */
+  private bounded(newestFirst: readonly TurnDocument[]): ConversationTurn[] {
     const out: ConversationTurn[] = [];
     let chars = 0;
-    for (const { _id, conversationId: _c, ...t } of docs) {
+    for (const { _id, conversationId: _c, ...t } of newestFirst.slice(0, this.limits.maxTurns)) {
       chars += t.user.length + t.assistant.length;
       if (chars > this.limits.maxChars) break;
       out.push({ messageId: _id, ...t });
@@ -82,11 +95,28 @@ export class ConversationRepository {
     return out.reverse();
   }
 
-  /** Deletes turns older than the newest `maxTurns` of the conversation. */
-  private async prune(conversationId: string): Promise<void> {
-    const cutoff = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).skip(this.limits.maxTurns).limit(1).toArray();
-    if (cutoff.length === 0) return;
-    await this.database.turns.deleteMany({ conversationId, at: { $lte: cutoff[0].at }, _id: { $ne: cutoff[0]._id } });
-    await this.database.turns.deleteOne({ _id: cutoff[0]._id });
+  /** Deletes the turns of these conversations older than each one's newest `maxTurns`. */
+  private async prune(conversationIds: readonly string[]): Promise<void> {
+    const docs = await this.database.turns.find({ conversationId: { $in: [...new Set(conversationIds)] } }, { projection: { _id: 1, conversationId: 1, at: 1 } }).sort({ at: -1, _id: -1 }).toArray();
+    const stale = [...groupBy(docs).values()].flatMap((newestFirst) => newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
+    if (stale.length > 0) await this.database.turns.deleteMany({ _id: { $in: stale } });
   }
+}
+
+/** Documents grouped by conversation, keeping their order. */
+function groupBy<T extends { conversationId: string }>(docs: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const d of docs) {
+    const list = out.get(d.conversationId);
+    if (list) list.push(d);
+    else out.set(d.conversationId, [d]);
+  }
+  return out;
+}
+
+/** True when a write failed only on duplicate keys (the documents exist already). */
+function onlyDuplicateKeys(err: unknown): boolean {
+  const e = err as { code?: number; writeErrors?: Array<{ code: number }> | { code: number } };
+  if (e.writeErrors) return [e.writeErrors].flat().every((w) => w.code === DUPLICATE_KEY);
+  return e.code === DUPLICATE_KEY;
 }
