@@ -70,17 +70,23 @@ export class ConversationRepository {
     }
   }
 
+  /**
+   * Creates the conversations that do not exist yet (inserts; a duplicate key means another worker created it) and
+   * touches `updatedAt` on all of them with one update. Inserts and one multi-document update instead of per-document
+   * upserts, which FerretDB runs far slower.
+   */
   private async upsertConversations(entries: ReadonlyArray<{ conversationId: string; userId: string }>, now: Date): Promise<void> {
-    const ops = entries.map((e) => ({
-      updateOne: { filter: { _id: e.conversationId }, update: { $set: { updatedAt: now }, $setOnInsert: { userId: e.userId, createdAt: now } }, upsert: true },
-    }));
-    try {
-      await this.database.conversations.bulkWrite(ops, { ordered: false });
-    } catch (err) {
-      // Two workers creating one conversation at once: one insert wins; again, the other's becomes an update.
-      if (!onlyDuplicateKeys(err)) throw err;
-      await this.database.conversations.bulkWrite(ops, { ordered: false });
+    const ids = [...new Set(entries.map((e) => e.conversationId))];
+    const known = new Set((await this.database.conversations.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+    const fresh = new Map(entries.filter((e) => !known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
+    if (fresh.size > 0) {
+      await this.database.conversations
+        .insertMany([...fresh].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
+        .catch((err: unknown) => {
+          if (!onlyDuplicateKeys(err)) throw err;
+        });
     }
+    if (known.size > 0) await this.database.conversations.updateMany({ _id: { $in: [...known] } }, { $set: { updatedAt: now } });
   }
 
   /** The newest turns within both bounds, oldest first. */

@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, type AnyBulkWriteOperation } from 'mongodb';
+import { MongoBulkWriteError } from 'mongodb';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
@@ -21,22 +21,24 @@ export class ReplyRepository {
   }
 
   /**
-   * Stores a batch of replies in one bulk write. A document that already exists is left as it is (`$setOnInsert`),
-   * so storing twice never changes or duplicates a reply. Returns the ids that were newly stored.
+   * Stores a batch of replies in one unordered insert. A reply that already exists is left as it is (its insert
+   * fails on the duplicate key, which is what makes storing idempotent), so storing twice never changes or duplicates
+   * a reply. An insert rather than an upsert because it is atomic on every MongoDB-wire server and, on FerretDB,
+   * several times faster. Returns the ids that were newly stored.
    */
   async storeAll(docs: readonly ReplyDocument[]): Promise<Set<string>> {
     if (docs.length === 0) return new Set();
-    const ops: AnyBulkWriteOperation<ReplyDocument>[] = docs.map(({ _id, ...rest }) => ({
-      updateOne: { filter: { _id }, update: { $setOnInsert: rest }, upsert: true },
-    }));
+    const ids = new Set(docs.map((d) => d._id));
     try {
-      const result = await this.database.replies.bulkWrite(ops, { ordered: false });
-      // Values, not indexes: some MongoDB-wire servers number upserts within the upserted subset.
-      return new Set(Object.values(result.upsertedIds).map(String));
+      await this.database.replies.insertMany([...docs], { ordered: false });
+      return ids;
     } catch (cause) {
-      // Two workers upserting one messageId at once: the loser's duplicate-key error means "already stored".
-      if (cause instanceof MongoBulkWriteError && cause.writeErrors && [cause.writeErrors].flat().every((e) => e.code === DUPLICATE_KEY)) {
-        return new Set(Object.values(cause.result.upsertedIds).map(String));
+      if (cause instanceof MongoBulkWriteError && cause.writeErrors) {
+        const errors = [cause.writeErrors].flat();
+        if (errors.every((e) => e.code === DUPLICATE_KEY)) {
+          for (const e of errors) ids.delete(docs[e.index]._id);
+          return ids;
+        }
       }
       throw new StorageError(`storing ${docs.length} replies failed: ${(cause as Error).message}`, { cause });
     }
