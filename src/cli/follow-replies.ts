@@ -10,9 +10,9 @@ export async function followReplies(db: Database, messageIds: readonly string[],
   const pending = new Set(messageIds);
   const deadline = Date.now() + timeoutMs;
   while (pending.size > 0) {
-    const docs = await db.replies.find({ _id: { $in: [...pending] } }).toArray();
+    const docs = new Map((await db.replies.find({ _id: { $in: [...pending] } }).toArray()).map((d) => [d._id, d]));
     for (const id of messageIds) {
-      const doc = docs.find((d) => d._id === id);
+      const doc = docs.get(id);
       if (doc && pending.delete(id)) onReply(doc);
     }
     if (pending.size === 0) return;

@@ -4,7 +4,6 @@ import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/trans
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { Gpt2Engine } from '../inference/gpt2-engine.js';
 import type { ExecutionProvider } from '../inference/onnx-session.js';
-import { modelRevision } from '../models/model-revision.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
 import { fitToWindow } from './prompt-window.js';
@@ -46,7 +45,7 @@ export class EngineGenerator implements TextGenerator {
       const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
       const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads });
       const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
-      return new EngineGenerator({ id: opts.id, revision: await modelRevision(dir) }, tokenizer, engine, batcher, config.eos_token_id ?? 50256);
+      return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher, config.eos_token_id ?? 50256);
     } catch (cause) {
       if (cause instanceof ModelLoadError) throw cause;
       throw new ModelLoadError(`loading model ${opts.id} from ${dir} into the engine failed: ${(cause as Error).message}`, { cause });

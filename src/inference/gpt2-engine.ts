@@ -31,6 +31,8 @@ export class Gpt2Engine {
     private readonly session: OnnxSession,
     /** Layers, heads, head size and vocabulary of the model. */
     readonly shape: { nLayer: number; nHead: number; headDim: number; vocabSize: number; window: number },
+    /** Revision of the source graph (see `modelRevision`). */
+    readonly revision: string,
   ) {
     this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim);
     this.fetches = ['logits'];
@@ -40,8 +42,10 @@ export class Gpt2Engine {
   /** Loads a model directory, converting its graph to the engine form first when needed. */
   static async load(modelDir: string, opts: SessionOptions = {}): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
-    const session = await OnnxSession.open(await ensureEngineGraph(modelDir), opts);
-    return new Gpt2Engine(session, { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions });
+    const graph = await ensureEngineGraph(modelDir);
+    const session = await OnnxSession.open(graph.path, opts);
+    const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
+    return new Gpt2Engine(session, shape, graph.sourceRevision);
   }
 
   /** Live sequences. */

@@ -27,15 +27,15 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
  * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real) by taking its
  * weights by their Hugging Face names and building the engine form around them (see `GraphMode` in gpt2-graph.ts).
  * Done once and cached as `onnx/model.engine.onnx`, stamped with the source graph's revision so a changed model is
- * converted again. Returns the engine graph's path.
+ * converted again. Returns the engine graph's path and the source graph's revision.
  */
-export async function ensureEngineGraph(modelDir: string): Promise<string> {
+export async function ensureEngineGraph(modelDir: string): Promise<{ path: string; sourceRevision: string }> {
   const target = path.join(modelDir, 'onnx', ENGINE_GRAPH_FILE);
   const stampPath = path.join(modelDir, 'onnx', STAMP_FILE);
   const revision = await modelRevision(modelDir);
   try {
     const stamp = JSON.parse(await readFile(stampPath, 'utf8')) as { sourceRevision?: string };
-    if (stamp.sourceRevision === revision) return target;
+    if (stamp.sourceRevision === revision) return { path: target, sourceRevision: revision };
   } catch {
     // no stamp yet: convert
   }
@@ -49,7 +49,7 @@ export async function ensureEngineGraph(modelDir: string): Promise<string> {
     await rm(tmp, { force: true });
     throw new ModelLoadError(`writing the engine graph ${target} failed: ${(cause as Error).message}`, { cause, hint: 'make the model directory writable, or convert once where it is' });
   }
-  return target;
+  return { path: target, sourceRevision: revision };
 }
 
 /** Converts a model directory's standard graph into engine-graph bytes. */

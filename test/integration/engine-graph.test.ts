@@ -31,7 +31,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ava-engine-graph-'));
   await cp(TINY_MODEL_DIR, path.join(tmp, 'tiny'), { recursive: true });
   standard = await OnnxSession.open(path.join(tmp, 'tiny/onnx/model.onnx'), { intraOpThreads: 1 });
-  engine = await OnnxSession.open(await ensureEngineGraph(path.join(tmp, 'tiny')), { intraOpThreads: 1 });
+  engine = await OnnxSession.open((await ensureEngineGraph(path.join(tmp, 'tiny'))).path, { intraOpThreads: 1 });
 });
 afterAll(async () => {
   await standard.close();

@@ -1,13 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/cli/follow-replies.js';
-import type { AvaConfig } from '../../src/config/config.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
-import { Database } from '../../src/storage/database.js';
 import { OwnRedis } from '../helpers/redis-server.js';
-import { cleanup, isolatedNames, spawnWorker, testConfig, type WorkerProcess } from '../helpers/services.js';
+import { spawnWorker } from '../helpers/services.js';
+import { processWorld } from '../helpers/process-world.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -15,20 +12,9 @@ afterEach(async () => {
 });
 
 async function setup(tag: string, overrides: Record<string, string> = {}) {
-  const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 200 });
-  const db = await Database.connect(config.mongoUrl, config.dbName);
-  const workers: WorkerProcess[] = [];
-  closers.push(async () => {
-    for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) { w.child.kill('SIGKILL'); await w.exited; }
-    await producer.close();
-    redis.disconnect();
-    await db.close();
-    await cleanup({ ...config });
-  });
-  const messages = (n: number) => Array.from({ length: n }, (_, i) => ({ v: 1 as const, messageId: `f-${i}`, conversationId: `conv-${i % 5}`, userId: 'u', text: `Message ${i}: is my refund on its way?` }));
-  return { config, producer, db, workers, messages };
+  const world = await processWorld(tag, overrides);
+  closers.push(world.close);
+  return world;
 }
 
 describe('fault tolerance (real worker processes)', () => {

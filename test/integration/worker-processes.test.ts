@@ -1,11 +1,8 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AvaConfig } from '../../src/config/config.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
-import { Database } from '../../src/storage/database.js';
-import { cleanup, generatedCount, isolatedNames, spawnWorker, testConfig, type WorkerProcess } from '../helpers/services.js';
+import { generatedCount, spawnWorker } from '../helpers/services.js';
+import { processWorld } from '../helpers/process-world.js';
 
 const opened: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -13,21 +10,9 @@ afterEach(async () => {
 });
 
 async function setup(tag: string, overrides: Record<string, string> = {}) {
-  const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 200 });
-  const db = await Database.connect(config.mongoUrl, config.dbName);
-  const workers: WorkerProcess[] = [];
-  opened.push(async () => {
-    for (const w of workers) if (w.child.exitCode === null) { w.child.kill('SIGKILL'); await w.exited; }
-    await producer.close();
-    await redis.quit();
-    await db.close();
-    await cleanup(config);
-  });
-  const messages = (n: number) =>
-    Array.from({ length: n }, (_, i) => ({ v: 1 as const, messageId: `p-${i}`, conversationId: `conv-${i % 17}`, userId: 'u', text: `Message ${i}: where is my order?` }));
-  return { config, producer, db, workers, messages };
+  const world = await processWorld(tag, overrides);
+  opened.push(world.close);
+  return world;
 }
 
 describe('worker processes', () => {
