@@ -1,0 +1,101 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { followReplies } from '../../src/cli/follow-replies.js';
+import { MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
+import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
+import { Database } from '../../src/storage/database.js';
+import { TINY_MODEL_DIR } from '../helpers/paths.js';
+import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+
+const ok = (id: string) => ({ v: 1, messageId: id, conversationId: 'c-bad', userId: 'u', text: `good message ${id}` });
+
+/** Raw job data a producer that skips validation could put on the queue, with the reply each must get. */
+const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'failed' | 'replied'; keyedByJob?: boolean }> = [
+  { kind: 'empty text', data: (id) => ({ ...ok(id), text: '' }), expect: 'failed' },
+  { kind: 'whitespace text', data: (id) => ({ ...ok(id), text: ' \n\t ' }), expect: 'failed' },
+  { kind: '8,001 characters', data: (id) => ({ ...ok(id), text: 'x'.repeat(8001) }), expect: 'failed' },
+  { kind: '1 MB of text', data: (id) => ({ ...ok(id), text: 'y'.repeat(1_000_000) }), expect: 'failed' },
+  { kind: 'lone surrogate', data: (id) => ({ ...ok(id), text: 'a\uD800b' }), expect: 'failed' },
+  { kind: 'NUL', data: (id) => ({ ...ok(id), text: 'a\u0000b' }), expect: 'failed' },
+  { kind: 'control character', data: (id) => ({ ...ok(id), text: 'bell\u0007' }), expect: 'failed' },
+  { kind: 'wrong version', data: (id) => ({ ...ok(id), v: 2 }), expect: 'failed' },
+  { kind: 'missing version', data: (id) => { const { v: _v, ...rest } = ok(id); return rest; }, expect: 'failed' },
+  { kind: 'version as a string', data: (id) => ({ ...ok(id), v: '1' }), expect: 'failed' },
+  { kind: 'extra field', data: (id) => ({ ...ok(id), role: 'admin' }), expect: 'failed' },
+  { kind: 'missing text', data: (id) => { const { text: _t, ...rest } = ok(id); return rest; }, expect: 'failed' },
+  { kind: 'missing conversationId', data: (id) => { const { conversationId: _c, ...rest } = ok(id); return rest; }, expect: 'failed' },
+  { kind: '$-prefixed messageId', data: (id) => ({ ...ok(id), messageId: '$where' }), expect: 'failed', keyedByJob: true },
+  { kind: 'operator object as messageId', data: (id) => ({ ...ok(id), messageId: { $ne: null } }), expect: 'failed', keyedByJob: true },
+  { kind: 'space in conversationId', data: (id) => ({ ...ok(id), conversationId: 'a b' }), expect: 'failed' },
+  { kind: '129-character userId', data: (id) => ({ ...ok(id), userId: 'u'.repeat(129) }), expect: 'failed' },
+  { kind: 'number as text', data: (id) => ({ ...ok(id), text: 42 }), expect: 'failed' },
+  { kind: 'array as text', data: (id) => ({ ...ok(id), text: ['a'] }), expect: 'failed' },
+  { kind: 'operator object as text', data: (id) => ({ ...ok(id), text: { $gt: '' } }), expect: 'failed' },
+  { kind: '$ metadata key', data: (id) => ({ ...ok(id), metadata: { $set: { admin: true } } }), expect: 'failed' },
+  { kind: 'dotted metadata key', data: (id) => ({ ...ok(id), metadata: { 'a.b': 1 } }), expect: 'failed' },
+  { kind: '__proto__ metadata key', data: (id) => ({ ...ok(id), metadata: JSON.parse('{"__proto__": {"polluted": true}}') }), expect: 'failed' },
+  { kind: 'constructor metadata key', data: (id) => ({ ...ok(id), metadata: { constructor: 'x' } }), expect: 'failed' },
+  { kind: 'nested metadata value', data: (id) => ({ ...ok(id), metadata: { a: { b: 1 } } }), expect: 'failed' },
+  { kind: '33 metadata keys', data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }), expect: 'failed' },
+  { kind: '10,000 metadata keys', data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) }), expect: 'failed' },
+  { kind: 'NaN metadata value (null after JSON)', data: (id) => ({ ...ok(id), metadata: { score: Number.NaN } }), expect: 'failed' },
+  { kind: 'invalid createdAt', data: (id) => ({ ...ok(id), createdAt: '31/12/2026' }), expect: 'failed' },
+  { kind: 'null data', data: () => null, expect: 'failed', keyedByJob: true },
+  { kind: 'array data', data: (id) => [ok(id)], expect: 'failed', keyedByJob: true },
+  { kind: 'string data', data: () => 'hello', expect: 'failed', keyedByJob: true },
+  { kind: 'right-to-left override', data: (id) => ({ ...ok(id), text: '\u202Egnp.exe please' }), expect: 'replied' },
+  { kind: 'emoji and Chinese', data: (id) => ({ ...ok(id), text: '你好 👋🏽 我的订单在哪里？' }), expect: 'replied' },
+];
+
+const config = testConfig(isolatedNames('badinput'), { AVA_BATCH_WAIT_MS: '100' });
+let generator: EngineGenerator;
+let app: WorkerApp;
+let db: Database;
+let queue: Queue;
+let redis: Redis;
+beforeAll(async () => {
+  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+  db = await Database.connect(config.mongoUrl, config.dbName);
+  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
+});
+afterAll(async () => {
+  await app?.stop();
+  await generator.close();
+  await queue.close();
+  redis.disconnect();
+  await db.close();
+  await cleanup(config);
+});
+
+it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome without affecting good messages`, async () => {
+  expect(CATALOGUE.filter((c) => c.expect === 'failed').length).toBeGreaterThanOrEqual(30);
+  // Bad and good jobs interleaved, so that they share batches.
+  const jobs = CATALOGUE.flatMap((c, i) => [
+    { name: MESSAGE_JOB_NAME, data: c.data(`bad-${i}`), opts: { jobId: `bad-${i}`, attempts: 3 } },
+    { name: MESSAGE_JOB_NAME, data: ok(`good-${i}`), opts: { jobId: `good-${i}`, attempts: 3 } },
+  ]);
+  await queue.addBulk(jobs);
+  app = await startWorkerApp(config, generator, silentLog);
+  const replyId = (i: number) => (CATALOGUE[i].keyedByJob ? `job-bad-${i}` : `bad-${i}`);
+  const ids = CATALOGUE.flatMap((_, i) => [replyId(i), `good-${i}`]);
+  await followReplies(db, ids, () => undefined, 60_000);
+
+  for (let i = 0; i < CATALOGUE.length; i++) {
+    const doc = await db.replies.findOne({ _id: replyId(i) });
+    expect(doc?.status, CATALOGUE[i].kind).toBe(CATALOGUE[i].expect);
+    if (CATALOGUE[i].expect === 'failed') expect(doc?.error?.code, CATALOGUE[i].kind).toBe('ERR_CONTRACT');
+    expect((await db.replies.findOne({ _id: `good-${i}` }))?.status).toBe('replied');
+  }
+  // Exactly one reply per job and nothing else; no prototype was polluted.
+  expect(await db.replies.countDocuments({})).toBe(ids.length);
+  expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  await expect.poll(() => queue.getJobCounts('failed', 'completed', 'active', 'wait')).toEqual({
+    failed: CATALOGUE.filter((c) => c.expect === 'failed').length,
+    completed: ids.length - CATALOGUE.filter((c) => c.expect === 'failed').length,
+    active: 0,
+    wait: 0,
+  });
+});
