@@ -63,9 +63,11 @@ describe('worker processes', () => {
     const noModel = spawnWorker(s.config, { AVA_MODEL: 'no-such-model' });
     expect(await noModel.exited).toBe(1);
     expect(noModel.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_MODEL_RESOLVE: model "no-such-model" not found.*models:forge/);
-    const noRedis = spawnWorker(s.config, { AVA_REDIS_URL: 'redis://127.0.0.1:1' });
+    const noRedis = spawnWorker(s.config, { AVA_REDIS_URL: 'redis://ava:s3cr3t-pw@127.0.0.1:1' });
     expect(await noRedis.exited).toBe(1);
-    expect(noRedis.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_SERVICE_UNAVAILABLE: Redis at redis:\/\/127.0.0.1:1 is unreachable.*services/);
+    expect(noRedis.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_SERVICE_UNAVAILABLE: Redis at redis:\/\/ava:\*\*\*@127.0.0.1:1 is unreachable.*services/);
+    // Credentials never reach the logs.
+    expect(JSON.stringify(noRedis.lines)).not.toContain('s3cr3t-pw');
     const badConfig = spawnWorker(s.config, { AVA_BATCH_SIZE: 'lots' });
     expect(await badConfig.exited).toBe(1);
   });
