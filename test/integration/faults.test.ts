@@ -3,7 +3,8 @@ import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { OwnRedis } from '../helpers/redis-server.js';
-import { spawnWorker } from '../helpers/services.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { MONGO_URL, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 
 const closers: Array<() => Promise<void>> = [];
@@ -43,17 +44,42 @@ describe('fault tolerance (real worker processes)', () => {
   it('a Redis restart in the middle of a run loses no message', async () => {
     const own = await OwnRedis.start();
     closers.push(() => own.close());
-    const s = await setup('redisrestart', { AVA_REDIS_URL: own.url, AVA_MAX_NEW_TOKENS: '24', AVA_BATCH_SIZE: '8' });
-    const msgs = s.messages(60);
+    const s = await setup('redisrestart', { AVA_REDIS_URL: own.url, AVA_MAX_NEW_TOKENS: '48', AVA_BATCH_SIZE: '8' });
+    const msgs = s.messages(120);
     await s.producer.enqueueMany(msgs);
     const worker = spawnWorker(s.config);
     s.workers.push(worker);
     await worker.waitFor((l) => l.msg === 'batch stored');
     await own.down();
+    // Mid-run: some replies are stored, most are not.
+    expect(await s.db.replies.countDocuments({})).toBeLessThan(msgs.length / 2);
     await sleep(1_500);
     await own.up();
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
-    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(60);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(120);
+    expect(worker.child.exitCode).toBeNull();
+  });
+
+  it('the database unreachable for 10 s in the middle of a run: jobs retry and every reply is stored once', async () => {
+    const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
+    closers.push(() => proxy.close());
+    const s = await setup('dbdown10', { AVA_MAX_NEW_TOKENS: '16', AVA_BATCH_SIZE: '8' });
+    const msgs = s.messages(80);
+    await s.producer.enqueueMany(msgs);
+    const worker = spawnWorker(s.config, { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '1000' });
+    s.workers.push(worker);
+    await worker.waitFor((l) => l.msg === 'batch stored');
+    await proxy.cut();
+    const storedAtCut = await s.db.replies.countDocuments({});
+    await sleep(10_000);
+    await proxy.restore();
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    expect(storedAtCut).toBeLessThan(msgs.length);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);
+    expect(worker.lines.some((l) => l.msg === 'batch failed to store; jobs go back for retry with backoff')).toBe(true);
+    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    await expect.poll(() => queue.getJobCounts('completed', 'failed'), { timeout: 30_000 }).toEqual({ completed: 80, failed: 0 });
+    await queue.close();
     expect(worker.child.exitCode).toBeNull();
   });
 });
