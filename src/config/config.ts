@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors/errors.js';
+import { redactUrl } from '../logging/redact.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -37,6 +38,14 @@ const schema = z.object({
   AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
   AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
   AVA_MAX_INFLIGHT_BATCHES: int(1, 64).default(2),
+  AVA_API_HOST: z.string().min(1).default('127.0.0.1'),
+  AVA_API_PORT: int(0, 65535).default(8080),
+  AVA_API_TOKENS: z
+    .string()
+    .regex(/^$|^([A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)(,[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)*$/, 'must be name:token:scopes[,…] with tokens of at least 16 characters and scopes enqueue and/or read joined by +')
+    .default(''),
+  AVA_API_RATE_LIMIT: int(1, 1_000_000).default(600),
+  AVA_API_BODY_LIMIT_BYTES: int(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
   AVA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -94,6 +103,16 @@ export interface AvaConfig {
   readonly engineMaxCachedTokens: number;
   /** Queue batches a worker keeps in flight, so new messages join the engine while others generate. */
   readonly maxInflightBatches: number;
+  /** Address the HTTP API binds to; loopback unless configured. */
+  readonly apiHost: string;
+  /** HTTP API port. */
+  readonly apiPort: number;
+  /** API bearer tokens: name, secret and scopes. */
+  readonly apiTokens: ReadonlyArray<{ name: string; token: string; scopes: ReadonlyArray<'enqueue' | 'read'> }>;
+  /** Requests per minute per token. */
+  readonly apiRateLimit: number;
+  /** Largest request body, in bytes. */
+  readonly apiBodyLimitBytes: number;
   /** pino log level. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -113,7 +132,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${String(i.path[0])}=${JSON.stringify(raw[String(i.path[0])])}: ${i.message}`);
+    const shown = (key: string) => (key.endsWith('TOKENS') ? '[redacted]' : JSON.stringify(redactUrl(raw[key] ?? '')));
+    const problems = parsed.error.issues.map((i) => `${String(i.path[0])}=${shown(String(i.path[0]))}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, 'see the configuration table in README.md');
   }
   const e = parsed.data;
@@ -144,6 +164,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     engineMaxBatch: e.AVA_ENGINE_MAX_BATCH,
     engineMaxCachedTokens: e.AVA_ENGINE_MAX_CACHED_TOKENS,
     maxInflightBatches: e.AVA_MAX_INFLIGHT_BATCHES,
+    apiHost: e.AVA_API_HOST,
+    apiPort: e.AVA_API_PORT,
+    apiTokens: Object.freeze(
+      e.AVA_API_TOKENS.split(',')
+        .filter(Boolean)
+        .map((entry) => {
+          const [name, token, scopes] = entry.split(':');
+          return Object.freeze({ name, token, scopes: Object.freeze(scopes.split('+') as Array<'enqueue' | 'read'>) });
+        }),
+    ),
+    apiRateLimit: e.AVA_API_RATE_LIMIT,
+    apiBodyLimitBytes: e.AVA_API_BODY_LIMIT_BYTES,
     logLevel: e.AVA_LOG_LEVEL,
   });
 }

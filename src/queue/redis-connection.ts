@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { ServiceUnavailableError } from '../errors/errors.js';
-import { redactUrl } from '../storage/database.js';
+import { redactUrl } from '../logging/redact.js';
 
 /**
  * Options every BullMQ connection needs: `maxRetriesPerRequest: null` so blocking commands survive a Redis restart

@@ -1,5 +1,6 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
+import { redactUrl } from '../logging/redact.js';
 import type { ConversationDocument, ReplyDocument, TurnDocument } from '../contract/reply-document.js';
 
 
@@ -59,9 +60,4 @@ export class Database {
   async close(): Promise<void> {
     await this.client.close();
   }
-}
-
-/** The URL with any password replaced, for logs and error messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
 }

@@ -30,4 +30,22 @@ describe('config', () => {
     expect(e.message).toMatch(/AVA_LOG_LEVEL/);
     expect(e.hint).toMatch(/README/);
   });
+
+  it('never echoes secrets in its errors', () => {
+    expect(() => loadConfig({ AVA_API_TOKENS: 'ops:short-secret:admin', AVA_REDIS_URL: 'redis://u:hunter2@' })).toThrow(/AVA_API_TOKENS=\[redacted\]/);
+    try {
+      loadConfig({ AVA_API_TOKENS: 'ops:short-secret:admin', AVA_REDIS_URL: 'redis://u:hunter2@' });
+    } catch (err) {
+      expect(String(err)).not.toContain('short-secret');
+      expect(String(err)).not.toContain('hunter2');
+    }
+  });
+
+  it('parses API tokens with their scopes', () => {
+    const c = loadConfig({ AVA_API_TOKENS: 'crm:0123456789abcdef0123:enqueue+read,dash:fedcba9876543210fedc:read' });
+    expect(c.apiTokens).toEqual([
+      { name: 'crm', token: '0123456789abcdef0123', scopes: ['enqueue', 'read'] },
+      { name: 'dash', token: 'fedcba9876543210fedc', scopes: ['read'] },
+    ]);
+  });
 });

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { expect, it } from 'vitest';
 import { createLogger } from '../../src/logging/logger.js';
-import { redactUrl } from '../../src/storage/database.js';
+import { redactUrl } from '../../src/logging/redact.js';
 
 it('redacts credentials wherever they appear in a log object', () => {
   let out = '';
