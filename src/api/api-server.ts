@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import rateLimit from '@fastify/rate-limit';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import type { AvaConfig } from '../config/config.js';
+import { CONTRACT_VERSION } from '../contract/message-contract.js';
+import type { ReplyDocument } from '../contract/reply-document.js';
+import { ContractError } from '../errors/errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { MessageProducer } from '../queue/message-producer.js';
+import { ConversationRepository } from '../storage/conversation-repository.js';
+import type { Database } from '../storage/database.js';
+import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
+import { BearerAuth, type Scope } from './bearer-auth.js';
+
+/** What the API needs: configuration, a producer, the database, a Redis connection for readiness, a logger. */
+export interface ApiDeps {
+  config: AvaConfig;
+  producer: MessageProducer;
+  database: Database;
+  redis: Redis;
+  log: Logger;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly issues?: ReadonlyArray<{ path: string; message: string }>) {
+    super(message);
+  }
+}
+
+/**
+ * The HTTP door for systems that don't speak BullMQ: enqueue, read replies (with long-polling), conversations, a
+ * cursor-paginated reply feed for dashboards, the origin document's `/generate`, OpenAPI, health. Every route but
+ * health needs a bearer token with the right scope; errors are JSON naming the problem, never a stack trace.
+ */
+export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const { config, producer, database } = deps;
+  const auth = new BearerAuth(config.apiTokens);
+  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, bodyLimit: config.apiBodyLimitBytes });
+
+  await app.register(rateLimit, {
+    max: config.apiRateLimit,
+    timeWindow: 60_000,
+    keyGenerator: (req) => req.headers.authorization ?? req.ip,
+    errorResponseBuilder: (_req, ctx) => new HttpError(429, 'ERR_RATE_LIMIT', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
+    if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.log.error({ err }, 'request failed');
+    // Fastify's own 4xx (malformed JSON, wrong content type, body too large) keep their reason; a 500 says nothing inside.
+    return reply.code(status).send({ error: { code: status === 500 ? 'ERR_INTERNAL' : (err.code ?? 'ERR_REQUEST'), message: status === 500 ? 'internal error' : err.message } });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
+
+  const guard = (scope: Scope) => async (req: FastifyRequest) => {
+    const result = auth.check(req.headers.authorization, scope);
+    if (!result.ok) throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
+  };
+
+  app.get('/healthz', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
+    const checks = await Promise.all([
+      deps.redis.ping().then(() => true, () => false),
+      database.db.command({ ping: 1 }).then(() => true, () => false),
+      producer.bullQueue.getWorkersCount().then((n) => n > 0, () => false),
+    ]);
+    const [redis, db, workers] = checks;
+    return reply.code(checks.every(Boolean) ? 200 : 503).send({ status: checks.every(Boolean) ? 'ready' : 'not ready', checks: { redis, database: db, workers } });
+  });
+  app.get('/openapi.json', { preHandler: guard('read') }, async () => openApiDocument());
+
+  app.post('/v1/messages', { preHandler: guard('enqueue') }, async (req, reply) => {
+    const body = req.body;
+    const many = Array.isArray(body);
+    if (many && (body.length === 0 || body.length > MAX_MESSAGES_PER_REQUEST)) throw new HttpError(400, 'ERR_CONTRACT', `send 1 to ${MAX_MESSAGES_PER_REQUEST} messages, got ${body.length}`);
+    if (!many && (typeof body !== 'object' || body === null)) throw new HttpError(400, 'ERR_CONTRACT', 'the body must be a JSON message object or an array of them');
+    const results = await producer.enqueueMany((many ? body : [body]) as never[]);
+    return reply.code(202).send(many ? results : results[0]);
+  });
+
+  app.get('/v1/messages/:id', { preHandler: guard('read') }, async (req, reply) => {
+    const { id } = parse(idParamSchema, req.params, 'path');
+    const { wait } = parse(waitQuerySchema, req.query, 'query');
+    const doc = await waitForReply(database, id, wait);
+    if (doc) return present(doc);
+    const state = await producer.bullQueue.getJobState(id);
+    if (state === 'unknown') return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    return { messageId: id, status: state === 'active' ? 'processing' : 'queued' };
+  });
+
+  app.get('/v1/conversations/:id', { preHandler: guard('read') }, async (req, reply) => {
+    const { id } = parse(idParamSchema, req.params, 'path');
+    const view = await conversations.get(id);
+    if (!view) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${id}` } });
+    return view;
+  });
+
+  app.get('/v1/replies', { preHandler: guard('read') }, async (req) => {
+    const q = parse(repliesQuerySchema, req.query, 'query');
+    const filter: Record<string, unknown> = {};
+    if (q.status) filter.status = q.status;
+    if (q.intent) filter.intent = q.intent;
+    if (q.since) {
+      const [at, id] = decodeCursor(q.since);
+      filter.$or = id ? [{ createdAt: { $gt: at } }, { createdAt: at, _id: { $gt: id } }] : [{ createdAt: { $gt: at } }];
+    }
+    const docs = await database.replies.find(filter).sort({ createdAt: 1, _id: 1 }).limit(q.limit).toArray();
+    const last = docs[docs.length - 1];
+    return { items: docs.map(present), next: last ? encodeCursor(last) : (q.since ?? null) };
+  });
+
+  const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {
+    const { context } = parse(generateSchema, input, req.method === 'GET' ? 'query' : 'body');
+    const messageId = randomUUID();
+    const user = auth.check(req.headers.authorization, 'enqueue');
+    await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: user.ok ? user.name : 'api', text: context });
+    const doc = await waitForReply(database, messageId, 30_000);
+    if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
+    if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
+    return { status: 'ok', data: { generated_text: doc.text } };
+  };
+  app.get('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.query));
+  app.post('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.body));
+  return app;
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const issues = r.error.issues.map((i) => ({
+    path: `${where}.${i.path.map(String).join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '')}`,
+    message: i.code === 'unrecognized_keys' ? `unknown parameter(s): ${i.keys.join(', ')}` : i.message,
+  }));
+  throw new HttpError(400, 'ERR_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+}
+
+async function waitForReply(database: Database, id: string, waitMs: number): Promise<ReplyDocument | null> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const doc = await database.replies.findOne({ _id: id });
+    if (doc || Date.now() >= deadline) return doc;
+    await sleep(Math.min(100, deadline - Date.now()));
+  }
+}
+
+function present(doc: ReplyDocument) {
+  const { _id, ...rest } = doc;
+  return { messageId: _id, ...rest };
+}
+
+function encodeCursor(doc: ReplyDocument): string {
+  return Buffer.from(JSON.stringify([doc.createdAt.toISOString(), doc._id])).toString('base64url');
+}
+
+/** A cursor from a previous page, or a plain ISO date-time. */
+function decodeCursor(since: string): [Date, string | undefined] {
+  const asDate = new Date(since);
+  if (/^\d{4}-\d{2}-\d{2}/.test(since) && !Number.isNaN(asDate.getTime())) return [asDate, undefined];
+  try {
+    const [at, id] = JSON.parse(Buffer.from(since, 'base64url').toString('utf8')) as [string, string];
+    const date = new Date(at);
+    if (typeof id === 'string' && !Number.isNaN(date.getTime())) return [date, id];
+  } catch {
+    // fall through to the error below
+  }
+  throw new HttpError(400, 'ERR_REQUEST', 'query.since: must be a cursor from a previous page or an ISO-8601 date-time');
+}

@@ -1,0 +1,154 @@
+import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApiServer } from '../../src/api/api-server.js';
+import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { Database } from '../../src/storage/database.js';
+import { TINY_MODEL_DIR } from '../helpers/paths.js';
+import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+
+const WRITER = 'writer-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+const config = testConfig(isolatedNames('api'), {
+  AVA_API_TOKENS: `crm:${WRITER}:enqueue+read,dash:${READER}:read`,
+  AVA_API_RATE_LIMIT: '1000',
+  AVA_API_BODY_LIMIT_BYTES: '200000',
+});
+let app: FastifyInstance;
+let worker: WorkerApp;
+let generator: EngineGenerator;
+let redis: Redis;
+let producer: MessageProducer;
+let database: Database;
+const as = (token: string) => ({ authorization: `Bearer ${token}` });
+const msg = (id: string, text = 'Where is my parcel?') => ({ v: 1, messageId: id, conversationId: 'api-conv', userId: 'u1', text });
+
+beforeAll(async () => {
+  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  database = await Database.connect(config.mongoUrl, config.dbName);
+  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  app = await buildApiServer({ config, producer, database, redis, log: silentLog });
+  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+  worker = await startWorkerApp(config, generator, silentLog);
+});
+afterAll(async () => {
+  await app.close();
+  await worker.stop();
+  await generator.close();
+  await producer.close();
+  redis.disconnect();
+  await database.close();
+  await cleanup(config);
+});
+
+describe('HTTP API on real services', () => {
+  it('authenticates every route but health: 401 without or with an unknown token, 403 without the scope', async () => {
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const none = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1') });
+    expect(none.statusCode).toBe(401);
+    expect(none.json()).toEqual({ error: { code: 'ERR_UNAUTHENTICATED', message: expect.stringContaining('bearer') } });
+    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1'), headers: as('revoked-token-0123456789') })).statusCode).toBe(401);
+    const wrongScope = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1'), headers: as(READER) });
+    expect(wrongScope.statusCode).toBe(403);
+    expect(wrongScope.json().error.code).toBe('ERR_FORBIDDEN');
+    for (const url of ['/openapi.json', '/v1/replies', '/v1/messages/x', '/v1/conversations/x']) expect((await app.inject({ url })).statusCode, url).toBe(401);
+  });
+
+  it('enqueues, then long-polls the reply; a repeated enqueue is accepted and answered once', async () => {
+    const posted = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('m1', '你好'), headers: as(WRITER) });
+    expect(posted.statusCode).toBe(202);
+    expect(posted.json()).toEqual({ messageId: 'm1', status: 'queued' });
+    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('m1', '你好'), headers: as(WRITER) })).statusCode).toBe(202);
+    const got = await app.inject({ url: '/v1/messages/m1?wait=20000', headers: as(READER) });
+    expect(got.statusCode).toBe(200);
+    expect(got.json()).toMatchObject({ messageId: 'm1', status: 'replied', text: expect.any(String), conversationId: 'api-conv' });
+    expect(await database.replies.countDocuments({ _id: 'm1' })).toBe(1);
+    expect((await app.inject({ url: '/v1/messages/nope', headers: as(READER) })).statusCode).toBe(404);
+    const conv = await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) });
+    expect(conv.json()).toMatchObject({ _id: 'api-conv', userId: 'u1' });
+  });
+
+  it('takes arrays of messages and names every bad field of every bad one', async () => {
+    const ok = await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('b1'), msg('b2')], headers: as(WRITER) });
+    expect(ok.statusCode).toBe(202);
+    expect(ok.json()).toHaveLength(2);
+    const bad = await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('b3'), { ...msg('$b4'), text: '' }], headers: as(WRITER) });
+    expect(bad.statusCode).toBe(400);
+    const paths = bad.json().error.issues.map((i: { path: string }) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['[1].messageId', '[1].text']));
+    expect(await database.replies.countDocuments({ _id: 'b3' })).toBe(0);
+  });
+
+  it('answers malformed requests with a 4xx JSON error naming the problem, never a 500', async () => {
+    const cases = [
+      { method: 'POST' as const, url: '/v1/messages', payload: '{"v":1,', headers: { ...as(WRITER), 'content-type': 'application/json' } },
+      { method: 'POST' as const, url: '/v1/messages', payload: 'v=1', headers: { ...as(WRITER), 'content-type': 'text/plain' } },
+      { method: 'POST' as const, url: '/v1/messages', payload: JSON.stringify({ ...msg('big'), text: 'x'.repeat(300_000) }), headers: { ...as(WRITER), 'content-type': 'application/json' } },
+      { method: 'POST' as const, url: '/v1/messages', payload: { ...msg('c1'), extra: true }, headers: as(WRITER) },
+      { method: 'POST' as const, url: '/v1/messages', payload: [], headers: as(WRITER) },
+      { method: 'GET' as const, url: '/v1/messages/$where', headers: as(READER) },
+      { method: 'GET' as const, url: '/v1/messages/m1?wait=99999', headers: as(READER) },
+      { method: 'GET' as const, url: '/v1/replies?limit=0', headers: as(READER) },
+      { method: 'GET' as const, url: '/v1/replies?since=garbage', headers: as(READER) },
+      { method: 'GET' as const, url: '/v1/replies?status=maybe', headers: as(READER) },
+    ];
+    for (const c of cases) {
+      const res = await app.inject(c);
+      expect(res.statusCode, `${c.method} ${c.url}`).toBeGreaterThanOrEqual(400);
+      expect(res.statusCode, `${c.method} ${c.url}`).toBeLessThan(500);
+      expect(res.json().error.message, c.url).toEqual(expect.any(String));
+      expect(res.body).not.toMatch(/at .*\.ts:\d+/);
+    }
+  });
+
+  it('pages through stored replies with a cursor, filtered by status', async () => {
+    await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('p1'), msg('p2'), msg('p3')], headers: as(WRITER) });
+    await app.inject({ url: '/v1/messages/p3?wait=20000', headers: as(READER) });
+    await app.inject({ url: '/v1/messages/p1?wait=20000', headers: as(READER) });
+    await app.inject({ url: '/v1/messages/p2?wait=20000', headers: as(READER) });
+    const seen: string[] = [];
+    let since = '';
+    for (let page = 0; page < 20; page++) {
+      const res = await app.inject({ url: `/v1/replies?limit=2&status=replied${since ? `&since=${since}` : ''}`, headers: as(READER) });
+      const body = res.json();
+      if (body.items.length === 0) break;
+      seen.push(...body.items.map((i: { messageId: string }) => i.messageId));
+      since = body.next;
+    }
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(['m1', 'p1', 'p2', 'p3']));
+    expect(seen.length).toBe(await database.replies.countDocuments({ status: 'replied' }));
+  });
+
+  it('serves the origin document\'s /generate by GET and POST, and the OpenAPI document', async () => {
+    const got = await app.inject({ url: '/generate?context=Hello%20there', headers: as(WRITER) });
+    expect(got.statusCode).toBe(200);
+    expect(got.json()).toEqual({ status: 'ok', data: { generated_text: expect.any(String) } });
+    const posted = await app.inject({ method: 'POST', url: '/generate', payload: { context: '你好' }, headers: as(WRITER) });
+    expect(posted.json().status).toBe('ok');
+    const spec = await app.inject({ url: '/openapi.json', headers: as(READER) });
+    expect(spec.json()).toMatchObject({ openapi: '3.1.0', paths: { '/v1/messages': expect.any(Object), '/generate': expect.any(Object) } });
+    expect(spec.json().components.schemas.Message.properties.text).toBeDefined();
+  });
+
+  it('reports readiness from Redis, the database and a connected worker', async () => {
+    const res = await app.inject({ url: '/readyz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ready', checks: { redis: true, database: true, workers: true } });
+  });
+
+  it('limits each token to its rate and answers 429 with JSON', async () => {
+    const limited = await buildApiServer({ config: { ...config, apiRateLimit: 3 }, producer, database, redis, log: silentLog });
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
+    expect(codes).toEqual([200, 200, 200, 429, 429]);
+    const res = await limited.inject({ url: '/v1/messages/m1', headers: as(READER) });
+    expect(res.json().error.code).toBe('ERR_RATE_LIMIT');
+    expect((await limited.inject({ url: '/v1/messages/m1', headers: as(WRITER) })).statusCode).toBe(200);
+    expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await limited.inject({ url: '/nowhere', headers: as(READER) })).json().error.code).toBe('ERR_NOT_FOUND');
+    await limited.close();
+  });
+});
