@@ -8,6 +8,7 @@ import { AvaError } from '../src/errors/errors.js';
 import { createLogger } from '../src/logging/logger.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
 import { connectRedis } from '../src/queue/redis-connection.js';
+import { TokenSubscriber } from '../src/queue/token-stream.js';
 import { Database } from '../src/storage/database.js';
 
 let config;
@@ -23,7 +24,8 @@ try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
   const [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs)]);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
-  const app = await buildApiServer({ config, producer, database, redis, log });
+  const streams = new TokenSubscriber(redis.duplicate(), config.queuePrefix, config.queueName);
+  const app = await buildApiServer({ config, producer, database, redis, streams, log });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping the API');

@@ -14,15 +14,21 @@ import { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
 import { BearerAuth, type Scope } from './bearer-auth.js';
+import type { TokenSubscriber } from '../queue/token-stream.js';
 
-/** What the API needs: configuration, a producer, the database, a Redis connection for readiness, a logger. */
+/** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
   config: AvaConfig;
   producer: MessageProducer;
   database: Database;
   redis: Redis;
+  /** Relays workers' token streams to SSE clients. */
+  streams: TokenSubscriber;
   log: Logger;
 }
+
+/** How long an SSE stream waits for its reply before it ends with a `timeout` event. */
+const STREAM_TIMEOUT_MS = 60_000;
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly issues?: ReadonlyArray<{ path: string; message: string }>) {
@@ -92,6 +98,42 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const state = await producer.bullQueue.getJobState(id);
     if (state === 'unknown') return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
     return { messageId: id, status: state === 'active' ? 'processing' : 'queued' };
+  });
+
+  app.get('/v1/messages/:id/stream', { preHandler: guard('read') }, async (req, reply) => {
+    const { id } = parse(idParamSchema, req.params, 'path');
+    if (!(await database.replies.findOne({ _id: id }, { projection: { _id: 1 } })) && (await producer.bullQueue.getJobState(id)) === 'unknown') {
+      return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    }
+    // Server-Sent Events: `token` events as the worker generates, then `reply` (the stored document) or `timeout`.
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    let open = true;
+    let timer: NodeJS.Timeout | undefined;
+    let stop: () => void = () => undefined;
+    const close = () => {
+      open = false;
+      stop();
+      clearTimeout(timer);
+    };
+    const finish = async () => {
+      if (!open) return;
+      close();
+      const doc = await database.replies.findOne({ _id: id });
+      send(doc ? 'reply' : 'timeout', doc ? present(doc) : { messageId: id });
+      raw.end();
+    };
+    stop = await deps.streams.listen(id, (e) => {
+      if (!open) return;
+      if (e.type === 'token') send('token', { text: e.text });
+      else void finish();
+    });
+    timer = setTimeout(() => void finish(), STREAM_TIMEOUT_MS);
+    req.raw.on('close', close);
+    // Subscribed first, then checked: a reply stored in between is not missed.
+    if (await database.replies.findOne({ _id: id }, { projection: { _id: 1 } })) await finish();
   });
 
   app.get('/v1/conversations/:id', { preHandler: guard('read') }, async (req, reply) => {

@@ -7,6 +7,7 @@ import type { GenerationOutput, TextGenerator } from '../generation/text-generat
 import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
+import type { TokenPublisher } from '../queue/token-stream.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
 export type JobOutcome =
@@ -39,6 +40,7 @@ export class BatchProcessor {
     private readonly replies: ReplyRepository,
     private readonly conversations: ConversationRepository,
     private readonly opts: BatchProcessorOptions,
+    private readonly stream?: TokenPublisher,
   ) {}
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
@@ -60,7 +62,7 @@ export class BatchProcessor {
     const history = await this.conversations.recentTurns(valid.map((p) => p.message!.conversationId));
     const prompts = valid.map((p) => buildPrompt(history.get(p.message!.conversationId) ?? [], p.message!.text));
     const t0 = performance.now();
-    const outputs = await this.generateIsolated(prompts, log);
+    const outputs = await this.generateIsolated(prompts, valid.map((p) => p.messageId), log);
     const inferenceMs = Math.round(performance.now() - t0);
     const finishedAt = new Date();
     valid.forEach((p, i) => {
@@ -84,6 +86,7 @@ export class BatchProcessor {
       };
     });
     const stored = await this.replies.storeAll(docs);
+    for (const d of docs) this.stream?.publish(d._id, { type: 'done' });
     await this.appendTurns(valid, stored);
 
     for (const p of fresh) {
@@ -98,9 +101,13 @@ export class BatchProcessor {
    * One model call for the whole batch. If it throws, each request is retried alone so that one bad request fails
    * only itself and the rest of the batch is still answered.
    */
-  private async generateIsolated(prompts: string[], log: Logger): Promise<Array<GenerationOutput | AvaError>> {
+  private async generateIsolated(prompts: string[], messageIds: string[], log: Logger): Promise<Array<GenerationOutput | AvaError>> {
     if (prompts.length === 0) return [];
-    const requests = prompts.map((prompt) => ({ prompt, maxNewTokens: this.opts.maxNewTokens }));
+    const requests = prompts.map((prompt, i) => ({
+      prompt,
+      maxNewTokens: this.opts.maxNewTokens,
+      onText: this.stream && ((text: string) => this.stream!.publish(messageIds[i], { type: 'token', text })),
+    }));
     try {
       return await this.generator.generate(requests);
     } catch (err) {

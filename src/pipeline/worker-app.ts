@@ -4,6 +4,7 @@ import type { TextGenerator } from '../generation/text-generator.js';
 import type { Logger } from '../logging/logger.js';
 import { BatchCollector } from '../queue/batch-collector.js';
 import { connectRedis } from '../queue/redis-connection.js';
+import { TokenPublisher } from '../queue/token-stream.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
@@ -45,6 +46,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     new ReplyRepository(database),
     new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }),
     { maxNewTokens: config.maxNewTokens },
+    new TokenPublisher(redis, config.queuePrefix, config.queueName),
   );
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator) });
   await loop.start();

@@ -5,6 +5,7 @@ import { buildApiServer } from '../../src/api/api-server.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
+import { TokenSubscriber } from '../../src/queue/token-stream.js';
 import { Database } from '../../src/storage/database.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
@@ -20,6 +21,8 @@ let app: FastifyInstance;
 let worker: WorkerApp;
 let generator: EngineGenerator;
 let redis: Redis;
+let subscriber: Redis;
+let streams: TokenSubscriber;
 let producer: MessageProducer;
 let database: Database;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -29,7 +32,9 @@ beforeAll(async () => {
   redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   database = await Database.connect(config.mongoUrl, config.dbName);
   producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  app = await buildApiServer({ config, producer, database, redis, log: silentLog });
+  subscriber = redis.duplicate();
+  streams = new TokenSubscriber(subscriber, config.queuePrefix, config.queueName);
+  app = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });
   generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
   worker = await startWorkerApp(config, generator, silentLog);
 });
@@ -39,6 +44,7 @@ afterAll(async () => {
   await generator.close();
   await producer.close();
   redis.disconnect();
+  subscriber.disconnect();
   await database.close();
   await cleanup(config);
 });
@@ -140,7 +146,7 @@ describe('HTTP API on real services', () => {
   });
 
   it('limits each token to its rate and answers 429 with JSON', async () => {
-    const limited = await buildApiServer({ config: { ...config, apiRateLimit: 3 }, producer, database, redis, log: silentLog });
+    const limited = await buildApiServer({ config: { ...config, apiRateLimit: 3 }, producer, database, redis, streams, log: silentLog });
     const codes = [];
     for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
     expect(codes).toEqual([200, 200, 200, 429, 429]);
@@ -150,5 +156,27 @@ describe('HTTP API on real services', () => {
     expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect((await limited.inject({ url: '/nowhere', headers: as(READER) })).json().error.code).toBe('ERR_NOT_FOUND');
     await limited.close();
+  });
+
+  it('streams a reply over Server-Sent Events as it is generated, then the stored reply', async () => {
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as import('node:net').AddressInfo).port}`;
+    expect((await fetch(`${base}/v1/messages/unknown-1/stream`, { headers: as(READER) })).status).toBe(404);
+    // A delayed job, so the stream is open before generation starts.
+    await producer.bullQueue.add('message', msg('s1', 'Tell me about returns'), { jobId: 's1', delay: 1_000 });
+    const stream = await fetch(`${base}/v1/messages/s1/stream`, { headers: as(READER) });
+    expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
+    const events = (await stream.text()).trim().split('\n\n').map((block) => {
+      const [e, d] = block.split('\n');
+      return { event: e.slice('event: '.length), data: JSON.parse(d.slice('data: '.length)) };
+    });
+    const final = events[events.length - 1];
+    expect(final.event).toBe('reply');
+    expect(final.data).toMatchObject({ messageId: 's1', status: 'replied' });
+    const tokens = events.filter((e) => e.event === 'token');
+    expect(tokens.length).toBeGreaterThan(1);
+    expect(tokens.map((e) => e.data.text).join('')).toBe(final.data.text);
+    // Once stored, a stream answers with the reply at once.
+    expect(await (await fetch(`${base}/v1/messages/s1/stream`, { headers: as(READER) })).text()).toMatch(/^event: reply\n/);
   });
 });
