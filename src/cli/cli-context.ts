@@ -10,6 +10,7 @@ export class CliContext {
   private redis?: Redis;
   private database?: Database;
   private producerInstance?: MessageProducer;
+  private subscriberConnection?: Redis;
 
   constructor() {
     this.config = loadConfig();
@@ -35,8 +36,15 @@ export class CliContext {
     return this.database;
   }
 
+  /** A Redis connection in subscriber mode, for token streams. */
+  async subscriber(): Promise<Redis> {
+    this.subscriberConnection ??= await connectRedis(this.config.redisUrl);
+    return this.subscriberConnection;
+  }
+
   /** Closes whatever was opened. */
   async close(): Promise<void> {
+    this.subscriberConnection?.disconnect();
     await this.producerInstance?.close();
     await this.redis?.quit();
     await this.database?.close();

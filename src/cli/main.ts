@@ -6,6 +6,7 @@ import { AvaError, ContractError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { followReplies } from './follow-replies.js';
+import { runChat } from './chat-session.js';
 
 const program = new Command('ava')
   .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
@@ -34,6 +35,27 @@ Examples:
       if (opts.wait) {
         await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => console.log(JSON.stringify({ messageId: doc._id, status: doc.status, text: doc.text, error: doc.error })));
       }
+    } finally {
+      await ctx.close();
+    }
+  });
+
+program
+  .command('chat')
+  .description('chat with the assistant: You> prompt, replies streamed as Bot> …; an empty line or Ctrl-D ends')
+  .option('--api <url>', 'talk to the HTTP API at this URL (default: straight to Redis and the database)')
+  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
+  .option('-u, --user <id>', 'user id', 'cli-user')
+  .addHelpText('after', `
+Examples:
+  ava chat
+  ava chat --api http://127.0.0.1:8080 --token "$AVA_API_TOKEN"`)
+  .action(async (opts: { api?: string; token?: string; user: string }) => {
+    const ctx = new CliContext();
+    try {
+      const token = opts.token ?? process.env.AVA_API_TOKEN;
+      if (opts.api && !token) throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
+      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, { input: process.stdin, output: process.stdout, userId: opts.user });
     } finally {
       await ctx.close();
     }

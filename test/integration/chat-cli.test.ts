@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildApiServer } from '../../src/api/api-server.js';
+import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { TokenSubscriber } from '../../src/queue/token-stream.js';
+import { Database } from '../../src/storage/database.js';
+import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
+import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+
+const run = promisify(execFile);
+const TOKEN = 'chat-token-0123456789abcdef';
+const config = testConfig(isolatedNames('chat'), { AVA_API_TOKENS: `chat:${TOKEN}:enqueue+read` });
+let worker: WorkerApp;
+let generator: EngineGenerator;
+let db: Database;
+let api: FastifyInstance;
+let redis: Redis;
+let subscriber: Redis;
+let producer: MessageProducer;
+
+beforeAll(async () => {
+  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 8192 });
+  worker = await startWorkerApp(config, generator, silentLog);
+  db = await Database.connect(config.mongoUrl, config.dbName);
+  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  subscriber = redis.duplicate();
+  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  api = await buildApiServer({ config, producer, database: db, redis, streams: new TokenSubscriber(subscriber, config.queuePrefix, config.queueName), log: silentLog });
+  await api.listen({ host: '127.0.0.1', port: 0 });
+});
+afterAll(async () => {
+  await api.close();
+  await worker.stop();
+  await generator.close();
+  await producer.close();
+  redis.disconnect();
+  subscriber.disconnect();
+  await db.close();
+  await cleanup(config);
+});
+
+/** Runs `ava chat` in a pseudo-terminal, typing `lines`; returns the transcript without terminal control codes. */
+async function chat(lines: string[], extraArgs: string[] = []) {
+  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName };
+  const { stdout } = await run('python3', ['test/helpers/chat_pty.py', ...lines, '--', process.execPath, 'bin/ava.js', 'chat', ...extraArgs], { cwd: ROOT, env, timeout: 90_000 });
+  // eslint-disable-next-line no-control-regex
+  return stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
+}
+
+it('chats straight against Redis and the database: You> line, Bot> streamed reply, one conversation, ends on an empty line', async () => {
+  const transcript = await chat(['你好，我的订单在哪里？', 'And my refund?']);
+  expect(transcript).toMatch(/EXIT 0\s*$/);
+  const replies = await db.replies.find({}).sort({ createdAt: 1 }).toArray();
+  expect(replies).toHaveLength(2);
+  expect(new Set(replies.map((r) => r.conversationId)).size).toBe(1);
+  for (const r of replies) expect(transcript).toContain(`Bot> ${r.text}`);
+  expect(transcript).toContain('You> 你好，我的订单在哪里？');
+});
+
+it('chats through the HTTP API with a token', async () => {
+  const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
+  const transcript = await chat(['Hello over HTTP'], ['--api', url, '--token', TOKEN]);
+  expect(transcript).toMatch(/EXIT 0\s*$/);
+  const [reply] = await db.replies.find({ userId: 'cli-user' }).sort({ createdAt: -1 }).limit(1).toArray();
+  expect(transcript).toContain(`Bot> ${reply!.text}`);
+});
