@@ -60,7 +60,7 @@ describe('fault tolerance (real worker processes)', () => {
     expect(worker.child.exitCode).toBeNull();
   });
 
-  it('the database unreachable for 10 s in the middle of a run: jobs retry and every reply is stored once', async () => {
+  it('the database unreachable for 10 s in the middle of a run: jobs retry and every reply is stored once', { timeout: 180_000 }, async () => {
     const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
     closers.push(() => proxy.close());
     const s = await setup('dbdown10', { AVA_MAX_NEW_TOKENS: '16', AVA_BATCH_SIZE: '8' });
@@ -73,11 +73,18 @@ describe('fault tolerance (real worker processes)', () => {
     const storedAtCut = await s.db.replies.countDocuments({});
     await sleep(10_000);
     await proxy.restore();
-    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    try {
+      await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 100_000);
+    } catch (err) {
+      // Say where the missing messages are, so that a failure here can be diagnosed from the log alone.
+      const counts = await queue.getJobCounts('completed', 'failed', 'active', 'wait', 'delayed');
+      const failed = (await queue.getFailed(0, 3)).map((j) => `${j.id}: ${j.failedReason} (attempts ${j.attemptsMade})`);
+      throw new Error(`${(err as Error).message}; jobs ${JSON.stringify(counts)}; failed ${JSON.stringify(failed)}; worker's last lines ${JSON.stringify(worker.lines.slice(-5).map((l) => l.msg))}`);
+    }
     expect(storedAtCut).toBeLessThan(msgs.length);
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);
     expect(worker.lines.some((l) => l.msg === 'batch failed to store; jobs go back for retry with backoff')).toBe(true);
-    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
     await expect.poll(() => queue.getJobCounts('completed', 'failed'), { timeout: 30_000 }).toEqual({ completed: 80, failed: 0 });
     await queue.close();
     expect(worker.child.exitCode).toBeNull();
