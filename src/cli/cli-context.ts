@@ -32,7 +32,7 @@ export class CliContext {
 
   /** The database. */
   async db(): Promise<Database> {
-    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName, this.config.mongoTimeoutMs);
+    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName, this.config.mongoTimeoutMs, this.config.mongoSocketTimeoutMs);
     return this.database;
   }
 

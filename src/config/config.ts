@@ -15,6 +15,7 @@ const schema = z.object({
   AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   AVA_DB_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, 'letters, digits, _ and - only, at most 38 characters').default('ava'),
   AVA_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('ava-messages'),
   AVA_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('bull'),
@@ -57,6 +58,8 @@ export interface AvaConfig {
   readonly mongoUrl: string;
   /** How long a database operation waits for a reachable server before failing (and being retried), in ms. */
   readonly mongoTimeoutMs: number;
+  /** Longest wait for the database to answer on an open connection before the operation fails (and is retried), in ms. */
+  readonly mongoSocketTimeoutMs: number;
   /** Database name. */
   readonly dbName: string;
   /** BullMQ queue name. */
@@ -141,6 +144,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     redisUrl: e.AVA_REDIS_URL,
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,
+    mongoSocketTimeoutMs: e.AVA_MONGO_SOCKET_TIMEOUT_MS,
     dbName: e.AVA_DB_NAME,
     queueName: e.AVA_QUEUE_NAME,
     queuePrefix: e.AVA_QUEUE_PREFIX,

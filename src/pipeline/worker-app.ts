@@ -25,7 +25,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   let redis: Redis | undefined;
   let database: Database | undefined;
   try {
-    [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs)]);
+    [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
   } catch (err) {
     redis?.disconnect();
     await database?.close();

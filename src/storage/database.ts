@@ -17,9 +17,17 @@ export class Database {
   ) {}
 
   /** Connects (failing fast with a hint when unreachable) and ensures indexes. */
-  static async connect(url: string, dbName: string, timeoutMs = 5_000): Promise<Database> {
-    // Bounded timeouts keep a dead database from hanging a worker: operations fail and the jobs are retried.
-    const client = new MongoClient(url, { serverSelectionTimeoutMS: timeoutMs, connectTimeoutMS: timeoutMs, retryWrites: true });
+  static async connect(url: string, dbName: string, timeoutMs = 5_000, socketTimeoutMs = 30_000): Promise<Database> {
+    // Bounded timeouts keep a dead database from hanging a worker: operations fail and the jobs are retried. Without
+    // a socket timeout, a connection cut in the middle of an operation could leave it waiting for ever, and the
+    // worker would keep renewing the locks of a batch that never ends.
+    const client = new MongoClient(url, {
+      serverSelectionTimeoutMS: timeoutMs,
+      connectTimeoutMS: timeoutMs,
+      waitQueueTimeoutMS: timeoutMs,
+      socketTimeoutMS: socketTimeoutMs,
+      retryWrites: true,
+    });
     try {
       await client.connect();
       await client.db(dbName).command({ ping: 1 });

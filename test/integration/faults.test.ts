@@ -66,7 +66,7 @@ describe('fault tolerance (real worker processes)', () => {
     const s = await setup('dbdown10', { AVA_MAX_NEW_TOKENS: '16', AVA_BATCH_SIZE: '8' });
     const msgs = s.messages(80);
     await s.producer.enqueueMany(msgs);
-    const worker = spawnWorker(s.config, { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '1000' });
+    const worker = spawnWorker(s.config, { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '1000', AVA_MONGO_SOCKET_TIMEOUT_MS: '5000' });
     s.workers.push(worker);
     await worker.waitFor((l) => l.msg === 'batch stored');
     await proxy.cut();
