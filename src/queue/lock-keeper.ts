@@ -2,9 +2,14 @@ import type { Worker } from 'bullmq';
 import type { Logger } from '../logging/logger.js';
 import type { LeasedJob } from './batch-collector.js';
 
+/** A batch's locks are renewed for at most this many lock periods; a batch still running then is presumed hung. */
+const MAX_HOLD_PERIODS = 10;
+
 /**
  * Keeps the locks of a batch in flight alive: every half lock period it extends all of them in one Redis call.
  * Inference runs off the event loop (ONNX Runtime's thread pool), so the timer fires on time even mid-batch.
+ * Renewal stops after {@link MAX_HOLD_PERIODS} lock periods: a batch that hangs then lets its jobs go, and the
+ * stalled-job checker hands them to a worker that can answer them (storing is idempotent if the hung one wakes up).
  */
 export class LockKeeper {
   private timer: NodeJS.Timeout | undefined;
@@ -15,12 +20,18 @@ export class LockKeeper {
     private readonly log: Logger,
   ) {}
 
-  /** Starts renewing the locks of `batch` until {@link stop}. */
+  /** Starts renewing the locks of `batch` until {@link stop} or the hold limit. */
   start(batch: readonly LeasedJob[]): void {
     this.stop();
     const ids = batch.map((b) => b.job.id as string);
     const tokens = batch.map((b) => b.token);
+    const giveUpAt = Date.now() + MAX_HOLD_PERIODS * this.lockDurationMs;
     this.timer = setInterval(() => {
+      if (Date.now() >= giveUpAt) {
+        this.log.error({ jobs: ids.length }, `batch still running after ${MAX_HOLD_PERIODS} lock periods; releasing its locks so that another worker can take the jobs over`);
+        this.stop();
+        return;
+      }
       this.worker.extendJobLocks(ids, tokens, this.lockDurationMs).catch((err: unknown) => {
         this.log.warn({ err, jobs: ids.length }, 'extending job locks failed; the stalled checker may hand these jobs to another worker');
       });
