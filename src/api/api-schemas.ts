@@ -49,8 +49,9 @@ export function openApiDocument(): Record<string, unknown> {
         get: { ...secured, summary: 'Enqueue and wait (origin-document clients)', parameters: params(generateSchema, 'query'), responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },
         post: { ...secured, summary: 'Enqueue and wait (origin-document clients)', requestBody: { content: { 'application/json': { schema: json(generateSchema) } } }, responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },
       },
+      '/metrics': { get: { ...secured, summary: 'Prometheus metrics: queue, live workers and their aggregated metrics', responses: { 200: { description: 'text exposition format' } } } },
       '/healthz': { get: { summary: 'Process up (no auth)', responses: { 200: { description: 'ok' } } } },
-      '/readyz': { get: { summary: 'Redis and database reachable, a worker connected (no auth)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } } } },
+      '/readyz': { get: { summary: 'Redis and database reachable, a live worker heartbeat with its model loaded (no auth)', responses: { 200: { description: 'ready' }, 503: { description: 'not ready' } } } },
     },
   };
 }

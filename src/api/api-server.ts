@@ -15,6 +15,8 @@ import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
 import { BearerAuth, type Scope } from './bearer-auth.js';
 import type { TokenSubscriber } from '../queue/token-stream.js';
+import { ApiMetrics } from '../metrics/api-metrics.js';
+import { heartbeatKey, liveWorkers } from '../metrics/worker-heartbeat.js';
 
 /** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
@@ -69,12 +71,17 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     if (!result.ok) throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
   };
 
+  const metrics = new ApiMetrics(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName));
   app.get('/healthz', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
+  app.get('/metrics', { preHandler: guard('read') }, async (_req, reply) => {
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).send(body);
+  });
   app.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
     const checks = await Promise.all([
       deps.redis.ping().then(() => true, () => false),
       database.db.command({ ping: 1 }).then(() => true, () => false),
-      producer.bullQueue.getWorkersCount().then((n) => n > 0, () => false),
+      liveWorkers(deps.redis, heartbeatKey(config.queuePrefix, config.queueName)).then((w) => w.length > 0, () => false),
     ]);
     const [redis, db, workers] = checks;
     return reply.code(checks.every(Boolean) ? 200 : 503).send({ status: checks.every(Boolean) ? 'ready' : 'not ready', checks: { redis, database: db, workers } });

@@ -8,6 +8,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { TokenPublisher } from '../queue/token-stream.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
 export type JobOutcome =
@@ -41,6 +42,7 @@ export class BatchProcessor {
     private readonly conversations: ConversationRepository,
     private readonly opts: BatchProcessorOptions,
     private readonly stream?: TokenPublisher,
+    private readonly metrics?: WorkerMetrics,
   ) {}
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
@@ -87,6 +89,7 @@ export class BatchProcessor {
     });
     const stored = await this.replies.storeAll(docs);
     for (const d of docs) this.stream?.publish(d._id, { type: 'done' });
+    this.metrics?.recordBatch(jobs.length, inferenceMs, docs.filter((d) => stored.has(d._id)));
     await this.appendTurns(valid, stored);
 
     for (const p of fresh) {

@@ -5,6 +5,8 @@ import type { Logger } from '../logging/logger.js';
 import { BatchCollector } from '../queue/batch-collector.js';
 import { connectRedis } from '../queue/redis-connection.js';
 import { TokenPublisher } from '../queue/token-stream.js';
+import { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { heartbeatKey, WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
@@ -41,19 +43,24 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     maxStalledCount: config.maxStalledCount,
   });
   collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
+  const metrics = new WorkerMetrics();
   const processor = new BatchProcessor(
     generator,
     new ReplyRepository(database),
     new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }),
     { maxNewTokens: config.maxNewTokens },
     new TokenPublisher(redis, config.queuePrefix, config.queueName),
+    metrics,
   );
-  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator) });
+  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();
+  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
+  await heartbeat.start();
   const r = redis;
   const d = database;
   return {
     async stop() {
+      await heartbeat.stop();
       await loop.stop();
       await Promise.all([d.close(), r.quit()]);
     },

@@ -4,6 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import type { BatchCollector, LeasedJob } from '../queue/batch-collector.js';
 import { LockKeeper } from '../queue/lock-keeper.js';
 import type { BatchProcessor } from './batch-processor.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
 /** Flow control of the loop. */
 export interface WorkerLoopOptions {
@@ -12,6 +13,8 @@ export interface WorkerLoopOptions {
   maxInflightBatches: number;
   /** Back-pressure from the generator: resolves when it can start new requests at once. */
   whenCapacity?: () => Promise<void>;
+  /** Counts whole-batch failures by code. */
+  metrics?: WorkerMetrics;
 }
 
 /**
@@ -97,6 +100,7 @@ export class WorkerLoop {
       );
     } catch (err) {
       const retry = err instanceof StorageError;
+      this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.length);
       log.error({ err, code: errorCodeOf(err) }, retry ? 'batch failed to store; jobs go back for retry with backoff' : 'batch failed');
       await Promise.all(
         batch.map(({ job, token }) =>

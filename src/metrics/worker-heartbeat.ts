@@ -1,0 +1,97 @@
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import type { WorkerMetrics } from './worker-metrics.js';
+
+/** What a worker publishes every few seconds. */
+export interface HeartbeatRecord {
+  id: string;
+  host: string;
+  pid: number;
+  model: { id: string; revision: string };
+  startedAt: string;
+  lastSeen: number;
+  /** Jobs in the last batch taken. */
+  lastBatchSize: number;
+  /** Generated tokens per second since the previous heartbeat. */
+  tokensPerSecond: number;
+  /** `registry.getMetricsAsJSON()`, for aggregation by the API. */
+  metrics: object[];
+}
+
+/** How often workers publish; a worker not seen for three periods is not live. */
+export const HEARTBEAT_INTERVAL_MS = 5_000;
+export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
+
+/** The Redis hash holding every worker's latest heartbeat. */
+export function heartbeatKey(prefix: string, queueName: string): string {
+  return `${prefix}:${queueName}:ava-workers`;
+}
+
+/** Publishes a worker's liveness, model and metrics to Redis, and removes them on stop. */
+export class WorkerHeartbeat {
+  private timer: NodeJS.Timeout | undefined;
+  private lastTokens = 0;
+  private lastAt = Date.now();
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly id: string,
+    private readonly model: { id: string; revision: string },
+    private readonly metrics: WorkerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Publishes now and every {@link HEARTBEAT_INTERVAL_MS}. */
+  async start(): Promise<void> {
+    await this.beat();
+    this.timer = setInterval(() => void this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed')), HEARTBEAT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Stops and removes this worker's entry. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.redis.hdel(this.key, this.id).catch(() => undefined);
+  }
+
+  private async beat(): Promise<void> {
+    const tokens = (await this.metrics.generatedTokens.get()).values[0]?.value ?? 0;
+    const now = Date.now();
+    const record: HeartbeatRecord = {
+      id: this.id,
+      host: os.hostname(),
+      pid: process.pid,
+      model: this.model,
+      startedAt: this.startedAt,
+      lastSeen: now,
+      lastBatchSize: this.metrics.lastBatchSize,
+      tokensPerSecond: Math.round(((tokens - this.lastTokens) / Math.max(1, now - this.lastAt)) * 1000 * 10) / 10,
+      metrics: await this.metrics.registry.getMetricsAsJSON(),
+    };
+    this.lastTokens = tokens;
+    this.lastAt = now;
+    await this.redis.hset(this.key, this.id, JSON.stringify(record));
+  }
+}
+
+/** Live workers' heartbeats; entries older than a minute are removed on the way. */
+export async function liveWorkers(redis: Redis, key: string): Promise<HeartbeatRecord[]> {
+  const all = await redis.hgetall(key);
+  const now = Date.now();
+  const live: HeartbeatRecord[] = [];
+  for (const [id, raw] of Object.entries(all)) {
+    let record: HeartbeatRecord;
+    try {
+      record = JSON.parse(raw) as HeartbeatRecord;
+    } catch {
+      await redis.hdel(key, id);
+      continue;
+    }
+    if (now - record.lastSeen <= HEARTBEAT_STALE_MS) live.push(record);
+    else if (now - record.lastSeen > 60_000) await redis.hdel(key, id);
+  }
+  return live;
+}
