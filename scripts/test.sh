@@ -5,5 +5,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
 bash scripts/services.sh up
+# The dashboard test drives Debian's Chromium through playwright-core.
+if ! command -v chromium >/dev/null; then
+  echo "[test] installing chromium from Debian packages" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/tmp/ava-chromium-install.log 2>&1 \
+    || { echo "[test] installing chromium failed; see /tmp/ava-chromium-install.log" >&2; exit 1; }
+fi
 npx tsc --noEmit
 npx vitest run "$@"

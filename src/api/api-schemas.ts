@@ -16,6 +16,7 @@ export const repliesQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   intent: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   status: z.enum(['replied', 'failed']).optional(),
+  order: z.enum(['asc', 'desc']).default('asc'),
 });
 
 /** `context` of /generate (query or JSON body), as the origin document's clients send it. */
@@ -44,7 +45,8 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/messages/{id}': { get: { ...secured, summary: 'Status and reply; long-polls with ?wait=ms', parameters: [...params(idParamSchema, 'path'), ...params(waitQuerySchema, 'query')], responses: { 200: { description: 'the message' }, 404: { description: 'unknown' } } } },
       '/v1/conversations/{id}': { get: { ...secured, summary: 'A conversation with its recent turns', parameters: params(idParamSchema, 'path'), responses: { 200: { description: 'the conversation' }, 404: { description: 'unknown' } } } },
-      '/v1/replies': { get: { ...secured, summary: 'Stored replies, oldest first, cursor-paginated', parameters: params(repliesQuerySchema, 'query'), responses: { 200: { description: '{ items, next }' } } } },
+      '/v1/stats': { get: { ...secured, summary: 'Queue depth, live workers, reply counts and recent latency, for dashboards', responses: { 200: { description: 'stats' } } } },
+      '/v1/replies': { get: { ...secured, summary: 'Stored replies, oldest (or with order=desc newest) first, cursor-paginated', parameters: params(repliesQuerySchema, 'query'), responses: { 200: { description: '{ items, next }' } } } },
       '/generate': {
         get: { ...secured, summary: 'Enqueue and wait (origin-document clients)', parameters: params(generateSchema, 'query'), responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },
         post: { ...secured, summary: 'Enqueue and wait (origin-document clients)', requestBody: { content: { 'application/json': { schema: json(generateSchema) } } }, responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },

@@ -1,4 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -31,6 +35,8 @@ export interface ApiDeps {
 
 /** How long an SSE stream waits for its reply before it ends with a `timeout` event. */
 const STREAM_TIMEOUT_MS = 60_000;
+
+const require = createRequire(import.meta.url);
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string, readonly issues?: ReadonlyArray<{ path: string; message: string }>) {
@@ -71,6 +77,11 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     if (!result.ok) throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
   };
 
+  // The dashboard's page and scripts carry no data (it comes from the authenticated routes), so they are public.
+  const dashboard = await dashboardAssets();
+  for (const [url, asset] of Object.entries(dashboard)) {
+    app.get(url, { config: { rateLimit: false } }, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body));
+  }
   const metrics = new ApiMetrics(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName));
   app.get('/healthz', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
   app.get('/metrics', { preHandler: guard('read') }, async (_req, reply) => {
@@ -155,13 +166,33 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const filter: Record<string, unknown> = {};
     if (q.status) filter.status = q.status;
     if (q.intent) filter.intent = q.intent;
+    const after = q.order === 'asc' ? '$gt' : '$lt';
     if (q.since) {
       const [at, id] = decodeCursor(q.since);
-      filter.$or = id ? [{ createdAt: { $gt: at } }, { createdAt: at, _id: { $gt: id } }] : [{ createdAt: { $gt: at } }];
+      filter.$or = id ? [{ createdAt: { [after]: at } }, { createdAt: at, _id: { [after]: id } }] : [{ createdAt: { [after]: at } }];
     }
-    const docs = await database.replies.find(filter).sort({ createdAt: 1, _id: 1 }).limit(q.limit).toArray();
+    const dir = q.order === 'asc' ? 1 : -1;
+    const docs = await database.replies.find(filter).sort({ createdAt: dir, _id: dir }).limit(q.limit).toArray();
     const last = docs[docs.length - 1];
     return { items: docs.map(present), next: last ? encodeCursor(last) : (q.since ?? null) };
+  });
+
+  app.get('/v1/stats', { preHandler: guard('read') }, async () => {
+    const [queue, workers, recent, replied, failed] = await Promise.all([
+      producer.bullQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
+      liveWorkers(deps.redis, heartbeatKey(config.queuePrefix, config.queueName)),
+      database.replies.find({}, { projection: { createdAt: 1, 'timings.queuedAt': 1 } }).sort({ createdAt: -1 }).limit(50).toArray(),
+      database.replies.countDocuments({ status: 'replied' }),
+      database.replies.countDocuments({ status: 'failed' }),
+    ]);
+    const latencies = recent.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime()).sort((a, b) => a - b);
+    return {
+      at: new Date().toISOString(),
+      queue,
+      workers: workers.map(({ metrics: _m, ...w }) => w),
+      replies: { replied, failed },
+      latencyMs: { p50: latencies[Math.floor(latencies.length / 2)] ?? null, recent: latencies.length },
+    };
   });
 
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {
@@ -177,6 +208,18 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.query));
   app.post('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.body));
   return app;
+}
+
+/** The dashboard's files: the page, its script, and uPlot from node_modules (no build step). */
+async function dashboardAssets(): Promise<Record<string, { type: string; body: string }>> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const uplotDir = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+  return {
+    '/': { type: 'text/html; charset=utf-8', body: await readFile(path.join(here, 'dashboard/index.html'), 'utf8') },
+    '/dashboard.js': { type: 'text/javascript; charset=utf-8', body: await readFile(path.join(here, 'dashboard/dashboard.js'), 'utf8') },
+    '/assets/uplot.iife.min.js': { type: 'text/javascript; charset=utf-8', body: await readFile(path.join(uplotDir, 'uPlot.iife.min.js'), 'utf8') },
+    '/assets/uplot.min.css': { type: 'text/css; charset=utf-8', body: await readFile(path.join(uplotDir, 'uPlot.min.css'), 'utf8') },
+  };
 }
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {

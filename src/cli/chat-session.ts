@@ -73,8 +73,11 @@ function apiSender(target: { url: string; token: string }): Sender {
     let streamed = '';
     let buffer = '';
     const decoder = new TextDecoder();
-    for await (const chunk of stream.body) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    const reader = stream.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
       let cut;
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
         const [eventLine, dataLine] = buffer.slice(0, cut).split('\n');
