@@ -21,6 +21,8 @@ import { BearerAuth, type Scope } from './bearer-auth.js';
 import type { TokenSubscriber } from '../queue/token-stream.js';
 import { ApiMetrics } from '../metrics/api-metrics.js';
 import { heartbeatKey, liveWorkers } from '../metrics/worker-heartbeat.js';
+import { collectStats } from '../metrics/service-stats.js';
+import { BadCursorError, readReplyFeed } from '../storage/reply-feed.js';
 
 /** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
@@ -163,37 +165,18 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get('/v1/replies', { preHandler: guard('read') }, async (req) => {
     const q = parse(repliesQuerySchema, req.query, 'query');
-    const filter: Record<string, unknown> = {};
-    if (q.status) filter.status = q.status;
-    if (q.intent) filter.intent = q.intent;
-    const after = q.order === 'asc' ? '$gt' : '$lt';
-    if (q.since) {
-      const [at, id] = decodeCursor(q.since);
-      filter.$or = id ? [{ createdAt: { [after]: at } }, { createdAt: at, _id: { [after]: id } }] : [{ createdAt: { [after]: at } }];
+    try {
+      const page = await readReplyFeed(database, q);
+      return { items: page.items.map(present), next: page.next };
+    } catch (err) {
+      if (err instanceof BadCursorError) throw new HttpError(400, 'ERR_REQUEST', `query.since: ${err.message}`);
+      throw err;
     }
-    const dir = q.order === 'asc' ? 1 : -1;
-    const docs = await database.replies.find(filter).sort({ createdAt: dir, _id: dir }).limit(q.limit).toArray();
-    const last = docs[docs.length - 1];
-    return { items: docs.map(present), next: last ? encodeCursor(last) : (q.since ?? null) };
   });
 
-  app.get('/v1/stats', { preHandler: guard('read') }, async () => {
-    const [queue, workers, recent, replied, failed] = await Promise.all([
-      producer.bullQueue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
-      liveWorkers(deps.redis, heartbeatKey(config.queuePrefix, config.queueName)),
-      database.replies.find({}, { projection: { createdAt: 1, 'timings.queuedAt': 1 } }).sort({ createdAt: -1 }).limit(50).toArray(),
-      database.replies.countDocuments({ status: 'replied' }),
-      database.replies.countDocuments({ status: 'failed' }),
-    ]);
-    const latencies = recent.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime()).sort((a, b) => a - b);
-    return {
-      at: new Date().toISOString(),
-      queue,
-      workers: workers.map(({ metrics: _m, ...w }) => w),
-      replies: { replied, failed },
-      latencyMs: { p50: latencies[Math.floor(latencies.length / 2)] ?? null, recent: latencies.length },
-    };
-  });
+  app.get('/v1/stats', { preHandler: guard('read') }, async () =>
+    collectStats(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName), database),
+  );
 
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {
     const { context } = parse(generateSchema, input, req.method === 'GET' ? 'query' : 'body');
@@ -244,22 +227,4 @@ async function waitForReply(database: Database, id: string, waitMs: number): Pro
 function present(doc: ReplyDocument) {
   const { _id, ...rest } = doc;
   return { messageId: _id, ...rest };
-}
-
-function encodeCursor(doc: ReplyDocument): string {
-  return Buffer.from(JSON.stringify([doc.createdAt.toISOString(), doc._id])).toString('base64url');
-}
-
-/** A cursor from a previous page, or a plain ISO date-time. */
-function decodeCursor(since: string): [Date, string | undefined] {
-  const asDate = new Date(since);
-  if (/^\d{4}-\d{2}-\d{2}/.test(since) && !Number.isNaN(asDate.getTime())) return [asDate, undefined];
-  try {
-    const [at, id] = JSON.parse(Buffer.from(since, 'base64url').toString('utf8')) as [string, string];
-    const date = new Date(at);
-    if (typeof id === 'string' && !Number.isNaN(date.getTime())) return [date, id];
-  } catch {
-    // fall through to the error below
-  }
-  throw new HttpError(400, 'ERR_REQUEST', 'query.since: must be a cursor from a previous page or an ISO-8601 date-time');
 }

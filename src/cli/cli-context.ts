@@ -7,7 +7,7 @@ import { Database } from '../storage/database.js';
 /** Connections a CLI command opens lazily and closes at the end. */
 export class CliContext {
   readonly config: AvaConfig;
-  private redis?: Redis;
+  private redisConnection?: Redis;
   private database?: Database;
   private producerInstance?: MessageProducer;
   private subscriberConnection?: Redis;
@@ -16,11 +16,17 @@ export class CliContext {
     this.config = loadConfig();
   }
 
+  /** A Redis connection. */
+  async redis(): Promise<Redis> {
+    this.redisConnection ??= await connectRedis(this.config.redisUrl);
+    return this.redisConnection;
+  }
+
   /** A producer on the configured queue. */
   async producer(): Promise<MessageProducer> {
     if (!this.producerInstance) {
-      this.redis = await connectRedis(this.config.redisUrl);
-      this.producerInstance = new MessageProducer(this.redis, {
+      const redis = await this.redis();
+      this.producerInstance = new MessageProducer(redis, {
         queueName: this.config.queueName,
         prefix: this.config.queuePrefix,
         attempts: this.config.jobAttempts,
@@ -46,7 +52,7 @@ export class CliContext {
   async close(): Promise<void> {
     this.subscriberConnection?.disconnect();
     await this.producerInstance?.close();
-    await this.redis?.quit();
+    await this.redisConnection?.quit();
     await this.database?.close();
   }
 }

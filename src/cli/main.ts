@@ -7,6 +7,11 @@ import { CliContext } from './cli-context.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { followReplies } from './follow-replies.js';
 import { runChat } from './chat-session.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectStats } from '../metrics/service-stats.js';
+import { heartbeatKey } from '../metrics/worker-heartbeat.js';
+import type { Database } from '../storage/database.js';
+import { readReplyFeed } from '../storage/reply-feed.js';
 
 const program = new Command('ava')
   .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
@@ -62,6 +67,51 @@ Examples:
   });
 
 program
+  .command('replies')
+  .description('print stored replies as JSON lines, oldest first; --follow keeps printing new ones')
+  .option('--since <cursor>', 'resume after this cursor (printed as "next" on stderr) or ISO date-time')
+  .option('--limit <n>', 'replies per page', (v) => Number(v), 100)
+  .option('--status <status>', 'replied or failed')
+  .option('-f, --follow', 'keep polling for new replies until Ctrl-C', false)
+  .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
+  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
+  .action(async (opts: { since?: string; limit: number; status?: 'replied' | 'failed'; follow: boolean; api?: string; token?: string }) => {
+    const ctx = new CliContext();
+    try {
+      const page = opts.api ? apiReader(opts.api, apiToken(opts.token)) : directReader(await ctx.db());
+      let since = opts.since;
+      for (;;) {
+        const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
+        for (const item of items) console.log(JSON.stringify(item));
+        since = next ?? since;
+        if (items.length === opts.limit) continue;
+        if (!opts.follow) break;
+        await sleep(1_000);
+      }
+      if (since) process.stderr.write(`next: ${since}\n`);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+program
+  .command('stats')
+  .description('queue depth, live workers, reply counts and recent latency')
+  .option('--api <url>', 'read through the HTTP API (default: straight from Redis and the database)')
+  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
+  .action(async (opts: { api?: string; token?: string }) => {
+    const ctx = new CliContext();
+    try {
+      const stats = opts.api
+        ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
+        : await collectStats((await ctx.producer()).bullQueue, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName), await ctx.db());
+      console.log(JSON.stringify(stats, null, 2));
+    } finally {
+      await ctx.close();
+    }
+  });
+
+program
   .command('conversation')
   .description('show one conversation: its recent turns')
   .argument('<id>', 'conversation id')
@@ -80,6 +130,34 @@ program
       await ctx.close();
     }
   });
+
+type PageReader = (q: { since?: string; limit: number; status?: 'replied' | 'failed' }) => Promise<{ items: unknown[]; next: string | null }>;
+
+function directReader(db: Database): PageReader {
+  return async (q) => {
+    const page = await readReplyFeed(db, { ...q, order: 'asc' });
+    return { items: page.items.map(({ _id, ...rest }) => ({ messageId: _id, ...rest })), next: page.next };
+  };
+}
+
+function apiReader(url: string, token: string): PageReader {
+  return async (q) => {
+    const params = new URLSearchParams({ limit: String(q.limit), ...(q.since ? { since: q.since } : {}), ...(q.status ? { status: q.status } : {}) });
+    return (await apiGet(url, `/v1/replies?${params}`, token)) as { items: unknown[]; next: string | null };
+  };
+}
+
+function apiToken(given?: string): string {
+  const token = given ?? process.env.AVA_API_TOKEN;
+  if (!token) throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
+  return token;
+}
+
+async function apiGet(base: string, path: string, token: string): Promise<unknown> {
+  const res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
 
 async function readJsonLines(): Promise<MessageInput[]> {
   if (process.stdin.isTTY) throw new ContractError([{ path: '(stdin)', message: 'no text given and stdin is a terminal; pass text or pipe JSON lines' }]);

@@ -69,3 +69,19 @@ it('chats through the HTTP API with a token', async () => {
   const [reply] = await db.replies.find({ userId: 'cli-user' }).sort({ createdAt: -1 }).limit(1).toArray();
   expect(transcript).toContain(`Bot> ${reply!.text}`);
 });
+
+it('lists replies as JSON lines and shows stats, straight and through the API', async () => {
+  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName, AVA_API_TOKEN: TOKEN };
+  const ava = async (...args: string[]) => (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
+  const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
+  const total = await db.replies.countDocuments({});
+  expect(total).toBeGreaterThan(0);
+  for (const extra of [[], ['--api', url]]) {
+    const lines = (await ava('replies', '--limit', '1', ...extra)).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(total);
+    expect(new Set(lines.map((l) => l.messageId)).size).toBe(total);
+    const stats = JSON.parse(await ava('stats', ...extra));
+    expect(stats.replies.replied + stats.replies.failed).toBe(total);
+    expect(stats.workers).toHaveLength(1);
+  }
+});
