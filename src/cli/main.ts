@@ -29,17 +29,27 @@ program
 Examples:
   ava enqueue -c order-42 -u alice "Where is my parcel?"
   echo '{"v":1,"messageId":"m1","conversationId":"c1","userId":"u1","text":"你好"}' | ava enqueue --wait`)
-  .action(async (words: string[], opts: { conversation: string; user: string; id?: string; wait: boolean }) => {
+  .option('--api <url>', 'enqueue through the HTTP API (default: straight to Redis)')
+  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
+  .action(async (words: string[], opts: { conversation: string; user: string; id?: string; wait: boolean; api?: string; token?: string }) => {
     const ctx = new CliContext();
     try {
       const messages: MessageInput[] = words.length > 0
         ? [{ v: CONTRACT_VERSION, messageId: opts.id ?? randomUUID(), conversationId: opts.conversation, userId: opts.user, text: words.join(' '), createdAt: new Date().toISOString() }]
         : await readJsonLines();
+      const print = (doc: { status: string; text?: string; error?: unknown }, messageId: string) => console.log(JSON.stringify({ messageId, status: doc.status, text: doc.text, error: doc.error }));
+      if (opts.api) {
+        const token = apiToken(opts.token);
+        const results = (await apiSend(opts.api, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
+        for (const r of results) console.log(JSON.stringify(r));
+        if (opts.wait) {
+          for (const r of results) print((await apiGet(opts.api, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as { status: string }, r.messageId);
+        }
+        return;
+      }
       const results = await (await ctx.producer()).enqueueMany(messages);
       for (const r of results) console.log(JSON.stringify(r));
-      if (opts.wait) {
-        await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => console.log(JSON.stringify({ messageId: doc._id, status: doc.status, text: doc.text, error: doc.error })));
-      }
+      if (opts.wait) await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => print(doc, doc._id));
     } finally {
       await ctx.close();
     }
@@ -115,11 +125,17 @@ program
   .command('conversation')
   .description('show one conversation: its recent turns')
   .argument('<id>', 'conversation id')
-  .action(async (id: string) => {
+  .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
+  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
+  .action(async (id: string, opts: { api?: string; token?: string }) => {
     const ctx = new CliContext();
     try {
-      const repo = new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars });
-      const doc = await repo.get(id);
+      const doc = opts.api
+        ? await apiGet(opts.api, `/v1/conversations/${encodeURIComponent(id)}`, apiToken(opts.token)).catch((err: Error) => {
+            if (/answered 404/.test(err.message)) return null;
+            throw err;
+          })
+        : await new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }).get(id);
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;
@@ -155,6 +171,12 @@ function apiToken(given?: string): string {
 
 async function apiGet(base: string, path: string, token: string): Promise<unknown> {
   const res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+async function apiSend(base: string, path: string, token: string, body: unknown): Promise<unknown> {
+  const res = await fetch(new URL(path, base), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
   return res.json();
 }

@@ -85,3 +85,18 @@ it('lists replies as JSON lines and shows stats, straight and through the API', 
     expect(stats.workers).toHaveLength(1);
   }
 });
+
+it('enqueues and shows a conversation, straight and through the API', async () => {
+  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName, AVA_API_TOKEN: TOKEN };
+  const ava = async (...args: string[]) => (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
+  const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
+  for (const [i, extra] of [[], ['--api', url]].entries()) {
+    const out = (await ava('enqueue', '-c', 'cli-conv', '-i', `cli-${i}`, '--wait', ...extra, 'Hello', 'from', 'the', 'CLI')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(out[0]).toEqual({ messageId: `cli-${i}`, status: 'queued' });
+    expect(out[1]).toMatchObject({ messageId: `cli-${i}`, status: 'replied', text: expect.any(String) });
+  }
+  for (const extra of [[], ['--api', url]]) {
+    const conv = JSON.parse(await ava('conversation', 'cli-conv', ...extra));
+    expect(conv._id).toBe('cli-conv');
+  }
+});
