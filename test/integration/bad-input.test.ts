@@ -6,13 +6,16 @@ import { MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { Database } from '../../src/storage/database.js';
+import { buildApiServer } from '../../src/api/api-server.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { TokenSubscriber } from '../../src/queue/token-stream.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
 
 const ok = (id: string) => ({ v: 1, messageId: id, conversationId: 'c-bad', userId: 'u', text: `good message ${id}` });
 
 /** Raw job data a producer that skips validation could put on the queue, with the reply each must get. */
-const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'failed' | 'replied'; keyedByJob?: boolean }> = [
+const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'failed' | 'replied'; keyedByJob?: boolean; apiAccepts?: boolean }> = [
   { kind: 'empty text', data: (id) => ({ ...ok(id), text: '' }), expect: 'failed' },
   { kind: 'whitespace text', data: (id) => ({ ...ok(id), text: ' \n\t ' }), expect: 'failed' },
   { kind: '8,001 characters', data: (id) => ({ ...ok(id), text: 'x'.repeat(8001) }), expect: 'failed' },
@@ -43,7 +46,8 @@ const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'f
   { kind: 'NaN metadata value (null after JSON)', data: (id) => ({ ...ok(id), metadata: { score: Number.NaN } }), expect: 'failed' },
   { kind: 'invalid createdAt', data: (id) => ({ ...ok(id), createdAt: '31/12/2026' }), expect: 'failed' },
   { kind: 'null data', data: () => null, expect: 'failed', keyedByJob: true },
-  { kind: 'array data', data: (id) => [ok(id)], expect: 'failed', keyedByJob: true },
+  // The API takes an array of messages by design; as raw job data it is malformed.
+  { kind: 'array data', data: (id) => [ok(id)], expect: 'failed', keyedByJob: true, apiAccepts: true },
   { kind: 'string data', data: () => 'hello', expect: 'failed', keyedByJob: true },
   { kind: 'right-to-left override', data: (id) => ({ ...ok(id), text: '\u202Egnp.exe please' }), expect: 'replied' },
   { kind: 'emoji and Chinese', data: (id) => ({ ...ok(id), text: '你好 👋🏽 我的订单在哪里？' }), expect: 'replied' },
@@ -98,4 +102,37 @@ it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome 
     active: 0,
     wait: 0,
   });
+});
+
+it('gives the same catalogue sent through the HTTP API a 4xx naming the problem, and stores nothing for it', async () => {
+  const TOKEN = 'catalogue-token-0123456789';
+  const subscriber = redis.duplicate();
+  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const api = await buildApiServer({
+    config: { ...config, apiTokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'] }] },
+    producer,
+    database: db,
+    redis,
+    streams: new TokenSubscriber(subscriber, config.queuePrefix, config.queueName),
+    log: silentLog,
+  });
+  try {
+    for (const [i, c] of CATALOGUE.entries()) {
+      const id = `api-bad-${i}`;
+      const res = await api.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: JSON.stringify(c.data(id)) });
+      if (c.expect === 'replied' || c.apiAccepts) {
+        expect(res.statusCode, c.kind).toBe(202);
+        continue;
+      }
+      expect(res.statusCode, c.kind).toBe(400);
+      expect(res.json().error.message, c.kind).toMatch(/\w+/);
+      expect(res.body, c.kind).not.toMatch(/at .*\.(ts|js):\d+/);
+      expect(await db.replies.countDocuments({ _id: id }), c.kind).toBe(0);
+      expect(await queue.getJob(id), c.kind).toBeUndefined();
+    }
+  } finally {
+    await api.close();
+    await producer.close();
+    subscriber.disconnect();
+  }
 });
