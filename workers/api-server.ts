@@ -3,22 +3,13 @@
  * Fastify server and listens on AVA_API_HOST:AVA_API_PORT (loopback by default) until SIGTERM or SIGINT.
  */
 import { buildApiServer } from '../src/api/api-server.js';
-import { loadConfig } from '../src/config/config.js';
-import { AvaError } from '../src/errors/errors.js';
-import { createLogger } from '../src/logging/logger.js';
+import { failStart, startProcess } from '../src/config/process-start.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
 import { connectRedis } from '../src/queue/redis-connection.js';
 import { TokenSubscriber } from '../src/queue/token-stream.js';
 import { Database } from '../src/storage/database.js';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  process.stderr.write(`${err instanceof AvaError ? err.toLine() : String(err)}\n`);
-  process.exit(1);
-}
-const log = createLogger({ level: config.logLevel, name: 'ava-api' });
+const { config, log } = startProcess('ava-api');
 
 try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
@@ -37,7 +28,5 @@ try {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 } catch (err) {
-  const fields = err instanceof AvaError ? { code: err.code, hint: err.hint } : {};
-  log.fatal({ err, ...fields }, `API failed to start: ${err instanceof AvaError ? err.toLine() : String(err)}`);
-  process.exit(1);
+  failStart(log, 'API', err);
 }

@@ -2,22 +2,13 @@
  * Entry point of a message worker: loads configuration and the model, starts the batch loop and stops it cleanly
  * on SIGTERM or SIGINT (the batch in flight is finished first). Run as many as the load needs.
  */
-import { loadConfig } from '../src/config/config.js';
-import { AvaError } from '../src/errors/errors.js';
+import { failStart, startProcess } from '../src/config/process-start.js';
 import { createGenerator } from '../src/generation/create-generator.js';
-import { createLogger } from '../src/logging/logger.js';
 import { fetchModel } from '../src/models/model-fetcher.js';
 import { resolveModel } from '../src/models/model-resolver.js';
 import { startWorkerApp } from '../src/pipeline/worker-app.js';
 
-let config;
-try {
-  config = loadConfig();
-} catch (err) {
-  process.stderr.write(`${err instanceof AvaError ? err.toLine() : String(err)}\n`);
-  process.exit(1);
-}
-const log = createLogger({ level: config.logLevel, name: 'ava-worker' });
+const { config, log } = startProcess('ava-worker');
 
 try {
   const model = await resolveModel(config.model, {
@@ -42,7 +33,5 @@ try {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 } catch (err) {
-  const fields = err instanceof AvaError ? { code: err.code, hint: err.hint } : {};
-  log.fatal({ err, ...fields }, `worker failed to start: ${err instanceof AvaError ? err.toLine() : String(err)}`);
-  process.exit(1);
+  failStart(log, 'worker', err);
 }

@@ -1,27 +1,18 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiServer } from '../../src/api/api-server.js';
-import { EngineGenerator } from '../../src/generation/engine-generator.js';
-import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
-import { TokenSubscriber } from '../../src/queue/token-stream.js';
-import { Database } from '../../src/storage/database.js';
-import { TINY_MODEL_DIR } from '../helpers/paths.js';
-import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import type { MessageProducer } from '../../src/queue/message-producer.js';
+import type { TokenSubscriber } from '../../src/queue/token-stream.js';
+import type { Database } from '../../src/storage/database.js';
+import { silentLog } from '../helpers/services.js';
+import { startApiWorld } from '../helpers/api-world.js';
 
 const WRITER = 'writer-token-0123456789abcdef';
 const READER = 'reader-token-0123456789abcdef';
-const config = testConfig(isolatedNames('api'), {
-  AVA_API_TOKENS: `crm:${WRITER}:enqueue+read,dash:${READER}:read`,
-  AVA_API_RATE_LIMIT: '1000',
-  AVA_API_BODY_LIMIT_BYTES: '200000',
-});
+let world: Awaited<ReturnType<typeof startApiWorld>>;
 let app: FastifyInstance;
-let worker: WorkerApp;
-let generator: EngineGenerator;
 let redis: Redis;
-let subscriber: Redis;
 let streams: TokenSubscriber;
 let producer: MessageProducer;
 let database: Database;
@@ -29,25 +20,14 @@ const as = (token: string) => ({ authorization: `Bearer ${token}` });
 const msg = (id: string, text = 'Where is my parcel?') => ({ v: 1, messageId: id, conversationId: 'api-conv', userId: 'u1', text });
 
 beforeAll(async () => {
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  database = await Database.connect(config.mongoUrl, config.dbName);
-  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  subscriber = redis.duplicate();
-  streams = new TokenSubscriber(subscriber, config.queuePrefix, config.queueName);
-  app = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });
-  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
-  worker = await startWorkerApp(config, generator, silentLog);
+  world = await startApiWorld('api', {
+    AVA_API_TOKENS: `crm:${WRITER}:enqueue+read,dash:${READER}:read`,
+    AVA_API_RATE_LIMIT: '1000',
+    AVA_API_BODY_LIMIT_BYTES: '200000',
+  });
+  ({ api: app, redis, streams, producer, database } = world);
 });
-afterAll(async () => {
-  await app.close();
-  await worker.stop();
-  await generator.close();
-  await producer.close();
-  redis.disconnect();
-  subscriber.disconnect();
-  await database.close();
-  await cleanup(config);
-});
+afterAll(async () => world.close());
 
 describe('HTTP API on real services', () => {
   it('authenticates every route but health: 401 without or with an unknown token, 403 without the scope', async () => {
@@ -146,7 +126,7 @@ describe('HTTP API on real services', () => {
   });
 
   it('limits each token to its rate and answers 429 with JSON', async () => {
-    const limited = await buildApiServer({ config: { ...config, apiRateLimit: 3 }, producer, database, redis, streams, log: silentLog });
+    const limited = await buildApiServer({ config: { ...world.config, apiRateLimit: 3 }, producer, database, redis, streams, log: silentLog });
     const codes = [];
     for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
     expect(codes).toEqual([200, 200, 200, 429, 429]);

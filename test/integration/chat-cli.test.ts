@@ -1,48 +1,25 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApiServer } from '../../src/api/api-server.js';
-import { EngineGenerator } from '../../src/generation/engine-generator.js';
-import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
-import { TokenSubscriber } from '../../src/queue/token-stream.js';
-import { Database } from '../../src/storage/database.js';
-import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
-import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import type { AvaConfig } from '../../src/config/config.js';
+import type { Database } from '../../src/storage/database.js';
+import { ROOT } from '../helpers/paths.js';
+import { startApiWorld } from '../helpers/api-world.js';
 
 const run = promisify(execFile);
 const TOKEN = 'chat-token-0123456789abcdef';
-const config = testConfig(isolatedNames('chat'), { AVA_API_TOKENS: `chat:${TOKEN}:enqueue+read` });
-let worker: WorkerApp;
-let generator: EngineGenerator;
+let world: Awaited<ReturnType<typeof startApiWorld>>;
+let config: AvaConfig;
 let db: Database;
 let api: FastifyInstance;
-let redis: Redis;
-let subscriber: Redis;
-let producer: MessageProducer;
 
 beforeAll(async () => {
-  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 8192 });
-  worker = await startWorkerApp(config, generator, silentLog);
-  db = await Database.connect(config.mongoUrl, config.dbName);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  subscriber = redis.duplicate();
-  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  api = await buildApiServer({ config, producer, database: db, redis, streams: new TokenSubscriber(subscriber, config.queuePrefix, config.queueName), log: silentLog });
+  world = await startApiWorld('chat', { AVA_API_TOKENS: `chat:${TOKEN}:enqueue+read` });
+  ({ config, database: db, api } = world);
   await api.listen({ host: '127.0.0.1', port: 0 });
 });
-afterAll(async () => {
-  await api.close();
-  await worker.stop();
-  await generator.close();
-  await producer.close();
-  redis.disconnect();
-  subscriber.disconnect();
-  await db.close();
-  await cleanup(config);
-});
+afterAll(async () => world.close());
 
 /** Runs `ava chat` in a pseudo-terminal, typing `lines`; returns the transcript without terminal control codes. */
 async function chat(lines: string[], extraArgs: string[] = []) {

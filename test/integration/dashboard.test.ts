@@ -2,52 +2,29 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildApiServer } from '../../src/api/api-server.js';
-import { EngineGenerator } from '../../src/generation/engine-generator.js';
-import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
-import { TokenSubscriber } from '../../src/queue/token-stream.js';
-import { Database } from '../../src/storage/database.js';
-import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
-import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import type { Database } from '../../src/storage/database.js';
+import { ROOT } from '../helpers/paths.js';
+import { startApiWorld } from '../helpers/api-world.js';
 
 const TOKEN = 'dashboard-token-0123456789';
-const config = testConfig(isolatedNames('dash'), { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read` });
 const CHROMIUM = process.env.AVA_CHROMIUM ?? '/usr/bin/chromium';
+let world: Awaited<ReturnType<typeof startApiWorld>>;
 let api: FastifyInstance;
-let worker: WorkerApp;
-let generator: EngineGenerator;
-let redis: Redis;
-let subscriber: Redis;
-let producer: MessageProducer;
 let db: Database;
 let browser: Browser;
 
 beforeAll(async () => {
-  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 8192 });
-  worker = await startWorkerApp(config, generator, silentLog);
-  db = await Database.connect(config.mongoUrl, config.dbName);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  subscriber = redis.duplicate();
-  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  api = await buildApiServer({ config, producer, database: db, redis, streams: new TokenSubscriber(subscriber, config.queuePrefix, config.queueName), log: silentLog });
+  world = await startApiWorld('dash', { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read` });
+  ({ api, database: db } = world);
   await api.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
 });
 afterAll(async () => {
   await browser?.close();
-  await api.close();
-  await worker.stop();
-  await generator.close();
-  await producer.close();
-  redis.disconnect();
-  subscriber.disconnect();
-  await db.close();
-  await cleanup(config);
+  await world.close();
 });
 
 it('shows queue, workers and the latest replies live in headless Chromium', async () => {

@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The FerretDB binary that `scripts/services.sh` built. */
+const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
+
+/**
+ * A FerretDB server of a test's own, so that a fault test can make the database unreachable (SIGSTOP freezes it:
+ * connections stay open and nothing answers, as in a network partition) without disturbing the other tests.
+ */
+export class OwnFerretDb {
+  private constructor(private readonly child: ChildProcess, readonly port: number, private readonly dir: string) {}
+
+  static async start(): Promise<OwnFerretDb> {
+    const [port, debugPort] = [await freePort(), await freePort()];
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-ferretdb-'));
+    await mkdir(path.join(dir, 'data'));
+    const child = spawn(FERRETDB_BIN, [
+      '--handler=sqlite', `--sqlite-url=file:${dir}/data/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`,
+      `--debug-addr=127.0.0.1:${debugPort}`, '--telemetry=disable', '--log-level=error',
+    ], { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      if (await canConnect(port)) return new OwnFerretDb(child, port, dir);
+      await sleep(50);
+    }
+    child.kill('SIGKILL');
+    throw new Error(`FerretDB (${FERRETDB_BIN}) did not start on ${port}`);
+  }
+
+  get url(): string {
+    return `mongodb://127.0.0.1:${this.port}/`;
+  }
+
+  /** Freezes the server: it keeps its connections but answers nothing. */
+  freeze(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server run again. */
+  thaw(): void {
+    this.child.kill('SIGCONT');
+  }
+
+  async close(): Promise<void> {
+    this.thaw();
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGTERM');
+    await exited;
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function freePort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as net.AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
