@@ -74,9 +74,11 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
+  const callers = new WeakMap<FastifyRequest, string>();
   const guard = (scope: Scope) => async (req: FastifyRequest) => {
     const result = auth.check(req.headers.authorization, scope);
     if (!result.ok) throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
+    callers.set(req, result.name);
   };
 
   // The dashboard's page and scripts carry no data (it comes from the authenticated routes), so they are public.
@@ -181,8 +183,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {
     const { context } = parse(generateSchema, input, req.method === 'GET' ? 'query' : 'body');
     const messageId = randomUUID();
-    const user = auth.check(req.headers.authorization, 'enqueue');
-    await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: user.ok ? user.name : 'api', text: context });
+    await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: callers.get(req) ?? 'api', text: context });
     const doc = await waitForReply(database, messageId, 30_000);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
