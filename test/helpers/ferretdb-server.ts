@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stablePort } from './stable-port.js';
 
 /** The FerretDB binary that `scripts/services.sh` built. */
 const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
@@ -16,7 +17,7 @@ export class OwnFerretDb {
   private constructor(private readonly child: ChildProcess, readonly port: number, private readonly dir: string) {}
 
   static async start(): Promise<OwnFerretDb> {
-    const [port, debugPort] = [await freePort(), await freePort()];
+    const [port, debugPort] = [await stablePort(), await stablePort()];
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-ferretdb-'));
     await mkdir(path.join(dir, 'data'));
     const child = spawn(FERRETDB_BIN, [
@@ -52,14 +53,6 @@ export class OwnFerretDb {
     await exited;
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as net.AddressInfo).port;
-  await new Promise((r) => probe.close(r));
-  return port;
 }
 
 function canConnect(port: number): Promise<boolean> {

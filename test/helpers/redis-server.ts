@@ -4,6 +4,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stablePort } from './stable-port.js';
 
 /**
  * A Redis server of a test's own (Debian's redis-server, append-only file on), so that a fault test can stop and
@@ -15,11 +16,7 @@ export class OwnRedis {
   private constructor(readonly port: number, private readonly dir: string) {}
 
   static async start(): Promise<OwnRedis> {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
-    const redis = new OwnRedis(port, await mkdtemp(path.join(os.tmpdir(), 'ava-redis-')));
+    const redis = new OwnRedis(await stablePort(), await mkdtemp(path.join(os.tmpdir(), 'ava-redis-')));
     await redis.up();
     return redis;
   }

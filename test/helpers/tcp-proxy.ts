@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { stablePort } from './stable-port.js';
 
 /**
  * A loopback TCP proxy in front of a real service, for fault tests: `cut()` refuses new connections and drops
@@ -12,13 +13,9 @@ export class TcpProxy {
     this.server = server;
   }
 
-  /** Starts a proxy on a free loopback port forwarding to 127.0.0.1:`targetPort`. */
+  /** Starts a proxy on a free loopback port (outside the ephemeral range) forwarding to 127.0.0.1:`targetPort`. */
   static async start(targetPort: number): Promise<TcpProxy> {
-    const probe = net.createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise((r) => probe.close(r));
-    const proxy = new TcpProxy(targetPort, port, net.createServer());
+    const proxy = new TcpProxy(targetPort, await stablePort(), net.createServer());
     await proxy.restore();
     return proxy;
   }

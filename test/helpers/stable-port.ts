@@ -1,0 +1,27 @@
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+
+/**
+ * A free loopback port outside the kernel's ephemeral range, for a test server that goes away while clients keep
+ * reconnecting. A port from the ephemeral range can be handed to one of those clients as its own source port: on
+ * loopback the connect then succeeds to itself (TCP self-connect), the client holds a socket talking to itself, and
+ * the restarted server never sees it.
+ */
+export async function stablePort(): Promise<number> {
+  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999')).trim().split(/\s+/).map(Number);
+  const floor = 10_000;
+  const ceiling = Math.max(floor + 1_000, Math.min(low, 32_768));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = floor + Math.floor(Math.random() * (ceiling - floor));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free loopback port in [${floor}, ${ceiling})`);
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
