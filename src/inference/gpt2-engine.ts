@@ -64,7 +64,7 @@ export class Gpt2Engine {
    * 200-token prompt padding fifteen 10-token ones would nearly double its cost.
    */
   async prefill(entries: readonly PrefillEntry[]): Promise<Float32Array[]> {
-    const order = entries.map((e, i) => i).sort((a, b) => entries[a].tokens.length - entries[b].tokens.length);
+    const order = entries.map((_, i) => i).sort((a, b) => entries[a].tokens.length - entries[b].tokens.length);
     this.cache.reserve(this.cache.rows + entries.length, Math.max(...entries.map((e) => e.slots)));
     const logits: Float32Array[] = new Array(entries.length);
     let start = 0;

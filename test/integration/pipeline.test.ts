@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { AvaConfig } from '../../src/config/config.js';
 import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
