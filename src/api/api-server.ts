@@ -117,9 +117,16 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const { wait } = parse(waitQuerySchema, req.query, 'query');
     const doc = await waitForReply(database, id, wait);
     if (doc) return present(doc);
-    const state = await producer.bullQueue.getJobState(id);
-    if (state === 'unknown') return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
-    return { messageId: id, status: state === 'active' ? 'processing' : 'queued' };
+    const job = await producer.bullQueue.getJob(id);
+    if (!job) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    const state = await job.getState();
+    return {
+      messageId: id,
+      status: state === 'active' ? 'processing' : 'queued',
+      queuedAt: new Date(job.timestamp).toISOString(),
+      ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
+      attempts: job.attemptsMade,
+    };
   });
 
   app.get('/v1/messages/:id/stream', { preHandler: guard('read') }, async (req, reply) => {

@@ -52,6 +52,13 @@ describe('HTTP API on real services', () => {
     expect(got.json()).toMatchObject({ messageId: 'm1', status: 'replied', text: expect.any(String), conversationId: 'api-conv' });
     expect(await database.replies.countDocuments({ _id: 'm1' })).toBe(1);
     expect((await app.inject({ url: '/v1/messages/nope', headers: as(READER) })).statusCode).toBe(404);
+    await producer.bullQueue.add('message', msg('later'), { jobId: 'later', delay: 60_000 });
+    expect((await app.inject({ url: '/v1/messages/later', headers: as(READER) })).json()).toEqual({
+      messageId: 'later',
+      status: 'queued',
+      queuedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+      attempts: 0,
+    });
     const conv = await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) });
     expect(conv.json()).toMatchObject({ _id: 'api-conv', userId: 'u1' });
   });
