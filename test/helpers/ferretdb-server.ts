@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { stablePort } from './stable-port.js';
+import { stablePort, terminate, waitForPort } from './test-ports.js';
 
 /** The FerretDB binary that `scripts/services.sh` built. */
 const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
@@ -24,10 +22,7 @@ export class OwnFerretDb {
       '--handler=sqlite', `--sqlite-url=file:${dir}/data/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`,
       `--debug-addr=127.0.0.1:${debugPort}`, '--telemetry=disable', '--log-level=error',
     ], { stdio: 'ignore' });
-    for (let i = 0; i < 200; i++) {
-      if (await canConnect(port)) return new OwnFerretDb(child, port, dir);
-      await sleep(50);
-    }
+    if (await waitForPort(port, 10_000)) return new OwnFerretDb(child, port, dir);
     child.kill('SIGKILL');
     throw new Error(`FerretDB (${FERRETDB_BIN}) did not start on ${port}`);
   }
@@ -48,17 +43,7 @@ export class OwnFerretDb {
 
   async close(): Promise<void> {
     this.thaw();
-    const exited = new Promise((r) => this.child.once('exit', r));
-    this.child.kill('SIGTERM');
-    await exited;
+    await terminate(this.child);
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { stablePort } from './stable-port.js';
+import { stablePort, terminate, waitForPort } from './test-ports.js';
 
 /**
  * A Redis server of a test's own (Debian's redis-server, append-only file on), so that a fault test can stop and
@@ -28,32 +26,16 @@ export class OwnRedis {
   /** Starts the server on its port and data folder; waits until it accepts connections. */
   async up(): Promise<void> {
     this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--dir', this.dir, '--save', ''], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      if (await canConnect(this.port)) return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server did not start on ${this.port}`);
+    if (!(await waitForPort(this.port, 5_000))) throw new Error(`redis-server did not start on ${this.port}`);
   }
 
   /** Stops the server the way an operator's restart does (SIGTERM: it flushes the append-only file and exits). */
   async down(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+    if (this.child) await terminate(this.child);
   }
 
   async close(): Promise<void> {
     await this.down();
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }

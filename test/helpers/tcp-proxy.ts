@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { stablePort } from './stable-port.js';
+import { stablePort } from './test-ports.js';
 
 /**
  * A loopback TCP proxy in front of a real service, for fault tests: `cut()` refuses new connections and drops
