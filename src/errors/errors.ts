@@ -11,6 +11,9 @@ export type ErrorCode =
   | 'ERR_MODEL_FORGE'
   | 'ERR_MODEL_RESOLVE'
   | 'ERR_GENERATION'
+  | 'ERR_INTENTS_FILE'
+  | 'ERR_KNOWLEDGE_FILE'
+  | 'ERR_HANDLER'
   | 'ERR_STORAGE'
   | 'ERR_SERVICE_UNAVAILABLE'
   | 'ERR_INTERNAL';
@@ -78,6 +81,34 @@ export class ModelResolveError extends AvaError {
 export class GenerationError extends AvaError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super('ERR_GENERATION', message, options);
+  }
+}
+
+/** Where in a file something is wrong: file, 1-based line and the reason. */
+export interface FileProblem {
+  file: string;
+  line: number;
+  reason: string;
+}
+
+/** An intents file that cannot be used; raised at load, so a worker never starts half-configured. */
+export class IntentsFileError extends AvaError {
+  constructor(readonly problem: FileProblem) {
+    super('ERR_INTENTS_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, { hint: 'see config/intents.yaml and docs/intents.md for the format' });
+  }
+}
+
+/** A knowledge file that is not valid JSON lines or Markdown; nothing from it is imported. */
+export class KnowledgeFileError extends AvaError {
+  constructor(readonly problem: FileProblem) {
+    super('ERR_KNOWLEDGE_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, { hint: 'see docs/knowledge.md for the JSON lines and Markdown formats' });
+  }
+}
+
+/** An operator's custom intent handler threw, timed out or returned something unusable; fails its message only. */
+export class HandlerError extends AvaError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('ERR_HANDLER', message, options);
   }
 }
 

@@ -1,0 +1,118 @@
+import MiniSearch from 'minisearch';
+import { searchTerms } from '../language/search-terms.js';
+import type { IntentDefinition } from './intent-types.js';
+
+/** One intent and how sure the recogniser is of it, in [0, 1]. */
+export interface IntentScore {
+  name: string;
+  confidence: number;
+}
+
+/** The recogniser's verdict on one message. */
+export interface IntentRecognition extends IntentScore {
+  /** The three best intents, best first (before the threshold is applied). */
+  ranking: IntentScore[];
+  /** Values captured by the named groups of the matching pattern. */
+  slots: Record<string, string>;
+}
+
+/** Settings of the recogniser. */
+export interface IntentClassifierOptions {
+  /** Below this confidence the intent is `unknown`. */
+  threshold: number;
+}
+
+/** Confidence given by a keyword found in the message. */
+export const KEYWORD_CONFIDENCE = 0.7;
+/** Confidence given by a pattern matching the message. */
+export const PATTERN_CONFIDENCE = 0.95;
+
+interface ExampleDoc {
+  id: number;
+  intent: string;
+  text: string;
+}
+
+/**
+ * Nearest-example intent recognition over BM25 (MiniSearch) with Chinese-aware terms. Each intent's score is that of
+ * its best example, normalised by the score the example gets against itself, so a confidence of 1 means the message
+ * holds every term of some example and 0 that it shares none; extra words in the message do not lower it. Keywords
+ * and patterns raise an intent's confidence to a floor; a pattern's named groups become slots.
+ */
+export class IntentClassifier {
+  private readonly index: MiniSearch<ExampleDoc>;
+  private readonly selfScore = new Map<number, number>();
+  private readonly byName: Map<string, IntentDefinition>;
+
+  constructor(
+    intents: readonly IntentDefinition[],
+    private readonly opts: IntentClassifierOptions,
+  ) {
+    this.byName = new Map(intents.map((i) => [i.name, i]));
+    this.index = new MiniSearch<ExampleDoc>({
+      fields: ['text'],
+      storeFields: ['intent'],
+      tokenize: searchTerms,
+      processTerm: (t) => t,
+      searchOptions: { combineWith: 'OR', fuzzy: (term) => (/^[a-z]{5,}$/.test(term) ? 0.2 : false), prefix: false },
+    });
+    const docs = intents.flatMap((intent) => [...intent.examples.en, ...intent.examples.zh].map((text) => ({ intent: intent.name, text })));
+    this.index.addAll(docs.map((d, id) => ({ id, ...d })));
+    docs.forEach((d, id) => {
+      const self = this.index.search(d.text).find((r) => r.id === id);
+      this.selfScore.set(id, self?.score ?? 0);
+    });
+  }
+
+  /** Recognises the intent of one message. */
+  recognize(text: string): IntentRecognition {
+    const scores = new Map<string, number>();
+    // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
+    const raw = new Map<string, number>();
+    const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
+    for (const hit of this.index.search(text)) {
+      const self = this.selfScore.get(hit.id as number) ?? 0;
+      const name = hit.intent as string;
+      // MiniSearch multiplies a document's score by the number of query terms it matched, so the ratio grows with the
+      // square of the share of the example covered; the root brings it back to that share.
+      if (self > 0) raise(name, Math.sqrt(hit.score / self));
+      raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
+    }
+    const lower = text.toLowerCase();
+    const terms = new Set(searchTerms(text));
+    const slots: Record<string, string> = {};
+    for (const intent of this.byName.values()) {
+      if (intent.keywords.some((k) => matchesKeyword(k.toLowerCase(), lower, terms))) raise(intent.name, KEYWORD_CONFIDENCE);
+      for (const re of intent.patterns) {
+        const m = re.exec(text);
+        if (!m) continue;
+        raise(intent.name, PATTERN_CONFIDENCE);
+        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined && !(k in slots)) slots[k] = v;
+      }
+    }
+    const ranking = [...scores]
+      .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
+      .sort((a, b) => b.confidence - a.confidence || (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) || a.name.localeCompare(b.name))
+      .slice(0, 3);
+    const best = ranking[0];
+    // `unknown` keeps the best intent's confidence, so a caller sees how far below the threshold the guess was.
+    if (!best || best.confidence < this.opts.threshold) return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
+    return { ...best, ranking, slots };
+  }
+
+  /** The definition of a recognised intent; undefined for `unknown` and `invalid`. */
+  definition(name: string): IntentDefinition | undefined {
+    return this.byName.get(name);
+  }
+}
+
+/** Chinese keywords match as substrings (segmentation may split them); Latin ones as whole stemmed words. */
+function matchesKeyword(keyword: string, lower: string, terms: ReadonlySet<string>): boolean {
+  if (/\p{Script=Han}/u.test(keyword)) return lower.includes(keyword);
+  const words = searchTerms(keyword);
+  return words.length > 0 && words.every((w) => terms.has(w));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,132 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { z } from 'zod';
+import { IntentsFileError } from '../errors/errors.js';
+import type { HandlerKind, IntentCatalog, IntentDefinition, IntentHandlerModule } from './intent-types.js';
+
+/** Names the recogniser itself gives; an intents file may not define them. */
+export const RESERVED_INTENTS = ['unknown', 'invalid'] as const;
+
+const BUILT_IN_HANDLERS = ['generate', 'template', 'knowledge', 'status'] as const;
+
+const text = z.string().trim().min(1, 'must not be empty');
+const localized = z.union([text, z.strictObject({ en: text.optional(), zh: text.optional() }).refine((t) => t.en || t.zh, 'needs en or zh')], {
+  error: 'must be a text, or an object with en and/or zh texts',
+});
+const pattern = z.string().refine((p) => {
+  try {
+    new RegExp(p, 'iu');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'is not a valid regular expression');
+
+const intentSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'name must be lower-case letters, digits and _, starting with a letter'),
+  description: z.string().optional(),
+  handler: z.union([z.enum(BUILT_IN_HANDLERS), z.strictObject({ module: text })], {
+    error: `handler must be one of ${BUILT_IN_HANDLERS.join(', ')} or { module: path/to/handler.ts }`,
+  }),
+  examples: z.strictObject({ en: z.array(text).default([]), zh: z.array(text).default([]) }, { error: 'examples must be an object with en and/or zh lists' }).optional(),
+  keywords: z.array(text).default([]),
+  patterns: z.array(pattern).default([]),
+  reply: localized.optional(),
+});
+
+const fileSchema = z.strictObject({
+  version: z.literal(1, { error: 'version must be 1' }),
+  vars: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), z.string()).default({}),
+  replies: z.strictObject({ invalid: localized }).optional(),
+  intents: z.array(z.unknown()).min(1, 'intents must list at least one intent'),
+});
+
+const DEFAULT_INVALID_REPLY = {
+  en: "Sorry, I couldn't understand that. Could you please rephrase your message?",
+  zh: '抱歉，我没有看懂您的消息，请换一种说法再试一次。',
+};
+
+/**
+ * Loads and checks an intents file (YAML): every intent needs a unique name, a known handler and at least one
+ * example; a template needs its reply; a custom handler's module must load and export `handle`. The first problem is
+ * reported with the file, the line and the reason, and nothing is returned half-loaded.
+ */
+export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
+  const abs = path.resolve(file);
+  let source: string;
+  try {
+    source = await readFile(abs, 'utf8');
+  } catch (cause) {
+    throw new IntentsFileError({ file, line: 0, reason: `cannot read it: ${(cause as Error).message}` });
+  }
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, uniqueKeys: true });
+  const fail = (at: ReadonlyArray<string | number>, reason: string): never => {
+    throw new IntentsFileError({ file, line: lineOf(doc, lines, at), reason });
+  };
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    throw new IntentsFileError({ file, line: e.linePos?.[0].line ?? 1, reason: `not valid YAML: ${e.message.split('\n')[0]}` });
+  }
+  const top = fileSchema.safeParse(doc.toJS());
+  if (!top.success) return fail(issuePath(top.error.issues[0]), issueText(top.error.issues[0]));
+
+  const intents: IntentDefinition[] = [];
+  const seen = new Map<string, number>();
+  for (const [i, raw] of top.data.intents.entries()) {
+    const parsed = intentSchema.safeParse(raw);
+    if (!parsed.success) return fail(['intents', i, ...issuePath(parsed.error.issues[0])], issueText(parsed.error.issues[0]));
+    const def = parsed.data;
+    const at = (...rest: Array<string | number>) => ['intents', i, ...rest];
+    if ((RESERVED_INTENTS as readonly string[]).includes(def.name)) fail(at('name'), `"${def.name}" is reserved for the recogniser`);
+    if (seen.has(def.name)) fail(at('name'), `duplicate intent name "${def.name}" (first defined on line ${seen.get(def.name)})`);
+    seen.set(def.name, lineOf(doc, lines, at('name')));
+    const examples = { en: def.examples?.en ?? [], zh: def.examples?.zh ?? [] };
+    if (examples.en.length + examples.zh.length === 0) fail(at('examples'), `intent "${def.name}" has no examples`);
+    if (def.handler === 'template' && !def.reply) fail(at('handler'), `template intent "${def.name}" needs a reply`);
+    if (def.handler !== 'template' && def.reply) fail(at('reply'), `reply is only used by template intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`);
+    const handler: HandlerKind = typeof def.handler === 'string' ? def.handler : 'custom';
+    let module: IntentHandlerModule | undefined;
+    let modulePath: string | undefined;
+    if (typeof def.handler === 'object') {
+      modulePath = path.resolve(path.dirname(abs), def.handler.module);
+      module = await importHandler(modulePath).catch((err: Error) => fail(at('handler', 'module'), err.message));
+    }
+    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => new RegExp(p, 'iu')), reply: def.reply });
+  }
+  return { file, intents, invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY, vars: top.data.vars };
+}
+
+async function importHandler(modulePath: string): Promise<IntentHandlerModule> {
+  let mod: Partial<IntentHandlerModule>;
+  try {
+    mod = (await import(pathToFileURL(modulePath).href)) as Partial<IntentHandlerModule>;
+  } catch (cause) {
+    throw new Error(`handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}`);
+  }
+  if (typeof mod.handle !== 'function') throw new Error(`handler module ${modulePath} does not export a handle(context) function`);
+  return mod as IntentHandlerModule;
+}
+
+/** Where an issue points; an unknown field points at itself rather than at the object holding it. */
+function issuePath(issue: z.core.$ZodIssue): Array<string | number> {
+  const at = issue.path as Array<string | number>;
+  return issue.code === 'unrecognized_keys' ? [...at, issue.keys[0]] : at;
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  if (issue.code === 'unrecognized_keys') return `${where}unknown field(s): ${issue.keys.join(', ')}`;
+  return `${where}${issue.message}`;
+}
+
+/** The 1-based line of the deepest node on `at` that exists in the document. */
+function lineOf(doc: Document, lines: LineCounter, at: ReadonlyArray<string | number>): number {
+  for (let n = at.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(at.slice(0, n), true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return 1;
+}

@@ -1,0 +1,60 @@
+import type { Message } from '../contract/message-contract.js';
+
+/** A text in one or both languages; a plain string serves every language. */
+export type LocalizedText = string | { en?: string; zh?: string };
+
+/** What answers an intent. */
+export type HandlerKind = 'generate' | 'template' | 'knowledge' | 'status' | 'custom';
+
+/** What a custom handler sees. */
+export interface HandlerContext {
+  /** The message, as it passed the contract. */
+  message: Message;
+  /** The recognised intent and the values its patterns captured. */
+  intent: { name: string; confidence: number; slots: Readonly<Record<string, string>> };
+  /** `en` or `zh`: the language to answer in. */
+  language: 'en' | 'zh';
+}
+
+/**
+ * What a custom handler returns: a reply to store as it is, or a request to generate, with facts of its own (an
+ * order's state, say) put into the prompt the way knowledge passages are.
+ */
+export type HandlerResult = { reply: string } | { generate: true; facts?: string[] };
+
+/** A custom handler module: one exported function. */
+export interface IntentHandlerModule {
+  handle(context: HandlerContext): HandlerResult | Promise<HandlerResult>;
+}
+
+/** One intent as loaded from the intents file. */
+export interface IntentDefinition {
+  name: string;
+  handler: HandlerKind;
+  /** The loaded module, for `custom` handlers. */
+  module?: IntentHandlerModule;
+  /** Its path, for logs. */
+  modulePath?: string;
+  examples: { en: readonly string[]; zh: readonly string[] };
+  keywords: readonly string[];
+  patterns: readonly RegExp[];
+  /** The fixed reply of a `template` intent, with `{slot}` or `{slot|fallback}` placeholders. */
+  reply?: LocalizedText;
+}
+
+/** The whole intents file. */
+export interface IntentCatalog {
+  /** The file it came from. */
+  file: string;
+  intents: readonly IntentDefinition[];
+  /** Reply to a message that cannot be understood. */
+  invalidReply: LocalizedText;
+  /** Named values every template may use, such as the shop's name. */
+  vars: Readonly<Record<string, string>>;
+}
+
+/** Picks the text for a language, falling back to the other one. */
+export function localize(text: LocalizedText, language: 'en' | 'zh'): string {
+  if (typeof text === 'string') return text;
+  return text[language] ?? text.en ?? text.zh ?? '';
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { IntentClassifier, KEYWORD_CONFIDENCE, PATTERN_CONFIDENCE } from '../../src/intent/intent-classifier.js';
+import { loadIntentCatalog } from '../../src/intent/intent-file.js';
+import type { IntentCatalog, IntentDefinition } from '../../src/intent/intent-types.js';
+import { ROOT } from '../helpers/paths.js';
+
+const intent = (name: string, en: string[], zh: string[] = [], extra: Partial<IntentDefinition> = {}): IntentDefinition => ({
+  name,
+  handler: 'generate',
+  examples: { en, zh },
+  keywords: [],
+  patterns: [],
+  ...extra,
+});
+
+describe('IntentClassifier', () => {
+  const classifier = new IntentClassifier(
+    [
+      intent('shipping', ['how much is shipping', 'how long does delivery take'], ['运费多少', '配送需要几天']),
+      intent('returns', ['how do I return an item', 'can I get a refund'], ['怎么退货', '可以退款吗'], { keywords: ['refund'] }),
+      intent('order', ['where is my order'], ['我的订单到哪了'], { patterns: [/\b(?<orderId>MP-\d{5})\b/iu] }),
+    ],
+    { threshold: 0.3 },
+  );
+
+  it('gives the intent, its confidence and the top three, in English and Chinese', () => {
+    const en = classifier.recognize('How long does delivery take to Berlin?');
+    expect(en.name).toBe('shipping');
+    expect(en.confidence).toBe(1);
+    expect(en.ranking[0]).toEqual({ name: 'shipping', confidence: 1 });
+    expect(en.ranking.length).toBeLessThanOrEqual(3);
+    expect(classifier.recognize('这个可以退款吗？').name).toBe('returns');
+    expect(classifier.recognize('运费怎么算').name).toBe('shipping');
+  });
+
+  it('is unknown below the threshold, keeping the best guess in the ranking', () => {
+    const r = classifier.recognize('I like turtles');
+    expect(r).toEqual({ name: 'unknown', confidence: 0, ranking: [], slots: {} });
+    expect(new IntentClassifier([intent('shipping', ['how much is shipping to the moon'])], { threshold: 0.9 }).recognize('moon').name).toBe('unknown');
+  });
+
+  it('raises an intent to a floor on a keyword and takes slots from a pattern', () => {
+    expect(classifier.recognize('refunds, please').ranking[0]).toEqual({ name: 'returns', confidence: KEYWORD_CONFIDENCE });
+    const r = classifier.recognize('mp-10001 ??');
+    expect(r).toMatchObject({ name: 'order', confidence: PATTERN_CONFIDENCE, slots: { orderId: 'mp-10001' } });
+  });
+});
+
+describe('the sample intents on the labelled evaluation set', () => {
+  let catalog: IntentCatalog;
+  beforeAll(async () => {
+    catalog = await loadIntentCatalog(path.join(ROOT, 'config/intents.yaml'));
+  });
+
+  it('recognises at least 85% of the held-out messages', () => {
+    // The examples in config/intents.yaml are the training half; these messages never appear there.
+    const rows = readFileSync(path.join(ROOT, 'test/fixtures/intent-eval.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string; intent: string });
+    const examples = new Set(catalog.intents.flatMap((i) => [...i.examples.en, ...i.examples.zh]));
+    expect(rows.filter((r) => examples.has(r.text))).toEqual([]);
+    const labels = new Set(rows.map((r) => r.intent));
+    const chinese = rows.filter((r) => /\p{Script=Han}/u.test(r.text)).length;
+    expect(rows.length).toBeGreaterThanOrEqual(80);
+    expect(labels.size).toBeGreaterThanOrEqual(8);
+    expect(chinese * 2).toBeGreaterThanOrEqual(rows.length - 1);
+
+    const classifier = new IntentClassifier(catalog.intents, { threshold: 0.3 });
+    const misses = rows.map((r) => ({ ...r, got: classifier.recognize(r.text).name })).filter((r) => r.got !== r.intent);
+    const accuracy = 1 - misses.length / rows.length;
+    const byLanguage = (zh: boolean) => {
+      const some = rows.filter((r) => /\p{Script=Han}/u.test(r.text) === zh);
+      return some.filter((r) => !misses.some((m) => m.text === r.text)).length / some.length;
+    };
+    console.log(
+      `intent recognition, held-out: ${(accuracy * 100).toFixed(1)}% of ${rows.length} (en ${(byLanguage(false) * 100).toFixed(1)}%, zh ${(byLanguage(true) * 100).toFixed(1)}%) over ${labels.size} labels; misses: ${misses.map((m) => `${m.text} → ${m.got} (want ${m.intent})`).join('; ')}`,
+    );
+    expect(accuracy).toBeGreaterThanOrEqual(0.85);
+  });
+});
