@@ -19,8 +19,12 @@ export interface ReplyDocument {
   text?: string;
   /** Why it failed, when `failed`. */
   error?: { code: ErrorCode; message: string };
-  /** Recognised intent, when known. */
+  /** Recognised intent: a name from the intents file, `unknown` (below the threshold) or `invalid` (unreadable text). */
   intent?: string;
+  /** How the intent was recognised: its confidence in [0, 1], the three best intents, and why text was `invalid`. */
+  recognition?: { confidence: number; ranking: Array<{ name: string; confidence: number }>; reason?: string };
+  /** Ids of the knowledge passages put into the prompt, best first. */
+  passageIds?: string[];
   /** Model that produced the reply. */
   model: { id: string; revision: string };
   /** Token counts: prompt as sent to the model (after truncation) and generated. */
@@ -36,6 +40,22 @@ export interface ReplyDocument {
     inferenceMs: number;
   };
   createdAt: Date;
+}
+
+/**
+ * One document per message a worker has taken, in collection `messages`: the `processing` state with its
+ * timestamps, written when the batch starts. The final state (replied or failed) is the reply document.
+ */
+export interface MessageStateDocument {
+  /** The messageId. */
+  _id: string;
+  conversationId: string;
+  userId: string;
+  status: 'processing';
+  queuedAt: Date;
+  startedAt: Date;
+  /** Attempts made before this one. */
+  attempts: number;
 }
 
 /** One exchange of a conversation: the user's message and the assistant's reply. */

@@ -1,8 +1,15 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
-import type { ConversationDocument, ReplyDocument, TurnDocument } from '../contract/reply-document.js';
+import type { ConversationDocument, MessageStateDocument, ReplyDocument, TurnDocument } from '../contract/reply-document.js';
+import type { KnowledgeEntry } from '../knowledge/knowledge-entry.js';
 
+/** A small document of collection `meta`: a named revision that changes whenever what it describes does. */
+export interface MetaDocument {
+  _id: string;
+  revision: string;
+  updatedAt: Date;
+}
 
 /**
  * Opens the database with the official driver and creates the indexes AVA relies on. Uses nothing beyond what
@@ -58,10 +65,27 @@ export class Database {
     return this.db.collection<TurnDocument>('turns');
   }
 
+  /** Collection `messages`: the in-progress state of messages a worker has taken. */
+  get messages() {
+    return this.db.collection<MessageStateDocument>('messages');
+  }
+
+  /** Collection `knowledge`. */
+  get knowledge() {
+    return this.db.collection<KnowledgeEntry>('knowledge');
+  }
+
+  /** Collection `meta`: revisions. */
+  get meta() {
+    return this.db.collection<MetaDocument>('meta');
+  }
+
   private async ensureIndexes(): Promise<void> {
     await this.turns.createIndex({ conversationId: 1, at: -1 });
     await this.replies.createIndex({ conversationId: 1, createdAt: 1 });
     await this.replies.createIndex({ createdAt: 1 });
+    await this.messages.createIndex({ conversationId: 1, queuedAt: 1 });
+    await this.knowledge.createIndex({ source: 1 });
   }
 
   /** Closes the client. */

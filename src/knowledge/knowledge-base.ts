@@ -1,0 +1,68 @@
+import type { Logger } from '../logging/logger.js';
+import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
+import type { KnowledgePassage } from './knowledge-entry.js';
+import { KnowledgeIndex } from './knowledge-index.js';
+
+/** Settings of the live knowledge base. */
+export interface KnowledgeBaseOptions {
+  /** How often the revision is checked, in ms; 0 checks only at start. */
+  refreshMs: number;
+}
+
+/**
+ * The knowledge base as a worker sees it: an index built from the database at start, rebuilt in the background when
+ * the stored revision changes (an import in any process), so every worker follows within `refreshMs`. Searching never
+ * waits for a rebuild; it uses the index it has.
+ */
+export class KnowledgeBase {
+  private index = new KnowledgeIndex([]);
+  private revision: string | null = null;
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<unknown>;
+
+  constructor(
+    private readonly repository: KnowledgeRepository,
+    private readonly opts: KnowledgeBaseOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Builds the first index and starts watching for changes. Fails (the worker does not start) when it cannot read. */
+  async start(): Promise<void> {
+    await this.refresh();
+    if (this.opts.refreshMs > 0) {
+      this.timer = setInterval(() => {
+        this.refreshing ??= this.refresh()
+          .catch((err: unknown) => this.log.warn({ err }, 'knowledge base refresh failed; keeping the current index'))
+          .finally(() => (this.refreshing = undefined));
+      }, this.opts.refreshMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Rebuilds the index if the stored revision differs from the one it was built from. */
+  async refresh(): Promise<boolean> {
+    const revision = await this.repository.revision();
+    if (revision === this.revision) return false;
+    const entries = await this.repository.all();
+    this.index = new KnowledgeIndex(entries);
+    this.revision = revision;
+    this.log.info({ entries: entries.length, revision }, 'knowledge index built');
+    return true;
+  }
+
+  /** The `k` best passages for a text. */
+  top(text: string, k: number): KnowledgePassage[] {
+    return this.index.top(text, k);
+  }
+
+  /** Entries in the current index and the revision it was built from. */
+  get stats(): { entries: number; revision: string | null } {
+    return { entries: this.index.size, revision: this.revision };
+  }
+
+  /** Stops watching. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.refreshing;
+  }
+}
