@@ -12,6 +12,7 @@ import { collectStats } from '../metrics/service-stats.js';
 import { heartbeatKey } from '../metrics/worker-heartbeat.js';
 import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
+import { registerKnowledgeCommands } from './kb-command.js';
 
 const program = new Command('ava')
   .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
@@ -146,6 +147,8 @@ program
       await ctx.close();
     }
   });
+
+registerKnowledgeCommands(program);
 
 type PageReader = (q: { since?: string; limit: number; status?: 'replied' | 'failed' }) => Promise<{ items: unknown[]; next: string | null }>;
 
