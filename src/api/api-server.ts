@@ -15,6 +15,7 @@ import { ContractError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
+import { DialogueState } from '../conversation/dialogue-state.js';
 import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
 import { BearerAuth, type Scope } from './bearer-auth.js';
@@ -55,6 +56,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database } = deps;
   const auth = new BearerAuth(config.apiTokens);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const dialogue = new DialogueState(database, conversations, producer.bullQueue);
   const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, bodyLimit: config.apiBodyLimitBytes });
 
   await app.register(rateLimit, {
@@ -117,16 +119,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const { wait } = parse(waitQuerySchema, req.query, 'query');
     const doc = await waitForReply(database, id, wait);
     if (doc) return present(doc);
-    const job = await producer.bullQueue.getJob(id);
-    if (!job) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
-    const state = await job.getState();
-    return {
-      messageId: id,
-      status: state === 'active' ? 'processing' : 'queued',
-      queuedAt: new Date(job.timestamp).toISOString(),
-      ...(job.processedOn ? { startedAt: new Date(job.processedOn).toISOString() } : {}),
-      attempts: job.attemptsMade,
-    };
+    // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
+    const status = await dialogue.message(id);
+    if (!status) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    return status;
   });
 
   app.get('/v1/messages/:id/stream', { preHandler: guard('read') }, async (req, reply) => {
@@ -167,7 +163,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get('/v1/conversations/:id', { preHandler: guard('read') }, async (req, reply) => {
     const { id } = parse(idParamSchema, req.params, 'path');
-    const view = await conversations.get(id);
+    const view = await dialogue.conversation(id);
     if (!view) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${id}` } });
     return view;
   });

@@ -5,6 +5,7 @@ import { CONTRACT_VERSION, type MessageInput } from '../contract/message-contrac
 import { AvaError, ContractError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
+import { DialogueState } from '../conversation/dialogue-state.js';
 import { followReplies } from './follow-replies.js';
 import { runChat } from './chat-session.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -124,7 +125,7 @@ program
 
 program
   .command('conversation')
-  .description('show one conversation: its recent turns')
+  .description('show one conversation: its recent turns with their intents, and the status of its recent messages')
   .argument('<id>', 'conversation id')
   .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
@@ -136,7 +137,7 @@ program
             if (/answered 404/.test(err.message)) return null;
             throw err;
           })
-        : await new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }).get(id);
+        : await new DialogueState(await ctx.db(), new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }), (await ctx.producer()).bullQueue).conversation(id);
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;

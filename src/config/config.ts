@@ -33,6 +33,12 @@ const schema = z.object({
   AVA_JOB_BACKOFF_MS: int(10, 600_000).default(1_000),
   AVA_HISTORY_TURNS: int(0, 100).default(6),
   AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
+  AVA_INTENTS_FILE: z.string().min(1).default('config/intents.yaml'),
+  AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.3),
+  AVA_KB_TOP_K: int(0, 20).default(3),
+  AVA_KB_PASSAGE_CHARS: int(50, 20_000).default(600),
+  AVA_KB_REFRESH_MS: int(0, 3_600_000).default(5_000),
+  AVA_HANDLER_TIMEOUT_MS: int(10, 120_000).default(5_000),
   AVA_INTRA_OP_THREADS: int(0, 256).default(0),
   AVA_GENERATOR: z.enum(['engine', 'pipeline', 'instant']).default('engine'),
   AVA_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
@@ -94,6 +100,18 @@ export interface AvaConfig {
   readonly historyTurns: number;
   /** Most characters of conversation history kept. */
   readonly historyChars: number;
+  /** Intents file (YAML): intents, examples, keywords, patterns and handlers; checked at start. */
+  readonly intentsFile: string;
+  /** Below this confidence a message's intent is `unknown` (answered by the model). */
+  readonly intentThreshold: number;
+  /** Knowledge passages put into the prompt of a `knowledge` intent; 0 turns retrieval off. */
+  readonly kbTopK: number;
+  /** Longest passage body put into a prompt, in characters (longer ones are cut at a word boundary). */
+  readonly kbPassageChars: number;
+  /** How often workers check whether the knowledge base changed, in ms; 0 reads it only at start. */
+  readonly kbRefreshMs: number;
+  /** Longest a custom intent handler may take before its message fails with ERR_HANDLER, in ms. */
+  readonly handlerTimeoutMs: number;
   /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
   readonly intraOpThreads: number;
   /** `engine` (continuous batching, default), `pipeline` (transformers.js `model.generate` per batch) or `instant` (no model; benchmarks). */
@@ -162,6 +180,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     jobBackoffMs: e.AVA_JOB_BACKOFF_MS,
     historyTurns: e.AVA_HISTORY_TURNS,
     historyChars: e.AVA_HISTORY_CHARS,
+    intentsFile: e.AVA_INTENTS_FILE,
+    intentThreshold: e.AVA_INTENT_THRESHOLD,
+    kbTopK: e.AVA_KB_TOP_K,
+    kbPassageChars: e.AVA_KB_PASSAGE_CHARS,
+    kbRefreshMs: e.AVA_KB_REFRESH_MS,
+    handlerTimeoutMs: e.AVA_HANDLER_TIMEOUT_MS,
     intraOpThreads: e.AVA_INTRA_OP_THREADS,
     generator: e.AVA_GENERATOR,
     executionProvider: e.AVA_EXECUTION_PROVIDER,

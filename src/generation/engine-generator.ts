@@ -57,6 +57,14 @@ export class EngineGenerator implements TextGenerator {
     return { window: this.engine.shape.window, cache: this.engine.cacheStats, load: this.batcher.load, steps: this.batcher.stats };
   }
 
+  get window(): number {
+    return this.engine.shape.window;
+  }
+
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).length;
+  }
+
   /** Generates one request, streaming through `request.onText`. */
   async stream(request: GenerationRequest): Promise<GenerationOutput> {
     const { ids, maxNew } = fitToWindow(this.tokenizer.encode(request.prompt, { add_special_tokens: false }), request.maxNewTokens, this.engine.shape.window, this.eosTokenId);

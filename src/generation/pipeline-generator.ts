@@ -26,7 +26,8 @@ export class PipelineGenerator implements TextGenerator {
     readonly model: { readonly id: string; readonly revision: string },
     private readonly tokenizer: PreTrainedTokenizer,
     private readonly lm: PreTrainedModel,
-    private readonly window: number,
+    /** The model's window. */
+    readonly window: number,
     private readonly eosTokenId: number,
   ) {}
 
@@ -48,6 +49,10 @@ export class PipelineGenerator implements TextGenerator {
     } catch (cause) {
       throw new ModelLoadError(`loading model ${opts.id} from ${opts.dir} failed: ${(cause as Error).message}`, { cause });
     }
+  }
+
+  countTokens(text: string): number {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).length;
   }
 
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {

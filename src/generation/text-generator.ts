@@ -41,6 +41,10 @@ export interface GenerationOutput {
 export interface TextGenerator {
   /** The model's id and revision, recorded on every reply. */
   readonly model: { readonly id: string; readonly revision: string };
+  /** Tokens of the model's window (prompt + new tokens); absent when the generator has no window. */
+  readonly window?: number;
+  /** How many tokens a text takes in the model's tokenizer; absent when the generator has no tokenizer. */
+  countTokens?(text: string): number;
   /** Generates every request in one model call; output i answers request i. Greedy, so deterministic. */
   generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]>;
   /** Resolves when a new request would start generating at once; absent when the generator has no such limit. */

@@ -117,7 +117,9 @@ function issuePath(issue: z.core.$ZodIssue): Array<string | number> {
 }
 
 function issueText(issue: z.core.$ZodIssue): string {
-  const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  const last = issue.path[issue.path.length - 1];
+  // Messages that already name their field ("handler must be …") need no prefix.
+  const where = issue.path.length > 0 && !(typeof last === 'string' && issue.message.startsWith(last)) ? `${issue.path.join('.')}: ` : '';
   if (issue.code === 'unrecognized_keys') return `${where}unknown field(s): ${issue.keys.join(', ')}`;
   return `${where}${issue.message}`;
 }

@@ -2,10 +2,12 @@ import type { Job } from 'bullmq';
 import { parseMessage, type Message } from '../contract/message-contract.js';
 import type { ConversationTurn, ReplyDocument } from '../contract/reply-document.js';
 import { buildPrompt } from '../conversation/prompt-builder.js';
+import type { ReplyPlan, ReplyPlanner } from '../conversation/reply-planner.js';
 import { AvaError, ContractError, GenerationError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
 import type { GenerationOutput, TextGenerator } from '../generation/text-generator.js';
 import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
+import type { MessageStateRepository } from '../storage/message-state-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { TokenPublisher } from '../queue/token-stream.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -21,35 +23,46 @@ export interface BatchProcessorOptions {
   maxNewTokens: number;
 }
 
+/** What the processor works with. */
+export interface BatchProcessorDeps {
+  generator: TextGenerator;
+  replies: ReplyRepository;
+  conversations: ConversationRepository;
+  states: MessageStateRepository;
+  planner: ReplyPlanner;
+  stream?: TokenPublisher;
+  metrics?: WorkerMetrics;
+}
+
 interface Parsed {
   job: Job;
   messageId: string;
   message?: Message;
+  plan?: ReplyPlan;
   output?: GenerationOutput;
+  passageIds?: string[];
   error?: AvaError;
 }
 
 /**
- * handle_messages for one batch: parse every job, generate the valid new ones in ONE model call, store every reply
- * (replied or failed) in ONE bulk write, append the turns to their conversations, and report each job's outcome.
- * Storage errors propagate (the caller retries the whole batch); a bad message or a generation failure only ever
- * fails its own message.
+ * handle_messages for one batch: parse every job, record the valid new ones as processing, plan each (unreadable
+ * text, intent, handler), generate the ones that need the model in ONE call, store every reply (replied or failed)
+ * in ONE bulk write, append the turns to their conversations, and report each job's outcome. Storage errors
+ * propagate (the caller retries the whole batch); a bad message, a failing handler or a generation failure only
+ * ever fails its own message.
  */
 export class BatchProcessor {
   constructor(
-    private readonly generator: TextGenerator,
-    private readonly replies: ReplyRepository,
-    private readonly conversations: ConversationRepository,
+    private readonly deps: BatchProcessorDeps,
     private readonly opts: BatchProcessorOptions,
-    private readonly stream?: TokenPublisher,
-    private readonly metrics?: WorkerMetrics,
   ) {}
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
   async process(jobs: readonly Job[], log: Logger): Promise<JobOutcome[]> {
+    const { generator, replies, conversations, states, planner, stream, metrics } = this.deps;
     const startedAt = new Date();
     const parsed = jobs.map((job) => parseJob(job));
-    const existing = await this.replies.existingIds(parsed.map((p) => p.messageId));
+    const existing = await replies.existingIds(parsed.map((p) => p.messageId));
     const seen = new Set<string>();
     const fresh: Parsed[] = [];
     const outcomes = new Map<Parsed, JobOutcome>();
@@ -61,43 +74,78 @@ export class BatchProcessor {
     }
 
     const valid = fresh.filter((p) => p.message);
-    const history = await this.conversations.recentTurns(valid.map((p) => p.message!.conversationId));
-    const prompts = valid.map((p) => buildPrompt(history.get(p.message!.conversationId) ?? [], p.message!.text));
+    await states.markProcessing(
+      valid.map((p) => ({ _id: p.messageId, conversationId: p.message!.conversationId, userId: p.message!.userId, status: 'processing', queuedAt: new Date(p.job.timestamp), startedAt, attempts: p.job.attemptsMade })),
+    );
+    const [history] = await Promise.all([
+      conversations.recentTurns(valid.map((p) => p.message!.conversationId)),
+      Promise.all(valid.map(async (p) => (p.plan = await planner.plan(p.message!)))),
+    ]);
+    const toGenerate = valid.filter((p) => p.plan!.kind === 'generate');
+    for (const p of valid) {
+      if (p.plan!.kind === 'reply') {
+        p.output = { text: p.plan!.text, promptTokens: 0, generatedTokens: 0 };
+        stream?.publish(p.messageId, { type: 'token', text: p.plan!.text });
+      } else if (p.plan!.kind === 'fail') p.error = p.plan!.error;
+    }
+    // Answers that need no model (templates, status, handlers, "please rephrase", contract errors) are stored before
+    // generation starts, so they never wait for the batch's slowest reply; one bulk write each way.
+    const early = fresh.filter((p) => p.plan?.kind !== 'generate');
+    const earlyFinishedAt = new Date();
+    const earlyDocs = early.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt: earlyFinishedAt, inferenceMs: 0 }));
+    const stored = toGenerate.length > 0 ? await this.store(earlyDocs) : new Set<string>();
+
+    const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - this.opts.maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
+    const prompts = toGenerate.map((p) => {
+      const plan = p.plan as Extract<ReplyPlan, { kind: 'generate' }>;
+      const built = buildPrompt({ passages: plan.passages, turns: history.get(p.message!.conversationId) ?? [], text: p.message!.text }, budget);
+      p.passageIds = plan.passages.slice(0, built.passages).flatMap((x) => (x.id ? [x.id] : []));
+      return built.prompt;
+    });
     const t0 = performance.now();
-    const outputs = await this.generateIsolated(prompts, valid.map((p) => p.messageId), log);
+    const outputs = await this.generateIsolated(prompts, toGenerate.map((p) => p.messageId), log);
     const inferenceMs = Math.round(performance.now() - t0);
     const finishedAt = new Date();
-    valid.forEach((p, i) => {
+    toGenerate.forEach((p, i) => {
       const out = outputs[i];
       if (out instanceof AvaError) p.error = out;
       else p.output = out;
     });
-
-    const docs: ReplyDocument[] = fresh.map((p) => {
-      const conversationId = p.message?.conversationId ?? stringField(p.job.data, 'conversationId');
-      const userId = p.message?.userId ?? stringField(p.job.data, 'userId');
-      return {
-        _id: p.messageId,
-        ...(conversationId ? { conversationId } : {}),
-        ...(userId ? { userId } : {}),
-        ...(p.output ? { status: 'replied', text: p.output.text } : { status: 'failed', error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
-        model: this.generator.model,
-        tokens: { prompt: p.output?.promptTokens ?? 0, generated: p.output?.generatedTokens ?? 0 },
-        timings: { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs },
-        createdAt: finishedAt,
-      };
-    });
-    const stored = await this.replies.storeAll(docs);
-    for (const d of docs) this.stream?.publish(d._id, { type: 'done' });
-    this.metrics?.recordBatch(jobs.length, inferenceMs, docs.filter((d) => stored.has(d._id)));
+    const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
+    for (const id of await this.store(toGenerate.length > 0 ? lateDocs : earlyDocs)) stored.add(id);
+    metrics?.recordBatch(jobs.length, inferenceMs, [...earlyDocs, ...lateDocs].filter((d) => stored.has(d._id)));
     await this.appendTurns(valid, stored);
 
     for (const p of fresh) {
       outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
     }
     const failed = fresh.filter((p) => p.error).length;
-    log.info({ jobs: jobs.length, generated: valid.length, failed, inferenceMs }, 'batch stored');
+    log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: valid.length - toGenerate.length, failed, inferenceMs }, 'batch stored');
     return parsed.map((p) => outcomes.get(p)!);
+  }
+
+  /** Stores replies in one bulk write and tells streaming clients they are done; returns the ids newly stored. */
+  private async store(docs: readonly ReplyDocument[]): Promise<Set<string>> {
+    const stored = await this.deps.replies.storeAll(docs);
+    for (const d of docs) this.deps.stream?.publish(d._id, { type: 'done' });
+    return stored;
+  }
+
+  private replyDocument(p: Parsed, timings: ReplyDocument['timings']): ReplyDocument {
+    const conversationId = p.message?.conversationId ?? stringField(p.job.data, 'conversationId');
+    const userId = p.message?.userId ?? stringField(p.job.data, 'userId');
+    return {
+      _id: p.messageId,
+      ...(conversationId ? { conversationId } : {}),
+      ...(userId ? { userId } : {}),
+      ...(p.output ? { status: 'replied', text: p.output.text } : { status: 'failed', error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
+      ...(p.plan ? { intent: p.plan.intent, recognition: p.plan.recognition } : {}),
+      ...(p.passageIds && p.passageIds.length > 0 ? { passageIds: p.passageIds } : {}),
+      model: this.deps.generator.model,
+      tokens: { prompt: p.output?.promptTokens ?? 0, generated: p.output?.generatedTokens ?? 0 },
+      timings,
+      createdAt: timings.finishedAt,
+    };
   }
 
   /**
@@ -109,16 +157,16 @@ export class BatchProcessor {
     const requests = prompts.map((prompt, i) => ({
       prompt,
       maxNewTokens: this.opts.maxNewTokens,
-      onText: this.stream && ((text: string) => this.stream!.publish(messageIds[i], { type: 'token', text })),
+      onText: this.deps.stream && ((text: string) => this.deps.stream!.publish(messageIds[i], { type: 'token', text })),
     }));
     try {
-      return await this.generator.generate(requests);
+      return await this.deps.generator.generate(requests);
     } catch (err) {
       log.warn({ err, size: prompts.length }, 'batched generation failed; retrying each message alone');
       const outs: Array<GenerationOutput | AvaError> = [];
       for (const r of requests) {
         try {
-          outs.push((await this.generator.generate([r]))[0]);
+          outs.push((await this.deps.generator.generate([r]))[0]);
         } catch (one) {
           outs.push(one instanceof AvaError ? one : new GenerationError(errorMessageOf(one), { cause: one }));
         }
@@ -131,14 +179,15 @@ export class BatchProcessor {
   private async appendTurns(valid: Parsed[], stored: Set<string>): Promise<void> {
     const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
     for (const p of valid) {
-      if (!p.output || !stored.has(p.messageId)) continue;
+      // Unreadable messages and their "please rephrase" stay out of the history the model sees.
+      if (!p.output || !stored.has(p.messageId) || p.plan?.intent === 'invalid') continue;
       const m = p.message!;
       const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
       // Enqueue time orders the turns as the user sent them, even within one batch.
-      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: p.output.text, at: new Date(p.job.timestamp) });
+      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: p.output.text, intent: p.plan?.intent, at: new Date(p.job.timestamp) });
       byConversation.set(m.conversationId, entry);
     }
-    await this.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
+    await this.deps.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
   }
 }
 

@@ -12,6 +12,12 @@ import { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
 import { BatchProcessor } from './batch-processor.js';
 import { WorkerLoop } from './worker-loop.js';
+import { DialogueState } from '../conversation/dialogue-state.js';
+import { ReplyPlanner } from '../conversation/reply-planner.js';
+import { loadIntentCatalog } from '../intent/intent-file.js';
+import { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { KnowledgeRepository } from '../storage/knowledge-repository.js';
+import { MessageStateRepository } from '../storage/message-state-repository.js';
 
 /** A running worker: its loop and the connections it owns. */
 export interface WorkerApp {
@@ -24,6 +30,8 @@ export interface WorkerApp {
  * hint when either is unreachable), builds the batch pipeline and starts the loop.
  */
 export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger): Promise<WorkerApp> {
+  // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
+  const catalog = await loadIntentCatalog(config.intentsFile);
   let redis: Redis | undefined;
   let database: Database | undefined;
   try {
@@ -44,14 +52,34 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   });
   collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
   const metrics = new WorkerMetrics();
-  const processor = new BatchProcessor(
-    generator,
-    new ReplyRepository(database),
-    new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }),
-    { maxNewTokens: config.maxNewTokens },
-    new TokenPublisher(redis, config.queuePrefix, config.queueName),
-    metrics,
+  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs }, log);
+  try {
+    await knowledge.start();
+  } catch (err) {
+    redis.disconnect();
+    await database.close();
+    throw err;
+  }
+  const planner = new ReplyPlanner(
+    catalog,
+    { intentThreshold: config.intentThreshold, kbTopK: config.kbTopK, kbPassageChars: config.kbPassageChars, handlerTimeoutMs: config.handlerTimeoutMs },
+    knowledge,
+    new DialogueState(database, conversations),
   );
+  const processor = new BatchProcessor(
+    {
+      generator,
+      replies: new ReplyRepository(database),
+      conversations,
+      states: new MessageStateRepository(database),
+      planner,
+      stream: new TokenPublisher(redis, config.queuePrefix, config.queueName),
+      metrics,
+    },
+    { maxNewTokens: config.maxNewTokens },
+  );
+  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();
   const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
@@ -62,6 +90,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     async stop() {
       await heartbeat.stop();
       await loop.stop();
+      await knowledge.stop();
       await Promise.all([d.close(), r.quit()]);
     },
   };

@@ -1,6 +1,7 @@
 import type { ConversationTurn, ConversationView, TurnDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
+import { onlyDuplicateKeys } from './duplicate-keys.js';
 
 /** Bounds of a conversation's history. */
 export interface HistoryLimits {
@@ -9,8 +10,6 @@ export interface HistoryLimits {
   /** Most characters (user + assistant text) returned as history. */
   maxChars: number;
 }
-
-const DUPLICATE_KEY = 11000;
 
 /**
  * Conversations and their turns. A turn is its own document keyed by messageId, so appending is an idempotent
@@ -118,11 +117,4 @@ function groupBy<T extends { conversationId: string }>(docs: readonly T[]): Map<
     else out.set(d.conversationId, [d]);
   }
   return out;
-}
-
-/** True when a write failed only on duplicate keys (the documents exist already). */
-function onlyDuplicateKeys(err: unknown): boolean {
-  const e = err as { code?: number; writeErrors?: Array<{ code: number }> | { code: number } };
-  if (e.writeErrors) return [e.writeErrors].flat().every((w) => w.code === DUPLICATE_KEY);
-  return e.code === DUPLICATE_KEY;
 }

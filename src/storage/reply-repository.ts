@@ -2,8 +2,7 @@ import { MongoBulkWriteError } from 'mongodb';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
-
-const DUPLICATE_KEY = 11000;
+import { DUPLICATE_KEY } from './duplicate-keys.js';
 
 /** Reads and writes `replies`. Every write is an idempotent upsert keyed by messageId. */
 export class ReplyRepository {

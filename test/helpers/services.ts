@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
@@ -27,6 +28,8 @@ export function testConfig(names: { queueName: string; dbName: string }, overrid
     AVA_LOG_LEVEL: 'silent',
     AVA_MAX_NEW_TOKENS: '8',
     AVA_INTRA_OP_THREADS: '1',
+    // The pipeline's own tests send every readable message to the model; the dialogue tests use config/intents.yaml.
+    AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
     ...overrides,
   });
 }
@@ -66,6 +69,7 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {})
       AVA_MODEL: config.model,
       AVA_MAX_NEW_TOKENS: String(config.maxNewTokens),
       AVA_BATCH_SIZE: String(config.batchSize),
+      AVA_INTENTS_FILE: config.intentsFile,
       AVA_INTRA_OP_THREADS: '1',
       AVA_LOG_LEVEL: 'info',
       ...env,

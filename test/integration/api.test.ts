@@ -170,13 +170,13 @@ describe('HTTP API on real services', () => {
   it('exposes Prometheus metrics: queue depth, live workers and their aggregated metrics', async () => {
     // Workers publish their metrics with each heartbeat (every 5 s).
     const scrape = async () => (await app.inject({ url: '/metrics', headers: as(READER) })).body;
-    await expect.poll(scrape, { timeout: 15_000, interval: 500 }).toMatch(/^ava_replies_total\{status="replied",intent="none"\} [1-9]\d*$/m);
+    await expect.poll(scrape, { timeout: 15_000, interval: 500 }).toMatch(/^ava_replies_total\{status="replied",intent="unknown"\} [1-9]\d*$/m);
     const res = await app.inject({ url: '/metrics', headers: as(READER) });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
     expect(res.body).toMatch(/^ava_queue_jobs\{state="completed"\} \d+/m);
     expect(res.body).toMatch(/^ava_workers_live 1$/m);
-    expect(res.body).toMatch(/^ava_replies_total\{status="replied",intent="none"\} [1-9]\d*$/m);
+    expect(res.body).toMatch(/^ava_replies_total\{status="replied",intent="unknown"\} [1-9]\d*$/m);
     expect(res.body).toMatch(/^ava_batch_size_count [1-9]\d*$/m);
     expect(res.body).toMatch(/^ava_enqueue_to_stored_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);

@@ -1,0 +1,125 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { z } from 'zod';
+import type { Message } from '../contract/message-contract.js';
+import { AvaError, HandlerError, errorMessageOf } from '../errors/errors.js';
+import { IntentClassifier } from '../intent/intent-classifier.js';
+import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
+import { renderTemplate } from '../intent/template.js';
+import { statusReply } from '../intent/status-reply.js';
+import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { checkInput } from '../language/input-check.js';
+import { languageOf } from '../language/search-terms.js';
+import type { DialogueState } from './dialogue-state.js';
+
+/** How a message's intent was recognised, as stored on its reply. */
+export interface Recognition {
+  confidence: number;
+  ranking: Array<{ name: string; confidence: number }>;
+  reason?: string;
+}
+
+/** A passage or fact to put into the prompt. */
+export interface PromptPassage {
+  /** Knowledge entry id; absent for a custom handler's facts. */
+  id?: string;
+  title?: string;
+  body: string;
+}
+
+/** What to do with one message. */
+export type ReplyPlan = { intent: string; recognition: Recognition } & (
+  | { kind: 'reply'; text: string }
+  | { kind: 'generate'; passages: PromptPassage[] }
+  | { kind: 'fail'; error: AvaError }
+);
+
+/** Settings of the planner. */
+export interface ReplyPlannerOptions {
+  intentThreshold: number;
+  kbTopK: number;
+  kbPassageChars: number;
+  handlerTimeoutMs: number;
+}
+
+const handlerResult = z.union([z.strictObject({ reply: z.string().trim().min(1) }), z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() })]);
+
+/**
+ * The worker's parse step after the contract: decides for each message whether it is unreadable (a "please
+ * rephrase" reply, no model), which intent it carries, and what answers it: a template, the dialogue state, an
+ * operator's module, or the model with or without knowledge passages.
+ */
+export class ReplyPlanner {
+  private readonly classifier: IntentClassifier;
+
+  constructor(
+    private readonly catalog: IntentCatalog,
+    private readonly opts: ReplyPlannerOptions,
+    private readonly knowledge?: KnowledgeBase,
+    private readonly dialogue?: DialogueState,
+  ) {
+    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold });
+  }
+
+  /** Plans one message. Never throws: a failing handler becomes a `fail` plan for that message alone. */
+  async plan(message: Message): Promise<ReplyPlan> {
+    const language = languageOf(message.text);
+    const check = checkInput(message.text);
+    if (!check.ok) {
+      return { kind: 'reply', intent: 'invalid', recognition: { confidence: 1, ranking: [], reason: check.reason }, text: localize(this.catalog.invalidReply, language) };
+    }
+    const r = this.classifier.recognize(message.text);
+    const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
+    const base = { intent: r.name, recognition };
+    const def = this.classifier.definition(r.name);
+    try {
+      switch (def?.handler ?? 'generate') {
+        case 'template':
+          return { ...base, kind: 'reply', text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars) };
+        case 'status':
+          return { ...base, kind: 'reply', text: await this.statusText(message, language) };
+        case 'knowledge':
+          return { ...base, kind: 'generate', passages: this.passages(message.text) };
+        case 'custom':
+          return { ...base, ...(await this.custom(def!, message, r.slots, r.confidence, language)) };
+        default:
+          return { ...base, kind: 'generate', passages: [] };
+      }
+    } catch (err) {
+      return { ...base, kind: 'fail', error: err instanceof AvaError ? err : new HandlerError(`intent ${r.name}: ${errorMessageOf(err)}`, { cause: err }) };
+    }
+  }
+
+  private passages(text: string): PromptPassage[] {
+    if (!this.knowledge || this.opts.kbTopK === 0) return [];
+    return this.knowledge.top(text, this.opts.kbTopK).map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
+  }
+
+  private async statusText(message: Message, language: 'en' | 'zh'): Promise<string> {
+    if (!this.dialogue) return statusReply([], language);
+    const messages = await this.dialogue.conversationMessages(message.conversationId);
+    return statusReply(messages.filter((m) => m.messageId !== message.messageId), language);
+  }
+
+  private async custom(def: IntentDefinition, message: Message, slots: Record<string, string>, confidence: number, language: 'en' | 'zh'): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
+    const timeout = new AbortController();
+    const result = await Promise.race([
+      Promise.resolve().then(() => def.module!.handle({ message, intent: { name: def.name, confidence, slots }, language })),
+      delay(this.opts.handlerTimeoutMs, undefined, { signal: timeout.signal }).then(() => {
+        throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} did not answer within ${this.opts.handlerTimeoutMs} ms`);
+      }),
+    ]).finally(() => timeout.abort());
+    const parsed = handlerResult.safeParse(result);
+    if (!parsed.success) throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`);
+    const out: HandlerResult = parsed.data;
+    if ('reply' in out) return { kind: 'reply', text: out.reply };
+    return { kind: 'generate', passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text)] };
+  }
+}
+
+/** Cuts a passage to `max` characters at a word boundary (anywhere in text without spaces, such as Chinese). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${space > max * 0.6 ? cut.slice(0, space) : cut}…`;
+}

@@ -1,0 +1,249 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { CONTRACT_VERSION } from '../../src/contract/message-contract.js';
+import type { ReplyDocument } from '../../src/contract/reply-document.js';
+import { DialogueState } from '../../src/conversation/dialogue-state.js';
+import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import { KnowledgeBase } from '../../src/knowledge/knowledge-base.js';
+import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
+import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { followReplies } from '../../src/cli/follow-replies.js';
+import { ConversationRepository } from '../../src/storage/conversation-repository.js';
+import { Database } from '../../src/storage/database.js';
+import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
+import { CountingGenerator } from '../helpers/counting-generator.js';
+import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
+import { cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
+
+const config = testConfig(isolatedNames('dialogue'), {
+  AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
+  AVA_KB_REFRESH_MS: '200',
+  AVA_HISTORY_TURNS: '20',
+  AVA_HISTORY_CHARS: '100000',
+  AVA_MAX_INFLIGHT_BATCHES: '2',
+  AVA_BATCH_WAIT_MS: '50',
+});
+let engine: EngineGenerator;
+let generator: CountingGenerator;
+let worker: WorkerApp;
+let db: Database;
+let redis: Redis;
+let producer: MessageProducer;
+let dialogue: DialogueState;
+
+const sampleEntries = async () =>
+  (await Promise.all(['kb/shop-faq.en.md', 'kb/shop-faq.zh.jsonl'].map(async (f) => parseKnowledgeFile(f, await readFile(path.join(ROOT, f), 'utf8'))))).flat();
+
+beforeAll(async () => {
+  db = await Database.connect(config.mongoUrl, config.dbName);
+  await new KnowledgeRepository(db).importEntries(await sampleEntries());
+  engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 16_384 });
+  generator = new CountingGenerator(engine);
+  worker = await startWorkerApp(config, generator, silentLog);
+  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  dialogue = new DialogueState(db, new ConversationRepository(db, { maxTurns: 20, maxChars: 100_000 }), producer.bullQueue);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await engine?.close();
+  await producer?.close();
+  redis?.disconnect();
+  await db?.close();
+  await cleanup(config);
+});
+
+let seq = 0;
+const msg = (conversationId: string, text: string) => ({ v: CONTRACT_VERSION as 1, messageId: `d-${++seq}`, conversationId, userId: 'u-dialogue', text });
+
+/** Enqueues messages and waits for their replies, in order. */
+async function ask(...messages: Array<ReturnType<typeof msg>>): Promise<ReplyDocument[]> {
+  await producer.enqueueMany(messages);
+  await followReplies(db, messages.map((m) => m.messageId), () => undefined, 60_000);
+  return Promise.all(messages.map(async (m) => (await db.replies.findOne({ _id: m.messageId }))!));
+}
+
+describe('intents, dialogue state and knowledge on real Redis, the database and ONNX Runtime', () => {
+  it('records the intent on every reply and answers each through its handler', async () => {
+    const before = generator.prompts.length;
+    const [hello, thanks, order, payment, turtles] = await ask(
+      msg('intents', 'hello there'),
+      msg('intents-zh', '谢谢你的帮助'),
+      msg('intents-order', 'where is my order MP-10001?'),
+      msg('intents-pay', 'my card got declined, why did my payment fail?'),
+      msg('intents-other', 'I like turtles'),
+    );
+    expect(hello).toMatchObject({ status: 'replied', intent: 'greeting', text: expect.stringContaining('Maple & Pine Home Goods'), tokens: { generated: 0 } });
+    expect(hello.recognition!.ranking[0]).toEqual({ name: 'greeting', confidence: hello.recognition!.confidence });
+    expect(thanks).toMatchObject({ status: 'replied', intent: 'thanks', text: '不客气！还有什么可以帮您的吗？' });
+    expect(order).toMatchObject({ status: 'replied', intent: 'order_status', text: expect.stringContaining('SF1234567890') });
+    expect(payment).toMatchObject({ status: 'replied', intent: 'payment', passageIds: expect.arrayContaining(['en-payment-failed']) });
+    expect(payment.passageIds![0]).toBe('en-payment-failed');
+    expect(payment.tokens.generated).toBeGreaterThan(0);
+    expect(turtles).toMatchObject({ status: 'replied', intent: 'unknown' });
+    expect(turtles.passageIds).toBeUndefined();
+    // Only the knowledge question and the unknown one reached the model; the passages came before the dialogue.
+    const prompts = generator.prompts.slice(before);
+    expect(prompts).toHaveLength(2);
+    const paymentPrompt = prompts.find((p) => p.includes('my card got declined'))!;
+    expect(paymentPrompt.startsWith('Knowledge:\n- Why did my payment fail?: A payment usually fails')).toBe(true);
+    expect(paymentPrompt.endsWith('User: my card got declined, why did my payment fail?\nAssistant:')).toBe(true);
+    expect(prompts.find((p) => p.includes('turtles'))).toBe('User: I like turtles\nAssistant:');
+  });
+
+  it('answers unreadable input with "please rephrase" without calling the model, and keeps it out of the history', async () => {
+    const before = generator.prompts.length;
+    const texts = ['?!?!...', 'aaaaaaaa', '\uFFFD\uFFFD\uFFFD', 'sdfghjkl', '哈哈哈哈'];
+    const docs = await ask(...texts.map((t) => msg('unreadable', t)));
+    for (const d of docs) expect(d).toMatchObject({ status: 'replied', intent: 'invalid', recognition: { reason: expect.any(String) }, tokens: { prompt: 0, generated: 0 } });
+    expect(docs[0].text).toMatch(/rephrase/);
+    expect(docs[4].text).toMatch(/换一种说法/);
+    expect(generator.prompts.length).toBe(before);
+    expect(await db.turns.countDocuments({ conversationId: 'unreadable' })).toBe(0);
+  });
+
+  it('puts the history into the next prompt, as many recent turns as fit the model window, with their intents', async () => {
+    await ask(msg('history', 'hello'));
+    await ask(msg('history', 'My name is Ada and I live in Hangzhou.'));
+    const before = generator.prompts.length;
+    const [third] = await ask(msg('history', 'What is my name?'));
+    const prompt = generator.prompts[before];
+    expect(prompt).toContain(`User: hello\nAssistant: Hello! I'm AVA`);
+    expect(prompt).toContain('User: My name is Ada and I live in Hangzhou.\nAssistant: ');
+    expect(prompt.endsWith('User: What is my name?\nAssistant:')).toBe(true);
+    expect(third.tokens.prompt).toBe(engine.countTokens(prompt));
+    const view = await dialogue.conversation('history');
+    expect(view!.turns.map((t) => t.intent)).toEqual(['greeting', 'unknown', 'unknown']);
+    expect(view!.messages.map((m) => m.status)).toEqual(['replied', 'replied', 'replied']);
+
+    // A history far longer than the window: only the newest turns that fit go in, and prompt + new tokens fit.
+    const long = Array.from({ length: 12 }, (_, i) => msg('long-history', `Turn ${i}: ${'tell me more about the weather in spring '.repeat(12)}`));
+    for (const m of long) await ask(m);
+    const at = generator.prompts.length;
+    await ask(msg('long-history', 'And now?'));
+    const fitted = generator.prompts[at];
+    expect(engine.countTokens(fitted)).toBeLessThanOrEqual(engine.window - config.maxNewTokens);
+    expect(fitted).toContain('Turn 11:');
+    expect(fitted).not.toContain('Turn 0:');
+    expect(fitted.startsWith('User: Turn ')).toBe(true);
+  });
+
+  it('moves each message through queued → processing → replied with timestamps, and answers "where is my answer?" from that state', async () => {
+    let release!: () => void;
+    generator.hold = new Promise((r) => (release = r));
+    // Released however the test ends, so a failure here cannot hold every later test's generation.
+    onTestFinished(() => {
+      release();
+      generator.hold = undefined;
+    });
+    const first = msg('status', 'Tell me about your company history please');
+    await producer.enqueue(first);
+    const queuedOrProcessing = await dialogue.message(first.messageId);
+    expect(['queued', 'processing']).toContain(queuedOrProcessing!.status);
+    // The worker's record appears once the batch holding the message is complete and being processed.
+    await expect.poll(() => db.messages.countDocuments({ _id: first.messageId }), { timeout: 10_000 }).toBe(1);
+    const processing = (await dialogue.message(first.messageId))!;
+    expect(processing.status).toBe('processing');
+    expect(processing.startedAt!.getTime()).toBeGreaterThanOrEqual(processing.queuedAt.getTime());
+
+    // The status question is answered from the dialogue state while the first message is still being generated.
+    const [status] = await ask(msg('status', 'where is my answer?'));
+    expect(status).toMatchObject({ status: 'replied', intent: 'answer_status', text: expect.stringContaining('Your earlier message is being processed') });
+    release();
+    generator.hold = undefined;
+    await followReplies(db, [first.messageId], () => undefined, 30_000);
+    const done = (await dialogue.message(first.messageId))!;
+    expect(done.status).toBe('replied');
+    expect(done.finishedAt!.getTime()).toBeGreaterThanOrEqual(done.startedAt!.getTime());
+    const [again] = await ask(msg('status', '我的问题有回复了吗'));
+    expect(again.text).toMatch(/之前的消息都已回复/);
+    expect((await dialogue.conversation('status'))!.messages.map((m) => [m.intent, m.status])).toEqual([
+      ['chitchat', 'replied'],
+      ['answer_status', 'replied'],
+      ['answer_status', 'replied'],
+    ]);
+    expect(await dialogue.message('never-sent')).toBeNull();
+  });
+
+  it('retrieves the right entry for knowledge questions from the stored knowledge base (recall@3 over 32 questions)', async () => {
+    const kb = new KnowledgeBase(new KnowledgeRepository(db), { refreshMs: 0 }, silentLog);
+    await kb.start();
+    const questions = (await readFile(path.join(ROOT, 'test/fixtures/kb-questions.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { q: string; id: string });
+    const hits = questions.filter((q) => kb.top(q.q, 3).some((p) => p.id === q.id)).length;
+    console.log(`knowledge base in the database: ${kb.stats.entries} entries, recall@3 ${((hits / questions.length) * 100).toFixed(1)}% over ${questions.length} questions`);
+    expect(hits / questions.length).toBeGreaterThanOrEqual(0.9);
+    const [shipping] = await ask(msg('kb', 'how much does shipping cost for a sofa?'));
+    expect(shipping).toMatchObject({ intent: 'shipping' });
+    expect(shipping.passageIds![0]).toBe('en-shipping-cost');
+  });
+
+  it('rebuilds the index in running workers within seconds when the knowledge base changes', async () => {
+    const file = path.join(os.tmpdir(), `ava-kb-${process.pid}.jsonl`);
+    await writeFile(file, '{"id":"en-pets","title":"Can I bring my dog to the showroom?","body":"Dogs on a leash are welcome in every Maple & Pine showroom.","tags":["pets","dog"]}\n');
+    const other = await Database.connect(config.mongoUrl, config.dbName);
+    try {
+      await new KnowledgeRepository(other).importEntries(parseKnowledgeFile(file, await readFile(file, 'utf8')));
+    } finally {
+      await other.close();
+      await rm(file, { force: true });
+    }
+    // "store_info" is a knowledge intent: the worker's index must now hold the new entry.
+    await expect
+      .poll(async () => (await ask(msg('kb-live', 'where is your showroom, can I bring my dog?')))[0].passageIds?.[0], { timeout: 10_000, interval: 300 })
+      .toBe('en-pets');
+  });
+});
+
+describe('a custom handler that fails, and a bad intents file', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'ava-handlers-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('fails only the message whose handler throws or times out (ERR_HANDLER); the rest of the batch is answered', async () => {
+    await writeFile(path.join(dir, 'broken.ts'), `export function handle(ctx) {\n  if (ctx.message.text.includes('slow')) return new Promise(() => {});\n  throw new Error('order system is down');\n}\n`);
+    await writeFile(
+      path.join(dir, 'intents.yaml'),
+      `version: 1\nintents:\n  - name: order\n    handler: { module: ./broken.ts }\n    examples: { en: [where is my order] }\n  - name: greeting\n    handler: template\n    reply: Hi {userId}!\n    examples: { en: [hello] }\n`,
+    );
+    const own = testConfig(isolatedNames('handler'), { AVA_INTENTS_FILE: path.join(dir, 'intents.yaml'), AVA_HANDLER_TIMEOUT_MS: '300' });
+    const app = await startWorkerApp(own, generator, silentLog);
+    const ownDb = await Database.connect(own.mongoUrl, own.dbName);
+    const ownRedis = new Redis(own.redisUrl, { maxRetriesPerRequest: null });
+    const ownProducer = new MessageProducer(ownRedis, { queueName: own.queueName, prefix: own.queuePrefix, attempts: 3, backoffMs: 100 });
+    try {
+      const ms = [msg('h', 'where is my order'), msg('h', 'hello'), msg('h', 'where is my order, slow'), msg('h', 'I like turtles')];
+      await ownProducer.enqueueMany(ms);
+      await followReplies(ownDb, ms.map((m) => m.messageId), () => undefined, 30_000);
+      const docs = await Promise.all(ms.map((m) => ownDb.replies.findOne({ _id: m.messageId })));
+      expect(docs[0]).toMatchObject({ status: 'failed', intent: 'order', error: { code: 'ERR_HANDLER', message: expect.stringContaining('order system is down') } });
+      expect(docs[1]).toMatchObject({ status: 'replied', intent: 'greeting', text: 'Hi u-dialogue!' });
+      expect(docs[2]).toMatchObject({ status: 'failed', error: { code: 'ERR_HANDLER', message: expect.stringContaining('did not answer within 300 ms') } });
+      expect(docs[3]).toMatchObject({ status: 'replied', intent: 'unknown' });
+    } finally {
+      await app.stop();
+      await ownProducer.close();
+      ownRedis.disconnect();
+      await ownDb.close();
+      await cleanup(own);
+    }
+  });
+
+  it('refuses to start a worker with a bad intents file, naming the file, line and reason', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    await writeFile(bad, 'version: 1\nintents:\n  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n');
+    const w = spawnWorker({ ...config, intentsFile: bad });
+    const code = await w.exited;
+    expect(code).toBe(1);
+    expect(JSON.stringify(w.lines)).toMatch(new RegExp(`ERR_INTENTS_FILE.*bad\\.yaml:4: handler must be one of`));
+  });
+});
