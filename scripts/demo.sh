@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run demo`: the main job on the bundled defaults. Installs what is missing, forges the tiny model if absent,
-# starts the services and one worker, enqueues the sample messages (Chinese and English), prints each reply as it
-# is stored, then stops the worker and the services it started.
+# starts the services, imports the sample shop FAQ into the knowledge base, starts one worker, enqueues the sample
+# messages (Chinese and English), prints each reply as it is stored with its intent and the knowledge it used, then
+# stops the worker and the services it started.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
@@ -12,6 +13,8 @@ fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
 bash scripts/services.sh up
+# The sample shop's knowledge base (idempotent: a second run changes nothing).
+node --import tsx src/cli/main.ts kb import kb/shop-faq.en.md kb/shop-faq.zh.jsonl
 mkdir -p .services
 node --import tsx workers/message-worker.ts >.services/demo-worker.log 2>&1 &
 worker=$!

@@ -34,7 +34,7 @@ const schema = z.object({
   AVA_HISTORY_TURNS: int(0, 100).default(6),
   AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
   AVA_INTENTS_FILE: z.string().min(1).default('config/intents.yaml'),
-  AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.3),
+  AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.25),
   AVA_KB_TOP_K: int(0, 20).default(3),
   AVA_KB_PASSAGE_CHARS: int(50, 20_000).default(600),
   AVA_KB_REFRESH_MS: int(0, 3_600_000).default(5_000),

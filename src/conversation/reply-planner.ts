@@ -60,8 +60,11 @@ export class ReplyPlanner {
     this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold });
   }
 
-  /** Plans one message. Never throws: a failing handler becomes a `fail` plan for that message alone. */
-  async plan(message: Message): Promise<ReplyPlan> {
+  /**
+   * Plans one message, enqueued at `queuedAt`. Never throws: a failing handler becomes a `fail` plan for that message
+   * alone.
+   */
+  async plan(message: Message, queuedAt = new Date()): Promise<ReplyPlan> {
     const language = languageOf(message.text);
     const check = checkInput(message.text);
     if (!check.ok) {
@@ -76,7 +79,7 @@ export class ReplyPlanner {
         case 'template':
           return { ...base, kind: 'reply', text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars) };
         case 'status':
-          return { ...base, kind: 'reply', text: await this.statusText(message, language) };
+          return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
         case 'knowledge':
           return { ...base, kind: 'generate', passages: this.passages(message.text) };
         case 'custom':
@@ -94,10 +97,11 @@ export class ReplyPlanner {
     return this.knowledge.top(text, this.opts.kbTopK).map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
   }
 
-  private async statusText(message: Message, language: 'en' | 'zh'): Promise<string> {
+  /** The state of the messages the user sent before this one in the same conversation. */
+  private async statusText(message: Message, queuedAt: Date, language: 'en' | 'zh'): Promise<string> {
     if (!this.dialogue) return statusReply([], language);
     const messages = await this.dialogue.conversationMessages(message.conversationId);
-    return statusReply(messages.filter((m) => m.messageId !== message.messageId), language);
+    return statusReply(messages.filter((m) => m.messageId !== message.messageId && m.queuedAt < queuedAt), language);
   }
 
   private async custom(def: IntentDefinition, message: Message, slots: Record<string, string>, confidence: number, language: 'en' | 'zh'): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {

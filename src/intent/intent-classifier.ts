@@ -27,6 +27,9 @@ export const KEYWORD_CONFIDENCE = 0.7;
 /** Confidence given by a pattern matching the message. */
 export const PATTERN_CONFIDENCE = 0.95;
 
+/** How much an example counts when it covers none of the message beyond itself; at 1 message length is ignored. */
+const MESSAGE_SHARE_FLOOR = 0.6;
+
 interface ExampleDoc {
   id: number;
   intent: string;
@@ -70,12 +73,16 @@ export class IntentClassifier {
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
     const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
+    const queryTerms = new Set(searchTerms(text)).size;
     for (const hit of this.index.search(text)) {
       const self = this.selfScore.get(hit.id as number) ?? 0;
       const name = hit.intent as string;
       // MiniSearch multiplies a document's score by the number of query terms it matched, so the ratio grows with the
-      // square of the share of the example covered; the root brings it back to that share.
-      if (self > 0) raise(name, Math.sqrt(hit.score / self));
+      // square of the share of the example covered; the root brings it back to that share. An example that covers
+      // only a small part of a long message ("hello" in "hello, where is order MP-10001?") counts for less, so a
+      // greeting in front of a question does not outrank the question.
+      const messageShare = queryTerms > 0 ? Math.min(1, hit.queryTerms.length / queryTerms) : 0;
+      if (self > 0) raise(name, Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare));
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
     }
     const lower = text.toLowerCase();

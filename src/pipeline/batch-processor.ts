@@ -79,7 +79,7 @@ export class BatchProcessor {
     );
     const [history] = await Promise.all([
       conversations.recentTurns(valid.map((p) => p.message!.conversationId)),
-      Promise.all(valid.map(async (p) => (p.plan = await planner.plan(p.message!)))),
+      Promise.all(valid.map(async (p) => (p.plan = await planner.plan(p.message!, new Date(p.job.timestamp))))),
     ]);
     const toGenerate = valid.filter((p) => p.plan!.kind === 'generate');
     for (const p of valid) {
