@@ -6,18 +6,21 @@ import { failStart, startProcess } from '../src/config/process-start.js';
 import { createGenerator } from '../src/generation/create-generator.js';
 import { fetchModel } from '../src/models/model-fetcher.js';
 import { resolveModel } from '../src/models/model-resolver.js';
+import { loadIntentCatalog } from '../src/intent/intent-file.js';
 import { startWorkerApp } from '../src/pipeline/worker-app.js';
 
 const { config, log } = startProcess('ava-worker');
 
 try {
+  // Checked before the model loads, so a bad intents file fails in milliseconds, not after a model load.
+  const intents = await loadIntentCatalog(config.intentsFile);
   const model = await resolveModel(config.model, {
     modelsDir: config.modelsDir,
     allowRemote: config.allowRemoteModels,
     fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.hubHost }),
   });
   const generator = await createGenerator(config, model);
-  const app = await startWorkerApp(config, generator, log);
+  const app = await startWorkerApp(config, generator, log, intents);
   log.info({ queue: config.queueName, db: config.dbName, model: generator.model, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
 
   let stopping = false;

@@ -15,6 +15,7 @@ import { WorkerLoop } from './worker-loop.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
 import { ReplyPlanner } from '../conversation/reply-planner.js';
 import { loadIntentCatalog } from '../intent/intent-file.js';
+import type { IntentCatalog } from '../intent/intent-types.js';
 import { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
@@ -26,12 +27,13 @@ export interface WorkerApp {
 }
 
 /**
- * Wires a worker from configuration and a loaded generator: connects Redis and the database (failing fast with a
- * hint when either is unreachable), builds the batch pipeline and starts the loop.
+ * Wires a worker from configuration and a loaded generator: loads the intents file (unless given, already loaded),
+ * connects Redis and the database (failing fast with a hint when either is unreachable), builds the knowledge base
+ * and the batch pipeline, and starts the loop.
  */
-export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger): Promise<WorkerApp> {
+export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger, intents?: IntentCatalog): Promise<WorkerApp> {
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
-  const catalog = await loadIntentCatalog(config.intentsFile);
+  const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
   let redis: Redis | undefined;
   let database: Database | undefined;
   try {
