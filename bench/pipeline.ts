@@ -35,7 +35,7 @@ async function run(generator: 'engine' | 'instant') {
   bar.start(N, 0);
   const t0 = performance.now();
   for (let s = 0; s < N; s += 1000) {
-    await producer.enqueueMany(Array.from({ length: Math.min(1000, N - s) }, (_, k) => ({ v: 1 as const, messageId: `b-${s + k}`, conversationId: `c-${(s + k) % 500}`, userId: `u-${(s + k) % 97}`, text: `Message ${s + k}: where is my order?` })));
+    await producer.enqueueMany(Array.from({ length: Math.min(1000, N - s) }, (_, k) => ({ v: 1 as const, messageId: `b-${s + k}`, conversationId: `c-${(s + k) % 500}`, userId: `u-${(s + k) % 97}`, text: `Message ${s + k}: could you tell me a story about the sea?` })));
   }
   let stored = 0;
   while (stored < N) {
