@@ -28,7 +28,7 @@ export class KnowledgeBase {
 
   /** Builds the first index and starts watching for changes. Fails (the worker does not start) when it cannot read. */
   async start(): Promise<void> {
-    await this.refresh();
+    await this.refresh(true);
     if (this.opts.refreshMs > 0) {
       this.timer = setInterval(() => {
         this.refreshing ??= this.refresh()
@@ -39,10 +39,10 @@ export class KnowledgeBase {
     }
   }
 
-  /** Rebuilds the index if the stored revision differs from the one it was built from. */
-  async refresh(): Promise<boolean> {
+  /** Rebuilds the index if the stored revision differs from the one it was built from (or always, when forced). */
+  async refresh(force = false): Promise<boolean> {
     const revision = await this.repository.revision();
-    if (revision === this.revision) return false;
+    if (!force && revision === this.revision) return false;
     const entries = await this.repository.all();
     this.index = new KnowledgeIndex(entries);
     this.revision = revision;

@@ -62,7 +62,7 @@ export class BatchProcessor {
     const { generator, replies, conversations, states, planner, stream, metrics } = this.deps;
     const startedAt = new Date();
     const parsed = jobs.map((job) => parseJob(job));
-    const existing = await replies.existingIds(parsed.map((p) => p.messageId));
+    const existing = await replies.existing(parsed.map((p) => p.messageId));
     const seen = new Set<string>();
     const fresh: Parsed[] = [];
     const outcomes = new Map<Parsed, JobOutcome>();
@@ -114,7 +114,7 @@ export class BatchProcessor {
     const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
     for (const id of await this.store(toGenerate.length > 0 ? lateDocs : earlyDocs)) stored.add(id);
     metrics?.recordBatch(jobs.length, inferenceMs, [...earlyDocs, ...lateDocs].filter((d) => stored.has(d._id)));
-    await this.appendTurns(valid, stored);
+    await this.appendTurns(valid, stored, parsed.filter((p) => !fresh.includes(p)), existing);
 
     for (const p of fresh) {
       outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
@@ -175,17 +175,25 @@ export class BatchProcessor {
     }
   }
 
-  /** Appends the newly stored replies' turns, grouped per conversation and in batch order. */
-  private async appendTurns(valid: Parsed[], stored: Set<string>): Promise<void> {
+  /**
+   * Appends the turns of the replies stored now and, again, of replies an earlier attempt stored: that attempt may
+   * have failed after storing its replies and before writing their turns, and turns are inserts keyed by messageId,
+   * so writing one twice is a no-op. Unreadable messages and their "please rephrase" stay out of the history.
+   */
+  private async appendTurns(valid: Parsed[], stored: Set<string>, redelivered: Parsed[], existing: Map<string, Pick<ReplyDocument, 'status' | 'text' | 'intent'>>): Promise<void> {
     const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
-    for (const p of valid) {
-      // Unreadable messages and their "please rephrase" stay out of the history the model sees.
-      if (!p.output || !stored.has(p.messageId) || p.plan?.intent === 'invalid') continue;
+    const add = (p: Parsed, text: string, intent?: string) => {
+      if (intent === 'invalid') return;
       const m = p.message!;
       const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
       // Enqueue time orders the turns as the user sent them, even within one batch.
-      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: p.output.text, intent: p.plan?.intent, at: new Date(p.job.timestamp) });
+      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, at: new Date(p.job.timestamp) });
       byConversation.set(m.conversationId, entry);
+    };
+    for (const p of valid) if (p.output && stored.has(p.messageId)) add(p, p.output.text, p.plan?.intent);
+    for (const p of redelivered) {
+      const prior = existing.get(p.messageId);
+      if (p.message && prior?.status === 'replied' && prior.text !== undefined) add(p, prior.text, prior.intent);
     }
     await this.deps.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
   }

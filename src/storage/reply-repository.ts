@@ -8,12 +8,12 @@ import { DUPLICATE_KEY } from './duplicate-keys.js';
 export class ReplyRepository {
   constructor(private readonly database: Database) {}
 
-  /** Ids among `ids` that already have a stored reply (a re-delivered job). */
-  async existingIds(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
+  /** The stored replies among `ids` (a re-delivered job), with what rebuilding their turn needs. */
+  async existing(ids: readonly string[]): Promise<Map<string, Pick<ReplyDocument, 'status' | 'text' | 'intent'>>> {
+    if (ids.length === 0) return new Map();
     try {
-      const docs = await this.database.replies.find({ _id: { $in: [...ids] } }, { projection: { _id: 1 } }).toArray();
-      return new Set(docs.map((d) => d._id));
+      const docs = await this.database.replies.find({ _id: { $in: [...ids] } }, { projection: { _id: 1, status: 1, text: 1, intent: 1 } }).toArray();
+      return new Map(docs.map((d) => [d._id, { status: d.status, text: d.text, intent: d.intent }]));
     } catch (cause) {
       throw new StorageError(`reading replies failed: ${(cause as Error).message}`, { cause });
     }

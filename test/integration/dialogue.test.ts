@@ -61,10 +61,16 @@ afterAll(async () => {
 let seq = 0;
 const msg = (conversationId: string, text: string) => ({ v: CONTRACT_VERSION as 1, messageId: `d-${++seq}`, conversationId, userId: 'u-dialogue', text });
 
-/** Enqueues messages and waits for their replies, in order. */
+/**
+ * Enqueues messages and waits for their replies, then for their jobs to be acknowledged: a worker writes the turns
+ * between the two, and the next message of a test must find them in its history.
+ */
 async function ask(...messages: Array<ReturnType<typeof msg>>): Promise<ReplyDocument[]> {
   await producer.enqueueMany(messages);
   await followReplies(db, messages.map((m) => m.messageId), () => undefined, 60_000);
+  for (const m of messages) {
+    await expect.poll(() => producer.bullQueue.getJobState(m.messageId), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
+  }
   return Promise.all(messages.map(async (m) => (await db.replies.findOne({ _id: m.messageId }))!));
 }
 
@@ -117,9 +123,9 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(prompt).toContain('User: My name is Ada and I live in Hangzhou.\nAssistant: ');
     expect(prompt.endsWith('User: What is my name?\nAssistant:')).toBe(true);
     expect(third.tokens.prompt).toBe(engine.countTokens(prompt));
-    const view = await dialogue.conversation('history');
-    expect(view!.turns.map((t) => t.intent)).toEqual(['greeting', 'unknown', 'unknown']);
-    expect(view!.messages.map((m) => m.status)).toEqual(['replied', 'replied', 'replied']);
+    // Turns are written just after the replies are stored.
+    await expect.poll(async () => (await dialogue.conversation('history'))!.turns.map((t) => t.intent)).toEqual(['greeting', 'unknown', 'unknown']);
+    expect((await dialogue.conversation('history'))!.messages.map((m) => m.status)).toEqual(['replied', 'replied', 'replied']);
 
     // A history far longer than the window: only the newest turns that fit go in, and prompt + new tokens fit.
     const long = Array.from({ length: 12 }, (_, i) => msg('long-history', `Turn ${i}: ${'tell me more about the weather in spring '.repeat(12)}`));
@@ -131,6 +137,18 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(fitted).toContain('Turn 11:');
     expect(fitted).not.toContain('Turn 0:');
     expect(fitted.startsWith('User: Turn ')).toBe(true);
+  });
+
+  it('writes the turn of a reply an earlier attempt stored before it failed, without generating again', async () => {
+    const m = msg('crashed', 'Tell me a story about the sea');
+    const now = new Date();
+    // What an attempt leaves when the database fails after the replies were stored and before the turns were written.
+    await db.replies.insertOne({ _id: m.messageId, conversationId: 'crashed', userId: m.userId, status: 'replied', text: 'Once upon a time…', intent: 'chitchat', model: engine.model, tokens: { prompt: 5, generated: 4 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 }, createdAt: now });
+    const before = generator.prompts.length;
+    await producer.enqueue(m);
+    await expect.poll(() => db.turns.findOne({ _id: m.messageId }), { timeout: 15_000 }).toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
+    expect(generator.prompts.length).toBe(before);
+    expect(await db.replies.countDocuments({ conversationId: 'crashed' })).toBe(1);
   });
 
   it('moves each message through queued → processing → replied with timestamps, and answers "where is my answer?" from that state', async () => {
