@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
+# Services this run starts are stopped when it ends; ones already running (a developer's) are left running.
+started_services=0
+if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
+trap 'if [ "$started_services" = 1 ]; then bash scripts/services.sh down >/dev/null; fi' EXIT
 bash scripts/services.sh up
 # The dashboard test drives Debian's Chromium through playwright-core.
 if ! command -v chromium >/dev/null; then

@@ -59,8 +59,10 @@ describe('HTTP API on real services', () => {
       queuedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
       attempts: 0,
     });
-    const conv = await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) });
-    expect(conv.json()).toMatchObject({ _id: 'api-conv', userId: 'u1' });
+    // Turns (with intents) and message statuses; turns are written just after the reply is stored.
+    await expect
+      .poll(async () => (await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) })).json())
+      .toMatchObject({ _id: 'api-conv', userId: 'u1', turns: [{ messageId: 'm1', user: '你好', intent: expect.any(String) }], messages: [{ messageId: 'm1', status: 'replied' }] });
   });
 
   it('takes arrays of messages and names every bad field of every bad one', async () => {
