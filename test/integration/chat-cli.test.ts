@@ -73,7 +73,13 @@ it('enqueues and shows a conversation, straight and through the API', async () =
     expect(out[1]).toMatchObject({ messageId: `cli-${i}`, status: 'replied', text: expect.any(String) });
   }
   for (const extra of [[], ['--api', url]]) {
-    const conv = JSON.parse(await ava('conversation', 'cli-conv', ...extra));
-    expect(conv._id).toBe('cli-conv');
+    // Turns are written just after each reply is stored; both turns are there once the second is.
+    await expect
+      .poll(async () => JSON.parse(await ava('conversation', 'cli-conv', ...extra)), { timeout: 10_000 })
+      .toMatchObject({
+        _id: 'cli-conv',
+        turns: [{ messageId: 'cli-0', user: 'Hello from the CLI', intent: expect.any(String) }, { messageId: 'cli-1', intent: expect.any(String) }],
+        messages: [{ messageId: 'cli-0', status: 'replied', intent: expect.any(String) }, { messageId: 'cli-1', status: 'replied' }],
+      });
   }
 });

@@ -1,5 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import os from 'node:os';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -34,6 +36,8 @@ let db: Database;
 let redis: Redis;
 let producer: MessageProducer;
 let dialogue: DialogueState;
+
+const run = promisify(execFile);
 
 const sampleEntries = async () =>
   (await Promise.all(['kb/shop-faq.en.md', 'kb/shop-faq.zh.jsonl'].map(async (f) => parseKnowledgeFile(f, await readFile(path.join(ROOT, f), 'utf8'))))).flat();
@@ -203,14 +207,14 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(shipping.passageIds![0]).toBe('en-shipping-cost');
   });
 
-  it('rebuilds the index in running workers within seconds when the knowledge base changes', async () => {
+  it('rebuilds the index in running workers within seconds when another process imports knowledge', async () => {
     const file = path.join(os.tmpdir(), `ava-kb-${process.pid}.jsonl`);
     await writeFile(file, '{"id":"en-pets","title":"Can I bring my dog to the showroom?","body":"Dogs on a leash are welcome in every Maple & Pine showroom.","tags":["pets","dog"]}\n');
-    const other = await Database.connect(config.mongoUrl, config.dbName);
     try {
-      await new KnowledgeRepository(other).importEntries(parseKnowledgeFile(file, await readFile(file, 'utf8')));
+      const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_DB_NAME: config.dbName, AVA_QUEUE_NAME: config.queueName };
+      const { stdout } = await run(process.execPath, ['bin/ava.js', 'kb', 'import', file], { cwd: ROOT, env, timeout: 60_000 });
+      expect(stdout).toMatch(/imported 1 entries: 1 new, 0 updated, 0 unchanged, 0 removed/);
     } finally {
-      await other.close();
       await rm(file, { force: true });
     }
     // "store_info" is a knowledge intent: the worker's index must now hold the new entry.
