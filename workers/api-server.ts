@@ -13,7 +13,7 @@ const { config, log } = startProcess('ava-api');
 
 try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
-  const [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
+  const [redis, database] = await Promise.all([connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
   const streams = new TokenSubscriber(redis.duplicate(), config.queuePrefix, config.queueName);
   const app = await buildApiServer({ config, producer, database, redis, streams, log });

@@ -18,7 +18,7 @@ export class CliContext {
 
   /** A Redis connection. */
   async redis(): Promise<Redis> {
-    this.redisConnection ??= await connectRedis(this.config.redisUrl);
+    this.redisConnection ??= await connectRedis({ url: this.config.redisUrl, tlsCaFile: this.config.redisTlsCaFile });
     return this.redisConnection;
   }
 
@@ -44,7 +44,7 @@ export class CliContext {
 
   /** A Redis connection in subscriber mode, for token streams. */
   async subscriber(): Promise<Redis> {
-    this.subscriberConnection ??= await connectRedis(this.config.redisUrl);
+    this.subscriberConnection ??= await connectRedis({ url: this.config.redisUrl, tlsCaFile: this.config.redisTlsCaFile });
     return this.subscriberConnection;
   }
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
@@ -13,6 +14,7 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
  */
 const schema = z.object({
   AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  AVA_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
   AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
@@ -60,6 +62,8 @@ const schema = z.object({
 export interface AvaConfig {
   /** Redis URL for BullMQ (`redis://` or `rediss://` for TLS; credentials allowed). */
   readonly redisUrl: string;
+  /** PEM CA file trusted for `rediss://` (a private CA); absent: the system CAs. */
+  readonly redisTlsCaFile?: string;
   /** MongoDB connection string (official driver syntax, TLS and credentials included). */
   readonly mongoUrl: string;
   /** How long a database operation waits for a reachable server before failing (and being retried), in ms. */
@@ -158,8 +162,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, 'see the configuration table in README.md');
   }
   const e = parsed.data;
+  if (e.AVA_REDIS_TLS_CA_FILE && !e.AVA_REDIS_URL.startsWith('rediss://')) {
+    throw new ConfigError('invalid configuration: AVA_REDIS_TLS_CA_FILE is set but AVA_REDIS_URL is not rediss:// (TLS)', 'use a rediss:// URL or unset AVA_REDIS_TLS_CA_FILE');
+  }
+  if (e.AVA_REDIS_TLS_CA_FILE && !existsSync(e.AVA_REDIS_TLS_CA_FILE)) {
+    throw new ConfigError(`invalid configuration: AVA_REDIS_TLS_CA_FILE=${JSON.stringify(e.AVA_REDIS_TLS_CA_FILE)}: no such file`, 'point it at the PEM file of the CA that signed the Redis server certificate');
+  }
   return Object.freeze({
     redisUrl: e.AVA_REDIS_URL,
+    ...(e.AVA_REDIS_TLS_CA_FILE ? { redisTlsCaFile: e.AVA_REDIS_TLS_CA_FILE } : {}),
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,
     mongoSocketTimeoutMs: e.AVA_MONGO_SOCKET_TIMEOUT_MS,

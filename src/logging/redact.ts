@@ -1,4 +1,5 @@
 /** The URL with any password replaced by `***`, for logs and error messages. */
 export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]*)@/, '//$1:***@');
+  // The user name may be empty (`rediss://:password@host`, Redis's usual form), and the password may hold `:` or `/`.
+  return url.replace(/\/\/([^:/@]*):([^@]*)@/, '//$1:***@');
 }

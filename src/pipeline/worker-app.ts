@@ -37,7 +37,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   let redis: Redis | undefined;
   let database: Database | undefined;
   try {
-    [redis, database] = await Promise.all([connectRedis(config.redisUrl), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
+    [redis, database] = await Promise.all([connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
   } catch (err) {
     redis?.disconnect();
     await database?.close();

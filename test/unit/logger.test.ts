@@ -15,4 +15,7 @@ it('redacts credentials wherever they appear in a log object', () => {
 it('hides the password of a URL in messages', () => {
   expect(redactUrl('mongodb://ava:hunter2@db.example:27017/?tls=true')).toBe('mongodb://ava:***@db.example:27017/?tls=true');
   expect(redactUrl('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+  // Redis URLs usually carry a password with an empty user name.
+  expect(redactUrl('rediss://:s3cret@cache.example:6380/0')).toBe('rediss://:***@cache.example:6380/0');
+  expect(redactUrl('redis://default:pa:ss/word@h:6379')).toBe('redis://default:***@h:6379');
 });
