@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { ConversationView, MessageStateDocument, ReplyDocument } from '../contract/reply-document.js';
+import { StorageError } from '../errors/errors.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
@@ -65,10 +66,16 @@ export class DialogueState {
 
   /** A conversation's recent messages, oldest first: final ones from their replies, the others from their records. */
   async conversationMessages(conversationId: string, limit = CONVERSATION_MESSAGES_SHOWN): Promise<MessageStatusView[]> {
-    const [replies, states] = await Promise.all([
-      this.database.replies.find({ conversationId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray(),
-      this.states.inConversation(conversationId, limit),
-    ]);
+    let replies: ReplyDocument[];
+    let states: MessageStateDocument[];
+    try {
+      [replies, states] = await Promise.all([
+        this.database.replies.find({ conversationId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray(),
+        this.states.inConversation(conversationId, limit),
+      ]);
+    } catch (cause) {
+      throw new StorageError(`reading the messages of conversation ${conversationId} failed: ${(cause as Error).message}`, { cause });
+    }
     const byId = new Map<string, MessageStatusView>();
     for (const s of states) byId.set(s._id, fromState(s));
     for (const r of replies) byId.set(r._id, fromReply(r));

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Message } from '../contract/message-contract.js';
-import { AvaError, HandlerError, errorMessageOf } from '../errors/errors.js';
+import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
 import { IntentClassifier } from '../intent/intent-classifier.js';
 import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
@@ -61,8 +61,8 @@ export class ReplyPlanner {
   }
 
   /**
-   * Plans one message, enqueued at `queuedAt`. Never throws: a failing handler becomes a `fail` plan for that message
-   * alone.
+   * Plans one message, enqueued at `queuedAt`. A failing handler becomes a `fail` plan for that message alone; only a
+   * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
   async plan(message: Message, queuedAt = new Date()): Promise<ReplyPlan> {
     const language = languageOf(message.text);
@@ -88,6 +88,8 @@ export class ReplyPlanner {
           return { ...base, kind: 'generate', passages: [] };
       }
     } catch (err) {
+      // The database failing under the status handler is transient: the whole batch goes back for a retry.
+      if (err instanceof StorageError) throw err;
       return { ...base, kind: 'fail', error: err instanceof AvaError ? err : new HandlerError(`intent ${r.name}: ${errorMessageOf(err)}`, { cause: err }) };
     }
   }
