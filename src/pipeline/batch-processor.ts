@@ -89,11 +89,11 @@ export class BatchProcessor {
       } else if (p.plan!.kind === 'fail') p.error = p.plan!.error;
     }
     // Answers that need no model (templates, status, handlers, "please rephrase", contract errors) are stored before
-    // generation starts, so they never wait for the batch's slowest reply; one bulk write each way.
-    const early = fresh.filter((p) => p.plan?.kind !== 'generate');
+    // generation starts, so they never wait for the batch's slowest reply: one bulk write for them, one for the
+    // generated ones (a batch of only one kind makes one write; storing nothing is no round trip).
     const earlyFinishedAt = new Date();
-    const earlyDocs = early.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt: earlyFinishedAt, inferenceMs: 0 }));
-    const stored = toGenerate.length > 0 ? await this.store(earlyDocs) : new Set<string>();
+    const earlyDocs = fresh.filter((p) => p.plan?.kind !== 'generate').map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt: earlyFinishedAt, inferenceMs: 0 }));
+    const stored = await this.store(earlyDocs);
 
     const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - this.opts.maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
     const prompts = toGenerate.map((p) => {
@@ -112,9 +112,10 @@ export class BatchProcessor {
       else p.output = out;
     });
     const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
-    for (const id of await this.store(toGenerate.length > 0 ? lateDocs : earlyDocs)) stored.add(id);
+    for (const id of await this.store(lateDocs)) stored.add(id);
     metrics?.recordBatch(jobs.length, inferenceMs, [...earlyDocs, ...lateDocs].filter((d) => stored.has(d._id)));
-    await this.appendTurns(valid, stored, parsed.filter((p) => !fresh.includes(p)), existing);
+    const freshSet = new Set(fresh);
+    await this.appendTurns(valid, stored, parsed.filter((p) => !freshSet.has(p)), existing);
 
     for (const p of fresh) {
       outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
