@@ -54,7 +54,16 @@ async function run(generator: 'engine' | 'instant') {
   const counts = await queue.getJobCounts('completed', 'failed');
   for (const w of workers) w.child.kill('SIGTERM');
   await Promise.all(workers.map((w) => w.exited));
+  const batches = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored'));
   const generatedByWorkers = workers.map((w) => w.lines.filter((l) => l.msg === 'batch stored').reduce((n, l) => n + Number(l.generated), 0));
+  // Mean milliseconds per batch of each step of the batch processor, from the workers' "batch stored" lines.
+  const stepNames = [...new Set(batches.flatMap((b) => Object.keys((b.stepsMs as Record<string, number>) ?? {})))];
+  const steps = {
+    generator,
+    batches: batches.length,
+    'jobs/batch': +(batches.reduce((n, b) => n + Number(b.jobs), 0) / Math.max(1, batches.length)).toFixed(1),
+    ...Object.fromEntries(stepNames.map((k) => [k, +(batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) / Math.max(1, batches.length)).toFixed(1)])),
+  };
   const result = {
     generator,
     messages: N,
@@ -76,9 +85,12 @@ async function run(generator: 'engine' | 'instant') {
   const client = await MongoClient.connect(base.mongoUrl);
   await client.db(config.dbName).dropDatabase();
   await client.close();
-  return result;
+  return { result, steps };
 }
 
-const rows = [await run('engine'), await run('instant')];
+const runs = [await run('engine'), await run('instant')];
+const rows = runs.map((r) => r.result);
 console.table(rows);
-console.log(`written ${await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, rows })}`);
+console.log('mean ms per batch, by step of the batch processor:');
+console.table(runs.map((r) => r.steps));
+console.log(`written ${await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, rows, steps: runs.map((r) => r.steps) })}`);

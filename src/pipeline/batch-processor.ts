@@ -62,7 +62,20 @@ export class BatchProcessor {
     const { generator, replies, conversations, states, planner, stream, metrics } = this.deps;
     const startedAt = new Date();
     const parsed = jobs.map((job) => parseJob(job));
-    const existing = await replies.existing(parsed.map((p) => p.messageId));
+    // Where a batch's time goes, logged with it: on a slow database the reads and writes, not the model, bound a worker.
+    const steps: Record<string, number> = {};
+    let mark = performance.now();
+    const lap = (name: string) => {
+      const now = performance.now();
+      steps[name] = Math.round(now - mark);
+      mark = now;
+    };
+    // Only a job that ran before can find its reply stored: one retried after a failure (attemptsMade > 0) or one
+    // whose worker died or lost its lock (stalledCounter > 0). A first delivery skips the read. If a producer enqueues
+    // a messageId again after BullMQ trimmed its job record, that job is generated again, but the insert's duplicate
+    // key keeps the first reply and its turn: still exactly one stored reply.
+    const existing = await replies.existing(parsed.filter((p) => p.job.attemptsMade > 0 || (p.job.stalledCounter ?? 0) > 0).map((p) => p.messageId));
+    lap('existing');
     const seen = new Set<string>();
     const fresh: Parsed[] = [];
     const outcomes = new Map<Parsed, JobOutcome>();
@@ -77,10 +90,12 @@ export class BatchProcessor {
     await states.markProcessing(
       valid.map((p) => ({ _id: p.messageId, conversationId: p.message!.conversationId, userId: p.message!.userId, status: 'processing', queuedAt: new Date(p.job.timestamp), startedAt, attempts: p.job.attemptsMade })),
     );
+    lap('states');
     const [history] = await Promise.all([
-      conversations.recentTurns(valid.map((p) => p.message!.conversationId)),
+      conversations.recentTurns(valid.map((p) => p.message!.conversationId), { prune: true }),
       Promise.all(valid.map(async (p) => (p.plan = await planner.plan(p.message!, new Date(p.job.timestamp))))),
     ]);
+    lap('historyAndPlans');
     const toGenerate = valid.filter((p) => p.plan!.kind === 'generate');
     for (const p of valid) {
       if (p.plan!.kind === 'reply') {
@@ -94,6 +109,7 @@ export class BatchProcessor {
     const earlyFinishedAt = new Date();
     const earlyDocs = fresh.filter((p) => p.plan?.kind !== 'generate').map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt: earlyFinishedAt, inferenceMs: 0 }));
     const stored = await this.store(earlyDocs);
+    lap('storeEarly');
 
     const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - this.opts.maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
     const prompts = toGenerate.map((p) => {
@@ -102,9 +118,10 @@ export class BatchProcessor {
       p.passageIds = plan.passages.slice(0, built.passages).flatMap((x) => (x.id ? [x.id] : []));
       return built.prompt;
     });
-    const t0 = performance.now();
+    lap('prompts');
     const outputs = await this.generateIsolated(prompts, toGenerate.map((p) => p.messageId), log);
-    const inferenceMs = Math.round(performance.now() - t0);
+    lap('generate');
+    const inferenceMs = steps.generate;
     const finishedAt = new Date();
     toGenerate.forEach((p, i) => {
       const out = outputs[i];
@@ -113,15 +130,19 @@ export class BatchProcessor {
     });
     const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
     for (const id of await this.store(lateDocs)) stored.add(id);
+    lap('storeGenerated');
     metrics?.recordBatch(jobs.length, inferenceMs, [...earlyDocs, ...lateDocs].filter((d) => stored.has(d._id)));
     const freshSet = new Set(fresh);
     await this.appendTurns(valid, stored, parsed.filter((p) => !freshSet.has(p)), existing);
+    lap('turns');
 
     for (const p of fresh) {
-      outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
+      // Not stored: a reply with this messageId was there already (an enqueue after the job record was trimmed).
+      if (!stored.has(p.messageId)) outcomes.set(p, { kind: 'already-stored', messageId: p.messageId });
+      else outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
     }
     const failed = fresh.filter((p) => p.error).length;
-    log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: valid.length - toGenerate.length, failed, inferenceMs }, 'batch stored');
+    log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: valid.length - toGenerate.length, failed, inferenceMs, stepsMs: steps }, 'batch stored');
     return parsed.map((p) => outcomes.get(p)!);
   }
 

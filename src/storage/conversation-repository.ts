@@ -15,7 +15,7 @@ export interface HistoryLimits {
  * Conversations and their turns. A turn is its own document keyed by messageId, so appending is an idempotent
  * insert (a retried batch never duplicates history) and concurrent workers never lose each other's turns, without
  * transactions or compare-and-swap, which not every MongoDB-wire server makes atomic. Turns older than the newest
- * `maxTurns` are pruned as new ones arrive.
+ * `maxTurns` are pruned when a worker next reads the conversation's history.
  */
 export class ConversationRepository {
   constructor(
@@ -23,15 +23,24 @@ export class ConversationRepository {
     private readonly limits: HistoryLimits,
   ) {}
 
-  /** Recent turns of each conversation, oldest first, within both bounds; one query for all of them. */
-  async recentTurns(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
+  /**
+   * Recent turns of each conversation, oldest first, within both bounds; one query for all of them. With `prune`
+   * (the worker's read before it answers), turns beyond the newest `maxTurns` found by that same query are deleted,
+   * so keeping history bounded costs no read of its own.
+   */
+  async recentTurns(conversationIds: readonly string[], opts: { prune?: boolean } = {}): Promise<Map<string, ConversationTurn[]>> {
     const ids = [...new Set(conversationIds)];
     if (ids.length === 0 || this.limits.maxTurns === 0) return new Map();
     try {
-      // Pruning keeps at most maxTurns turns per conversation, so this reads at most ids × maxTurns documents.
+      // Pruning keeps about maxTurns turns per conversation, so this reads few documents per conversation.
       const docs = await this.database.turns.find({ conversationId: { $in: ids } }).sort({ at: -1, _id: -1 }).toArray();
       const out = new Map<string, ConversationTurn[]>();
-      for (const [id, newestFirst] of groupBy(docs)) out.set(id, this.bounded(newestFirst));
+      const stale: string[] = [];
+      for (const [id, newestFirst] of groupBy(docs)) {
+        out.set(id, this.bounded(newestFirst));
+        stale.push(...newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
+      }
+      if (opts.prune && stale.length > 0) await this.database.turns.deleteMany({ _id: { $in: stale } });
       return out;
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
@@ -41,7 +50,11 @@ export class ConversationRepository {
   /** One conversation with its recent turns, or null. */
   async get(conversationId: string): Promise<ConversationView | null> {
     const doc = await this.database.conversations.findOne({ _id: conversationId });
-    return doc ? { ...doc, turns: (await this.recentTurns([conversationId])).get(conversationId) ?? [] } : null;
+    if (!doc) return null;
+    const turns = (await this.recentTurns([conversationId])).get(conversationId) ?? [];
+    // `updatedAt` is not rewritten on every turn (that would be one more write per batch); it is the newest turn's time.
+    const newest = turns.length > 0 ? turns[turns.length - 1].at : doc.updatedAt;
+    return { ...doc, updatedAt: newest > doc.updatedAt ? newest : doc.updatedAt, turns };
   }
 
   /** Appends `turns` to a conversation, creating it when new. Turns already present are left as they are. */
@@ -50,42 +63,28 @@ export class ConversationRepository {
   }
 
   /**
-   * Appends turns to several conversations in a few round trips whatever their number: one bulk upsert of the
-   * conversations, one insert of all turns, one read and one delete to prune.
+   * Appends turns to several conversations in two writes whatever their number, and no read: an insert of the
+   * conversations (a duplicate key means it exists) and an insert of the turns (a duplicate key means that turn was
+   * written by an earlier attempt). Pruning happens at the next {@link recentTurns} with `prune`.
    */
   async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0) return;
     const now = new Date();
     try {
-      await this.upsertConversations(live, now);
+      const conversations = new Map(live.map((e) => [e.conversationId, e.userId]));
+      await this.database.conversations
+        .insertMany([...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
+        .catch((err: unknown) => {
+          if (!onlyDuplicateKeys(err)) throw err;
+        });
       const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
       await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
         if (!onlyDuplicateKeys(err)) throw err;
       });
-      await this.prune(live.map((e) => e.conversationId));
     } catch (cause) {
       throw new StorageError(`appending conversation turns failed: ${(cause as Error).message}`, { cause });
     }
-  }
-
-  /**
-   * Creates the conversations that do not exist yet (inserts; a duplicate key means another worker created it) and
-   * touches `updatedAt` on all of them with one update. Inserts and one multi-document update instead of per-document
-   * upserts, which FerretDB runs far slower.
-   */
-  private async upsertConversations(entries: ReadonlyArray<{ conversationId: string; userId: string }>, now: Date): Promise<void> {
-    const ids = [...new Set(entries.map((e) => e.conversationId))];
-    const known = new Set((await this.database.conversations.find({ _id: { $in: ids } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
-    const fresh = new Map(entries.filter((e) => !known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
-    if (fresh.size > 0) {
-      await this.database.conversations
-        .insertMany([...fresh].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
-        .catch((err: unknown) => {
-          if (!onlyDuplicateKeys(err)) throw err;
-        });
-    }
-    if (known.size > 0) await this.database.conversations.updateMany({ _id: { $in: [...known] } }, { $set: { updatedAt: now } });
   }
 
   /** The newest turns within both bounds, oldest first. */
@@ -98,13 +97,6 @@ export class ConversationRepository {
       out.push({ messageId: _id, ...t });
     }
     return out.reverse();
-  }
-
-  /** Deletes the turns of these conversations older than each one's newest `maxTurns`. */
-  private async prune(conversationIds: readonly string[]): Promise<void> {
-    const docs = await this.database.turns.find({ conversationId: { $in: [...new Set(conversationIds)] } }, { projection: { _id: 1, conversationId: 1, at: 1 } }).sort({ at: -1, _id: -1 }).toArray();
-    const stale = [...groupBy(docs).values()].flatMap((newestFirst) => newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
-    if (stale.length > 0) await this.database.turns.deleteMany({ _id: { $in: stale } });
   }
 }
 

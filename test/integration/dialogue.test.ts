@@ -149,7 +149,10 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     // What an attempt leaves when the database fails after the replies were stored and before the turns were written.
     await db.replies.insertOne({ _id: m.messageId, conversationId: 'crashed', userId: m.userId, status: 'replied', text: 'Once upon a time…', intent: 'chitchat', model: engine.model, tokens: { prompt: 5, generated: 4 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 }, createdAt: now });
     const before = generator.prompts.length;
-    await producer.enqueue(m);
+    // The job of that attempt's retry: BullMQ counts the failed attempt (attemptsMade 1).
+    await producer.bullQueue.add('message', m, { jobId: m.messageId, delay: 60_000 });
+    await redis.hset(`${config.queuePrefix}:${config.queueName}:${m.messageId}`, 'atm', '1');
+    await (await producer.bullQueue.getJob(m.messageId))!.promote();
     await expect.poll(() => db.turns.findOne({ _id: m.messageId }), { timeout: 15_000 }).toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
     expect(generator.prompts.length).toBe(before);
     expect(await db.replies.countDocuments({ conversationId: 'crashed' })).toBe(1);

@@ -30,6 +30,7 @@ async function world(tag: string, overrides: Record<string, string> = {}) {
     config,
     producer,
     db,
+    redis,
     async startWorker(gen = generator as import('../../src/generation/text-generator.js').TextGenerator) {
       const app = await startWorkerApp(config, gen, silentLog);
       apps.push(app);
@@ -99,16 +100,25 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await w.producer.enqueue(msg(1));
     await followReplies(w.db, ['m-1'], () => undefined, 30_000);
     const first = await w.db.replies.findOne({ _id: 'm-1' });
-    // Re-delivery after the job record is gone (as after a crash between store and acknowledge).
+    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
     await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    // A retried job (attemptsMade > 0, as after a failure between storing and acknowledging) finds its reply and is
+    // not generated again.
+    await queue.remove('m-1');
+    await queue.add(MESSAGE_JOB_NAME, msg(1), { jobId: 'm-1', delay: 60_000 });
+    await w.redis.hset(`${w.config.queuePrefix}:${w.config.queueName}:m-1`, 'atm', '1');
+    await (await queue.getJob('m-1'))!.promote();
+    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
+    // An enqueue after BullMQ trimmed the job record looks like a first delivery: it may be generated again, but the
+    // stored reply and the history stay as they were.
     await queue.remove('m-1');
     await w.producer.enqueue(msg(1));
     await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
     await queue.close();
     expect(await w.db.replies.countDocuments({})).toBe(1);
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
-    expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     expect(await w.db.turns.countDocuments({ conversationId: 'c1' })).toBe(1);
   });
 
