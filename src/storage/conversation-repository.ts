@@ -15,7 +15,7 @@ export interface HistoryLimits {
  * Conversations and their turns. A turn is its own document keyed by messageId, so appending is an idempotent
  * insert (a retried batch never duplicates history) and concurrent workers never lose each other's turns, without
  * transactions or compare-and-swap, which not every MongoDB-wire server makes atomic. Turns older than the newest
- * `maxTurns` are pruned when a worker next reads the conversation's history.
+ * `maxTurns` are pruned when a worker reads the conversation's history (see {@link recentTurns}).
  */
 export class ConversationRepository {
   constructor(
@@ -25,20 +25,22 @@ export class ConversationRepository {
 
   /**
    * Recent turns of each conversation, oldest first, within both bounds; one query for all of them. With `prune`
-   * (the worker's read before it answers), turns beyond the newest `maxTurns` found by that same query are deleted,
-   * so keeping history bounded costs no read of its own.
+   * (the worker's read before it answers), a conversation found holding `2 × maxTurns` turns or more loses all but its
+   * newest `maxTurns`, so keeping history bounded costs no read of its own and a delete only every `maxTurns` turns.
    */
   async recentTurns(conversationIds: readonly string[], opts: { prune?: boolean } = {}): Promise<Map<string, ConversationTurn[]>> {
     const ids = [...new Set(conversationIds)];
     if (ids.length === 0 || this.limits.maxTurns === 0) return new Map();
     try {
-      // Pruning keeps about maxTurns turns per conversation, so this reads few documents per conversation.
+      // Pruning keeps fewer than 2 × maxTurns turns per conversation, so this reads few documents per conversation.
       const docs = await this.database.turns.find({ conversationId: { $in: ids } }).sort({ at: -1, _id: -1 }).toArray();
       const out = new Map<string, ConversationTurn[]>();
       const stale: string[] = [];
       for (const [id, newestFirst] of groupBy(docs)) {
         out.set(id, this.bounded(newestFirst));
-        stale.push(...newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
+        // A conversation is pruned once it holds twice its bound, in one go: deletes are scans on some servers
+        // (FerretDB), so pruning one turn per message would cost one per batch.
+        if (newestFirst.length >= 2 * this.limits.maxTurns) stale.push(...newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
       }
       if (opts.prune && stale.length > 0) await this.database.turns.deleteMany({ _id: { $in: stale } });
       return out;
@@ -70,6 +72,8 @@ export class ConversationRepository {
   async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0) return;
+    // With history off nothing would ever read, or prune, the turns: only the conversations are recorded.
+    const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
     try {
       const conversations = new Map(live.map((e) => [e.conversationId, e.userId]));
@@ -79,9 +83,11 @@ export class ConversationRepository {
           if (!onlyDuplicateKeys(err)) throw err;
         });
       const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
-      await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
-        if (!onlyDuplicateKeys(err)) throw err;
-      });
+      if (keepTurns) {
+        await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
+          if (!onlyDuplicateKeys(err)) throw err;
+        });
+      }
     } catch (cause) {
       throw new StorageError(`appending conversation turns failed: ${(cause as Error).message}`, { cause });
     }

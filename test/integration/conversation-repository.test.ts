@@ -19,9 +19,11 @@ it('keeps the most recent turns within the count and character bounds', async ()
   const repo = new ConversationRepository(db, { maxTurns: 3, maxChars: 1000 });
   for (let i = 0; i < 5; i++) await repo.append('count', 'u', [turn(String(i))]);
   expect((await repo.get('count'))!.turns.map((t) => t.messageId)).toEqual(['2', '3', '4']);
-  // Appending never reads; the worker's history read prunes what is beyond the newest maxTurns.
-  expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
+  // Appending never reads; the worker's history read prunes, once a conversation holds twice the bound.
   expect((await repo.recentTurns(['count'], { prune: true })).get('count')!.map((t) => t.messageId)).toEqual(['2', '3', '4']);
+  expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
+  await repo.append('count', 'u', [turn('5')]);
+  expect((await repo.recentTurns(['count'], { prune: true })).get('count')!.map((t) => t.messageId)).toEqual(['3', '4', '5']);
   expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(3);
   const byChars = new ConversationRepository(db, { maxTurns: 10, maxChars: 25 });
   await byChars.append('chars', 'u', [turn('a', 'x'.repeat(10), 'y'.repeat(10))]);
