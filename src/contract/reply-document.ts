@@ -1,5 +1,18 @@
 import type { ErrorCode } from '../errors/errors.js';
 
+// C0 controls other than tab, line feed and carriage return, plus DEL: the same characters the message contract
+// refuses. NUL in particular is refused by FerretDB, so one such character in a reply would fail its whole batch.
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
+/**
+ * A reply text as it can be stored and shown: control characters dropped and lone surrogates replaced. A model can
+ * generate any byte (GPT-2's byte-level tokens include NUL), and a custom handler can return anything.
+ */
+export function storableText(text: string): string {
+  return text.toWellFormed().replace(UNSTORABLE, '');
+}
+
 /** Final state of a message. */
 export type ReplyStatus = 'replied' | 'failed';
 

@@ -7,12 +7,16 @@ import { languageOf } from '../language/search-terms.js';
 import type { KnowledgeEntryInput } from './knowledge-entry.js';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+/** Text that can be stored and put into a prompt: no control characters (tab and line breaks aside), well-formed. */
+const clean = (s: string) => !CONTROL.test(s) && s.isWellFormed();
 const MAX_BODY_CHARS = 20_000;
 
 const jsonEntry = z.strictObject({
   id: z.string().regex(ID, 'id must be 1-128 characters of A-Z a-z 0-9 _ . : -').optional(),
-  title: z.string().trim().min(1, 'title must not be empty').max(300, 'title must be at most 300 characters'),
-  body: z.string().trim().min(1, 'body must not be empty').max(MAX_BODY_CHARS, `body must be at most ${MAX_BODY_CHARS} characters`),
+  title: z.string().trim().min(1, 'title must not be empty').max(300, 'title must be at most 300 characters').refine(clean, 'title must not contain control characters or lone surrogates'),
+  body: z.string().trim().min(1, 'body must not be empty').max(MAX_BODY_CHARS, `body must be at most ${MAX_BODY_CHARS} characters`).refine(clean, 'body must not contain control characters or lone surrogates'),
   tags: z.array(z.string().trim().min(1).max(64)).max(32).default([]),
   language: z.enum(['en', 'zh']).optional(),
 });
@@ -82,6 +86,7 @@ function parseMarkdown(file: string, content: string): Located[] {
     const body = (tagLine ? lines.slice(1) : lines).join('\n').trim();
     if (body === '') fail(file, current.line, `entry "${current.title}" has no body`);
     if (body.length > MAX_BODY_CHARS) fail(file, current.line, `entry "${current.title}" is longer than ${MAX_BODY_CHARS} characters`);
+    if (!clean(body) || !clean(current.title)) fail(file, current.line, `entry "${current.title}" contains control characters or lone surrogates`);
     out.push({ line: current.line, entry: entryOf(file, current.id, current.title, body, tags) });
   };
   for (const token of tokens) {

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { parseMessage, type Message } from '../contract/message-contract.js';
-import type { ConversationTurn, ReplyDocument } from '../contract/reply-document.js';
+import { storableText, type ConversationTurn, type ReplyDocument } from '../contract/reply-document.js';
 import { buildPrompt } from '../conversation/prompt-builder.js';
 import type { ReplyPlan, ReplyPlanner } from '../conversation/reply-planner.js';
 import { AvaError, ContractError, GenerationError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
@@ -160,7 +160,7 @@ export class BatchProcessor {
       _id: p.messageId,
       ...(conversationId ? { conversationId } : {}),
       ...(userId ? { userId } : {}),
-      ...(p.output ? { status: 'replied', text: p.output.text } : { status: 'failed', error: { code: errorCodeOf(p.error), message: errorMessageOf(p.error) } }),
+      ...(p.output ? { status: 'replied', text: storableText(p.output.text) } : { status: 'failed', error: { code: errorCodeOf(p.error), message: storableText(errorMessageOf(p.error)) } }),
       ...(p.plan ? { intent: p.plan.intent, recognition: p.plan.recognition } : {}),
       ...(p.passageIds && p.passageIds.length > 0 ? { passageIds: p.passageIds } : {}),
       model: this.deps.generator.model,
@@ -212,7 +212,7 @@ export class BatchProcessor {
       entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, at: new Date(p.job.timestamp) });
       byConversation.set(m.conversationId, entry);
     };
-    for (const p of valid) if (p.output && stored.has(p.messageId)) add(p, p.output.text, p.plan?.intent);
+    for (const p of valid) if (p.output && stored.has(p.messageId)) add(p, storableText(p.output.text), p.plan?.intent);
     for (const p of redelivered) {
       const prior = existing.get(p.messageId);
       if (p.message && prior?.status === 'replied' && prior.text !== undefined) add(p, prior.text, prior.intent);

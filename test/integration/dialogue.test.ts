@@ -234,8 +234,11 @@ describe('a custom handler that fails, and a bad intents file', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('fails only the message whose handler throws or times out (ERR_HANDLER); the rest of the batch is answered', async () => {
-    await writeFile(path.join(dir, 'broken.ts'), `export function handle(ctx) {\n  if (ctx.message.text.includes('slow')) return new Promise(() => {});\n  throw new Error('order system is down');\n}\n`);
+  it('fails only the message whose handler throws or times out (ERR_HANDLER); the rest of the batch is answered, control characters dropped', async () => {
+    await writeFile(
+      path.join(dir, 'broken.ts'),
+      `export function handle(ctx) {\n  if (ctx.message.text.includes('slow')) return new Promise(() => {});\n  if (ctx.message.text.includes('nul')) return { reply: 'order \\u0000MP-1\\u0007 found' };\n  throw new Error('order system is down');\n}\n`,
+    );
     await writeFile(
       path.join(dir, 'intents.yaml'),
       `version: 1\nintents:\n  - name: order\n    handler: { module: ./broken.ts }\n    examples: { en: [where is my order] }\n  - name: greeting\n    handler: template\n    reply: Hi {userId}!\n    examples: { en: [hello] }\n`,
@@ -246,7 +249,7 @@ describe('a custom handler that fails, and a bad intents file', () => {
     const ownRedis = new Redis(own.redisUrl, { maxRetriesPerRequest: null });
     const ownProducer = new MessageProducer(ownRedis, { queueName: own.queueName, prefix: own.queuePrefix, attempts: 3, backoffMs: 100 });
     try {
-      const ms = [msg('h', 'where is my order'), msg('h', 'hello'), msg('h', 'where is my order, slow'), msg('h', 'I like turtles')];
+      const ms = [msg('h', 'where is my order'), msg('h', 'hello'), msg('h', 'where is my order, slow'), msg('h', 'I like turtles'), msg('h', 'where is my order, nul')];
       await ownProducer.enqueueMany(ms);
       await followReplies(ownDb, ms.map((m) => m.messageId), () => undefined, 30_000);
       const docs = await Promise.all(ms.map((m) => ownDb.replies.findOne({ _id: m.messageId })));
@@ -254,6 +257,8 @@ describe('a custom handler that fails, and a bad intents file', () => {
       expect(docs[1]).toMatchObject({ status: 'replied', intent: 'greeting', text: 'Hi u-dialogue!' });
       expect(docs[2]).toMatchObject({ status: 'failed', error: { code: 'ERR_HANDLER', message: expect.stringContaining('did not answer within 300 ms') } });
       expect(docs[3]).toMatchObject({ status: 'replied', intent: 'unknown' });
+      // Control characters (NUL is refused by FerretDB) are dropped from what a handler returns, not stored.
+      expect(docs[4]).toMatchObject({ status: 'replied', intent: 'order', text: 'order MP-1 found' });
     } finally {
       await app.stop();
       await ownProducer.close();

@@ -38,6 +38,8 @@ describe('parseKnowledgeFile', () => {
     ['faq.md', '# A\nbody\n\n# B\n\n# C\ntext\n', 4, /entry "B" has no body/],
     ['faq.md', '# A {#bad id}\nbody\n', 1, /heading id "bad id"/],
     ['faq.txt', 'anything', 0, /unsupported file type/],
+    ['faq.jsonl', '{"title":"a","body":"NUL \\u0000 inside"}\n', 1, /body must not contain control characters/],
+    ['faq.md', '# A\nbell \u0007 here\n', 1, /contains control characters/],
   ])('refuses %s %j at line %i', (file, content, line, reason) => {
     const err = (() => {
       try {

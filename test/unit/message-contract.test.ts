@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/contract/message-contract.js';
 import { ContractError } from '../../src/errors/errors.js';
+import { storableText } from '../../src/contract/reply-document.js';
 
 const ok = { v: 1, messageId: 'm-1', conversationId: 'c:1', userId: 'u.1', text: 'hello' };
 
@@ -59,5 +60,13 @@ describe('message contract v1', () => {
 
   it('accepts right-to-left override and emoji as ordinary text', () => {
     expect(parseMessage({ ...ok, text: '\u202Etxt.exe 👍🏽' }).text).toBe('\u202Etxt.exe 👍🏽');
+  });
+});
+
+describe('storableText', () => {
+  it('drops control characters (NUL included) and replaces lone surrogates, keeping tabs and line breaks', () => {
+    expect(storableText('a\u0000b\u0007c\td\ne\r\u007f')).toBe('abc\td\ne\r');
+    expect(storableText('x\uD800y')).toBe('x\uFFFDy');
+    expect(storableText('你好 😀')).toBe('你好 😀');
   });
 });
