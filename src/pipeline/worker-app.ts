@@ -34,13 +34,15 @@ export interface WorkerApp {
 export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger, intents?: IntentCatalog): Promise<WorkerApp> {
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
   const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
-  let redis: Redis | undefined;
-  let database: Database | undefined;
+  const { redis, database } = await openConnections(config);
+  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs }, log);
   try {
-    [redis, database] = await Promise.all([connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
+    // The first index is built before any job is taken; a database that cannot be read stops the start.
+    await knowledge.start();
   } catch (err) {
-    redis?.disconnect();
-    await database?.close();
+    redis.disconnect();
+    await database.close();
     throw err;
   }
   const collector = new BatchCollector(redis, {
@@ -54,15 +56,6 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   });
   collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
   const metrics = new WorkerMetrics();
-  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
-  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs }, log);
-  try {
-    await knowledge.start();
-  } catch (err) {
-    redis.disconnect();
-    await database.close();
-    throw err;
-  }
   const planner = new ReplyPlanner(
     catalog,
     { intentThreshold: config.intentThreshold, kbTopK: config.kbTopK, kbPassageChars: config.kbPassageChars, handlerTimeoutMs: config.handlerTimeoutMs },
@@ -86,14 +79,24 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   await loop.start();
   const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
   await heartbeat.start();
-  const r = redis;
-  const d = database;
   return {
     async stop() {
       await heartbeat.stop();
       await loop.stop();
       await knowledge.stop();
-      await Promise.all([d.close(), r.quit()]);
+      await Promise.all([database.close(), redis.quit()]);
     },
   };
+}
+
+/** Opens Redis and the database together; if either fails, the one that opened is closed and the error thrown. */
+async function openConnections(config: AvaConfig): Promise<{ redis: Redis; database: Database }> {
+  const [redis, database] = await Promise.allSettled([
+    connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }),
+    Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
+  ]);
+  if (redis.status === 'fulfilled' && database.status === 'fulfilled') return { redis: redis.value, database: database.value };
+  if (redis.status === 'fulfilled') redis.value.disconnect();
+  if (database.status === 'fulfilled') await database.value.close();
+  throw redis.status === 'rejected' ? redis.reason : (database as PromiseRejectedResult).reason;
 }
