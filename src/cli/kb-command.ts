@@ -32,8 +32,12 @@ Examples:
         console.log(`${file}: ${parsed.length} entries`);
         entries.push(...parsed);
       }
-      const duplicate = entries.find((e, i) => entries.findIndex((o) => o._id === e._id) !== i);
-      if (duplicate) throw new KnowledgeFileError({ file: duplicate.source, line: 0, reason: `id "${duplicate._id}" appears in more than one file` });
+      const sources = new Map<string, string>();
+      for (const e of entries) {
+        const first = sources.get(e._id);
+        if (first) throw new KnowledgeFileError({ file: e.source, line: 0, reason: `id "${e._id}" is also in ${first}` });
+        sources.set(e._id, e.source);
+      }
       const ctx = new CliContext();
       try {
         const repo = new KnowledgeRepository(await ctx.db());

@@ -34,7 +34,7 @@ export function parseKnowledgeFile(file: string, content: string): KnowledgeEntr
   for (const [i, e] of entries.entries()) {
     if (seen.has(e.entry._id)) fail(file, e.line, `duplicate id "${e.entry._id}" (first on line ${seen.get(e.entry._id)})`);
     seen.set(e.entry._id, e.line);
-    if (i > 10_000) fail(file, e.line, 'more than 10,000 entries in one file');
+    if (i >= 10_000) fail(file, e.line, 'more than 10,000 entries in one file');
   }
   if (entries.length === 0) fail(file, 1, ext.startsWith('.md') ? 'no entries: a Markdown knowledge file needs a heading per entry' : 'no entries');
   return entries.map((e) => e.entry);
