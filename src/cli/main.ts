@@ -14,6 +14,7 @@ import { heartbeatKey } from '../metrics/worker-heartbeat.js';
 import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
 import { registerKnowledgeCommands } from './kb-command.js';
+import { conversationText } from './conversation-text.js';
 
 const program = new Command('ava')
   .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
@@ -129,7 +130,8 @@ program
   .argument('<id>', 'conversation id')
   .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
-  .action(async (id: string, opts: { api?: string; token?: string }) => {
+  .option('--text', 'print it for people (turns, then message statuses) instead of JSON', false)
+  .action(async (id: string, opts: { api?: string; token?: string; text: boolean }) => {
     const ctx = new CliContext();
     try {
       const doc = opts.api
@@ -143,7 +145,7 @@ program
         process.exitCode = 1;
         return;
       }
-      console.log(JSON.stringify(doc, null, 2));
+      console.log(opts.text ? conversationText(doc as Parameters<typeof conversationText>[0]) : JSON.stringify(doc, null, 2));
     } finally {
       await ctx.close();
     }

@@ -81,5 +81,9 @@ it('enqueues and shows a conversation, straight and through the API', async () =
         turns: [{ messageId: 'cli-0', user: 'Hello from the CLI', intent: expect.any(String) }, { messageId: 'cli-1', intent: expect.any(String) }],
         messages: [{ messageId: 'cli-0', status: 'replied', intent: expect.any(String) }, { messageId: 'cli-1', status: 'replied' }],
       });
+    const text = await ava('conversation', 'cli-conv', '--text', ...extra);
+    expect(text).toMatch(/^conversation cli-conv \(user cli-user\)/);
+    expect(text).toContain('    You> Hello from the CLI\n    Bot> ');
+    expect(text).toMatch(/^ {2}cli-1 {2}replied at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}intent \w+/m);
   }
 });
