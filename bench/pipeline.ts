@@ -17,13 +17,14 @@ import { spawnWorker, type WorkerProcess } from '../test/helpers/services.js';
 import { machine, quantile, writeResult } from './lib/bench-utils.js';
 
 const N = Number(process.env.BENCH_MESSAGES || 10_000);
+// Jobs per batch (AVA_BATCH_SIZE of the workers); each batch makes a fixed number of database round trips.
 const WORKERS = 2;
 execFileSync('bash', ['scripts/services.sh', 'up'], { stdio: 'inherit' });
 const base = loadConfig();
 
 async function run(generator: 'engine' | 'instant') {
   const names = { queueName: `bench_${generator}_${Date.now()}`, dbName: `bench_${generator}_${Date.now()}` };
-  const config = loadConfig(process.env, { AVA_QUEUE_NAME: names.queueName, AVA_DB_NAME: names.dbName, AVA_BATCH_SIZE: '64', AVA_MAX_NEW_TOKENS: '8', AVA_MODEL: process.env.AVA_MODEL || 'tiny' });
+  const config = loadConfig(process.env, { AVA_QUEUE_NAME: names.queueName, AVA_DB_NAME: names.dbName, AVA_BATCH_SIZE: process.env.BENCH_BATCH_SIZE || '64', AVA_MAX_NEW_TOKENS: '8', AVA_MODEL: process.env.AVA_MODEL || 'tiny' });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 500 });
   const db = await Database.connect(config.mongoUrl, config.dbName);

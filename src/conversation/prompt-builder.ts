@@ -6,6 +6,9 @@ export const ASSISTANT_LABEL = 'Assistant';
 /** Heading of the knowledge block. */
 export const KNOWLEDGE_LABEL = 'Knowledge';
 
+/** Tokens below the budget from which the joined prompt is not re-counted (a seam costs at most a token or two). */
+export const SEAM_MARGIN = 16;
+
 /** What may go into one prompt. */
 export interface PromptParts {
   /** Knowledge passages (and a custom handler's facts), most relevant first. */
@@ -44,8 +47,9 @@ export function buildPrompt(parts: PromptParts, budget?: PromptBudget): BuiltPro
   const tail = `${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`;
   if (!budget) return { prompt: assemble(passages, turns, tail), passages: passages.length, turns: turns.length };
 
-  // Pieces are counted apart and the total checked at the end: BPE counts of joined texts differ from the sum of
-  // their parts by a token or two at the seams, so the final check drops turns, then passages, until it truly fits.
+  // Pieces are counted apart; near the budget the total is checked at the end: BPE counts of joined texts differ from
+  // the sum of their parts by a token or two at the seams, so the final check drops turns, then passages, until it
+  // truly fits.
   let room = budget.maxTokens - budget.countTokens(tail);
   let keptPassages = 0;
   for (const p of passages) {
@@ -61,6 +65,9 @@ export function buildPrompt(parts: PromptParts, budget?: PromptBudget): BuiltPro
     room -= cost;
     keptTurns++;
   }
+  // Far enough below the window, the seams cannot matter and the whole prompt is not counted again: counting is the
+  // costly part of building prompts with long histories.
+  if (room >= SEAM_MARGIN) return { prompt: assemble(passages.slice(0, keptPassages), turns.slice(turns.length - keptTurns), tail), passages: keptPassages, turns: keptTurns };
   for (;;) {
     const prompt = assemble(passages.slice(0, keptPassages), turns.slice(turns.length - keptTurns), tail);
     if (budget.countTokens(prompt) <= budget.maxTokens || keptTurns + keptPassages === 0) return { prompt, passages: keptPassages, turns: keptTurns };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildPrompt, type PromptBudget } from '../../src/conversation/prompt-builder.js';
+import { buildPrompt, SEAM_MARGIN, type PromptBudget } from '../../src/conversation/prompt-builder.js';
 import type { ConversationTurn } from '../../src/contract/reply-document.js';
 
 const at = new Date(0);
@@ -53,6 +53,18 @@ describe('buildPrompt', () => {
     const r = buildPrompt(parts, seams);
     expect(seams.countTokens(r.prompt)).toBeLessThanOrEqual(20);
     expect(r.turns).toBeGreaterThan(0);
+  });
+
+  it('counts each piece once, and the whole prompt only when it comes within SEAM_MARGIN tokens of the budget', () => {
+    const counted: string[] = [];
+    const spy = (maxTokens: number): PromptBudget => ({ maxTokens, countTokens: (t) => (counted.push(t), t.split(/\s+/).filter(Boolean).length) });
+    const parts = { passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'q', 'a')], text: 'x' };
+    const far = buildPrompt(parts, spy(1000));
+    expect(counted).not.toContain(far.prompt);
+    counted.length = 0;
+    const near = buildPrompt(parts, spy(18 + SEAM_MARGIN - 1));
+    expect(near.turns).toBe(2);
+    expect(counted).toContain(near.prompt);
   });
 
   it('sends the message alone when even it does not fit (the generator then cuts it from the left)', () => {
