@@ -57,21 +57,10 @@ export class KnowledgeRepository {
     return this.database.knowledge.find({}).toArray();
   }
 
-  /** Some entries by id, in no particular order. */
-  async byIds(ids: readonly string[]): Promise<KnowledgeEntry[]> {
-    return ids.length === 0 ? [] : this.database.knowledge.find({ _id: { $in: [...ids] } }).toArray();
-  }
-
   /** The current revision; null while the knowledge base has never been written. */
   async revision(): Promise<string | null> {
     const doc = await this.database.meta.findOne({ _id: META_ID });
     return doc?.revision ?? null;
-  }
-
-  /** Removes every entry (used by tests and by a full re-import). */
-  async clear(): Promise<void> {
-    await this.database.knowledge.deleteMany({});
-    await this.bumpRevision(new Date());
   }
 
   // A random token rather than a counter: two concurrent imports each leave a value no worker has seen, without
