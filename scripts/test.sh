@@ -9,11 +9,14 @@ started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
 trap 'if [ "$started_services" = 1 ]; then bash scripts/services.sh down >/dev/null; fi' EXIT
 bash scripts/services.sh up
-# The dashboard test drives Debian's Chromium through playwright-core.
-if ! command -v chromium >/dev/null; then
-  echo "[test] installing chromium from Debian packages" >&2
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/tmp/ava-chromium-install.log 2>&1 \
-    || { echo "[test] installing chromium failed; see /tmp/ava-chromium-install.log" >&2; exit 1; }
+# The dashboard test drives Debian's Chromium through playwright-core; the TLS test makes its certificates with openssl.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v openssl >/dev/null || missing+=(openssl)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "[test] installing ${missing[*]} from Debian packages" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/ava-test-packages.log 2>&1 \
+    || { echo "[test] installing ${missing[*]} failed; see /tmp/ava-test-packages.log" >&2; exit 1; }
 fi
 npx tsc --noEmit
 npx vitest run "$@"
