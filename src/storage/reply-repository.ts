@@ -28,19 +28,21 @@ export class ReplyRepository {
   async storeAll(docs: readonly ReplyDocument[]): Promise<Set<string>> {
     if (docs.length === 0) return new Set();
     const ids = new Set(docs.map((d) => d._id));
+    let inserted: number;
     try {
-      await this.database.replies.insertMany([...docs], { ordered: false });
-      return ids;
+      inserted = (await this.database.replies.insertMany([...docs], { ordered: false })).insertedCount;
     } catch (cause) {
-      if (cause instanceof MongoBulkWriteError && cause.writeErrors) {
-        const errors = [cause.writeErrors].flat();
-        if (errors.every((e) => e.code === DUPLICATE_KEY)) {
-          for (const e of errors) ids.delete(docs[e.index]._id);
-          return ids;
-        }
+      const errors = cause instanceof MongoBulkWriteError && cause.writeErrors ? [cause.writeErrors].flat() : [];
+      if (errors.length === 0 || !errors.every((e) => e.code === DUPLICATE_KEY)) {
+        throw new StorageError(`storing ${docs.length} replies failed: ${(cause as Error).message}`, { cause });
       }
-      throw new StorageError(`storing ${docs.length} replies failed: ${(cause as Error).message}`, { cause });
+      for (const e of errors) ids.delete(docs[e.index]._id);
+      inserted = (cause as MongoBulkWriteError).result.insertedCount;
     }
+    // Every reply must be accounted for, inserted now or there already, before any job is acknowledged; a server that
+    // acknowledged fewer (a write cut short) gets the batch retried rather than messages completed without replies.
+    if (inserted !== ids.size) throw new StorageError(`the database acknowledged ${inserted} of ${ids.size} new replies`);
+    return ids;
   }
 
   /** One reply by messageId, or null. */

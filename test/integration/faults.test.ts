@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +8,7 @@ import { OwnRedis } from '../helpers/redis-server.js';
 import { OwnFerretDb } from '../helpers/ferretdb-server.js';
 import { spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
+import { ROOT } from '../helpers/paths.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -80,6 +83,11 @@ describe('fault tolerance (real worker processes)', () => {
       // Say where the missing messages are, so that a failure here can be diagnosed from the log alone.
       const counts = await queue.getJobCounts('completed', 'failed', 'active', 'wait', 'delayed');
       const failed = (await queue.getFailed(0, 3)).map((j) => `${j.id}: ${j.failedReason} (attempts ${j.attemptsMade})`);
+      const missing = [];
+      for (const m of msgs) if (!(await s.db.replies.findOne({ _id: m.messageId }, { projection: { _id: 1 } }))) missing.push(m.messageId);
+      await mkdir(path.join(ROOT, 'test-output'), { recursive: true });
+      await writeFile(path.join(ROOT, 'test-output', 'faults-dbdown10-worker.log'), worker.lines.map((l) => JSON.stringify(l)).join('\n'));
+      console.log(`missing replies: ${missing.join(', ')}; worker log in test-output/faults-dbdown10-worker.log`);
       throw new Error(`${(err as Error).message}; jobs ${JSON.stringify(counts)}; failed ${JSON.stringify(failed)}; worker's last lines ${JSON.stringify(worker.lines.slice(-5).map((l) => l.msg))}`);
     }
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);
