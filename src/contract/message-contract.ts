@@ -11,10 +11,12 @@ export const MAX_TEXT_CHARS = 8000;
 export const MAX_METADATA_KEYS = 32;
 
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
-// C0 controls other than tab, line feed and carriage return, plus DEL. NUL is refused by FerretDB and by many
-// downstream systems; the others have no place in a chat message.
+/**
+ * C0 controls other than tab, line feed and carriage return, plus DEL. NUL is refused by FerretDB and by many
+ * downstream systems; the others have no place in a chat message, a reply or a knowledge entry.
+ */
 // eslint-disable-next-line no-control-regex
-const FORBIDDEN_CONTROLS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+export const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 const id = (what: string) =>
@@ -25,7 +27,7 @@ const safeString = (max: number) =>
     .string()
     .max(max, `must be at most ${max} characters`)
     .refine((s) => s.isWellFormed(), 'must be well-formed Unicode (no lone surrogates)')
-    .refine((s) => !FORBIDDEN_CONTROLS.test(s), 'must not contain NUL or control characters');
+    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain NUL or control characters');
 
 const metadataKey = z
   .string()
@@ -33,7 +35,7 @@ const metadataKey = z
   .max(64, 'metadata keys must be at most 64 characters')
   .refine((k) => !k.startsWith('$') && !k.includes('.'), 'metadata keys must not start with $ or contain .')
   .refine((k) => !RESERVED_KEYS.has(k), 'metadata keys must not be __proto__, constructor or prototype')
-  .refine((k) => !FORBIDDEN_CONTROLS.test(k) && k.isWellFormed(), 'metadata keys must not contain control characters');
+  .refine((k) => !CONTROL_CHARACTERS.test(k) && k.isWellFormed(), 'metadata keys must not contain control characters');
 
 const metadataValue = z.union([safeString(1024), z.number().finite(), z.boolean()], {
   error: 'metadata values must be strings (at most 1024 characters), finite numbers or booleans',

@@ -1,9 +1,9 @@
 import type { ErrorCode } from '../errors/errors.js';
+import { CONTROL_CHARACTERS } from './message-contract.js';
 
-// C0 controls other than tab, line feed and carriage return, plus DEL: the same characters the message contract
-// refuses. NUL in particular is refused by FerretDB, so one such character in a reply would fail its whole batch.
-// eslint-disable-next-line no-control-regex
-const UNSTORABLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+// The characters the message contract refuses. NUL in particular is refused by FerretDB, so one such character in a
+// reply would fail its whole batch.
+const UNSTORABLE = new RegExp(CONTROL_CHARACTERS.source, 'g');
 
 /**
  * A reply text as it can be stored and shown: control characters dropped and lone surrogates replaced. A model can

@@ -46,12 +46,15 @@ export class IntentClassifier {
   private readonly index: MiniSearch<ExampleDoc>;
   private readonly selfScore = new Map<number, number>();
   private readonly byName: Map<string, IntentDefinition>;
+  /** Each intent's keywords, lower-cased, with the terms of the Latin ones: worked out once, not per message. */
+  private readonly keywords: Map<string, Keyword[]>;
 
   constructor(
     intents: readonly IntentDefinition[],
     private readonly opts: IntentClassifierOptions,
   ) {
     this.byName = new Map(intents.map((i) => [i.name, i]));
+    this.keywords = new Map(intents.map((i) => [i.name, i.keywords.map((k) => ({ text: k.toLowerCase(), terms: searchTerms(k) }))]));
     this.index = new MiniSearch<ExampleDoc>({
       fields: ['text'],
       storeFields: ['intent'],
@@ -73,7 +76,8 @@ export class IntentClassifier {
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
     const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
-    const queryTerms = new Set(searchTerms(text)).size;
+    const terms = new Set(searchTerms(text));
+    const queryTerms = terms.size;
     for (const hit of this.index.search(text)) {
       const self = this.selfScore.get(hit.id as number) ?? 0;
       const name = hit.intent as string;
@@ -86,10 +90,9 @@ export class IntentClassifier {
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
     }
     const lower = text.toLowerCase();
-    const terms = new Set(searchTerms(text));
     const slots: Record<string, string> = {};
     for (const intent of this.byName.values()) {
-      if (intent.keywords.some((k) => matchesKeyword(k.toLowerCase(), lower, terms))) raise(intent.name, KEYWORD_CONFIDENCE);
+      if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms))) raise(intent.name, KEYWORD_CONFIDENCE);
       for (const re of intent.patterns) {
         const m = re.exec(text);
         if (!m) continue;
@@ -113,11 +116,15 @@ export class IntentClassifier {
   }
 }
 
+interface Keyword {
+  text: string;
+  terms: string[];
+}
+
 /** Chinese keywords match as substrings (segmentation may split them); Latin ones as whole stemmed words. */
-function matchesKeyword(keyword: string, lower: string, terms: ReadonlySet<string>): boolean {
-  if (/\p{Script=Han}/u.test(keyword)) return lower.includes(keyword);
-  const words = searchTerms(keyword);
-  return words.length > 0 && words.every((w) => terms.has(w));
+function matchesKeyword(keyword: Keyword, lower: string, terms: ReadonlySet<string>): boolean {
+  if (/\p{Script=Han}/u.test(keyword.text)) return lower.includes(keyword.text);
+  return keyword.terms.length > 0 && keyword.terms.every((w) => terms.has(w));
 }
 
 function round(x: number): number {

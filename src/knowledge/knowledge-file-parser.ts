@@ -2,15 +2,14 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { marked, type Token } from 'marked';
 import { z } from 'zod';
+import { CONTROL_CHARACTERS } from '../contract/message-contract.js';
 import { KnowledgeFileError } from '../errors/errors.js';
 import { languageOf } from '../language/search-terms.js';
 import type { KnowledgeEntryInput } from './knowledge-entry.js';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 /** Text that can be stored and put into a prompt: no control characters (tab and line breaks aside), well-formed. */
-const clean = (s: string) => !CONTROL.test(s) && s.isWellFormed();
+const clean = (s: string) => !CONTROL_CHARACTERS.test(s) && s.isWellFormed();
 const MAX_BODY_CHARS = 20_000;
 
 const jsonEntry = z.strictObject({

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { stablePort, terminate, waitForPort } from './test-ports.js';
 
 /** The FerretDB binary that `scripts/services.sh` built. */
-const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
+export const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
 
 /**
  * A FerretDB server of a test's own, so that a fault test can make the database unreachable (SIGSTOP freezes it:

@@ -11,11 +11,11 @@ import { MessageProducer } from '../../src/queue/message-producer.js';
 import { connectRedis } from '../../src/queue/redis-connection.js';
 import { Database } from '../../src/storage/database.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
+import { FERRETDB_BIN } from '../helpers/ferretdb-server.js';
 import { ROOT } from '../helpers/paths.js';
 import { isolatedNames, silentLog } from '../helpers/services.js';
 import { stablePort, terminate, waitForPort } from '../helpers/test-ports.js';
 
-const FERRETDB_BIN = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'bin', 'ferretdb-v1.24.2');
 const PASSWORD = 'tls-test-password-3f9a';
 
 let dir: string;
