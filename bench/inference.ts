@@ -133,7 +133,10 @@ const d = await timed(`(d) engine, Poisson arrivals at ${rate.toFixed(2)} msg/s`
 const b = await timed('(b) transformers.js, batches of 16', async (done) => {
   for (let s = 0; s < N; s += 16) {
     const outs = await batched.generate(requests.slice(s, s + 16));
-    outs.forEach((o, k) => done(s + k, o));
+    outs.forEach((o, k) => {
+      if (o.finishReason === 'error') throw o.error;
+      done(s + k, o);
+    });
   }
 });
 const a = await timed('(a) transformers.js pipeline, one at a time', async (done) => {
@@ -141,7 +144,7 @@ const a = await timed('(a) transformers.js pipeline, one at a time', async (done
     const out = (await naive(prompts[i], { max_new_tokens: MAX_NEW, do_sample: false })) as Array<{ generated_text: string }>;
     const promptTokens = tokenizer.encode(prompts[i], { add_special_tokens: false }).length;
     const generatedTokens = tokenizer.encode(out[0].generated_text, { add_special_tokens: false }).length - promptTokens;
-    done(i, { text: out[0].generated_text.slice(prompts[i].length), promptTokens, generatedTokens });
+    done(i, { text: out[0].generated_text.slice(prompts[i].length), promptTokens, generatedTokens, finishReason: generatedTokens < MAX_NEW ? 'stop' : 'length' });
   }
 });
 

@@ -6,7 +6,7 @@ import { buildApiServer } from '../src/api/api-server.js';
 import { failStart, startProcess } from '../src/config/process-start.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
 import { connectRedis } from '../src/queue/redis-connection.js';
-import { TokenSubscriber } from '../src/queue/token-stream.js';
+import { ReplyStreamReader } from '../src/queue/reply-stream-reader.js';
 import { Database } from '../src/storage/database.js';
 
 const { config, log } = startProcess('ava-api');
@@ -15,14 +15,15 @@ try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
   const [redis, database] = await Promise.all([connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
-  const streams = new TokenSubscriber(redis.duplicate(), config.queuePrefix, config.queueName);
+  const subscriber = redis.duplicate();
+  const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
   const app = await buildApiServer({ config, producer, database, redis, streams, log });
   await app.listen({ host: config.apiHost, port: config.apiPort });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping the API');
     await app.close();
     await producer.close();
-    await Promise.all([database.close(), redis.quit()]);
+    await Promise.all([database.close(), redis.quit(), subscriber.quit()]);
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -19,7 +19,8 @@ import { DialogueState } from '../conversation/dialogue-state.js';
 import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
 import { BearerAuth, type Scope } from './bearer-auth.js';
-import type { TokenSubscriber } from '../queue/token-stream.js';
+import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import { SseReplyRelay } from './sse-reply-relay.js';
 import { ApiMetrics } from '../metrics/api-metrics.js';
 import { heartbeatKey, liveWorkers } from '../metrics/worker-heartbeat.js';
 import { collectStats } from '../metrics/service-stats.js';
@@ -31,13 +32,17 @@ export interface ApiDeps {
   producer: MessageProducer;
   database: Database;
   redis: Redis;
-  /** Relays workers' token streams to SSE clients. */
-  streams: TokenSubscriber;
+  /** Replays and follows workers' reply streams for SSE clients. */
+  streams: ReplyStreamReader;
   log: Logger;
 }
 
 /** How long an SSE stream waits for its reply before it ends with a `timeout` event. */
 const STREAM_TIMEOUT_MS = 60_000;
+/** Period of the SSE keep-alive comment. */
+const STREAM_KEEPALIVE_MS = 15_000;
+/** A Redis stream entry id, as SSE clients send it back in `Last-Event-ID`. */
+const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 const require = createRequire(import.meta.url);
 
@@ -54,15 +59,20 @@ class HttpError extends Error {
  */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database } = deps;
+  const replies = database.replies;
   const auth = new BearerAuth(config.apiTokens);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
   const dialogue = new DialogueState(database, conversations, producer.bullQueue);
   const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, bodyLimit: config.apiBodyLimitBytes });
 
+  // Requests are counted per authenticated token name, after authentication (the limiter runs as the last preHandler
+  // of a route, behind its guard): a raw header as the key would give each spelling of "Bearer" a fresh bucket.
+  app.decorateRequest('caller', '');
   await app.register(rateLimit, {
     max: config.apiRateLimit,
     timeWindow: 60_000,
-    keyGenerator: (req) => req.headers.authorization ?? req.ip,
+    hook: 'preHandler',
+    keyGenerator: (req) => (req.caller ? `token:${req.caller}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) => new HttpError(429, 'ERR_RATE_LIMIT', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
   });
 
@@ -76,11 +86,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
 
-  const callers = new WeakMap<FastifyRequest, string>();
   const guard = (scope: Scope) => async (req: FastifyRequest) => {
     const result = auth.check(req.headers.authorization, scope);
     if (!result.ok) throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
-    callers.set(req, result.name);
+    req.caller = result.name;
   };
 
   // The dashboard's page and scripts carry no data (it comes from the authenticated routes), so they are public.
@@ -127,38 +136,22 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.get('/v1/messages/:id/stream', { preHandler: guard('read') }, async (req, reply) => {
     const { id } = parse(idParamSchema, req.params, 'path');
-    if (!(await database.replies.findOne({ _id: id }, { projection: { _id: 1 } })) && (await producer.bullQueue.getJobState(id)) === 'unknown') {
-      return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    const lastEventId = req.headers['last-event-id'];
+    if (lastEventId !== undefined && (typeof lastEventId !== 'string' || !STREAM_ID.test(lastEventId))) {
+      throw new HttpError(400, 'ERR_REQUEST', 'header.last-event-id: must be an event id this stream sent (<ms>-<seq>)');
     }
-    // Server-Sent Events: `token` events as the worker generates, then `reply` (the stored document) or `timeout`.
+    const known = (await deps.streams.exists(id)) || (await replies.findOne({ _id: id }, { projection: { _id: 1 } })) !== null || (await producer.bullQueue.getJobState(id)) !== 'unknown';
+    if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+    // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
+    // when a retried message starts over, then `reply` (the stored document) or `timeout`.
     reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (event: string, data: unknown) => raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    let open = true;
-    let timer: NodeJS.Timeout | undefined;
-    let stop: () => void = () => undefined;
-    const close = () => {
-      open = false;
-      stop();
-      clearTimeout(timer);
-    };
-    const finish = async () => {
-      if (!open) return;
-      close();
-      const doc = await database.replies.findOne({ _id: id });
-      send(doc ? 'reply' : 'timeout', doc ? present(doc) : { messageId: id });
-      raw.end();
-    };
-    stop = await deps.streams.listen(id, (e) => {
-      if (!open) return;
-      if (e.type === 'token') send('token', { text: e.text });
-      else void finish();
-    });
-    timer = setTimeout(() => void finish(), STREAM_TIMEOUT_MS);
-    req.raw.on('close', close);
-    // Subscribed first, then checked: a reply stored in between is not missed.
-    if (await database.replies.findOne({ _id: id }, { projection: { _id: 1 } })) await finish();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    await new SseReplyRelay(
+      { streams: deps.streams, readReply: (messageId) => replies.findOne({ _id: messageId }), present, log: deps.log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS },
+      reply.raw,
+      id,
+      lastEventId,
+    ).start();
   });
 
   app.get('/v1/conversations/:id', { preHandler: guard('read') }, async (req, reply) => {
@@ -186,7 +179,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {
     const { context } = parse(generateSchema, input, req.method === 'GET' ? 'query' : 'body');
     const messageId = randomUUID();
-    await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: callers.get(req) ?? 'api', text: context });
+    await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: req.caller || 'api', text: context });
     const doc = await waitForReply(database, messageId, 30_000);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
@@ -195,6 +188,13 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.query));
   app.post('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.body));
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Name of the token that authenticated the request; empty on public routes. */
+    caller: string;
+  }
 }
 
 /** The dashboard's files: the page, its script, and uPlot from node_modules (no build step). */

@@ -5,7 +5,8 @@ import { CONTRACT_VERSION } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import { followReplies } from './follow-replies.js';
 import type { CliContext } from './cli-context.js';
-import { TokenSubscriber } from '../queue/token-stream.js';
+import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import { StreamedText } from '../queue/streamed-text.js';
 
 /** Where the chat sends messages: the HTTP API (URL and token) or Redis and the database directly. */
 export type ChatTarget = { kind: 'api'; url: string; token: string } | { kind: 'direct'; ctx: CliContext };
@@ -28,49 +29,66 @@ export async function runChat(target: ChatTarget, io: { input: Readable; output:
       }
       if (!line.trim()) break;
       io.output.write('Bot> ');
-      const reply = await send({ v: CONTRACT_VERSION, messageId: randomUUID(), conversationId, userId: io.userId, text: line }, (t) => io.output.write(t));
-      io.output.write(reply.status === 'failed' ? `[failed: ${reply.error?.code} ${reply.error?.message}]\n` : '\n');
+      const shown = new StreamedText();
+      const show = (event: { text: string; attempt: string }) => {
+        if (shown.apply({ type: 'token', ...event }) === 'restart') io.output.write(`\n${RESTARTED}\nBot> `);
+        io.output.write(event.text);
+      };
+      const reply = await send({ v: CONTRACT_VERSION, messageId: randomUUID(), conversationId, userId: io.userId, text: line }, show);
+      if (reply.status === 'failed') {
+        io.output.write(`[failed: ${reply.error?.code} ${reply.error?.message}]\n`);
+        continue;
+      }
+      // What was shown must be the stored reply: print what the stream missed, or the stored text again.
+      const { restart, append } = shown.reconcile(reply.text ?? '');
+      io.output.write(`${restart ? `\n${RESTARTED}\nBot> ` : ''}${append}\n`);
     }
   } finally {
     rl.close();
   }
 }
 
-type Sender = (message: { v: 1; messageId: string; conversationId: string; userId: string; text: string }, onText: (t: string) => void) => Promise<Pick<ReplyDocument, 'status' | 'text' | 'error'>>;
+/** Printed when the text shown so far is dropped: the message is generated again, or the stream missed a part. */
+const RESTARTED = '[reply restarted]';
+
+type Sender = (
+  message: { v: 1; messageId: string; conversationId: string; userId: string; text: string },
+  onToken: (token: { text: string; attempt: string }) => void,
+) => Promise<Pick<ReplyDocument, 'status' | 'text' | 'error'>>;
 
 async function directSender(ctx: CliContext): Promise<Sender> {
   const producer = await ctx.producer();
   const db = await ctx.db();
-  const streams = new TokenSubscriber(await ctx.subscriber(), ctx.config.queuePrefix, ctx.config.queueName);
-  return async (message, onText) => {
-    let streamed = '';
-    const stop = await streams.listen(message.messageId, (e) => {
-      if (e.type === 'token') {
-        streamed += e.text;
-        onText(e.text);
-      }
+  const streams = new ReplyStreamReader(await ctx.redis(), await ctx.subscriber(), ctx.config.queuePrefix, ctx.config.queueName);
+  return async (message, onToken) => {
+    let failure: unknown;
+    const follow = await streams.follow(message.messageId, undefined, {
+      onEntry: ({ event }) => event.type === 'token' && onToken(event),
+      onError: (err) => (failure = err),
     });
     try {
       await producer.enqueue(message);
       let doc: ReplyDocument | undefined;
       await followReplies(db, [message.messageId], (d) => (doc = d));
-      // Print whatever the stream missed (a generator that does not stream prints it all here).
-      if (doc?.text && doc.text.startsWith(streamed)) onText(doc.text.slice(streamed.length));
+      // Tokens reach the stream before their reply is stored: one more read delivers any still unread.
+      await follow.catchUp();
+      if (failure && !doc) throw failure;
       return doc!;
     } finally {
-      stop();
+      follow.close();
     }
   };
 }
 
 function apiSender(target: { url: string; token: string }): Sender {
   const headers = { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' };
-  return async (message, onText) => {
+  return async (message, onToken) => {
     const posted = await fetch(new URL('/v1/messages', target.url), { method: 'POST', headers, body: JSON.stringify(message) });
     if (posted.status !== 202) throw new Error(`the API answered ${posted.status}: ${await posted.text()}`);
     const stream = await fetch(new URL(`/v1/messages/${message.messageId}/stream`, target.url), { headers });
     if (!stream.ok || !stream.body) throw new Error(`the API answered ${stream.status} to the stream request`);
-    let streamed = '';
+    // The server restarts the text with `reset`; a fresh attempt name per reset lets the shown text follow it.
+    let attempt = 0;
     let buffer = '';
     const decoder = new TextDecoder();
     const reader = stream.body.getReader();
@@ -80,19 +98,14 @@ function apiSender(target: { url: string; token: string }): Sender {
       buffer += decoder.decode(value, { stream: true });
       let cut;
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
-        const [eventLine, dataLine] = buffer.slice(0, cut).split('\n');
+        const fields = Object.fromEntries(buffer.slice(0, cut).split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
         buffer = buffer.slice(cut + 2);
-        const event = eventLine.slice('event: '.length);
-        const data = JSON.parse(dataLine.slice('data: '.length));
-        if (event === 'token') {
-          streamed += data.text;
-          onText(data.text);
-        } else if (event === 'reply') {
-          if (data.text?.startsWith(streamed)) onText(data.text.slice(streamed.length));
-          return data;
-        } else {
-          throw new Error(`no reply yet for ${message.messageId} (${event})`);
-        }
+        if (!fields.event) continue;
+        const data = JSON.parse(fields.data ?? 'null');
+        if (fields.event === 'token') onToken({ text: data.text, attempt: String(attempt) });
+        else if (fields.event === 'reset') attempt++;
+        else if (fields.event === 'reply') return data;
+        else throw new Error(`no reply for ${message.messageId} (${fields.event}${data?.message ? `: ${data.message}` : ''})`);
       }
     }
     throw new Error('the stream ended without a reply');

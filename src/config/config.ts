@@ -47,6 +47,10 @@ const schema = z.object({
   AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
   AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
   AVA_MAX_INFLIGHT_BATCHES: int(1, 64).default(2),
+  AVA_STREAM_TTL_SECONDS: int(10, 86_400).default(600),
+  AVA_STREAM_RETAIN_SECONDS: int(1, 86_400).default(300),
+  AVA_RECONCILE_INTERVAL_MS: int(100, 3_600_000).default(10_000),
+  AVA_ENGINE_CACHE_DIR: z.string().min(1).optional(),
   AVA_API_HOST: z.string().min(1).default('127.0.0.1'),
   AVA_API_PORT: int(0, 65535).default(8080),
   AVA_API_TOKENS: z
@@ -128,6 +132,14 @@ export interface AvaConfig {
   readonly engineMaxCachedTokens: number;
   /** Queue batches a worker keeps in flight, so new messages join the engine while others generate. */
   readonly maxInflightBatches: number;
+  /** How long a message's reply stream stays in Redis while it is generated, in s (renewed by each token). */
+  readonly streamTtlSeconds: number;
+  /** How long a reply stream stays in Redis once its reply is stored, in s; later readers get the stored text whole. */
+  readonly streamRetainSeconds: number;
+  /** How often a worker gives a stored `failed` reply to jobs that ended in BullMQ's failed set without one, in ms. */
+  readonly reconcileIntervalMs: number;
+  /** Writable folder for converted engine graphs; absent: `$XDG_CACHE_HOME/ava/engine` or `~/.cache/ava/engine`. */
+  readonly engineCacheDir?: string;
   /** Address the HTTP API binds to; loopback unless configured. */
   readonly apiHost: string;
   /** HTTP API port. */
@@ -203,6 +215,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     engineMaxBatch: e.AVA_ENGINE_MAX_BATCH,
     engineMaxCachedTokens: e.AVA_ENGINE_MAX_CACHED_TOKENS,
     maxInflightBatches: e.AVA_MAX_INFLIGHT_BATCHES,
+    streamTtlSeconds: e.AVA_STREAM_TTL_SECONDS,
+    streamRetainSeconds: e.AVA_STREAM_RETAIN_SECONDS,
+    reconcileIntervalMs: e.AVA_RECONCILE_INTERVAL_MS,
+    ...(e.AVA_ENGINE_CACHE_DIR ? { engineCacheDir: e.AVA_ENGINE_CACHE_DIR } : {}),
     apiHost: e.AVA_API_HOST,
     apiPort: e.AVA_API_PORT,
     apiTokens: Object.freeze(

@@ -7,6 +7,9 @@
 export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_CONTRACT'
+  | 'ERR_JOB_ID'
+  | 'ERR_RETRIES_EXHAUSTED'
+  | 'ERR_STALLED'
   | 'ERR_MODEL_LOAD'
   | 'ERR_MODEL_FORGE'
   | 'ERR_MODEL_RESOLVE'
@@ -81,6 +84,26 @@ export class ModelResolveError extends AvaError {
 export class GenerationError extends AvaError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super('ERR_GENERATION', message, options);
+  }
+}
+
+/**
+ * A raw job whose reply cannot be keyed safely: its data names another messageId, or its job id is not a usable
+ * id. No reply is stored for it; the job fails with this reason, visible in BullMQ's failed set. Never retried.
+ */
+export class JobIdError extends AvaError {
+  constructor(message: string) {
+    super('ERR_JOB_ID', message, { hint: 'enqueue through the producer, or add raw jobs with jobId equal to data.messageId' });
+  }
+}
+
+/**
+ * A job that ended in BullMQ's failed set without a reply: its attempts ran out (`ERR_RETRIES_EXHAUSTED`, a database
+ * outage longer than the retry budget) or it stalled more than the limit (`ERR_STALLED`, its workers kept dying).
+ */
+export class TerminalJobError extends AvaError {
+  constructor(code: 'ERR_RETRIES_EXHAUSTED' | 'ERR_STALLED', message: string) {
+    super(code, message);
   }
 }
 

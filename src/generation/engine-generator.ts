@@ -7,7 +7,7 @@ import type { ExecutionProvider } from '../inference/onnx-session.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
 import { fitToWindow } from './prompt-window.js';
-import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
+import type { GenerationOutput, GenerationRequest, GenerationResult, TextGenerator } from './text-generator.js';
 
 /** Options of the continuous-batching generator. */
 export interface EngineGeneratorOptions {
@@ -65,8 +65,16 @@ export class EngineGenerator implements TextGenerator {
     return this.tokenizer.encode(text, { add_special_tokens: false }).length;
   }
 
-  /** Generates one request, streaming through `request.onText`. */
+  /** Generates one request, streaming through `request.onText`; rejects with {@link GenerationError}. */
   async stream(request: GenerationRequest): Promise<GenerationOutput> {
+    try {
+      return await this.run(request);
+    } catch (cause) {
+      throw cause instanceof GenerationError ? cause : new GenerationError(`generation failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  private async run(request: GenerationRequest): Promise<GenerationOutput> {
     const { ids, maxNew } = fitToWindow(this.tokenizer.encode(request.prompt, { add_special_tokens: false }), request.maxNewTokens, this.engine.shape.window, this.eosTokenId);
     const seq = new GenerationSequence(ids, {
       ...request,
@@ -75,16 +83,15 @@ export class EngineGenerator implements TextGenerator {
       decode: (tokens) => (tokens.length === 0 ? '' : this.tokenizer.decode(tokens as number[], { skip_special_tokens: true })),
     });
     this.batcher.submit(seq);
-    try {
-      return await seq.result;
-    } catch (cause) {
-      throw new GenerationError(`generation failed: ${(cause as Error).message}`, { cause });
-    }
+    return seq.result;
   }
 
-  /** All requests join the running batch at once; each resolves as soon as it finishes. */
-  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
-    return Promise.all(requests.map((r) => this.stream(r)));
+  /**
+   * All requests join the running batch at once; each resolves as soon as it finishes. A request that fails (in its
+   * sampling, its stopping or its streaming) leaves the batch alone and the others run on.
+   */
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
+    return Promise.all(requests.map((r) => this.stream(r).catch((error: GenerationError) => ({ finishReason: 'error' as const, error }))));
   }
 
   whenCapacity(): Promise<void> {

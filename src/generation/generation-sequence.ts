@@ -50,18 +50,19 @@ export class GenerationSequence implements ScheduledSequence {
     }
     this.eos = new EosTokenCriterion(opts.eosTokenIds);
     this.stop = new StopStringCriterion(opts.stop ?? []);
-    this.criteria = [new MaxNewTokensCriterion(opts.maxNewTokens), this.stop];
+    this.criteria = [new MaxNewTokensCriterion(opts.maxNewTokens)];
   }
 
   next(scores: Float32Array): number | null {
     const context = this.processors.length > 0 ? [...this.promptTokens, ...this.generated] : [];
     for (const p of this.processors) p.apply(scores, context);
     const token = this.sampler.sample(scores);
-    if (this.eos.isDone({ tokens: [token], text: '' })) return this.finish(this.opts.decode(this.generated));
+    if (this.eos.isDone({ tokens: [token], text: '' })) return this.finish(this.opts.decode(this.generated), 'stop');
     this.generated.push(token);
     const text = this.opts.decode(this.generated);
     const state = { tokens: this.generated, text };
-    if (this.criteria.some((c) => c.isDone(state))) return this.finish(this.stop.cut(text));
+    if (this.stop.isDone(state)) return this.finish(this.stop.cut(text), 'stop');
+    if (this.criteria.some((c) => c.isDone(state))) return this.finish(text, 'length');
     this.stream(text, this.stop.pendingSuffix(text));
     return token;
   }
@@ -70,9 +71,9 @@ export class GenerationSequence implements ScheduledSequence {
     this.reject(err);
   }
 
-  private finish(text: string): null {
+  private finish(text: string, finishReason: GenerationOutput['finishReason']): null {
     this.stream(text, 0, true);
-    this.resolve({ text, promptTokens: this.promptTokens.length, generatedTokens: this.generated.length });
+    this.resolve({ text, promptTokens: this.promptTokens.length, generatedTokens: this.generated.length, finishReason });
     return null;
   }
 
@@ -81,6 +82,8 @@ export class GenerationSequence implements ScheduledSequence {
     if (!this.opts.onText) return;
     let end = text.length - hold;
     if (!final && text.endsWith('\uFFFD')) end = Math.min(end, text.length - 1);
+    // Never split a surrogate pair between two pieces: each piece must be well-formed text on its own.
+    if (end > 0 && end < text.length && /[\uD800-\uDBFF]/.test(text[end - 1])) end--;
     if (end > this.emitted) {
       this.opts.onText(text.slice(this.emitted, end));
       this.emitted = end;

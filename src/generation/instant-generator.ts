@@ -1,4 +1,4 @@
-import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
+import type { GenerationRequest, GenerationResult, TextGenerator } from './text-generator.js';
 
 /**
  * A generator without a model that answers at once with a fixed text: it measures what the queue and the storage
@@ -7,8 +7,8 @@ import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-
 export class InstantGenerator implements TextGenerator {
   readonly model = { id: 'instant', revision: 'none' } as const;
 
-  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
-    return requests.map(() => ({ text: 'Thank you for your message.', promptTokens: 0, generatedTokens: 0 }));
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
+    return requests.map(() => ({ text: 'Thank you for your message.', promptTokens: 0, generatedTokens: 0, finishReason: 'stop' as const }));
   }
 
   async close(): Promise<void> {}

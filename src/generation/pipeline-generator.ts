@@ -4,7 +4,7 @@ import { AutoModelForCausalLM, AutoTokenizer, env, Tensor, type PreTrainedModel,
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { modelRevision } from '../models/model-revision.js';
 import { fitToWindow } from './prompt-window.js';
-import type { GenerationOutput, GenerationRequest, TextGenerator } from './text-generator.js';
+import type { GenerationOutput, GenerationRequest, GenerationResult, TextGenerator } from './text-generator.js';
 
 /** Options of the transformers.js generator. */
 export interface PipelineGeneratorOptions {
@@ -55,8 +55,24 @@ export class PipelineGenerator implements TextGenerator {
     return this.tokenizer.encode(text, { add_special_tokens: false }).length;
   }
 
-  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
+  /**
+   * One `model.generate` for the batch. The call fails or succeeds as a whole, so when it fails for a batch of more
+   * than one, each request is run alone to find the one at fault (this baseline generator's only way to isolate).
+   */
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
     if (requests.length === 0) return [];
+    try {
+      return await this.generateBatch(requests);
+    } catch (err) {
+      const error = err instanceof GenerationError ? err : new GenerationError((err as Error).message, { cause: err });
+      if (requests.length === 1) return [{ finishReason: 'error', error }];
+      const results: GenerationResult[] = [];
+      for (const r of requests) results.push(...(await this.generate([r])));
+      return results;
+    }
+  }
+
+  private async generateBatch(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
     const fitted = requests.map((r) => fitToWindow(this.tokenizer.encode(r.prompt, { add_special_tokens: false }), r.maxNewTokens, this.window, this.eosTokenId));
     const maxNew = fitted.map((f) => f.maxNew);
     const prompts = fitted.map((f) => f.ids);
@@ -87,12 +103,16 @@ export class PipelineGenerator implements TextGenerator {
     const data = output.data as BigInt64Array;
     return prompts.map((p, b) => {
       const generated: number[] = [];
+      let finishReason: GenerationOutput['finishReason'] = 'length';
       for (let t = T; t < width && generated.length < maxNew[b]; t++) {
         const token = Number(data[b * width + t]);
-        if (token === this.eosTokenId) break;
+        if (token === this.eosTokenId) {
+          finishReason = 'stop';
+          break;
+        }
         generated.push(token);
       }
-      return { text: this.tokenizer.decode(generated, { skip_special_tokens: true }), promptTokens: p.length, generatedTokens: generated.length };
+      return { text: this.tokenizer.decode(generated, { skip_special_tokens: true }), promptTokens: p.length, generatedTokens: generated.length, finishReason };
     });
   }
 

@@ -1,3 +1,5 @@
+import type { AvaError } from '../errors/errors.js';
+
 /** Sampling settings of one request; all optional, greedy by default. */
 export interface SamplingOptions {
   /** 0 (default) is greedy decoding; above 0, sampling at that temperature. */
@@ -24,8 +26,13 @@ export interface GenerationRequest extends SamplingOptions {
   onText?: (delta: string) => void;
 }
 
+/** Why a request ended: an end-of-text token or a stop string, its token limit, or a failure of its own. */
+export type FinishReason = 'stop' | 'length' | 'error';
+
 /** The continuation of one request. */
 export interface GenerationOutput {
+  /** `stop` (end-of-text or a stop string) or `length` (`maxNewTokens` reached). */
+  finishReason: 'stop' | 'length';
   /** Generated text, without the prompt and without end-of-text. */
   text: string;
   /** Prompt tokens actually sent to the model (after truncation). */
@@ -33,6 +40,16 @@ export interface GenerationOutput {
   /** Tokens generated (end-of-text not counted). */
   generatedTokens: number;
 }
+
+/** A request that failed on its own; the others of its call are unaffected. */
+export interface GenerationFailure {
+  finishReason: 'error';
+  /** Why, with a stable code (`ERR_GENERATION`). */
+  error: AvaError;
+}
+
+/** What one request ends with. */
+export type GenerationResult = GenerationOutput | GenerationFailure;
 
 /**
  * What the worker needs from a model: continue a batch of prompts in one call. Implementations: the transformers.js
@@ -45,8 +62,11 @@ export interface TextGenerator {
   readonly window?: number;
   /** How many tokens a text takes in the model's tokenizer; absent when the generator has no tokenizer. */
   countTokens?(text: string): number;
-  /** Generates every request in one model call; output i answers request i. Greedy, so deterministic. */
-  generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]>;
+  /**
+   * Generates every request in one call; result i answers request i. A request that fails gets its own `error`
+   * result and is never generated twice; the call rejects only when the generator itself is unusable.
+   */
+  generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;
   /** Resolves when a new request would start generating at once; absent when the generator has no such limit. */
   whenCapacity?(): Promise<void>;
   /** Releases the model. */

@@ -1,22 +1,25 @@
+import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { parseMessage, type Message } from '../contract/message-contract.js';
 import { storableText, type ConversationTurn, type ReplyDocument } from '../contract/reply-document.js';
 import { buildPrompt } from '../conversation/prompt-builder.js';
 import type { ReplyPlan, ReplyPlanner } from '../conversation/reply-planner.js';
-import { AvaError, ContractError, GenerationError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
-import type { GenerationOutput, TextGenerator } from '../generation/text-generator.js';
+import { AvaError, ContractError, JobIdError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
+import type { GenerationOutput, GenerationRequest, TextGenerator } from '../generation/text-generator.js';
 import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { MessageStateRepository } from '../storage/message-state-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
-import type { TokenPublisher } from '../queue/token-stream.js';
+import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
 export type JobOutcome =
   | { kind: 'replied'; messageId: string }
   | { kind: 'failed'; messageId: string; error: AvaError }
-  | { kind: 'already-stored'; messageId: string };
+  | { kind: 'already-stored'; messageId: string }
+  /** No reply can be keyed safely for the job (its data names another message, or its id is unusable). */
+  | { kind: 'refused'; jobId: string; error: AvaError };
 
 /** Settings of the processor. */
 export interface BatchProcessorOptions {
@@ -30,12 +33,13 @@ export interface BatchProcessorDeps {
   conversations: ConversationRepository;
   states: MessageStateRepository;
   planner: ReplyPlanner;
-  stream?: TokenPublisher;
+  stream?: ReplyStreamPublisher;
   metrics?: WorkerMetrics;
 }
 
 interface Parsed {
   job: Job;
+  /** The reply's key: the job id, which BullMQ keeps unique (the producer makes it the messageId). */
   messageId: string;
   message?: Message;
   plan?: ReplyPlan;
@@ -61,7 +65,15 @@ export class BatchProcessor {
   async process(jobs: readonly Job[], log: Logger): Promise<JobOutcome[]> {
     const { generator, replies, conversations, states, planner, stream, metrics } = this.deps;
     const startedAt = new Date();
-    const parsed = jobs.map((job) => parseJob(job));
+    // Names this pass in the reply streams: a retried message streams again under a new attempt.
+    const attempt = randomUUID().slice(0, 8);
+    const refused = new Map<Job, JobOutcome>();
+    const parsed: Parsed[] = [];
+    for (const job of jobs) {
+      const p = parseJob(job);
+      if (p instanceof JobIdError) refused.set(job, { kind: 'refused', jobId: String(job.id), error: p });
+      else parsed.push(p);
+    }
     // Where a batch's time goes, logged with it: on a slow database the reads and writes, not the model, bound a worker.
     const steps: Record<string, number> = {};
     let mark = performance.now();
@@ -81,8 +93,11 @@ export class BatchProcessor {
     const outcomes = new Map<Parsed, JobOutcome>();
     for (const p of parsed) {
       // A re-delivered job (its reply is stored) or a second job carrying the same messageId in this batch.
-      if (existing.has(p.messageId) || seen.has(p.messageId)) outcomes.set(p, { kind: 'already-stored', messageId: p.messageId });
-      else fresh.push(p);
+      if (existing.has(p.messageId) || seen.has(p.messageId)) {
+        outcomes.set(p, { kind: 'already-stored', messageId: p.messageId });
+        // The pass that stored it may have died before telling its stream readers.
+        if (existing.has(p.messageId)) stream?.done(p.messageId);
+      } else fresh.push(p);
       seen.add(p.messageId);
     }
 
@@ -99,8 +114,8 @@ export class BatchProcessor {
     const toGenerate = valid.filter((p) => p.plan!.kind === 'generate');
     for (const p of valid) {
       if (p.plan!.kind === 'reply') {
-        p.output = { text: p.plan!.text, promptTokens: 0, generatedTokens: 0 };
-        stream?.publish(p.messageId, { type: 'token', text: p.plan!.text });
+        p.output = { text: p.plan!.text, promptTokens: 0, generatedTokens: 0, finishReason: 'stop' };
+        stream?.token(p.messageId, attempt, p.plan!.text);
       } else if (p.plan!.kind === 'fail') p.error = p.plan!.error;
     }
     // Answers that need no model (templates, status, handlers, "please rephrase", contract errors) are stored before
@@ -119,14 +134,14 @@ export class BatchProcessor {
       return built.prompt;
     });
     lap('prompts');
-    const outputs = await this.generateIsolated(prompts, toGenerate.map((p) => p.messageId), log);
+    const results = await this.generate(prompts, toGenerate.map((p) => p.messageId), attempt);
     lap('generate');
     const inferenceMs = steps.generate;
     const finishedAt = new Date();
     toGenerate.forEach((p, i) => {
-      const out = outputs[i];
-      if (out instanceof AvaError) p.error = out;
-      else p.output = out;
+      const r = results[i];
+      if (r.finishReason === 'error') p.error = r.error;
+      else p.output = r;
     });
     const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
     for (const id of await this.store(lateDocs)) stored.add(id);
@@ -142,14 +157,19 @@ export class BatchProcessor {
       else outcomes.set(p, p.error ? { kind: 'failed', messageId: p.messageId, error: p.error } : { kind: 'replied', messageId: p.messageId });
     }
     const failed = fresh.filter((p) => p.error).length;
-    log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: valid.length - toGenerate.length, failed, inferenceMs, stepsMs: steps }, 'batch stored');
-    return parsed.map((p) => outcomes.get(p)!);
+    log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: valid.length - toGenerate.length, failed, refused: refused.size, inferenceMs, stepsMs: steps }, 'batch stored');
+    const byJob = new Map(parsed.map((p) => [p.job, outcomes.get(p)!]));
+    return jobs.map((job) => refused.get(job) ?? byJob.get(job)!);
   }
 
-  /** Stores replies in one bulk write and tells streaming clients they are done; returns the ids newly stored. */
+  /**
+   * Stores replies in one bulk write and tells stream readers they are done; returns the ids newly stored. Streams
+   * are flushed first, so a reader that finds a reply stored has its every token in the stream already.
+   */
   private async store(docs: readonly ReplyDocument[]): Promise<Set<string>> {
+    await this.deps.stream?.flush();
     const stored = await this.deps.replies.storeAll(docs);
-    for (const d of docs) this.deps.stream?.publish(d._id, { type: 'done' });
+    for (const d of docs) this.deps.stream?.done(d._id);
     return stored;
   }
 
@@ -170,31 +190,16 @@ export class BatchProcessor {
     };
   }
 
-  /**
-   * One model call for the whole batch. If it throws, each request is retried alone so that one bad request fails
-   * only itself and the rest of the batch is still answered.
-   */
-  private async generateIsolated(prompts: string[], messageIds: string[], log: Logger): Promise<Array<GenerationOutput | AvaError>> {
+  /** One generator call for the batch; each request ends with its own result, so a failure fails only its message. */
+  private async generate(prompts: string[], messageIds: string[], attempt: string) {
     if (prompts.length === 0) return [];
-    const requests = prompts.map((prompt, i) => ({
+    const { stream } = this.deps;
+    const requests: GenerationRequest[] = prompts.map((prompt, i) => ({
       prompt,
       maxNewTokens: this.opts.maxNewTokens,
-      onText: this.deps.stream && ((text: string) => this.deps.stream!.publish(messageIds[i], { type: 'token', text })),
+      ...(stream ? { onText: (text: string) => stream.token(messageIds[i], attempt, text) } : {}),
     }));
-    try {
-      return await this.deps.generator.generate(requests);
-    } catch (err) {
-      log.warn({ err, size: prompts.length }, 'batched generation failed; retrying each message alone');
-      const outs: Array<GenerationOutput | AvaError> = [];
-      for (const r of requests) {
-        try {
-          outs.push((await this.deps.generator.generate([r]))[0]);
-        } catch (one) {
-          outs.push(one instanceof AvaError ? one : new GenerationError(errorMessageOf(one), { cause: one }));
-        }
-      }
-      return outs;
-    }
+    return this.deps.generator.generate(requests);
   }
 
   /**
@@ -223,16 +228,24 @@ export class BatchProcessor {
 
 const JOB_ID_SAFE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
-function parseJob(job: Job): Parsed {
+/**
+ * Parses a job. Its reply is keyed by the job id, which BullMQ keeps unique in the queue: a job whose data names
+ * another messageId, or whose id is unusable as a key, is refused with no reply at all, so it can never create,
+ * overwrite or claim another message's reply. Malformed data under a usable id gets a `failed` reply of its own.
+ */
+function parseJob(job: Job): Parsed | JobIdError {
+  const jobId = String(job.id);
+  if (!JOB_ID_SAFE.test(jobId)) return new JobIdError(`job id ${JSON.stringify(jobId.slice(0, 140))} is not usable as a message id (letters, digits, _ . : - only, at most 128)`);
+  const claimed = typeof job.data === 'object' && job.data !== null ? (job.data as Record<string, unknown>).messageId : undefined;
+  if (typeof claimed === 'string' && JOB_ID_SAFE.test(claimed) && claimed !== jobId) {
+    return new JobIdError(`data.messageId ${JSON.stringify(claimed)} differs from the job id ${JSON.stringify(jobId)}; enqueue with jobId = messageId`);
+  }
   try {
     const message = parseMessage(job.data);
-    return { job, messageId: message.messageId, message };
+    return { job, messageId: jobId, message };
   } catch (err) {
     const error = err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]);
-    // The reply is keyed by the job's messageId when it has a usable one, else by the job id, so a malformed job
-    // still gets exactly one stored `failed` reply.
-    const id = stringField(job.data, 'messageId');
-    return { job, messageId: id ?? `job-${JOB_ID_SAFE.test(String(job.id)) ? job.id : 'invalid'}`, error };
+    return { job, messageId: jobId, error };
   }
 }
 

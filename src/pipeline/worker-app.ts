@@ -4,7 +4,7 @@ import type { TextGenerator } from '../generation/text-generator.js';
 import type { Logger } from '../logging/logger.js';
 import { BatchCollector } from '../queue/batch-collector.js';
 import { connectRedis } from '../queue/redis-connection.js';
-import { TokenPublisher } from '../queue/token-stream.js';
+import { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { heartbeatKey, WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
@@ -69,7 +69,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
       conversations,
       states: new MessageStateRepository(database),
       planner,
-      stream: new TokenPublisher(redis, config.queuePrefix, config.queueName),
+      stream: new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log),
       metrics,
     },
     { maxNewTokens: config.maxNewTokens },

@@ -82,9 +82,13 @@ export class WorkerLoop {
       await Promise.all(
         batch.map(async ({ job, token }, i) => {
           const o = outcomes[i];
-          const jobLog = log.child({ messageId: o.messageId, jobId: job.id });
+          const jobLog = log.child({ ...(o.kind === 'refused' ? {} : { messageId: o.messageId }), jobId: job.id });
           try {
-            if (o.kind === 'failed') {
+            if (o.kind === 'refused') {
+              jobLog.warn({ code: o.error.code, reason: o.error.message }, 'job refused; no reply can be keyed for it');
+              this.opts.metrics?.failures.inc({ code: o.error.code });
+              await job.moveToFailed(new UnrecoverableError(`${o.error.code}: ${o.error.message}`), token, false);
+            } else if (o.kind === 'failed') {
               jobLog.warn({ code: o.error.code, reason: o.error.message }, 'message failed; failed reply stored');
               // The reason is stored on the reply; the job must not retry.
               await job.moveToFailed(new UnrecoverableError(`${o.error.code}: ${o.error.message}`), token, false);

@@ -2,9 +2,10 @@ import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildApiServer } from '../../src/api/api-server.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import type { TextGenerator } from '../../src/generation/text-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
-import { TokenSubscriber } from '../../src/queue/token-stream.js';
+import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { Database } from '../../src/storage/database.js';
 import { TINY_MODEL_DIR } from './paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from './services.js';
@@ -13,23 +14,29 @@ import { cleanup, isolatedNames, silentLog, testConfig } from './services.js';
  * A whole service for API-level tests: its own queue and database, an in-process worker on the tiny model (engine),
  * the API server, and a `close` that tears everything down and drops the test's data.
  */
-export async function startApiWorld(tag: string, overrides: Record<string, string>) {
+export async function startApiWorld(tag: string, overrides: Record<string, string>, wrap: (g: TextGenerator) => TextGenerator = (g) => g) {
   const config = testConfig(isolatedNames(tag), overrides);
   const generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
-  const worker: WorkerApp = await startWorkerApp(config, generator, silentLog);
+  const worker: WorkerApp = await startWorkerApp(config, wrap(generator), silentLog);
   const database = await Database.connect(config.mongoUrl, config.dbName);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const subscriber = redis.duplicate();
-  const streams = new TokenSubscriber(subscriber, config.queuePrefix, config.queueName);
+  const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
   const api: FastifyInstance = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });
   return {
     config,
     api,
+    generator,
     database,
     redis,
     streams,
     producer,
+    /** Listens on a loopback port and returns the base URL, for clients that need a real socket. */
+    async listen(): Promise<string> {
+      await api.listen({ host: '127.0.0.1', port: 0 });
+      return `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
+    },
     async close() {
       await api.close();
       await worker.stop();

@@ -1,8 +1,10 @@
-import type { GenerationOutput, GenerationRequest, TextGenerator } from '../../src/generation/text-generator.js';
+import type { GenerationRequest, GenerationResult, TextGenerator } from '../../src/generation/text-generator.js';
 
 /**
  * Wraps a real generator and records the size and prompts of every generate call (an observer, not a stand-in).
- * `hold` makes calls wait until a test releases them, to catch a message while it is being processed.
+ * `hold` makes calls wait until a test releases them, to catch a message while it is being processed. `poison`
+ * requests fail inside the real generator, in the middle of the running batch: their stream consumer throws at
+ * the first piece of text.
  */
 export class CountingGenerator implements TextGenerator {
   readonly calls: number[] = [];
@@ -10,7 +12,7 @@ export class CountingGenerator implements TextGenerator {
   /** While set, generate calls wait for it before generating. */
   hold?: Promise<void>;
 
-  constructor(private readonly inner: TextGenerator, private readonly failOn?: (r: GenerationRequest) => boolean) {}
+  constructor(private readonly inner: TextGenerator, private readonly poison?: (r: GenerationRequest) => boolean) {}
 
   get model() {
     return this.inner.model;
@@ -24,13 +26,17 @@ export class CountingGenerator implements TextGenerator {
     return this.inner.countTokens?.bind(this.inner);
   }
 
-  async generate(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
+  async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
     this.calls.push(requests.length);
     this.prompts.push(...requests.map((r) => r.prompt));
     await this.hold;
-    const bad = this.failOn && requests.find(this.failOn);
-    if (bad) throw new Error(`refusing prompt: ${bad.prompt.slice(-40)}`);
-    return this.inner.generate(requests);
+    const poisoned = (r: GenerationRequest): GenerationRequest => ({
+      ...r,
+      onText: () => {
+        throw new Error(`refusing prompt: ${r.prompt.slice(-40)}`);
+      },
+    });
+    return this.inner.generate(requests.map((r) => (this.poison?.(r) ? poisoned(r) : r)));
   }
 
   async close(): Promise<void> {}

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
+import { replyStreamKey } from '../../src/queue/reply-stream.js';
 import { MongoClient } from 'mongodb';
 import { loadConfig, type AvaConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -37,13 +38,16 @@ export function testConfig(names: { queueName: string; dbName: string }, overrid
 /** A silent logger for in-process workers. */
 export const silentLog = createLogger({ level: 'silent' });
 
-/** Drops the test's database and obliterates its queue. */
+/** Drops the test's database, obliterates its queue and deletes its reply streams. */
 export async function cleanup(config: AvaConfig): Promise<void> {
   const client = await MongoClient.connect(MONGO_URL);
   await client.db(config.dbName).dropDatabase();
   await client.close();
   const queue = new Queue(config.queueName, { connection: { url: REDIS_URL }, prefix: config.queuePrefix });
   await queue.obliterate({ force: true });
+  const redis = await queue.client;
+  const streams = await redis.keys(replyStreamKey(config.queuePrefix, config.queueName, '*'));
+  if (streams.length > 0) await redis.del(...streams);
   await queue.close();
 }
 
@@ -97,7 +101,8 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {})
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': 'exit' can fire while the last lines are still in the stdout pipe, unread.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return {
     child,
     lines,

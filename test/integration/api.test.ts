@@ -3,17 +3,18 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiServer } from '../../src/api/api-server.js';
 import type { MessageProducer } from '../../src/queue/message-producer.js';
-import type { TokenSubscriber } from '../../src/queue/token-stream.js';
+import type { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import type { Database } from '../../src/storage/database.js';
 import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
+import { parseSse, shownText } from '../helpers/sse.js';
 
 const WRITER = 'writer-token-0123456789abcdef';
 const READER = 'reader-token-0123456789abcdef';
 let world: Awaited<ReturnType<typeof startApiWorld>>;
 let app: FastifyInstance;
 let redis: Redis;
-let streams: TokenSubscriber;
+let streams: ReplyStreamReader;
 let producer: MessageProducer;
 let database: Database;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -151,22 +152,21 @@ describe('HTTP API on real services', () => {
     await app.listen({ host: '127.0.0.1', port: 0 });
     const base = `http://127.0.0.1:${(app.server.address() as import('node:net').AddressInfo).port}`;
     expect((await fetch(`${base}/v1/messages/unknown-1/stream`, { headers: as(READER) })).status).toBe(404);
-    // A delayed job, so the stream is open before generation starts.
-    await producer.bullQueue.add('message', msg('s1', 'Tell me about returns'), { jobId: 's1', delay: 1_000 });
+    await producer.enqueue(msg('s1', 'Tell me about returns'));
     const stream = await fetch(`${base}/v1/messages/s1/stream`, { headers: as(READER) });
     expect(stream.headers.get('content-type')).toMatch(/text\/event-stream/);
-    const events = (await stream.text()).trim().split('\n\n').map((block) => {
-      const [e, d] = block.split('\n');
-      return { event: e.slice('event: '.length), data: JSON.parse(d.slice('data: '.length)) };
-    });
+    const events = parseSse(await stream.text());
     const final = events[events.length - 1];
     expect(final.event).toBe('reply');
     expect(final.data).toMatchObject({ messageId: 's1', status: 'replied' });
     const tokens = events.filter((e) => e.event === 'token');
     expect(tokens.length).toBeGreaterThan(1);
-    expect(tokens.map((e) => e.data.text).join('')).toBe(final.data.text);
-    // Once stored, a stream answers with the reply at once.
-    expect(await (await fetch(`${base}/v1/messages/s1/stream`, { headers: as(READER) })).text()).toMatch(/^event: reply\n/);
+    expect(tokens.every((e) => /^\d+-\d+$/.test(e.id!))).toBe(true);
+    expect(shownText(events)).toBe(final.data.text);
+    // Once stored, a stream replays the same tokens and ends with the reply at once.
+    const again = parseSse(await (await fetch(`${base}/v1/messages/s1/stream`, { headers: as(READER) })).text());
+    expect(again.filter((e) => e.event === 'token')).toEqual(tokens);
+    expect(again[again.length - 1]).toEqual(final);
   });
 
   it('exposes Prometheus metrics: queue depth, live workers and their aggregated metrics', async () => {

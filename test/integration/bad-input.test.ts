@@ -8,7 +8,7 @@ import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js
 import { Database } from '../../src/storage/database.js';
 import { buildApiServer } from '../../src/api/api-server.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
-import { TokenSubscriber } from '../../src/queue/token-stream.js';
+import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
 
@@ -83,7 +83,7 @@ it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome 
   ]);
   await queue.addBulk(jobs);
   app = await startWorkerApp(config, generator, silentLog);
-  const replyId = (i: number) => (CATALOGUE[i].keyedByJob ? `job-bad-${i}` : `bad-${i}`);
+  const replyId = (i: number) => `bad-${i}`;
   const ids = CATALOGUE.flatMap((_, i) => [replyId(i), `good-${i}`]);
   await followReplies(db, ids, () => undefined, 60_000);
 
@@ -104,6 +104,35 @@ it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome 
   });
 });
 
+it('refuses jobs whose data names another message or whose id is unusable, touching no reply, each failure visible', async () => {
+  const before = await db.replies.findOne({ _id: 'good-0' });
+  expect(before?.status).toBe('replied');
+  await queue.addBulk([
+    { name: MESSAGE_JOB_NAME, data: { ...ok('good-0'), text: 'overwrite me' }, opts: { jobId: 'claim-1' } },
+    { name: MESSAGE_JOB_NAME, data: ok('fresh-1'), opts: { jobId: 'claim-2' } },
+    { name: MESSAGE_JOB_NAME, data: null, opts: { jobId: 'bad id/1' } },
+    { name: MESSAGE_JOB_NAME, data: 'x', opts: { jobId: 'bad id/2' } },
+    // No job id at all: BullMQ numbers them, and each gets a failed reply under its own number.
+    { name: MESSAGE_JOB_NAME, data: null },
+    { name: MESSAGE_JOB_NAME, data: null },
+    { name: MESSAGE_JOB_NAME, data: ok('after-claims'), opts: { jobId: 'after-claims' } },
+  ]);
+  await followReplies(db, ['after-claims'], () => undefined, 30_000);
+  const failedJobs = async () => Object.fromEntries((await queue.getFailed()).map((j) => [j.id, j.failedReason]));
+  await expect.poll(async () => Object.keys(await failedJobs()).filter((id) => !/^bad-\d+$/.test(id)).length).toBe(6);
+  const reasons = await failedJobs();
+  expect(reasons['claim-1']).toMatch(/^ERR_JOB_ID: data.messageId "good-0" differs from the job id "claim-1"/);
+  expect(reasons['claim-2']).toMatch(/^ERR_JOB_ID: data.messageId "fresh-1" differs/);
+  expect(reasons['bad id/1']).toMatch(/^ERR_JOB_ID: job id "bad id\/1" is not usable/);
+  expect(reasons['bad id/2']).toMatch(/^ERR_JOB_ID: job id "bad id\/2" is not usable/);
+  // The claimed message's reply is untouched; nothing was stored under the claims or the unusable ids.
+  expect(await db.replies.findOne({ _id: 'good-0' })).toEqual(before);
+  expect(await db.replies.countDocuments({ _id: { $in: ['claim-1', 'claim-2', 'fresh-1', 'bad id/1', 'bad id/2', 'job-invalid'] } })).toBe(0);
+  const numbered = Object.keys(reasons).filter((id) => /^\d+$/.test(id));
+  expect(numbered).toHaveLength(2);
+  for (const id of numbered) expect(await db.replies.findOne({ _id: id })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT' } });
+});
+
 it('gives the same catalogue sent through the HTTP API a 4xx naming the problem, and stores nothing for it', async () => {
   const TOKEN = 'catalogue-token-0123456789';
   const subscriber = redis.duplicate();
@@ -113,7 +142,7 @@ it('gives the same catalogue sent through the HTTP API a 4xx naming the problem,
     producer,
     database: db,
     redis,
-    streams: new TokenSubscriber(subscriber, config.queuePrefix, config.queueName),
+    streams: new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName),
     log: silentLog,
   });
   try {

@@ -42,6 +42,7 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     expect(together.map((t) => t.text)).toEqual(alone.map((a) => a.text));
     for (let i = 0; i < PROMPTS.length; i++) {
       const [ref] = await reference.generate([{ prompt: PROMPTS[i], maxNewTokens: maxNew(i) }]);
+      if (ref.finishReason === 'error') throw ref.error;
       expect(together[i].text, PROMPTS[i]).toBe(ref.text);
       expect(together[i].generatedTokens).toBe(ref.generatedTokens);
     }

@@ -86,7 +86,7 @@ describe('GenerationSequence', () => {
     expect(seq.next(scoresFor(1))).toBe(1);
     expect(seq.next(scoresFor(2))).toBe(2);
     expect(seq.next(scoresFor(9))).toBeNull();
-    await expect(seq.result).resolves.toEqual({ text: 'ab', promptTokens: 1, generatedTokens: 2 });
+    await expect(seq.result).resolves.toEqual({ text: 'ab', promptTokens: 1, generatedTokens: 2, finishReason: 'stop' });
   });
 
   it('ends at the token that completes a stop string and streams nothing from it on', async () => {

@@ -1,0 +1,134 @@
+import type { ServerResponse } from 'node:http';
+import type { ReplyDocument } from '../contract/reply-document.js';
+import type { Logger } from '../logging/logger.js';
+import type { ReplyStreamReader, StreamFollow } from '../queue/reply-stream-reader.js';
+import type { StreamEntry, StreamEvent } from '../queue/reply-stream.js';
+import { StreamedText } from '../queue/streamed-text.js';
+
+/** What a relay needs. */
+export interface RelayDeps {
+  streams: ReplyStreamReader;
+  /** Reads the stored reply, or null while there is none. */
+  readReply(messageId: string): Promise<ReplyDocument | null>;
+  /** Turns a stored reply into its API form. */
+  present(doc: ReplyDocument): unknown;
+  log: Logger;
+  /** Longest wait for the reply before the stream ends with `timeout`, in ms. */
+  timeoutMs: number;
+  /** Period of SSE comment lines that keep idle proxies from closing the connection, in ms. */
+  keepAliveMs: number;
+}
+
+/** Orders Redis stream ids (`<ms>-<seq>`). */
+function idAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am > bm || (am === bm && as > bs);
+}
+
+/**
+ * One SSE client of one message. Replays the message's stream from the start (or after `Last-Event-ID`) and
+ * follows it live; `token` events carry the stream entry id as their SSE id, `reset` tells the client to drop the
+ * text it has (a retried message generated again), and the last event is the stored `reply` or `timeout`. Before
+ * `reply`, whatever the client lacks of the stored text is sent, so the client's concatenated tokens since its last
+ * `reset` always equal the stored text, even when the stream expired or lost an entry.
+ */
+export class SseReplyRelay {
+  /** Text of the current attempt as the client has it. */
+  private readonly streamed = new StreamedText();
+  /** Past the client's Last-Event-ID: entries are sent, not only replayed into the state. */
+  private live: boolean;
+  private open = true;
+  private follow: StreamFollow | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+
+  constructor(private readonly deps: RelayDeps, private readonly raw: ServerResponse, private readonly messageId: string, private readonly lastEventId: string | undefined) {
+    this.live = lastEventId === undefined;
+  }
+
+  /** Starts relaying; never rejects (failures end the response and are logged). */
+  async start(): Promise<void> {
+    try {
+      this.raw.on('close', () => this.close());
+      this.follow = await this.deps.streams.follow(this.messageId, undefined, {
+        onEntry: (e) => this.onEntry(e),
+        onError: (err) => this.deps.log.warn({ err, messageId: this.messageId }, 'reading a reply stream failed; retrying'),
+      });
+      this.timers.push(setTimeout(() => void this.finish(), this.deps.timeoutMs));
+      this.timers.push(setInterval(() => this.open && this.raw.write(': keep-alive\n\n'), this.deps.keepAliveMs));
+      await this.follow.catchUp();
+      // Tokens reach the stream before their reply is stored, so a reply stored now has all its tokens relayed.
+      if (this.open && (await this.deps.readReply(this.messageId))) await this.finish();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onEntry({ id, event }: StreamEntry): void {
+    if (!this.open) return;
+    if (!this.live && (id === this.lastEventId || idAfter(id, this.lastEventId!))) {
+      this.live = true;
+      if (id === this.lastEventId) return this.replay(event);
+    }
+    if (event.type === 'done') {
+      void this.finish();
+      return;
+    }
+    this.replay(event, id);
+  }
+
+  /** Applies a token to the state and, once live and given an id, sends it. */
+  private replay(event: StreamEvent, id?: string): void {
+    if (event.type !== 'token') return;
+    const effect = this.streamed.apply(event);
+    if (effect === 'ignore' || !this.live || !id) return;
+    if (effect === 'restart') this.send('reset', {}, id);
+    this.send('token', { text: event.text }, id);
+  }
+
+  private async finish(): Promise<void> {
+    if (!this.open) return;
+    this.stop();
+    try {
+      const doc = await this.deps.readReply(this.messageId);
+      if (!doc) {
+        this.send('timeout', { messageId: this.messageId });
+      } else {
+        if (doc.status === 'replied') {
+          // A Last-Event-ID the stream no longer holds: what the client has is unknown, so it starts over.
+          const { restart, append } = this.streamed.reconcile(doc.text ?? '', this.live);
+          if (restart) this.send('reset', {});
+          if (append) this.send('token', { text: append });
+        }
+        this.send('reply', this.deps.present(doc));
+      }
+      this.raw.end();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private send(event: string, data: unknown, id?: string): void {
+    this.raw.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  private fail(err: unknown): void {
+    this.deps.log.warn({ err, messageId: this.messageId }, 'reply stream ended by an error');
+    this.stop();
+    if (!this.raw.writableEnded) {
+      if (!this.raw.destroyed) this.send('error', { code: 'ERR_STREAM', message: 'the reply stream failed; read the reply or retry' });
+      this.raw.end();
+    }
+  }
+
+  /** Client gone: free the follower and timers. */
+  private close(): void {
+    this.stop();
+  }
+
+  private stop(): void {
+    this.open = false;
+    this.follow?.close();
+    for (const t of this.timers) clearTimeout(t);
+  }
+}

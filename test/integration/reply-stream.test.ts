@@ -1,0 +1,108 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { replyStreamKey } from '../../src/queue/reply-stream.js';
+import { startApiWorld } from '../helpers/api-world.js';
+import { GatedGenerator } from '../helpers/gated-generator.js';
+import { parseSse, shownText, sseReader, type SseEvent } from '../helpers/sse.js';
+
+const TOKEN = 'stream-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const msg = (id: string, text = 'Tell me about your opening hours') => ({ v: 1, messageId: id, conversationId: `conv-${id}`, userId: 'u1', text });
+const worlds: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  while (worlds.length) await worlds.pop()!.close();
+});
+
+async function world(tag: string, gatePieces?: number) {
+  let gated: GatedGenerator | undefined;
+  const w = await startApiWorld(tag, { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' }, (g) =>
+    gatePieces === undefined ? g : (gated = new GatedGenerator(g, gatePieces)),
+  );
+  worlds.push(w);
+  const base = await w.listen();
+  const post = async (id: string) => {
+    const res = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(msg(id)) });
+    expect(res.status).toBe(202);
+  };
+  const open = (id: string, lastEventId?: string) => fetch(`${base}/v1/messages/${id}/stream`, { headers: { ...auth, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
+  const streamLength = (id: string) => w.redis.xlen(replyStreamKey(w.config.queuePrefix, w.config.queueName, id));
+  return { ...w, gated: () => gated!, post, open, streamLength };
+}
+
+/** The stored reply's text, the final event's. */
+function finalText(events: readonly SseEvent[]): string {
+  const last = events[events.length - 1];
+  expect(last.event).toBe('reply');
+  expect(last.data.status).toBe('replied');
+  return last.data.text;
+}
+
+describe('replayable reply streams', () => {
+  it('gives a client that joins mid-generation the whole reply from its first token', async () => {
+    const w = await world('late', 2);
+    await w.post('late-1');
+    // Generation is held after its first two pieces, which are already in the stream when the client connects.
+    await expect.poll(() => w.streamLength('late-1'), { timeout: 20_000 }).toBe(2);
+    const reader = sseReader(await w.open('late-1'));
+    const head = await reader.next(2);
+    expect(head.map((e) => e.event)).toEqual(['token', 'token']);
+    w.gated().release();
+    const events = [...head, ...(await reader.rest())];
+    expect(events.some((e) => e.event === 'reset')).toBe(false);
+    expect(shownText(events)).toBe(finalText(events));
+    expect((await w.database.replies.findOne({ _id: 'late-1' }))?.text).toBe(finalText(events));
+    // Every token came from the stream itself (ids), none from the final top-up.
+    expect(events.filter((e) => e.event === 'token').every((e) => e.id)).toBe(true);
+  });
+
+  it('resumes after Last-Event-ID without repeating or losing a token', async () => {
+    const w = await world('resume', 2);
+    await w.post('res-1');
+    await expect.poll(() => w.streamLength('res-1'), { timeout: 20_000 }).toBe(2);
+    const first = sseReader(await w.open('res-1'));
+    const before = await first.next(2);
+    await first.cancel();
+    w.gated().release();
+    await expect.poll(async () => (await w.database.replies.findOne({ _id: 'res-1' }))?.status, { timeout: 20_000 }).toBe('replied');
+    const after = parseSse(await (await w.open('res-1', before[1].id)).text());
+    expect(after.some((e) => e.event === 'reset')).toBe(false);
+    expect(shownText([...before, ...after])).toBe(finalText(after));
+    const ids = [...before, ...after].flatMap((e) => (e.id ? [e.id] : []));
+    expect(new Set(ids).size).toBe(ids.length);
+    // A Last-Event-ID that is not an event id is a 400 naming the header.
+    const bad = await w.open('res-1', 'nonsense');
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error.message).toMatch(/last-event-id/);
+  });
+
+  it('streams every reply whole in the POST-then-stream flow with an idle worker, at once and 100 ms later (50 each)', async () => {
+    const w = await world('postthen');
+    for (const delayMs of [0, 100]) {
+      for (let i = 0; i < 50; i++) {
+        const id = `pts-${delayMs}-${i}`;
+        await w.post(id);
+        if (delayMs) await sleep(delayMs);
+        const events = parseSse(await (await w.open(id)).text());
+        const text = finalText(events);
+        expect(shownText(events), id).toBe(text);
+        expect(events.some((e) => e.event === 'reset'), id).toBe(false);
+        expect(events.filter((e) => e.event === 'token').every((e) => e.id), id).toBe(true);
+      }
+    }
+  });
+
+  it('frees a disconnected client and gives a stream whose Redis copy expired the stored text whole', async () => {
+    const w = await world('expired');
+    await w.post('exp-1');
+    await expect.poll(async () => (await w.database.replies.findOne({ _id: 'exp-1' }))?.status, { timeout: 20_000 }).toBe('replied');
+    await w.redis.del(replyStreamKey(w.config.queuePrefix, w.config.queueName, 'exp-1'));
+    const events = parseSse(await (await w.open('exp-1')).text());
+    expect(events.map((e) => e.event)).toEqual(['token', 'reply']);
+    expect(events[0].data.text).toBe(finalText(events));
+    // A client that goes away mid-stream leaves no follower behind.
+    await w.post('gone-1');
+    const abandoned = sseReader(await w.open('gone-1'));
+    await abandoned.cancel();
+    await expect.poll(() => (w.streams as unknown as { followers: Map<string, unknown> }).followers.size).toBe(0);
+  });
+});
