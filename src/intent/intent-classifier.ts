@@ -90,14 +90,16 @@ export class IntentClassifier {
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
     }
     const lower = text.toLowerCase();
-    const slots: Record<string, string> = {};
+    // Slots per intent: only the winner's reach its handler or template.
+    const slotsOf = new Map<string, Record<string, string>>();
     for (const intent of this.byName.values()) {
       if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms))) raise(intent.name, KEYWORD_CONFIDENCE);
-      for (const re of intent.patterns) {
-        const m = re.exec(text);
-        if (!m) continue;
+      for (const pattern of intent.patterns) {
+        const found = pattern.match(text);
+        if (!found) continue;
         raise(intent.name, PATTERN_CONFIDENCE);
-        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined && !(k in slots)) slots[k] = v;
+        // The first pattern to capture a name keeps it.
+        slotsOf.set(intent.name, { ...found, ...slotsOf.get(intent.name) });
       }
     }
     const ranking = [...scores]
@@ -107,7 +109,7 @@ export class IntentClassifier {
     const best = ranking[0];
     // `unknown` keeps the best intent's confidence, so a caller sees how far below the threshold the guess was.
     if (!best || best.confidence < this.opts.threshold) return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
-    return { ...best, ranking, slots };
+    return { ...best, ranking, slots: slotsOf.get(best.name) ?? {} };
   }
 
   /** The definition of a recognised intent; undefined for `unknown` and `invalid`. */

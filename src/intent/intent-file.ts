@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { IntentsFileError } from '../errors/errors.js';
+import { LinearPattern } from './linear-pattern.js';
 import type { HandlerKind, IntentCatalog, IntentDefinition, IntentHandlerModule } from './intent-types.js';
 
 /** Names the recogniser itself gives; an intents file may not define them. */
@@ -15,14 +16,13 @@ const text = z.string().trim().min(1, 'must not be empty');
 const localized = z.union([text, z.strictObject({ en: text.optional(), zh: text.optional() }).refine((t) => t.en || t.zh, 'needs en or zh')], {
   error: 'must be a text, or an object with en and/or zh texts',
 });
-const pattern = z.string().refine((p) => {
+const pattern = z.string().superRefine((p, ctx) => {
   try {
-    new RegExp(p, 'iu');
-    return true;
-  } catch {
-    return false;
+    LinearPattern.compile(p);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `is not a valid RE2 regular expression (${(err as Error).message}); RE2 matches in linear time and has no look-around or back-references` });
   }
-}, 'is not a valid regular expression');
+});
 
 const intentSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'name must be lower-case letters, digits and _, starting with a letter'),
@@ -94,7 +94,7 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
       modulePath = path.resolve(path.dirname(abs), def.handler.module);
       module = await importHandler(modulePath).catch((err: Error) => fail(at('handler', 'module'), err.message));
     }
-    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => new RegExp(p, 'iu')), reply: def.reply });
+    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => LinearPattern.compile(p)), reply: def.reply });
   }
   return { file, intents, invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY, vars: top.data.vars };
 }

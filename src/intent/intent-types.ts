@@ -1,4 +1,5 @@
 import type { Message } from '../contract/message-contract.js';
+import type { LinearPattern } from './linear-pattern.js';
 
 /** A text in one or both languages; a plain string serves every language. */
 export type LocalizedText = string | { en?: string; zh?: string };
@@ -37,7 +38,7 @@ export interface IntentDefinition {
   modulePath?: string;
   examples: { en: readonly string[]; zh: readonly string[] };
   keywords: readonly string[];
-  patterns: readonly RegExp[];
+  patterns: readonly LinearPattern[];
   /** The fixed reply of a `template` intent, with `{slot}` or `{slot|fallback}` placeholders. */
   reply?: LocalizedText;
 }

@@ -16,8 +16,10 @@ function lookup(name: string, message: Message, slots: Readonly<Record<string, s
   if (Object.hasOwn(slots, name)) return slots[name];
   if (name === 'messageId' || name === 'conversationId' || name === 'userId') return message[name];
   if (name.startsWith('metadata.')) {
-    const v = message.metadata?.[name.slice('metadata.'.length)];
-    return v === undefined ? undefined : String(v);
+    // Own keys only: `{metadata.constructor}` must not reach Object's prototype.
+    const key = name.slice('metadata.'.length);
+    const v = message.metadata && Object.hasOwn(message.metadata, key) ? message.metadata[key] : undefined;
+    return v === undefined || v === null ? undefined : String(v);
   }
   return Object.hasOwn(vars, name) ? vars[name] : undefined;
 }

@@ -5,6 +5,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { IntentClassifier, KEYWORD_CONFIDENCE, PATTERN_CONFIDENCE } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
 import type { IntentCatalog, IntentDefinition } from '../../src/intent/intent-types.js';
+import { LinearPattern } from '../../src/intent/linear-pattern.js';
+import { renderTemplate } from '../../src/intent/template.js';
 import { ROOT } from '../helpers/paths.js';
 
 const intent = (name: string, en: string[], zh: string[] = [], extra: Partial<IntentDefinition> = {}): IntentDefinition => ({
@@ -21,7 +23,7 @@ describe('IntentClassifier', () => {
     [
       intent('shipping', ['how much is shipping', 'how long does delivery take'], ['运费多少', '配送需要几天']),
       intent('returns', ['how do I return an item', 'can I get a refund'], ['怎么退货', '可以退款吗'], { keywords: ['refund'] }),
-      intent('order', ['where is my order'], ['我的订单到哪了'], { patterns: [/\b(?<orderId>MP-\d{5})\b/iu] }),
+      intent('order', ['where is my order'], ['我的订单到哪了'], { patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')] }),
     ],
     { threshold: 0.3 },
   );
@@ -48,9 +50,38 @@ describe('IntentClassifier', () => {
   });
 
   it('lets a question outrank a greeting in front of it', () => {
-    const g = new IntentClassifier([intent('greeting', ['hello']), intent('order', ['where is my order'], [], { patterns: [/\b(?<orderId>MP-\d{5})\b/iu] })], { threshold: 0.3 });
+    const g = new IntentClassifier([intent('greeting', ['hello']), intent('order', ['where is my order'], [], { patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')] })], { threshold: 0.3 });
     expect(g.recognize('hello').name).toBe('greeting');
     expect(g.recognize('Hello! Where is my parcel? The order number is MP-10001.')).toMatchObject({ name: 'order', slots: { orderId: 'MP-10001' } });
+  });
+
+  it('takes slots only from the winning intent', () => {
+    const c = new IntentClassifier(
+      [
+        intent('order', ['where is my order'], [], { patterns: [LinearPattern.compile('order (?<orderId>MP-\\d{5})')] }),
+        intent('coupon', ['do you have a discount code'], [], { patterns: [LinearPattern.compile('(?<code>[A-Z]{4}\\d{2})'), LinearPattern.compile('(?<orderId>\\d{3})')] }),
+      ],
+      { threshold: 0.3 },
+    );
+    const r = c.recognize('Where is my order MP-10001? SAVE20 did not work');
+    expect(r.name).toBe('order');
+    expect(r.slots).toEqual({ orderId: 'MP-10001' });
+  });
+
+  it('matches operator patterns in linear time and refuses what RE2 cannot do', () => {
+    // (a+)+$ takes exponential time on a backtracking engine; here 8,000 characters take milliseconds.
+    const evil = LinearPattern.compile('(a+)+$');
+    const started = performance.now();
+    expect(evil.match(`${'a'.repeat(8000)}!`)).toBeNull();
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(() => LinearPattern.compile('order(?=\\d)')).toThrow(/unsupported Perl syntax/);
+    // A group named like a prototype key stays an own property.
+    expect(Object.getPrototypeOf(LinearPattern.compile('(?<__proto__>x)').match('x'))).toBe(Object.prototype);
+  });
+
+  it('renders templates from own properties only', () => {
+    const message = { v: 1 as const, messageId: 'm', conversationId: 'c', userId: 'u', text: 't', metadata: { tier: 'gold' } };
+    expect(renderTemplate('{metadata.tier} {metadata.constructor|none} {metadata.toString|none} {constructor|none}', message, {}, {})).toBe('gold none none none');
   });
 
   it('raises an intent to a floor on a keyword and takes slots from a pattern', () => {
