@@ -19,5 +19,6 @@ export async function createGenerator(config: AvaConfig, model: ResolvedModel): 
     intraOpThreads: config.intraOpThreads,
     maxBatchSize: config.engineMaxBatch,
     maxCachedTokens: config.engineMaxCachedTokens,
+    ...(config.engineCacheDir ? { cacheDir: config.engineCacheDir } : {}),
   });
 }

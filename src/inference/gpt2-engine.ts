@@ -39,10 +39,13 @@ export class Gpt2Engine {
     for (let i = 0; i < shape.nLayer; i++) this.fetches.push(`new.${i}.key`, `new.${i}.value`);
   }
 
-  /** Loads a model directory, converting its graph to the engine form first when needed. */
-  static async load(modelDir: string, opts: SessionOptions = {}): Promise<Gpt2Engine> {
+  /**
+   * Loads a model directory, converting its graph to the engine form first when needed (into `cacheDir`, default
+   * {@link ensureEngineGraph}'s).
+   */
+  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string } = {}): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
-    const graph = await ensureEngineGraph(modelDir);
+    const graph = await ensureEngineGraph(modelDir, opts.cacheDir);
     const session = await OnnxSession.open(graph.path, opts);
     const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
     return new Gpt2Engine(session, shape, graph.sourceRevision);

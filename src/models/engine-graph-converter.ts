@@ -1,4 +1,6 @@
-import { readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { access, mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
@@ -8,9 +10,13 @@ import type { ModelPreset } from './presets.js';
 
 const { onnx } = onnxProto;
 
-/** File name of the engine graph, beside the model's `onnx/model.onnx`. */
-export const ENGINE_GRAPH_FILE = 'model.engine.onnx';
-const STAMP_FILE = 'model.engine.json';
+/** Bumped whenever the converter's output changes, so graphs converted by an older version are not reused. */
+const ENGINE_GRAPH_VERSION = 1;
+
+/** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
+export function defaultEngineCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ava', 'engine');
+}
 
 /** Architecture read from a model's `config.json`. */
 export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
@@ -26,28 +32,25 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
 /**
  * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real) by taking its
  * weights by their Hugging Face names and building the engine form around them (see `GraphMode` in gpt2-graph.ts).
- * Done once and cached as `onnx/model.engine.onnx`, stamped with the source graph's revision so a changed model is
- * converted again. Returns the engine graph's path and the source graph's revision.
+ * Done once and cached in `cacheDir` under the source graph's revision, so a changed model is converted again and
+ * the model directory is only read (it may be a read-only mount). The file appears by an atomic rename from a
+ * uniquely named temporary file, so processes converting the same model at once never see a partial graph.
+ * Returns the engine graph's path and the source graph's revision.
  */
-export async function ensureEngineGraph(modelDir: string): Promise<{ path: string; sourceRevision: string }> {
-  const target = path.join(modelDir, 'onnx', ENGINE_GRAPH_FILE);
-  const stampPath = path.join(modelDir, 'onnx', STAMP_FILE);
+export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir()): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
-  try {
-    const stamp = JSON.parse(await readFile(stampPath, 'utf8')) as { sourceRevision?: string };
-    if (stamp.sourceRevision === revision) return { path: target, sourceRevision: revision };
-  } catch {
-    // no stamp yet: convert
-  }
+  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}.onnx`);
+  const cached = await access(target).then(() => true, () => false);
+  if (cached) return { path: target, sourceRevision: revision };
   const bytes = await convertToEngineGraph(modelDir);
-  const tmp = `${target}.${process.pid}.tmp`;
+  const tmp = `${target}.${randomUUID()}.tmp`;
   try {
+    await mkdir(cacheDir, { recursive: true });
     await writeFile(tmp, bytes);
     await rename(tmp, target);
-    await writeFile(stampPath, `${JSON.stringify({ sourceRevision: revision, convertedAt: new Date().toISOString() })}\n`);
   } catch (cause) {
     await rm(tmp, { force: true });
-    throw new ModelLoadError(`writing the engine graph ${target} failed: ${(cause as Error).message}`, { cause, hint: 'make the model directory writable, or convert once where it is' });
+    throw new ModelLoadError(`writing the engine graph ${target} failed: ${(cause as Error).message}`, { cause, hint: 'point AVA_ENGINE_CACHE_DIR at a writable folder' });
   }
   return { path: target, sourceRevision: revision };
 }

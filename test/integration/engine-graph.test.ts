@@ -1,4 +1,5 @@
-import { mkdtemp, rm, cp, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, cp, readdir, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,22 @@ function permuteSlots(t: HostTensor, perm: number[]): Float32Array {
   return out;
 }
 
+/**
+ * Makes `dir` a read-only view of `source`: a read-only bind mount for root (whom file modes do not stop, as in
+ * containers and CI here), file modes otherwise. Returns the undo.
+ */
+async function readOnlyView(source: string, dir: string): Promise<() => Promise<void>> {
+  if (process.getuid?.() === 0) {
+    await mkdir(dir);
+    execFileSync('mount', ['--bind', source, dir]);
+    execFileSync('mount', ['-o', 'remount,bind,ro', dir]);
+    return async () => void execFileSync('umount', [dir]);
+  }
+  await cp(source, dir, { recursive: true });
+  execFileSync('chmod', ['-R', 'a-w', dir]);
+  return async () => void execFileSync('chmod', ['-R', 'u+w', dir]);
+}
+
 let tmp: string;
 let standard: OnnxSession;
 let engine: OnnxSession;
@@ -31,7 +48,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ava-engine-graph-'));
   await cp(TINY_MODEL_DIR, path.join(tmp, 'tiny'), { recursive: true });
   standard = await OnnxSession.open(path.join(tmp, 'tiny/onnx/model.onnx'), { intraOpThreads: 1 });
-  engine = await OnnxSession.open((await ensureEngineGraph(path.join(tmp, 'tiny'))).path, { intraOpThreads: 1 });
+  engine = await OnnxSession.open((await ensureEngineGraph(path.join(tmp, 'tiny'), path.join(tmp, 'cache'))).path, { intraOpThreads: 1 });
 });
 afterAll(async () => {
   await standard.close();
@@ -40,12 +57,36 @@ afterAll(async () => {
 });
 
 describe('engine graph rewritten from a standard export', () => {
-  it('is converted once and reused while the source graph is unchanged', async () => {
+  it('is converted once into the cache folder and reused while the source graph is unchanged', async () => {
     const dir = path.join(tmp, 'tiny');
-    const before = await readFile(path.join(dir, 'onnx/model.engine.json'), 'utf8');
-    await ensureEngineGraph(dir);
-    expect(await readFile(path.join(dir, 'onnx/model.engine.json'), 'utf8')).toBe(before);
+    const first = await ensureEngineGraph(dir, path.join(tmp, 'cache'));
+    const converted = (await stat(first.path)).mtimeMs;
+    const again = await ensureEngineGraph(dir, path.join(tmp, 'cache'));
+    expect(again).toEqual(first);
+    expect((await stat(again.path)).mtimeMs).toBe(converted);
     expect(engine.outputNames).toEqual(['new.0.key', 'new.0.value', 'new.1.key', 'new.1.value', 'logits']);
+  });
+
+  it('loads from a read-only model folder, writing only to its cache folder, with processes converting at once', async () => {
+    const source = path.join(tmp, 'readonly-source');
+    await cp(TINY_MODEL_DIR, source, { recursive: true });
+    const dir = path.join(tmp, 'readonly');
+    const release = await readOnlyView(source, dir);
+    const listing = async () => (await readdir(dir, { recursive: true })).sort();
+    const before = await listing();
+    try {
+      await expect(writeFile(path.join(dir, 'onnx', 'probe'), 'x')).rejects.toThrow(/EROFS|EACCES/);
+      const cache = path.join(tmp, 'fresh-cache');
+      // Two loads at once (two worker processes sharing a cache volume): unique temporary names, one atomic result.
+      const [a, b] = await Promise.all([ensureEngineGraph(dir, cache), ensureEngineGraph(dir, cache)]);
+      expect(a).toEqual(b);
+      expect(await readdir(cache)).toEqual([path.basename(a.path)]);
+      const session = await OnnxSession.open(a.path, { intraOpThreads: 1 });
+      await session.close();
+      expect(await listing()).toEqual(before);
+    } finally {
+      await release();
+    }
   });
 
   it('gives the original graph\'s logits and keys/values in prefill and in a decode step through its cache', async () => {
