@@ -12,6 +12,7 @@ import type { MessageStateRepository } from '../storage/message-state-repository
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { idField, replyKeyOf } from './reply-key.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
 export type JobOutcome =
@@ -174,8 +175,8 @@ export class BatchProcessor {
   }
 
   private replyDocument(p: Parsed, timings: ReplyDocument['timings']): ReplyDocument {
-    const conversationId = p.message?.conversationId ?? stringField(p.job.data, 'conversationId');
-    const userId = p.message?.userId ?? stringField(p.job.data, 'userId');
+    const conversationId = p.message?.conversationId ?? idField(p.job.data, 'conversationId');
+    const userId = p.message?.userId ?? idField(p.job.data, 'userId');
     return {
       _id: p.messageId,
       ...(conversationId ? { conversationId } : {}),
@@ -226,30 +227,14 @@ export class BatchProcessor {
   }
 }
 
-const JOB_ID_SAFE = /^[A-Za-z0-9_.:-]{1,128}$/;
-
-/**
- * Parses a job. Its reply is keyed by the job id, which BullMQ keeps unique in the queue: a job whose data names
- * another messageId, or whose id is unusable as a key, is refused with no reply at all, so it can never create,
- * overwrite or claim another message's reply. Malformed data under a usable id gets a `failed` reply of its own.
- */
+/** Parses a job under its reply key (see {@link replyKeyOf}); malformed data gets a `failed` reply of its own. */
 function parseJob(job: Job): Parsed | JobIdError {
-  const jobId = String(job.id);
-  if (!JOB_ID_SAFE.test(jobId)) return new JobIdError(`job id ${JSON.stringify(jobId.slice(0, 140))} is not usable as a message id (letters, digits, _ . : - only, at most 128)`);
-  const claimed = typeof job.data === 'object' && job.data !== null ? (job.data as Record<string, unknown>).messageId : undefined;
-  if (typeof claimed === 'string' && JOB_ID_SAFE.test(claimed) && claimed !== jobId) {
-    return new JobIdError(`data.messageId ${JSON.stringify(claimed)} differs from the job id ${JSON.stringify(jobId)}; enqueue with jobId = messageId`);
-  }
+  const key = replyKeyOf(String(job.id), job.data);
+  if (key instanceof JobIdError) return key;
   try {
-    const message = parseMessage(job.data);
-    return { job, messageId: jobId, message };
+    return { job, messageId: key, message: parseMessage(job.data) };
   } catch (err) {
     const error = err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]);
-    return { job, messageId: jobId, error };
+    return { job, messageId: key, error };
   }
-}
-
-function stringField(data: unknown, key: string): string | null {
-  const v = typeof data === 'object' && data !== null ? (data as Record<string, unknown>)[key] : undefined;
-  return typeof v === 'string' && JOB_ID_SAFE.test(v) ? v : null;
 }

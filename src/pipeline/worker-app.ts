@@ -19,6 +19,8 @@ import type { IntentCatalog } from '../intent/intent-types.js';
 import { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
+import { FailedJobScanner } from '../queue/failed-job-scanner.js';
+import { FailedJobReconciler } from './failed-job-reconciler.js';
 
 /** A running worker: its loop and the connections it owns. */
 export interface WorkerApp {
@@ -62,26 +64,25 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     knowledge,
     new DialogueState(database, conversations),
   );
+  const replies = new ReplyRepository(database);
+  const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const processor = new BatchProcessor(
-    {
-      generator,
-      replies: new ReplyRepository(database),
-      conversations,
-      states: new MessageStateRepository(database),
-      planner,
-      stream: new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log),
-      metrics,
-    },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics },
     { maxNewTokens: config.maxNewTokens },
   );
+  const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
+  const reconciler = new FailedJobReconciler({ scanner, replies, stream, metrics, model: generator.model, log }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();
+  reconciler.start();
   const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
   await heartbeat.start();
   return {
     async stop() {
       await heartbeat.stop();
+      await reconciler.stop();
+      await scanner.close();
       await loop.stop();
       await knowledge.stop();
       await Promise.all([database.close(), redis.quit()]);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
-import { replyStreamKey } from '../../src/queue/reply-stream.js';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { loadConfig, type AvaConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -38,17 +38,19 @@ export function testConfig(names: { queueName: string; dbName: string }, overrid
 /** A silent logger for in-process workers. */
 export const silentLog = createLogger({ level: 'silent' });
 
-/** Drops the test's database, obliterates its queue and deletes its reply streams. */
+/** Drops the test's database, obliterates its queue and deletes every other key under the queue's name. */
 export async function cleanup(config: AvaConfig): Promise<void> {
   const client = await MongoClient.connect(MONGO_URL);
   await client.db(config.dbName).dropDatabase();
   await client.close();
   const queue = new Queue(config.queueName, { connection: { url: REDIS_URL }, prefix: config.queuePrefix });
   await queue.obliterate({ force: true });
-  const redis = await queue.client;
-  const streams = await redis.keys(replyStreamKey(config.queuePrefix, config.queueName, '*'));
-  if (streams.length > 0) await redis.del(...streams);
   await queue.close();
+  const redis = new Redis(REDIS_URL);
+  // Reply streams and the reconciler's cursor live beside BullMQ's keys, which obliterate does not know.
+  const leftovers = await redis.keys(`${config.queuePrefix}:${config.queueName}:*`);
+  if (leftovers.length > 0) await redis.del(...leftovers);
+  await redis.quit();
 }
 
 /** A worker process started with `npm run worker`'s entry point; its pino lines are collected as objects. */

@@ -18,7 +18,7 @@ let streams: ReplyStreamReader;
 let producer: MessageProducer;
 let database: Database;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
-const msg = (id: string, text = 'Where is my parcel?') => ({ v: 1, messageId: id, conversationId: 'api-conv', userId: 'u1', text });
+const msg = (id: string, text = 'Where is my parcel?') => ({ v: 1 as const, messageId: id, conversationId: 'api-conv', userId: 'u1', text });
 
 beforeAll(async () => {
   world = await startApiWorld('api', {

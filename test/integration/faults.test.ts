@@ -44,6 +44,30 @@ describe('fault tolerance (real worker processes)', () => {
     await queue.close();
   });
 
+  it('a job that stalls past the limit gets a stored failed reply with ERR_STALLED; every message exactly one reply', async () => {
+    // No stall allowed: the dead worker's batch goes straight to BullMQ's failed set, which the reconciler answers.
+    const env = { AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000', AVA_MAX_STALLED_COUNT: '0', AVA_RECONCILE_INTERVAL_MS: '500' };
+    const s = await setup('stalled', { AVA_MAX_NEW_TOKENS: '48', AVA_BATCH_SIZE: '8', ...env });
+    const msgs = s.messages(24);
+    await s.producer.enqueueMany(msgs);
+    const victim = spawnWorker(s.config, env);
+    s.workers.push(victim);
+    await victim.waitFor((l) => l.msg === 'batch taken');
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const heir = spawnWorker(s.config, env);
+    s.workers.push(heir);
+    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    const failedJobs = await queue.getFailed();
+    expect(failedJobs.length).toBeGreaterThan(0);
+    expect(failedJobs.every((j) => /stalled more than allowable limit/.test(j.failedReason))).toBe(true);
+    for (const j of failedJobs) expect(await s.db.replies.findOne({ _id: j.id! }), j.id).toMatchObject({ status: 'failed', error: { code: 'ERR_STALLED' } });
+    expect(await s.db.replies.countDocuments({})).toBe(24);
+    expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(24 - failedJobs.length);
+    await queue.close();
+  });
+
   it('a Redis restart in the middle of a run loses no message', async () => {
     const own = await OwnRedis.start();
     closers.push(() => own.close());

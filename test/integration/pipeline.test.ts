@@ -216,4 +216,34 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await proxy.close();
     }
   });
+
+  it('gives every message a stored reply when the database is down longer than the whole retry budget', async () => {
+    const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
+    try {
+      const w = await world('exhausted', { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '300', AVA_BATCH_WAIT_MS: '50', AVA_RECONCILE_INTERVAL_MS: '300' });
+      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), { queueName: w.config.queueName, prefix: w.config.queuePrefix, attempts: 2, backoffMs: 100 });
+      await w.startWorker();
+      await producer.enqueueMany(Array.from({ length: 3 }, (_, i) => msg(`before-${i}`, `c-${i}`)));
+      await followReplies(w.db, ['m-before-0', 'm-before-1', 'm-before-2'], () => undefined, 30_000);
+      await proxy.cut();
+      await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(`during-${i}`, `c-${i}`)));
+      // Both attempts of every job fail while the database is away: they end in BullMQ's failed set.
+      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+      await expect.poll(() => queue.getJobCounts('failed'), { timeout: 30_000, interval: 200 }).toEqual({ failed: 6 });
+      await proxy.restore();
+      const during = Array.from({ length: 6 }, (_, i) => `m-during-${i}`);
+      await followReplies(w.db, during, () => undefined, 30_000);
+      for (const id of during) {
+        expect(await w.db.replies.findOne({ _id: id }), id).toMatchObject({ status: 'failed', conversationId: expect.any(String), error: { code: 'ERR_RETRIES_EXHAUSTED', message: expect.stringMatching(/gave up after 2 attempts; last error: ERR_STORAGE/) } });
+      }
+      // Exactly one reply per message, also after more reconciler passes.
+      await sleep(1_000);
+      expect(await w.db.replies.countDocuments({})).toBe(9);
+      expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(3);
+      await queue.close();
+      await producer.close();
+    } finally {
+      await proxy.close();
+    }
+  });
 });

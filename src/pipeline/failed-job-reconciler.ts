@@ -1,0 +1,107 @@
+import { parseMessage } from '../contract/message-contract.js';
+import { storableText, type ReplyDocument } from '../contract/reply-document.js';
+import { TerminalJobError, errorMessageOf } from '../errors/errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { FailedJob, FailedJobScanner } from '../queue/failed-job-scanner.js';
+import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
+import type { ReplyRepository } from '../storage/reply-repository.js';
+import { replyKeyOf } from './reply-key.js';
+
+/** BullMQ's reason for a job that stalled more times than allowed. */
+const STALLED_REASON = /stalled more than allowable limit/;
+
+/** What the reconciler works with. */
+export interface ReconcilerDeps {
+  scanner: FailedJobScanner;
+  replies: ReplyRepository;
+  stream?: ReplyStreamPublisher;
+  metrics?: WorkerMetrics;
+  /** Recorded on the failed replies it stores. */
+  model: { id: string; revision: string };
+  log: Logger;
+}
+
+/**
+ * Keeps the promise for jobs that end in BullMQ's failed set without a reply: their attempts ran out (a database
+ * outage longer than the retry budget) or they stalled past the limit. Every `intervalMs` one worker of the queue
+ * walks the set from where the last walk ended and stores a `failed` reply with `ERR_RETRIES_EXHAUSTED` or
+ * `ERR_STALLED` for each such job whose reply is missing. A failed store (the database still down) leaves the cursor
+ * where it was, so the next pass tries again. Jobs refused for their id (`ERR_JOB_ID`) stay without a reply.
+ */
+export class FailedJobReconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private pass: Promise<void> | undefined;
+
+  constructor(private readonly deps: ReconcilerDeps, private readonly intervalMs: number) {}
+
+  /** Starts the periodic passes. */
+  start(): void {
+    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Stops the passes and waits for one in progress. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.pass;
+  }
+
+  /** One pass; never rejects (failures are logged and retried at the next pass). Resolves with the replies stored. */
+  async runOnce(): Promise<number> {
+    if (this.pass) return 0;
+    let stored = 0;
+    this.pass = this.deps.scanner
+      .scan(Math.max(this.intervalMs * 3, 30_000), async (jobs) => {
+        stored += await this.reconcile(jobs);
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => this.deps.log.warn({ err }, 'reconciling failed jobs failed; retrying at the next pass'),
+      )
+      .finally(() => (this.pass = undefined));
+    await this.pass;
+    return stored;
+  }
+
+  private async reconcile(jobs: FailedJob[]): Promise<number> {
+    const candidates = jobs.flatMap((job) => {
+      const key = replyKeyOf(job.id, job.data);
+      return typeof key === 'string' ? [{ job, key }] : [];
+    });
+    const existing = await this.deps.replies.existing(candidates.map((c) => c.key));
+    const docs = candidates.filter((c) => !existing.has(c.key)).map(({ job, key }) => this.failedReply(job, key));
+    if (docs.length === 0) return 0;
+    const stored = await this.deps.replies.storeAll(docs);
+    for (const d of docs) {
+      this.deps.stream?.done(d._id);
+      if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error!.code });
+    }
+    this.deps.log.warn({ stored: stored.size, ids: [...stored].slice(0, 20) }, 'failed replies stored for jobs that ended in the failed set without one');
+    return stored.size;
+  }
+
+  private failedReply(job: FailedJob, key: string): ReplyDocument {
+    const error = STALLED_REASON.test(job.failedReason)
+      ? new TerminalJobError('ERR_STALLED', `its worker stopped while processing it more times than allowed (${job.failedReason})`)
+      : new TerminalJobError('ERR_RETRIES_EXHAUSTED', `gave up after ${job.attemptsMade} attempts; last error: ${job.failedReason || 'unknown'}`);
+    const now = new Date();
+    let ids: { conversationId?: string; userId?: string } = {};
+    try {
+      const m = parseMessage(job.data);
+      ids = { conversationId: m.conversationId, userId: m.userId };
+    } catch {
+      // Malformed data fails with ERR_CONTRACT in the worker and has its reply; here only for completeness.
+    }
+    return {
+      _id: key,
+      ...ids,
+      status: 'failed',
+      error: { code: error.code, message: storableText(errorMessageOf(error).slice(0, 2_000)) },
+      model: this.deps.model,
+      tokens: { prompt: 0, generated: 0 },
+      timings: { queuedAt: new Date(job.timestamp), startedAt: new Date(job.processedOn ?? job.timestamp), finishedAt: now, inferenceMs: 0 },
+      createdAt: now,
+    };
+  }
+}
