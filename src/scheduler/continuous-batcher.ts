@@ -44,8 +44,8 @@ export class ContinuousBatcher {
   private budgetInUse = 0;
   private loop: Promise<void> | undefined;
   private capacityWaiters: Array<() => void> = [];
-  /** Decode steps run and sequences per step, for metrics and benchmarks. */
-  readonly stats = { steps: 0, prefills: 0, stepSizes: 0 };
+  /** Decode steps, prefill calls, sequences prefilled (each runs through the model once) and sequences per step. */
+  readonly stats = { steps: 0, prefills: 0, admitted: 0, stepSizes: 0 };
 
   constructor(
     private readonly backend: SequenceBackend,
@@ -122,6 +122,7 @@ export class ContinuousBatcher {
       return;
     }
     this.stats.prefills++;
+    this.stats.admitted += admitted.length;
     admitted.forEach(({ handle, seq }, i) => {
       this.running.set(handle, { seq, token: -1 });
       this.advance(handle, scores[i]);

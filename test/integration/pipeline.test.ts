@@ -4,6 +4,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
+import { EngineGenerator } from '../../src/generation/engine-generator.js';
+import { replyStreamKey } from '../../src/queue/reply-stream.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
@@ -191,6 +193,34 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await w.producer.enqueue(msg(2, 'c-h', 'What is my name?'));
     await followReplies(w.db, ['m-2'], () => undefined, 30_000);
     expect(seen[1]).toBe(`User: My name is Ada.\nAssistant: ${first!.text}\nUser: What is my name?\nAssistant:`);
+  });
+
+  it('fails a poisoned request alone: the other 15 of its batch run through the model once and stream once', async () => {
+    const engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+    try {
+      const w = await world('poison', { AVA_BATCH_WAIT_MS: '300', AVA_BATCH_SIZE: '16' });
+      await w.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => msg(i, `p-${i}`, i === 7 ? 'POISON please' : `Hello number ${i}`)));
+      // The poisoned request fails inside the running batch, at its first piece of text.
+      const counting = new CountingGenerator(engine, (r) => r.prompt.includes('POISON'));
+      const admittedBefore = engine.batcher.stats.admitted;
+      await w.startWorker(counting);
+      const ids = Array.from({ length: 16 }, (_, i) => `m-${i}`);
+      await followReplies(w.db, ids, () => undefined, 30_000);
+      expect(await w.db.replies.findOne({ _id: 'm-7' })).toMatchObject({ status: 'failed', error: { code: 'ERR_GENERATION', message: expect.stringContaining('POISON') } });
+      expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(15);
+      expect(counting.calls).toEqual([16]);
+      expect(engine.batcher.stats.admitted - admittedBefore).toBe(16);
+      for (const id of ids.filter((x) => x !== 'm-7')) {
+        const entries = await w.redis.xrange(replyStreamKey(w.config.queuePrefix, w.config.queueName, id), '-', '+');
+        const events = entries.map(([, fields]) => JSON.parse(fields[1]) as { type: string; text?: string; attempt?: string });
+        const tokens = events.filter((e) => e.type === 'token');
+        expect(new Set(tokens.map((e) => e.attempt)).size, id).toBe(1);
+        expect(tokens.map((e) => e.text).join(''), id).toBe((await w.db.replies.findOne({ _id: id }))!.text);
+        expect(events.filter((e) => e.type === 'done'), id).toHaveLength(1);
+      }
+    } finally {
+      await engine.close();
+    }
   });
 
   it('retries with exponential backoff while the database is unreachable, then stores every reply once', async () => {
