@@ -143,6 +143,10 @@ describe('HTTP API on real services', () => {
     const res = await limited.inject({ url: '/v1/messages/m1', headers: as(READER) });
     expect(res.json().error.code).toBe('ERR_RATE_LIMIT');
     expect((await limited.inject({ url: '/v1/messages/m1', headers: as(WRITER) })).statusCode).toBe(200);
+    // Another spelling of the same token's header is the same token: no fresh bucket.
+    for (const authorization of [`bearer ${READER}`, `BEARER   ${READER}  `, `Bearer\t${READER}`]) {
+      expect((await limited.inject({ url: '/v1/messages/m1', headers: { authorization } })).statusCode, authorization).toBe(429);
+    }
     expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect((await limited.inject({ url: '/nowhere', headers: as(READER) })).json().error.code).toBe('ERR_NOT_FOUND');
     await limited.close();
