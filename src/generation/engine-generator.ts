@@ -45,7 +45,7 @@ export class EngineGenerator implements TextGenerator {
     try {
       const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { eos_token_id?: number };
       const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
-      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir });
+      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens });
       const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
       return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher, config.eos_token_id ?? 50256);
     } catch (cause) {

@@ -33,22 +33,23 @@ export class Gpt2Engine {
     readonly shape: { nLayer: number; nHead: number; headDim: number; vocabSize: number; window: number },
     /** Revision of the source graph (see `modelRevision`). */
     readonly revision: string,
+    maxCachedTokens: number,
   ) {
-    this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim);
+    this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim, maxCachedTokens);
     this.fetches = ['logits'];
     for (let i = 0; i < shape.nLayer; i++) this.fetches.push(`new.${i}.key`, `new.${i}.value`);
   }
 
   /**
    * Loads a model directory, converting its graph to the engine form first when needed (into `cacheDir`, default
-   * {@link ensureEngineGraph}'s).
+   * {@link ensureEngineGraph}'s). The KV cache never allocates more than `maxCachedTokens` slots.
    */
-  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string } = {}): Promise<Gpt2Engine> {
+  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number }): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
     const graph = await ensureEngineGraph(modelDir, opts.cacheDir);
     const session = await OnnxSession.open(graph.path, opts);
     const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
-    return new Gpt2Engine(session, shape, graph.sourceRevision);
+    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens);
   }
 
   /** Live sequences. */
@@ -57,8 +58,14 @@ export class Gpt2Engine {
   }
 
   /** Cache statistics, for memory accounting and tests. */
-  get cacheStats(): { rows: number; slots: number; filledTokens: number; allocatedBytes: number } {
-    return { rows: this.cache.rows, slots: this.cache.slots, filledTokens: this.cache.filledTokens, allocatedBytes: this.cache.allocatedBytes };
+  get cacheStats(): { rows: number; slots: number; filledTokens: number; allocatedBytes: number; peakBytes: number; bytesPerToken: number } {
+    const c = this.cache;
+    return { rows: c.rows, slots: c.slots, filledTokens: c.filledTokens, allocatedBytes: c.allocatedBytes, peakBytes: c.peakBytes, bytesPerToken: c.bytesPerToken };
+  }
+
+  /** Cache slots that sequences with these budgets take (the scheduler admits against it). */
+  footprint(budgets: readonly number[]): number {
+    return this.cache.footprint(budgets);
   }
 
   /**
@@ -119,7 +126,7 @@ export class Gpt2Engine {
     const out = await this.session.run(feeds, this.fetches);
     const { keys, values } = this.newKv(out);
     entries.forEach((e, b) => {
-      const row = this.cache.addRow(keys, values, b, T, T - e.tokens.length, e.tokens.length);
+      const row = this.cache.addRow(keys, values, b, T, T - e.tokens.length, e.tokens.length, e.slots);
       this.rowOf.set(e.handle, row);
       this.handleAt[row] = e.handle;
     });

@@ -3,6 +3,10 @@
  * copied back). Per layer, keys and values are laid out [rows, H, P, D]: each running sequence owns one row with P
  * slots, filled from slot 0; `attention_mask` marks the filled ones. A finished sequence's row is refilled by the
  * last row (one row copy), so the live rows stay contiguous.
+ *
+ * Memory is bounded by `maxTokens` (slots over all allocated rows): P is always the longest live sequence's budget
+ * rounded up to `slotQuantum`, shrinking when that sequence leaves, and spare rows are allocated only while
+ * `rowCapacity × P` stays within the bound. {@link footprint} is what the scheduler admits against.
  */
 export class KvCache {
   private keys: Float32Array[] = [];
@@ -14,49 +18,58 @@ export class KvCache {
   rows = 0;
   /** Filled slots of each live row. */
   readonly lengths: number[] = [];
+  /** Slots each live row may fill (its sequence's budget). */
+  private readonly budgets: number[] = [];
+  /** Largest allocation so far, in bytes. */
+  peakBytes = 0;
 
   constructor(
     private readonly nLayer: number,
     private readonly nHead: number,
     private readonly headDim: number,
+    /** Most slots over all allocated rows. */
+    private readonly maxTokens: number,
     /** Slot counts are rounded up to this, so that growth (a full copy) is rare. */
     private readonly slotQuantum = 64,
   ) {}
+
+  /** Slots a set of live sequences with these budgets occupies: rows × their longest budget, rounded up. */
+  footprint(budgets: readonly number[]): number {
+    return budgets.length === 0 ? 0 : budgets.length * this.roundSlots(Math.max(...budgets));
+  }
+
+  /** Bytes one cached token takes (keys and values of every layer). */
+  get bytesPerToken(): number {
+    return 2 * this.nLayer * this.nHead * this.headDim * 4;
+  }
+
+  private roundSlots(slots: number): number {
+    return Math.ceil(slots / this.slotQuantum) * this.slotQuantum;
+  }
 
   /** Floats per row per layer and kind. */
   private rowSize(slots = this.slots): number {
     return this.nHead * slots * this.headDim;
   }
 
-  /** Makes room for `rows` rows of at least `slots` slots, copying live rows into bigger buffers when needed. */
+  /** Makes room for `rows` rows of at least `slots` slots, copying live rows into new buffers when needed. */
   reserve(rows: number, slots: number): void {
-    const wantSlots = Math.max(this.slots, Math.ceil(slots / this.slotQuantum) * this.slotQuantum);
+    const wantSlots = Math.max(this.slots, this.roundSlots(slots));
+    if (rows * wantSlots > this.maxTokens) throw new RangeError(`the KV cache cannot hold ${rows} rows of ${wantSlots} slots within ${this.maxTokens} tokens`);
     if (rows <= this.rowCapacity && wantSlots === this.slots) return;
-    const rowCapacity = Math.max(rows, this.rowCapacity);
-    const grow = (old: Float32Array) => {
-      const next = new Float32Array(rowCapacity * this.nHead * wantSlots * this.headDim);
-      for (let r = 0; r < this.rows; r++) {
-        for (let h = 0; h < this.nHead; h++) {
-          const from = (r * this.nHead + h) * this.slots * this.headDim;
-          const to = (r * this.nHead + h) * wantSlots * this.headDim;
-          next.set(old.subarray(from, from + this.lengths[r] * this.headDim), to);
-        }
-      }
-      return next;
-    };
-    this.keys = Array.from({ length: this.nLayer }, (_, i) => grow(this.keys[i] ?? new Float32Array(0)));
-    this.values = Array.from({ length: this.nLayer }, (_, i) => grow(this.values[i] ?? new Float32Array(0)));
-    this.rowCapacity = rowCapacity;
-    this.slots = wantSlots;
+    // Spare rows make the next admissions copy-free, but only within the bound.
+    const spare = Math.max(rows, Math.ceil(this.rowCapacity * 1.5), 4);
+    this.reallocate(Math.max(rows, Math.min(spare, Math.floor(this.maxTokens / wantSlots))), wantSlots);
   }
 
   /**
    * Appends a row holding `length` tokens taken from row `srcRow` of prefill outputs shaped [Bn, H, T, D], starting
-   * at token `srcStart` (after the row's left padding). Returns the new row's index.
+   * at token `srcStart` (after the row's left padding); the row may fill up to `budget` slots. Returns its index.
    */
-  addRow(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], srcRow: number, srcT: number, srcStart: number, length: number): number {
+  addRow(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], srcRow: number, srcT: number, srcStart: number, length: number, budget: number): number {
     const row = this.rows++;
     this.lengths[row] = length;
+    this.budgets[row] = budget;
     const D = this.headDim;
     for (let i = 0; i < this.nLayer; i++) {
       for (let h = 0; h < this.nHead; h++) {
@@ -85,7 +98,10 @@ export class KvCache {
     }
   }
 
-  /** Removes row `row` by moving the last row into it. Returns the index the last row had (now `row`), or -1. */
+  /**
+   * Removes row `row` by moving the last row into it, then shrinks the rows to the longest remaining budget.
+   * Returns the index the last row had (now `row`), or -1.
+   */
   removeRow(row: number): number {
     const last = this.rows - 1;
     if (row !== last) {
@@ -95,10 +111,16 @@ export class KvCache {
         this.values[i].copyWithin(row * size, last * size, (last + 1) * size);
       }
       this.lengths[row] = this.lengths[last];
+      this.budgets[row] = this.budgets[last];
     }
     this.lengths.length = last;
+    this.budgets.length = last;
     this.rows = last;
     if (this.rows === 0) this.release();
+    else {
+      const needed = this.roundSlots(Math.max(...this.budgets));
+      if (needed < this.slots) this.reallocate(Math.min(this.rowCapacity, Math.floor(this.maxTokens / needed)), needed);
+    }
     return row !== last ? last : -1;
   }
 
@@ -120,6 +142,29 @@ export class KvCache {
   /** Bytes allocated for keys and values. */
   get allocatedBytes(): number {
     return 2 * this.nLayer * this.rowCapacity * this.rowSize() * 4;
+  }
+
+  /** Moves the live rows into buffers of `rowCapacity` rows of `slots` slots. */
+  private reallocate(rowCapacity: number, slots: number): void {
+    const move = (old: Float32Array) => {
+      const next = new Float32Array(rowCapacity * this.nHead * slots * this.headDim);
+      for (let r = 0; r < this.rows; r++) {
+        for (let h = 0; h < this.nHead; h++) {
+          const from = (r * this.nHead + h) * this.slots * this.headDim;
+          const to = (r * this.nHead + h) * slots * this.headDim;
+          next.set(old.subarray(from, from + this.lengths[r] * this.headDim), to);
+        }
+      }
+      return next;
+    };
+    // One layer at a time, so old and new buffers coexist for one layer only.
+    for (let i = 0; i < this.nLayer; i++) {
+      this.keys[i] = move(this.keys[i] ?? new Float32Array(0));
+      this.values[i] = move(this.values[i] ?? new Float32Array(0));
+    }
+    this.rowCapacity = rowCapacity;
+    this.slots = slots;
+    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
   }
 
   /** Frees the buffers; memory goes back to the baseline when the batch drains. */

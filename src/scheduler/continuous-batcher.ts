@@ -3,6 +3,8 @@
  * Sequences are plain numeric handles; the scheduler never sees tensors.
  */
 export interface SequenceBackend {
+  /** Cached-token slots that live sequences with these budgets take, padding included. */
+  footprint(budgets: readonly number[]): number;
   prefill(entries: ReadonlyArray<{ handle: number; tokens: readonly number[]; slots: number }>): Promise<Float32Array[]>;
   decode(tokens: ReadonlyMap<number, number>): Promise<Map<number, Float32Array>>;
   release(handle: number): void;
@@ -27,7 +29,7 @@ export interface ScheduledSequence {
 export interface BatcherLimits {
   /** Most sequences running at once. */
   maxBatchSize: number;
-  /** Most cached tokens (sum of running sequences' budgets). */
+  /** Most cached-token slots the running sequences may take ({@link SequenceBackend.footprint}). */
   maxCachedTokens: number;
 }
 
@@ -41,7 +43,6 @@ export class ContinuousBatcher {
   private readonly waiting: ScheduledSequence[] = [];
   private readonly running = new Map<number, { seq: ScheduledSequence; token: number }>();
   private nextHandle = 1;
-  private budgetInUse = 0;
   private loop: Promise<void> | undefined;
   private capacityWaiters: Array<() => void> = [];
   /** Decode steps, prefill calls, sequences prefilled (each runs through the model once) and sequences per step. */
@@ -54,8 +55,9 @@ export class ContinuousBatcher {
 
   /** Queues a sequence; it runs as soon as the limits allow. */
   submit(seq: ScheduledSequence): void {
-    if (seq.tokenBudget > this.limits.maxCachedTokens) {
-      seq.fail(new RangeError(`request needs ${seq.tokenBudget} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`));
+    const alone = this.backend.footprint([seq.tokenBudget]);
+    if (alone > this.limits.maxCachedTokens) {
+      seq.fail(new RangeError(`request needs ${alone} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`));
       return;
     }
     this.waiting.push(seq);
@@ -75,7 +77,7 @@ export class ContinuousBatcher {
 
   /** Sequences running and waiting. */
   get load(): { running: number; waiting: number; cachedTokens: number } {
-    return { running: this.running.size, waiting: this.waiting.length, cachedTokens: this.budgetInUse };
+    return { running: this.running.size, waiting: this.waiting.length, cachedTokens: this.backend.footprint(this.runningBudgets()) };
   }
 
   /** True when a new request would start at the next step rather than wait. */
@@ -98,13 +100,22 @@ export class ContinuousBatcher {
     }
   }
 
+  private runningBudgets(): number[] {
+    return [...this.running.values()].map((r) => r.seq.tokenBudget);
+  }
+
+  /**
+   * Admits waiting sequences in order while the batch size and the cache's footprint allow. The footprint counts
+   * padding (every row is as long as the longest), so one long request shrinks what short ones may join it.
+   */
   private admit(): Array<{ handle: number; seq: ScheduledSequence }> {
     const out: Array<{ handle: number; seq: ScheduledSequence }> = [];
+    const budgets = this.runningBudgets();
     while (this.waiting.length > 0 && this.running.size + out.length < this.limits.maxBatchSize) {
       const seq = this.waiting[0];
-      if (this.budgetInUse + seq.tokenBudget > this.limits.maxCachedTokens) break;
+      if (this.backend.footprint([...budgets, seq.tokenBudget]) > this.limits.maxCachedTokens) break;
       this.waiting.shift();
-      this.budgetInUse += seq.tokenBudget;
+      budgets.push(seq.tokenBudget);
       out.push({ handle: this.nextHandle++, seq });
     }
     return out;
@@ -115,10 +126,7 @@ export class ContinuousBatcher {
     try {
       scores = await this.backend.prefill(admitted.map(({ handle, seq }) => ({ handle, tokens: seq.promptTokens, slots: seq.tokenBudget })));
     } catch (err) {
-      for (const a of admitted) {
-        this.budgetInUse -= a.seq.tokenBudget;
-        a.seq.fail(err);
-      }
+      for (const a of admitted) a.seq.fail(err);
       return;
     }
     this.stats.prefills++;
@@ -166,7 +174,6 @@ export class ContinuousBatcher {
     const entry = this.running.get(handle);
     if (!entry) return;
     this.running.delete(handle);
-    this.budgetInUse -= entry.seq.tokenBudget;
     this.backend.release(handle);
   }
 

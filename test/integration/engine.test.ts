@@ -48,6 +48,30 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     }
   });
 
+  it('keeps the KV cache within its token bound on one long prompt among many short ones, with unchanged outputs', async () => {
+    const LIMIT = 1024;
+    const bounded = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 32, maxCachedTokens: LIMIT });
+    try {
+      const long = 'The quick brown fox jumps over the lazy dog. '.repeat(60);
+      const prompts = [long, ...Array.from({ length: 24 }, (_, i) => `Short question number ${i}?`)];
+      const alone = [];
+      for (const prompt of prompts) alone.push((await bounded.stream({ prompt, maxNewTokens: 12 })).text);
+      const together = await Promise.all(prompts.map((prompt) => bounded.stream({ prompt, maxNewTokens: 12 })));
+      expect(together.map((t) => t.text)).toEqual(alone);
+      const { peakBytes, bytesPerToken, allocatedBytes } = bounded.stats.cache;
+      expect(bounded.countTokens(long) + 12).toBeGreaterThan(LIMIT / 2);
+      expect(peakBytes).toBeGreaterThan(0);
+      expect(peakBytes).toBeLessThanOrEqual(LIMIT * bytesPerToken);
+      // Drained: nothing stays allocated.
+      expect(allocatedBytes).toBe(0);
+      // Had every row been as long as the long prompt (the cache before it was bounded), 25 rows would have taken:
+      const unbounded = 25 * Math.ceil((bounded.countTokens(long) + 12) / 64) * 64 * bytesPerToken;
+      console.info(`KV cache: peak ${peakBytes} B, bound ${LIMIT * bytesPerToken} B, rows × longest would be ${unbounded} B`);
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('gives a seeded sampled reply the same text whatever else is in the batch', async () => {
     const req = { prompt: 'Where is my parcel?', maxNewTokens: 16, temperature: 0.9, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 1234 };
     const alone = await engine.stream(req);
@@ -92,7 +116,7 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     const baseline = process.memoryUsage().rss;
     await run(1000);
     global.gc?.();
-    expect(engine.stats.cache).toEqual({ rows: 0, slots: 0, filledTokens: 0, allocatedBytes: 0 });
+    expect(engine.stats.cache).toMatchObject({ rows: 0, slots: 0, filledTokens: 0, allocatedBytes: 0 });
     expect(engine.stats.load).toEqual({ running: 0, waiting: 0, cachedTokens: 0 });
     const growthMiB = (process.memoryUsage().rss - baseline) / 2 ** 20;
     console.log(`RSS growth over 1,000 requests: ${growthMiB.toFixed(1)} MiB`);

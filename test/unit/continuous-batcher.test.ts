@@ -9,6 +9,9 @@ class RecordingBackend implements SequenceBackend {
   readonly live = new Set<number>();
   readonly steps: number[][] = [];
   readonly prefills: number[][] = [];
+  footprint(budgets: readonly number[]) {
+    return budgets.length * Math.max(0, ...budgets);
+  }
   async prefill(entries: ReadonlyArray<{ handle: number }>) {
     this.prefills.push(entries.map((e) => e.handle));
     for (const e of entries) this.live.add(e.handle);
