@@ -59,7 +59,7 @@ start_redis() {
   port_open "$REDIS_PORT" && die "port $REDIS_PORT is taken by another program ($(port_owner "$REDIS_PORT")); stop it or set AVA_REDIS_PORT"
   mkdir -p "$STATE/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --protected-mode yes \
-    --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+    --appendonly yes --appendfsync always --maxmemory-policy noeviction \
     --dir "$STATE/redis" --daemonize yes --pidfile "$STATE/redis.pid" --logfile "$STATE/redis.log"
   wait_port "$REDIS_PORT" redis 10
   say "redis up on 127.0.0.1:$REDIS_PORT (append-only, noeviction)"

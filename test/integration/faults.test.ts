@@ -87,6 +87,39 @@ describe('fault tolerance (real worker processes)', () => {
     expect(worker.child.exitCode).toBeNull();
   });
 
+  it('Redis killed with SIGKILL mid-run loses no enqueue a producer was told was accepted (appendfsync always)', async () => {
+    const own = await OwnRedis.start('always');
+    closers.push(() => own.close());
+    const s = await setup('rediskill', { AVA_REDIS_URL: own.url });
+    const acked: string[] = [];
+    let refused = 0;
+    // Four producers, each enqueueing one message at a time; an enqueue counts once its promise resolved.
+    const producers = Array.from({ length: 4 }, async (_, p) => {
+      for (let i = 0; i < 150; i++) {
+        const messageId = `k-${p}-${i}`;
+        try {
+          await s.producer.enqueue({ v: 1, messageId, conversationId: `c-${p}`, userId: 'u', text: `message ${i}` });
+          acked.push(messageId);
+        } catch {
+          refused++;
+        }
+      }
+    });
+    await expect.poll(() => acked.length, { interval: 5 }).toBeGreaterThanOrEqual(200);
+    await own.kill();
+    const ackedAtKill = acked.length;
+    await sleep(500);
+    await own.up();
+    await Promise.all(producers);
+    const queue = new Queue(s.config.queueName, { connection: { url: own.url } });
+    const lost = [];
+    for (const id of acked) if (!(await queue.getJob(id))) lost.push(id);
+    await queue.close();
+    expect(ackedAtKill).toBeLessThan(600);
+    expect(lost).toEqual([]);
+    expect(acked.length + refused).toBe(600);
+  });
+
   it('the database unreachable for 10 s in the middle of a run: jobs retry and every reply is stored once', { timeout: 180_000 }, async () => {
     // A database of the test's own, frozen with SIGSTOP: connections stay open and nothing answers, as in a partition.
     const mongo = await OwnFerretDb.start();
