@@ -1,4 +1,5 @@
 import type { GenerationRequest, GenerationResult, TextGenerator } from '../../src/generation/text-generator.js';
+import { WrappedGenerator } from './wrapped-generator.js';
 
 /**
  * Wraps a real generator and records the size and prompts of every generate call (an observer, not a stand-in).
@@ -6,24 +7,14 @@ import type { GenerationRequest, GenerationResult, TextGenerator } from '../../s
  * requests fail inside the real generator, in the middle of the running batch: their stream consumer throws at
  * the first piece of text.
  */
-export class CountingGenerator implements TextGenerator {
+export class CountingGenerator extends WrappedGenerator {
   readonly calls: number[] = [];
   readonly prompts: string[] = [];
   /** While set, generate calls wait for it before generating. */
   hold?: Promise<void>;
 
-  constructor(private readonly inner: TextGenerator, private readonly poison?: (r: GenerationRequest) => boolean) {}
-
-  get model() {
-    return this.inner.model;
-  }
-
-  get window() {
-    return this.inner.window;
-  }
-
-  get countTokens() {
-    return this.inner.countTokens?.bind(this.inner);
+  constructor(inner: TextGenerator, private readonly poison?: (r: GenerationRequest) => boolean) {
+    super(inner);
   }
 
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
@@ -38,6 +29,4 @@ export class CountingGenerator implements TextGenerator {
     });
     return this.inner.generate(requests.map((r) => (this.poison?.(r) ? poisoned(r) : r)));
   }
-
-  async close(): Promise<void> {}
 }

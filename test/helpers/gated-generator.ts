@@ -1,26 +1,17 @@
 import type { GenerationRequest, GenerationResult, TextGenerator } from '../../src/generation/text-generator.js';
+import { WrappedGenerator } from './wrapped-generator.js';
 
 /**
  * Wraps a real generator and holds each request's stream after its first `pieces` pieces of text: those reach the
  * worker's stream at once, the rest (and the call's result, so the reply is not stored) wait until `release()`.
  * Seen from a stream reader, generation is paused mid-way.
  */
-export class GatedGenerator implements TextGenerator {
+export class GatedGenerator extends WrappedGenerator {
   private open!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
 
-  constructor(private readonly inner: TextGenerator, private readonly pieces: number) {}
-
-  get model() {
-    return this.inner.model;
-  }
-
-  get window() {
-    return this.inner.window;
-  }
-
-  get countTokens() {
-    return this.inner.countTokens?.bind(this.inner);
+  constructor(inner: TextGenerator, private readonly pieces: number) {
+    super(inner);
   }
 
   /** Lets every held piece and result through. */
@@ -40,6 +31,4 @@ export class GatedGenerator implements TextGenerator {
     for (const h of held) h();
     return results;
   }
-
-  async close(): Promise<void> {}
 }
