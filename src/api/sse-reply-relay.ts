@@ -49,11 +49,13 @@ export class SseReplyRelay {
   /** Starts relaying; never rejects (failures end the response and are logged). */
   async start(): Promise<void> {
     try {
-      this.raw.on('close', () => this.close());
+      // Client gone: free the follower and the timers.
+      this.raw.on('close', () => this.stop());
       this.follow = await this.deps.streams.follow(this.messageId, undefined, {
         onEntry: (e) => this.onEntry(e),
         onError: (err) => this.deps.log.warn({ err, messageId: this.messageId }, 'reading a reply stream failed; retrying'),
       });
+      if (!this.open) return this.follow.close();
       this.timers.push(setTimeout(() => void this.finish(), this.deps.timeoutMs));
       this.timers.push(setInterval(() => this.open && this.raw.write(': keep-alive\n\n'), this.deps.keepAliveMs));
       await this.follow.catchUp();
@@ -119,11 +121,6 @@ export class SseReplyRelay {
       if (!this.raw.destroyed) this.send('error', { code: 'ERR_STREAM', message: 'the reply stream failed; read the reply or retry' });
       this.raw.end();
     }
-  }
-
-  /** Client gone: free the follower and timers. */
-  private close(): void {
-    this.stop();
   }
 
   private stop(): void {
