@@ -35,6 +35,7 @@ const schema = z.object({
   AVA_JOB_BACKOFF_MS: int(10, 600_000).default(1_000),
   AVA_HISTORY_TURNS: int(0, 100).default(6),
   AVA_HISTORY_CHARS: int(0, 100_000).default(2_000),
+  AVA_HISTORY_TTL_SECONDS: int(60, 31_536_000).default(86_400),
   AVA_INTENTS_FILE: z.string().min(1).default('config/intents.yaml'),
   AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.25),
   AVA_KB_TOP_K: int(0, 20).default(3),
@@ -108,6 +109,8 @@ export interface AvaConfig {
   readonly historyTurns: number;
   /** Most characters of conversation history kept. */
   readonly historyChars: number;
+  /** A conversation silent this long loses its cached history (prompts then start without it), in s. */
+  readonly historyTtlSeconds: number;
   /** Intents file (YAML): intents, examples, keywords, patterns and handlers; checked at start. */
   readonly intentsFile: string;
   /** Below this confidence a message's intent is `unknown` (answered by the model). */
@@ -203,6 +206,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     jobBackoffMs: e.AVA_JOB_BACKOFF_MS,
     historyTurns: e.AVA_HISTORY_TURNS,
     historyChars: e.AVA_HISTORY_CHARS,
+    historyTtlSeconds: e.AVA_HISTORY_TTL_SECONDS,
     intentsFile: e.AVA_INTENTS_FILE,
     intentThreshold: e.AVA_INTENT_THRESHOLD,
     kbTopK: e.AVA_KB_TOP_K,

@@ -108,7 +108,7 @@ export class BatchProcessor {
     );
     lap('states');
     const [history] = await Promise.all([
-      conversations.recentTurns(valid.map((p) => p.message!.conversationId), { prune: true }),
+      conversations.history(valid.map((p) => p.message!.conversationId)),
       Promise.all(valid.map(async (p) => (p.plan = await planner.plan(p.message!, new Date(p.job.timestamp))))),
     ]);
     lap('historyAndPlans');

@@ -19,6 +19,7 @@ import type { IntentCatalog } from '../intent/intent-types.js';
 import { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
+import { RecentTurnsCache } from '../storage/recent-turns-cache.js';
 import { FailedJobScanner } from '../queue/failed-job-scanner.js';
 import { FailedJobReconciler } from './failed-job-reconciler.js';
 
@@ -37,7 +38,8 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
   const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
   const { redis, database } = await openConnections(config);
-  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const history = new RecentTurnsCache(redis, { keyPrefix: `${config.queuePrefix}:${config.queueName}`, maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
+  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }, history);
   const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs }, log);
   try {
     // The first index is built before any job is taken; a database that cannot be read stops the start.

@@ -2,6 +2,7 @@ import type { ConversationTurn, ConversationView, TurnDocument } from '../contra
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 import { onlyDuplicateKeys } from './duplicate-keys.js';
+import type { RecentTurnsCache } from './recent-turns-cache.js';
 
 /** Bounds of a conversation's history. */
 export interface HistoryLimits {
@@ -12,38 +13,40 @@ export interface HistoryLimits {
 }
 
 /**
- * Conversations and their turns. A turn is its own document keyed by messageId, so appending is an idempotent
- * insert (a retried batch never duplicates history) and concurrent workers never lose each other's turns, without
- * transactions or compare-and-swap, which not every MongoDB-wire server makes atomic. Turns older than the newest
- * `maxTurns` are pruned when a worker reads the conversation's history (see {@link recentTurns}).
+ * Conversations and their turns: every turn in the database (collection `turns`, the durable record) and each
+ * conversation's newest turns in the Redis {@link RecentTurnsCache}, which is where prompts take their history from.
+ * A turn is its own document keyed by messageId, so appending is an idempotent insert (a retried batch never
+ * duplicates history) and concurrent workers never lose each other's turns, without transactions or compare-and-swap,
+ * which not every MongoDB-wire server makes atomic.
  */
 export class ConversationRepository {
   constructor(
     private readonly database: Database,
     private readonly limits: HistoryLimits,
+    /** The history cache; without it (API, CLI) prompts' history is not available here. */
+    private readonly cache?: RecentTurnsCache,
   ) {}
 
   /**
-   * Recent turns of each conversation, oldest first, within both bounds; one query for all of them. With `prune`
-   * (the worker's read before it answers), a conversation found holding `2 × maxTurns` turns or more loses all but its
-   * newest `maxTurns`, so keeping history bounded costs no read of its own and a delete only every `maxTurns` turns.
+   * The worker's read: each conversation's newest turns within both bounds, oldest first, from the cache alone (one
+   * pipelined round trip to Redis for the batch, whatever the database holds). A conversation the cache lacks has
+   * no history here.
    */
-  async recentTurns(conversationIds: readonly string[], opts: { prune?: boolean } = {}): Promise<Map<string, ConversationTurn[]>> {
-    const ids = [...new Set(conversationIds)];
-    if (ids.length === 0 || this.limits.maxTurns === 0) return new Map();
+  async history(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
+    if (!this.cache || this.limits.maxTurns === 0) return new Map();
+    const cached = await this.cache.recent(conversationIds);
+    return new Map([...cached].map(([id, turns]) => [id, this.bounded([...turns].reverse())]));
+  }
+
+  /**
+   * One conversation's newest turns from the database, oldest first, within both bounds: an equality query on the
+   * indexed `conversationId` (index `conversationId_1_at_-1`), limited to `maxTurns`.
+   */
+  async recentTurns(conversationId: string): Promise<ConversationTurn[]> {
+    if (this.limits.maxTurns === 0) return [];
     try {
-      // Pruning keeps fewer than 2 × maxTurns turns per conversation, so this reads few documents per conversation.
-      const docs = await this.database.turns.find({ conversationId: { $in: ids } }).sort({ at: -1, _id: -1 }).toArray();
-      const out = new Map<string, ConversationTurn[]>();
-      const stale: string[] = [];
-      for (const [id, newestFirst] of groupBy(docs)) {
-        out.set(id, this.bounded(newestFirst));
-        // A conversation is pruned once it holds twice its bound, in one go: deletes are scans on some servers
-        // (FerretDB), so pruning one turn per message would cost one per batch.
-        if (newestFirst.length >= 2 * this.limits.maxTurns) stale.push(...newestFirst.slice(this.limits.maxTurns).map((d) => d._id));
-      }
-      if (opts.prune && stale.length > 0) await this.database.turns.deleteMany({ _id: { $in: stale } });
-      return out;
+      const newestFirst = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).limit(this.limits.maxTurns).toArray();
+      return this.bounded(newestFirst.map(({ _id, conversationId: _c, ...t }) => ({ messageId: _id, ...t })));
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
     }
@@ -53,7 +56,7 @@ export class ConversationRepository {
   async get(conversationId: string): Promise<ConversationView | null> {
     const doc = await this.database.conversations.findOne({ _id: conversationId });
     if (!doc) return null;
-    const turns = (await this.recentTurns([conversationId])).get(conversationId) ?? [];
+    const turns = await this.recentTurns(conversationId);
     // `updatedAt` is not rewritten on every turn (that would be one more write per batch); it is the newest turn's time.
     const newest = turns.length > 0 ? turns[turns.length - 1].at : doc.updatedAt;
     return { ...doc, updatedAt: newest > doc.updatedAt ? newest : doc.updatedAt, turns };
@@ -65,9 +68,9 @@ export class ConversationRepository {
   }
 
   /**
-   * Appends turns to several conversations in two writes whatever their number, and no read: an insert of the
-   * conversations (a duplicate key means it exists) and an insert of the turns (a duplicate key means that turn was
-   * written by an earlier attempt). Pruning happens at the next {@link recentTurns} with `prune`.
+   * Appends turns to several conversations in two database writes whatever their number, and no read: an insert of
+   * the conversations (a duplicate key means it exists) and an insert of the turns (a duplicate key means that turn
+   * was written by an earlier attempt); then one round trip to the history cache.
    */
   async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
@@ -91,28 +94,18 @@ export class ConversationRepository {
     } catch (cause) {
       throw new StorageError(`appending conversation turns failed: ${(cause as Error).message}`, { cause });
     }
+    if (keepTurns) await this.cache?.append(live);
   }
 
   /** The newest turns within both bounds, oldest first. */
-  private bounded(newestFirst: readonly TurnDocument[]): ConversationTurn[] {
+  private bounded(newestFirst: readonly ConversationTurn[]): ConversationTurn[] {
     const out: ConversationTurn[] = [];
     let chars = 0;
-    for (const { _id, conversationId: _c, ...t } of newestFirst.slice(0, this.limits.maxTurns)) {
+    for (const t of newestFirst.slice(0, this.limits.maxTurns)) {
       chars += t.user.length + t.assistant.length;
       if (chars > this.limits.maxChars) break;
-      out.push({ messageId: _id, ...t });
+      out.push(t);
     }
     return out.reverse();
   }
-}
-
-/** Documents grouped by conversation, keeping their order. */
-function groupBy<T extends { conversationId: string }>(docs: readonly T[]): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const d of docs) {
-    const list = out.get(d.conversationId);
-    if (list) list.push(d);
-    else out.set(d.conversationId, [d]);
-  }
-  return out;
 }

@@ -1,44 +1,69 @@
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConversationRepository } from '../../src/storage/conversation-repository.js';
 import { Database } from '../../src/storage/database.js';
+import { RecentTurnsCache } from '../../src/storage/recent-turns-cache.js';
 import { cleanup, isolatedNames, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('conv'));
+const keyPrefix = `${config.queuePrefix}:${config.queueName}`;
 let db: Database;
+let redis: Redis;
 beforeAll(async () => {
   db = await Database.connect(config.mongoUrl, config.dbName);
+  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
 });
 afterAll(async () => {
+  redis.disconnect();
   await db.close();
   await cleanup(config);
 });
 
-const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({ messageId: id, user, assistant, at: new Date() });
+let at = Date.UTC(2026, 10, 29);
+const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({ messageId: id, user, assistant, at: new Date(at++) });
+const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(db, { maxTurns, maxChars }, new RecentTurnsCache(redis, { keyPrefix, maxTurns, ttlSeconds }));
+const ids = (turns: ReadonlyArray<{ messageId: string }> | undefined) => (turns ?? []).map((t) => t.messageId);
 
-it('keeps the most recent turns within the count and character bounds', async () => {
-  const repo = new ConversationRepository(db, { maxTurns: 3, maxChars: 1000 });
+it('gives prompts the newest turns in order within the count and character bounds, from Redis', async () => {
+  const repo = repoOf(3, 1000);
   for (let i = 0; i < 5; i++) await repo.append('count', 'u', [turn(String(i))]);
-  expect((await repo.get('count'))!.turns.map((t) => t.messageId)).toEqual(['2', '3', '4']);
-  // Appending never reads; the worker's history read prunes, once a conversation holds twice the bound.
-  expect((await repo.recentTurns(['count'], { prune: true })).get('count')!.map((t) => t.messageId)).toEqual(['2', '3', '4']);
+  expect(ids((await repo.history(['count'])).get('count'))).toEqual(['2', '3', '4']);
+  expect(ids((await repo.get('count'))!.turns)).toEqual(['2', '3', '4']);
+  // The database keeps every turn (retention removes old ones); Redis keeps the bound.
   expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
-  await repo.append('count', 'u', [turn('5')]);
-  expect((await repo.recentTurns(['count'], { prune: true })).get('count')!.map((t) => t.messageId)).toEqual(['3', '4', '5']);
-  expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(3);
-  const byChars = new ConversationRepository(db, { maxTurns: 10, maxChars: 25 });
+  expect(await redis.zcard(`${keyPrefix}:history:{count}:order`)).toBe(3);
+  expect(await redis.hlen(`${keyPrefix}:history:{count}:turns`)).toBe(3);
+  expect(await redis.ttl(`${keyPrefix}:history:{count}:turns`)).toBeGreaterThan(3500);
+  const byChars = repoOf(10, 25);
   await byChars.append('chars', 'u', [turn('a', 'x'.repeat(10), 'y'.repeat(10))]);
   await byChars.append('chars', 'u', [turn('b', 'x'.repeat(5), 'y'.repeat(5))]);
   await byChars.append('chars', 'u', [turn('c', 'x'.repeat(5), 'y'.repeat(5))]);
-  expect((await byChars.get('chars'))!.turns.map((t) => t.messageId)).toEqual(['b', 'c']);
+  expect(ids((await byChars.history(['chars'])).get('chars'))).toEqual(['b', 'c']);
+  expect(ids((await byChars.get('chars'))!.turns)).toEqual(['b', 'c']);
 });
 
-it('never adds a turn twice and loses none under concurrent appends', async () => {
-  const repo = new ConversationRepository(db, { maxTurns: 100, maxChars: 100_000 });
-  await Promise.all(Array.from({ length: 10 }, (_, i) => repo.append('busy', 'u', [turn(`m${i}`)])));
-  await repo.append('busy', 'u', [turn('m3')]);
-  const doc = await repo.get('busy');
-  expect(doc!.turns.map((t) => t.messageId).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`).sort());
-  const recent = await repo.recentTurns(['busy', 'nobody']);
-  expect(recent.get('busy')).toHaveLength(10);
-  expect(recent.has('nobody')).toBe(false);
+it('never adds a turn twice, loses none under concurrent appends, and keeps turns in time order', async () => {
+  const repo = repoOf(100, 100_000);
+  const turns = Array.from({ length: 10 }, (_, i) => turn(`m${i}`));
+  await Promise.all([...turns].reverse().map((t) => repo.append('busy', 'u', [t])));
+  // A re-delivered batch appends its turns again: nothing changes.
+  await repo.append('busy', 'u', [turns[3], turns[7]]);
+  const history = await repo.history(['busy', 'nobody']);
+  expect(ids(history.get('busy'))).toEqual(turns.map((t) => t.messageId));
+  expect(history.get('busy')![4]).toEqual(turns[4]);
+  expect(history.has('nobody')).toBe(false);
+  expect(ids((await repo.get('busy'))!.turns)).toEqual(turns.map((t) => t.messageId));
+  expect(await db.turns.countDocuments({ conversationId: 'busy' })).toBe(10);
+});
+
+it('answers a conversation Redis lost without history, keeps every turn in the database, and builds it up again', async () => {
+  const repo = repoOf(4, 10_000);
+  await repo.append('lost', 'u', [turn('l1'), turn('l2')]);
+  expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l1', 'l2']);
+  await redis.del(`${keyPrefix}:history:{lost}:order`, `${keyPrefix}:history:{lost}:turns`);
+  expect((await repo.history(['lost'])).has('lost')).toBe(false);
+  expect(ids((await repo.get('lost'))!.turns)).toEqual(['l1', 'l2']);
+  await repo.append('lost', 'u', [turn('l3')]);
+  expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l3']);
+  expect(await db.turns.countDocuments({ conversationId: 'lost' })).toBe(3);
 });

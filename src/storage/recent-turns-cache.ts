@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import type { ConversationTurn } from '../contract/reply-document.js';
+import { StorageError } from '../errors/errors.js';
+
+/** Settings of the cache. */
+export interface RecentTurnsOptions {
+  /** Key prefix, one per queue: `<prefix>:history:{<conversationId>}`. */
+  keyPrefix: string;
+  /** Most turns kept per conversation. */
+  maxTurns: number;
+  /** A conversation silent this long is forgotten, in seconds. */
+  ttlSeconds: number;
+}
+
+// KEYS: the ordered set (messageId by time) and the hash (messageId → turn); ARGV: max turns, ttl, then score,
+// messageId, turn for each turn. Adding a turn already there changes nothing, so re-delivered batches are no-ops.
+const APPEND_SCRIPT = `
+for i = 3, #ARGV, 3 do
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
+end
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREM', KEYS[1], unpack(old))
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return extra`;
+
+// The newest ARGV[1] turns, oldest first.
+const READ_SCRIPT = `
+local ids = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))`;
+
+type CacheRedis = Redis & {
+  avaTurnsAppend(zset: string, hash: string, ...args: Array<string | number>): Promise<number>;
+  avaTurnsRead(zset: string, hash: string, max: number): Promise<Array<string | null>>;
+};
+
+/**
+ * Each conversation's newest turns in Redis, for prompts: bounded to `maxTurns`, idempotent by messageId, forgotten
+ * after `ttlSeconds` of silence. Reading the history of a batch is one pipelined script call per conversation, so
+ * its cost does not depend on how much the database holds. The database keeps every turn as the durable record; a
+ * conversation this cache lacks (new, silent past the TTL, or lost with Redis's data) is answered without history,
+ * never with a read of the database on the hot path.
+ */
+export class RecentTurnsCache {
+  private readonly redis: CacheRedis;
+
+  constructor(redis: Redis, private readonly opts: RecentTurnsOptions) {
+    if (!('avaTurnsAppend' in redis)) {
+      redis.defineCommand('avaTurnsAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
+      redis.defineCommand('avaTurnsRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    }
+    this.redis = redis as CacheRedis;
+  }
+
+  /** Appends turns to their conversations in one round trip. */
+  async append(entries: ReadonlyArray<{ conversationId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
+    const live = entries.filter((e) => e.turns.length > 0);
+    if (live.length === 0 || this.opts.maxTurns === 0) return;
+    const pipeline = this.redis.pipeline() as unknown as CacheRedis & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    for (const e of live) {
+      const args = e.turns.flatMap((t) => [t.at.getTime(), t.messageId, JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime() })]);
+      void pipeline.avaTurnsAppend(...this.keys(e.conversationId), this.opts.maxTurns, this.opts.ttlSeconds, ...args);
+    }
+    await this.run(pipeline, 'appending turns to the history cache');
+  }
+
+  /** The newest turns of each conversation, oldest first; conversations the cache lacks are absent. */
+  async recent(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
+    const ids = [...new Set(conversationIds)];
+    if (ids.length === 0 || this.opts.maxTurns === 0) return new Map();
+    const pipeline = this.redis.pipeline() as unknown as CacheRedis & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    for (const id of ids) void pipeline.avaTurnsRead(...this.keys(id), this.opts.maxTurns);
+    const results = await this.run(pipeline, 'reading the history cache');
+    const out = new Map<string, ConversationTurn[]>();
+    ids.forEach((conversationId, i) => {
+      const raw = results[i] as Array<string | null>;
+      const turns: ConversationTurn[] = [];
+      for (const json of raw) {
+        if (json === null) continue;
+        const t = JSON.parse(json) as { u: string; a: string; i?: string; m: string; t: number };
+        turns.push({ messageId: t.m, user: t.u, assistant: t.a, ...(t.i ? { intent: t.i } : {}), at: new Date(t.t) });
+      }
+      if (turns.length > 0) out.set(conversationId, turns);
+    });
+    return out;
+  }
+
+  private keys(conversationId: string): [string, string] {
+    // One hash tag per conversation keeps both keys in one slot of a Redis Cluster.
+    const base = `${this.opts.keyPrefix}:history:{${conversationId}}`;
+    return [`${base}:order`, `${base}:turns`];
+  }
+
+  private async run(pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> }, what: string): Promise<unknown[]> {
+    let replies: Array<[Error | null, unknown]> | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (cause) {
+      throw new StorageError(`${what} failed: ${(cause as Error).message}`, { cause });
+    }
+    const failed = replies?.find(([err]) => err);
+    if (!replies || failed) throw new StorageError(`${what} failed: ${failed?.[0]?.message ?? 'no reply from Redis'}`);
+    return replies.map(([, value]) => value);
+  }
+}
