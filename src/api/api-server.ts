@@ -173,7 +173,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/v1/stats', { preHandler: guard('read') }, async () =>
-    collectStats(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName), database),
+    collectStats(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName)),
   );
 
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {

@@ -117,7 +117,7 @@ program
     try {
       const stats = opts.api
         ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
-        : await collectStats((await ctx.producer()).bullQueue, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName), await ctx.db());
+        : await collectStats((await ctx.producer()).bullQueue, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName));
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();

@@ -1,21 +1,20 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Database } from '../storage/database.js';
+import { ReplyCounters } from './reply-counters.js';
 import { liveWorkers } from './worker-heartbeat.js';
 
 /**
  * The service at a glance, for the dashboard, `GET /v1/stats` and `ava stats`: queue depth by state, live workers,
- * reply counts and the median enqueue-to-stored latency of the last 50 replies.
+ * reply counts and the median enqueue-to-stored latency of the last 50 replies. Everything comes from Redis
+ * (counters kept as replies are stored), so its cost does not grow with the stored data.
  */
-export async function collectStats(queue: Queue, redis: Redis, heartbeatKey: string, database: Database) {
-  const [counts, workers, recent, replied, failed] = await Promise.all([
+export async function collectStats(queue: Queue, redis: Redis, heartbeatKey: string) {
+  const [counts, workers, { replied, failed, latenciesMs }] = await Promise.all([
     queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
     liveWorkers(redis, heartbeatKey),
-    database.replies.find({}, { projection: { createdAt: 1, 'timings.queuedAt': 1 } }).sort({ createdAt: -1 }).limit(50).toArray(),
-    database.replies.countDocuments({ status: 'replied' }),
-    database.replies.countDocuments({ status: 'failed' }),
+    new ReplyCounters(redis, queue.opts.prefix ?? 'bull', queue.name).read(),
   ]);
-  const latencies = recent.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime()).sort((a, b) => a - b);
+  const latencies = [...latenciesMs].sort((a, b) => a - b);
   return {
     at: new Date().toISOString(),
     queue: counts,

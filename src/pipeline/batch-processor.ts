@@ -12,6 +12,7 @@ import type { MessageStateRepository } from '../storage/message-state-repository
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { ReplyCounters } from '../metrics/reply-counters.js';
 import { idField, replyKeyOf } from './reply-key.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
@@ -36,6 +37,7 @@ export interface BatchProcessorDeps {
   planner: ReplyPlanner;
   stream?: ReplyStreamPublisher;
   metrics?: WorkerMetrics;
+  counters?: ReplyCounters;
 }
 
 interface Parsed {
@@ -171,6 +173,7 @@ export class BatchProcessor {
     await this.deps.stream?.flush();
     const stored = await this.deps.replies.storeAll(docs);
     for (const d of docs) this.deps.stream?.done(d._id);
+    await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     return stored;
   }
 

@@ -3,6 +3,7 @@ import { storableText, type ReplyDocument } from '../contract/reply-document.js'
 import { TerminalJobError, errorMessageOf } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { ReplyCounters } from '../metrics/reply-counters.js';
 import type { FailedJob, FailedJobScanner } from '../queue/failed-job-scanner.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
@@ -17,6 +18,7 @@ export interface ReconcilerDeps {
   replies: ReplyRepository;
   stream?: ReplyStreamPublisher;
   metrics?: WorkerMetrics;
+  counters?: ReplyCounters;
   /** Recorded on the failed replies it stores. */
   model: { id: string; revision: string };
   log: Logger;
@@ -73,6 +75,7 @@ export class FailedJobReconciler {
     const docs = candidates.filter((c) => !existing.has(c.key)).map(({ job, key }) => this.failedReply(job, key));
     if (docs.length === 0) return 0;
     const stored = await this.deps.replies.storeAll(docs);
+    await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     for (const d of docs) {
       this.deps.stream?.done(d._id);
       if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error!.code });

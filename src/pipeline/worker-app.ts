@@ -6,6 +6,7 @@ import { BatchCollector } from '../queue/batch-collector.js';
 import { connectRedis } from '../queue/redis-connection.js';
 import { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { ReplyCounters } from '../metrics/reply-counters.js';
 import { heartbeatKey, WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { Database } from '../storage/database.js';
@@ -68,12 +69,13 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   );
   const replies = new ReplyRepository(database);
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
+  const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters },
     { maxNewTokens: config.maxNewTokens },
   );
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
-  const reconciler = new FailedJobReconciler({ scanner, replies, stream, metrics, model: generator.model, log }, config.reconcileIntervalMs);
+  const reconciler = new FailedJobReconciler({ scanner, replies, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();

@@ -6,6 +6,7 @@ import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-c
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { replyStreamKey } from '../../src/queue/reply-stream.js';
+import { ReplyCounters } from '../../src/metrics/reply-counters.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
@@ -122,6 +123,8 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(await w.db.replies.countDocuments({})).toBe(1);
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
     expect(await w.db.turns.countDocuments({ conversationId: 'c1' })).toBe(1);
+    // The counters behind the stats count the reply once too.
+    expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({ replied: 1, failed: 0 });
   });
 
   it('stores a failed reply with its code for invalid job data, does not retry it, and keeps working', async () => {
@@ -270,6 +273,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await sleep(1_000);
       expect(await w.db.replies.countDocuments({})).toBe(9);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(3);
+      expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({ replied: 3, failed: 6 });
       await queue.close();
       await producer.close();
     } finally {
