@@ -52,6 +52,11 @@ const schema = z.object({
   AVA_STREAM_RETAIN_SECONDS: int(1, 86_400).default(300),
   AVA_RECONCILE_INTERVAL_MS: int(100, 3_600_000).default(10_000),
   AVA_ENGINE_CACHE_DIR: z.string().min(1).optional(),
+  AVA_RETENTION_REPLIES_DAYS: int(0, 36_500).default(0),
+  AVA_RETENTION_TURNS_DAYS: int(0, 36_500).default(30),
+  AVA_RETENTION_MESSAGES_DAYS: int(0, 36_500).default(7),
+  AVA_RETENTION_CONVERSATIONS_DAYS: int(0, 36_500).default(90),
+  AVA_RETENTION_SWEEP_MS: int(1_000, 86_400_000).default(3_600_000),
   AVA_API_HOST: z.string().min(1).default('127.0.0.1'),
   AVA_API_PORT: int(0, 65535).default(8080),
   AVA_API_TOKENS: z
@@ -143,6 +148,13 @@ export interface AvaConfig {
   readonly reconcileIntervalMs: number;
   /** Writable folder for converted engine graphs; absent: `$XDG_CACHE_HOME/ava/engine` or `~/.cache/ava/engine`. */
   readonly engineCacheDir?: string;
+  /**
+   * Days each collection keeps a document (0: for ever): replies by `createdAt`, turns by `at`, processing records
+   * by `startedAt`, conversations by `createdAt`.
+   */
+  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number }>;
+  /** How often one worker deletes what is past its retention on a database without TTL indexes (FerretDB), in ms. */
+  readonly retentionSweepMs: number;
   /** Address the HTTP API binds to; loopback unless configured. */
   readonly apiHost: string;
   /** HTTP API port. */
@@ -223,6 +235,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     streamRetainSeconds: e.AVA_STREAM_RETAIN_SECONDS,
     reconcileIntervalMs: e.AVA_RECONCILE_INTERVAL_MS,
     ...(e.AVA_ENGINE_CACHE_DIR ? { engineCacheDir: e.AVA_ENGINE_CACHE_DIR } : {}),
+    retentionDays: Object.freeze({
+      replies: e.AVA_RETENTION_REPLIES_DAYS,
+      turns: e.AVA_RETENTION_TURNS_DAYS,
+      messages: e.AVA_RETENTION_MESSAGES_DAYS,
+      conversations: e.AVA_RETENTION_CONVERSATIONS_DAYS,
+    }),
+    retentionSweepMs: e.AVA_RETENTION_SWEEP_MS,
     apiHost: e.AVA_API_HOST,
     apiPort: e.AVA_API_PORT,
     apiTokens: Object.freeze(

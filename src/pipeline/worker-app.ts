@@ -23,6 +23,10 @@ import { MessageStateRepository } from '../storage/message-state-repository.js';
 import { RecentTurnsCache } from '../storage/recent-turns-cache.js';
 import { FailedJobScanner } from '../queue/failed-job-scanner.js';
 import { FailedJobReconciler } from './failed-job-reconciler.js';
+import { Retention } from '../storage/retention.js';
+import { RetentionSweeper } from './retention-sweeper.js';
+
+const DAY = 86_400;
 
 /** A running worker: its loop and the connections it owns. */
 export interface WorkerApp {
@@ -74,18 +78,23 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters },
     { maxNewTokens: config.maxNewTokens },
   );
+  const days = config.retentionDays;
+  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY });
+  const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
-  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats }, 'dialogue configured');
+  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, retention: { days, mode: retention.mode } }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();
   reconciler.start();
+  sweeper.start();
   const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
   await heartbeat.start();
   return {
     async stop() {
       await heartbeat.stop();
       await reconciler.stop();
+      await sweeper.stop();
       await scanner.close();
       await loop.stop();
       await knowledge.stop();

@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { withRedisLock } from './redis-lock.js';
 
 /** Jobs read per page of the failed set. */
 const PAGE = 200;
-const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 /** A job in BullMQ's failed set, as the reconciler needs it. */
 export interface FailedJob {
@@ -41,9 +40,7 @@ export class FailedJobScanner {
    * next pass. Returns how many jobs were handed over, or null when another worker holds the walk.
    */
   async scan(lockMs: number, handle: (jobs: FailedJob[]) => Promise<void>): Promise<number | null> {
-    const token = randomUUID();
-    if ((await this.redis.set(this.lockKey, token, 'PX', lockMs, 'NX')) !== 'OK') return null;
-    try {
+    return withRedisLock(this.redis, this.lockKey, lockMs, async () => {
       let cursor = Number((await this.redis.get(this.cursorKey)) ?? 0);
       let offset = 0;
       let total = 0;
@@ -63,10 +60,7 @@ export class FailedJobScanner {
         if (entries.length < PAGE) break;
       }
       return total;
-    } finally {
-      // Only our own lock is released: one that expired and was taken by another worker stays.
-      await this.redis.eval(RELEASE_SCRIPT, 1, this.lockKey, token);
-    }
+    });
   }
 
   /** Closes the queue handle (not the shared connection). */

@@ -82,6 +82,10 @@ export class Database {
 
   private async ensureIndexes(): Promise<void> {
     await this.turns.createIndex({ conversationId: 1, at: -1 });
+    // Age fields, for retention (TTL indexes on MongoDB, range deletes elsewhere): see Retention.
+    await this.turns.createIndex({ at: 1 });
+    await this.messages.createIndex({ startedAt: 1 });
+    await this.conversations.createIndex({ createdAt: 1 });
     await this.replies.createIndex({ conversationId: 1, createdAt: 1 });
     await this.replies.createIndex({ createdAt: 1 });
     await this.messages.createIndex({ conversationId: 1, queuedAt: 1 });
