@@ -27,29 +27,37 @@ export function replyStreamKey(prefix: string, queueName: string, messageId: str
   return `${prefix}:${queueName}:stream:${messageId}`;
 }
 
-// Append, renew the TTL and notify readers in one atomic step, so that a reader woken by the notification always
-// finds the entry.
+// For each key i: append event ARGV[2i-1], renew the TTL to ARGV[2i] and notify readers, in one atomic step, so
+// that a reader woken by the notification always finds the entry. A key may come more than once, in order.
 const APPEND_SCRIPT = `
-local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('PUBLISH', KEYS[1], id)
-return id`;
+for i = 1, #KEYS do
+  local id = redis.call('XADD', KEYS[i], '*', 'e', ARGV[2 * i - 1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
+  redis.call('PUBLISH', KEYS[i], id)
+end
+return #KEYS`;
 
-type AppendingRedis = Redis & { avaStreamAppend(key: string, event: string, ttl: number): Promise<string> };
+type AppendingRedis = Redis & { avaStreamAppend(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number> };
+
+/** Most appends sent in one script call. */
+const MAX_APPENDS_PER_CALL = 512;
 
 /**
  * Worker side: appends each message's generated text to a per-message Redis Stream, so that a client that opens the
- * stream late, or reconnects, replays it from the first token. Appends are pipelined and not awaited one by one;
+ * stream late, or reconnects, replays it from the first token. The appends made in one turn of the event loop (a
+ * decoding step's tokens for the whole batch, a batch's `done`s) go to Redis in one script call, not awaited;
  * {@link flush} waits for them, and the worker flushes before it stores replies, so a stored reply's tokens are
  * always in its stream first.
  */
 export class ReplyStreamPublisher {
   private readonly redis: AppendingRedis;
   private readonly pending = new Set<Promise<unknown>>();
+  private queued: Array<{ key: string; event: string; ttl: number }> = [];
+  private scheduled = false;
   private failures = 0;
 
   constructor(redis: Redis, private readonly prefix: string, private readonly queueName: string, private readonly ttl: ReplyStreamTtl, private readonly log: Logger) {
-    if (!('avaStreamAppend' in redis)) redis.defineCommand('avaStreamAppend', { numberOfKeys: 1, lua: APPEND_SCRIPT });
+    if (!('avaStreamAppend' in redis)) redis.defineCommand('avaStreamAppend', { lua: APPEND_SCRIPT });
     this.redis = redis as AppendingRedis;
   }
 
@@ -66,18 +74,34 @@ export class ReplyStreamPublisher {
 
   /** Resolves once every append made so far has reached Redis (or failed, which is logged). */
   async flush(): Promise<void> {
+    this.send();
     await Promise.all(this.pending);
   }
 
   private append(messageId: string, event: StreamEvent, ttlSeconds: number): void {
-    const p = this.redis
-      .avaStreamAppend(replyStreamKey(this.prefix, this.queueName, messageId), JSON.stringify(event), ttlSeconds)
-      .catch((err: unknown) => {
-        // A lost append costs liveliness only: readers compare what they streamed with the stored reply and send
-        // the difference. Logged once per burst so that an outage does not flood the log.
-        if (this.failures++ % 1000 === 0) this.log.warn({ err, failures: this.failures }, 'appending to a reply stream failed');
-      })
-      .finally(() => this.pending.delete(p));
-    this.pending.add(p);
+    this.queued.push({ key: replyStreamKey(this.prefix, this.queueName, messageId), event: JSON.stringify(event), ttl: ttlSeconds });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.send());
+    }
+  }
+
+  /** Sends what is queued, in order, in as few script calls as the size limit allows. */
+  private send(): void {
+    this.scheduled = false;
+    const queued = this.queued;
+    this.queued = [];
+    for (let start = 0; start < queued.length; start += MAX_APPENDS_PER_CALL) {
+      const part = queued.slice(start, start + MAX_APPENDS_PER_CALL);
+      const p = this.redis
+        .avaStreamAppend(part.length, ...part.map((a) => a.key), ...part.flatMap((a) => [a.event, a.ttl]))
+        .catch((err: unknown) => {
+          // A lost append costs liveliness only: readers compare what they streamed with the stored reply and send
+          // the difference. Logged once per burst so that an outage does not flood the log.
+          if (this.failures++ % 1000 === 0) this.log.warn({ err, failures: this.failures }, 'appending to a reply stream failed');
+        })
+        .finally(() => this.pending.delete(p));
+      this.pending.add(p);
+    }
   }
 }

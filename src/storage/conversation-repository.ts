@@ -3,6 +3,10 @@ import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 import { onlyDuplicateKeys } from './duplicate-keys.js';
 import type { RecentTurnsCache } from './recent-turns-cache.js';
+import { LRUCache } from 'lru-cache';
+
+/** Conversations this process recently saw stored, and for how long that is trusted. */
+const KNOWN_CONVERSATIONS = { max: 100_000, ttl: 3_600_000 };
 
 /** Bounds of a conversation's history. */
 export interface HistoryLimits {
@@ -20,6 +24,12 @@ export interface HistoryLimits {
  * which not every MongoDB-wire server makes atomic.
  */
 export class ConversationRepository {
+  /**
+   * Conversations whose document this process wrote or found recently: their insert is skipped. The hour's TTL
+   * bounds how long a document deleted by retention stays missing while its conversation goes on.
+   */
+  private readonly known = new LRUCache<string, true>(KNOWN_CONVERSATIONS);
+
   constructor(
     private readonly database: Database,
     private readonly limits: HistoryLimits,
@@ -68,9 +78,10 @@ export class ConversationRepository {
   }
 
   /**
-   * Appends turns to several conversations in two database writes whatever their number, and no read: an insert of
-   * the conversations (a duplicate key means it exists) and an insert of the turns (a duplicate key means that turn
-   * was written by an earlier attempt); then one round trip to the history cache.
+   * Appends turns to several conversations in at most two database writes whatever their number, and no read: an
+   * insert of the conversations this process has not seen lately (a duplicate key means it exists) and an insert of
+   * the turns (a duplicate key means that turn was written by an earlier attempt); then one round trip to the
+   * history cache.
    */
   async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
@@ -79,12 +90,15 @@ export class ConversationRepository {
     const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
     try {
-      const conversations = new Map(live.map((e) => [e.conversationId, e.userId]));
-      await this.database.conversations
-        .insertMany([...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
-        .catch((err: unknown) => {
-          if (!onlyDuplicateKeys(err)) throw err;
-        });
+      const conversations = new Map(live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
+      if (conversations.size > 0) {
+        await this.database.conversations
+          .insertMany([...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
+          .catch((err: unknown) => {
+            if (!onlyDuplicateKeys(err)) throw err;
+          });
+        for (const id of conversations.keys()) this.known.set(id, true);
+      }
       const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
       if (keepTurns) {
         await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
