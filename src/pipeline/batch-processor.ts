@@ -11,6 +11,7 @@ import type { ConversationRepository } from '../storage/conversation-repository.
 import type { MessageStateRepository } from '../storage/message-state-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
+import type { StoredReplyMark, StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
 import { idField, replyKeyOf } from './reply-key.js';
@@ -38,6 +39,8 @@ export interface BatchProcessorDeps {
   stream?: ReplyStreamPublisher;
   metrics?: WorkerMetrics;
   counters?: ReplyCounters;
+  /** Marks on the jobs whose replies are stored, read when a job is delivered again. */
+  marks: StoredReplyMarks;
 }
 
 interface Parsed {
@@ -66,7 +69,7 @@ export class BatchProcessor {
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
   async process(jobs: readonly Job[], log: Logger): Promise<JobOutcome[]> {
-    const { generator, replies, conversations, states, planner, stream, metrics } = this.deps;
+    const { generator, replies, conversations, states, planner, stream, metrics, marks } = this.deps;
     const startedAt = new Date();
     // Names this pass in the reply streams: a retried message streams again under a new attempt.
     const attempt = randomUUID().slice(0, 8);
@@ -86,10 +89,11 @@ export class BatchProcessor {
       mark = now;
     };
     // Only a job that ran before can find its reply stored: one retried after a failure (attemptsMade > 0) or one
-    // whose worker died or lost its lock (stalledCounter > 0). A first delivery skips the read. If a producer enqueues
-    // a messageId again after BullMQ trimmed its job record, that job is generated again, but the insert's duplicate
-    // key keeps the first reply and its turn: still exactly one stored reply.
-    const existing = await replies.existing(parsed.filter((p) => p.job.attemptsMade > 0 || (p.job.stalledCounter ?? 0) > 0).map((p) => p.messageId));
+    // whose worker died or lost its lock (stalledCounter > 0). Their marks are read from Redis, never the database; a
+    // first delivery skips the read. A job whose reply is stored but not marked (its worker died in between, or a
+    // producer enqueued the messageId again after BullMQ trimmed the job) is generated again, and the insert's
+    // duplicate key keeps the first reply: still exactly one stored reply.
+    const existing: Map<string, StoredReplyMark> = await marks.read(parsed.filter((p) => p.job.attemptsMade > 0 || (p.job.stalledCounter ?? 0) > 0).map((p) => p.job));
     lap('existing');
     const seen = new Set<string>();
     const fresh: Parsed[] = [];
@@ -149,9 +153,21 @@ export class BatchProcessor {
     const lateDocs = toGenerate.map((p) => this.replyDocument(p, { queuedAt: new Date(p.job.timestamp), startedAt, finishedAt, inferenceMs }));
     for (const id of await this.store(lateDocs)) stored.add(id);
     lap('storeGenerated');
-    metrics?.recordBatch(jobs.length, inferenceMs, [...earlyDocs, ...lateDocs].filter((d) => stored.has(d._id)));
-    const freshSet = new Set(fresh);
-    await this.appendTurns(valid, stored, parsed.filter((p) => !freshSet.has(p)), existing);
+    const docs = [...earlyDocs, ...lateDocs];
+    metrics?.recordBatch(jobs.length, inferenceMs, docs.filter((d) => stored.has(d._id)));
+    // Replies found stored by the insert's duplicate key had no mark: read those few, for their turns and marks.
+    const unmarked = await replies.existing(fresh.filter((p) => !stored.has(p.messageId)).map((p) => p.messageId));
+    for (const [id, prior] of unmarked) {
+      existing.set(id, prior);
+      stream?.done(id);
+    }
+    const byId = new Map(parsed.map((p) => [p.messageId, p.job]));
+    await marks.mark([
+      ...docs.filter((d) => stored.has(d._id)).map((d) => ({ job: byId.get(d._id)!, reply: { status: d.status, ...(d.text !== undefined ? { text: d.text } : {}), ...(d.intent ? { intent: d.intent } : {}) } })),
+      ...[...unmarked].map(([id, reply]) => ({ job: byId.get(id)!, reply })),
+    ]);
+    lap('marks');
+    await this.appendTurns(valid.filter((p) => stored.has(p.messageId)), stored, parsed.filter((p) => existing.has(p.messageId)), existing);
     lap('turns');
 
     for (const p of fresh) {
@@ -211,7 +227,7 @@ export class BatchProcessor {
    * have failed after storing its replies and before writing their turns, and turns are inserts keyed by messageId,
    * so writing one twice is a no-op. Unreadable messages and their "please rephrase" stay out of the history.
    */
-  private async appendTurns(valid: Parsed[], stored: Set<string>, redelivered: Parsed[], existing: Map<string, Pick<ReplyDocument, 'status' | 'text' | 'intent'>>): Promise<void> {
+  private async appendTurns(valid: Parsed[], stored: Set<string>, redelivered: Parsed[], existing: ReadonlyMap<string, StoredReplyMark>): Promise<void> {
     const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
     const add = (p: Parsed, text: string, intent?: string) => {
       if (intent === 'invalid') return;

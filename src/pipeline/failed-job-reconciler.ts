@@ -6,6 +6,7 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
 import type { FailedJob, FailedJobScanner } from '../queue/failed-job-scanner.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
+import type { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import { replyKeyOf } from './reply-key.js';
 
@@ -16,6 +17,7 @@ const STALLED_REASON = /stalled more than allowable limit/;
 export interface ReconcilerDeps {
   scanner: FailedJobScanner;
   replies: ReplyRepository;
+  marks: StoredReplyMarks;
   stream?: ReplyStreamPublisher;
   metrics?: WorkerMetrics;
   counters?: ReplyCounters;
@@ -71,10 +73,14 @@ export class FailedJobReconciler {
       const key = replyKeyOf(job.id, job.data);
       return typeof key === 'string' ? [{ job, key }] : [];
     });
-    const existing = await this.deps.replies.existing(candidates.map((c) => c.key));
-    const docs = candidates.filter((c) => !existing.has(c.key)).map(({ job, key }) => this.failedReply(job, key));
+    // Jobs the worker answered (a failed reply with its code) carry a mark; the others get one now. A reply stored by
+    // a worker that died before marking it is kept by the insert's duplicate key.
+    const marked = await this.deps.marks.read(candidates.map((c) => c.job));
+    const unmarked = candidates.filter((c) => !marked.has(c.key));
+    const docs = unmarked.map(({ job, key }) => this.failedReply(job, key));
     if (docs.length === 0) return 0;
     const stored = await this.deps.replies.storeAll(docs);
+    await this.deps.marks.mark(unmarked.filter((c) => stored.has(c.key)).map(({ job }) => ({ job, reply: { status: 'failed' as const } })));
     await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     for (const d of docs) {
       this.deps.stream?.done(d._id);

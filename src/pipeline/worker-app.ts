@@ -5,6 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import { BatchCollector } from '../queue/batch-collector.js';
 import { connectRedis } from '../queue/redis-connection.js';
 import { ReplyStreamPublisher } from '../queue/reply-stream.js';
+import { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ReplyCounters } from '../metrics/reply-counters.js';
 import { heartbeatKey, WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
@@ -74,15 +75,16 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const replies = new ReplyRepository(database);
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
+  const marks = new StoredReplyMarks(redis);
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
   const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY });
   const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
-  const reconciler = new FailedJobReconciler({ scanner, replies, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
+  const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, retention: { days, mode: retention.mode } }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
   await loop.start();

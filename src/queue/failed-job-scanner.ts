@@ -8,6 +8,8 @@ const PAGE = 200;
 /** A job in BullMQ's failed set, as the reconciler needs it. */
 export interface FailedJob {
   id: string;
+  /** `<prefix>:<queue name>`. */
+  queueQualifiedName: string;
   data: unknown;
   failedReason: string;
   attemptsMade: number;
@@ -72,6 +74,7 @@ export class FailedJobScanner {
 function toFailedJob(job: Job): FailedJob {
   return {
     id: String(job.id),
+    queueQualifiedName: job.queueQualifiedName,
     data: job.data,
     failedReason: job.failedReason ?? '',
     attemptsMade: job.attemptsMade,

@@ -18,6 +18,7 @@ import { ConversationRepository } from '../../src/storage/conversation-repositor
 import { Database } from '../../src/storage/database.js';
 import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
+import { StoredReplyMarks } from '../../src/queue/stored-reply-marks.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
 
@@ -144,18 +145,31 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
   });
 
   it('writes the turn of a reply an earlier attempt stored before it failed, without generating again', async () => {
-    const m = msg('crashed', 'Tell me a story about the sea');
     const now = new Date();
-    // What an attempt leaves when the database fails after the replies were stored and before the turns were written.
-    await db.replies.insertOne({ _id: m.messageId, conversationId: 'crashed', userId: m.userId, status: 'replied', text: 'Once upon a time…', intent: 'chitchat', model: engine.model, tokens: { prompt: 5, generated: 4 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 }, createdAt: now });
+    const stored = (id: string, text: string) => ({ _id: id, conversationId: 'crashed', userId: 'u1', status: 'replied' as const, text, intent: 'chitchat', model: engine.model, tokens: { prompt: 5, generated: 4 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 }, createdAt: now });
+    // What an attempt leaves when the database fails after the replies were stored (and the jobs marked) and before
+    // the turns were written; BullMQ counts the failed attempt (attemptsMade 1).
+    const retry = async (id: string, markIt: boolean) => {
+      const m = { ...msg('crashed', 'Tell me a story about the sea'), messageId: id };
+      await producer.bullQueue.add('message', m, { jobId: id, delay: 60_000 });
+      const job = (await producer.bullQueue.getJob(id))!;
+      if (markIt) await new StoredReplyMarks(redis).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);
+      await redis.hset(`${config.queuePrefix}:${config.queueName}:${id}`, 'atm', '1');
+      await job.promote();
+    };
+    await db.replies.insertOne(stored('crashed-1', 'Once upon a time…'));
     const before = generator.prompts.length;
-    // The job of that attempt's retry: BullMQ counts the failed attempt (attemptsMade 1).
-    await producer.bullQueue.add('message', m, { jobId: m.messageId, delay: 60_000 });
-    await redis.hset(`${config.queuePrefix}:${config.queueName}:${m.messageId}`, 'atm', '1');
-    await (await producer.bullQueue.getJob(m.messageId))!.promote();
-    await expect.poll(() => db.turns.findOne({ _id: m.messageId }), { timeout: 15_000 }).toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
+    await retry('crashed-1', true);
+    await expect.poll(() => db.turns.findOne({ _id: 'crashed-1' }), { timeout: 15_000 }).toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
     expect(generator.prompts.length).toBe(before);
-    expect(await db.replies.countDocuments({ conversationId: 'crashed' })).toBe(1);
+    // Without the mark (the worker died between storing and marking) it is generated again, and the first reply is
+    // kept, with its turn.
+    await db.replies.insertOne(stored('crashed-2', 'There once was a ship…'));
+    await retry('crashed-2', false);
+    await expect.poll(() => db.turns.findOne({ _id: 'crashed-2' }), { timeout: 15_000 }).toMatchObject({ assistant: 'There once was a ship…' });
+    expect(generator.prompts.length).toBe(before + 1);
+    expect(await db.replies.findOne({ _id: 'crashed-2' })).toMatchObject({ text: 'There once was a ship…' });
+    expect(await db.replies.countDocuments({ conversationId: 'crashed' })).toBe(2);
   });
 
   it('moves each message through queued → processing → replied with timestamps, and answers "where is my answer?" from that state', async () => {

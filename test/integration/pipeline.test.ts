@@ -106,12 +106,10 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
     await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
-    // A retried job (attemptsMade > 0, as after a failure between storing and acknowledging) finds its reply and is
-    // not generated again.
-    await queue.remove('m-1');
-    await queue.add(MESSAGE_JOB_NAME, msg(1), { jobId: 'm-1', delay: 60_000 });
+    // The same job delivered again (attemptsMade > 0, as after a failure between storing and acknowledging) finds the
+    // mark its first pass left on it and is not generated again.
+    await (await queue.getJob('m-1'))!.retry('completed');
     await w.redis.hset(`${w.config.queuePrefix}:${w.config.queueName}:m-1`, 'atm', '1');
-    await (await queue.getJob('m-1'))!.promote();
     await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     // An enqueue after BullMQ trimmed the job record looks like a first delivery: it may be generated again, but the
