@@ -17,7 +17,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { SingleBar, Presets } from 'cli-progress';
 import { loadConfig, type AvaConfig } from '../src/config/config.js';
 import { ReplyCounters } from '../src/metrics/reply-counters.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
@@ -37,80 +36,117 @@ const stamp = Date.now();
 /** How a run enqueues: everything at once, or open-loop at a fixed rate (messages/s). */
 type Load = { kind: 'burst' } | { kind: 'paced'; rate: number };
 
-async function run(label: string, dbName: string, generator: 'engine' | 'instant', count: number, load: Load) {
+/** One run's settings and what its workers logged; its replies are read once, after every run (see {@link summarize}). */
+interface Run {
+  label: string;
+  generator: 'engine' | 'instant';
+  load: Load;
+  dbName: string;
+  queueName: string;
+  count: number;
+  completed: number;
+  failedJobs: number;
+  generated: number;
+  /** Messages over the seconds from the first enqueue to the last reply counted. */
+  wallRate: number;
+  steps: Record<string, string | number>;
+}
+
+async function run(label: string, dbName: string, generator: 'engine' | 'instant', count: number, load: Load): Promise<Run> {
   const queueName = `bench_${label.replace(/\W+/g, '_')}_${stamp}`;
   const config: AvaConfig = loadConfig(process.env, { AVA_QUEUE_NAME: queueName, AVA_DB_NAME: dbName, AVA_BATCH_SIZE: BATCH, AVA_MAX_NEW_TOKENS: '8', AVA_MODEL: process.env.AVA_MODEL || 'tiny' });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, { queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 500 });
   const counters = new ReplyCounters(redis, config.queuePrefix, queueName);
-  const db = await Database.connect(config.mongoUrl, dbName);
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
     spawnWorker(config, { AVA_GENERATOR: generator, AVA_INTRA_OP_THREADS: '1', AVA_LOG_LEVEL: 'info', AVA_MAX_INFLIGHT_BATCHES: '2' }),
   );
-  await Promise.all(workers.map((w) => w.waitFor((l) => l.msg === 'worker ready', 120_000)));
-  const bar = new SingleBar({ format: `${label} [{bar}] {value}/{total} replies`, stream: process.stderr }, Presets.shades_classic);
-  bar.start(count, 0);
-  const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${i % 97}`, text: `Message ${i}: could you tell me a story about the sea?` });
-  const startedAt = new Date();
-  const t0 = performance.now();
-  const chunk = load.kind === 'burst' ? 1_000 : Math.max(1, Math.round(load.rate / 20));
-  for (let s = 0; s < count; s += chunk) {
-    if (load.kind === 'paced') {
-      const due = t0 + (s / load.rate) * 1000;
-      if (due > performance.now()) await sleep(due - performance.now());
+  try {
+    await Promise.all(workers.map((w) => w.waitFor((l) => l.msg === 'worker ready', 120_000)));
+    process.stderr.write(`${label}: ${count} messages\n`);
+    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${i % 97}`, text: `Message ${i}: could you tell me a story about the sea?` });
+    const t0 = performance.now();
+    const chunk = load.kind === 'burst' ? 1_000 : Math.max(1, Math.round(load.rate / 20));
+    for (let s = 0; s < count; s += chunk) {
+      if (load.kind === 'paced') {
+        const due = t0 + (s / load.rate) * 1000;
+        if (due > performance.now()) await sleep(due - performance.now());
+      }
+      await producer.enqueueMany(Array.from({ length: Math.min(chunk, count - s) }, (_, k) => message(s + k)));
     }
-    await producer.enqueueMany(Array.from({ length: Math.min(chunk, count - s) }, (_, k) => message(s + k)));
+    // Progress from the workers' counters in Redis: counting documents would read the whole pre-filled collection.
+    for (let stored = 0; stored < count; ) {
+      await sleep(100);
+      const c = await counters.read();
+      stored = c.replied + c.failed;
+      if (performance.now() - t0 > 30 * 60_000) throw new Error(`${label}: only ${stored} of ${count} replies after 30 minutes`);
+    }
+    const wallRate = count / ((performance.now() - t0) / 1000);
+    const queue = new Queue(queueName, { connection: redis, prefix: config.queuePrefix });
+    // Jobs are acknowledged just after their replies are stored and counted.
+    let counts = await queue.getJobCounts('completed', 'failed');
+    for (let waited = 0; counts.completed + counts.failed < count && waited < 30_000; waited += 100) {
+      await sleep(100);
+      counts = await queue.getJobCounts('completed', 'failed');
+    }
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+    const batches = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored'));
+    // Mean milliseconds per batch of each step of the batch processor, from the workers' "batch stored" lines.
+    const stepNames = [...new Set(batches.flatMap((b) => Object.keys((b.stepsMs as Record<string, number>) ?? {})))];
+    const steps = {
+      run: label,
+      batches: batches.length,
+      'jobs/batch': +(batches.reduce((n, b) => n + Number(b.jobs), 0) / Math.max(1, batches.length)).toFixed(1),
+      ...Object.fromEntries(stepNames.map((k) => [k, +(batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) / Math.max(1, batches.length)).toFixed(1)])),
+    };
+    await queue.obliterate({ force: true });
+    await queue.close();
+    const generated = batches.reduce((n, l) => n + Number(l.generated), 0);
+    return { label, generator, load, dbName, queueName, count, completed: counts.completed, failedJobs: counts.failed, generated, wallRate, steps };
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await producer.close();
+    const leftovers = await redis.keys(`${config.queuePrefix}:${queueName}:*`);
+    if (leftovers.length > 0) await redis.del(...leftovers);
+    redis.disconnect();
   }
-  let stored = 0;
-  while (stored < count) {
-    await sleep(100);
-    const c = await counters.read();
-    stored = c.replied + c.failed;
-    bar.update(stored);
-    if (performance.now() - t0 > 30 * 60_000) throw new Error(`only ${stored} of ${count} replies after 30 minutes`);
+}
+
+/**
+ * Reads every run's replies in one query per store (on FerretDB every read is a scan of the collection, so this is
+ * done once, after the measurements) and turns them into rows.
+ */
+async function summarize(runs: Run[]) {
+  const rows = [];
+  for (const dbName of [...new Set(runs.map((r) => r.dbName))]) {
+    const db = await Database.connect(loadConfig().mongoUrl, dbName, 5_000, 3_600_000);
+    const docs = await db.replies.find({ _id: { $regex: '^bench_' } }, { projection: { timings: 1, createdAt: 1, status: 1 } }).toArray();
+    await db.close();
+    for (const r of runs.filter((x) => x.dbName === dbName)) {
+      const mine = docs.filter((d) => d._id.startsWith(`${r.queueName}-`));
+      const latencies = mine.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime());
+      const first = Math.min(...mine.map((d) => d.timings.queuedAt.getTime()));
+      const last = Math.max(...mine.map((d) => d.createdAt.getTime()));
+      const replied = mine.filter((d) => d.status === 'replied').length;
+      if (mine.length !== r.count || r.completed !== r.count) throw new Error(`${r.label}: ${mine.length} replies and ${r.completed} completed jobs for ${r.count} messages`);
+      rows.push({
+        run: r.label,
+        generator: r.generator,
+        load: r.load.kind === 'burst' ? 'all at once' : `${r.load.rate.toFixed(0)}/s`,
+        messages: r.count,
+        'messages/s': +(r.count / ((last - first) / 1000)).toFixed(1),
+        'p50 latency ms': quantile(latencies, 0.5),
+        'p99 latency ms': quantile(latencies, 0.99),
+        replies: mine.length,
+        replied,
+        'generated twice': r.generated - replied,
+        'completed jobs': r.completed,
+        'failed jobs': r.failedJobs,
+      });
+    }
   }
-  bar.stop();
-  const docs = await db.replies.find({ createdAt: { $gte: startedAt }, _id: { $regex: `^${queueName}-` } }, { projection: { timings: 1, createdAt: 1, status: 1 } }).toArray();
-  const latencies = docs.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime());
-  const first = Math.min(...docs.map((d) => d.timings.queuedAt.getTime()));
-  const last = Math.max(...docs.map((d) => d.createdAt.getTime()));
-  const queue = new Queue(queueName, { connection: redis, prefix: config.queuePrefix });
-  const counts = await queue.getJobCounts('completed', 'failed');
-  for (const w of workers) w.child.kill('SIGTERM');
-  await Promise.all(workers.map((w) => w.exited));
-  const batches = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored'));
-  const generated = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored')).reduce((n, l) => n + Number(l.generated), 0);
-  // Mean milliseconds per batch of each step of the batch processor, from the workers' "batch stored" lines.
-  const stepNames = [...new Set(batches.flatMap((b) => Object.keys((b.stepsMs as Record<string, number>) ?? {})))];
-  const steps = {
-    run: label,
-    batches: batches.length,
-    'jobs/batch': +(batches.reduce((n, b) => n + Number(b.jobs), 0) / Math.max(1, batches.length)).toFixed(1),
-    ...Object.fromEntries(stepNames.map((k) => [k, +(batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) / Math.max(1, batches.length)).toFixed(1)])),
-  };
-  const result = {
-    run: label,
-    generator,
-    load: load.kind === 'burst' ? 'all at once' : `${load.rate.toFixed(0)}/s`,
-    messages: count,
-    'messages/s': +(count / ((last - first) / 1000)).toFixed(1),
-    'p50 latency ms': quantile(latencies, 0.5),
-    'p99 latency ms': quantile(latencies, 0.99),
-    replies: docs.length,
-    replied: docs.filter((d) => d.status === 'replied').length,
-    'generated twice': generated - docs.filter((d) => d.status === 'replied').length,
-    'completed jobs': counts.completed,
-    'failed jobs': counts.failed,
-  };
-  if (docs.length !== count || counts.completed !== count) throw new Error(`${label}: ${docs.length} replies and ${counts.completed} completed jobs for ${count} messages`);
-  await queue.obliterate({ force: true });
-  await queue.close();
-  await producer.close();
-  const leftovers = await redis.keys(`${config.queuePrefix}:${queueName}:*`);
-  if (leftovers.length > 0) await redis.del(...leftovers);
-  redis.disconnect();
-  await db.close();
-  return { result, steps };
+  return rows;
 }
 
 async function dropDatabase(name: string) {
@@ -121,28 +157,28 @@ async function dropDatabase(name: string) {
 
 const emptyDb = `bench_empty_${stamp}`;
 const fullDb = `bench_full_${stamp}`;
-const runs = [];
+const runs: Run[] = [];
 try {
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
   let prefillS = 0;
   if (PREFILL > 0) {
     const db = await Database.connect(loadConfig().mongoUrl, fullDb);
-    const bar = new SingleBar({ format: `pre-filling [{bar}] {value}/{total} messages`, stream: process.stderr }, Presets.shades_classic);
-    bar.start(PREFILL, 0);
     const t = performance.now();
-    await prefillStore(db, PREFILL, (done) => bar.update(done));
+    await prefillStore(db, PREFILL, (done) => process.stderr.write(`pre-filled ${done} of ${PREFILL}\r`));
     prefillS = (performance.now() - t) / 1000;
-    bar.stop();
+    process.stderr.write('\n');
     await db.close();
   }
-  const full = await run(`instant, ${PREFILL.toLocaleString('en')} stored`, fullDb, 'instant', N, { kind: 'burst' });
+  const stored = PREFILL.toLocaleString('en');
+  const full = await run(`instant, ${stored} stored`, fullDb, 'instant', N, { kind: 'burst' });
   runs.push(full);
-  const max = full.result['messages/s'];
-  runs.push(await run(`instant, ${PREFILL.toLocaleString('en')} stored, at max rate`, fullDb, 'instant', N, { kind: 'paced', rate: max }));
-  runs.push(await run(`instant, ${PREFILL.toLocaleString('en')} stored, at 50%`, fullDb, 'instant', N, { kind: 'paced', rate: max / 2 }));
-  if (ENGINE_N > 0) runs.push(await run(`engine (tiny), ${PREFILL.toLocaleString('en')} stored`, fullDb, 'engine', ENGINE_N, { kind: 'burst' }));
-  const rows = runs.map((r) => r.result);
-  const ratio = +(full.result['messages/s'] / runs[0].result['messages/s']).toFixed(2);
+  // The replies' timings are read after all runs; the paced runs take the maximum rate from the wall time.
+  const max = full.wallRate;
+  runs.push(await run(`instant, ${stored} stored, at max rate`, fullDb, 'instant', N, { kind: 'paced', rate: max }));
+  runs.push(await run(`instant, ${stored} stored, at 50%`, fullDb, 'instant', N, { kind: 'paced', rate: max / 2 }));
+  if (ENGINE_N > 0) runs.push(await run(`engine (tiny), ${stored} stored`, fullDb, 'engine', ENGINE_N, { kind: 'burst' }));
+  const rows = await summarize(runs);
+  const ratio = +(rows[1]['messages/s'] / rows[0]['messages/s']).toFixed(2);
   console.table(rows);
   console.log('mean ms per batch, by step of the batch processor:');
   console.table(runs.map((r) => r.steps));
