@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the local services AVA needs, on loopback only:
-#   Redis (Debian's redis-server; append-only file, maxmemory-policy noeviction as BullMQ requires) and
-#   FerretDB v1 (a MongoDB wire-protocol server on SQLite, built with the Go toolchain when missing).
+#   Redis (Debian's redis-server; append-only file fsynced on every write, maxmemory-policy noeviction as BullMQ
+#   requires) and FerretDB v1 (a MongoDB wire-protocol server, built with the Go toolchain when missing) on
+#   PostgreSQL 15 (Debian's, a cluster of its own under the state folder) or, with AVA_DB_BACKEND=sqlite, on SQLite.
 # Usage: scripts/services.sh up|down|status
 # Idempotent: `up` twice leaves one of each running; a port held by another program is an error.
 set -euo pipefail
@@ -12,6 +13,9 @@ CACHE="${AVA_CACHE_DIR:-$HOME/.cache/ava}"
 REDIS_PORT="${AVA_REDIS_PORT:-6379}"
 MONGO_PORT="${AVA_MONGO_PORT:-27017}"
 MONGO_DEBUG_PORT="${AVA_MONGO_DEBUG_PORT:-$((MONGO_PORT + 1000))}"
+PG_PORT="${AVA_PG_PORT:-55432}"
+BACKEND="${AVA_DB_BACKEND:-postgresql}"
+PG_BIN=/usr/lib/postgresql/15/bin
 FERRETDB_VERSION="v1.24.2"
 FERRETDB_BIN="$CACHE/bin/ferretdb-$FERRETDB_VERSION"
 
@@ -34,6 +38,42 @@ ensure_redis() {
   command -v apt-get >/dev/null || die "redis-server is missing and apt-get is not available: install Redis ≥ 6.2 and retry"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } >"$CACHE/apt.log" 2>&1 \
     || die "apt-get install redis-server failed; see $CACHE/apt.log"
+}
+
+ensure_postgres() {
+  [ -x "$PG_BIN/initdb" ] && return
+  say "installing postgresql-15 from Debian packages"
+  command -v apt-get >/dev/null || die "PostgreSQL 15 is missing and apt-get is not available: install it, or set AVA_DB_BACKEND=sqlite"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15; } >"$CACHE/apt-postgres.log" 2>&1 \
+    || die "apt-get install postgresql-15 failed; see $CACHE/apt-postgres.log"
+}
+
+# PostgreSQL refuses to run as root: the cluster belongs to the `postgres` user (the package creates it), or to
+# whoever runs this script when that is not root.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+start_postgres() {
+  if as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" status >/dev/null 2>&1; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
+  port_open "$PG_PORT" && die "port $PG_PORT is taken by another program ($(port_owner "$PG_PORT")); stop it or set AVA_PG_PORT"
+  mkdir -p "$STATE/postgres"
+  [ "$(id -u)" = 0 ] && chown postgres "$STATE/postgres"
+  if [ ! -f "$STATE/postgres/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$STATE/postgres/data" -A trust -U postgres >"$STATE/postgres-init.log" 2>&1 || die "initdb failed; see $STATE/postgres-init.log"
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" -l "$STATE/postgres/server.log" -w \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $STATE/postgres" start >/dev/null || die "postgres did not start; see $STATE/postgres/server.log"
+  as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1 \
+    || as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ferretdb
+  say "postgres up on 127.0.0.1:$PG_PORT"
+}
+
+stop_postgres() {
+  if as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" status >/dev/null 2>&1; then
+    as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" -m fast -w stop >/dev/null
+    say "postgres stopped"
+  else
+    say "postgres not running"
+  fi
 }
 
 ensure_ferretdb() {
@@ -70,12 +110,17 @@ start_ferretdb() {
   port_open "$MONGO_PORT" && die "port $MONGO_PORT is taken by another program ($(port_owner "$MONGO_PORT")); stop it or set AVA_MONGO_PORT"
   port_open "$MONGO_DEBUG_PORT" && die "port $MONGO_DEBUG_PORT (FerretDB debug) is taken; set AVA_MONGO_DEBUG_PORT"
   mkdir -p "$STATE/ferretdb/data" "$STATE/ferretdb/state"
-  nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" --state-dir="$STATE/ferretdb/state" \
+  local handler=(--handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/") where="SQLite in $STATE/ferretdb/data"
+  if [ "$BACKEND" = postgresql ]; then
+    handler=(--handler=postgresql --postgresql-url="postgres://postgres@127.0.0.1:$PG_PORT/ferretdb")
+    where="PostgreSQL on 127.0.0.1:$PG_PORT"
+  fi
+  nohup "$FERRETDB_BIN" "${handler[@]}" --state-dir="$STATE/ferretdb/state" \
     --listen-addr="127.0.0.1:$MONGO_PORT" --debug-addr="127.0.0.1:$MONGO_DEBUG_PORT" \
     --telemetry=disable --log-level=warn >"$STATE/ferretdb.log" 2>&1 &
   echo $! >"$STATE/ferretdb.pid"
   wait_port "$MONGO_PORT" ferretdb 20
-  say "ferretdb up on 127.0.0.1:$MONGO_PORT (MongoDB wire protocol, SQLite in $STATE/ferretdb/data)"
+  say "ferretdb up on 127.0.0.1:$MONGO_PORT (MongoDB wire protocol, $where)"
 }
 
 stop_one() { # name
@@ -94,9 +139,15 @@ status_one() { # name port
 }
 
 mkdir -p "$STATE" "$CACHE/bin"
+case "$BACKEND" in postgresql | sqlite) ;; *) die "AVA_DB_BACKEND must be postgresql or sqlite, not $BACKEND" ;; esac
 case "${1:-}" in
-  up) ensure_redis; ensure_ferretdb; start_redis; start_ferretdb ;;
-  down) stop_one ferretdb; stop_one redis ;;
+  up)
+    ensure_redis; ensure_ferretdb
+    if [ "$BACKEND" = postgresql ]; then ensure_postgres; fi
+    start_redis
+    if [ "$BACKEND" = postgresql ]; then start_postgres; fi
+    start_ferretdb ;;
+  down) stop_one ferretdb; stop_postgres; stop_one redis ;;
   status) rc=0; status_one redis "$REDIS_PORT" || rc=1; status_one ferretdb "$MONGO_PORT" || rc=1; exit $rc ;;
   *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
 esac
