@@ -52,24 +52,35 @@ ensure_postgres() {
 # whoever runs this script when that is not root.
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
+# The cluster's folder: under the state folder, unless the postgres user cannot reach it (a checkout under /root):
+# then a folder of its own in /var/tmp, named after the state folder.
+pg_dir() {
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$STATE" 2>/dev/null; then echo "$STATE/postgres"
+  else echo "/var/tmp/ava-postgres-$(printf '%s' "$STATE" | md5sum | cut -c1-12)"; fi
+}
+
 start_postgres() {
-  if as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" status >/dev/null 2>&1; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
+  local dir
+  dir="$(pg_dir)"
+  if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then say "postgres already running on 127.0.0.1:$PG_PORT"; return; fi
   port_open "$PG_PORT" && die "port $PG_PORT is taken by another program ($(port_owner "$PG_PORT")); stop it or set AVA_PG_PORT"
-  mkdir -p "$STATE/postgres"
-  [ "$(id -u)" = 0 ] && chown postgres "$STATE/postgres"
-  if [ ! -f "$STATE/postgres/data/PG_VERSION" ]; then
-    as_pg "$PG_BIN/initdb" -D "$STATE/postgres/data" -A trust -U postgres >"$STATE/postgres-init.log" 2>&1 || die "initdb failed; see $STATE/postgres-init.log"
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U postgres >"$STATE/postgres-init.log" 2>&1 || die "initdb failed; see $STATE/postgres-init.log"
   fi
-  as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" -l "$STATE/postgres/server.log" -w \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $STATE/postgres" start >/dev/null || die "postgres did not start; see $STATE/postgres/server.log"
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $dir" start >/dev/null || die "postgres did not start; see $dir/server.log"
   as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1 \
     || as_pg "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres ferretdb
   say "postgres up on 127.0.0.1:$PG_PORT"
 }
 
 stop_postgres() {
-  if as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" status >/dev/null 2>&1; then
-    as_pg "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" -m fast -w stop >/dev/null
+  local dir
+  dir="$(pg_dir)"
+  if [ -x "$PG_BIN/pg_ctl" ] && as_pg "$PG_BIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     say "postgres stopped"
   else
     say "postgres not running"
