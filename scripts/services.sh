@@ -50,7 +50,7 @@ ensure_postgres() {
 
 # PostgreSQL refuses to run as root: the cluster belongs to the `postgres` user (the package creates it), or to
 # whoever runs this script when that is not root.
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_pg() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 
 # The cluster's folder: under the state folder, unless the postgres user cannot reach it (a checkout under /root):
 # then a folder of its own in /var/tmp, named after the state folder.
