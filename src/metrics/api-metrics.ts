@@ -34,6 +34,15 @@ export class ApiMetrics {
         },
       });
     new Gauge({
+      name: 'ava_queue_oldest_waiting_seconds',
+      help: 'Age of the oldest job waiting to be taken, from its enqueue (0 when none waits): what autoscalers and alerts watch',
+      registers: [this.registry],
+      async collect() {
+        const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+        this.set(oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0);
+      },
+    });
+    new Gauge({
       name: 'ava_workers_live',
       help: 'Workers whose heartbeat is fresh',
       registers: [this.registry],
