@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { messageSchema } from '../contract/message-contract.js';
+import { chatCompletionSchema, completionSchema } from './openai-schemas.js';
 
 /** Most messages in one POST /v1/messages. */
 export const MAX_MESSAGES_PER_REQUEST = 1000;
@@ -50,6 +51,13 @@ export function openApiDocument(): Record<string, unknown> {
       '/generate': {
         get: { ...secured, summary: 'Enqueue and wait (origin-document clients)', parameters: params(generateSchema, 'query'), responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },
         post: { ...secured, summary: 'Enqueue and wait (origin-document clients)', requestBody: { content: { 'application/json': { schema: json(generateSchema) } } }, responses: { 200: { description: '{"status":"ok","data":{"generated_text":"…"}}' } } },
+      },
+      '/v1/models': { get: { ...secured, summary: 'OpenAI-compatible: the served model', responses: { 200: { description: 'a list with one model' } } } },
+      '/v1/chat/completions': {
+        post: { ...secured, summary: 'OpenAI-compatible chat completion (stream: SSE chunks ending in [DONE]); header X-Ava-Conversation-Id files it under a conversation', requestBody: { content: { 'application/json': { schema: json(chatCompletionSchema) } } }, responses: { 200: { description: 'chat.completion' }, 400: { description: "OpenAI's error object, with param" } } },
+      },
+      '/v1/completions': {
+        post: { ...secured, summary: 'OpenAI-compatible text completion', requestBody: { content: { 'application/json': { schema: json(completionSchema) } } }, responses: { 200: { description: 'text_completion' } } },
       },
       '/metrics': { get: { ...secured, summary: 'Prometheus metrics: queue, live workers and their aggregated metrics', responses: { 200: { description: 'text exposition format' } } } },
       '/healthz': { get: { summary: 'Process up (no auth)', responses: { 200: { description: 'ok' } } } },

@@ -3,11 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { z } from 'zod';
 import type { AvaConfig } from '../config/config.js';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../contract/reply-document.js';
@@ -20,7 +18,9 @@ import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
 import { BearerAuth, type Scope } from './bearer-auth.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
-import { SseReplyRelay } from './sse-reply-relay.js';
+import { SseReplyRelay, avaSseFormat } from './sse-reply-relay.js';
+import { HttpError, parse, waitForReply } from './http-error.js';
+import { openAiRoutes } from './openai-routes.js';
 import { ApiMetrics } from '../metrics/api-metrics.js';
 import { heartbeatKey, liveWorkers } from '../metrics/worker-heartbeat.js';
 import { collectStats } from '../metrics/service-stats.js';
@@ -45,12 +45,6 @@ const STREAM_KEEPALIVE_MS = 15_000;
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
 const require = createRequire(import.meta.url);
-
-class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly issues?: ReadonlyArray<{ path: string; message: string }>) {
-    super(message);
-  }
-}
 
 /**
  * The HTTP door for systems that don't speak BullMQ: enqueue, read replies (with long-polling), conversations, a
@@ -147,7 +141,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     await new SseReplyRelay(
-      { streams: deps.streams, readReply: (messageId) => replies.findOne({ _id: messageId }), present, log: deps.log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS },
+      { streams: deps.streams, readReply: (messageId) => replies.findOne({ _id: messageId }), format: avaSseFormat(id, present), log: deps.log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS },
       reply.raw,
       id,
       lastEventId,
@@ -186,6 +180,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     return { status: 'ok', data: { generated_text: doc.text } };
   };
   app.get('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.query));
+  // OpenAI's shapes, with its error object: an encapsulated plugin keeps that error handler to its own routes.
+  await app.register(openAiRoutes, { producer, database, streams: deps.streams, log: deps.log, guard, modelId: path.basename(config.model) });
   app.post('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.body));
   return app;
 }
@@ -207,25 +203,6 @@ async function dashboardAssets(): Promise<Record<string, { type: string; body: s
     '/assets/uplot.iife.min.js': { type: 'text/javascript; charset=utf-8', body: await readFile(path.join(uplotDir, 'uPlot.iife.min.js'), 'utf8') },
     '/assets/uplot.min.css': { type: 'text/css; charset=utf-8', body: await readFile(path.join(uplotDir, 'uPlot.min.css'), 'utf8') },
   };
-}
-
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({
-    path: `${where}.${i.path.map(String).join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '')}`,
-    message: i.code === 'unrecognized_keys' ? `unknown parameter(s): ${i.keys.join(', ')}` : i.message,
-  }));
-  throw new HttpError(400, 'ERR_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
-}
-
-async function waitForReply(database: Database, id: string, waitMs: number): Promise<ReplyDocument | null> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const doc = await database.replies.findOne({ _id: id });
-    if (doc || Date.now() >= deadline) return doc;
-    await sleep(Math.min(100, deadline - Date.now()));
-  }
 }
 
 function present(doc: ReplyDocument) {

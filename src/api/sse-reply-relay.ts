@@ -5,13 +5,36 @@ import type { ReplyStreamReader, StreamFollow } from '../queue/reply-stream-read
 import type { StreamEntry, StreamEvent } from '../queue/reply-stream.js';
 import { StreamedText } from '../queue/streamed-text.js';
 
+/**
+ * How a relay's events are written: each method returns the SSE text to send. AVA's own format (`token`, `reset`,
+ * `reply`, `timeout`, `error` events with ids) or another protocol's, such as OpenAI's chunks.
+ */
+export interface SseFormat {
+  token(text: string, id?: string): string;
+  /** The client must drop the text it has; a format that cannot say so returns null and the relay logs it. */
+  reset(id?: string): string | null;
+  /** The last events: the stored reply, or null when none came in time. */
+  final(doc: ReplyDocument | null): string;
+  error(code: string, message: string): string;
+}
+
+/** AVA's own SSE events for `GET /v1/messages/:id/stream`. */
+export function avaSseFormat(messageId: string, present: (doc: ReplyDocument) => unknown): SseFormat {
+  const event = (name: string, data: unknown, id?: string) => `${id ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  return {
+    token: (text, id) => event('token', { text }, id),
+    reset: (id) => event('reset', {}, id),
+    final: (doc) => (doc ? event('reply', present(doc)) : event('timeout', { messageId })),
+    error: (code, message) => event('error', { code, message }),
+  };
+}
+
 /** What a relay needs. */
 export interface RelayDeps {
   streams: ReplyStreamReader;
   /** Reads the stored reply, or null while there is none. */
   readReply(messageId: string): Promise<ReplyDocument | null>;
-  /** Turns a stored reply into its API form. */
-  present(doc: ReplyDocument): unknown;
+  format: SseFormat;
   log: Logger;
   /** Longest wait for the reply before the stream ends with `timeout`, in ms. */
   timeoutMs: number;
@@ -84,8 +107,8 @@ export class SseReplyRelay {
     if (event.type !== 'token') return;
     const effect = this.streamed.apply(event);
     if (effect === 'ignore' || !this.live || !id) return;
-    if (effect === 'restart') this.send('reset', {}, id);
-    this.send('token', { text: event.text }, id);
+    if (effect === 'restart') this.reset(id);
+    this.raw.write(this.deps.format.token(event.text, id));
   }
 
   private async finish(): Promise<void> {
@@ -93,32 +116,29 @@ export class SseReplyRelay {
     this.stop();
     try {
       const doc = await this.deps.readReply(this.messageId);
-      if (!doc) {
-        this.send('timeout', { messageId: this.messageId });
-      } else {
-        if (doc.status === 'replied') {
-          // A Last-Event-ID the stream no longer holds: what the client has is unknown, so it starts over.
-          const { restart, append } = this.streamed.reconcile(doc.text ?? '', this.live);
-          if (restart) this.send('reset', {});
-          if (append) this.send('token', { text: append });
-        }
-        this.send('reply', this.deps.present(doc));
+      if (doc?.status === 'replied') {
+        // A Last-Event-ID the stream no longer holds: what the client has is unknown, so it starts over.
+        const { restart, append } = this.streamed.reconcile(doc.text ?? '', this.live);
+        if (restart) this.reset();
+        if (append) this.raw.write(this.deps.format.token(append));
       }
-      this.raw.end();
+      this.raw.end(this.deps.format.final(doc));
     } catch (err) {
       this.fail(err);
     }
   }
 
-  private send(event: string, data: unknown, id?: string): void {
-    this.raw.write(`${id ? `id: ${id}\n` : ''}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  private reset(id?: string): void {
+    const text = this.deps.format.reset(id);
+    if (text) this.raw.write(text);
+    else this.deps.log.warn({ messageId: this.messageId }, 'the reply restarted, and this stream format cannot tell its client to drop what it has');
   }
 
   private fail(err: unknown): void {
     this.deps.log.warn({ err, messageId: this.messageId }, 'reply stream ended by an error');
     this.stop();
     if (!this.raw.writableEnded) {
-      if (!this.raw.destroyed) this.send('error', { code: 'ERR_STREAM', message: 'the reply stream failed; read the reply or retry' });
+      if (!this.raw.destroyed) this.raw.write(this.deps.format.error('ERR_STREAM', 'the reply stream failed; read the reply or retry'));
       this.raw.end();
     }
   }

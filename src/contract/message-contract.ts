@@ -9,6 +9,10 @@ export const MESSAGE_JOB_NAME = 'message';
 export const MAX_TEXT_CHARS = 8000;
 /** Most metadata keys per message. */
 export const MAX_METADATA_KEYS = 32;
+/** Most turns of history a message may carry. */
+export const MAX_HISTORY_TURNS = 50;
+/** Most tokens a message may ask to be generated. */
+export const MAX_NEW_TOKENS = 512;
 
 const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
@@ -57,6 +61,24 @@ export const messageSchema = z.strictObject({
   metadata: z
     .record(metadataKey, metadataValue)
     .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS, `metadata must have at most ${MAX_METADATA_KEYS} keys`)
+    .optional(),
+  /** How the reply is generated when the model answers; absent fields take the worker's defaults. */
+  generation: z
+    .strictObject({
+      maxNewTokens: z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).optional(),
+      temperature: z.number().min(0).max(2).optional(),
+      topP: z.number().gt(0).max(1).optional(),
+      stop: z.array(safeString(64).pipe(z.string().min(1, 'stop strings must not be empty'))).max(4, 'at most 4 stop strings').optional(),
+      seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    })
+    .optional(),
+  /**
+   * The dialogue so far, oldest first, when the producer keeps it (an OpenAI-style client sends it with every
+   * request): it replaces the history AVA keeps for the conversation in the prompt.
+   */
+  history: z
+    .array(z.strictObject({ user: safeString(MAX_TEXT_CHARS), assistant: safeString(MAX_TEXT_CHARS) }))
+    .max(MAX_HISTORY_TURNS, `history must have at most ${MAX_HISTORY_TURNS} turns`)
     .optional(),
 });
 

@@ -30,6 +30,8 @@ export interface ReplyDocument {
   status: ReplyStatus;
   /** The reply text, when `replied`. */
   text?: string;
+  /** Why the text ended, when `replied`: `stop` (end of text, a stop string, or a reply without the model) or `length`. */
+  finishReason?: 'stop' | 'length';
   /** Why it failed, when `failed`. */
   error?: { code: ErrorCode; message: string };
   /** Recognised intent: a name from the intents file, `unknown` (below the threshold) or `invalid` (unreadable text). */

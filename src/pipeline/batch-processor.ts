@@ -133,15 +133,19 @@ export class BatchProcessor {
     const stored = await this.store(earlyDocs);
     lap('storeEarly');
 
-    const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - this.opts.maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
-    const prompts = toGenerate.map((p) => {
+    const requests = toGenerate.map((p) => {
+      const m = p.message!;
       const plan = p.plan as Extract<ReplyPlan, { kind: 'generate' }>;
-      const built = buildPrompt({ passages: plan.passages, turns: history.get(p.message!.conversationId) ?? [], text: p.message!.text }, budget);
+      const { maxNewTokens = this.opts.maxNewTokens, ...sampling } = m.generation ?? {};
+      const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
+      // A dialogue sent with the message (an OpenAI-style client's) is the history; else the one AVA keeps.
+      const turns = m.history ? m.history.map((t, i) => ({ messageId: `${m.messageId}.h${i}`, ...t, at: startedAt })) : (history.get(m.conversationId) ?? []);
+      const built = buildPrompt({ passages: plan.passages, turns, text: m.text }, budget);
       p.passageIds = plan.passages.slice(0, built.passages).flatMap((x) => (x.id ? [x.id] : []));
-      return built.prompt;
+      return { prompt: built.prompt, maxNewTokens, ...sampling };
     });
     lap('prompts');
-    const results = await this.generate(prompts, toGenerate.map((p) => p.messageId), attempt);
+    const results = await this.generate(requests, toGenerate.map((p) => p.messageId), attempt);
     lap('generate');
     const inferenceMs = steps.generate;
     const finishedAt = new Date();
@@ -200,7 +204,7 @@ export class BatchProcessor {
       _id: p.messageId,
       ...(conversationId ? { conversationId } : {}),
       ...(userId ? { userId } : {}),
-      ...(p.output ? { status: 'replied', text: storableText(p.output.text) } : { status: 'failed', error: { code: errorCodeOf(p.error), message: storableText(errorMessageOf(p.error)) } }),
+      ...(p.output ? { status: 'replied', text: storableText(p.output.text), finishReason: p.output.finishReason } : { status: 'failed', error: { code: errorCodeOf(p.error), message: storableText(errorMessageOf(p.error)) } }),
       ...(p.plan ? { intent: p.plan.intent, recognition: p.plan.recognition } : {}),
       ...(p.passageIds && p.passageIds.length > 0 ? { passageIds: p.passageIds } : {}),
       model: this.deps.generator.model,
@@ -211,15 +215,10 @@ export class BatchProcessor {
   }
 
   /** One generator call for the batch; each request ends with its own result, so a failure fails only its message. */
-  private async generate(prompts: string[], messageIds: string[], attempt: string) {
-    if (prompts.length === 0) return [];
+  private async generate(requests: GenerationRequest[], messageIds: string[], attempt: string) {
+    if (requests.length === 0) return [];
     const { stream } = this.deps;
-    const requests: GenerationRequest[] = prompts.map((prompt, i) => ({
-      prompt,
-      maxNewTokens: this.opts.maxNewTokens,
-      ...(stream ? { onText: (text: string) => stream.token(messageIds[i], attempt, text) } : {}),
-    }));
-    return this.deps.generator.generate(requests);
+    return this.deps.generator.generate(requests.map((r, i) => (stream ? { ...r, onText: (text: string) => stream.token(messageIds[i], attempt, text) } : r)));
   }
 
   /**

@@ -54,6 +54,21 @@ describe('message contract v1', () => {
     ['10,000 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) }, 'metadata', /at most 32/],
   ])('refuses %s', (_name, data, path, reason) => refused(data, path, reason));
 
+  it('takes generation settings and a dialogue, and names each bad one', () => {
+    const generation = { maxNewTokens: 8, temperature: 0.7, topP: 0.9, stop: ['\nUser:'], seed: 42 };
+    const history = [{ user: 'hi', assistant: 'hello' }];
+    expect(parseMessage({ ...ok, generation, history })).toEqual({ ...ok, generation, history });
+    refused({ ...ok, generation: { maxNewTokens: 513 } }, 'generation.maxNewTokens', /at most 512/);
+    refused({ ...ok, generation: { temperature: -1 } }, 'generation.temperature', />=0/);
+    refused({ ...ok, generation: { topP: 0 } }, 'generation.topP', />0/);
+    refused({ ...ok, generation: { stop: ['a', 'b', 'c', 'd', 'e'] } }, 'generation.stop', /at most 4/);
+    refused({ ...ok, generation: { stop: [''] } }, 'generation.stop.0', /must not be empty/);
+    refused({ ...ok, generation: { seed: 1.5 } }, 'generation.seed', /expected int/);
+    refused({ ...ok, generation: { beams: 4 } }, 'generation', /unknown field/);
+    refused({ ...ok, history: Array.from({ length: 51 }, () => history[0]) }, 'history', /at most 50 turns/);
+    refused({ ...ok, history: [{ user: 'a\u0000', assistant: 'b' }] }, 'history.0.user', /control characters/);
+  });
+
   it('refuses non-objects', () => {
     for (const v of [null, 'text', 42, [ok]]) expect(() => parseMessage(v)).toThrow(ContractError);
   });

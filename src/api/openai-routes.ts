@@ -1,0 +1,155 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../contract/message-contract.js';
+import type { ReplyDocument } from '../contract/reply-document.js';
+import { ContractError } from '../errors/errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { MessageProducer } from '../queue/message-producer.js';
+import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import type { Database } from '../storage/database.js';
+import type { Scope } from './bearer-auth.js';
+import { HttpError, parse, waitForReply } from './http-error.js';
+import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from './openai-schemas.js';
+import { SseReplyRelay, type SseFormat } from './sse-reply-relay.js';
+
+/** What the OpenAI-compatible routes need. */
+export interface OpenAiDeps {
+  producer: MessageProducer;
+  database: Database;
+  streams: ReplyStreamReader;
+  log: Logger;
+  /** The API's bearer-token check for a scope. */
+  guard(scope: Scope): preHandlerHookHandler;
+  /** The model id these routes serve (`GET /v1/models`); requests must name it. */
+  modelId: string;
+}
+
+/** Header naming the AVA conversation a request belongs to; without it every request is a conversation of its own. */
+export const CONVERSATION_HEADER = 'x-ava-conversation-id';
+/** Longest wait for a reply before a request fails with a timeout, in ms. */
+const REPLY_TIMEOUT_MS = 120_000;
+const USER_ID = messageSchema.shape.userId;
+
+/**
+ * `GET /v1/models`, `POST /v1/chat/completions` and `POST /v1/completions` in OpenAI's request and response shapes,
+ * so clients written against OpenAI's API (its official SDKs included) work unchanged. Each request becomes a message
+ * on the queue; the chat history the client sends is the dialogue; the answer is the stored reply, and a streamed
+ * answer's chunks concatenate to exactly its text. Errors come in OpenAI's error object. A Fastify plugin: its error
+ * handler applies to these routes only.
+ */
+export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Promise<void> {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
+    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : undefined;
+    const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
+    if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
+    const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
+    const param = http?.issues?.[0]?.path.replace(/^body\./, '') ?? null;
+    const message = status >= 500 && !http ? 'internal error' : err.message;
+    return reply.code(status).send({ error: { message, type, param, code: http?.code ?? err.code ?? null } });
+  });
+
+  app.get('/v1/models', { preHandler: deps.guard('read') }, async () => ({
+    object: 'list',
+    data: [{ id: deps.modelId, object: 'model', created: 0, owned_by: 'ava' }],
+  }));
+
+  app.post('/v1/chat/completions', { preHandler: deps.guard('enqueue') }, async (req, reply) => {
+    const body = parse(chatCompletionSchema, req.body, 'body');
+    const turns = body.messages.filter((m) => m.role === 'user' || m.role === 'assistant');
+    const last = turns[turns.length - 1];
+    if (!last || last.role !== 'user') throw new HttpError(400, 'ERR_REQUEST', 'the last user or assistant message must be from the user', [{ path: 'messages', message: 'must end with a user message' }]);
+    const history: Array<{ user: string; assistant: string }> = [];
+    for (let i = 0; i < turns.length - 1; i++) {
+      if (turns[i].role !== 'user') continue;
+      const next = turns[i + 1];
+      history.push({ user: contentText(turns[i].content), assistant: next.role === 'assistant' ? contentText(next.content) : '' });
+    }
+    return complete(req, reply, body, contentText(last.content), history.slice(-MAX_HISTORY_TURNS), 'chat');
+  });
+
+  app.post('/v1/completions', { preHandler: deps.guard('enqueue') }, async (req, reply) => {
+    const body = parse(completionSchema, req.body, 'body');
+    return complete(req, reply, body, body.prompt, [], 'text');
+  });
+
+  async function complete(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest | CompletionRequest, text: string, history: Array<{ user: string; assistant: string }>, kind: 'chat' | 'text') {
+    if (body.model !== deps.modelId) throw new HttpError(404, 'model_not_found', `the model ${JSON.stringify(body.model)} does not exist; this server serves ${JSON.stringify(deps.modelId)}`, [{ path: 'model', message: 'unknown model' }]);
+    const messageId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
+    const maxNewTokens = ('max_completion_tokens' in body ? body.max_completion_tokens : undefined) ?? body.max_tokens ?? undefined;
+    const generation = {
+      ...(maxNewTokens ? { maxNewTokens } : {}),
+      ...(typeof body.temperature === 'number' ? { temperature: body.temperature } : {}),
+      ...(typeof body.top_p === 'number' ? { topP: body.top_p } : {}),
+      ...(body.stop ? { stop: typeof body.stop === 'string' ? [body.stop] : body.stop } : {}),
+      ...(typeof body.seed === 'number' ? { seed: body.seed } : {}),
+    };
+    const message: MessageInput = {
+      v: CONTRACT_VERSION,
+      messageId,
+      conversationId: conversationOf(req, messageId),
+      userId: userOf(body.user, req.caller),
+      text,
+      ...(Object.keys(generation).length > 0 ? { generation } : {}),
+      ...(history.length > 0 ? { history } : {}),
+    };
+    await deps.producer.enqueue(message);
+    const created = Math.floor(Date.now() / 1000);
+    if (body.stream) {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      const format = openAiSseFormat({ id: messageId, created, model: deps.modelId, kind, includeUsage: body.stream_options?.include_usage === true });
+      await new SseReplyRelay({ streams: deps.streams, readReply: (id) => deps.database.replies.findOne({ _id: id }), format, log: deps.log, timeoutMs: REPLY_TIMEOUT_MS, keepAliveMs: 15_000 }, reply.raw, messageId, undefined).start();
+      return;
+    }
+    const doc = await waitForReply(deps.database, messageId, REPLY_TIMEOUT_MS);
+    if (!doc) throw new HttpError(504, 'timeout', `no reply within ${REPLY_TIMEOUT_MS / 1000} s; it will still be stored as message ${messageId}`);
+    if (doc.status === 'failed') throw new HttpError(500, doc.error?.code ?? 'ERR_INTERNAL', doc.error?.message ?? 'the message failed');
+    const choice = kind === 'chat'
+      ? { index: 0, message: { role: 'assistant', content: doc.text ?? '', refusal: null }, logprobs: null, finish_reason: doc.finishReason ?? 'stop' }
+      : { index: 0, text: doc.text ?? '', logprobs: null, finish_reason: doc.finishReason ?? 'stop' };
+    return { id: messageId, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: deps.modelId, choices: [choice], usage: usageOf(doc) };
+  }
+}
+
+function conversationOf(req: FastifyRequest, messageId: string): string {
+  const header = req.headers[CONVERSATION_HEADER];
+  if (header === undefined) return messageId;
+  const parsed = messageSchema.shape.conversationId.safeParse(header);
+  if (!parsed.success) throw new HttpError(400, 'ERR_REQUEST', `header ${CONVERSATION_HEADER}: ${parsed.error.issues[0].message}`, [{ path: `header.${CONVERSATION_HEADER}`, message: parsed.error.issues[0].message }]);
+  return parsed.data;
+}
+
+/** OpenAI's `user` is any string; one that is not an AVA id is kept as a stable hash of it. */
+function userOf(user: string | undefined, caller: string): string {
+  if (user === undefined) return caller || 'openai';
+  return USER_ID.safeParse(user).success ? user : `user-${createHash('sha256').update(user).digest('hex').slice(0, 24)}`;
+}
+
+function usageOf(doc: ReplyDocument) {
+  return { prompt_tokens: doc.tokens.prompt, completion_tokens: doc.tokens.generated, total_tokens: doc.tokens.prompt + doc.tokens.generated };
+}
+
+/** OpenAI's streaming chunks: `data: {…chunk}` lines, the finish reason in the last one, then `data: [DONE]`. */
+function openAiSseFormat(o: { id: string; created: number; model: string; kind: 'chat' | 'text'; includeUsage: boolean }): SseFormat {
+  let first = true;
+  const data = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
+  const chunk = (piece: string | null, finish: string | null) => {
+    const choice = o.kind === 'chat'
+      ? { index: 0, delta: piece === null ? {} : { ...(first ? { role: 'assistant' } : {}), content: piece }, logprobs: null, finish_reason: finish }
+      : { index: 0, text: piece ?? '', logprobs: null, finish_reason: finish };
+    if (piece !== null) first = false;
+    return data({ id: o.id, object: o.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: o.created, model: o.model, choices: [choice] });
+  };
+  const error = (code: string, message: string) => `${data({ error: { message, type: 'server_error', param: null, code } })}data: [DONE]\n\n`;
+  return {
+    token: (text) => chunk(text, null),
+    reset: () => null,
+    final: (doc) => {
+      if (!doc) return error('timeout', 'no reply in time; it will still be stored');
+      if (doc.status === 'failed') return error(doc.error?.code ?? 'ERR_INTERNAL', doc.error?.message ?? 'the message failed');
+      const usage = o.includeUsage ? data({ id: o.id, object: 'chat.completion.chunk', created: o.created, model: o.model, choices: [], usage: usageOf(doc) }) : '';
+      return `${chunk(null, doc.finishReason ?? 'stop')}${usage}data: [DONE]\n\n`;
+    },
+    error,
+  };
+}

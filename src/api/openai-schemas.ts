@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { MAX_NEW_TOKENS } from '../contract/message-contract.js';
+
+const maxTokens = z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).nullable().optional();
+const text = z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]);
+
+/** What both OpenAI routes take besides their input; unknown fields are ignored, as OpenAI-compatible servers do. */
+const common = {
+  model: z.string().min(1),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  max_tokens: maxTokens,
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().gt(0).max(1).nullable().optional(),
+  stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullable().optional(),
+  seed: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+  user: z.string().min(1).max(256).optional(),
+  n: z.literal(1, { error: 'only n = 1 is supported' }).nullable().optional(),
+};
+
+/** `POST /v1/chat/completions`. */
+export const chatCompletionSchema = z.object({
+  ...common,
+  max_completion_tokens: maxTokens,
+  messages: z
+    .array(z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: text.nullable().optional() }))
+    .min(1, 'must hold at least one message'),
+});
+
+/** `POST /v1/completions`. */
+export const completionSchema = z.object({ ...common, prompt: z.string().min(1, 'must not be empty') });
+
+export type ChatCompletionRequest = z.output<typeof chatCompletionSchema>;
+export type CompletionRequest = z.output<typeof completionSchema>;
+
+/** The text of a message's content, its text parts joined. */
+export function contentText(content: z.output<typeof text> | null | undefined): string {
+  if (content === null || content === undefined) return '';
+  return typeof content === 'string' ? content : content.map((p) => p.text).join('');
+}
