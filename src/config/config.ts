@@ -57,6 +57,7 @@ const schema = z.object({
   AVA_RETENTION_MESSAGES_DAYS: int(0, 36_500).default(7),
   AVA_RETENTION_CONVERSATIONS_DAYS: int(0, 36_500).default(90),
   AVA_RETENTION_SWEEP_MS: int(1_000, 86_400_000).default(3_600_000),
+  AVA_HEARTBEAT_FILE: z.string().min(1).optional(),
   AVA_API_HOST: z.string().min(1).default('127.0.0.1'),
   AVA_API_PORT: int(0, 65535).default(8080),
   AVA_API_TOKENS: z
@@ -155,6 +156,8 @@ export interface AvaConfig {
   readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number }>;
   /** How often one worker deletes what is past its retention on a database without TTL indexes (FerretDB), in ms. */
   readonly retentionSweepMs: number;
+  /** A file a worker touches every 5 s (its heartbeat), for a liveness probe; absent: none. */
+  readonly heartbeatFile?: string;
   /** Address the HTTP API binds to; loopback unless configured. */
   readonly apiHost: string;
   /** HTTP API port. */
@@ -242,6 +245,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
       conversations: e.AVA_RETENTION_CONVERSATIONS_DAYS,
     }),
     retentionSweepMs: e.AVA_RETENTION_SWEEP_MS,
+    ...(e.AVA_HEARTBEAT_FILE ? { heartbeatFile: e.AVA_HEARTBEAT_FILE } : {}),
     apiHost: e.AVA_API_HOST,
     apiPort: e.AVA_API_PORT,
     apiTokens: Object.freeze(

@@ -1,3 +1,4 @@
+import { rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -42,18 +43,34 @@ export class WorkerHeartbeat {
     private readonly model: { id: string; revision: string },
     private readonly metrics: WorkerMetrics,
     private readonly log: Logger,
+    /**
+     * A file whose modification time is set at every beat, for a liveness probe: it goes stale when the event loop is
+     * stuck, not when Redis is away (a restart would not bring Redis back).
+     */
+    private readonly aliveFile?: string,
   ) {}
 
   /** Publishes now and every {@link HEARTBEAT_INTERVAL_MS}. */
   async start(): Promise<void> {
+    await this.touch();
     await this.beat();
-    this.timer = setInterval(() => void this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed')), HEARTBEAT_INTERVAL_MS);
+    this.timer = setInterval(() => {
+      void this.touch();
+      void this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+    }, HEARTBEAT_INTERVAL_MS);
     this.timer.unref();
+  }
+
+  private async touch(): Promise<void> {
+    if (!this.aliveFile) return;
+    const now = new Date();
+    await utimes(this.aliveFile, now, now).catch(() => writeFile(this.aliveFile!, `${process.pid}\n`)).catch((err: unknown) => this.log.warn({ err, file: this.aliveFile }, 'writing the liveness file failed'));
   }
 
   /** Stops and removes this worker's entry. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    if (this.aliveFile) await rm(this.aliveFile, { force: true });
     await this.redis.hdel(this.key, this.id).catch(() => undefined);
   }
 

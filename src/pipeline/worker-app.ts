@@ -90,7 +90,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   await loop.start();
   reconciler.start();
   sweeper.start();
-  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log);
+  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log, config.heartbeatFile);
   await heartbeat.start();
   return {
     async stop() {
