@@ -20,5 +20,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/ava-test-packages.log 2>&1 \
     || { echo "[test] installing ${missing[*]} failed; see /tmp/ava-test-packages.log" >&2; exit 1; }
 fi
+# The deploy test validates the Kubernetes manifests with kubernetes-validate (PyPI), in a virtualenv of its own.
+venv="${AVA_CACHE_DIR:-$HOME/.cache/ava}/venv"
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  echo "[test] installing kubernetes-validate into $venv" >&2
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0; } >/tmp/ava-test-venv.log 2>&1 \
+    || { echo "[test] installing kubernetes-validate failed; see /tmp/ava-test-venv.log" >&2; exit 1; }
+fi
 npx tsc --noEmit
 npx vitest run "$@"
