@@ -5,7 +5,7 @@
 import { buildApiServer } from '../src/api/api-server.js';
 import { failStart, startProcess } from '../src/config/process-start.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
-import { connectRedis } from '../src/queue/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../src/queue/redis-connection.js';
 import { ReplyStreamReader } from '../src/queue/reply-stream-reader.js';
 import { Database } from '../src/storage/database.js';
 
@@ -13,8 +13,8 @@ const { config, log } = startProcess('ava-api');
 
 try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
-  const [redis, database] = await Promise.all([connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs });
+  const [redis, database] = await Promise.all([connectRedis(redisTargetOf(config)), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
+  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs, minReplicas: config.redisMinReplicas });
   const subscriber = redis.duplicate();
   const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
   const app = await buildApiServer({ config, producer, database, redis, streams, log });

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { AvaConfig } from '../config/config.js';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../contract/reply-document.js';
-import { ContractError } from '../errors/errors.js';
+import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
@@ -73,6 +73,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
     if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
+    // Redis could not confirm an enqueue (too few replicas): nothing is promised, the client retries.
+    if (err instanceof ServiceUnavailableError) return reply.code(503).send({ error: { code: err.code, message: err.message } });
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) deps.log.error({ err }, 'request failed');
     // Fastify's own 4xx (malformed JSON, wrong content type, body too large) keep their reason; a 500 says nothing inside.

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../contract/reply-document.js';
-import { ContractError } from '../errors/errors.js';
+import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
@@ -39,7 +39,7 @@ const USER_ID = messageSchema.shape.userId;
  */
 export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Promise<void> {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
-    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : undefined;
+    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : err instanceof ServiceUnavailableError ? new HttpError(503, err.code, err.message) : undefined;
     const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
     const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';

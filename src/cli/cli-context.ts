@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { loadConfig, type AvaConfig } from '../config/config.js';
 import { MessageProducer } from '../queue/message-producer.js';
-import { connectRedis } from '../queue/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../queue/redis-connection.js';
 import { Database } from '../storage/database.js';
 
 /** Connections a CLI command opens lazily and closes at the end. */
@@ -18,7 +18,7 @@ export class CliContext {
 
   /** A Redis connection. */
   async redis(): Promise<Redis> {
-    this.redisConnection ??= await connectRedis({ url: this.config.redisUrl, tlsCaFile: this.config.redisTlsCaFile });
+    this.redisConnection ??= await connectRedis(redisTargetOf(this.config));
     return this.redisConnection;
   }
 
@@ -31,6 +31,7 @@ export class CliContext {
         prefix: this.config.queuePrefix,
         attempts: this.config.jobAttempts,
         backoffMs: this.config.jobBackoffMs,
+        minReplicas: this.config.redisMinReplicas,
       });
     }
     return this.producerInstance;
@@ -44,7 +45,7 @@ export class CliContext {
 
   /** A Redis connection in subscriber mode, for token streams. */
   async subscriber(): Promise<Redis> {
-    this.subscriberConnection ??= await connectRedis({ url: this.config.redisUrl, tlsCaFile: this.config.redisTlsCaFile });
+    this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config));
     return this.subscriberConnection;
   }
 

@@ -15,6 +15,9 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const schema = z.object({
   AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   AVA_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
+  AVA_REDIS_SENTINELS: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]').optional(),
+  AVA_REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('mymaster'),
+  AVA_REDIS_MIN_REPLICAS: int(0, 10).default(0),
   AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
   AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
@@ -75,6 +78,10 @@ export interface AvaConfig {
   readonly redisUrl: string;
   /** PEM CA file trusted for `rediss://` (a private CA); absent: the system CAs. */
   readonly redisTlsCaFile?: string;
+  /** Redis Sentinel: the sentinels and the master's name; absent: `redisUrl` is the server. */
+  readonly redisSentinels?: { readonly hosts: ReadonlyArray<{ host: string; port: number }>; readonly master: string };
+  /** Replicas an enqueue waits for (Redis WAIT) before it is acknowledged, so a failover cannot lose it; 0: none. */
+  readonly redisMinReplicas: number;
   /** MongoDB connection string (official driver syntax, TLS and credentials included). */
   readonly mongoUrl: string;
   /** How long a database operation waits for a reachable server before failing (and being retried), in ms. */
@@ -201,6 +208,15 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
   return Object.freeze({
     redisUrl: e.AVA_REDIS_URL,
     ...(e.AVA_REDIS_TLS_CA_FILE ? { redisTlsCaFile: e.AVA_REDIS_TLS_CA_FILE } : {}),
+    ...(e.AVA_REDIS_SENTINELS
+      ? {
+          redisSentinels: Object.freeze({
+            hosts: Object.freeze(e.AVA_REDIS_SENTINELS.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }))),
+            master: e.AVA_REDIS_SENTINEL_MASTER,
+          }),
+        }
+      : {}),
+    redisMinReplicas: e.AVA_REDIS_MIN_REPLICAS,
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,
     mongoSocketTimeoutMs: e.AVA_MONGO_SOCKET_TIMEOUT_MS,

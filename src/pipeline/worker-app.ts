@@ -3,7 +3,7 @@ import type { AvaConfig } from '../config/config.js';
 import type { TextGenerator } from '../generation/text-generator.js';
 import type { Logger } from '../logging/logger.js';
 import { BatchCollector } from '../queue/batch-collector.js';
-import { connectRedis } from '../queue/redis-connection.js';
+import { connectRedis, redisTargetOf } from '../queue/redis-connection.js';
 import { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -108,7 +108,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
 /** Opens Redis and the database together; if either fails, the one that opened is closed and the error thrown. */
 async function openConnections(config: AvaConfig): Promise<{ redis: Redis; database: Database }> {
   const [redis, database] = await Promise.allSettled([
-    connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile }),
+    connectRedis(redisTargetOf(config)),
     Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
   ]);
   if (redis.status === 'fulfilled' && database.status === 'fulfilled') return { redis: redis.value, database: database.value };

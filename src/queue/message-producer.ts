@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { MESSAGE_JOB_NAME, parseMessage, type Message, type MessageInput } from '../contract/message-contract.js';
-import { ContractError } from '../errors/errors.js';
+import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 
 /** Producer settings. */
 export interface ProducerOptions {
@@ -11,7 +11,15 @@ export interface ProducerOptions {
   attempts: number;
   /** First retry delay in ms, doubled each attempt. */
   backoffMs: number;
+  /**
+   * Replicas that must have an enqueue (Redis `WAIT`) before it is acknowledged, so that a failover to a replica
+   * cannot lose it; 0 (default) acknowledges once the primary has it.
+   */
+  minReplicas?: number;
 }
+
+/** Longest wait for the replicas' acknowledgement of an enqueue, in ms. */
+const REPLICA_WAIT_MS = 5_000;
 
 /** What an enqueue returns per message. */
 export interface EnqueueResult {
@@ -31,7 +39,7 @@ const KEEP_FAILED = { age: 7 * 24 * 3600 };
 export class MessageProducer {
   private readonly queue: Queue;
 
-  constructor(connection: Redis, private readonly opts: ProducerOptions) {
+  constructor(private readonly connection: Redis, private readonly opts: ProducerOptions) {
     this.queue = new Queue(opts.queueName, { connection, prefix: opts.prefix });
   }
 
@@ -39,6 +47,7 @@ export class MessageProducer {
   async enqueue(input: MessageInput): Promise<EnqueueResult> {
     const message = parseMessage(input);
     await this.queue.add(MESSAGE_JOB_NAME, message, this.jobOptions(message));
+    await this.replicated();
     return { messageId: message.messageId, status: 'queued' };
   }
 
@@ -59,6 +68,7 @@ export class MessageProducer {
     });
     if (issues.length > 0) throw new ContractError(issues);
     await this.queue.addBulk(messages.map((m) => ({ name: MESSAGE_JOB_NAME, data: m, opts: this.jobOptions(m) })));
+    await this.replicated();
     return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));
   }
 
@@ -70,6 +80,18 @@ export class MessageProducer {
   /** Closes the queue (not the shared connection). */
   async close(): Promise<void> {
     await this.queue.close();
+  }
+
+  /** Waits until `minReplicas` replicas have every write made so far on the producer's connection. */
+  private async replicated(): Promise<void> {
+    const wanted = this.opts.minReplicas ?? 0;
+    if (wanted === 0) return;
+    // BullMQ writes through the connection it was given (it duplicates only for blocking commands), so WAIT on it
+    // covers the enqueue just made.
+    const acked = await this.connection.wait(wanted, REPLICA_WAIT_MS);
+    if (acked < wanted) {
+      throw new ServiceUnavailableError(`only ${acked} of ${wanted} Redis replicas acknowledged the enqueue within ${REPLICA_WAIT_MS} ms; it may be lost in a failover`, { hint: 'retry the enqueue (it is idempotent by messageId)' });
+    }
   }
 
   private jobOptions(m: Message): JobsOptions {

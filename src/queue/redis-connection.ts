@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
+import type { AvaConfig } from '../config/config.js';
 
 /**
  * Options every BullMQ connection needs: `maxRetriesPerRequest: null` so blocking commands survive a Redis restart
@@ -15,10 +16,17 @@ export const BULLMQ_REDIS_OPTIONS: RedisOptions = {
 
 /** Where Redis is and how to trust it. */
 export interface RedisTarget {
-  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; with sentinels, only its credentials and db count. */
   url: string;
   /** PEM file of the CA that signed the server's certificate, for `rediss://` with a private CA; system CAs otherwise. */
   tlsCaFile?: string;
+  /** Redis Sentinel: the sentinels to ask for the current master, and the master's name. */
+  sentinels?: { hosts: ReadonlyArray<{ host: string; port: number }>; master: string };
+}
+
+/** Where the configuration says Redis is. */
+export function redisTargetOf(config: AvaConfig): RedisTarget {
+  return { url: config.redisUrl, ...(config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {}), ...(config.redisSentinels ? { sentinels: config.redisSentinels } : {}) };
 }
 
 /**
@@ -28,7 +36,10 @@ export interface RedisTarget {
 export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}): Promise<Redis> {
   const { url } = target;
   const tls = target.tlsCaFile ? { tls: { ca: readFileSync(target.tlsCaFile) } } : {};
-  const redis = new Redis(url, { ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra });
+  // With sentinels, ioredis asks them for the master at every (re)connection, so a failover is followed on its own.
+  const redis = target.sentinels
+    ? new Redis({ ...sentinelCredentials(url), sentinels: [...target.sentinels.hosts], name: target.sentinels.master, ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra })
+    : new Redis(url, { ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra });
   // While connecting, the error event carries the real reason (a certificate not trusted, a refused connection) while
   // connect() often rejects with only "Connection is closed"; it is reported below. Once connected, BullMQ's
   // listeners take the connection's errors over.
@@ -46,8 +57,19 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
     redis.off('error', duringConnect);
     redis.disconnect();
     throw new ServiceUnavailableError(`Redis at ${redactUrl(url)} is unreachable: ${(reason ?? (cause as Error)).message}`, {
-      hint: 'start it with `npm run services -- up` or set AVA_REDIS_URL',
+      hint: target.sentinels ? 'check AVA_REDIS_SENTINELS and AVA_REDIS_SENTINEL_MASTER' : 'start it with `npm run services -- up` or set AVA_REDIS_URL',
       cause,
     });
   }
+}
+
+/** The user, password and db of a Redis URL, for a connection whose master the sentinels name. */
+function sentinelCredentials(url: string): RedisOptions {
+  const u = new URL(url);
+  const db = Number(u.pathname.slice(1) || 0);
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(db ? { db } : {}),
+  };
 }
