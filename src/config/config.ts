@@ -18,12 +18,13 @@ const schema = z.object({
   AVA_REDIS_SENTINELS: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]').optional(),
   AVA_REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('mymaster'),
   AVA_REDIS_MIN_REPLICAS: int(0, 10).default(0),
+  AVA_REDIS_CLUSTER_NODES: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]').optional(),
   AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
   AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
   AVA_DB_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, 'letters, digits, _ and - only, at most 38 characters').default('ava'),
   AVA_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('ava-messages'),
-  AVA_QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).default('bull'),
+  AVA_QUEUE_PREFIX: z.string().regex(/^(\{[A-Za-z0-9_-]{1,30}\}|[A-Za-z0-9_-]{1,32})$/, 'letters, digits, _ and - only, or a Redis Cluster hash tag such as {ava}').default('bull'),
   AVA_MODEL: z.string().min(1).default('tiny'),
   AVA_MODELS_DIR: z.string().min(1).default('models'),
   AVA_ALLOW_REMOTE_MODELS: bool.default(false),
@@ -82,6 +83,8 @@ export interface AvaConfig {
   readonly redisSentinels?: { readonly hosts: ReadonlyArray<{ host: string; port: number }>; readonly master: string };
   /** Replicas an enqueue waits for (Redis WAIT) before it is acknowledged, so a failover cannot lose it; 0: none. */
   readonly redisMinReplicas: number;
+  /** Redis Cluster: some of its nodes; absent: not a cluster. Needs a hash-tagged `queuePrefix`. */
+  readonly redisClusterNodes?: ReadonlyArray<{ host: string; port: number }>;
   /** MongoDB connection string (official driver syntax, TLS and credentials included). */
   readonly mongoUrl: string;
   /** How long a database operation waits for a reachable server before failing (and being retried), in ms. */
@@ -199,6 +202,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`, 'see the configuration table in README.md');
   }
   const e = parsed.data;
+  if (e.AVA_REDIS_CLUSTER_NODES && !e.AVA_QUEUE_PREFIX.startsWith('{')) {
+    throw new ConfigError(`invalid configuration: AVA_REDIS_CLUSTER_NODES is set but AVA_QUEUE_PREFIX=${JSON.stringify(e.AVA_QUEUE_PREFIX)} has no hash tag`, 'set AVA_QUEUE_PREFIX={ava} (or another {tag}) so that every key of the queue is in one slot');
+  }
+  if (e.AVA_REDIS_CLUSTER_NODES && e.AVA_REDIS_SENTINELS) {
+    throw new ConfigError('invalid configuration: AVA_REDIS_CLUSTER_NODES and AVA_REDIS_SENTINELS are both set', 'a Redis deployment is either a cluster or watched by sentinels: set one');
+  }
   if (e.AVA_REDIS_TLS_CA_FILE && !e.AVA_REDIS_URL.startsWith('rediss://')) {
     throw new ConfigError('invalid configuration: AVA_REDIS_TLS_CA_FILE is set but AVA_REDIS_URL is not rediss:// (TLS)', 'use a rediss:// URL or unset AVA_REDIS_TLS_CA_FILE');
   }
@@ -211,12 +220,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     ...(e.AVA_REDIS_SENTINELS
       ? {
           redisSentinels: Object.freeze({
-            hosts: Object.freeze(e.AVA_REDIS_SENTINELS.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }))),
+            hosts: Object.freeze(hostList(e.AVA_REDIS_SENTINELS)),
             master: e.AVA_REDIS_SENTINEL_MASTER,
           }),
         }
       : {}),
     redisMinReplicas: e.AVA_REDIS_MIN_REPLICAS,
+    ...(e.AVA_REDIS_CLUSTER_NODES ? { redisClusterNodes: Object.freeze(hostList(e.AVA_REDIS_CLUSTER_NODES)) } : {}),
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,
     mongoSocketTimeoutMs: e.AVA_MONGO_SOCKET_TIMEOUT_MS,
@@ -276,4 +286,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     apiBodyLimitBytes: e.AVA_API_BODY_LIMIT_BYTES,
     logLevel: e.AVA_LOG_LEVEL,
   });
+}
+
+/** `host:port,host:port` as a list. */
+function hostList(list: string): Array<Readonly<{ host: string; port: number }>> {
+  return list.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }));
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
 import type { AvaConfig } from '../config/config.js';
@@ -22,11 +22,18 @@ export interface RedisTarget {
   tlsCaFile?: string;
   /** Redis Sentinel: the sentinels to ask for the current master, and the master's name. */
   sentinels?: { hosts: ReadonlyArray<{ host: string; port: number }>; master: string };
+  /** Redis Cluster: some of its nodes (the rest are discovered). */
+  cluster?: ReadonlyArray<{ host: string; port: number }>;
 }
 
 /** Where the configuration says Redis is. */
 export function redisTargetOf(config: AvaConfig): RedisTarget {
-  return { url: config.redisUrl, ...(config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {}), ...(config.redisSentinels ? { sentinels: config.redisSentinels } : {}) };
+  return {
+    url: config.redisUrl,
+    ...(config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {}),
+    ...(config.redisSentinels ? { sentinels: config.redisSentinels } : {}),
+    ...(config.redisClusterNodes ? { cluster: config.redisClusterNodes } : {}),
+  };
 }
 
 /**
@@ -37,9 +44,11 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
   const { url } = target;
   const tls = target.tlsCaFile ? { tls: { ca: readFileSync(target.tlsCaFile) } } : {};
   // With sentinels, ioredis asks them for the master at every (re)connection, so a failover is followed on its own.
-  const redis = target.sentinels
-    ? new Redis({ ...sentinelCredentials(url), sentinels: [...target.sentinels.hosts], name: target.sentinels.master, ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra })
-    : new Redis(url, { ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra });
+  const redis = target.cluster
+    ? clusterClient(target.cluster, { ...credentialsOf(url), ...BULLMQ_REDIS_OPTIONS, ...tls, ...extra })
+    : target.sentinels
+      ? new Redis({ ...credentialsOf(url), sentinels: [...target.sentinels.hosts], name: target.sentinels.master, ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra })
+      : new Redis(url, { ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra });
   // While connecting, the error event carries the real reason (a certificate not trusted, a refused connection) while
   // connect() often rejects with only "Connection is closed"; it is reported below. Once connected, BullMQ's
   // listeners take the connection's errors over.
@@ -63,8 +72,18 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
   }
 }
 
-/** The user, password and db of a Redis URL, for a connection whose master the sentinels name. */
-function sentinelCredentials(url: string): RedisOptions {
+/**
+ * A Redis Cluster client. Typed as `Redis`: a `Cluster` answers every command AVA and BullMQ send (BullMQ takes
+ * either), as long as the keys of one command share a slot, which a hash-tagged `AVA_QUEUE_PREFIX` (`{ava}`) ensures
+ * for all of AVA's keys; configuration refuses a cluster without one.
+ */
+function clusterClient(nodes: ReadonlyArray<{ host: string; port: number }>, redisOptions: RedisOptions): Redis {
+  const cluster = new Cluster([...nodes], { redisOptions, lazyConnect: true, enableReadyCheck: true, clusterRetryStrategy: (times) => Math.min(times * 200, 2_000) });
+  return cluster as unknown as Redis;
+}
+
+/** The user, password and db of a Redis URL, for a connection whose servers come from elsewhere (sentinels, a cluster). */
+function credentialsOf(url: string): RedisOptions {
   const u = new URL(url);
   const db = Number(u.pathname.slice(1) || 0);
   return {

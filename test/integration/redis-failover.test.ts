@@ -1,10 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { Database } from '../../src/storage/database.js';
 import { ROOT } from '../helpers/paths.js';
 import { RedisSentinelSet, SENTINEL_MASTER } from '../helpers/redis-sentinel.js';
+import { OwnRedisCluster } from '../helpers/redis-cluster.js';
+import { MessageProducer } from '../../src/queue/message-producer.js';
+import { connectRedis, redisTargetOf } from '../../src/queue/redis-connection.js';
+import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { cleanup, isolatedNames, spawnWorker, testConfig, type WorkerProcess } from '../helpers/services.js';
 import { stablePort, terminate, waitForPort } from '../helpers/test-ports.js';
 
@@ -78,4 +82,43 @@ it('fails over when the master is killed with SIGKILL mid-run: every message the
   expect(await db.replies.countDocuments({ status: 'replied' })).toBe(accepted.length);
   expect(worker.child.exitCode).toBeNull();
   expect(api.exitCode).toBeNull();
+});
+
+it('runs on a Redis Cluster of three masters with the queue on a hash-tagged prefix', { timeout: 120_000 }, async () => {
+  const cluster = await OwnRedisCluster.start();
+  const clusterConfig = testConfig(isolatedNames('cluster'), { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes });
+  const clusterEnv = { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes };
+  const clusterWorker = spawnWorker(clusterConfig, clusterEnv);
+  const redis = await connectRedis(redisTargetOf(clusterConfig));
+  const producer = new MessageProducer(redis, { queueName: clusterConfig.queueName, prefix: clusterConfig.queuePrefix, attempts: 3, backoffMs: 100 });
+  const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queuePrefix, clusterConfig.queueName);
+  const clusterDb = await Database.connect(clusterConfig.mongoUrl, clusterConfig.dbName);
+  try {
+    await clusterWorker.waitFor((l) => l.msg === 'worker ready');
+    const ids = Array.from({ length: 60 }, (_, i) => `cl-${i}`);
+    // A stream followed from before its message is enqueued: pub/sub and the streams work across the cluster.
+    const streamed: string[] = [];
+    const follow = await reader.follow('cl-0', undefined, { onEntry: ({ event }) => event.type === 'token' && streamed.push(event.text), onError: () => undefined });
+    await producer.enqueueMany(ids.map((id, i) => ({ v: 1, messageId: id, conversationId: `c-${i % 5}`, userId: 'u', text: `Message ${i}: where is my order?` })));
+    await followReplies(clusterDb, ids, () => undefined, 60_000);
+    expect(await clusterDb.replies.countDocuments({ status: 'replied' })).toBe(60);
+    const first = (await clusterDb.replies.findOne({ _id: 'cl-0' }))?.text ?? '';
+    await expect.poll(async () => {
+      await follow.catchUp();
+      return streamed.join('');
+    }).toBe(first);
+    follow.close();
+    // Every key of the queue is in the slot of its hash tag.
+    const slots = new Set(ids.slice(0, 5).map((id) => Number(execFileSync('redis-cli', ['-p', String(cluster.ports[0]), 'cluster', 'keyslot', `${clusterConfig.queuePrefix}:${clusterConfig.queueName}:${id}`], { encoding: 'utf8' }))));
+    expect(slots.size).toBe(1);
+    expect(clusterWorker.child.exitCode).toBeNull();
+  } finally {
+    clusterWorker.child.kill('SIGTERM');
+    await clusterWorker.exited;
+    await producer.close();
+    redis.disconnect();
+    await cluster.close();
+    await clusterDb.db.dropDatabase();
+    await clusterDb.close();
+  }
 });

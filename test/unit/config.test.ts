@@ -41,6 +41,16 @@ describe('config', () => {
     }
   });
 
+  it('reads Redis Sentinel and Cluster settings, and refuses a cluster without a hash-tagged prefix', () => {
+    const s = loadConfig({ AVA_REDIS_SENTINELS: '10.0.0.1:26379,sentinel-2.local:26380', AVA_REDIS_SENTINEL_MASTER: 'ava', AVA_REDIS_MIN_REPLICAS: '1' });
+    expect(s.redisSentinels).toEqual({ hosts: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-2.local', port: 26380 }], master: 'ava' });
+    expect(s.redisMinReplicas).toBe(1);
+    expect(loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000,b:7001', AVA_QUEUE_PREFIX: '{ava}' }).redisClusterNodes).toEqual([{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }]);
+    expect(() => loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000' })).toThrow(/AVA_QUEUE_PREFIX="bull" has no hash tag/);
+    expect(() => loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000', AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_SENTINELS: 'b:26379' })).toThrow(/both set/);
+    expect(() => loadConfig({ AVA_REDIS_SENTINELS: 'no-port' })).toThrow(/AVA_REDIS_SENTINELS.*host:port/);
+  });
+
   it('parses API tokens with their scopes', () => {
     const c = loadConfig({ AVA_API_TOKENS: 'crm:0123456789abcdef0123:enqueue+read,dash:fedcba9876543210fedc:read' });
     expect(c.apiTokens).toEqual([
