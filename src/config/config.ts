@@ -182,7 +182,7 @@ export interface AvaConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
-/** Environment variable names, defaults and descriptions, for documentation and `--help`. */
+/** Every environment variable name the configuration reads. */
 export const CONFIG_VARIABLES = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
 
 /**

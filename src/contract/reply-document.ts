@@ -17,8 +17,8 @@ export function storableText(text: string): string {
 export type ReplyStatus = 'replied' | 'failed';
 
 /**
- * One document per message in collection `replies`, keyed by messageId. Written once, with an idempotent upsert,
- * before the job is acknowledged; a re-delivered job finds it and never writes a second one.
+ * One document per message in collection `replies`, keyed by messageId. Written once, with an insert keyed by
+ * messageId, before the job is acknowledged; a duplicate key keeps the first, so there is never a second one.
  */
 export interface ReplyDocument {
   /** The messageId. */

@@ -52,8 +52,9 @@ export interface GenerationFailure {
 export type GenerationResult = GenerationOutput | GenerationFailure;
 
 /**
- * What the worker needs from a model: continue a batch of prompts in one call. Implementations: the transformers.js
- * batched pipeline ({@link PipelineGenerator}) and, later, the continuous-batching engine.
+ * What the worker needs from a model: continue a batch of prompts in one call. Implementations: the
+ * continuous-batching engine ({@link EngineGenerator}, the default), the transformers.js batched pipeline
+ * ({@link PipelineGenerator}, a baseline) and the model-less {@link InstantGenerator} (benchmarks).
  */
 export interface TextGenerator {
   /** The model's id and revision, recorded on every reply. */

@@ -4,7 +4,7 @@ import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 import { DUPLICATE_KEY } from './duplicate-keys.js';
 
-/** Reads and writes `replies`. Every write is an idempotent upsert keyed by messageId. */
+/** Reads and writes `replies`. Every write is an insert keyed by messageId; a duplicate key means already stored. */
 export class ReplyRepository {
   constructor(private readonly database: Database) {}
 
