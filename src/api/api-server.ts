@@ -19,7 +19,8 @@ import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocumen
 import { BearerAuth, type Scope } from './bearer-auth.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { SseReplyRelay, avaSseFormat } from './sse-reply-relay.js';
-import { HttpError, parse, waitForReply } from './http-error.js';
+import { HttpError, parse } from './http-error.js';
+import { waitForReply } from './reply-waiter.js';
 import { openAiRoutes } from './openai-routes.js';
 import { ApiMetrics } from '../metrics/api-metrics.js';
 import { heartbeatKey, liveWorkers } from '../metrics/worker-heartbeat.js';
@@ -54,6 +55,7 @@ const require = createRequire(import.meta.url);
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database } = deps;
   const replies = database.replies;
+  const waiting = { database, streams: deps.streams, log: deps.log };
   const auth = new BearerAuth(config.apiTokens);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
   const dialogue = new DialogueState(database, conversations, producer.bullQueue);
@@ -122,7 +124,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/v1/messages/:id', { preHandler: guard('read') }, async (req, reply) => {
     const { id } = parse(idParamSchema, req.params, 'path');
     const { wait } = parse(waitQuerySchema, req.query, 'query');
-    const doc = await waitForReply(database, id, wait);
+    const doc = await waitForReply(waiting, id, wait);
     if (doc) return present(doc);
     // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
     const status = await dialogue.message(id);
@@ -176,7 +178,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     const { context } = parse(generateSchema, input, req.method === 'GET' ? 'query' : 'body');
     const messageId = randomUUID();
     await producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: req.caller || 'api', text: context });
-    const doc = await waitForReply(database, messageId, 30_000);
+    const doc = await waitForReply(waiting, messageId, 30_000);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
     return { status: 'ok', data: { generated_text: doc.text } };

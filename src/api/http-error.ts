@@ -1,7 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { z } from 'zod';
-import type { ReplyDocument } from '../contract/reply-document.js';
-import type { Database } from '../storage/database.js';
 
 /** A 4xx (or 5xx) answer with a stable code; the API's error handlers turn it into their error shape. */
 export class HttpError extends Error {
@@ -20,14 +17,3 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown, where: str
   }));
   throw new HttpError(400, 'ERR_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
 }
-
-/** Polls for a message's stored reply until it exists or `waitMs` passed. */
-export async function waitForReply(database: Database, id: string, waitMs: number): Promise<ReplyDocument | null> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const doc = await database.replies.findOne({ _id: id });
-    if (doc || Date.now() >= deadline) return doc;
-    await sleep(Math.min(100, deadline - Date.now()));
-  }
-}
-

@@ -8,7 +8,8 @@ import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import type { Database } from '../storage/database.js';
 import type { Scope } from './bearer-auth.js';
-import { HttpError, parse, waitForReply } from './http-error.js';
+import { HttpError, parse } from './http-error.js';
+import { waitForReply } from './reply-waiter.js';
 import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from './openai-schemas.js';
 import { SseReplyRelay, type SseFormat } from './sse-reply-relay.js';
 
@@ -101,7 +102,7 @@ export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Prom
       await new SseReplyRelay({ streams: deps.streams, readReply: (id) => deps.database.replies.findOne({ _id: id }), format, log: deps.log, timeoutMs: REPLY_TIMEOUT_MS, keepAliveMs: 15_000 }, reply.raw, messageId, undefined).start();
       return;
     }
-    const doc = await waitForReply(deps.database, messageId, REPLY_TIMEOUT_MS);
+    const doc = await waitForReply(deps, messageId, REPLY_TIMEOUT_MS);
     if (!doc) throw new HttpError(504, 'timeout', `no reply within ${REPLY_TIMEOUT_MS / 1000} s; it will still be stored as message ${messageId}`);
     if (doc.status === 'failed') throw new HttpError(500, doc.error?.code ?? 'ERR_INTERNAL', doc.error?.message ?? 'the message failed');
     const choice = kind === 'chat'

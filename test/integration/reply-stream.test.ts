@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { replyStreamKey } from '../../src/queue/reply-stream.js';
+import { ReplyStreamPublisher, replyStreamKey } from '../../src/queue/reply-stream.js';
+import { waitForReply } from '../../src/api/reply-waiter.js';
+import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { GatedGenerator } from '../helpers/gated-generator.js';
 import { parseSse, shownText, sseReader, type SseEvent } from '../helpers/sse.js';
@@ -104,5 +106,33 @@ describe('replayable reply streams', () => {
     const abandoned = sseReader(await w.open('gone-1'));
     await abandoned.cancel();
     await expect.poll(() => (w.streams as unknown as { followers: Map<string, unknown> }).followers.size).toBe(0);
+  });
+
+  it('wakes a long-poll when the worker marks the reply stored, with a database read every 2 s as the fallback', async () => {
+    const w = await world('waiter');
+    const publisher = new ReplyStreamPublisher(w.redis, w.config.queuePrefix, w.config.queueName, { liveSeconds: 60, retainSeconds: 60 }, silentLog);
+    const reply = (id: string) => ({ _id: id, status: 'replied' as const, text: 'stored', model: { id: 'm', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: new Date(), startedAt: new Date(), finishedAt: new Date(), inferenceMs: 0 }, createdAt: new Date() });
+    const deps = { database: w.database, streams: w.streams, log: silentLog };
+    const timed = async (id: string, store: () => Promise<void>) => {
+      const started = performance.now();
+      const waiting = waitForReply(deps, id, 10_000);
+      await sleep(300);
+      await store();
+      const doc = await waiting;
+      return { doc, ms: performance.now() - started };
+    };
+    const woken = await timed('wait-1', async () => {
+      await w.database.replies.insertOne(reply('wait-1'));
+      publisher.done('wait-1');
+      await publisher.flush();
+    });
+    expect(woken.doc?.text).toBe('stored');
+    expect(woken.ms).toBeLessThan(1_000);
+    // No `done` (lost with Redis's data, say): the fallback read finds the reply.
+    const fallback = await timed('wait-2', async () => void (await w.database.replies.insertOne(reply('wait-2'))));
+    expect(fallback.doc?.text).toBe('stored');
+    expect(fallback.ms).toBeGreaterThan(1_500);
+    expect(fallback.ms).toBeLessThan(3_000);
+    expect(await waitForReply(deps, 'never', 300)).toBeNull();
   });
 });

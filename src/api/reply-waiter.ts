@@ -1,0 +1,56 @@
+import type { ReplyDocument } from '../contract/reply-document.js';
+import type { Logger } from '../logging/logger.js';
+import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import type { Database } from '../storage/database.js';
+
+/** Period of the database read that backs the stream up (a `done` lost with Redis's data, a reconciled reply). */
+const FALLBACK_READ_MS = 2_000;
+
+/** What waiting for a reply reads. */
+export interface ReplyWaitDeps {
+  database: Database;
+  streams: ReplyStreamReader;
+  log: Logger;
+}
+
+/**
+ * A message's stored reply, waiting up to `waitMs` for it: the message's reply stream wakes the wait when the worker
+ * stores the reply (its `done` entry), so a long-poll costs one read when it starts and one when it is woken, with a
+ * read every 2 s as the fallback. Null when no reply came in time.
+ */
+export async function waitForReply(deps: ReplyWaitDeps, messageId: string, waitMs: number): Promise<ReplyDocument | null> {
+  const read = () => deps.database.replies.findOne({ _id: messageId });
+  const deadline = Date.now() + waitMs;
+  let doc = await read();
+  if (doc || waitMs <= 0) return doc;
+  let done = false;
+  let wake: (() => void) | undefined;
+  const follow = await deps.streams.follow(messageId, undefined, {
+    onEntry: ({ event }) => {
+      if (event.type !== 'done') return;
+      done = true;
+      wake?.();
+    },
+    onError: (err) => deps.log.warn({ err, messageId }, 'reading a reply stream failed; the database is read instead'),
+  });
+  try {
+    for (;;) {
+      doc = await read();
+      const left = deadline - Date.now();
+      if (doc || left <= 0) return doc;
+      if (!done) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(FALLBACK_READ_MS, left));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      wake = undefined;
+      done = false;
+    }
+  } finally {
+    follow.close();
+  }
+}
