@@ -58,7 +58,11 @@ export class ReplyStreamReader {
 
   /** Delivers every entry of `messageId`'s stream after `after` (from the first when absent), then new ones live. */
   async follow(messageId: string, after: string | undefined, handlers: FollowHandlers): Promise<StreamFollow> {
-    this.subscribed ??= this.subscriber.psubscribe(`${replyStreamKey(this.prefix, this.queueName, '')}*`);
+    // A subscription that failed (Redis away) is tried again by the next follower rather than remembered.
+    this.subscribed ??= this.subscriber.psubscribe(`${replyStreamKey(this.prefix, this.queueName, '')}*`).catch((err: unknown) => {
+      this.subscribed = undefined;
+      throw err;
+    });
     await this.subscribed;
     const f: Follower = { messageId, after, reading: undefined, again: false, closed: false, handlers };
     const set = this.followers.get(messageId) ?? new Set();
