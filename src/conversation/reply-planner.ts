@@ -28,7 +28,7 @@ export interface PromptPassage {
 
 /** What to do with one message. */
 export type ReplyPlan = { intent: string; recognition: Recognition } & (
-  | { kind: 'reply'; text: string }
+  | { kind: 'reply'; text: string; passageIds?: string[] }
   | { kind: 'generate'; passages: PromptPassage[] }
   | { kind: 'fail'; error: AvaError }
 );
@@ -80,8 +80,11 @@ export class ReplyPlanner {
           return { ...base, kind: 'reply', text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars) };
         case 'status':
           return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
-        case 'knowledge':
+        case 'knowledge': {
+          const best = def!.answer === 'entry' && this.opts.kbTopK > 0 ? this.knowledge?.top(message.text, 1)[0] : undefined;
+          if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
           return { ...base, kind: 'generate', passages: this.passages(message.text) };
+        }
         case 'custom':
           return { ...base, ...(await this.custom(def!, message, r.slots, r.confidence, language)) };
         default:

@@ -34,6 +34,7 @@ const intentSchema = z.strictObject({
   keywords: z.array(text).default([]),
   patterns: z.array(pattern).default([]),
   reply: localized.optional(),
+  answer: z.enum(['generate', 'entry'], { error: 'answer must be generate or entry' }).optional(),
 });
 
 const fileSchema = z.strictObject({
@@ -87,6 +88,7 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
     if (examples.en.length + examples.zh.length === 0) fail(at('examples'), `intent "${def.name}" has no examples`);
     if (def.handler === 'template' && !def.reply) fail(at('handler'), `template intent "${def.name}" needs a reply`);
     if (def.handler !== 'template' && def.reply) fail(at('reply'), `reply is only used by template intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`);
+    if (def.answer && def.handler !== 'knowledge') fail(at('answer'), `answer is only used by knowledge intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`);
     const handler: HandlerKind = typeof def.handler === 'string' ? def.handler : 'custom';
     let module: IntentHandlerModule | undefined;
     let modulePath: string | undefined;
@@ -94,7 +96,7 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
       modulePath = path.resolve(path.dirname(abs), def.handler.module);
       module = await importHandler(modulePath).catch((err: Error) => fail(at('handler', 'module'), err.message));
     }
-    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => LinearPattern.compile(p)), reply: def.reply });
+    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => LinearPattern.compile(p)), reply: def.reply, ...(def.answer ? { answer: def.answer } : {}) });
   }
   return { file, intents, invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY, vars: top.data.vars };
 }

@@ -41,6 +41,11 @@ export interface IntentDefinition {
   patterns: readonly LinearPattern[];
   /** The fixed reply of a `template` intent, with `{slot}` or `{slot|fallback}` placeholders. */
   reply?: LocalizedText;
+  /**
+   * How a `knowledge` intent answers: `generate` (default) puts the best entries into the prompt; `entry` answers with
+   * the best entry's text itself (as FAQ bots and retrieval intents do), generating only when no entry matches.
+   */
+  answer?: 'generate' | 'entry';
 }
 
 /** The whole intents file. */

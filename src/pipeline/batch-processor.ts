@@ -122,6 +122,7 @@ export class BatchProcessor {
     for (const p of valid) {
       if (p.plan!.kind === 'reply') {
         p.output = { text: p.plan!.text, promptTokens: 0, generatedTokens: 0, finishReason: 'stop' };
+        p.passageIds = p.plan!.passageIds;
         stream?.token(p.messageId, attempt, p.plan!.text);
       } else if (p.plan!.kind === 'fail') p.error = p.plan!.error;
     }

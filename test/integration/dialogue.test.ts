@@ -107,6 +107,17 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(prompts.find((p) => p.includes('turtles'))).toBe('User: I like turtles\nAssistant:');
   });
 
+  it('answers a knowledge intent set to `answer: entry` with the best entry itself, without the model', async () => {
+    const before = generator.prompts.length;
+    const [shipping, zh] = await ask(msg('entry-en', 'How much does shipping cost?'), msg('entry-zh', '你们的退货政策是什么？'));
+    const entries = new Map((await sampleEntries()).map((e) => [e._id, e]));
+    expect(shipping).toMatchObject({ status: 'replied', intent: 'shipping', passageIds: ['en-shipping-cost'], tokens: { generated: 0 } });
+    expect(shipping.text).toBe(entries.get('en-shipping-cost')!.body);
+    expect(zh).toMatchObject({ status: 'replied', intent: 'returns', passageIds: ['zh-return-policy'] });
+    expect(zh.text).toBe(entries.get('zh-return-policy')!.body);
+    expect(generator.prompts.length).toBe(before);
+  });
+
   it('answers unreadable input with "please rephrase" without calling the model, and keeps it out of the history', async () => {
     const before = generator.prompts.length;
     const texts = ['?!?!...', 'aaaaaaaa', '\uFFFD\uFFFD\uFFFD', 'sdfghjkl', '哈哈哈哈'];
@@ -150,7 +161,8 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     // What an attempt leaves when the database fails after the replies were stored (and the jobs marked) and before
     // the turns were written; BullMQ counts the failed attempt (attemptsMade 1).
     const retry = async (id: string, markIt: boolean) => {
-      const m = { ...msg('crashed', 'Tell me a story about the sea'), messageId: id };
+      // A message the sample intents send to the model (unknown), so that an unmarked retry reaches it.
+      const m = { ...msg('crashed', 'I like turtles'), messageId: id };
       await producer.bullQueue.add('message', m, { jobId: id, delay: 60_000 });
       const job = (await producer.bullQueue.getJob(id))!;
       if (markIt) await new StoredReplyMarks(redis).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);

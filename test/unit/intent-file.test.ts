@@ -40,6 +40,7 @@ describe('loadIntentCatalog', () => {
     ['an unknown field', `${HEAD}${GOOD}  - name: chat\n    handler: generate\n    exmples: { en: [hi] }\n`, 10, /unknown field\(s\): exmples/],
     ['a bad pattern', `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['(unclosed']\n`, 6, /not a valid RE2 regular expression/],
     ['a look-ahead pattern (not linear-time)', `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['order(?=\\\\d)']\n`, 6, /unsupported Perl syntax/],
+    ['an answer on a template intent', `${HEAD}  - name: hi\n    handler: template\n    reply: hello\n    answer: entry\n    examples: { en: [hi] }\n`, 6, /answer is only used by knowledge intents/],
     ['a reserved name', `${HEAD}  - name: unknown\n    handler: generate\n    examples: { en: [hi] }\n`, 3, /"unknown" is reserved/],
     ['a missing module', `${HEAD}  - name: order\n    handler: { module: ./missing.ts }\n    examples: { en: [order] }\n`, 4, /handler module .*missing\.ts cannot be loaded/],
     ['a module without handle', `${HEAD}  - name: order\n    handler:\n      module: ./no-handle.ts\n    examples: { en: [order] }\n`, 5, /does not export a handle\(context\) function/],
