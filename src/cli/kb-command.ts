@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KnowledgeFileError } from '../errors/errors.js';
-import type { KnowledgeEntryInput } from '../knowledge/knowledge-entry.js';
+import type { KnowledgeEntryInput } from '../storage/knowledge-entry.js';
 import { parseKnowledgeFile } from '../knowledge/knowledge-file-parser.js';
 import { KnowledgeIndex } from '../knowledge/knowledge-index.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';

@@ -5,7 +5,7 @@ import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/
 import { IntentClassifier } from '../intent/intent-classifier.js';
 import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
-import { statusReply } from '../intent/status-reply.js';
+import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { checkInput } from '../language/input-check.js';
 import { languageOf } from '../language/search-terms.js';

@@ -1,4 +1,4 @@
-import { ensureEngineGraph, readArchitecture } from '../models/engine-graph-converter.js';
+import { ensureEngineGraph, readArchitecture } from './engine-graph-converter.js';
 import { KvCache } from './kv-cache.js';
 import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
 

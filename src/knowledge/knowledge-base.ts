@@ -1,6 +1,6 @@
 import type { Logger } from '../logging/logger.js';
 import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
-import type { KnowledgePassage } from './knowledge-entry.js';
+import type { KnowledgePassage } from '../storage/knowledge-entry.js';
 import { KnowledgeIndex } from './knowledge-index.js';
 
 /** Settings of the live knowledge base. */

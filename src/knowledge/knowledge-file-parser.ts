@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { CONTROL_CHARACTERS } from '../contract/message-contract.js';
 import { KnowledgeFileError } from '../errors/errors.js';
 import { languageOf } from '../language/search-terms.js';
-import type { KnowledgeEntryInput } from './knowledge-entry.js';
+import type { KnowledgeEntryInput } from '../storage/knowledge-entry.js';
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** Text that can be stored and put into a prompt: no control characters (tab and line breaks aside), well-formed. */

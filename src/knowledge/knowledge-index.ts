@@ -1,6 +1,6 @@
 import MiniSearch from 'minisearch';
 import { searchTerms } from '../language/search-terms.js';
-import type { KnowledgeEntry, KnowledgePassage } from './knowledge-entry.js';
+import type { KnowledgeEntry, KnowledgePassage } from '../storage/knowledge-entry.js';
 
 type Indexed = Pick<KnowledgeEntry, '_id' | 'title' | 'body' | 'tags'>;
 

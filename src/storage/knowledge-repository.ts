@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { KnowledgeEntry, KnowledgeEntryInput } from '../knowledge/knowledge-entry.js';
+import type { KnowledgeEntry, KnowledgeEntryInput } from './knowledge-entry.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 

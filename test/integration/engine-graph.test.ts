@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, cp, readdir, stat, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureEngineGraph } from '../../src/models/engine-graph-converter.js';
+import { ensureEngineGraph } from '../../src/inference/engine-graph-converter.js';
 import { OnnxSession, type HostTensor } from '../../src/inference/onnx-session.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { logitsAt, maxAbsDiff, runGpt2, type Gpt2Shape } from '../helpers/gpt2-reference.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/contract/message-contract.js';
 import type { MessageStatusView } from '../../src/conversation/dialogue-state.js';
-import { statusReply } from '../../src/intent/status-reply.js';
+import { statusReply } from '../../src/conversation/status-reply.js';
 import { renderTemplate } from '../../src/intent/template.js';
 
 const message: Message = { v: 1, messageId: 'm1', conversationId: 'c1', userId: 'alice', text: 'hi', metadata: { tier: 'gold', visits: 3 } };

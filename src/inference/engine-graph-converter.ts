@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
-import { buildGpt2Graph, GPT2_OPSET } from './gpt2-graph.js';
-import { modelRevision } from './model-revision.js';
-import type { ModelPreset } from './presets.js';
+import { buildGpt2Graph, GPT2_OPSET } from '../models/gpt2-graph.js';
+import { modelRevision } from '../models/model-revision.js';
+import type { ModelPreset } from '../models/presets.js';
 
 const { onnx } = onnxProto;
 

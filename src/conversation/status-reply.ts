@@ -1,4 +1,4 @@
-import type { MessageStatusView } from '../conversation/dialogue-state.js';
+import type { MessageStatusView } from './dialogue-state.js';
 
 /**
  * The answer of a `status` intent ("where is my answer?"), from the state of the conversation's other messages:
