@@ -1,7 +1,7 @@
 import type { ConversationTurn, ConversationView, TurnDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
-import { onlyDuplicateKeys } from './duplicate-keys.js';
+import { insertNew } from './insert-new.js';
 import type { RecentTurnsCache } from './recent-turns-cache.js';
 import { LRUCache } from 'lru-cache';
 
@@ -89,25 +89,11 @@ export class ConversationRepository {
     // With history off nothing would ever read, or prune, the turns: only the conversations are recorded.
     const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
-    try {
-      const conversations = new Map(live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
-      if (conversations.size > 0) {
-        await this.database.conversations
-          .insertMany([...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), { ordered: false })
-          .catch((err: unknown) => {
-            if (!onlyDuplicateKeys(err)) throw err;
-          });
-        for (const id of conversations.keys()) this.known.set(id, true);
-      }
-      const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
-      if (keepTurns) {
-        await this.database.turns.insertMany(docs, { ordered: false }).catch((err: unknown) => {
-          if (!onlyDuplicateKeys(err)) throw err;
-        });
-      }
-    } catch (cause) {
-      throw new StorageError(`appending conversation turns failed: ${(cause as Error).message}`, { cause });
-    }
+    const conversations = new Map(live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
+    await insertNew(this.database.conversations, [...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), 'recording conversations');
+    for (const id of conversations.keys()) this.known.set(id, true);
+    const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
+    if (keepTurns) await insertNew(this.database.turns, docs, 'appending conversation turns');
     if (keepTurns) await this.cache?.append(live);
   }
 

@@ -1,7 +1,6 @@
 import type { MessageStateDocument } from '../contract/reply-document.js';
-import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
-import { onlyDuplicateKeys } from './duplicate-keys.js';
+import { insertNew } from './insert-new.js';
 
 /**
  * The `processing` records of collection `messages`. One unordered insert per batch marks every message taken; a
@@ -13,14 +12,7 @@ export class MessageStateRepository {
 
   /** Records that these messages are being processed. */
   async markProcessing(states: readonly MessageStateDocument[]): Promise<void> {
-    if (states.length === 0) return;
-    try {
-      await this.database.messages.insertMany([...states], { ordered: false }).catch((err: unknown) => {
-        if (!onlyDuplicateKeys(err)) throw err;
-      });
-    } catch (cause) {
-      throw new StorageError(`recording message states failed: ${(cause as Error).message}`, { cause });
-    }
+    await insertNew(this.database.messages, states, 'recording message states');
   }
 
   /** The record of one message, or null when no worker has taken it yet. */

@@ -1,8 +1,7 @@
-import { MongoBulkWriteError } from 'mongodb';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
-import { DUPLICATE_KEY } from './duplicate-keys.js';
+import { insertNew } from './insert-new.js';
 
 /** Reads and writes `replies`. Every write is an insert keyed by messageId; a duplicate key means already stored. */
 export class ReplyRepository {
@@ -26,23 +25,7 @@ export class ReplyRepository {
    * several times faster. Returns the ids that were newly stored.
    */
   async storeAll(docs: readonly ReplyDocument[]): Promise<Set<string>> {
-    if (docs.length === 0) return new Set();
-    const ids = new Set(docs.map((d) => d._id));
-    let inserted: number;
-    try {
-      inserted = (await this.database.replies.insertMany([...docs], { ordered: false })).insertedCount;
-    } catch (cause) {
-      const errors = cause instanceof MongoBulkWriteError && cause.writeErrors ? [cause.writeErrors].flat() : [];
-      if (errors.length === 0 || !errors.every((e) => e.code === DUPLICATE_KEY)) {
-        throw new StorageError(`storing ${docs.length} replies failed: ${(cause as Error).message}`, { cause });
-      }
-      for (const e of errors) ids.delete(docs[e.index]._id);
-      inserted = (cause as MongoBulkWriteError).result.insertedCount;
-    }
-    // Every reply must be accounted for, inserted now or there already, before any job is acknowledged; a server that
-    // acknowledged fewer (a write cut short) gets the batch retried rather than messages completed without replies.
-    if (inserted !== ids.size) throw new StorageError(`the database acknowledged ${inserted} of ${ids.size} new replies`);
-    return ids;
+    return insertNew(this.database.replies, docs, `storing ${docs.length} replies`);
   }
 
   /** One reply by messageId, or null. */
