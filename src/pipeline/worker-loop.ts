@@ -27,7 +27,6 @@ export interface WorkerLoopOptions {
 export class WorkerLoop {
   private stopping = false;
   private running: Promise<void> | undefined;
-  private batchSeq = 0;
   private readonly inflight = new Set<Promise<void>>();
 
   constructor(
@@ -73,7 +72,8 @@ export class WorkerLoop {
   }
 
   private async handle(batch: LeasedJob[]): Promise<void> {
-    const log = this.log.child({ batchId: `${this.collector.worker.id}:${++this.batchSeq}`, size: batch.length });
+    // The batch's lock token names it in the logs too: one id from BullMQ's locks to the log lines.
+    const log = this.log.child({ batchId: batch[0].token, size: batch.length });
     const locks = new LockKeeper(this.collector.worker, this.opts.lockDurationMs, log);
     locks.start(batch);
     log.info('batch taken');
