@@ -8,6 +8,7 @@ import type { FailedJob, FailedJobScanner } from '../queue/failed-job-scanner.js
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
+import { PeriodicTask } from './periodic-task.js';
 import { replyKeyOf } from './reply-key.js';
 
 /** BullMQ's reason for a job that stalled more times than allowed. */
@@ -34,38 +35,36 @@ export interface ReconcilerDeps {
  * where it was, so the next pass tries again. Jobs refused for their id (`ERR_JOB_ID`) stay without a reply.
  */
 export class FailedJobReconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private pass: Promise<void> | undefined;
+  private readonly periodic: PeriodicTask;
 
-  constructor(private readonly deps: ReconcilerDeps, private readonly intervalMs: number) {}
+  constructor(private readonly deps: ReconcilerDeps, private readonly intervalMs: number) {
+    this.periodic = new PeriodicTask(() => this.pass(), intervalMs);
+  }
 
   /** Starts the periodic passes. */
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
+    this.periodic.start();
   }
 
   /** Stops the passes and waits for one in progress. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.pass;
+    await this.periodic.stop();
   }
 
-  /** One pass; never rejects (failures are logged and retried at the next pass). Resolves with the replies stored. */
-  async runOnce(): Promise<number> {
-    if (this.pass) return 0;
-    let stored = 0;
-    this.pass = this.deps.scanner
-      .scan(Math.max(this.intervalMs * 3, 30_000), async (jobs) => {
-        stored += await this.reconcile(jobs);
-      })
-      .then(
-        () => undefined,
-        (err: unknown) => this.deps.log.warn({ err }, 'reconciling failed jobs failed; retrying at the next pass'),
-      )
-      .finally(() => (this.pass = undefined));
-    await this.pass;
-    return stored;
+  /** One pass now (or the one in progress); never rejects. */
+  runOnce(): Promise<void> {
+    return this.periodic.runOnce();
+  }
+
+  /** Failures are logged and tried again at the next pass: the cursor only moves past what was stored. */
+  private async pass(): Promise<void> {
+    try {
+      await this.deps.scanner.scan(Math.max(this.intervalMs * 3, 30_000), async (jobs) => {
+        await this.reconcile(jobs);
+      });
+    } catch (err) {
+      this.deps.log.warn({ err }, 'reconciling failed jobs failed; retrying at the next pass');
+    }
   }
 
   private async reconcile(jobs: FailedJob[]): Promise<number> {

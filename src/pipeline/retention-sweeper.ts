@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { withRedisLock } from '../queue/redis-lock.js';
 import type { Retention } from '../storage/retention.js';
+import { PeriodicTask } from './periodic-task.js';
 
 /**
  * Runs {@link Retention.sweep} every `intervalMs` in one worker at a time (a Redis lock per database), on servers
@@ -9,8 +10,7 @@ import type { Retention } from '../storage/retention.js';
  * for it.
  */
 export class RetentionSweeper {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: PeriodicTask;
 
   constructor(
     private readonly retention: Retention,
@@ -18,31 +18,32 @@ export class RetentionSweeper {
     private readonly lockKey: string,
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.periodic = new PeriodicTask(() => this.sweep(), intervalMs);
+  }
 
   /** Starts the periodic sweeps (none when the server enforces retention itself). */
   start(): void {
-    if (this.retention.mode !== 'sweep') return;
-    this.timer = setInterval(() => void this.runOnce(), this.intervalMs);
-    this.timer.unref();
+    if (this.retention.mode === 'sweep') this.periodic.start();
   }
 
   /** Stops the sweeps and waits for one in progress. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.periodic.stop();
   }
 
-  /** One sweep, if no other worker is sweeping; never rejects. */
-  async runOnce(): Promise<void> {
-    if (this.running) return;
+  /** One sweep now (or the one in progress), if no other worker is sweeping; never rejects. */
+  runOnce(): Promise<void> {
+    return this.periodic.runOnce();
+  }
+
+  private async sweep(): Promise<void> {
     const started = performance.now();
-    this.running = withRedisLock(this.redis, this.lockKey, Math.max(this.intervalMs, 60_000), () => this.retention.sweep())
-      .then(
-        (deleted) => deleted && this.log.info({ deleted, ms: Math.round(performance.now() - started) }, 'retention sweep done'),
-        (err: unknown) => this.log.warn({ err }, 'retention sweep failed; trying again at the next interval'),
-      )
-      .finally(() => (this.running = undefined));
-    await this.running;
+    try {
+      const deleted = await withRedisLock(this.redis, this.lockKey, Math.max(this.intervalMs, 60_000), () => this.retention.sweep());
+      if (deleted) this.log.info({ deleted, ms: Math.round(performance.now() - started) }, 'retention sweep done');
+    } catch (err) {
+      this.log.warn({ err }, 'retention sweep failed; trying again at the next interval');
+    }
   }
 }
