@@ -13,6 +13,7 @@ import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
 import type { Database } from '../storage/database.js';
 import { generateSchema, idParamSchema, MAX_MESSAGES_PER_REQUEST, openApiDocument, repliesQuerySchema, waitQuerySchema } from './api-schemas.js';
@@ -54,8 +55,8 @@ const require = createRequire(import.meta.url);
  */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database } = deps;
-  const replies = database.replies;
-  const waiting = { database, streams: deps.streams, log: deps.log };
+  const replies = new ReplyRepository(database);
+  const waiting = { replies, streams: deps.streams, log: deps.log };
   const auth = new BearerAuth(config.apiTokens);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
   const dialogue = new DialogueState(database, conversations, producer.bullQueue);
@@ -104,7 +105,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.get('/readyz', { config: { rateLimit: false } }, async (_req, reply) => {
     const checks = await Promise.all([
       deps.redis.ping().then(() => true, () => false),
-      database.db.command({ ping: 1 }).then(() => true, () => false),
+      database.ping(),
       liveWorkers(deps.redis, heartbeatKey(config.queuePrefix, config.queueName)).then((w) => w.length > 0, () => false),
     ]);
     const [redis, db, workers] = checks;
@@ -138,14 +139,14 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     if (lastEventId !== undefined && (typeof lastEventId !== 'string' || !STREAM_ID.test(lastEventId))) {
       throw new HttpError(400, 'ERR_REQUEST', 'header.last-event-id: must be an event id this stream sent (<ms>-<seq>)');
     }
-    const known = (await deps.streams.exists(id)) || (await replies.findOne({ _id: id }, { projection: { _id: 1 } })) !== null || (await producer.bullQueue.getJobState(id)) !== 'unknown';
+    const known = (await deps.streams.exists(id)) || (await replies.has(id)) || (await producer.bullQueue.getJobState(id)) !== 'unknown';
     if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
     // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
     // when a retried message starts over, then `reply` (the stored document) or `timeout`.
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
     await new SseReplyRelay(
-      { streams: deps.streams, readReply: (messageId) => replies.findOne({ _id: messageId }), format: avaSseFormat(id, present), log: deps.log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS },
+      { streams: deps.streams, readReply: (messageId) => replies.get(messageId), format: avaSseFormat(id, present), log: deps.log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS },
       reply.raw,
       id,
       lastEventId,
@@ -185,7 +186,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   };
   app.get('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.query));
   // OpenAI's shapes, with its error object: an encapsulated plugin keeps that error handler to its own routes.
-  await app.register(openAiRoutes, { producer, database, streams: deps.streams, log: deps.log, guard, modelId: path.basename(config.model) });
+  await app.register(openAiRoutes, { producer, replies, streams: deps.streams, log: deps.log, guard, modelId: path.basename(config.model) });
   app.post('/generate', { preHandler: guard('enqueue') }, (req, reply) => generate(req, reply, req.body));
   return app;
 }

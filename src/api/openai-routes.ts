@@ -6,7 +6,7 @@ import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
-import type { Database } from '../storage/database.js';
+import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { Scope } from './bearer-auth.js';
 import { HttpError, parse } from './http-error.js';
 import { waitForReply } from './reply-waiter.js';
@@ -16,7 +16,7 @@ import { SseReplyRelay, type SseFormat } from './sse-reply-relay.js';
 /** What the OpenAI-compatible routes need. */
 export interface OpenAiDeps {
   producer: MessageProducer;
-  database: Database;
+  replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
   /** The API's bearer-token check for a scope. */
@@ -99,7 +99,7 @@ export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Prom
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
       const format = openAiSseFormat({ id: messageId, created, model: deps.modelId, kind, includeUsage: body.stream_options?.include_usage === true });
-      await new SseReplyRelay({ streams: deps.streams, readReply: (id) => deps.database.replies.findOne({ _id: id }), format, log: deps.log, timeoutMs: REPLY_TIMEOUT_MS, keepAliveMs: 15_000 }, reply.raw, messageId, undefined).start();
+      await new SseReplyRelay({ streams: deps.streams, readReply: (id) => deps.replies.get(id), format, log: deps.log, timeoutMs: REPLY_TIMEOUT_MS, keepAliveMs: 15_000 }, reply.raw, messageId, undefined).start();
       return;
     }
     const doc = await waitForReply(deps, messageId, REPLY_TIMEOUT_MS);

@@ -1,14 +1,14 @@
 import type { ReplyDocument } from '../contract/reply-document.js';
 import type { Logger } from '../logging/logger.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
-import type { Database } from '../storage/database.js';
+import type { ReplyRepository } from '../storage/reply-repository.js';
 
 /** Period of the database read that backs the stream up (a `done` lost with Redis's data, a reconciled reply). */
 const FALLBACK_READ_MS = 2_000;
 
 /** What waiting for a reply reads. */
 export interface ReplyWaitDeps {
-  database: Database;
+  replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
 }
@@ -19,7 +19,7 @@ export interface ReplyWaitDeps {
  * read every 2 s as the fallback. Null when no reply came in time.
  */
 export async function waitForReply(deps: ReplyWaitDeps, messageId: string, waitMs: number): Promise<ReplyDocument | null> {
-  const read = () => deps.database.replies.findOne({ _id: messageId });
+  const read = () => deps.replies.get(messageId);
   const deadline = Date.now() + waitMs;
   let doc = await read();
   if (doc || waitMs <= 0) return doc;

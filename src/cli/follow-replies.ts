@@ -1,16 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import type { Database } from '../storage/database.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
 
 /**
  * Calls `onReply` once for each of `messageIds` as its reply is stored, polling the database (change streams are
  * not available on every MongoDB-wire server). Resolves when all are stored; rejects after `timeoutMs`.
  */
 export async function followReplies(db: Database, messageIds: readonly string[], onReply: (doc: ReplyDocument) => void, timeoutMs = 120_000): Promise<void> {
+  const replies = new ReplyRepository(db);
   const pending = new Set(messageIds);
   const deadline = Date.now() + timeoutMs;
   while (pending.size > 0) {
-    const docs = new Map((await db.replies.find({ _id: { $in: [...pending] } }).toArray()).map((d) => [d._id, d]));
+    const docs = await replies.getMany([...pending]);
     for (const id of messageIds) {
       const doc = docs.get(id);
       if (doc && pending.delete(id)) onReply(doc);

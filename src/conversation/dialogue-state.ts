@@ -4,6 +4,7 @@ import { StorageError } from '../errors/errors.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
 
 /** Where a message stands. */
 export type MessageStatus = 'queued' | 'processing' | 'replied' | 'failed';
@@ -37,18 +38,20 @@ export const CONVERSATION_MESSAGES_SHOWN = 50;
  */
 export class DialogueState {
   private readonly states: MessageStateRepository;
+  private readonly replies: ReplyRepository;
 
   constructor(
-    private readonly database: Database,
+    database: Database,
     private readonly conversations: ConversationRepository,
     private readonly queue?: Queue,
   ) {
     this.states = new MessageStateRepository(database);
+    this.replies = new ReplyRepository(database);
   }
 
   /** One message's status, or null when neither the queue nor the database knows it. */
   async message(messageId: string): Promise<MessageStatusView | null> {
-    const reply = await this.database.replies.findOne({ _id: messageId });
+    const reply = await this.replies.get(messageId);
     if (reply) return fromReply(reply);
     const state = await this.states.get(messageId);
     if (state) return fromState(state);
@@ -70,7 +73,7 @@ export class DialogueState {
     let states: MessageStateDocument[];
     try {
       [replies, states] = await Promise.all([
-        this.database.replies.find({ conversationId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray(),
+        this.replies.inConversation(conversationId, limit),
         this.states.inConversation(conversationId, limit),
       ]);
     } catch (cause) {

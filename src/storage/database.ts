@@ -92,6 +92,11 @@ export class Database {
     await this.knowledge.createIndex({ source: 1 });
   }
 
+  /** Whether the database answers. */
+  async ping(): Promise<boolean> {
+    return this.db.command({ ping: 1 }).then(() => true, () => false);
+  }
+
   /** Closes the client. */
   async close(): Promise<void> {
     await this.client.close();

@@ -28,8 +28,24 @@ export class ReplyRepository {
     return insertNew(this.database.replies, docs, `storing ${docs.length} replies`);
   }
 
-  /** One reply by messageId, or null. */
+  /** One reply by messageId (the `_id` index), or null. */
   async get(messageId: string): Promise<ReplyDocument | null> {
     return this.database.replies.findOne({ _id: messageId });
+  }
+
+  /** Whether a reply is stored, reading only its key. */
+  async has(messageId: string): Promise<boolean> {
+    return (await this.database.replies.findOne({ _id: messageId }, { projection: { _id: 1 } })) !== null;
+  }
+
+  /** The stored replies among `ids`, by id. */
+  async getMany(ids: readonly string[]): Promise<Map<string, ReplyDocument>> {
+    if (ids.length === 0) return new Map();
+    return new Map((await this.database.replies.find({ _id: { $in: [...ids] } }).toArray()).map((d) => [d._id, d]));
+  }
+
+  /** A conversation's newest replies, newest first (index `conversationId_1_createdAt_1`). */
+  async inConversation(conversationId: string, limit: number): Promise<ReplyDocument[]> {
+    return this.database.replies.find({ conversationId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray();
   }
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReplyStreamPublisher, replyStreamKey } from '../../src/queue/reply-stream.js';
 import { waitForReply } from '../../src/api/reply-waiter.js';
+import { ReplyRepository } from '../../src/storage/reply-repository.js';
 import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { GatedGenerator } from '../helpers/gated-generator.js';
@@ -112,7 +113,7 @@ describe('replayable reply streams', () => {
     const w = await world('waiter');
     const publisher = new ReplyStreamPublisher(w.redis, w.config.queuePrefix, w.config.queueName, { liveSeconds: 60, retainSeconds: 60 }, silentLog);
     const reply = (id: string) => ({ _id: id, status: 'replied' as const, text: 'stored', model: { id: 'm', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: new Date(), startedAt: new Date(), finishedAt: new Date(), inferenceMs: 0 }, createdAt: new Date() });
-    const deps = { database: w.database, streams: w.streams, log: silentLog };
+    const deps = { replies: new ReplyRepository(w.database), streams: w.streams, log: silentLog };
     const timed = async (id: string, store: () => Promise<void>) => {
       const started = performance.now();
       const waiting = waitForReply(deps, id, 10_000);
