@@ -1,0 +1,71 @@
+import type { Job } from 'bullmq';
+import { parseMessage, type Message } from '../contract/message-contract.js';
+import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyPlan } from '../conversation/reply-planner.js';
+import { AvaError, ContractError, JobIdError, errorMessageOf } from '../errors/errors.js';
+import type { GenerationOutput } from '../generation/text-generator.js';
+import type { StoredReplyMark } from '../queue/stored-reply-marks.js';
+import { replyKeyOf } from './reply-key.js';
+
+/** What happened to one job of a batch; decides how it is acknowledged. */
+export type JobOutcome =
+  | { kind: 'replied'; messageId: string }
+  | { kind: 'failed'; messageId: string; error: AvaError }
+  | { kind: 'already-stored'; messageId: string }
+  /** No reply can be keyed safely for the job (its data names another message, or its id is unusable). */
+  | { kind: 'refused'; jobId: string; error: AvaError };
+
+/** A job whose data passed the contract, under its reply key (the job id; the producer makes it the messageId). */
+export interface ParsedJob {
+  job: Job;
+  key: string;
+  message: Message;
+}
+
+/** A job whose data broke the contract: it is answered with a `failed` reply under its own key. */
+export interface MalformedJob {
+  job: Job;
+  key: string;
+  error: AvaError;
+}
+
+/** A parsed job and how it will be answered. */
+export interface PlannedJob extends ParsedJob {
+  plan: ReplyPlan;
+}
+
+/** What a job is answered with: a text and how it ended, or an error. */
+export type Answer = { job: Job; key: string; message?: Message; plan?: ReplyPlan; passageIds?: readonly string[] } & (
+  | { output: GenerationOutput; error?: undefined }
+  | { error: AvaError; output?: undefined }
+);
+
+/** The jobs of a batch sorted by what happens to them first. */
+export interface Sorted {
+  refused: Map<Job, JobOutcome>;
+  parsed: ParsedJob[];
+  malformed: MalformedJob[];
+}
+
+/** Sorts jobs by their reply key (see {@link replyKeyOf}) and whether their data passes the contract. */
+export function sortJobs(jobs: readonly Job[]): Sorted {
+  const sorted: Sorted = { refused: new Map(), parsed: [], malformed: [] };
+  for (const job of jobs) {
+    const key = replyKeyOf(String(job.id), job.data);
+    if (key instanceof JobIdError) {
+      sorted.refused.set(job, { kind: 'refused', jobId: String(job.id), error: key });
+      continue;
+    }
+    try {
+      sorted.parsed.push({ job, key, message: parseMessage(job.data) });
+    } catch (err) {
+      sorted.malformed.push({ job, key, error: err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]) });
+    }
+  }
+  return sorted;
+}
+
+/** What a job's mark says of its stored reply. */
+export function markOf(d: ReplyDocument): StoredReplyMark {
+  return { status: d.status, ...(d.text !== undefined ? { text: d.text } : {}), ...(d.intent ? { intent: d.intent } : {}) };
+}
