@@ -86,7 +86,7 @@ export class ConversationRepository {
   async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0) return;
-    // With history off nothing would ever read, or prune, the turns: only the conversations are recorded.
+    // With history off no prompt reads the turns: only the conversations are recorded.
     const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
     const conversations = new Map(live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
