@@ -256,10 +256,13 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await w.startWorker();
       await producer.enqueueMany(Array.from({ length: 3 }, (_, i) => msg(`before-${i}`, `c-${i}`)));
       await followReplies(w.db, ['m-before-0', 'm-before-1', 'm-before-2'], () => undefined, 30_000);
+      // A reply is visible before its batch has written the turns and acknowledged the jobs: cutting the database then
+      // would fail that batch too. Wait until its jobs are completed.
+      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+      await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 3 });
       await proxy.cut();
       await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(`during-${i}`, `c-${i}`)));
       // Both attempts of every job fail while the database is away: they end in BullMQ's failed set.
-      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
       await expect.poll(() => queue.getJobCounts('failed'), { timeout: 30_000, interval: 200 }).toEqual({ failed: 6 });
       await proxy.restore();
       const during = Array.from({ length: 6 }, (_, i) => `m-during-${i}`);
