@@ -7,6 +7,11 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** `host:port[,host:port…]`, read into a list. */
+const hostPorts = z
+  .string()
+  .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]')
+  .transform((list) => list.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) })));
 
 /**
  * Every option, its environment variable and its default, in one place. README's configuration table mirrors it.
@@ -15,10 +20,10 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const schema = z.object({
   AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   AVA_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
-  AVA_REDIS_SENTINELS: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]').optional(),
+  AVA_REDIS_SENTINELS: hostPorts.optional(),
   AVA_REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('mymaster'),
   AVA_REDIS_MIN_REPLICAS: int(0, 10).default(0),
-  AVA_REDIS_CLUSTER_NODES: z.string().regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]').optional(),
+  AVA_REDIS_CLUSTER_NODES: hostPorts.optional(),
   AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
   AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
@@ -220,13 +225,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     ...(e.AVA_REDIS_SENTINELS
       ? {
           redisSentinels: Object.freeze({
-            hosts: Object.freeze(hostList(e.AVA_REDIS_SENTINELS)),
+            hosts: Object.freeze(e.AVA_REDIS_SENTINELS),
             master: e.AVA_REDIS_SENTINEL_MASTER,
           }),
         }
       : {}),
     redisMinReplicas: e.AVA_REDIS_MIN_REPLICAS,
-    ...(e.AVA_REDIS_CLUSTER_NODES ? { redisClusterNodes: Object.freeze(hostList(e.AVA_REDIS_CLUSTER_NODES)) } : {}),
+    ...(e.AVA_REDIS_CLUSTER_NODES ? { redisClusterNodes: Object.freeze(e.AVA_REDIS_CLUSTER_NODES) } : {}),
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,
     mongoSocketTimeoutMs: e.AVA_MONGO_SOCKET_TIMEOUT_MS,
@@ -286,9 +291,4 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     apiBodyLimitBytes: e.AVA_API_BODY_LIMIT_BYTES,
     logLevel: e.AVA_LOG_LEVEL,
   });
-}
-
-/** `host:port,host:port` as a list. */
-function hostList(list: string): Array<Readonly<{ host: string; port: number }>> {
-  return list.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }));
 }

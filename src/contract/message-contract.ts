@@ -14,7 +14,8 @@ export const MAX_HISTORY_TURNS = 50;
 /** Most tokens a message may ask to be generated. */
 export const MAX_NEW_TOKENS = 512;
 
-const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** What an id (messageId, conversationId, userId, and so a reply's key) may be. */
+export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
  * C0 controls other than tab, line feed and carriage return, plus DEL. NUL is refused by FerretDB and by many
  * downstream systems; the others have no place in a chat message, a reply or a knowledge entry.

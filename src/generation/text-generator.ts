@@ -32,7 +32,7 @@ export type FinishReason = 'stop' | 'length' | 'error';
 /** The continuation of one request. */
 export interface GenerationOutput {
   /** `stop` (end-of-text or a stop string) or `length` (`maxNewTokens` reached). */
-  finishReason: 'stop' | 'length';
+  finishReason: Exclude<FinishReason, 'error'>;
   /** Generated text, without the prompt and without end-of-text. */
   text: string;
   /** Prompt tokens actually sent to the model (after truncation). */
@@ -43,7 +43,7 @@ export interface GenerationOutput {
 
 /** A request that failed on its own; the others of its call are unaffected. */
 export interface GenerationFailure {
-  finishReason: 'error';
+  finishReason: Extract<FinishReason, 'error'>;
   /** Why, with a stable code (`ERR_GENERATION`). */
   error: AvaError;
 }

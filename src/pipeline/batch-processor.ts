@@ -107,7 +107,8 @@ export class BatchProcessor {
     metrics?.recordBatch(jobs.length, inferenceMs, docs.filter((d) => stored.has(d._id)));
 
     // Replies found stored by the insert's duplicate key had no mark: read those few, for their turns and marks.
-    const unmarked = await this.deps.replies.existing(answers.filter((a) => !stored.has(a.key)).map((a) => a.key));
+    const found = await this.deps.replies.getMany(answers.filter((a) => !stored.has(a.key)).map((a) => a.key));
+    const unmarked = new Map([...found].map(([key, doc]) => [key, markOf(doc)]));
     for (const [key, prior] of unmarked) {
       marked.set(key, prior);
       stream?.done(key);

@@ -1,7 +1,5 @@
+import { ID_PATTERN as KEY_SAFE } from '../contract/message-contract.js';
 import { JobIdError } from '../errors/errors.js';
-
-/** What may key a reply: the contract's id characters. */
-const KEY_SAFE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
  * The key of a job's reply: its job id, which BullMQ keeps unique in the queue (the producer makes it the messageId).

@@ -7,17 +7,6 @@ import { insertNew } from './insert-new.js';
 export class ReplyRepository {
   constructor(private readonly database: Database) {}
 
-  /** The stored replies among `ids` (a re-delivered job), with what rebuilding their turn needs. */
-  async existing(ids: readonly string[]): Promise<Map<string, Pick<ReplyDocument, 'status' | 'text' | 'intent'>>> {
-    if (ids.length === 0) return new Map();
-    try {
-      const docs = await this.database.replies.find({ _id: { $in: [...ids] } }, { projection: { _id: 1, status: 1, text: 1, intent: 1 } }).toArray();
-      return new Map(docs.map((d) => [d._id, { status: d.status, text: d.text, intent: d.intent }]));
-    } catch (cause) {
-      throw new StorageError(`reading replies failed: ${(cause as Error).message}`, { cause });
-    }
-  }
-
   /**
    * Stores a batch of replies in one unordered insert. A reply that already exists is left as it is (its insert
    * fails on the duplicate key, which is what makes storing idempotent), so storing twice never changes or duplicates
@@ -41,7 +30,11 @@ export class ReplyRepository {
   /** The stored replies among `ids`, by id. */
   async getMany(ids: readonly string[]): Promise<Map<string, ReplyDocument>> {
     if (ids.length === 0) return new Map();
-    return new Map((await this.database.replies.find({ _id: { $in: [...ids] } }).toArray()).map((d) => [d._id, d]));
+    try {
+      return new Map((await this.database.replies.find({ _id: { $in: [...ids] } }).toArray()).map((d) => [d._id, d]));
+    } catch (cause) {
+      throw new StorageError(`reading replies failed: ${(cause as Error).message}`, { cause });
+    }
   }
 
   /** A conversation's newest replies, newest first (index `conversationId_1_createdAt_1`). */
