@@ -21,6 +21,19 @@ async function setup(tag: string, overrides: Record<string, string> = {}) {
   return world;
 }
 
+/** Kills a worker with SIGKILL once it has taken a batch, then starts its heir with the same settings. */
+async function killMidBatchThenStartHeir(s: Awaited<ReturnType<typeof setup>>, env: Record<string, string>, beforeHeir: () => Promise<void> = async () => {}) {
+  const victim = spawnWorker(s.config, env);
+  s.workers.push(victim);
+  await victim.waitFor((l) => l.msg === 'batch taken');
+  victim.child.kill('SIGKILL');
+  await victim.exited;
+  await beforeHeir();
+  const heir = spawnWorker(s.config, env);
+  s.workers.push(heir);
+  return heir;
+}
+
 describe('fault tolerance (real worker processes)', () => {
   it('kill -9 of a worker mid-batch: another takes its jobs over and every message gets exactly one reply', async () => {
     // Short locks so that the stalled-job checker hands the dead worker's jobs over within seconds.
@@ -28,15 +41,8 @@ describe('fault tolerance (real worker processes)', () => {
     const env = { AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' };
     const msgs = s.messages(40);
     await s.producer.enqueueMany(msgs);
-    const victim = spawnWorker(s.config, env);
-    s.workers.push(victim);
-    await victim.waitFor((l) => l.msg === 'batch taken');
-    victim.child.kill('SIGKILL');
-    await victim.exited;
     const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
-    expect(await queue.getActiveCount()).toBeGreaterThan(0);
-    const heir = spawnWorker(s.config, env);
-    s.workers.push(heir);
+    await killMidBatchThenStartHeir(s, env, async () => expect(await queue.getActiveCount()).toBeGreaterThan(0));
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
     expect(await s.db.replies.countDocuments({})).toBe(40);
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(40);
@@ -50,13 +56,7 @@ describe('fault tolerance (real worker processes)', () => {
     const s = await setup('stalled', { AVA_MAX_NEW_TOKENS: '48', AVA_BATCH_SIZE: '8', ...env });
     const msgs = s.messages(24);
     await s.producer.enqueueMany(msgs);
-    const victim = spawnWorker(s.config, env);
-    s.workers.push(victim);
-    await victim.waitFor((l) => l.msg === 'batch taken');
-    victim.child.kill('SIGKILL');
-    await victim.exited;
-    const heir = spawnWorker(s.config, env);
-    s.workers.push(heir);
+    await killMidBatchThenStartHeir(s, env);
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
     const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
     const failedJobs = await queue.getFailed();
