@@ -102,7 +102,7 @@ for (let i = prompts.length - 1; i > 0; i--) {
   const j = (i * 7919) % (i + 1);
   [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
 }
-const requests = prompts.map((prompt) => ({ prompt, maxNewTokens: MAX_NEW }));
+const requests = prompts.map((prompt) => ({ promptIds: engine.tokenizer.encode(prompt), maxNewTokens: MAX_NEW }));
 
 // Warm-up: one request through each path, so that session initialisation is not measured.
 await engine.stream(requests[0]);

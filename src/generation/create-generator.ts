@@ -4,17 +4,20 @@ import { EngineGenerator } from './engine-generator.js';
 import { InstantGenerator } from './instant-generator.js';
 import { PipelineGenerator } from './pipeline-generator.js';
 import type { TextGenerator } from './text-generator.js';
+import { TextTokenizer } from './text-tokenizer.js';
 
 /**
- * The generator the configuration asks for: the continuous-batching engine (default), the transformers.js pipeline,
- * or the model-less instant generator for measuring the pipeline itself.
+ * The generator the configuration asks for, with the model's tokenizer: the continuous-batching engine (default),
+ * the transformers.js pipeline, or the model-less instant generator for measuring the pipeline itself.
  */
 export async function createGenerator(config: AvaConfig, model: ResolvedModel): Promise<TextGenerator> {
-  if (config.generator === 'instant') return new InstantGenerator();
-  if (config.generator === 'pipeline') return PipelineGenerator.load({ id: model.id, dir: model.dir, intraOpThreads: config.intraOpThreads });
+  const tokenizer = await TextTokenizer.load(model.dir);
+  if (config.generator === 'instant') return new InstantGenerator(tokenizer);
+  if (config.generator === 'pipeline') return PipelineGenerator.load({ id: model.id, dir: model.dir, tokenizer, intraOpThreads: config.intraOpThreads });
   return EngineGenerator.load({
     id: model.id,
     dir: model.dir,
+    tokenizer,
     executionProvider: config.executionProvider,
     intraOpThreads: config.intraOpThreads,
     maxBatchSize: config.engineMaxBatch,

@@ -1,18 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { Gpt2Engine } from '../inference/gpt2-engine.js';
 import type { ExecutionProvider } from '../inference/onnx-session.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
-import { fitToWindow } from './prompt-window.js';
-import type { GenerationOutput, GenerationRequest, GenerationResult, TextGenerator } from './text-generator.js';
+import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
+import { TextTokenizer } from './text-tokenizer.js';
 
 /** Options of the continuous-batching generator. */
 export interface EngineGeneratorOptions {
   id: string;
   dir: string;
+  /** The model's tokenizer when already loaded; absent: loaded from `dir`. */
+  tokenizer?: TextTokenizer;
   executionProvider?: ExecutionProvider;
   intraOpThreads?: number;
   /** Most sequences decoded together. */
@@ -31,23 +31,20 @@ export interface EngineGeneratorOptions {
 export class EngineGenerator implements TextGenerator {
   private constructor(
     readonly model: { readonly id: string; readonly revision: string },
-    private readonly tokenizer: PreTrainedTokenizer,
+    readonly tokenizer: TextTokenizer,
     private readonly engine: Gpt2Engine,
     /** The scheduler, exposed for back-pressure and statistics. */
     readonly batcher: ContinuousBatcher,
-    private readonly eosTokenId: number,
   ) {}
 
-  /** Loads tokenizer and engine (converting the graph on first use). */
+  /** Loads the engine (converting the graph on first use). */
   static async load(opts: EngineGeneratorOptions): Promise<EngineGenerator> {
-    env.allowRemoteModels = false;
     const dir = path.resolve(opts.dir);
     try {
-      const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { eos_token_id?: number };
-      const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+      const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
       const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens });
       const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
-      return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher, config.eos_token_id ?? 50256);
+      return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher);
     } catch (cause) {
       if (cause instanceof ModelLoadError) throw cause;
       throw new ModelLoadError(`loading model ${opts.id} from ${dir} into the engine failed: ${(cause as Error).message}`, { cause });
@@ -63,10 +60,6 @@ export class EngineGenerator implements TextGenerator {
     return this.engine.shape.window;
   }
 
-  countTokens(text: string): number {
-    return this.tokenizer.encode(text, { add_special_tokens: false }).length;
-  }
-
   /** Generates one request, streaming through `request.onText`; rejects with {@link GenerationError}. */
   async stream(request: GenerationRequest): Promise<GenerationOutput> {
     try {
@@ -77,13 +70,9 @@ export class EngineGenerator implements TextGenerator {
   }
 
   private async run(request: GenerationRequest): Promise<GenerationOutput> {
-    const { ids, maxNew } = fitToWindow(this.tokenizer.encode(request.prompt, { add_special_tokens: false }), request.maxNewTokens, this.engine.shape.window, this.eosTokenId);
-    const seq = new GenerationSequence(ids, {
-      ...request,
-      maxNewTokens: maxNew,
-      eosTokenIds: [this.eosTokenId],
-      decode: (tokens) => (tokens.length === 0 ? '' : this.tokenizer.decode(tokens as number[], { skip_special_tokens: true })),
-    });
+    checkFitsWindow(request, this.engine.shape.window);
+    const { promptIds, ...options } = request;
+    const seq = new GenerationSequence(promptIds, { ...options, eosTokenIds: [this.tokenizer.eosTokenId], decode: (tokens) => this.tokenizer.decode(tokens) });
     this.batcher.submit(seq);
     return seq.result;
   }

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AutoModelForCausalLM, AutoTokenizer, env, Tensor, type PreTrainedModel, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { AutoModelForCausalLM, env, Tensor, type PreTrainedModel } from '@huggingface/transformers';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { modelRevision } from '../models/model-revision.js';
-import { fitToWindow } from './prompt-window.js';
-import type { GenerationOutput, GenerationRequest, GenerationResult, TextGenerator } from './text-generator.js';
+import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
+import { TextTokenizer } from './text-tokenizer.js';
 
 /** Options of the transformers.js generator. */
 export interface PipelineGeneratorOptions {
@@ -12,47 +11,43 @@ export interface PipelineGeneratorOptions {
   id: string;
   /** Resolved model directory. */
   dir: string;
+  /** The model's tokenizer when already loaded; absent: loaded from `dir`. */
+  tokenizer?: TextTokenizer;
   /** ONNX Runtime intra-op threads; 0 lets the runtime choose. */
   intraOpThreads?: number;
 }
 
 /**
  * Batched greedy generation with transformers.js: every batch is left-padded and continued in ONE `model.generate`
- * call. Each prompt is cut from the left so that prompt + new tokens fit the model's window. This is the baseline
+ * call. This is the baseline
  * the continuous-batching engine is measured against; it ignores sampling settings and stop strings.
  */
 export class PipelineGenerator implements TextGenerator {
   private constructor(
     readonly model: { readonly id: string; readonly revision: string },
-    private readonly tokenizer: PreTrainedTokenizer,
+    readonly tokenizer: TextTokenizer,
     private readonly lm: PreTrainedModel,
     /** The model's window. */
     readonly window: number,
-    private readonly eosTokenId: number,
   ) {}
 
-  /** Loads tokenizer and model from a local directory (never from a hub). */
+  /** Loads the model from a local directory (never from a hub). */
   static async load(opts: PipelineGeneratorOptions): Promise<PipelineGenerator> {
     // Serving never goes online: a model that is not on disk is an error, not a download.
     env.allowRemoteModels = false;
     const dir = path.resolve(opts.dir);
     try {
-      const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { n_positions?: number; eos_token_id?: number };
-      const tokenizer = await AutoTokenizer.from_pretrained(dir, { local_files_only: true });
+      const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
       const lm = await AutoModelForCausalLM.from_pretrained(dir, {
         dtype: 'fp32',
         local_files_only: true,
         session_options: opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {},
       });
       const revision = await modelRevision(dir);
-      return new PipelineGenerator({ id: opts.id, revision }, tokenizer, lm, config.n_positions ?? 1024, config.eos_token_id ?? 50256);
+      return new PipelineGenerator({ id: opts.id, revision }, tokenizer, lm, tokenizer.window);
     } catch (cause) {
       throw new ModelLoadError(`loading model ${opts.id} from ${opts.dir} failed: ${(cause as Error).message}`, { cause });
     }
-  }
-
-  countTokens(text: string): number {
-    return this.tokenizer.encode(text, { add_special_tokens: false }).length;
   }
 
   /**
@@ -73,12 +68,13 @@ export class PipelineGenerator implements TextGenerator {
   }
 
   private async generateBatch(requests: readonly GenerationRequest[]): Promise<GenerationOutput[]> {
-    const fitted = requests.map((r) => fitToWindow(this.tokenizer.encode(r.prompt, { add_special_tokens: false }), r.maxNewTokens, this.window, this.eosTokenId));
-    const maxNew = fitted.map((f) => f.maxNew);
-    const prompts = fitted.map((f) => f.ids);
+    for (const r of requests) checkFitsWindow(r, this.window);
+    const maxNew = requests.map((r) => r.maxNewTokens);
+    const prompts = requests.map((r) => r.promptIds);
+    const eos = this.tokenizer.eosTokenId;
     const B = prompts.length;
     const T = Math.max(...prompts.map((p) => p.length));
-    const ids = new BigInt64Array(B * T).fill(BigInt(this.eosTokenId));
+    const ids = new BigInt64Array(B * T).fill(BigInt(eos));
     const mask = new BigInt64Array(B * T);
     prompts.forEach((p, b) => {
       for (let t = 0; t < p.length; t++) {
@@ -93,8 +89,8 @@ export class PipelineGenerator implements TextGenerator {
         attention_mask: new Tensor('int64', mask, [B, T]),
         max_new_tokens: Math.max(...maxNew),
         do_sample: false,
-        pad_token_id: this.eosTokenId,
-        eos_token_id: this.eosTokenId,
+        pad_token_id: eos,
+        eos_token_id: eos,
       } as Parameters<PreTrainedModel['generate']>[0])) as Tensor;
     } catch (cause) {
       throw new GenerationError(`generate failed for a batch of ${B}: ${(cause as Error).message}`, { cause });
@@ -106,15 +102,17 @@ export class PipelineGenerator implements TextGenerator {
       let finishReason: GenerationOutput['finishReason'] = 'length';
       for (let t = T; t < width && generated.length < maxNew[b]; t++) {
         const token = Number(data[b * width + t]);
-        if (token === this.eosTokenId) {
+        if (token === eos) {
           finishReason = 'stop';
           break;
         }
         generated.push(token);
       }
-      return { text: this.tokenizer.decode(generated, { skip_special_tokens: true }), promptTokens: p.length, generatedTokens: generated.length, finishReason };
+      return { text: this.tokenizer.decode(generated), promptTokens: p.length, generatedTokens: generated.length, finishReason };
     });
   }
+
+  async whenCapacity(): Promise<void> {}
 
   async close(): Promise<void> {
     await this.lm.dispose();

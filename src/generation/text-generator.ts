@@ -1,4 +1,5 @@
-import type { AvaError } from '../errors/errors.js';
+import { GenerationError, type AvaError } from '../errors/errors.js';
+import type { TextTokenizer } from './text-tokenizer.js';
 
 /** Sampling settings of one request; all optional, greedy by default. */
 export interface SamplingOptions {
@@ -18,8 +19,11 @@ export interface SamplingOptions {
 
 /** One prompt to continue. */
 export interface GenerationRequest extends SamplingOptions {
-  /** Full prompt text; cut from the left when it does not fit the model's window. */
-  prompt: string;
+  /**
+   * The prompt's token ids in the generator's tokenizer. With `maxNewTokens` they must fit the window (the prompt
+   * encoder sees to it); a request that does not fit fails on its own.
+   */
+  promptIds: readonly number[];
   /** Most tokens to generate. */
   maxNewTokens: number;
   /** Called with each new piece of text as it is generated (streaming); held back while it may start a stop string. */
@@ -35,7 +39,7 @@ export interface GenerationOutput {
   finishReason: Exclude<FinishReason, 'error'>;
   /** Generated text, without the prompt and without end-of-text. */
   text: string;
-  /** Prompt tokens actually sent to the model (after truncation). */
+  /** Prompt tokens sent to the model. */
   promptTokens: number;
   /** Tokens generated (end-of-text not counted). */
   generatedTokens: number;
@@ -59,17 +63,24 @@ export type GenerationResult = GenerationOutput | GenerationFailure;
 export interface TextGenerator {
   /** The model's id and revision, recorded on every reply. */
   readonly model: { readonly id: string; readonly revision: string };
-  /** Tokens of the model's window (prompt + new tokens); absent when the generator has no window. */
-  readonly window?: number;
-  /** How many tokens a text takes in the model's tokenizer; absent when the generator has no tokenizer. */
-  countTokens?(text: string): number;
+  /** The tokenizer whose ids the generator takes and whose text it returns. */
+  readonly tokenizer: TextTokenizer;
+  /** Tokens of the model's window (prompt + new tokens). */
+  readonly window: number;
   /**
    * Generates every request in one call; result i answers request i. A request that fails gets its own `error`
    * result and is never generated twice; the call rejects only when the generator itself is unusable.
    */
   generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;
-  /** Resolves when a new request would start generating at once; absent when the generator has no such limit. */
-  whenCapacity?(): Promise<void>;
+  /** Resolves when a new request would start generating at once (at once for a generator without such a limit). */
+  whenCapacity(): Promise<void>;
   /** Releases the model. */
   close(): Promise<void>;
+}
+
+/** Throws {@link GenerationError} when a request's prompt and new tokens do not fit a window, or it asks for none. */
+export function checkFitsWindow(request: GenerationRequest, window: number): void {
+  if (request.promptIds.length === 0 || request.maxNewTokens < 1 || request.promptIds.length + request.maxNewTokens > window) {
+    throw new GenerationError(`a prompt of ${request.promptIds.length} tokens with ${request.maxNewTokens} new tokens does not fit the window of ${window} tokens`);
+  }
 }

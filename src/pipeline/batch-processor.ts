@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Message } from '../contract/message-contract.js';
 import { storableText, type ConversationTurn, type ReplyDocument } from '../contract/reply-document.js';
-import { buildPrompt } from '../conversation/prompt-builder.js';
+import { PromptEncoder } from '../conversation/prompt-encoder.js';
 import type { ReplyPlanner } from '../conversation/reply-planner.js';
 import { errorCodeOf, errorMessageOf } from '../errors/errors.js';
 import type { GenerationRequest, TextGenerator } from '../generation/text-generator.js';
@@ -46,10 +46,14 @@ export interface BatchProcessorDeps {
  * generation failure only ever fails its own message.
  */
 export class BatchProcessor {
+  private readonly prompts: PromptEncoder;
+
   constructor(
     private readonly deps: BatchProcessorDeps,
     private readonly opts: BatchProcessorOptions,
-  ) {}
+  ) {
+    this.prompts = new PromptEncoder(deps.generator.tokenizer, deps.generator.window);
+  }
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
   async process(jobs: readonly Job[], log: Logger): Promise<JobOutcome[]> {
@@ -174,15 +178,13 @@ export class BatchProcessor {
 
   /** The generation request of a job the model answers, and the passages its prompt kept. */
   private request(p: PlannedJob, history: ReadonlyMap<string, ConversationTurn[]>, startedAt: Date): { request: GenerationRequest; passageIds: string[] } {
-    const { generator } = this.deps;
     const m = p.message;
     const passages = p.plan.kind === 'generate' ? p.plan.passages : [];
     const { maxNewTokens = this.opts.maxNewTokens, ...sampling } = m.generation ?? {};
-    const budget = generator.countTokens && generator.window ? { maxTokens: generator.window - maxNewTokens, countTokens: generator.countTokens.bind(generator) } : undefined;
     // A dialogue sent with the message (an OpenAI-style client's) is the history; else the one AVA keeps.
     const turns = m.history ? m.history.map((t, i) => ({ messageId: `${m.messageId}.h${i}`, ...t, at: startedAt })) : (history.get(m.conversationId) ?? []);
-    const built = buildPrompt({ passages, turns, text: m.text }, budget);
-    return { request: { prompt: built.prompt, maxNewTokens, ...sampling }, passageIds: passages.slice(0, built.passages).flatMap((x) => (x.id ? [x.id] : [])) };
+    const prompt = this.prompts.encode({ passages, turns, text: m.text }, maxNewTokens);
+    return { request: { ...sampling, promptIds: prompt.ids, maxNewTokens: prompt.maxNewTokens }, passageIds: passages.slice(0, prompt.passages).flatMap((x) => (x.id ? [x.id] : [])) };
   }
 
   /**

@@ -86,7 +86,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, retention: { days, mode: retention.mode } }, 'dialogue configured');
-  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: generator.whenCapacity?.bind(generator), metrics });
+  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: () => generator.whenCapacity(), metrics });
   await loop.start();
   reconciler.start();
   sweeper.start();

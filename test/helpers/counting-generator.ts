@@ -13,20 +13,22 @@ export class CountingGenerator extends WrappedGenerator {
   /** While set, generate calls wait for it before generating. */
   hold?: Promise<void>;
 
-  constructor(inner: TextGenerator, private readonly poison?: (r: GenerationRequest) => boolean) {
+  /** `poison` sees each request's prompt as text. */
+  constructor(inner: TextGenerator, private readonly poison?: (prompt: string) => boolean) {
     super(inner);
   }
 
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
     this.calls.push(requests.length);
-    this.prompts.push(...requests.map((r) => r.prompt));
+    const prompts = requests.map((r) => this.inner.tokenizer.decode(r.promptIds));
+    this.prompts.push(...prompts);
     await this.hold;
-    const poisoned = (r: GenerationRequest): GenerationRequest => ({
+    const poisoned = (r: GenerationRequest, prompt: string): GenerationRequest => ({
       ...r,
       onText: () => {
-        throw new Error(`refusing prompt: ${r.prompt.slice(-40)}`);
+        throw new Error(`refusing prompt: ${prompt.slice(-40)}`);
       },
     });
-    return this.inner.generate(requests.map((r) => (this.poison?.(r) ? poisoned(r) : r)));
+    return this.inner.generate(requests.map((r, i) => (this.poison?.(prompts[i]) ? poisoned(r, prompts[i]) : r)));
   }
 }

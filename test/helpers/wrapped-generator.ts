@@ -1,6 +1,6 @@
 import type { GenerationRequest, GenerationResult, TextGenerator } from '../../src/generation/text-generator.js';
 
-/** A test observer around a real generator: model, window and token counting are the real one's. */
+/** A test observer around a real generator: model, tokenizer, window and back-pressure are the real one's. */
 export abstract class WrappedGenerator implements TextGenerator {
   constructor(protected readonly inner: TextGenerator) {}
 
@@ -12,8 +12,12 @@ export abstract class WrappedGenerator implements TextGenerator {
     return this.inner.window;
   }
 
-  get countTokens() {
-    return this.inner.countTokens?.bind(this.inner);
+  get tokenizer() {
+    return this.inner.tokenizer;
+  }
+
+  whenCapacity(): Promise<void> {
+    return this.inner.whenCapacity();
   }
 
   abstract generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;

@@ -138,7 +138,8 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(prompt).toContain(`User: hello\nAssistant: Hello! I'm AVA`);
     expect(prompt).toContain('User: My name is Ada and I live in Hangzhou.\nAssistant: ');
     expect(prompt.endsWith('User: What is my name?\nAssistant:')).toBe(true);
-    expect(third.tokens.prompt).toBe(engine.countTokens(prompt));
+    // The pieces' ids joined are the ids of the joined text.
+    expect(third.tokens.prompt).toBe(engine.tokenizer.encode(prompt).length);
     // Turns are written just after the replies are stored.
     await expect.poll(async () => (await dialogue.conversation('history'))!.turns.map((t) => t.intent)).toEqual(['greeting', 'unknown', 'unknown']);
     expect((await dialogue.conversation('history'))!.messages.map((m) => m.status)).toEqual(['replied', 'replied', 'replied']);
@@ -149,7 +150,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const at = generator.prompts.length;
     await ask(msg('long-history', 'And now?'));
     const fitted = generator.prompts[at];
-    expect(engine.countTokens(fitted)).toBeLessThanOrEqual(engine.window - config.maxNewTokens);
+    expect(engine.tokenizer.encode(fitted).length).toBeLessThanOrEqual(engine.window - config.maxNewTokens);
     expect(fitted).toContain('Turn 11:');
     expect(fitted).not.toContain('Turn 0:');
     expect(fitted.startsWith('User: Turn ')).toBe(true);

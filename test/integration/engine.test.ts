@@ -16,6 +16,8 @@ beforeAll(async () => {
   engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 4096 });
   reference = await PipelineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1 });
 });
+/** A text's ids in the model's tokenizer. */
+const ids = (text: string) => engine.tokenizer.encode(text);
 afterAll(async () => {
   await engine.close();
   await reference.close();
@@ -31,17 +33,17 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
   it('answers 12 prompts of mixed lengths arriving at different steps exactly as each alone and as transformers.js', async () => {
     const maxNew = (i: number) => 6 + (i % 4) * 5;
     const alone = [];
-    for (let i = 0; i < PROMPTS.length; i++) alone.push(await engine.stream({ prompt: PROMPTS[i], maxNewTokens: maxNew(i) }));
+    for (let i = 0; i < PROMPTS.length; i++) alone.push(await engine.stream({ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }));
     const pending = [];
     for (let i = 0; i < PROMPTS.length; i++) {
-      pending.push(engine.stream({ prompt: PROMPTS[i], maxNewTokens: maxNew(i) }));
+      pending.push(engine.stream({ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }));
       if (i % 3 === 2) await steps(2);
     }
     const together = await Promise.all(pending);
     // More than 8 requests with a batch limit of 8: some waited and joined as others left.
     expect(together.map((t) => t.text)).toEqual(alone.map((a) => a.text));
     for (let i = 0; i < PROMPTS.length; i++) {
-      const [ref] = await reference.generate([{ prompt: PROMPTS[i], maxNewTokens: maxNew(i) }]);
+      const [ref] = await reference.generate([{ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }]);
       if (ref.finishReason === 'error') throw ref.error;
       expect(together[i].text, PROMPTS[i]).toBe(ref.text);
       expect(together[i].generatedTokens).toBe(ref.generatedTokens);
@@ -55,17 +57,17 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
       const long = 'The quick brown fox jumps over the lazy dog. '.repeat(60);
       const prompts = [long, ...Array.from({ length: 24 }, (_, i) => `Short question number ${i}?`)];
       const alone = [];
-      for (const prompt of prompts) alone.push((await bounded.stream({ prompt, maxNewTokens: 12 })).text);
-      const together = await Promise.all(prompts.map((prompt) => bounded.stream({ prompt, maxNewTokens: 12 })));
+      for (const prompt of prompts) alone.push((await bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })).text);
+      const together = await Promise.all(prompts.map((prompt) => bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })));
       expect(together.map((t) => t.text)).toEqual(alone);
       const { peakBytes, bytesPerToken, allocatedBytes } = bounded.stats.cache;
-      expect(bounded.countTokens(long) + 12).toBeGreaterThan(LIMIT / 2);
+      expect(ids(long).length + 12).toBeGreaterThan(LIMIT / 2);
       expect(peakBytes).toBeGreaterThan(0);
       expect(peakBytes).toBeLessThanOrEqual(LIMIT * bytesPerToken);
       // Drained: nothing stays allocated.
       expect(allocatedBytes).toBe(0);
       // Had every row been as long as the long prompt (the cache before it was bounded), 25 rows would have taken:
-      const unbounded = 25 * Math.ceil((bounded.countTokens(long) + 12) / 64) * 64 * bytesPerToken;
+      const unbounded = 25 * Math.ceil((ids(long).length + 12) / 64) * 64 * bytesPerToken;
       console.info(`KV cache: peak ${peakBytes} B, bound ${LIMIT * bytesPerToken} B, rows × longest would be ${unbounded} B`);
     } finally {
       await bounded.close();
@@ -73,12 +75,12 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
   });
 
   it('gives a seeded sampled reply the same text whatever else is in the batch', async () => {
-    const req = { prompt: 'Where is my parcel?', maxNewTokens: 16, temperature: 0.9, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 1234 };
+    const req = { promptIds: ids('Where is my parcel?'), maxNewTokens: 16, temperature: 0.9, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 1234 };
     const alone = await engine.stream(req);
     const crowd = await Promise.all([
-      engine.stream({ prompt: 'noise one', maxNewTokens: 5, temperature: 1, seed: 1 }),
+      engine.stream({ promptIds: ids('noise one'), maxNewTokens: 5, temperature: 1, seed: 1 }),
       engine.stream(req),
-      engine.stream({ prompt: PROMPTS[6], maxNewTokens: 20 }),
+      engine.stream({ promptIds: ids(PROMPTS[6]), maxNewTokens: 20 }),
     ]);
     expect(crowd[1].text).toBe(alone.text);
     const other = await engine.stream({ ...req, seed: 4321 });
@@ -86,29 +88,34 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
   });
 
   it('ends at a stop string, returns nothing from it on, and streams exactly the final text', async () => {
-    const full = await engine.stream({ prompt: PROMPTS[3], maxNewTokens: 20 });
+    const full = await engine.stream({ promptIds: ids(PROMPTS[3]), maxNewTokens: 20 });
     const stop = full.text.slice(8, 12);
     const deltas: string[] = [];
-    const cut = await engine.stream({ prompt: PROMPTS[3], maxNewTokens: 20, stop: [stop], onText: (d) => deltas.push(d) });
+    const cut = await engine.stream({ promptIds: ids(PROMPTS[3]), maxNewTokens: 20, stop: [stop], onText: (d) => deltas.push(d) });
     expect(cut.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
     expect(cut.generatedTokens).toBeLessThan(full.generatedTokens);
     expect(deltas.join('')).toBe(cut.text);
     const streamed: string[] = [];
-    const plain = await engine.stream({ prompt: PROMPTS[0], maxNewTokens: 10, onText: (d) => streamed.push(d) });
+    const plain = await engine.stream({ promptIds: ids(PROMPTS[0]), maxNewTokens: 10, onText: (d) => streamed.push(d) });
     expect(streamed.join('')).toBe(plain.text);
     expect(streamed.length).toBeGreaterThan(1);
   });
 
-  it('cuts a prompt longer than the window from the left and never exceeds the window', async () => {
-    const out = await engine.stream({ prompt: 'word '.repeat(1500), maxNewTokens: 24 });
-    expect(out.promptTokens + 24).toBe(1024);
-    expect(out.generatedTokens).toBe(24);
+  it('fails a request beyond the window alone and generates one that fills it exactly', async () => {
+    const long = ids('word '.repeat(1500));
+    const [over, fits] = await engine.generate([
+      { promptIds: long.slice(0, 1001), maxNewTokens: 24 },
+      { promptIds: long.slice(0, 1000), maxNewTokens: 24 },
+    ]);
+    expect(over).toMatchObject({ finishReason: 'error', error: { code: 'ERR_GENERATION', message: expect.stringContaining('does not fit the window of 1024 tokens') } });
+    expect(fits.finishReason).not.toBe('error');
+    expect(fits).toMatchObject({ promptTokens: 1000 });
   });
 
   it('returns the cache and process memory to their baseline after 1,000 requests', async () => {
     const run = async (n: number) => {
       for (let i = 0; i < n; i += 50) {
-        await Promise.all(Array.from({ length: 50 }, (_, k) => engine.stream({ prompt: PROMPTS[(i + k) % 12], maxNewTokens: 3 + ((i + k) % 5) })));
+        await Promise.all(Array.from({ length: 50 }, (_, k) => engine.stream({ promptIds: ids(PROMPTS[(i + k) % 12]), maxNewTokens: 3 + ((i + k) % 5) })));
       }
     };
     await run(200);

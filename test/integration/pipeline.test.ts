@@ -164,7 +164,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     const texts = ['Hi', 'Where is my order 1234? It has been two weeks.', '你好', 'Can I pay by card?', 'ok', '请问你们周末营业吗？我想周六过来看看。'];
     const alone = [];
     for (const t of texts) {
-      const [one] = await generator.generate([{ prompt: `User: ${t}\nAssistant:`, maxNewTokens: 8 }]);
+      const [one] = await generator.generate([{ promptIds: generator.tokenizer.encode(`User: ${t}\nAssistant:`), maxNewTokens: 8 }]);
       if (one.finishReason === 'error') throw one.error;
       alone.push(one.text);
     }
@@ -183,7 +183,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     const spy = new CountingGenerator(generator);
     const original = spy.generate.bind(spy);
     spy.generate = async (reqs) => {
-      seen.push(...reqs.map((r) => r.prompt));
+      seen.push(...reqs.map((r) => generator.tokenizer.decode(r.promptIds)));
       return original(reqs);
     };
     await w.startWorker(spy);
@@ -202,7 +202,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       const w = await world('poison', { AVA_BATCH_WAIT_MS: '300', AVA_BATCH_SIZE: '16' });
       await w.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => msg(i, `p-${i}`, i === 7 ? 'POISON please' : `Hello number ${i}`)));
       // The poisoned request fails inside the running batch, at its first piece of text.
-      const counting = new CountingGenerator(engine, (r) => r.prompt.includes('POISON'));
+      const counting = new CountingGenerator(engine, (prompt) => prompt.includes('POISON'));
       const admittedBefore = engine.batcher.stats.admitted;
       await w.startWorker(counting);
       const ids = Array.from({ length: 16 }, (_, i) => `m-${i}`);

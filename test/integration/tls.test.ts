@@ -6,13 +6,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig, type AvaConfig } from '../../src/config/config.js';
 import { ConfigError, ServiceUnavailableError } from '../../src/errors/errors.js';
 import { InstantGenerator } from '../../src/generation/instant-generator.js';
+import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
 import { startWorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { connectRedis } from '../../src/queue/redis-connection.js';
 import { Database } from '../../src/storage/database.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { FERRETDB_BIN } from '../helpers/ferretdb-server.js';
-import { ROOT } from '../helpers/paths.js';
+import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { isolatedNames, silentLog } from '../helpers/services.js';
 import { stablePort, terminate, waitForPort } from '../helpers/test-ports.js';
 
@@ -72,7 +73,7 @@ function tlsConfig(extra: Record<string, string> = {}): AvaConfig {
 
 it('answers a message over TLS to Redis (with a password) and to the database, trusting a private CA', async () => {
   const config = tlsConfig();
-  const worker = await startWorkerApp(config, new InstantGenerator(), silentLog);
+  const worker = await startWorkerApp(config, new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)), silentLog);
   const redis = await connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile });
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
   const db = await Database.connect(config.mongoUrl, config.dbName);

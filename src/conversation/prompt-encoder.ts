@@ -1,0 +1,105 @@
+import type { ConversationTurn } from '../contract/reply-document.js';
+
+/** Role labels of the dialogue prompt. */
+export const USER_LABEL = 'User';
+export const ASSISTANT_LABEL = 'Assistant';
+/** Heading of the knowledge block. */
+export const KNOWLEDGE_LABEL = 'Knowledge:';
+
+/** What may go into one prompt. */
+export interface PromptParts {
+  /** Knowledge passages (and a custom handler's facts), most relevant first. */
+  passages: ReadonlyArray<{ title?: string; body: string }>;
+  /** Recent turns of the conversation, oldest first. */
+  turns: readonly ConversationTurn[];
+  /** The new message. */
+  text: string;
+}
+
+/** The prompt as the model receives it, and what went into it. */
+export interface EncodedPrompt {
+  /** Token ids; with `maxNewTokens` they fit the model's window. */
+  ids: number[];
+  /** Tokens to generate: the request's, lowered when the window is smaller (at least 1). */
+  maxNewTokens: number;
+  /** How many passages, from the first, were kept. */
+  passages: number;
+  /** How many turns, from the newest, were kept. */
+  turns: number;
+}
+
+/** The part of a tokenizer the encoder needs. */
+export interface PieceTokenizer {
+  encode(text: string): number[];
+}
+
+/**
+ * Owns the prompt's tokens: each piece (a passage, a turn, the new message) is encoded once and the prompt's ids
+ * are the pieces' ids joined by newline ids, so what is counted is exactly what the model receives.
+ *
+ * Layout: `Knowledge:` and one `- title: body` line per passage, a blank line, then the dialogue (`User: …` /
+ * `Assistant: …` per turn, the new message, and `Assistant:` for the model to continue).
+ *
+ * The one truncation rule: the new message is kept whole, then passages in order of relevance while they fit, then
+ * as many of the most recent turns as still fit; a piece that does not fit is left out, never cut. Only a new message
+ * longer than the whole window is cut, from the left, so that its end and the `Assistant:` label survive.
+ */
+export class PromptEncoder {
+  private readonly newline: number[];
+  private readonly heading: number[];
+
+  constructor(
+    private readonly tokenizer: PieceTokenizer,
+    /** Tokens of the model's window (prompt + new tokens). */
+    private readonly window: number,
+  ) {
+    this.newline = tokenizer.encode('\n');
+    this.heading = tokenizer.encode(KNOWLEDGE_LABEL);
+  }
+
+  /** The prompt's ids for `parts` with room for `maxNewTokens` new tokens. */
+  encode(parts: PromptParts, maxNewTokens: number): EncodedPrompt {
+    const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
+    let room = this.window - maxNew;
+    const tail = this.tokenizer.encode(`${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`);
+    if (tail.length >= room) return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0 };
+    room -= tail.length;
+
+    const nl = this.newline.length;
+    const passages: number[][] = [];
+    for (const p of parts.passages) {
+      const ids = this.tokenizer.encode(passageLine(p));
+      // The first passage also pays for the heading and the blank line that ends the block.
+      const cost = ids.length + nl + (passages.length === 0 ? this.heading.length + 2 * nl : 0);
+      if (cost > room) break;
+      room -= cost;
+      passages.push(ids);
+    }
+    const turns: number[][] = [];
+    for (let i = parts.turns.length - 1; i >= 0; i--) {
+      const ids = this.tokenizer.encode(turnLines(parts.turns[i]));
+      if (ids.length + nl > room) break;
+      room -= ids.length + nl;
+      turns.unshift(ids);
+    }
+
+    const ids: number[] = [];
+    if (passages.length > 0) {
+      ids.push(...this.heading);
+      for (const p of passages) ids.push(...this.newline, ...p);
+      ids.push(...this.newline, ...this.newline);
+    }
+    for (const t of turns) ids.push(...t, ...this.newline);
+    ids.push(...tail);
+    return { ids, maxNewTokens: maxNew, passages: passages.length, turns: turns.length };
+  }
+}
+
+function passageLine(p: { title?: string; body: string }): string {
+  const body = p.body.replace(/\s*\n\s*/g, ' ').trim();
+  return p.title ? `- ${p.title}: ${body}` : `- ${body}`;
+}
+
+function turnLines(t: ConversationTurn): string {
+  return `${USER_LABEL}: ${t.user}\n${ASSISTANT_LABEL}: ${t.assistant}`;
+}
