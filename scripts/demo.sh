@@ -6,17 +6,18 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
+node scripts/build.mjs --if-stale
 MODEL_DIR="${AVA_MODELS_DIR:-models}/${AVA_MODEL:-tiny}"
 if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "${AVA_MODEL:-tiny}" = tiny ]; then
-  npx tsx src/cli/forge-command.ts --preset tiny --out "$MODEL_DIR"
+  node dist/src/cli/forge-command.js --preset tiny --out "$MODEL_DIR"
 fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
 bash scripts/services.sh up
 # The sample shop's knowledge base (idempotent: a second run changes nothing).
-node --import tsx src/cli/main.ts kb import kb/shop-faq.en.md kb/shop-faq.zh.jsonl
+node bin/ava.js kb import kb/shop-faq.en.md kb/shop-faq.zh.jsonl
 mkdir -p .services
-node --import tsx workers/message-worker.ts >.services/demo-worker.log 2>&1 &
+node dist/workers/message-worker.js >.services/demo-worker.log 2>&1 &
 worker=$!
 cleanup() {
   kill -TERM "$worker" 2>/dev/null && wait "$worker" 2>/dev/null || true
@@ -33,5 +34,5 @@ for _ in $(seq 1 600); do
   fi
   sleep 0.1
 done
-node --import tsx src/cli/demo-client.ts sample/messages.jsonl
+node dist/src/cli/demo-client.js sample/messages.jsonl
 echo "worker log: .services/demo-worker.log"

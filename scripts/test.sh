@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, `npm test`, `.ci/run`): installs what is missing, starts Redis, PostgreSQL and FerretDB
-# on loopback, type-checks, forges the tiny model when absent (vitest global setup) and runs every test on the real services.
+# on loopback, type-checks, builds dist/, forges the tiny model when absent (vitest global setup) and runs every test on the real services.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
@@ -28,4 +28,6 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
     || { echo "[test] installing kubernetes-validate failed; see /tmp/ava-test-venv.log" >&2; exit 1; }
 fi
 npx tsc --noEmit
+# The build the README's commands and the image run; tests start workers and the API from it.
+node scripts/build.mjs
 npx vitest run "$@"

@@ -106,7 +106,9 @@ async function importHandler(modulePath: string): Promise<IntentHandlerModule> {
   try {
     mod = (await import(pathToFileURL(modulePath).href)) as Partial<IntentHandlerModule>;
   } catch (cause) {
-    throw new Error(`handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}`);
+    // Workers run compiled JavaScript; Node.js 20 cannot load TypeScript by itself.
+    const hint = /\.[cm]?ts$/.test(modulePath) ? ' (handler modules are JavaScript: compile a TypeScript one with tsc and name the .js file)' : '';
+    throw new Error(`handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}${hint}`);
   }
   if (typeof mod.handle !== 'function') throw new Error(`handler module ${modulePath} does not export a handle(context) function`);
   return mod as IntentHandlerModule;

@@ -1,9 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { forgeModel } from '../../src/models/model-forge.js';
-import { TINY_MODEL_DIR } from './paths.js';
+import { ROOT, TINY_MODEL_DIR } from './paths.js';
 
-/** Forges the tiny model once for the whole run when it is missing (CI starts from a clean clone). */
+/**
+ * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
+ * forges the tiny model once for the whole run when it is missing (CI starts from a clean clone).
+ */
 export default async function setup(): Promise<void> {
+  execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
   try {
     await access(`${TINY_MODEL_DIR}/onnx/model.onnx`);
   } catch {

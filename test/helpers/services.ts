@@ -62,10 +62,10 @@ export interface WorkerProcess {
   waitFor(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
-/** Spawns `workers/message-worker.ts` with the test's configuration. */
-export function spawnWorker(config: AvaConfig, env: Record<string, string> = {}): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'workers/message-worker.ts'], {
-    cwd: ROOT,
+/** Spawns the compiled worker (`npm run worker`'s entry point) with the test's configuration, from `root`. */
+export function spawnWorker(config: AvaConfig, env: Record<string, string> = {}, root = ROOT): WorkerProcess {
+  const child = spawn(process.execPath, ['dist/workers/message-worker.js'], {
+    cwd: root,
     env: {
       ...process.env,
       AVA_REDIS_URL: config.redisUrl,

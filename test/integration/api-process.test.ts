@@ -19,7 +19,7 @@ let stderr = '';
 beforeAll(async () => {
   proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
   const port = await stablePort();
-  api = spawn(process.execPath, ['--import', 'tsx', 'workers/api-server.ts'], {
+  api = spawn(process.execPath, ['dist/workers/api-server.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const sentinelEnv = { AVA_REDIS_SENTINELS: set.sentinels, AVA_REDIS_SENTINEL_MASTER: SENTINEL_MASTER, AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' };
   worker = spawnWorker(config, sentinelEnv);
   const port = await stablePort();
-  api = spawn(process.execPath, ['--import', 'tsx', 'workers/api-server.ts'], {
+  api = spawn(process.execPath, ['dist/workers/api-server.js'], {
     cwd: ROOT,
     env: { ...process.env, ...sentinelEnv, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_DB_NAME: config.dbName, AVA_QUEUE_NAME: config.queueName, AVA_API_PORT: String(port), AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_REDIS_MIN_REPLICAS: '1', AVA_LOG_LEVEL: 'warn' },
     stdio: 'ignore',
