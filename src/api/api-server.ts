@@ -59,7 +59,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const waiting = { replies, streams: deps.streams, log: deps.log };
   const auth = new BearerAuth(config.apiTokens);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
-  const dialogue = new DialogueState(database, conversations, producer.bullQueue);
+  const dialogue = new DialogueState(database, conversations, producer.view);
   const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, bodyLimit: config.apiBodyLimitBytes });
 
   // Requests are counted per authenticated token name, after authentication (the limiter runs as the last preHandler
@@ -96,7 +96,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   for (const [url, asset] of Object.entries(dashboard)) {
     app.get(url, { config: { rateLimit: false } }, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(asset.body));
   }
-  const metrics = new ApiMetrics(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName));
+  const metrics = new ApiMetrics(producer.view, deps.redis, heartbeatKey(config.queuePrefix, config.queueName));
   app.get('/healthz', { config: { rateLimit: false } }, async () => ({ status: 'ok' }));
   app.get('/metrics', { preHandler: guard('read') }, async (_req, reply) => {
     const { contentType, body } = await metrics.render();
@@ -139,7 +139,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     if (lastEventId !== undefined && (typeof lastEventId !== 'string' || !STREAM_ID.test(lastEventId))) {
       throw new HttpError(400, 'ERR_REQUEST', 'header.last-event-id: must be an event id this stream sent (<ms>-<seq>)');
     }
-    const known = (await deps.streams.exists(id)) || (await replies.has(id)) || (await producer.bullQueue.getJobState(id)) !== 'unknown';
+    const known = (await deps.streams.exists(id)) || (await replies.has(id)) || (await producer.view.has(id));
     if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
     // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
     // when a retried message starts over, then `reply` (the stored document) or `timeout`.
@@ -172,7 +172,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
 
   app.get('/v1/stats', { preHandler: guard('read') }, async () =>
-    collectStats(producer.bullQueue, deps.redis, heartbeatKey(config.queuePrefix, config.queueName)),
+    collectStats(producer.view, deps.redis, heartbeatKey(config.queuePrefix, config.queueName)),
   );
 
   const generate = async (req: FastifyRequest, reply: FastifyReply, input: unknown) => {

@@ -5,6 +5,7 @@ import { AvaError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
 import { followReplies } from './follow-replies.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
+import type { QueueView } from '../queue/queue-view.js';
 
 /**
  * The demo's client: enqueues the sample messages (fresh ids each run, so every run is answered anew) and prints
@@ -21,7 +22,7 @@ try {
     .map((m) => ({ ...m, messageId: `${m.messageId}-${run}`, conversationId: `${m.conversationId}-${run}`, createdAt: new Date().toISOString() }));
   const db = await ctx.db();
   const producer = await ctx.producer();
-  await waitForWorker(producer.bullQueue);
+  await waitForWorker(producer.view);
   // One at a time, a moment apart, as users would send them: "where is my answer?" then finds the earlier
   // messages of its conversation still being processed.
   for (const m of messages) {
@@ -50,9 +51,9 @@ try {
 }
 
 /** Waits until a worker is connected to the queue, so the first replies are not slowed by model loading. */
-async function waitForWorker(queue: { getWorkersCount(): Promise<number> }): Promise<void> {
+async function waitForWorker(queue: QueueView): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    if ((await queue.getWorkersCount()) > 0) return;
+    if ((await queue.workerCount()) > 0) return;
     await sleep(100);
   }
   throw new Error('no worker connected within 60 s; see .services/demo-worker.log');

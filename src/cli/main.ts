@@ -117,7 +117,7 @@ program
     try {
       const stats = opts.api
         ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
-        : await collectStats((await ctx.producer()).bullQueue, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName));
+        : await collectStats((await ctx.producer()).view, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName));
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();
@@ -139,7 +139,7 @@ program
             if (/answered 404/.test(err.message)) return null;
             throw err;
           })
-        : await new DialogueState(await ctx.db(), new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }), (await ctx.producer()).bullQueue).conversation(id);
+        : await new DialogueState(await ctx.db(), new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }), (await ctx.producer()).view).conversation(id);
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;

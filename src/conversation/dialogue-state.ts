@@ -1,10 +1,10 @@
-import type { Queue } from 'bullmq';
 import type { ConversationView, MessageStateDocument, ReplyDocument } from '../contract/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
+import type { QueueView } from '../queue/queue-view.js';
 
 /** Where a message stands. */
 export type MessageStatus = 'queued' | 'processing' | 'replied' | 'failed';
@@ -43,7 +43,7 @@ export class DialogueState {
   constructor(
     database: Database,
     private readonly conversations: ConversationRepository,
-    private readonly queue?: Queue,
+    private readonly queue?: QueueView,
   ) {
     this.states = new MessageStateRepository(database);
     this.replies = new ReplyRepository(database);
@@ -55,15 +55,14 @@ export class DialogueState {
     if (reply) return fromReply(reply);
     const state = await this.states.get(messageId);
     if (state) return fromState(state);
-    const job = await this.queue?.getJob(messageId);
+    const job = await this.queue?.pending(messageId);
     if (!job) return null;
-    const active = (await job.getState()) === 'active';
     return {
       messageId,
-      status: active ? 'processing' : 'queued',
-      queuedAt: new Date(job.timestamp),
-      ...(job.processedOn ? { startedAt: new Date(job.processedOn) } : {}),
-      attempts: job.attemptsMade,
+      status: job.state === 'active' ? 'processing' : 'queued',
+      queuedAt: job.queuedAt,
+      ...(job.startedAt ? { startedAt: job.startedAt } : {}),
+      attempts: job.attempts,
     };
   }
 

@@ -1,7 +1,7 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import { liveWorkers } from './worker-heartbeat.js';
+import type { QueueView } from '../queue/queue-view.js';
 
 /**
  * The API's `/metrics`: queue depth by state and live workers, measured at scrape time, merged with the sum of every
@@ -11,14 +11,14 @@ import { liveWorkers } from './worker-heartbeat.js';
 export class ApiMetrics {
   private readonly registry = new Registry();
 
-  constructor(queue: Queue, redis: Redis, heartbeatKey: string) {
+  constructor(queue: QueueView, redis: Redis, heartbeatKey: string) {
     new Gauge({
       name: 'ava_queue_jobs',
       help: 'Jobs in the queue by state',
       labelNames: ['state'],
       registers: [this.registry],
       async collect() {
-        const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+        const counts = await queue.counts();
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
@@ -38,8 +38,8 @@ export class ApiMetrics {
       help: 'Age of the oldest job waiting to be taken, from its enqueue (0 when none waits): what autoscalers and alerts watch',
       registers: [this.registry],
       async collect() {
-        const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
-        this.set(oldest ? Math.max(0, Date.now() - oldest.timestamp) / 1000 : 0);
+        const oldest = await queue.oldestWaitingSince();
+        this.set(oldest ? Math.max(0, Date.now() - oldest.getTime()) / 1000 : 0);
       },
     });
     new Gauge({

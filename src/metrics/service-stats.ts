@@ -1,5 +1,5 @@
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { QueueView } from '../queue/queue-view.js';
 import { ReplyCounters } from './reply-counters.js';
 import { liveWorkers } from './worker-heartbeat.js';
 
@@ -8,11 +8,11 @@ import { liveWorkers } from './worker-heartbeat.js';
  * reply counts and the median enqueue-to-stored latency of the last 50 replies. Everything comes from Redis
  * (counters kept as replies are stored), so its cost does not grow with the stored data.
  */
-export async function collectStats(queue: Queue, redis: Redis, heartbeatKey: string) {
+export async function collectStats(queue: QueueView, redis: Redis, heartbeatKey: string) {
   const [counts, workers, { replied, failed, latenciesMs }] = await Promise.all([
-    queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed'),
+    queue.counts(),
     liveWorkers(redis, heartbeatKey),
-    new ReplyCounters(redis, queue.opts.prefix ?? 'bull', queue.name).read(),
+    new ReplyCounters(redis, queue.names.prefix, queue.names.name).read(),
   ]);
   const latencies = [...latenciesMs].sort((a, b) => a - b);
   return {

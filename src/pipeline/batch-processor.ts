@@ -1,5 +1,5 @@
+import type { QueuedJob } from '../queue/batch-collector.js';
 import { randomUUID } from 'node:crypto';
-import type { Job } from 'bullmq';
 import type { Message } from '../contract/message-contract.js';
 import { storableText, type ConversationTurn, type ReplyDocument } from '../contract/reply-document.js';
 import { PromptEncoder } from '../conversation/prompt-encoder.js';
@@ -56,7 +56,7 @@ export class BatchProcessor {
   }
 
   /** Processes one batch. Throws only for storage failures, which are transient. */
-  async process(jobs: readonly Job[], log: Logger): Promise<JobOutcome[]> {
+  async process(jobs: readonly QueuedJob[], log: Logger): Promise<JobOutcome[]> {
     const { stream, metrics } = this.deps;
     const startedAt = new Date();
     // Names this pass in the reply streams: a retried message streams again under a new attempt.
@@ -129,7 +129,7 @@ export class BatchProcessor {
     await this.appendTurns(answers.filter((a) => stored.has(a.key)), parsed.filter((p) => marked.has(p.key)), marked);
     lap('turns');
 
-    const outcomes = new Map<Job, JobOutcome>(refused);
+    const outcomes = new Map<QueuedJob, JobOutcome>(refused);
     for (const p of [...parsed, ...malformed]) if (marked.has(p.key)) outcomes.set(p.job, { kind: 'already-stored', messageId: p.key });
     for (const a of answers) {
       // Not stored: a reply with this key was there already (its worker died before marking it, or an enqueue after
@@ -142,7 +142,7 @@ export class BatchProcessor {
     return jobs.map((job) => {
       const outcome = outcomes.get(job);
       // Every job is refused, found marked or answered above.
-      if (!outcome) throw new Error(`batch processor: job ${String(job.id)} has no outcome`);
+      if (!outcome) throw new Error(`batch processor: job ${job.id} has no outcome`);
       return outcome;
     });
   }
@@ -153,8 +153,8 @@ export class BatchProcessor {
    * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
    * first reply: still exactly one stored reply.
    */
-  private async marked(jobs: ReadonlyArray<{ job: Job }>): Promise<Map<string, StoredReplyMark>> {
-    return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || (p.job.stalledCounter ?? 0) > 0).map((p) => p.job));
+  private async marked(jobs: ReadonlyArray<{ job: QueuedJob }>): Promise<Map<string, StoredReplyMark>> {
+    return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0).map((p) => p.job));
   }
 
   private async markProcessing(fresh: readonly ParsedJob[], startedAt: Date): Promise<void> {
@@ -230,7 +230,7 @@ export class BatchProcessor {
    */
   private async appendTurns(answered: readonly Answer[], redelivered: readonly ParsedJob[], marks: ReadonlyMap<string, StoredReplyMark>): Promise<void> {
     const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
-    const add = (job: Job, m: Message, text: string, intent?: string) => {
+    const add = (job: QueuedJob, m: Message, text: string, intent?: string) => {
       if (intent === 'invalid') return;
       const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
       // Enqueue time orders the turns as the user sent them, even within one batch.

@@ -1,4 +1,4 @@
-import type { Job } from 'bullmq';
+import type { QueuedJob } from '../queue/batch-collector.js';
 import { parseMessage, type Message } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../contract/reply-document.js';
 import type { ReplyPlan } from '../conversation/reply-planner.js';
@@ -17,14 +17,14 @@ export type JobOutcome =
 
 /** A job whose data passed the contract, under its reply key (the job id; the producer makes it the messageId). */
 export interface ParsedJob {
-  job: Job;
+  job: QueuedJob;
   key: string;
   message: Message;
 }
 
 /** A job whose data broke the contract: it is answered with a `failed` reply under its own key. */
 export interface MalformedJob {
-  job: Job;
+  job: QueuedJob;
   key: string;
   error: AvaError;
 }
@@ -35,25 +35,25 @@ export interface PlannedJob extends ParsedJob {
 }
 
 /** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = { job: Job; key: string; message?: Message; plan?: ReplyPlan; passageIds?: readonly string[] } & (
+export type Answer = { job: QueuedJob; key: string; message?: Message; plan?: ReplyPlan; passageIds?: readonly string[] } & (
   | { output: GenerationOutput; error?: undefined }
   | { error: AvaError; output?: undefined }
 );
 
 /** The jobs of a batch sorted by what happens to them first. */
 export interface Sorted {
-  refused: Map<Job, JobOutcome>;
+  refused: Map<QueuedJob, JobOutcome>;
   parsed: ParsedJob[];
   malformed: MalformedJob[];
 }
 
 /** Sorts jobs by their reply key (see {@link replyKeyOf}) and whether their data passes the contract. */
-export function sortJobs(jobs: readonly Job[]): Sorted {
+export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
   const sorted: Sorted = { refused: new Map(), parsed: [], malformed: [] };
   for (const job of jobs) {
-    const key = replyKeyOf(String(job.id), job.data);
+    const key = replyKeyOf(job.id, job.data);
     if (key instanceof JobIdError) {
-      sorted.refused.set(job, { kind: 'refused', jobId: String(job.id), error: key });
+      sorted.refused.set(job, { kind: 'refused', jobId: job.id, error: key });
       continue;
     }
     try {

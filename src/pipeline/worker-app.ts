@@ -64,7 +64,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     stalledIntervalMs: config.stalledIntervalMs,
     maxStalledCount: config.maxStalledCount,
   });
-  collector.worker.on('error', (err) => log.error({ err }, 'queue error'));
+  collector.onError((err) => log.error({ err }, 'queue error'));
   const metrics = new WorkerMetrics();
   const planner = new ReplyPlanner(
     catalog,
@@ -90,7 +90,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   await loop.start();
   reconciler.start();
   sweeper.start();
-  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.worker.id, generator.model, metrics, log, config.heartbeatFile);
+  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.consumerId, generator.model, metrics, log, config.heartbeatFile);
   await heartbeat.start();
   return {
     async stop() {

@@ -1,7 +1,6 @@
-import { UnrecoverableError } from 'bullmq';
 import { StorageError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { BatchCollector, LeasedJob } from '../queue/batch-collector.js';
+import type { BatchCollector, TakenBatch } from '../queue/batch-collector.js';
 import { LockKeeper } from '../queue/lock-keeper.js';
 import type { BatchProcessor } from './batch-processor.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -56,7 +55,7 @@ export class WorkerLoop {
         continue;
       }
       if (this.inflight.size > 0 && this.opts.whenCapacity) await this.opts.whenCapacity();
-      let batch: LeasedJob[];
+      let batch: TakenBatch | undefined;
       try {
         batch = await this.collector.next();
       } catch (err) {
@@ -64,37 +63,36 @@ export class WorkerLoop {
         await new Promise((r) => setTimeout(r, 1_000));
         continue;
       }
-      if (batch.length === 0) continue;
+      if (!batch) continue;
       const done: Promise<void> = this.handle(batch).finally(() => this.inflight.delete(done));
       this.inflight.add(done);
     }
     await Promise.all(this.inflight);
   }
 
-  private async handle(batch: LeasedJob[]): Promise<void> {
-    // The batch's lock token names it in the logs too: one id from BullMQ's locks to the log lines.
-    const log = this.log.child({ batchId: batch[0].token, size: batch.length });
-    const locks = new LockKeeper(this.collector.worker, this.opts.lockDurationMs, log);
+  private async handle(batch: TakenBatch): Promise<void> {
+    const log = this.log.child({ batchId: batch.id, size: batch.jobs.length });
+    const locks = new LockKeeper(this.collector, this.opts.lockDurationMs, log);
     locks.start(batch);
     log.info('batch taken');
     try {
-      const outcomes = await this.processor.process(batch.map((b) => b.job), log);
+      const outcomes = await this.processor.process(batch.jobs, log);
       await Promise.all(
-        batch.map(async ({ job, token }, i) => {
+        batch.jobs.map(async (job, i) => {
           const o = outcomes[i];
           const jobLog = log.child({ ...(o.kind === 'refused' ? {} : { messageId: o.messageId }), jobId: job.id });
           try {
             if (o.kind === 'refused') {
               jobLog.warn({ code: o.error.code, reason: o.error.message }, 'job refused; no reply can be keyed for it');
               this.opts.metrics?.failures.inc({ code: o.error.code });
-              await job.moveToFailed(new UnrecoverableError(`${o.error.code}: ${o.error.message}`), token, false);
+              await this.collector.fail(batch, job, `${o.error.code}: ${o.error.message}`, { retry: false });
             } else if (o.kind === 'failed') {
               jobLog.warn({ code: o.error.code, reason: o.error.message }, 'message failed; failed reply stored');
               // The reason is stored on the reply; the job must not retry.
-              await job.moveToFailed(new UnrecoverableError(`${o.error.code}: ${o.error.message}`), token, false);
+              await this.collector.fail(batch, job, `${o.error.code}: ${o.error.message}`, { retry: false });
             } else {
               jobLog.debug({ outcome: o.kind }, 'job completed');
-              await job.moveToCompleted({ status: o.kind }, token, false);
+              await this.collector.complete(batch, job, { status: o.kind });
             }
           } catch (err) {
             // The lock was lost (the job stalled and was handed over); the new owner finds the stored reply.
@@ -104,11 +102,11 @@ export class WorkerLoop {
       );
     } catch (err) {
       const retry = err instanceof StorageError;
-      this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.length);
+      this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.jobs.length);
       log.error({ err, code: errorCodeOf(err) }, retry ? 'batch failed to store; jobs go back for retry with backoff' : 'batch failed');
       await Promise.all(
-        batch.map(({ job, token }) =>
-          job.moveToFailed(new Error(`${errorCodeOf(err)}: ${errorMessageOf(err)}`), token, false).catch((ackErr: unknown) => {
+        batch.jobs.map((job) =>
+          this.collector.fail(batch, job, `${errorCodeOf(err)}: ${errorMessageOf(err)}`, { retry: true }).catch((ackErr: unknown) => {
             log.warn({ err: ackErr, jobId: job.id }, 'failing job back to the queue failed');
           }),
         ),

@@ -1,12 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** A job taken from the queue, with the lock token that owns it. */
-export interface LeasedJob {
-  job: Job;
-  token: string;
+/** A job as the pipeline sees it; BullMQ's own job object stays in `queue/`. */
+export interface QueuedJob {
+  readonly id: string;
+  /** The producer's payload, unchecked. */
+  readonly data: unknown;
+  /** Enqueue time, in ms since the epoch. */
+  readonly timestamp: number;
+  /** Attempts that failed before this delivery. */
+  readonly attemptsMade: number;
+  /** Times the job was taken over from a worker that died or lost its lock. */
+  readonly stalledCounter: number;
+  /** `<prefix>:<name>` of its queue, which names its keys (its log). */
+  readonly queueQualifiedName: string;
+}
+
+/** Jobs taken together and held under one lock token. */
+export interface TakenBatch {
+  /** The lock token BullMQ holds the jobs under, and the batch's `batchId` in log lines: one id for both. */
+  readonly id: string;
+  readonly jobs: readonly QueuedJob[];
 }
 
 /** Batch collection settings. */
@@ -31,14 +47,16 @@ const BLOCK_SECONDS = 1;
 const FILL_POLL_MS = 2;
 
 /**
- * Pulls jobs in batches. Open-source BullMQ has no batch consumer, so this drives a processor-less `Worker` by hand:
- * it blocks for the first job, then takes more until the batch is full or `batchWaitMs` has passed. The caller owns
- * the jobs' locks from then on (see {@link LockKeeper}); the stalled-job checker runs here so that jobs of a worker
- * that died are moved back to waiting and taken over.
+ * The worker's side of the queue: take a batch, keep its locks, acknowledge each job. Open-source BullMQ has no batch
+ * consumer, so this drives a processor-less `Worker` by hand: it blocks for the first job, then takes more until the
+ * batch is full or `batchWaitMs` has passed. The caller keeps the locks alive (see {@link LockKeeper}) until it
+ * acknowledges; the stalled-job checker runs here so that jobs of a worker that died go back to waiting and are taken
+ * over.
  */
 export class BatchCollector {
-  /** The processor-less BullMQ worker, for lock extension and acknowledgement. */
-  readonly worker: Worker;
+  private readonly worker: Worker;
+  /** BullMQ's job behind each job handed out; dropped with the job. */
+  private readonly leased = new WeakMap<QueuedJob, Job>();
   private batchSeq = 0;
 
   constructor(connection: Redis, private readonly opts: CollectorOptions) {
@@ -54,30 +72,77 @@ export class BatchCollector {
     });
   }
 
+  /** This consumer's id, as BullMQ and the workers' heartbeats name it. */
+  get consumerId(): string {
+    return this.worker.id;
+  }
+
+  /** Reports errors of the queue's connections (they are retried; this is for the logs). */
+  onError(listener: (err: Error) => void): void {
+    this.worker.on('error', listener);
+  }
+
   /** Waits for the connections and starts the stalled-job checker. */
   async start(): Promise<void> {
     await this.worker.waitUntilReady();
     await this.worker.startStalledCheckTimer();
   }
 
-  /** The next batch: empty when nothing arrived within the block time or the collector is closing. */
-  async next(): Promise<LeasedJob[]> {
+  /** The next batch; undefined when nothing arrived within the block time or the collector is closing. */
+  async next(): Promise<TakenBatch | undefined> {
     const token = `${this.worker.id}:${++this.batchSeq}`;
     const first = await this.worker.getNextJob(token, { block: true });
-    if (!first) return [];
-    const batch: LeasedJob[] = [{ job: first, token }];
+    if (!first) return undefined;
+    const jobs = [this.lease(first)];
     const deadline = Date.now() + this.opts.batchWaitMs;
-    while (batch.length < this.opts.batchSize) {
+    while (jobs.length < this.opts.batchSize) {
       const job = await this.worker.getNextJob(token, { block: false });
       if (job) {
-        batch.push({ job, token });
+        jobs.push(this.lease(job));
         continue;
       }
       const left = deadline - Date.now();
       if (left <= 0) break;
       await sleep(Math.min(FILL_POLL_MS, left));
     }
-    return batch;
+    return { id: token, jobs };
+  }
+
+  /** Extends the locks of every job of a batch, in one Redis call. */
+  async extendLocks(batch: TakenBatch, durationMs: number): Promise<void> {
+    await this.worker.extendJobLocks(batch.jobs.map((j) => j.id), batch.jobs.map(() => batch.id), durationMs);
+  }
+
+  /** Acknowledges a job as done; rejects when its lock was lost (another worker took it over). */
+  async complete(batch: TakenBatch, job: QueuedJob, result: Record<string, unknown>): Promise<void> {
+    await this.bullJob(job).moveToCompleted(result, batch.id, false);
+  }
+
+  /**
+   * Fails a job. With `retry` it goes back to the queue for another attempt after the backoff (until its attempts
+   * run out); without, it goes to the failed set at once.
+   */
+  async fail(batch: TakenBatch, job: QueuedJob, reason: string, { retry }: { retry: boolean }): Promise<void> {
+    await this.bullJob(job).moveToFailed(retry ? new Error(reason) : new UnrecoverableError(reason), batch.id, false);
+  }
+
+  private lease(job: Job): QueuedJob {
+    const queued: QueuedJob = {
+      id: String(job.id),
+      data: job.data as unknown,
+      timestamp: job.timestamp,
+      attemptsMade: job.attemptsMade,
+      stalledCounter: job.stalledCounter ?? 0,
+      queueQualifiedName: job.queueQualifiedName,
+    };
+    this.leased.set(queued, job);
+    return queued;
+  }
+
+  private bullJob(job: QueuedJob): Job {
+    const bull = this.leased.get(job);
+    if (!bull) throw new Error(`job ${job.id} was not taken by this collector`);
+    return bull;
   }
 
   /** Stops taking jobs and closes the worker's connections; jobs in flight must be acknowledged first. */

@@ -1,6 +1,5 @@
-import type { Worker } from 'bullmq';
 import type { Logger } from '../logging/logger.js';
-import type { LeasedJob } from './batch-collector.js';
+import type { BatchCollector, TakenBatch } from './batch-collector.js';
 
 /** A batch's locks are renewed for at most this many lock periods; a batch still running then is presumed hung. */
 const MAX_HOLD_PERIODS = 10;
@@ -15,25 +14,24 @@ export class LockKeeper {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly worker: Worker,
+    private readonly collector: BatchCollector,
     private readonly lockDurationMs: number,
     private readonly log: Logger,
   ) {}
 
   /** Starts renewing the locks of `batch` until {@link stop} or the hold limit. */
-  start(batch: readonly LeasedJob[]): void {
+  start(batch: TakenBatch): void {
     this.stop();
-    const ids = batch.map((b) => b.job.id as string);
-    const tokens = batch.map((b) => b.token);
+    const jobs = batch.jobs.length;
     const giveUpAt = Date.now() + MAX_HOLD_PERIODS * this.lockDurationMs;
     this.timer = setInterval(() => {
       if (Date.now() >= giveUpAt) {
-        this.log.error({ jobs: ids.length }, `batch still running after ${MAX_HOLD_PERIODS} lock periods; releasing its locks so that another worker can take the jobs over`);
+        this.log.error({ jobs }, `batch still running after ${MAX_HOLD_PERIODS} lock periods; releasing its locks so that another worker can take the jobs over`);
         this.stop();
         return;
       }
-      this.worker.extendJobLocks(ids, tokens, this.lockDurationMs).catch((err: unknown) => {
-        this.log.warn({ err, jobs: ids.length }, 'extending job locks failed; the stalled checker may hand these jobs to another worker');
+      this.collector.extendLocks(batch, this.lockDurationMs).catch((err: unknown) => {
+        this.log.warn({ err, jobs }, 'extending job locks failed; the stalled checker may hand these jobs to another worker');
       });
     }, Math.max(500, Math.floor(this.lockDurationMs / 2)));
     this.timer.unref();

@@ -1,4 +1,5 @@
 import { Queue, type JobsOptions } from 'bullmq';
+import { QueueView } from './queue-view.js';
 import type { Redis } from 'ioredis';
 import { MESSAGE_JOB_NAME, parseMessage, type Message, type MessageInput } from '../contract/message-contract.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
@@ -72,9 +73,9 @@ export class MessageProducer {
     return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));
   }
 
-  /** The underlying BullMQ queue, for counts and administration. */
-  get bullQueue(): Queue {
-    return this.queue;
+  /** A read-only view of the queue: counts, job states, connected workers. */
+  get view(): QueueView {
+    return new QueueView(this.queue);
   }
 
   /** Closes the queue (not the shared connection). */

@@ -35,6 +35,11 @@ export function testConfig(names: { queueName: string; dbName: string }, overrid
   });
 }
 
+/** The test's queue as BullMQ sees it, to set up jobs in states a producer never makes (delayed, half-retried). */
+export function bullQueueOf(config: AvaConfig, connection: Redis): Queue {
+  return new Queue(config.queueName, { connection, prefix: config.queuePrefix });
+}
+
 /** A silent logger for in-process workers. */
 export const silentLog = createLogger({ level: 'silent' });
 

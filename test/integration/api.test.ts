@@ -5,7 +5,7 @@ import { buildApiServer } from '../../src/api/api-server.js';
 import type { MessageProducer } from '../../src/queue/message-producer.js';
 import type { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import type { Database } from '../../src/storage/database.js';
-import { silentLog } from '../helpers/services.js';
+import { bullQueueOf, silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { parseSse, shownText } from '../helpers/sse.js';
 
@@ -53,7 +53,9 @@ describe('HTTP API on real services', () => {
     expect(got.json()).toMatchObject({ messageId: 'm1', status: 'replied', text: expect.any(String), conversationId: 'api-conv' });
     expect(await database.replies.countDocuments({ _id: 'm1' })).toBe(1);
     expect((await app.inject({ url: '/v1/messages/nope', headers: as(READER) })).statusCode).toBe(404);
-    await producer.bullQueue.add('message', msg('later'), { jobId: 'later', delay: 60_000 });
+    const queue = bullQueueOf(world.config, redis);
+    await queue.add('message', msg('later'), { jobId: 'later', delay: 60_000 });
+    await queue.close();
     expect((await app.inject({ url: '/v1/messages/later', headers: as(READER) })).json()).toEqual({
       messageId: 'later',
       status: 'queued',

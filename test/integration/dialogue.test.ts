@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import path from 'node:path';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CONTRACT_VERSION } from '../../src/contract/message-contract.js';
@@ -20,7 +21,7 @@ import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
 import { StoredReplyMarks } from '../../src/queue/stored-reply-marks.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
-import { cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
+import { bullQueueOf, cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('dialogue'), {
   AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
@@ -37,6 +38,7 @@ let db: Database;
 let redis: Redis;
 let producer: MessageProducer;
 let dialogue: DialogueState;
+let queue: Queue;
 
 const run = promisify(execFile);
 
@@ -51,13 +53,15 @@ beforeAll(async () => {
   worker = await startWorkerApp(config, generator, silentLog);
   redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  dialogue = new DialogueState(db, new ConversationRepository(db, { maxTurns: 20, maxChars: 100_000 }), producer.bullQueue);
+  dialogue = new DialogueState(db, new ConversationRepository(db, { maxTurns: 20, maxChars: 100_000 }), producer.view);
+  queue = bullQueueOf(config, redis);
 });
 
 afterAll(async () => {
   await worker?.stop();
   await engine?.close();
   await producer?.close();
+  await queue?.close();
   redis?.disconnect();
   await db?.close();
   await cleanup(config);
@@ -74,7 +78,7 @@ async function ask(...messages: Array<ReturnType<typeof msg>>): Promise<ReplyDoc
   await producer.enqueueMany(messages);
   await followReplies(db, messages.map((m) => m.messageId), () => undefined, 60_000);
   for (const m of messages) {
-    await expect.poll(() => producer.bullQueue.getJobState(m.messageId), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
+    await expect.poll(() => queue.getJobState(m.messageId), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
   }
   return Promise.all(messages.map(async (m) => (await db.replies.findOne({ _id: m.messageId }))!));
 }
@@ -164,8 +168,8 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const retry = async (id: string, markIt: boolean) => {
       // A message the sample intents send to the model (unknown), so that an unmarked retry reaches it.
       const m = { ...msg('crashed', 'I like turtles'), messageId: id };
-      await producer.bullQueue.add('message', m, { jobId: id, delay: 60_000 });
-      const job = (await producer.bullQueue.getJob(id))!;
+      await queue.add('message', m, { jobId: id, delay: 60_000 });
+      const job = (await queue.getJob(id))!;
       if (markIt) await new StoredReplyMarks(redis).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);
       await redis.hset(`${config.queuePrefix}:${config.queueName}:${id}`, 'atm', '1');
       await job.promote();

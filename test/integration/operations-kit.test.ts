@@ -12,6 +12,7 @@ import { followReplies } from '../../src/cli/follow-replies.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { ROOT } from '../helpers/paths.js';
 import { cleanup, isolatedNames, testConfig } from '../helpers/services.js';
+import { QueueView } from '../../src/queue/queue-view.js';
 
 const TOKEN = 'ops-token-0123456789abcdef';
 const RULES = path.join(ROOT, 'deploy/prometheus/ava-alerts.yml');
@@ -66,7 +67,7 @@ it('exposes the age of the oldest waiting message, 0 when none waits', async () 
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
   try {
-    const metrics = new ApiMetrics(queue, redis, heartbeatKey(config.queuePrefix, config.queueName));
+    const metrics = new ApiMetrics(new QueueView(queue), redis, heartbeatKey(config.queuePrefix, config.queueName));
     const age = async () => Number(/^ava_queue_oldest_waiting_seconds (\S+)$/m.exec((await metrics.render()).body)![1]);
     expect(await age()).toBe(0);
     await queue.add('message', { n: 1 }, { jobId: 'first' });

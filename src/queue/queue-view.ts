@@ -1,0 +1,70 @@
+import type { Queue } from 'bullmq';
+
+/** Jobs of the queue by state. */
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  failed: number;
+  completed: number;
+}
+
+/** What the queue knows of one job that is still in it. */
+export interface QueuedJobInfo {
+  /** `active`: a worker holds it; `waiting`: not taken yet (or delayed for a retry). */
+  state: 'active' | 'waiting';
+  queuedAt: Date;
+  /** When a worker first took it. */
+  startedAt?: Date;
+  /** Attempts made so far. */
+  attempts: number;
+}
+
+/**
+ * A read-only view of the message queue for the API, the CLI, the dashboard and metrics: counts, one job's state,
+ * the oldest waiting job, connected workers. BullMQ stays inside `queue/`.
+ */
+export class QueueView {
+  constructor(private readonly queue: Queue) {}
+
+  /** `<prefix>` and `<name>` of the queue, which name its Redis keys. */
+  get names(): { prefix: string; name: string } {
+    return { prefix: this.queue.opts.prefix ?? 'bull', name: this.queue.name };
+  }
+
+  /** Jobs by state. */
+  async counts(): Promise<QueueCounts> {
+    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0, completed: c.completed ?? 0 };
+  }
+
+  /** Whether the queue holds a job of this id, in any state. */
+  async has(id: string): Promise<boolean> {
+    return (await this.queue.getJobState(id)) !== 'unknown';
+  }
+
+  /** A job not answered yet (waiting, delayed or active); undefined when it is not in the queue or already finished. */
+  async pending(id: string): Promise<QueuedJobInfo | undefined> {
+    const job = await this.queue.getJob(id);
+    if (!job) return undefined;
+    const state = await job.getState();
+    if (state !== 'active' && state !== 'waiting' && state !== 'delayed' && state !== 'prioritized' && state !== 'waiting-children') return undefined;
+    return {
+      state: state === 'active' ? 'active' : 'waiting',
+      queuedAt: new Date(job.timestamp),
+      ...(job.processedOn ? { startedAt: new Date(job.processedOn) } : {}),
+      attempts: job.attemptsMade,
+    };
+  }
+
+  /** Enqueue time of the oldest job waiting to be taken; undefined when none waits. */
+  async oldestWaitingSince(): Promise<Date | undefined> {
+    const [oldest] = await this.queue.getJobs(['waiting'], 0, 0, true);
+    return oldest ? new Date(oldest.timestamp) : undefined;
+  }
+
+  /** Workers connected to the queue. */
+  async workerCount(): Promise<number> {
+    return this.queue.getWorkersCount();
+  }
+}
