@@ -8,7 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { Redis } from 'ioredis';
 import type { AvaConfig } from '../config/config.js';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';

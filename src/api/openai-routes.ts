@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';

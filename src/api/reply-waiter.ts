@@ -1,4 +1,4 @@
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import type { Logger } from '../logging/logger.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import type { Logger } from '../logging/logger.js';
 import type { ReplyStreamReader, StreamFollow } from '../queue/reply-stream-reader.js';
 import type { StreamEntry, StreamEvent } from '../queue/reply-stream.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import { followReplies } from './follow-replies.js';
 import type { CliContext } from './cli-context.js';
 import { ReplyStreamReader } from '../queue/reply-stream-reader.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import type { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
 

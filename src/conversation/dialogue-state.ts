@@ -1,4 +1,4 @@
-import type { ConversationView, MessageStateDocument, ReplyDocument } from '../contract/reply-document.js';
+import type { ConversationView, MessageStateDocument, ReplyDocument } from '../storage/reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';

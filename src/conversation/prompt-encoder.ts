@@ -1,4 +1,4 @@
-import type { ConversationTurn } from '../contract/reply-document.js';
+import type { ConversationTurn } from '../storage/reply-document.js';
 
 /** Role labels of the dialogue prompt. */
 export const USER_LABEL = 'User';

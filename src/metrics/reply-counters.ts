@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 
 /** Enqueue-to-stored latencies kept for the dashboard's median. */
 const RECENT = 50;

@@ -1,5 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 
 /**
  * A worker's Prometheus metrics. Workers have no HTTP port: they publish these with their heartbeat, and the API's

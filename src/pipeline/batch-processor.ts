@@ -1,7 +1,7 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import { randomUUID } from 'node:crypto';
 import type { Message } from '../contract/message-contract.js';
-import { storableText, type ConversationTurn, type ReplyDocument } from '../contract/reply-document.js';
+import { storableText, type ConversationTurn, type ReplyDocument } from '../storage/reply-document.js';
 import { PromptEncoder } from '../conversation/prompt-encoder.js';
 import type { ReplyPlanner } from '../conversation/reply-planner.js';
 import { errorCodeOf, errorMessageOf } from '../errors/errors.js';

@@ -1,6 +1,6 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import { parseMessage, type Message } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import type { ReplyPlan } from '../conversation/reply-planner.js';
 import { AvaError, ContractError, JobIdError, errorMessageOf } from '../errors/errors.js';
 import type { GenerationOutput } from '../generation/text-generator.js';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { storableText } from '../contract/reply-document.js';
+import { storableText } from '../storage/reply-document.js';
 import type { Logger } from '../logging/logger.js';
 
 /**

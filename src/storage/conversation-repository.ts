@@ -1,4 +1,4 @@
-import type { ConversationTurn, ConversationView, TurnDocument } from '../contract/reply-document.js';
+import type { ConversationTurn, ConversationView, TurnDocument } from './reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';

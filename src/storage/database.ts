@@ -1,7 +1,7 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
-import type { ConversationDocument, MessageStateDocument, ReplyDocument, TurnDocument } from '../contract/reply-document.js';
+import type { ConversationDocument, MessageStateDocument, ReplyDocument, TurnDocument } from './reply-document.js';
 import type { KnowledgeEntry } from './knowledge-entry.js';
 
 /** A small document of collection `meta`: a named revision that changes whenever what it describes does. */

@@ -1,4 +1,4 @@
-import type { MessageStateDocument } from '../contract/reply-document.js';
+import type { MessageStateDocument } from './reply-document.js';
 import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';
 

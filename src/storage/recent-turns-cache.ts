@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ConversationTurn } from '../contract/reply-document.js';
+import type { ConversationTurn } from './reply-document.js';
 import { StorageError } from '../errors/errors.js';
 
 /** Settings of the cache. */

@@ -1,4 +1,4 @@
-import type { ReplyDocument } from '../contract/reply-document.js';
+import type { ReplyDocument } from './reply-document.js';
 import type { Database } from './database.js';
 
 /** A page of the reply feed. */

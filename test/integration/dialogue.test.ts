@@ -7,7 +7,7 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CONTRACT_VERSION } from '../../src/contract/message-contract.js';
-import type { ReplyDocument } from '../../src/contract/reply-document.js';
+import type { ReplyDocument } from '../../src/storage/reply-document.js';
 import { DialogueState } from '../../src/conversation/dialogue-state.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { KnowledgeBase } from '../../src/knowledge/knowledge-base.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PromptEncoder, type PieceTokenizer } from '../../src/conversation/prompt-encoder.js';
-import type { ConversationTurn } from '../../src/contract/reply-document.js';
+import type { ConversationTurn } from '../../src/storage/reply-document.js';
 
 const at = new Date(0);
 const turn = (n: number, user: string, assistant: string): ConversationTurn => ({ messageId: `m${n}`, user, assistant, at });

@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors/errors.js';
-import { CONTROL_CHARACTERS } from './message-contract.js';
+import { CONTROL_CHARACTERS } from '../contract/message-contract.js';
 
 // The characters the message contract refuses. NUL in particular is refused by FerretDB, so one such character in a
 // reply would fail its whole batch.
