@@ -1,4 +1,7 @@
+import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
+import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
+import type { Logger } from '../logging/logger.js';
 
 /** A 4xx (or 5xx) answer with a stable code; the API's error handlers turn it into their error shape. */
 export class HttpError extends Error {
@@ -7,13 +10,40 @@ export class HttpError extends Error {
   }
 }
 
-/** Validates `value` (a request's `where`: body, query, path) or throws a 400 naming each bad field. */
-export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
-  const r = schema.safeParse(value ?? {});
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({
+/** How a request part is named in error paths (`query.wait`, `path.id`, `header.last-event-id`, `body.messages`). */
+const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
+
+/** A 400 naming each bad field of a request part, from a zod error. */
+export function requestError(error: z.ZodError, where: string): HttpError {
+  const issues = error.issues.map((i) => ({
     path: `${where}.${i.path.map(String).join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '')}`,
     message: i.code === 'unrecognized_keys' ? `unknown parameter(s): ${i.keys.join(', ')}` : i.message,
   }));
-  throw new HttpError(400, 'ERR_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+  return new HttpError(400, 'ERR_REQUEST', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+}
+
+/**
+ * Fastify's validator for route schemas written in zod: the parsed value replaces the raw one (coercions and
+ * defaults applied), and a failure is an {@link HttpError} naming each bad field, which the error handlers render.
+ */
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => (data) => {
+  const r = schema.safeParse(data ?? {});
+  return r.success ? { value: r.data } : { error: requestError(r.error, PART_NAMES[httpPart ?? 'body'] ?? String(httpPart)) };
+};
+
+/**
+ * The API's error handler: AVA's error shape `{ error: { code, message, issues? } }` with the right status. Fastify's
+ * own 4xx (malformed JSON, wrong content type, body too large) keep their reason; a 500 says nothing about inside.
+ */
+export function avaErrorHandler(log: Logger) {
+  return (err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
+    if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
+    // Redis could not confirm an enqueue (too few replicas): nothing is promised, the client retries.
+    if (err instanceof ServiceUnavailableError) return reply.code(503).send({ error: { code: err.code, message: err.message } });
+    const { statusCode, code } = err as FastifyError;
+    const status = statusCode && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
+    if (status === 500) log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: { code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'), message: status === 500 ? 'internal error' : err.message } });
+  };
 }

@@ -1,17 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
-import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
-import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
-import type { Logger } from '../logging/logger.js';
-import type { MessageProducer } from '../queue/message-producer.js';
-import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
-import type { ReplyRepository } from '../storage/reply-repository.js';
-import type { Scope } from './bearer-auth.js';
-import { HttpError, parse } from './http-error.js';
-import { waitForReply } from './reply-waiter.js';
-import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from './openai-schemas.js';
-import { SseReplyRelay, type SseFormat } from './sse-reply-relay.js';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../../contract/message-contract.js';
+import type { ReplyDocument } from '../../storage/reply-document.js';
+import { ContractError, ServiceUnavailableError } from '../../errors/errors.js';
+import type { Logger } from '../../logging/logger.js';
+import type { MessageProducer } from '../../queue/message-producer.js';
+import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
+import type { ReplyRepository } from '../../storage/reply-repository.js';
+import { SECURED } from '../api-schemas.js';
+import { HttpError } from '../http-error.js';
+import { waitForReply } from '../reply-waiter.js';
+import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from '../openai-schemas.js';
+import { SseReplyRelay, type SseFormat } from '../sse-reply-relay.js';
 
 /** What the OpenAI-compatible routes need. */
 export interface OpenAiDeps {
@@ -19,8 +20,6 @@ export interface OpenAiDeps {
   replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
-  /** The API's bearer-token check for a scope. */
-  guard(scope: Scope): preHandlerHookHandler;
   /** The model id these routes serve (`GET /v1/models`); requests must name it. */
   modelId: string;
 }
@@ -38,8 +37,8 @@ const USER_ID = messageSchema.shape.userId;
  * answer's chunks concatenate to exactly its text. Errors come in OpenAI's error object. A Fastify plugin: its error
  * handler applies to these routes only.
  */
-export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Promise<void> {
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
+export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps) => {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : err instanceof ServiceUnavailableError ? new HttpError(503, err.code, err.message) : undefined;
     const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
@@ -49,13 +48,16 @@ export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Prom
     return reply.code(status).send({ error: { message, type, param, code: http?.code ?? err.code ?? null } });
   });
 
-  app.get('/v1/models', { preHandler: deps.guard('read') }, async () => ({
+  app.get('/v1/models', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'OpenAI-compatible: the served model', tags: ['openai'] } }, async () => ({
     object: 'list',
     data: [{ id: deps.modelId, object: 'model', created: 0, owned_by: 'ava' }],
   }));
 
-  app.post('/v1/chat/completions', { preHandler: deps.guard('enqueue') }, async (req, reply) => {
-    const body = parse(chatCompletionSchema, req.body, 'body');
+  app.post('/v1/chat/completions', {
+    onRequest: app.requireScope('enqueue'),
+    schema: { ...SECURED, summary: 'OpenAI-compatible chat completion (stream: SSE chunks ending in [DONE]); header X-Ava-Conversation-Id files it under a conversation', tags: ['openai'], body: chatCompletionSchema },
+  }, async (req, reply) => {
+    const body = req.body;
     const turns = body.messages.filter((m) => m.role === 'user' || m.role === 'assistant');
     const last = turns[turns.length - 1];
     if (!last || last.role !== 'user') throw new HttpError(400, 'ERR_REQUEST', 'the last user or assistant message must be from the user', [{ path: 'messages', message: 'must end with a user message' }]);
@@ -68,10 +70,10 @@ export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Prom
     return complete(req, reply, body, contentText(last.content), history.slice(-MAX_HISTORY_TURNS), 'chat');
   });
 
-  app.post('/v1/completions', { preHandler: deps.guard('enqueue') }, async (req, reply) => {
-    const body = parse(completionSchema, req.body, 'body');
-    return complete(req, reply, body, body.prompt, [], 'text');
-  });
+  app.post('/v1/completions', {
+    onRequest: app.requireScope('enqueue'),
+    schema: { ...SECURED, summary: 'OpenAI-compatible text completion', tags: ['openai'], body: completionSchema },
+  }, async (req, reply) => complete(req, reply, req.body, req.body.prompt, [], 'text'));
 
   async function complete(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest | CompletionRequest, text: string, history: Array<{ user: string; assistant: string }>, kind: 'chat' | 'text') {
     if (body.model !== deps.modelId) throw new HttpError(404, 'model_not_found', `the model ${JSON.stringify(body.model)} does not exist; this server serves ${JSON.stringify(deps.modelId)}`, [{ path: 'model', message: 'unknown model' }]);
@@ -110,7 +112,7 @@ export async function openAiRoutes(app: FastifyInstance, deps: OpenAiDeps): Prom
       : { index: 0, text: doc.text ?? '', logprobs: null, finish_reason: doc.finishReason ?? 'stop' };
     return { id: messageId, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: deps.modelId, choices: [choice], usage: usageOf(doc) };
   }
-}
+};
 
 function conversationOf(req: FastifyRequest, messageId: string): string {
   const header = req.headers[CONVERSATION_HEADER];

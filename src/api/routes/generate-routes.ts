@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { CONTRACT_VERSION } from '../../contract/message-contract.js';
+import type { Logger } from '../../logging/logger.js';
+import type { MessageProducer } from '../../queue/message-producer.js';
+import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
+import type { ReplyRepository } from '../../storage/reply-repository.js';
+import { generateSchema, SECURED } from '../api-schemas.js';
+import { waitForReply } from '../reply-waiter.js';
+
+/** What `/generate` works with. */
+export interface GenerateRoutesOptions {
+  producer: MessageProducer;
+  replies: ReplyRepository;
+  streams: ReplyStreamReader;
+  log: Logger;
+}
+
+/** How long `/generate` waits for the reply before answering 504 with the message id. */
+const GENERATE_TIMEOUT_MS = 30_000;
+
+/** `GET` and `POST /generate`: enqueue and wait, in the shapes the origin document's clients use. */
+export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = async (app, opts) => {
+  const generate = async (req: FastifyRequest, reply: FastifyReply, context: string) => {
+    const messageId = randomUUID();
+    await opts.producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: req.caller || 'api', text: context });
+    const doc = await waitForReply(opts, messageId, GENERATE_TIMEOUT_MS);
+    if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
+    if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
+    return { status: 'ok', data: { generated_text: doc.text } };
+  };
+  const summary = 'Enqueue and wait (origin-document clients): {"status":"ok","data":{"generated_text":"…"}}';
+  app.get('/generate', { onRequest: app.requireScope('enqueue'), schema: { ...SECURED, summary, tags: ['generate'], querystring: generateSchema } }, (req, reply) => generate(req, reply, req.query.context));
+  app.post('/generate', { onRequest: app.requireScope('enqueue'), schema: { ...SECURED, summary, tags: ['generate'], body: generateSchema } }, (req, reply) => generate(req, reply, req.body.context));
+};
