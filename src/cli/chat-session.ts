@@ -5,7 +5,6 @@ import { CONTRACT_VERSION } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../storage/reply-document.js';
 import { followReplies } from './follow-replies.js';
 import type { CliContext } from './cli-context.js';
-import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { StreamedText } from '../queue/streamed-text.js';
 
 /** Where the chat sends messages: the HTTP API (URL and token) or Redis and the database directly. */
@@ -59,7 +58,7 @@ type Sender = (
 async function directSender(ctx: CliContext): Promise<Sender> {
   const producer = await ctx.producer();
   const db = await ctx.db();
-  const streams = new ReplyStreamReader(await ctx.redis(), await ctx.subscriber(), ctx.config.queuePrefix, ctx.config.queueName);
+  const streams = await ctx.streams();
   return async (message, onToken) => {
     let failure: unknown;
     const follow = await streams.follow(message.messageId, undefined, {
@@ -69,7 +68,7 @@ async function directSender(ctx: CliContext): Promise<Sender> {
     try {
       await producer.enqueue(message);
       let doc: ReplyDocument | undefined;
-      await followReplies(db, [message.messageId], (d) => (doc = d));
+      await followReplies(db, [message.messageId], (d) => (doc = d), 120_000, streams);
       // Tokens reach the stream before their reply is stored: one more read delivers any still unread.
       await follow.catchUp();
       if (failure && !doc) throw failure;

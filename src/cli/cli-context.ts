@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { loadConfig, type AvaConfig } from '../config/config.js';
 import { MessageProducer } from '../queue/message-producer.js';
 import { connectRedis, redisTargetOf } from '../queue/redis-connection.js';
+import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { Database } from '../storage/database.js';
 
 /** Connections a CLI command opens lazily and closes at the end. */
@@ -11,6 +12,7 @@ export class CliContext {
   private database?: Database;
   private producerInstance?: MessageProducer;
   private subscriberConnection?: Redis;
+  private streamReader?: ReplyStreamReader;
 
   constructor() {
     this.config = loadConfig();
@@ -43,10 +45,13 @@ export class CliContext {
     return this.database;
   }
 
-  /** A Redis connection in subscriber mode, for token streams. */
-  async subscriber(): Promise<Redis> {
-    this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config));
-    return this.subscriberConnection;
+  /** The workers' reply streams on the configured queue: tokens as they are generated, and `done` once stored. */
+  async streams(): Promise<ReplyStreamReader> {
+    if (!this.streamReader) {
+      this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config));
+      this.streamReader = new ReplyStreamReader(await this.redis(), this.subscriberConnection, this.config.queuePrefix, this.config.queueName);
+    }
+    return this.streamReader;
   }
 
   /** Closes whatever was opened. */

@@ -41,7 +41,7 @@ try {
     console.log(`    intent ${doc.intent} (confidence ${doc.recognition?.confidence ?? '-'}${doc.recognition?.reason ? `, ${doc.recognition.reason}` : ''}); ${how}`);
     if (doc.passageIds?.length) console.log(`    knowledge used: ${doc.passageIds.map((id) => `${id} "${titles.get(id) ?? '?'}"`).join(', ')}`);
     console.log('');
-  });
+  }, 120_000, await ctx.streams());
   console.log('all replies stored. (The tiny forged model has random weights, so generated text is not language; see models/README.md.)');
 } catch (err) {
   console.error(err instanceof AvaError ? `error: ${err.toLine()}` : `error: ${(err as Error).message}`);

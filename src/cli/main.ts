@@ -52,7 +52,7 @@ Examples:
       }
       const results = await (await ctx.producer()).enqueueMany(messages);
       for (const r of results) console.log(JSON.stringify(r));
-      if (opts.wait) await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => print(doc, doc._id));
+      if (opts.wait) await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => print(doc, doc._id), 120_000, await ctx.streams());
     } finally {
       await ctx.close();
     }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { followReplies } from '../../src/cli/follow-replies.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReplyStreamPublisher, replyStreamKey } from '../../src/queue/reply-stream.js';
 import { waitForReply } from '../../src/api/reply-waiter.js';
@@ -135,5 +136,19 @@ describe('replayable reply streams', () => {
     expect(fallback.ms).toBeGreaterThan(1_500);
     expect(fallback.ms).toBeLessThan(3_000);
     expect(await waitForReply(deps, 'never', 300)).toBeNull();
+
+    // The CLI's wait for several replies (`ava enqueue --wait`, chat, the demo) is woken the same way.
+    const started = performance.now();
+    const seen: string[] = [];
+    const following = followReplies(w.database, ['wait-3', 'wait-4'], (doc) => seen.push(doc._id), 10_000, w.streams);
+    await sleep(300);
+    for (const id of ['wait-3', 'wait-4']) {
+      await w.database.replies.insertOne(reply(id));
+      publisher.done(id);
+    }
+    await publisher.flush();
+    await following;
+    expect(seen.sort()).toEqual(['wait-3', 'wait-4']);
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });
