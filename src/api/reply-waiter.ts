@@ -1,6 +1,7 @@
-import type { ReplyDocument } from '../storage/reply-document.js';
 import type { Logger } from '../logging/logger.js';
+import { ReplyDoneSignal } from '../queue/reply-done-signal.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 
 /** Period of the database read that backs the stream up (a `done` lost with Redis's data, a reconciled reply). */
@@ -23,34 +24,16 @@ export async function waitForReply(deps: ReplyWaitDeps, messageId: string, waitM
   const deadline = Date.now() + waitMs;
   let doc = await read();
   if (doc || waitMs <= 0) return doc;
-  let done = false;
-  let wake: (() => void) | undefined;
-  const follow = await deps.streams.follow(messageId, undefined, {
-    onEntry: ({ event }) => {
-      if (event.type !== 'done') return;
-      done = true;
-      wake?.();
-    },
-    onError: (err) => deps.log.warn({ err, messageId }, 'reading a reply stream failed; the database is read instead'),
-  });
+  const signal = await ReplyDoneSignal.follow(deps.streams, [messageId]);
   try {
     for (;;) {
       doc = await read();
       const left = deadline - Date.now();
       if (doc || left <= 0) return doc;
-      if (!done) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(FALLBACK_READ_MS, left));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      wake = undefined;
-      done = false;
+      await signal.wait(Math.min(FALLBACK_READ_MS, left));
     }
   } finally {
-    follow.close();
+    signal.close();
+    if (signal.error) deps.log.warn({ err: signal.error, messageId }, 'reading a reply stream failed; the database was read instead');
   }
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ReplyDoneSignal } from '../queue/reply-done-signal.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import type { Database } from '../storage/database.js';
 import type { ReplyDocument } from '../storage/reply-document.js';
@@ -19,24 +20,7 @@ export async function followReplies(db: Database, messageIds: readonly string[],
   const replies = new ReplyRepository(db);
   const pending = new Set(messageIds);
   const deadline = Date.now() + timeoutMs;
-  let woken = false;
-  let wake: (() => void) | undefined;
-  let streamError: unknown;
-  const follows = streams
-    ? await Promise.all(
-        messageIds.map((id) =>
-          streams.follow(id, undefined, {
-            onEntry: ({ event }) => {
-              if (event.type !== 'done') return;
-              woken = true;
-              wake?.();
-            },
-            // The fallback reads go on; the error is reported if the wait then times out.
-            onError: (err) => (streamError ??= err),
-          }),
-        ),
-      )
-    : [];
+  const signal = streams ? await ReplyDoneSignal.follow(streams, messageIds) : undefined;
   try {
     while (pending.size > 0) {
       const docs = await replies.getMany([...pending]);
@@ -47,23 +31,13 @@ export async function followReplies(db: Database, messageIds: readonly string[],
       if (pending.size === 0) return;
       const left = deadline - Date.now();
       if (left <= 0) {
-        const cause = streamError ? ` (reply streams failed: ${(streamError as Error).message})` : '';
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${pending.size} replies${cause}`, { cause: streamError });
+        const cause = signal?.error ? ` (reply streams failed: ${(signal.error as Error).message})` : '';
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${pending.size} replies${cause}`, { cause: signal?.error });
       }
-      if (!streams) await sleep(Math.min(POLL_MS, left));
-      else if (!woken) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(FALLBACK_READ_MS, left));
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      wake = undefined;
-      woken = false;
+      if (signal) await signal.wait(Math.min(FALLBACK_READ_MS, left));
+      else await sleep(Math.min(POLL_MS, left));
     }
   } finally {
-    for (const f of follows) f.close();
+    signal?.close();
   }
 }
