@@ -1,4 +1,5 @@
 import MiniSearch from 'minisearch';
+import type { SemanticIndex } from '../embedding/semantic-index.js';
 import { searchTerms } from '../language/search-terms.js';
 import type { IntentDefinition } from './intent-types.js';
 
@@ -16,10 +17,22 @@ export interface IntentRecognition extends IntentScore {
   slots: Record<string, string>;
 }
 
+/** Semantic evidence: the intents' English examples embedded, and how a similarity becomes a confidence. */
+export interface SemanticExamples {
+  /** One vector per English example, labelled with its intent. */
+  index: SemanticIndex<string>;
+  /** Similarity at which semantic confidence starts (0 at and below it). */
+  floor: number;
+  /** Similarity at which semantic confidence reaches 1. */
+  full: number;
+}
+
 /** Settings of the recogniser. */
 export interface IntentClassifierOptions {
   /** Below this confidence the intent is `unknown`. */
   threshold: number;
+  /** With it, an English message's embedding adds semantic evidence; without, recognition is lexical only. */
+  semantic?: SemanticExamples;
 }
 
 /** Confidence given by a keyword found in the message. */
@@ -70,8 +83,13 @@ export class IntentClassifier {
     });
   }
 
-  /** Recognises the intent of one message. */
-  recognize(text: string): IntentRecognition {
+  /**
+   * Recognises the intent of one message. With `vector` (the message's embedding; only given for English messages,
+   * since the encoder is English-only) each intent's confidence is the higher of its lexical and its semantic
+   * confidence, so a paraphrase that shares no word with any example is still recognised, and a message the lexical
+   * evidence already settles keeps its answer unless its meaning is clearly closer to another intent.
+   */
+  recognize(text: string, vector?: Float32Array): IntentRecognition {
     const scores = new Map<string, number>();
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
@@ -101,6 +119,12 @@ export class IntentClassifier {
         // The first pattern to capture a name keeps it.
         slotsOf.set(intent.name, { ...found, ...slotsOf.get(intent.name) });
       }
+    }
+    const semantic = this.opts.semantic;
+    if (vector && semantic) {
+      const nearest = new Map<string, number>();
+      for (const hit of semantic.index.rank(vector)) if (!nearest.has(hit.item)) nearest.set(hit.item, hit.similarity);
+      for (const [name, similarity] of nearest) if (similarity > semantic.floor) raise(name, (similarity - semantic.floor) / (semantic.full - semantic.floor));
     }
     const ranking = [...scores]
       .map(([name, confidence]) => ({ name, confidence: round(confidence) }))

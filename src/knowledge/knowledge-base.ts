@@ -1,3 +1,5 @@
+import { SemanticIndex } from '../embedding/semantic-index.js';
+import type { TextEmbedder } from '../embedding/text-embedder.js';
 import type { Logger } from '../logging/logger.js';
 import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import type { KnowledgePassage } from '../storage/knowledge-entry.js';
@@ -7,6 +9,8 @@ import { KnowledgeIndex } from './knowledge-index.js';
 export interface KnowledgeBaseOptions {
   /** How often the revision is checked, in ms; 0 checks only at start. */
   refreshMs: number;
+  /** With it, English entries are embedded at each rebuild and English questions are matched by meaning too. */
+  semantic?: { embedder: TextEmbedder; floor: number };
 }
 
 /**
@@ -44,15 +48,23 @@ export class KnowledgeBase {
     const revision = await this.repository.revision();
     if (!force && revision === this.revision) return false;
     const entries = await this.repository.all();
-    this.index = new KnowledgeIndex(entries);
+    const semantic = this.opts.semantic;
+    let meaning: { index: SemanticIndex<string>; floor: number } | undefined;
+    if (semantic) {
+      // The encoder is English-only: Chinese entries are found by their words alone.
+      const english = entries.filter((e) => e.language === 'en');
+      const vectors = await semantic.embedder.embed(english.map(entryText));
+      meaning = { index: new SemanticIndex(english.map((e, i) => ({ item: e._id, vector: vectors[i] }))), floor: semantic.floor };
+    }
+    this.index = new KnowledgeIndex(entries, meaning);
     this.revision = revision;
     this.log.info({ entries: entries.length, revision }, 'knowledge index built');
     return true;
   }
 
-  /** The `k` best passages for a text. */
-  top(text: string, k: number): KnowledgePassage[] {
-    return this.index.top(text, k);
+  /** The `k` best passages for a text; with `vector` (an English text's embedding), by words and by meaning. */
+  top(text: string, k: number, vector?: Float32Array): KnowledgePassage[] {
+    return this.index.top(text, k, vector);
   }
 
   /** Entries in the current index and the revision it was built from. */
@@ -65,4 +77,9 @@ export class KnowledgeBase {
     clearInterval(this.timer);
     await this.refreshing;
   }
+}
+
+/** What an entry is embedded as: its title, then its body. */
+function entryText(e: { title: string; body: string }): string {
+  return `${e.title}\n${e.body}`;
 }

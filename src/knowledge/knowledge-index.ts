@@ -1,18 +1,35 @@
 import MiniSearch from 'minisearch';
+import type { SemanticIndex } from '../embedding/semantic-index.js';
 import { searchTerms } from '../language/search-terms.js';
 import type { KnowledgeEntry, KnowledgePassage } from '../storage/knowledge-entry.js';
 
 type Indexed = Pick<KnowledgeEntry, '_id' | 'title' | 'body' | 'tags'>;
 
+/** Entries' embeddings by id, and the similarity below which an entry is not related to a question at all. */
+export interface EntryMeanings {
+  index: SemanticIndex<string>;
+  floor: number;
+}
+
+/** Reciprocal-rank fusion's constant: how little the first ranks are favoured over the next. */
+const RRF_K = 60;
+/** Lexical hits considered for fusion. */
+const LEXICAL_DEPTH = 20;
+
 /**
- * An immutable BM25 index (MiniSearch) over knowledge entries: title, tags and body, with the same Chinese-aware
- * terms as intent recognition. A new index is built whenever the knowledge base changes, and swapped in whole.
+ * An immutable index over knowledge entries: BM25 (MiniSearch) over title, tags and body, with the same Chinese-aware
+ * terms as intent recognition, and, when given, the entries' embeddings. A question with an embedding is answered by
+ * reciprocal-rank fusion of both rankings, so an entry found by meaning alone can rank beside one found by its words.
+ * A new index is built whenever the knowledge base changes, and swapped in whole.
  */
 export class KnowledgeIndex {
   private readonly search: MiniSearch<Indexed>;
   private readonly entries: Map<string, Indexed>;
 
-  constructor(entries: readonly Indexed[]) {
+  constructor(
+    entries: readonly Indexed[],
+    private readonly meanings?: EntryMeanings,
+  ) {
     this.entries = new Map(entries.map((e) => [e._id, e]));
     this.search = new MiniSearch<Indexed>({
       idField: '_id',
@@ -30,15 +47,29 @@ export class KnowledgeIndex {
     return this.entries.size;
   }
 
-  /** The `k` best passages for a text, best first; fewer when fewer share a term with it. */
-  top(text: string, k: number): KnowledgePassage[] {
+  /**
+   * The `k` best passages for a text, best first; fewer when fewer are related to it. Without `vector`: by BM25, the
+   * entries that share a term with it. With it: by the fused rank of BM25 and of similarity, among the entries that
+   * share a term or whose similarity passes the floor; the score is then the fused one.
+   */
+  top(text: string, k: number, vector?: Float32Array): KnowledgePassage[] {
     if (k <= 0 || this.entries.size === 0) return [];
-    return this.search
-      .search(text)
+    const lexical = this.search.search(text);
+    const passage = (id: string, score: number) => {
+      const e = this.entries.get(id)!;
+      return { id: e._id, title: e.title, body: e.body, score };
+    };
+    if (!vector || !this.meanings) return lexical.slice(0, k).map((hit) => passage(hit.id as string, Math.round(hit.score * 1000) / 1000));
+    const fused = new Map<string, number>();
+    const add = (id: string, rank: number) => fused.set(id, (fused.get(id) ?? 0) + 1 / (RRF_K + rank + 1));
+    lexical.slice(0, LEXICAL_DEPTH).forEach((hit, rank) => add(hit.id as string, rank));
+    this.meanings.index
+      .rank(vector)
+      .filter((hit) => hit.similarity > this.meanings!.floor)
+      .forEach((hit, rank) => add(hit.item, rank));
+    return [...fused]
+      .sort((a, b) => b[1] - a[1])
       .slice(0, k)
-      .map((hit) => {
-        const e = this.entries.get(hit.id as string)!;
-        return { id: e._id, title: e.title, body: e.body, score: Math.round(hit.score * 1000) / 1000 };
-      });
+      .map(([id, score]) => passage(id, score));
   }
 }

@@ -19,6 +19,6 @@ export interface KnowledgePassage {
   id: string;
   title: string;
   body: string;
-  /** BM25 score; only comparable within one query. */
+  /** BM25 score, or the fused rank score when retrieved by words and meaning; only comparable within one query. */
   score: number;
 }

