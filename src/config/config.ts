@@ -48,6 +48,9 @@ const schema = z.object({
   AVA_INTENTS_FILE: z.string().min(1).default('config/intents.yaml'),
   AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.25),
   AVA_KB_TOP_K: int(0, 20).default(3),
+  AVA_ENCODER: z.string().min(1).default('all-MiniLM-L6-v2'),
+  AVA_SEMANTIC_FLOOR: z.coerce.number().min(-1).max(1).default(0.3),
+  AVA_SEMANTIC_TEMPERATURE: z.coerce.number().gt(0).max(1).default(0.03),
   AVA_KB_PASSAGE_CHARS: int(50, 20_000).default(600),
   AVA_KB_REFRESH_MS: int(0, 3_600_000).default(5_000),
   AVA_HANDLER_TIMEOUT_MS: int(10, 120_000).default(5_000),
@@ -138,6 +141,16 @@ export interface AvaConfig {
   readonly intentThreshold: number;
   /** Knowledge passages put into the prompt of a `knowledge` intent; 0 turns retrieval off. */
   readonly kbTopK: number;
+  /**
+   * Sentence encoder for semantic recognition and retrieval: a folder, or one under `modelsDir`; `off` for lexical
+   * only. A folder that does not exist means lexical only, with a warning; one that exists but cannot be loaded stops
+   * the worker at start.
+   */
+  readonly encoder: string;
+  /** Similarity below which an intent example or a knowledge entry is unrelated to a message. */
+  readonly semanticFloor: number;
+  /** Temperature of the softmax that turns the intents' similarities into confidences. */
+  readonly semanticTemperature: number;
   /** Longest passage body put into a prompt, in characters (longer ones are cut at a word boundary). */
   readonly kbPassageChars: number;
   /** How often workers check whether the knowledge base changed, in ms; 0 reads it only at start. */
@@ -256,6 +269,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     intentsFile: e.AVA_INTENTS_FILE,
     intentThreshold: e.AVA_INTENT_THRESHOLD,
     kbTopK: e.AVA_KB_TOP_K,
+    encoder: e.AVA_ENCODER,
+    semanticFloor: e.AVA_SEMANTIC_FLOOR,
+    semanticTemperature: e.AVA_SEMANTIC_TEMPERATURE,
     kbPassageChars: e.AVA_KB_PASSAGE_CHARS,
     kbRefreshMs: e.AVA_KB_REFRESH_MS,
     handlerTimeoutMs: e.AVA_HANDLER_TIMEOUT_MS,

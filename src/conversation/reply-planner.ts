@@ -2,6 +2,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Message } from '../contract/message-contract.js';
 import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
+import type { SemanticIndex } from '../embedding/semantic-index.js';
+import type { TextEmbedder } from '../embedding/text-embedder.js';
 import { IntentClassifier } from '../intent/intent-classifier.js';
 import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
@@ -9,6 +11,7 @@ import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { checkInput } from '../language/input-check.js';
 import { languageOf } from '../language/search-terms.js';
+import type { Logger } from '../logging/logger.js';
 import type { DialogueState } from './dialogue-state.js';
 
 /** How a message's intent was recognised, as stored on its reply. */
@@ -41,6 +44,15 @@ export interface ReplyPlannerOptions {
   handlerTimeoutMs: number;
 }
 
+/** Semantic recognition and retrieval: the encoder, the intents' examples embedded, and how to score them. */
+export interface PlannerSemantics {
+  embedder: TextEmbedder;
+  examples: SemanticIndex<string>;
+  floor: number;
+  temperature: number;
+  log: Logger;
+}
+
 const handlerResult = z.union([z.strictObject({ reply: z.string().trim().min(1) }), z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() })]);
 
 /**
@@ -56,21 +68,47 @@ export class ReplyPlanner {
     private readonly opts: ReplyPlannerOptions,
     private readonly knowledge?: KnowledgeBase,
     private readonly dialogue?: DialogueState,
+    private readonly semantics?: PlannerSemantics,
   ) {
-    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold });
+    const semantic = semantics ? { index: semantics.examples, floor: semantics.floor, temperature: semantics.temperature } : undefined;
+    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold, ...(semantic ? { semantic } : {}) });
+  }
+
+  /**
+   * Plans a batch's messages: the readable English ones are embedded together in one encoder call (the encoder is
+   * English-only, so Chinese stays lexical), then each is planned with its embedding. An encoder failure leaves the
+   * batch to lexical recognition, logged; it never fails a message.
+   */
+  async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
+    const vectors = await this.embed(items.map((i) => i.message.text));
+    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k])));
+  }
+
+  private async embed(texts: readonly string[]): Promise<Array<Float32Array | undefined>> {
+    const out = new Array<Float32Array | undefined>(texts.length);
+    if (!this.semantics) return out;
+    const wanted = texts.flatMap((t, k) => (checkInput(t).ok && languageOf(t) === 'en' ? [k] : []));
+    if (wanted.length === 0) return out;
+    try {
+      const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));
+      wanted.forEach((k, j) => (out[k] = vectors[j]));
+    } catch (err) {
+      this.semantics.log.warn({ err, messages: wanted.length }, 'embedding the batch failed; its intents and knowledge are matched by words only');
+    }
+    return out;
   }
 
   /**
    * Plans one message, enqueued at `queuedAt`. A failing handler becomes a `fail` plan for that message alone; only a
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
-  async plan(message: Message, queuedAt = new Date()): Promise<ReplyPlan> {
+  async plan(message: Message, queuedAt = new Date(), vector?: Float32Array): Promise<ReplyPlan> {
     const language = languageOf(message.text);
     const check = checkInput(message.text);
     if (!check.ok) {
       return { kind: 'reply', intent: 'invalid', recognition: { confidence: 1, ranking: [], reason: check.reason }, text: localize(this.catalog.invalidReply, language) };
     }
-    const r = this.classifier.recognize(message.text);
+    const r = this.classifier.recognize(message.text, vector);
     const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
     const base = { intent: r.name, recognition };
     const def = this.classifier.definition(r.name);
@@ -81,12 +119,12 @@ export class ReplyPlanner {
         case 'status':
           return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
         case 'knowledge': {
-          const best = def!.answer === 'entry' && this.opts.kbTopK > 0 ? this.knowledge?.top(message.text, 1)[0] : undefined;
+          const best = def!.answer === 'entry' && this.opts.kbTopK > 0 ? this.knowledge?.top(message.text, 1, vector)[0] : undefined;
           if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
-          return { ...base, kind: 'generate', passages: this.passages(message.text) };
+          return { ...base, kind: 'generate', passages: this.passages(message.text, vector) };
         }
         case 'custom':
-          return { ...base, ...(await this.custom(def!, message, r.slots, r.confidence, language)) };
+          return { ...base, ...(await this.custom(def!, message, r.slots, r.confidence, language, vector)) };
         default:
           return { ...base, kind: 'generate', passages: [] };
       }
@@ -97,9 +135,9 @@ export class ReplyPlanner {
     }
   }
 
-  private passages(text: string): PromptPassage[] {
+  private passages(text: string, vector?: Float32Array): PromptPassage[] {
     if (!this.knowledge || this.opts.kbTopK === 0) return [];
-    return this.knowledge.top(text, this.opts.kbTopK).map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
+    return this.knowledge.top(text, this.opts.kbTopK, vector).map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
   }
 
   /** The state of the messages the user sent before this one in the same conversation. */
@@ -109,7 +147,7 @@ export class ReplyPlanner {
     return statusReply(messages.filter((m) => m.messageId !== message.messageId && m.queuedAt < queuedAt), language);
   }
 
-  private async custom(def: IntentDefinition, message: Message, slots: Record<string, string>, confidence: number, language: 'en' | 'zh'): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
+  private async custom(def: IntentDefinition, message: Message, slots: Record<string, string>, confidence: number, language: 'en' | 'zh', vector?: Float32Array): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
     const timeout = new AbortController();
     const result = await Promise.race([
       Promise.resolve().then(() => def.module!.handle({ message, intent: { name: def.name, confidence, slots }, language })),
@@ -121,7 +159,7 @@ export class ReplyPlanner {
     if (!parsed.success) throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`);
     const out: HandlerResult = parsed.data;
     if ('reply' in out) return { kind: 'reply', text: out.reply };
-    return { kind: 'generate', passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text)] };
+    return { kind: 'generate', passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, vector)] };
   }
 }
 

@@ -15,6 +15,12 @@ export interface EntryMeanings {
 const RRF_K = 60;
 /** Lexical hits considered for fusion. */
 const LEXICAL_DEPTH = 20;
+/**
+ * Weight of the semantic ranking in the fusion. One shared word ranks an entry first by BM25 whatever the word
+ * ("send" in "can you send things to Australia" finds the entry on damaged items); by meaning, a paraphrase's first
+ * entry is usually right. Twice the weight lets a clear semantic first beat a lone lexical first.
+ */
+const SEMANTIC_WEIGHT = 2;
 
 /**
  * An immutable index over knowledge entries: BM25 (MiniSearch) over title, tags and body, with the same Chinese-aware
@@ -50,7 +56,8 @@ export class KnowledgeIndex {
   /**
    * The `k` best passages for a text, best first; fewer when fewer are related to it. Without `vector`: by BM25, the
    * entries that share a term with it. With it: by the fused rank of BM25 and of similarity, among the entries that
-   * share a term or whose similarity passes the floor; the score is then the fused one.
+   * share a term or whose similarity passes the floor (the semantic ranking weighted {@link SEMANTIC_WEIGHT}); the
+   * score is then the fused one.
    */
   top(text: string, k: number, vector?: Float32Array): KnowledgePassage[] {
     if (k <= 0 || this.entries.size === 0) return [];
@@ -61,12 +68,12 @@ export class KnowledgeIndex {
     };
     if (!vector || !this.meanings) return lexical.slice(0, k).map((hit) => passage(hit.id as string, Math.round(hit.score * 1000) / 1000));
     const fused = new Map<string, number>();
-    const add = (id: string, rank: number) => fused.set(id, (fused.get(id) ?? 0) + 1 / (RRF_K + rank + 1));
-    lexical.slice(0, LEXICAL_DEPTH).forEach((hit, rank) => add(hit.id as string, rank));
+    const add = (id: string, rank: number, weight: number) => fused.set(id, (fused.get(id) ?? 0) + weight / (RRF_K + rank + 1));
+    lexical.slice(0, LEXICAL_DEPTH).forEach((hit, rank) => add(hit.id as string, rank, 1));
     this.meanings.index
       .rank(vector)
       .filter((hit) => hit.similarity > this.meanings!.floor)
-      .forEach((hit, rank) => add(hit.item, rank));
+      .forEach((hit, rank) => add(hit.item, rank, SEMANTIC_WEIGHT));
     return [...fused]
       .sort((a, b) => b[1] - a[1])
       .slice(0, k)

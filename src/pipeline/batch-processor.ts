@@ -164,7 +164,8 @@ export class BatchProcessor {
   }
 
   private async plan(fresh: readonly ParsedJob[]): Promise<PlannedJob[]> {
-    return Promise.all(fresh.map(async (p) => ({ ...p, plan: await this.deps.planner.plan(p.message, new Date(p.job.timestamp)) })));
+    const plans = await this.deps.planner.planAll(fresh.map((p) => ({ message: p.message, queuedAt: new Date(p.job.timestamp) })));
+    return fresh.map((p, i) => ({ ...p, plan: plans[i] }));
   }
 
   /** A planned reply or failure as an answer (a reply streams at once); nothing for a plan that needs the model. */

@@ -26,6 +26,8 @@ import { FailedJobScanner } from '../queue/failed-job-scanner.js';
 import { FailedJobReconciler } from './failed-job-reconciler.js';
 import { Retention } from '../storage/retention.js';
 import { RetentionSweeper } from './retention-sweeper.js';
+import { loadEncoder } from '../embedding/load-encoder.js';
+import { embedExamples } from '../intent/semantic-examples.js';
 
 const DAY = 86_400;
 
@@ -43,16 +45,23 @@ export interface WorkerApp {
 export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger, intents?: IntentCatalog): Promise<WorkerApp> {
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
   const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
-  const { redis, database } = await openConnections(config);
+  // A sentence encoder that exists but cannot be loaded stops the start here, before any connection is opened.
+  const encoder = await loadEncoder(config, log);
+  const semantics = encoder && { embedder: encoder.embedder, examples: await embedExamples(catalog.intents, encoder.embedder), floor: config.semanticFloor, temperature: config.semanticTemperature, log };
+  const { redis, database } = await openConnections(config).catch(async (err: unknown) => {
+    await encoder?.close();
+    throw err;
+  });
   const history = new RecentTurnsCache(redis, { keyPrefix: `${config.queuePrefix}:${config.queueName}`, maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }, history);
-  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs }, log);
+  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs, ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semanticFloor } } : {}) }, log);
   try {
     // The first index is built before any job is taken; a database that cannot be read stops the start.
     await knowledge.start();
   } catch (err) {
     redis.disconnect();
     await database.close();
+    await encoder?.close();
     throw err;
   }
   const collector = new BatchCollector(redis, {
@@ -71,6 +80,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     { intentThreshold: config.intentThreshold, kbTopK: config.kbTopK, kbPassageChars: config.kbPassageChars, handlerTimeoutMs: config.handlerTimeoutMs },
     knowledge,
     new DialogueState(database, conversations),
+    semantics,
   );
   const replies = new ReplyRepository(database);
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
@@ -85,7 +95,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
-  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, retention: { days, mode: retention.mode } }, 'dialogue configured');
+  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, semantic: encoder ? encoder.embedder.model : 'off', retention: { days, mode: retention.mode } }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: () => generator.whenCapacity(), metrics });
   await loop.start();
   reconciler.start();
@@ -101,6 +111,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
       await loop.stop();
       await knowledge.stop();
       await Promise.all([database.close(), redis.quit()]);
+      await encoder?.close();
     },
   };
 }

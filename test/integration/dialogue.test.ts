@@ -23,7 +23,10 @@ import { StoredReplyMarks } from '../../src/queue/stored-reply-marks.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { bullQueueOf, cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
 
+// Lexical recognition only: these tests are about history and the dialogue state, and name the intents the words
+// give; semantic recognition has its own tests (semantic-recognition.test.ts).
 const config = testConfig(isolatedNames('dialogue'), {
+  AVA_ENCODER: 'off',
   AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
   AVA_KB_REFRESH_MS: '200',
   AVA_HISTORY_TURNS: '20',

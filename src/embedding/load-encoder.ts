@@ -1,0 +1,38 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import type { AvaConfig } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import { SentenceEncoder } from './sentence-encoder.js';
+import { CachedEmbedder, type TextEmbedder } from './text-embedder.js';
+
+/** A sentence encoder and how to release it. */
+export interface LoadedEncoder {
+  embedder: TextEmbedder;
+  close(): Promise<void>;
+}
+
+/**
+ * The configured sentence encoder (`AVA_ENCODER`), or undefined for lexical recognition only: when it is `off`, or
+ * when its folder does not exist (with a warning saying how to make it). A folder that exists but cannot be loaded
+ * throws, so a corrupt model stops the worker at start instead of failing messages later.
+ */
+export async function loadEncoder(config: AvaConfig, log: Logger): Promise<LoadedEncoder | undefined> {
+  if (config.encoder === 'off') return undefined;
+  const dir = (await exists(config.encoder)) ? config.encoder : path.join(config.modelsDir, config.encoder);
+  if (!(await exists(dir))) {
+    log.warn({ encoder: config.encoder, looked: [config.encoder, dir] }, 'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)');
+    return undefined;
+  }
+  const encoder = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
+  log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
+  return { embedder: new CachedEmbedder(encoder), close: () => encoder.close() };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
