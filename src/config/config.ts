@@ -51,6 +51,7 @@ const schema = z.object({
   AVA_ENCODER: z.string().min(1).default('all-MiniLM-L6-v2'),
   AVA_SEMANTIC_FLOOR: z.coerce.number().min(-1).max(1).default(0.3),
   AVA_SEMANTIC_TEMPERATURE: z.coerce.number().gt(0).max(1).default(0.03),
+  AVA_SEMANTIC_DECISIVE: z.coerce.number().min(0).max(1.01).default(0.5),
   AVA_KB_PASSAGE_CHARS: int(50, 20_000).default(600),
   AVA_KB_REFRESH_MS: int(0, 3_600_000).default(5_000),
   AVA_HANDLER_TIMEOUT_MS: int(10, 120_000).default(5_000),
@@ -151,6 +152,8 @@ export interface AvaConfig {
   readonly semanticFloor: number;
   /** Temperature of the softmax that turns the intents' similarities into confidences. */
   readonly semanticTemperature: number;
+  /** Lexical confidence from which a message's words alone decide its intent (the meaning is then not consulted). */
+  readonly semanticDecisive: number;
   /** Longest passage body put into a prompt, in characters (longer ones are cut at a word boundary). */
   readonly kbPassageChars: number;
   /** How often workers check whether the knowledge base changed, in ms; 0 reads it only at start. */
@@ -272,6 +275,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     encoder: e.AVA_ENCODER,
     semanticFloor: e.AVA_SEMANTIC_FLOOR,
     semanticTemperature: e.AVA_SEMANTIC_TEMPERATURE,
+    semanticDecisive: e.AVA_SEMANTIC_DECISIVE,
     kbPassageChars: e.AVA_KB_PASSAGE_CHARS,
     kbRefreshMs: e.AVA_KB_REFRESH_MS,
     handlerTimeoutMs: e.AVA_HANDLER_TIMEOUT_MS,

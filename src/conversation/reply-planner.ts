@@ -50,6 +50,7 @@ export interface PlannerSemantics {
   examples: SemanticIndex<string>;
   floor: number;
   temperature: number;
+  decisive: number;
   log: Logger;
 }
 
@@ -70,7 +71,7 @@ export class ReplyPlanner {
     private readonly dialogue?: DialogueState,
     private readonly semantics?: PlannerSemantics,
   ) {
-    const semantic = semantics ? { index: semantics.examples, floor: semantics.floor, temperature: semantics.temperature } : undefined;
+    const semantic = semantics ? { index: semantics.examples, floor: semantics.floor, temperature: semantics.temperature, decisive: semantics.decisive } : undefined;
     this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold, ...(semantic ? { semantic } : {}) });
   }
 

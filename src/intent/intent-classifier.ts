@@ -25,6 +25,8 @@ export interface SemanticExamples {
   floor: number;
   /** Temperature of the softmax over the intents' similarities: lower trusts a small lead more. */
   temperature: number;
+  /** Lexical confidence from which the words alone decide and the meaning is not consulted. */
+  decisive: number;
 }
 
 /** Settings of the recogniser. */
@@ -85,9 +87,9 @@ export class IntentClassifier {
 
   /**
    * Recognises the intent of one message. With `vector` (the message's embedding; only given for English messages,
-   * since the encoder is English-only) each intent's confidence is the higher of its lexical and its semantic
-   * confidence, so a paraphrase that shares no word with any example is still recognised, and a message the lexical
-   * evidence already settles keeps its answer unless its meaning is clearly closer to another intent.
+   * since the encoder is English-only), a message whose words leave every intent below `semantic.decisive` is also
+   * recognised by meaning: each intent's confidence becomes the higher of its lexical and its semantic confidence, so
+   * a paraphrase that shares no word with any example is still recognised.
    */
   recognize(text: string, vector?: Float32Array): IntentRecognition {
     const scores = new Map<string, number>();
@@ -121,7 +123,10 @@ export class IntentClassifier {
       }
     }
     const semantic = this.opts.semantic;
-    if (vector && semantic) for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
+    // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
+    // one salient word ("Message 12: …" is nearest to "did you get my message").
+    const wordsDecide = semantic !== undefined && Math.max(0, ...scores.values()) >= semantic.decisive;
+    if (vector && semantic && !wordsDecide) for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
     const ranking = [...scores]
       .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
       .sort((a, b) => b.confidence - a.confidence || (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) || a.name.localeCompare(b.name))

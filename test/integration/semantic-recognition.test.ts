@@ -56,7 +56,7 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
     expect(chinese.length).toBeGreaterThanOrEqual(30);
 
     const lexical = new IntentClassifier(catalog.intents, { threshold: defaults.intentThreshold });
-    const hybrid = new IntentClassifier(catalog.intents, { threshold: defaults.intentThreshold, semantic: { index: await embedExamples(catalog.intents, embedder), floor: defaults.semanticFloor, temperature: defaults.semanticTemperature } });
+    const hybrid = new IntentClassifier(catalog.intents, { threshold: defaults.intentThreshold, semantic: { index: await embedExamples(catalog.intents, embedder), floor: defaults.semanticFloor, temperature: defaults.semanticTemperature, decisive: defaults.semanticDecisive } });
     const vectors = await embedder.embed(english.map((r) => r.text));
     const enLexical = english.filter((r) => lexical.recognize(r.text).name === r.intent).length;
     const enHybridMisses = english.map((r, i) => ({ ...r, got: hybrid.recognize(r.text, vectors[i]).name })).filter((r) => r.got !== r.intent);
