@@ -76,19 +76,28 @@ export class ReplyPlanner {
   }
 
   /**
-   * Plans a batch's messages: the readable English ones are embedded together in one encoder call (the encoder is
-   * English-only, so Chinese stays lexical), then each is planned with its embedding. An encoder failure leaves the
-   * batch to lexical recognition, logged; it never fails a message.
+   * Plans a batch's messages: the readable English ones that need their meaning are embedded together in one encoder
+   * call (the encoder is English-only, so Chinese stays lexical), then each is planned with its embedding. A message
+   * needs its meaning unless its words settle an intent that retrieves nothing (a template, the status, the model
+   * alone). An encoder failure leaves the batch to lexical recognition, logged; it never fails a message.
    */
   async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
     const vectors = await this.embed(items.map((i) => i.message.text));
     return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k])));
   }
 
+  /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */
+  private needsMeaning(text: string): boolean {
+    const decided = this.classifier.decisiveIntent(text);
+    if (decided === undefined) return true;
+    const handler = this.classifier.definition(decided)?.handler;
+    return handler === 'knowledge' || handler === 'custom';
+  }
+
   private async embed(texts: readonly string[]): Promise<Array<Float32Array | undefined>> {
     const out = new Array<Float32Array | undefined>(texts.length);
     if (!this.semantics) return out;
-    const wanted = texts.flatMap((t, k) => (checkInput(t).ok && languageOf(t) === 'en' ? [k] : []));
+    const wanted = texts.flatMap((t, k) => (checkInput(t).ok && languageOf(t) === 'en' && this.needsMeaning(t) ? [k] : []));
     if (wanted.length === 0) return out;
     try {
       const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));

@@ -92,6 +92,38 @@ export class IntentClassifier {
    * a paraphrase that shares no word with any example is still recognised.
    */
   recognize(text: string, vector?: Float32Array): IntentRecognition {
+    const { scores, raw, slotsOf } = this.lexical(text);
+    const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
+    const semantic = this.opts.semantic;
+    // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
+    // one salient word ("Message 12: …" is nearest to "did you get my message").
+    const wordsDecide = semantic !== undefined && Math.max(0, ...scores.values()) >= semantic.decisive;
+    if (vector && semantic && !wordsDecide) for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
+    const ranking = [...scores]
+      .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
+      .sort((a, b) => b.confidence - a.confidence || (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) || a.name.localeCompare(b.name))
+      .slice(0, 3);
+    const best = ranking[0];
+    // `unknown` keeps the best intent's confidence, so a caller sees how far below the threshold the guess was.
+    if (!best || best.confidence < this.opts.threshold) return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
+    return { ...best, ranking, slots: slotsOf.get(best.name) ?? {} };
+  }
+
+  /**
+   * The intent a message's words alone settle — lexical confidence at `semantic.decisive` or above — for which its
+   * meaning is not consulted; undefined when the meaning may change the verdict (or there is no semantic evidence).
+   */
+  decisiveIntent(text: string): string | undefined {
+    const semantic = this.opts.semantic;
+    if (!semantic) return undefined;
+    let best: string | undefined;
+    let top = -1;
+    for (const [name, confidence] of this.lexical(text).scores) if (confidence > top) [best, top] = [name, confidence];
+    return top >= semantic.decisive ? best : undefined;
+  }
+
+  /** Lexical evidence: each intent's confidence from examples, keywords and patterns, raw BM25 for ties, slots. */
+  private lexical(text: string): { scores: Map<string, number>; raw: Map<string, number>; slotsOf: Map<string, Record<string, string>> } {
     const scores = new Map<string, number>();
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
@@ -122,19 +154,7 @@ export class IntentClassifier {
         slotsOf.set(intent.name, { ...found, ...slotsOf.get(intent.name) });
       }
     }
-    const semantic = this.opts.semantic;
-    // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
-    // one salient word ("Message 12: …" is nearest to "did you get my message").
-    const wordsDecide = semantic !== undefined && Math.max(0, ...scores.values()) >= semantic.decisive;
-    if (vector && semantic && !wordsDecide) for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
-    const ranking = [...scores]
-      .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
-      .sort((a, b) => b.confidence - a.confidence || (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) || a.name.localeCompare(b.name))
-      .slice(0, 3);
-    const best = ranking[0];
-    // `unknown` keeps the best intent's confidence, so a caller sees how far below the threshold the guess was.
-    if (!best || best.confidence < this.opts.threshold) return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
-    return { ...best, ranking, slots: slotsOf.get(best.name) ?? {} };
+    return { scores, raw, slotsOf };
   }
 
   /** The definition of a recognised intent; undefined for `unknown` and `invalid`. */

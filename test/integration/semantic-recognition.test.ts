@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { SemanticIndex } from '../../src/embedding/semantic-index.js';
 import { CachedEmbedder } from '../../src/embedding/text-embedder.js';
+import { ReplyPlanner } from '../../src/conversation/reply-planner.js';
 import { IntentClassifier } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
 import type { IntentCatalog } from '../../src/intent/intent-types.js';
@@ -103,6 +104,26 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
     // An unrelated question finds nothing by meaning, and nothing by words.
     const [unrelated] = await embedder.embed(['what is the capital of Peru']);
     expect(hybrid.top('what is the capital of Peru', 3, unrelated)).toEqual([]);
+  });
+
+  it('embeds only the messages whose meaning can change their plan, in one call per batch', async () => {
+    const calls: string[][] = [];
+    const counting = { model: encoder.model, embed: (texts: readonly string[]) => (calls.push([...texts]), encoder.embed(texts)) };
+    const planner = new ReplyPlanner(catalog, { intentThreshold: defaults.intentThreshold, kbTopK: 0, kbPassageChars: 600, handlerTimeoutMs: 1_000 }, undefined, undefined, {
+      embedder: counting,
+      examples: await embedExamples(catalog.intents, encoder),
+      floor: defaults.semanticFloor,
+      temperature: defaults.semanticTemperature,
+      decisive: defaults.semanticDecisive,
+      log: silentLog,
+    });
+    const message = (text: string, i: number) => ({ message: { v: 1 as const, messageId: `p-${i}`, conversationId: 'c', userId: 'u', text }, queuedAt: new Date() });
+    const texts = ['hello', 'goodbye', 'Message 12: I like turtles', 'can you send things to Australia', '可以寄到国外吗', '?!?!'];
+    const plans = await planner.planAll(texts.map(message));
+    // Greetings and goodbyes are settled by their words and answered by templates; Chinese and unreadable text get no
+    // embedding; a salient word ("Message") alone does not settle an intent.
+    expect(calls).toEqual([['Message 12: I like turtles', 'can you send things to Australia']]);
+    expect(plans.map((p) => p.intent)).toEqual(['greeting', 'goodbye', expect.any(String), 'shipping', 'shipping', 'invalid']);
   });
 
   it('costs a few milliseconds per message, embedded a batch at a time', async () => {
