@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { ConversationTurn } from '../storage/reply-document.js';
 
 /** Role labels of the dialogue prompt. */
@@ -28,6 +29,9 @@ export interface EncodedPrompt {
   turns: number;
 }
 
+/** Pieces whose ids are kept: a conversation's turns come back in every prompt of it, passages in many. */
+const CACHED_PIECES = 10_000;
+
 /** The part of a tokenizer the encoder needs. */
 export interface PieceTokenizer {
   encode(text: string): number[];
@@ -43,10 +47,14 @@ export interface PieceTokenizer {
  * The one truncation rule: the new message is kept whole, then passages in order of relevance while they fit, then
  * as many of the most recent turns as still fit; a piece that does not fit is left out, never cut. Only a new message
  * longer than the whole window is cut, from the left, so that its end and the `Assistant:` label survive.
+ *
+ * Turns and passages are tokenized once per process: their ids are cached by text, since a conversation's turns
+ * return in each of its next prompts.
  */
 export class PromptEncoder {
   private readonly newline: number[];
   private readonly heading: number[];
+  private readonly pieces = new LRUCache<string, number[]>({ max: CACHED_PIECES });
 
   constructor(
     private readonly tokenizer: PieceTokenizer,
@@ -68,7 +76,7 @@ export class PromptEncoder {
     const nl = this.newline.length;
     const passages: number[][] = [];
     for (const p of parts.passages) {
-      const ids = this.tokenizer.encode(passageLine(p));
+      const ids = this.piece(passageLine(p));
       // The first passage also pays for the heading and the blank line that ends the block.
       const cost = ids.length + nl + (passages.length === 0 ? this.heading.length + 2 * nl : 0);
       if (cost > room) break;
@@ -77,7 +85,7 @@ export class PromptEncoder {
     }
     const turns: number[][] = [];
     for (let i = parts.turns.length - 1; i >= 0; i--) {
-      const ids = this.tokenizer.encode(turnLines(parts.turns[i]));
+      const ids = this.piece(turnLines(parts.turns[i]));
       if (ids.length + nl > room) break;
       room -= ids.length + nl;
       turns.unshift(ids);
@@ -92,6 +100,16 @@ export class PromptEncoder {
     for (const t of turns) ids.push(...t, ...this.newline);
     ids.push(...tail);
     return { ids, maxNewTokens: maxNew, passages: passages.length, turns: turns.length };
+  }
+
+  /** A turn's or a passage's ids, from the cache when the same text came before. */
+  private piece(text: string): number[] {
+    let ids = this.pieces.get(text);
+    if (!ids) {
+      ids = this.tokenizer.encode(text);
+      this.pieces.set(text, ids);
+    }
+    return ids;
   }
 }
 

@@ -45,19 +45,20 @@ export class SentenceEncoder implements TextEmbedder {
     } catch (cause) {
       throw new ModelLoadError(`the sentence encoder in ${folder} has no onnx/model.onnx`, { cause, hint: 'convert it again with `npm run models:encoder -- --force`' });
     }
-    let encoder: SentenceEncoder;
+    let session: OnnxSession | undefined;
     try {
       const tokenizer = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
-      const session = await OnnxSession.open(graph, { intraOpThreads: opts.intraOpThreads });
+      session = await OnnxSession.open(graph, { intraOpThreads: opts.intraOpThreads });
       if (!session.outputNames.includes('sentence_embedding')) throw new Error(`its graph has no sentence_embedding output (outputs: ${session.outputNames.join(', ')})`);
       const st = await readJson(path.join(folder, 'sentence_bert_config.json'));
       const maxTokens = typeof st?.max_seq_length === 'number' ? st.max_seq_length : DEFAULT_MAX_TOKENS;
-      encoder = new SentenceEncoder({ id: path.basename(folder), revision: await modelRevision(folder) }, 0, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
+      const encoder = new SentenceEncoder({ id: path.basename(folder), revision: await modelRevision(folder) }, 0, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
       const [probe] = await encoder.embed(['hello']);
       const norm = Math.hypot(...probe);
       if (!probe.every(Number.isFinite) || Math.abs(norm - 1) > 1e-3) throw new Error(`its embedding of a probe text is not a unit vector (norm ${norm})`);
       return new SentenceEncoder(encoder.model, probe.length, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
     } catch (cause) {
+      await session?.close();
       if (cause instanceof ModelLoadError) throw cause;
       throw new ModelLoadError(`the sentence encoder in ${folder} cannot be used: ${(cause as Error).message}`, { cause, hint: 'convert it again with `npm run models:encoder -- --force`' });
     }

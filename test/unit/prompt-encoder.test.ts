@@ -69,11 +69,15 @@ describe('PromptEncoder', () => {
     expect(text).not.toContain('old question');
   });
 
-  it('tokenizes each piece once', () => {
+  it('tokenizes each piece once, and a turn or passage seen before not again', () => {
     const { tokenizer, encoder } = encoderFor(1000);
     tokenizer.calls.length = 0;
-    encoder.encode({ passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'q', 'a')], text: 'x' }, 1);
-    expect(tokenizer.calls).toEqual(['User: x\nAssistant:', '- a b c', 'User: q\nAssistant: a', 'User: q\nAssistant: a']);
+    encoder.encode({ passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'r', 'b')], text: 'x' }, 1);
+    expect(tokenizer.calls).toEqual(['User: x\nAssistant:', '- a b c', 'User: r\nAssistant: b', 'User: q\nAssistant: a']);
+    tokenizer.calls.length = 0;
+    const again = encoder.encode({ passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'r', 'b'), turn(3, 'y', 'c')], text: 'z' }, 1);
+    expect(tokenizer.calls).toEqual(['User: z\nAssistant:', 'User: y\nAssistant: c']);
+    expect(tokenizer.decode(again.ids)).toBe('Knowledge:\n- a b c\n\nUser: q\nAssistant: a\nUser: r\nAssistant: b\nUser: y\nAssistant: c\nUser: z\nAssistant:');
   });
 
   it('leaves room for the new tokens, lowering them only when the window itself is smaller', () => {
