@@ -20,12 +20,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/ava-test-packages.log 2>&1 \
     || { echo "[test] installing ${missing[*]} failed; see /tmp/ava-test-packages.log" >&2; exit 1; }
 fi
-# The deploy test validates the Kubernetes manifests with kubernetes-validate (PyPI), in a virtualenv of its own.
+# A virtualenv of the tests' own for PyPI tools: kubernetes-validate checks the Kubernetes manifests; onnxruntime's
+# quantize_dynamic and onnx make the real-world export layouts the converter must accept.
 venv="${AVA_CACHE_DIR:-$HOME/.cache/ava}/venv"
-if [ ! -x "$venv/bin/kubernetes-validate" ]; then
-  echo "[test] installing kubernetes-validate into $venv" >&2
-  { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0; } >/tmp/ava-test-venv.log 2>&1 \
-    || { echo "[test] installing kubernetes-validate failed; see /tmp/ava-test-venv.log" >&2; exit 1; }
+if [ ! -x "$venv/bin/kubernetes-validate" ] || ! "$venv/bin/python" -c 'import onnxruntime, onnx' 2>/dev/null; then
+  echo "[test] installing kubernetes-validate, onnxruntime and onnx into $venv" >&2
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q kubernetes-validate==1.37.0 onnxruntime==1.32.0 onnx==1.23.2; } >/tmp/ava-test-venv.log 2>&1 \
+    || { echo "[test] installing the PyPI test tools failed; see /tmp/ava-test-venv.log" >&2; exit 1; }
 fi
 npx tsc --noEmit
 # The build the README's commands and the image run; tests start workers and the API from it.

@@ -6,6 +6,7 @@ import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
 import { buildGpt2Graph, GPT2_OPSET } from '../models/gpt2-graph.js';
 import { modelRevision } from '../models/model-revision.js';
+import { ExportWeights } from './export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
 
 const { onnx } = onnxProto;
@@ -30,8 +31,9 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
 }
 
 /**
- * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real) by taking its
- * weights by their Hugging Face names and building the engine form around them (see `GraphMode` in gpt2-graph.ts).
+ * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real, with merged
+ * tensors or quantized weights; see {@link ExportWeights}) by taking its weights by their Hugging Face names and
+ * building the float32 engine form around them (see `GraphMode` in gpt2-graph.ts).
  * Done once and cached in `cacheDir` under the source graph's revision, so a changed model is converted again and
  * the model directory is only read (it may be a read-only mount). The file appears by an atomic rename from a
  * uniquely named temporary file, so processes converting the same model at once never see a partial graph.
@@ -65,24 +67,13 @@ export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array
   } catch (cause) {
     throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
-  const initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const weights = new ExportWeights(model, source);
   const graph = buildGpt2Graph(arch, (name, shape) => {
-    const t = initializers.get(name);
-    if (!t) throw new ModelLoadError(`${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`);
-    const data = floatsOf(t);
+    const data = weights.get(name);
+    if (!data) throw new ModelLoadError(`${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`);
     const want = shape.reduce((a, b) => a * b, 1);
     if (data.length !== want) throw new ModelLoadError(`${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`);
     return data;
   }, 'engine');
   return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
-}
-
-function floatsOf(t: onnxProto.onnx.ITensorProto): Float32Array {
-  if (t.dataType !== onnx.TensorProto.DataType.FLOAT) throw new ModelLoadError(`weight ${t.name} is not float32 (data type ${t.dataType}); quantised exports are not supported`);
-  if (t.rawData && t.rawData.length > 0) {
-    // Copy: the protobuf's byte view may not be 4-byte aligned.
-    return new Float32Array(Uint8Array.from(t.rawData).buffer);
-  }
-  if (t.floatData && t.floatData.length > 0) return Float32Array.from(t.floatData);
-  throw new ModelLoadError(`weight ${t.name} has no inline data (external data files are not supported yet)`);
 }
