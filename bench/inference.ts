@@ -84,7 +84,7 @@ const decodeSpread: Record<string, string> = {};
 for (const B of [1, 8, 16, 32, 64]) {
   let handle = 0;
   for (let s = 0; s < B; s += 16) {
-    await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + 16 })));
+    await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + DECODE_STEPS + 1 })));
   }
   const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
   await raw.decode(tokens);
