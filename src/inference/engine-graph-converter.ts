@@ -68,6 +68,7 @@ export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array
     throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
   const weights = new ExportWeights(model, source);
+  checkTiedHead(weights, arch, source);
   const graph = buildGpt2Graph(arch, (name, shape) => {
     const data = weights.get(name);
     if (!data) throw new ModelLoadError(`${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`);
@@ -76,4 +77,31 @@ export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array
     return data;
   }, 'engine');
   return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
+}
+
+/**
+ * The engine ties the LM head to the token embedding (GPT-2's own weights do). Exports that write the head as a
+ * tensor of its own must hold the embedding transposed there — to within the quantization step of an int8 export —
+ * or the engine would answer with another model's logits; an untied head is refused.
+ */
+function checkTiedHead(weights: ExportWeights, arch: ModelPreset, source: string): void {
+  const head = weights.lmHead();
+  if (head === undefined || head === 'tied') return;
+  const wte = weights.get('transformer.wte.weight');
+  const C = arch.nEmbd;
+  const V = arch.vocabSize;
+  if (!wte || head.length !== C * V) throw new ModelLoadError(`${source}: its LM head has ${head.length} values, expected ${C}×${V}`);
+  let largest = 0;
+  let worst = 0;
+  for (let v = 0; v < V; v++) {
+    for (let c = 0; c < C; c++) {
+      const e = wte[v * C + c];
+      largest = Math.max(largest, Math.abs(e));
+      worst = Math.max(worst, Math.abs(head[c * V + v] - e));
+    }
+  }
+  // An int8 tensor is read back on 255 steps of its range; the head may have been quantized on its own.
+  if (worst > (largest / 127) * 1.01 + 1e-6) {
+    throw new ModelLoadError(`${source}: its LM head is not the token embedding transposed (largest difference ${worst.toPrecision(3)}); the engine ties the head to transformer.wte.weight, so untied models are not supported`);
+  }
 }

@@ -18,6 +18,8 @@ export class ExportWeights {
   private readonly initializers: Map<string, Tensor>;
   /** Identity output → its input, for names the exporter merged into another tensor. */
   private readonly aliases = new Map<string, string>();
+  /** The node that writes each tensor. */
+  private readonly producers = new Map<string, onnxProto.onnx.INodeProto>();
 
   constructor(
     model: onnxProto.onnx.IModelProto,
@@ -27,7 +29,29 @@ export class ExportWeights {
     this.initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
     for (const node of model.graph?.node ?? []) {
       if (node.opType === 'Identity' && node.input?.[0] && node.output?.[0]) this.aliases.set(node.output[0], node.input[0]);
+      for (const out of node.output ?? []) this.producers.set(out, node);
     }
+  }
+
+  /**
+   * The LM head, [C, V] row-major, when it is its own tensor: an initializer (torch writes `onnx::MatMul_NNN`) or one
+   * read back through DequantizeLinear. `'tied'` when the logits are the token embedding transposed in the graph;
+   * undefined when the graph's `logits` do not come from a MatMul the reader recognises.
+   */
+  lmHead(): Float32Array | 'tied' | undefined {
+    const logits = this.producers.get('logits');
+    if (logits?.opType !== 'MatMul' || !logits.input?.[1]) return undefined;
+    const head = logits.input[1];
+    const node = this.producers.get(head);
+    if (node?.opType === 'Transpose' && node.input?.[0] && this.resolve(node.input[0]) === this.resolve('transformer.wte.weight')) return 'tied';
+    if (node?.opType === 'DequantizeLinear' && node.input?.[0] && node.input[1]) {
+      const q = this.initializers.get(node.input[0]);
+      const scale = this.initializers.get(node.input[1]);
+      const zero = node.input[2] ? this.initializers.get(node.input[2]) : undefined;
+      if (q && scale) return dequantize(q, floatsOf(scale, this.source), zero ? integersOf(zero, this.source) : undefined, this.source);
+      return undefined;
+    }
+    return this.get(head);
   }
 
   /** Whether the export holds its weights quantized. */

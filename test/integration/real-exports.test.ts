@@ -24,7 +24,7 @@ async function folderWith(name: string, graph: string): Promise<string> {
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'ava-exports-'));
-  await run(PYTHON, [path.join(ROOT, 'test/fixtures/tools/export-variants.py'), path.join(TINY_MODEL_DIR, 'onnx', 'model.onnx'), path.join(work, 'quantized.onnx'), path.join(work, 'merged.onnx')], { timeout: 120_000 });
+  await run(PYTHON, [path.join(ROOT, 'test/fixtures/tools/export-variants.py'), path.join(TINY_MODEL_DIR, 'onnx', 'model.onnx'), path.join(work, 'quantized.onnx'), path.join(work, 'merged.onnx'), path.join(work, 'separate-head.onnx'), path.join(work, 'untied-head.onnx')], { timeout: 120_000 });
 }, 180_000);
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
@@ -54,6 +54,16 @@ describe('real-world export layouts load into the engine', () => {
   it('an export whose identical tensors were merged into Identity nodes (torch\'s exporter)', async () => {
     const { ours, theirs } = await bothWays(await folderWith('merged', path.join(work, 'merged.onnx')));
     expect(ours).toEqual(theirs);
+  });
+
+  it('an export whose LM head is a tensor of its own (onnx::MatMul_NNN), checked to be the embedding transposed', async () => {
+    const { ours, theirs } = await bothWays(await folderWith('separate', path.join(work, 'separate-head.onnx')));
+    expect(ours).toEqual(theirs);
+    const untied = await folderWith('untied', path.join(work, 'untied-head.onnx'));
+    await expect(EngineGenerator.load({ id: 'untied', dir: untied, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 4096, cacheDir: path.join(work, 'engine-cache') })).rejects.toMatchObject({
+      code: 'ERR_MODEL_LOAD',
+      message: expect.stringContaining('its LM head is not the token embedding transposed'),
+    });
   });
 
   it('an int8 export in quantize_dynamic\'s layout (transformers.js\'s model_quantized.onnx), read back to float32', async () => {
