@@ -1,7 +1,7 @@
-import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { AvaConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
+import { exists } from '../models/folder-files.js';
 import { SentenceEncoder } from './sentence-encoder.js';
 import { CachedEmbedder, type TextEmbedder } from './text-embedder.js';
 
@@ -26,13 +26,4 @@ export async function loadEncoder(config: AvaConfig, log: Logger): Promise<Loade
   const encoder = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
   log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
   return { embedder: new CachedEmbedder(encoder), close: () => encoder.close() };
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

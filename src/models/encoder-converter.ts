@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
-import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ModelForgeError, ModelLoadError } from '../errors/errors.js';
+import { exists, moveIntoPlace } from './folder-files.js';
 import { BERT_OPSET, buildBertGraph, type BertShape } from './bert-graph.js';
 import { SafetensorsFile } from './safetensors-file.js';
 
@@ -74,14 +75,7 @@ export async function convertSentenceEncoder(opts: ConvertOptions): Promise<{ ou
       await mkdir(path.dirname(path.join(tmp, file)), { recursive: true });
       await copyFile(path.join(source, file), path.join(tmp, file));
     }
-    if (opts.force && (await exists(outDir))) {
-      const old = `${tmp}.old`;
-      await rename(outDir, old);
-      await rename(tmp, outDir);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, outDir);
-    }
+    await moveIntoPlace(tmp, outDir, opts.force ?? false);
     return { outDir, parameters, bytes: bytes.byteLength };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
@@ -152,13 +146,4 @@ function bertShape(config: Record<string, unknown>, source: string): BertShape {
   };
   if (shape.hiddenSize % shape.numHeads !== 0) throw new ModelForgeError(`${source}/config.json: hidden_size ${shape.hiddenSize} is not a multiple of num_attention_heads ${shape.numHeads}`);
   return shape;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,7 +1,8 @@
-import { access, chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { ModelForgeError } from '../errors/errors.js';
+import { exists, moveIntoPlace } from './folder-files.js';
 import { buildGpt2Graph, GPT2_OPSET, type WeightKind } from './gpt2-graph.js';
 import { GPT2_EOS_TOKEN_ID, parameterCount, PRESETS, type ModelPreset } from './presets.js';
 import { SeededNormal } from './seeded-normal.js';
@@ -74,14 +75,7 @@ export async function forgeModel(opts: ForgeOptions): Promise<{ outDir: string; 
     });
     await writeJson(path.join(tmp, 'tokenizer.json'), tokenizer.tokenizerJson);
     await writeJson(path.join(tmp, 'tokenizer_config.json'), tokenizer.tokenizerConfig);
-    if (opts.force && (await exists(outDir))) {
-      const old = `${tmp}.old`;
-      await rename(outDir, old);
-      await rename(tmp, outDir);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, outDir);
-    }
+    await moveIntoPlace(tmp, outDir, opts.force ?? false);
     return { outDir, parameters: total, bytes: bytes.byteLength };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
@@ -132,13 +126,4 @@ function modelConfig(p: ModelPreset, seed: number): Record<string, unknown> {
 
 async function writeJson(file: string, value: unknown): Promise<void> {
   await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
 }
