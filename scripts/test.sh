@@ -10,11 +10,13 @@ if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; f
 trap 'if [ "$started_services" = 1 ]; then bash scripts/services.sh down >/dev/null; fi' EXIT
 bash scripts/services.sh up
 # The dashboard test drives Debian's Chromium through playwright-core; the TLS test makes its certificates with openssl;
-# the operations-kit test checks the alert rules and the Grafana queries with Prometheus's promtool.
+# the operations-kit test checks the alert rules and the Grafana queries with Prometheus's promtool; the speech route
+# speaks with espeak-ng.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "[test] installing ${missing[*]} from Debian packages" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/ava-test-packages.log 2>&1 \

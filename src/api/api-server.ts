@@ -24,6 +24,9 @@ import { messageRoutes } from './routes/message-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
 import { openAiRoutes } from './routes/openai-routes.js';
 import { replyRoutes } from './routes/reply-routes.js';
+import { speechRoutes } from './routes/speech-routes.js';
+import { SpeechRepository } from '../storage/speech-repository.js';
+import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 
 /** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
@@ -38,7 +41,7 @@ export interface ApiDeps {
 
 /**
  * The HTTP door for systems that don't speak BullMQ, as Fastify plugins, one per resource: messages (enqueue, read
- * with long-polling, stream), conversations, the reply feed, metrics and stats, health, the origin document's
+ * with long-polling, stream, speak), conversations, the reply feed, metrics and stats, health, the origin document's
  * `/generate`, the OpenAI-compatible routes and the dashboard. Route schemas are zod (validated by
  * {@link zodValidatorCompiler}) and `/openapi.json` is derived from them. Every route but health and the dashboard
  * needs a bearer token with the right scope; errors are JSON naming the problem, never a stack trace.
@@ -81,6 +84,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
+  await app.register(speechRoutes, { replies, speech: new SpeechRepository(database), synthesizer: new SpeechSynthesizer() });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
   await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model) });

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
+import { ContractError, ServiceUnavailableError, SpeechError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 
 /** A 4xx (or 5xx) answer with a stable code; the API's error handlers turn it into their error shape. */
@@ -41,6 +41,11 @@ export function avaErrorHandler(log: Logger) {
     if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
     // Redis could not confirm an enqueue (too few replicas): nothing is promised, the client retries.
     if (err instanceof ServiceUnavailableError) return reply.code(503).send({ error: { code: err.code, message: err.message } });
+    // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
+    if (err instanceof SpeechError) {
+      log.error({ err }, 'speech synthesis failed');
+      return reply.code(503).send({ error: { code: err.code, message: err.message } });
+    }
     const { statusCode, code } = err as FastifyError;
     const status = statusCode && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
     if (status === 500) log.error({ err }, 'request failed');

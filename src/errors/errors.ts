@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'ERR_HANDLER'
   | 'ERR_STORAGE'
   | 'ERR_SERVICE_UNAVAILABLE'
+  | 'ERR_SPEECH'
   | 'ERR_INTERNAL';
 
 /** Base class: an error with a stable `code` and an optional hint telling the operator how to fix it. */
@@ -158,4 +159,11 @@ export function errorCodeOf(err: unknown): ErrorCode {
 export function errorMessageOf(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return String(err);
+}
+
+/** Speech could not be synthesised (the synthesiser is missing, failed or ran too long). */
+export class SpeechError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_SPEECH', message, options);
+  }
 }

@@ -1,7 +1,7 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
-import type { ConversationDocument, MessageStateDocument, ReplyDocument, TurnDocument } from './reply-document.js';
+import type { ConversationDocument, MessageStateDocument, ReplyDocument, SpeechDocument, TurnDocument } from './reply-document.js';
 import type { KnowledgeEntry } from './knowledge-entry.js';
 
 /** A small document of collection `meta`: a named revision that changes whenever what it describes does. */
@@ -48,6 +48,11 @@ export class Database {
     const database = new Database(client, client.db(dbName));
     await database.ensureIndexes();
     return database;
+  }
+
+  /** Collection `audio`: synthesised speech of replies, by `<messageId>:<voice>`. */
+  get audio() {
+    return this.db.collection<SpeechDocument>('audio');
   }
 
   /** Collection `replies`. */

@@ -1,3 +1,4 @@
+import type { Binary } from 'mongodb';
 import type { ErrorCode } from '../errors/errors.js';
 import { CONTROL_CHARACTERS } from '../contract/message-contract.js';
 
@@ -103,4 +104,17 @@ export interface ConversationDocument {
 /** A conversation as the library, CLI and API show it: its document and its most recent turns, oldest first. */
 export interface ConversationView extends ConversationDocument {
   turns: ConversationTurn[];
+}
+
+/** A reply's synthesised speech, cached in collection `audio` so that a second fetch costs nothing. */
+export interface SpeechDocument {
+  /** `<messageId>:<voice>`. */
+  _id: string;
+  messageId: string;
+  voice: string;
+  /** What was spoken: a changed reply text (never, today; replies are written once) is spoken again. */
+  textSha256: string;
+  contentType: 'audio/wav';
+  data: Binary;
+  createdAt: Date;
 }

@@ -132,7 +132,7 @@ describe('HTTP API on real services', () => {
     expect(spec.openapi).toBe('3.1.0');
     expect(Object.keys(spec.paths).sort()).toEqual([
       '/generate', '/healthz', '/metrics', '/readyz', '/v1/chat/completions', '/v1/completions', '/v1/conversations/{id}',
-      '/v1/messages', '/v1/messages/{id}', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
+      '/v1/messages', '/v1/messages/{id}', '/v1/messages/{id}/audio', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
     ]);
     expect(spec.components.schemas.Message.properties.text).toBeDefined();
     expect(spec.paths['/v1/messages/{id}'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(['path:id', 'query:wait']);
@@ -141,6 +141,32 @@ describe('HTTP API on real services', () => {
     expect(spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema.properties.messages).toBeDefined();
     expect(spec.paths['/v1/stats'].get.security).toEqual([{ bearer: [] }]);
     expect(spec.paths['/healthz'].get.security).toBeUndefined();
+  });
+
+  it('speaks a stored reply as WAV in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
+    const now = new Date();
+    const stored = (id: string, text: string | undefined, status: 'replied' | 'failed' = 'replied') => ({
+      _id: id, conversationId: 'speech', userId: 'u1', status, ...(text ? { text } : { error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
+      model: { id: 'tiny', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 0 }, createdAt: now,
+    });
+    await database.replies.insertMany([stored('say-en', 'Your order has shipped and will arrive on Friday.'), stored('say-zh', '您的订单已发货，周五送达。'), stored('say-failed', undefined, 'failed')]);
+    const first = await app.inject({ url: '/v1/messages/say-en/audio', headers: as(READER) });
+    expect(first.statusCode).toBe(200);
+    expect(first.headers).toMatchObject({ 'content-type': 'audio/wav', 'x-ava-voice': 'en-us', 'x-ava-audio-cache': 'miss' });
+    const wav = first.rawPayload;
+    expect(wav.toString('ascii', 0, 4)).toBe('RIFF');
+    expect(wav.readUInt32LE(4)).toBe(wav.length - 8);
+    const seconds = wav.readUInt32LE(40) / wav.readUInt32LE(28);
+    expect(seconds).toBeGreaterThan(1.5);
+    const second = await app.inject({ url: '/v1/messages/say-en/audio', headers: as(READER) });
+    expect(second.headers['x-ava-audio-cache']).toBe('hit');
+    expect(second.rawPayload.equals(wav)).toBe(true);
+    const zh = await app.inject({ url: '/v1/messages/say-zh/audio', headers: as(READER) });
+    expect(zh.headers).toMatchObject({ 'x-ava-voice': 'cmn' });
+    expect(zh.rawPayload.length).toBeGreaterThan(44);
+    expect((await app.inject({ url: '/v1/messages/say-failed/audio', headers: as(READER) })).json()).toMatchObject({ error: { code: 'ERR_NO_TEXT' } });
+    expect((await app.inject({ url: '/v1/messages/say-none/audio', headers: as(READER) })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/v1/messages/say-en/audio' })).statusCode).toBe(401);
   });
 
   it('reports readiness from Redis, the database and a connected worker', async () => {
