@@ -81,6 +81,8 @@ export const messageSchema = z.strictObject({
     .array(z.strictObject({ user: safeString(MAX_TEXT_CHARS), assistant: safeString(MAX_TEXT_CHARS) }))
     .max(MAX_HISTORY_TURNS, `history must have at most ${MAX_HISTORY_TURNS} turns`)
     .optional(),
+  /** True asks for a spoken reply too: the worker speaks the reply once it is stored (`GET /v1/messages/:id/audio`). */
+  speech: z.boolean({ error: 'speech must be true or false' }).optional(),
 });
 
 /** A message that passed the contract (text trimmed). */

@@ -15,6 +15,7 @@ import type { StoredReplyMark, StoredReplyMarks } from '../queue/stored-reply-ma
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
 import { idField } from './reply-key.js';
+import type { ReplySpeaker } from './reply-speaker.js';
 import { markOf, sortJobs, type Answer, type JobOutcome, type ParsedJob, type PlannedJob } from './batch-stages.js';
 
 export type { JobOutcome } from './batch-stages.js';
@@ -36,6 +37,8 @@ export interface BatchProcessorDeps {
   counters?: ReplyCounters;
   /** Marks on the jobs whose replies are stored, read when a job is delivered again. */
   marks: StoredReplyMarks;
+  /** Speaks the replies of messages that ask for speech, after they are stored. */
+  speaker?: ReplySpeaker;
 }
 
 /**
@@ -137,6 +140,7 @@ export class BatchProcessor {
       if (!stored.has(a.key)) outcomes.set(a.job, { kind: 'already-stored', messageId: a.key });
       else outcomes.set(a.job, a.error ? { kind: 'failed', messageId: a.key, error: a.error } : { kind: 'replied', messageId: a.key });
     }
+    this.deps.speaker?.add(answers.flatMap((a) => (stored.has(a.key) && a.message?.speech && a.output ? [{ messageId: a.key, text: storableText(a.output.text) }] : [])));
     const failed = answers.filter((a) => a.error).length;
     log.info({ jobs: jobs.length, generated: toGenerate.length, answeredWithoutModel: planned.length - toGenerate.length, failed, refused: refused.size, inferenceMs, stepsMs: steps }, 'batch stored');
     return jobs.map((job) => {

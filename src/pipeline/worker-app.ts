@@ -28,6 +28,9 @@ import { Retention } from '../storage/retention.js';
 import { RetentionSweeper } from './retention-sweeper.js';
 import { loadEncoder } from '../embedding/load-encoder.js';
 import { embedExamples } from '../intent/semantic-examples.js';
+import { SpeechRepository } from '../storage/speech-repository.js';
+import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { ReplySpeaker } from './reply-speaker.js';
 
 const DAY = 86_400;
 
@@ -86,8 +89,9 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis);
+  const speaker = new ReplySpeaker(new SpeechSynthesizer(), new SpeechRepository(database), log);
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
@@ -109,6 +113,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
       await sweeper.stop();
       await scanner.close();
       await loop.stop();
+      await speaker.idle();
       await knowledge.stop();
       await Promise.all([database.close(), redis.quit()]);
       await encoder?.close();

@@ -167,6 +167,12 @@ describe('HTTP API on real services', () => {
     expect((await app.inject({ url: '/v1/messages/say-failed/audio', headers: as(READER) })).json()).toMatchObject({ error: { code: 'ERR_NO_TEXT' } });
     expect((await app.inject({ url: '/v1/messages/say-none/audio', headers: as(READER) })).statusCode).toBe(404);
     expect((await app.inject({ url: '/v1/messages/say-en/audio' })).statusCode).toBe(401);
+
+    // A message that asks for speech has it made by the worker once its reply is stored: the first fetch is a hit.
+    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: { ...msg('say-asked', 'hello'), speech: true }, headers: as(WRITER) })).statusCode).toBe(202);
+    expect((await app.inject({ url: '/v1/messages/say-asked?wait=20000', headers: as(READER) })).json()).toMatchObject({ status: 'replied' });
+    await expect.poll(async () => (await database.audio.countDocuments({ messageId: 'say-asked' })), { timeout: 10_000 }).toBe(1);
+    expect((await app.inject({ url: '/v1/messages/say-asked/audio', headers: as(READER) })).headers['x-ava-audio-cache']).toBe('hit');
   });
 
   it('reports readiness from Redis, the database and a connected worker', async () => {

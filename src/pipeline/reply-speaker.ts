@@ -1,0 +1,49 @@
+import type { Logger } from '../logging/logger.js';
+import type { SpeechRepository } from '../storage/speech-repository.js';
+import type { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+
+/** A stored reply to speak. */
+export interface SpokenReply {
+  messageId: string;
+  text: string;
+}
+
+/**
+ * Speaks the stored replies of messages that asked for speech, in the background, one at a time, and caches the
+ * audio. It never holds a batch back: the replies are stored and acknowledged already, and a reply whose speech was
+ * not made (the worker stopped, or the synthesiser failed) is spoken when its audio is first fetched.
+ */
+export class ReplySpeaker {
+  private queue: SpokenReply[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly synthesizer: SpeechSynthesizer,
+    private readonly speech: SpeechRepository,
+    private readonly log: Logger,
+  ) {}
+
+  /** Queues replies to speak. */
+  add(replies: readonly SpokenReply[]): void {
+    if (replies.length === 0) return;
+    this.queue.push(...replies);
+    this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /** Resolves when every queued reply is spoken (or failed, logged). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      try {
+        const voice = this.synthesizer.voiceFor(next.text);
+        if (await this.speech.get(next.messageId, voice, next.text)) continue;
+        await this.speech.put(next.messageId, voice, next.text, (await this.synthesizer.synthesize(next.text)).wav);
+      } catch (err) {
+        this.log.warn({ err, messageId: next.messageId }, 'speaking a reply failed; its audio will be made when first fetched');
+      }
+    }
+  }
+}
