@@ -27,6 +27,7 @@ import { replyRoutes } from './routes/reply-routes.js';
 import { speechRoutes } from './routes/speech-routes.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
 import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { AudioTranscoder } from '../voice/audio-transcoder.js';
 
 /** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
@@ -84,7 +85,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
-  await app.register(speechRoutes, { replies, speech: new SpeechRepository(database), synthesizer: new SpeechSynthesizer() });
+  await app.register(speechRoutes, { replies, speech: new SpeechRepository(database), synthesizer: new SpeechSynthesizer(), transcoder: new AudioTranscoder() });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
   await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model) });

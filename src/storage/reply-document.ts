@@ -106,15 +106,18 @@ export interface ConversationView extends ConversationDocument {
   turns: ConversationTurn[];
 }
 
+/** Audio formats replies are spoken in. */
+export type AudioFormat = 'wav' | 'ogg';
+
 /** A reply's synthesised speech, cached in collection `audio` so that a second fetch costs nothing. */
 export interface SpeechDocument {
-  /** `<messageId>:<voice>`. */
+  /** `<messageId>:<voice>:<format>`. */
   _id: string;
   messageId: string;
   voice: string;
+  format: AudioFormat;
   /** What was spoken: a changed reply text (never, today; replies are written once) is spoken again. */
   textSha256: string;
-  contentType: 'audio/wav';
   data: Binary;
   createdAt: Date;
 }

@@ -2,27 +2,27 @@ import { createHash } from 'node:crypto';
 import { Binary } from 'mongodb';
 import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';
-import type { SpeechDocument } from './reply-document.js';
+import type { AudioFormat, SpeechDocument } from './reply-document.js';
 
 /** Reads and writes `audio`: each reply's speech, synthesised once per voice. */
 export class SpeechRepository {
   constructor(private readonly database: Database) {}
 
-  /** The cached speech of `text` for a message and voice, or null (none, or made from another text). */
-  async get(messageId: string, voice: string, text: string): Promise<Buffer | null> {
-    const doc = await this.database.audio.findOne({ _id: keyOf(messageId, voice) });
+  /** The cached speech of `text` for a message, voice and format, or null (none, or made from another text). */
+  async get(messageId: string, voice: string, format: AudioFormat, text: string): Promise<Buffer | null> {
+    const doc = await this.database.audio.findOne({ _id: keyOf(messageId, voice, format) });
     return doc && doc.textSha256 === sha256(text) ? Buffer.from(doc.data.buffer) : null;
   }
 
   /** Caches speech; a second writer of the same key keeps the first (the insert's duplicate key). */
-  async put(messageId: string, voice: string, text: string, wav: Buffer): Promise<void> {
-    const doc: SpeechDocument = { _id: keyOf(messageId, voice), messageId, voice, textSha256: sha256(text), contentType: 'audio/wav', data: new Binary(wav), createdAt: new Date() };
+  async put(messageId: string, voice: string, format: AudioFormat, text: string, audio: Buffer): Promise<void> {
+    const doc: SpeechDocument = { _id: keyOf(messageId, voice, format), messageId, voice, format, textSha256: sha256(text), data: new Binary(audio), createdAt: new Date() };
     await insertNew(this.database.audio, [doc], `caching the speech of ${messageId}`);
   }
 }
 
-function keyOf(messageId: string, voice: string): string {
-  return `${messageId}:${voice}`;
+function keyOf(messageId: string, voice: string, format: AudioFormat): string {
+  return `${messageId}:${voice}:${format}`;
 }
 
 function sha256(text: string): string {

@@ -143,7 +143,7 @@ describe('HTTP API on real services', () => {
     expect(spec.paths['/healthz'].get.security).toBeUndefined();
   });
 
-  it('speaks a stored reply as WAV in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
+  it('speaks a stored reply as WAV or Ogg/Opus in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
     const now = new Date();
     const stored = (id: string, text: string | undefined, status: 'replied' | 'failed' = 'replied') => ({
       _id: id, conversationId: 'speech', userId: 'u1', status, ...(text ? { text } : { error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
@@ -161,6 +161,14 @@ describe('HTTP API on real services', () => {
     const second = await app.inject({ url: '/v1/messages/say-en/audio', headers: as(READER) });
     expect(second.headers['x-ava-audio-cache']).toBe('hit');
     expect(second.rawPayload.equals(wav)).toBe(true);
+    // Ogg/Opus, encoded by ffmpeg from the cached WAV, and cached in turn.
+    const ogg = await app.inject({ url: '/v1/messages/say-en/audio?format=ogg', headers: as(READER) });
+    expect(ogg.headers).toMatchObject({ 'content-type': 'audio/ogg; codecs=opus', 'x-ava-audio-cache': 'miss' });
+    expect(ogg.rawPayload.toString('ascii', 0, 4)).toBe('OggS');
+    expect(ogg.rawPayload.includes(Buffer.from('OpusHead'))).toBe(true);
+    expect(ogg.rawPayload.length).toBeLessThan(wav.length / 4);
+    expect((await app.inject({ url: '/v1/messages/say-en/audio?format=ogg', headers: as(READER) })).headers['x-ava-audio-cache']).toBe('hit');
+    expect((await app.inject({ url: '/v1/messages/say-en/audio?format=mp3', headers: as(READER) })).json()).toMatchObject({ error: { code: 'ERR_REQUEST', message: expect.stringContaining('query.format') } });
     const zh = await app.inject({ url: '/v1/messages/say-zh/audio', headers: as(READER) });
     expect(zh.headers).toMatchObject({ 'x-ava-voice': 'cmn' });
     expect(zh.rawPayload.length).toBeGreaterThan(44);
