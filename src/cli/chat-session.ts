@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
@@ -6,18 +8,23 @@ import type { ReplyDocument } from '../storage/reply-document.js';
 import { followReplies } from './follow-replies.js';
 import type { CliContext } from './cli-context.js';
 import { StreamedText } from '../queue/streamed-text.js';
+import { SpeechRepository } from '../storage/speech-repository.js';
+import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 
 /** Where the chat sends messages: the HTTP API (URL and token) or Redis and the database directly. */
 export type ChatTarget = { kind: 'api'; url: string; token: string } | { kind: 'direct'; ctx: CliContext };
 
 /**
  * The seed's loop: `You> ` prompt, send the line, stream the reply as `Bot> …`; an empty line or Ctrl-D ends it.
- * One conversation id per session, so the assistant sees the history.
+ * One conversation id per session, so the assistant sees the history. With `audioDir`, each message asks for a
+ * spoken reply and the reply's speech is saved there as `<messageId>.wav`.
  */
-export async function runChat(target: ChatTarget, io: { input: Readable; output: Writable; userId: string }): Promise<void> {
+export async function runChat(target: ChatTarget, io: { input: Readable; output: Writable; userId: string; audioDir?: string }): Promise<void> {
   const conversationId = `chat-${randomUUID()}`;
   const rl = createInterface({ input: io.input, output: io.output, terminal: (io.output as { isTTY?: boolean }).isTTY ?? false });
   const send = target.kind === 'api' ? apiSender(target) : await directSender(target.ctx);
+  const speak = io.audioDir ? (target.kind === 'api' ? apiSpeech(target) : await directSpeech(target.ctx)) : undefined;
+  if (io.audioDir) await mkdir(io.audioDir, { recursive: true });
   try {
     for (;;) {
       let line: string;
@@ -33,7 +40,8 @@ export async function runChat(target: ChatTarget, io: { input: Readable; output:
         if (shown.apply({ type: 'token', ...event }) === 'restart') io.output.write(`\n${RESTARTED}\nBot> `);
         io.output.write(event.text);
       };
-      const reply = await send({ v: CONTRACT_VERSION, messageId: randomUUID(), conversationId, userId: io.userId, text: line }, show);
+      const messageId = randomUUID();
+      const reply = await send({ v: CONTRACT_VERSION, messageId, conversationId, userId: io.userId, text: line, ...(speak ? { speech: true } : {}) }, show);
       if (reply.status === 'failed') {
         io.output.write(`[failed: ${reply.error?.code} ${reply.error?.message}]\n`);
         continue;
@@ -41,6 +49,11 @@ export async function runChat(target: ChatTarget, io: { input: Readable; output:
       // What was shown must be the stored reply: print what the stream missed, or the stored text again.
       const { restart, append } = shown.reconcile(reply.text ?? '');
       io.output.write(`${restart ? `\n${RESTARTED}\nBot> ` : ''}${append}\n`);
+      if (speak && io.audioDir) {
+        const file = path.join(io.audioDir, `${messageId}.wav`);
+        await writeFile(file, await speak(messageId, reply.text ?? ''));
+        io.output.write(`[audio: ${file}]\n`);
+      }
     }
   } finally {
     rl.close();
@@ -51,7 +64,7 @@ export async function runChat(target: ChatTarget, io: { input: Readable; output:
 const RESTARTED = '[reply restarted]';
 
 type Sender = (
-  message: { v: 1; messageId: string; conversationId: string; userId: string; text: string },
+  message: { v: 1; messageId: string; conversationId: string; userId: string; text: string; speech?: boolean },
   onToken: (token: { text: string; attempt: string }) => void,
 ) => Promise<Pick<ReplyDocument, 'status' | 'text' | 'error'>>;
 
@@ -108,5 +121,31 @@ function apiSender(target: { url: string; token: string }): Sender {
       }
     }
     throw new Error('the stream ended without a reply');
+  };
+}
+
+/** A stored reply's speech as WAV. */
+type Speaker = (messageId: string, text: string) => Promise<Buffer>;
+
+/** Speech from the API's audio route (made by the worker, or on this first fetch). */
+function apiSpeech(target: { url: string; token: string }): Speaker {
+  return async (messageId) => {
+    const res = await fetch(new URL(`/v1/messages/${encodeURIComponent(messageId)}/audio`, target.url), { headers: { authorization: `Bearer ${target.token}` } });
+    if (!res.ok) throw new Error(`the API answered ${res.status} to the audio request: ${await res.text()}`);
+    return Buffer.from(await res.arrayBuffer());
+  };
+}
+
+/** Speech from the database's cache (the worker made it), else spoken here with espeak-ng and cached. */
+async function directSpeech(ctx: CliContext): Promise<Speaker> {
+  const speech = new SpeechRepository(await ctx.db());
+  const synthesizer = new SpeechSynthesizer();
+  return async (messageId, text) => {
+    const voice = synthesizer.voiceFor(text);
+    const cached = await speech.get(messageId, voice, 'wav', text);
+    if (cached) return cached;
+    const { wav } = await synthesizer.synthesize(text);
+    await speech.put(messageId, voice, 'wav', text, wav);
+    return wav;
   };
 }

@@ -64,16 +64,18 @@ program
   .option('--api <url>', 'talk to the HTTP API at this URL (default: straight to Redis and the database)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .option('-u, --user <id>', 'user id', 'cli-user')
+  .option('--save-audio <dir>', 'ask for spoken replies and save each as <dir>/<messageId>.wav')
   .addHelpText('after', `
 Examples:
   ava chat
+  ava chat --save-audio replies/
   ava chat --api http://127.0.0.1:8080 --token "$AVA_API_TOKEN"`)
-  .action(async (opts: { api?: string; token?: string; user: string }) => {
+  .action(async (opts: { api?: string; token?: string; user: string; saveAudio?: string }) => {
     const ctx = new CliContext();
     try {
       const token = opts.token ?? process.env.AVA_API_TOKEN;
       if (opts.api && !token) throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
-      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, { input: process.stdin, output: process.stdout, userId: opts.user });
+      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, { input: process.stdin, output: process.stdout, userId: opts.user, ...(opts.saveAudio ? { audioDir: opts.saveAudio } : {}) });
     } finally {
       await ctx.close();
     }

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -45,6 +48,23 @@ it('chats through the HTTP API with a token', async () => {
   expect(transcript).toMatch(/EXIT 0\s*$/);
   const [reply] = await db.replies.find({ userId: 'cli-user' }).sort({ createdAt: -1 }).limit(1).toArray();
   expect(transcript).toContain(`Bot> ${reply!.text}`);
+});
+
+it('saves each reply\'s speech as WAV with --save-audio, straight and through the API', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-chat-audio-'));
+  try {
+    const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
+    for (const args of [['--save-audio', dir], ['--save-audio', dir, '--api', url, '--token', TOKEN]]) {
+      const transcript = await chat(['Hello, can you speak?'], args);
+      expect(transcript).toMatch(/EXIT 0\s*$/);
+      const file = /\[audio: (.+\.wav)\]/.exec(transcript)?.[1];
+      expect(file, transcript).toBeDefined();
+      expect((await readFile(file!)).toString('ascii', 0, 4)).toBe('RIFF');
+    }
+    expect((await readdir(dir)).length).toBe(2);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 it('lists replies as JSON lines and shows stats, straight and through the API', async () => {
