@@ -69,6 +69,7 @@ const schema = z.object({
   AVA_RETENTION_TURNS_DAYS: int(0, 36_500).default(30),
   AVA_RETENTION_MESSAGES_DAYS: int(0, 36_500).default(7),
   AVA_RETENTION_CONVERSATIONS_DAYS: int(0, 36_500).default(90),
+  AVA_RETENTION_AUDIO_DAYS: int(0, 36_500).default(7),
   AVA_RETENTION_SWEEP_MS: int(1_000, 86_400_000).default(3_600_000),
   AVA_HEARTBEAT_FILE: z.string().min(1).optional(),
   AVA_API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -184,7 +185,7 @@ export interface AvaConfig {
    * Days each collection keeps a document (0: for ever): replies by `createdAt`, turns by `at`, processing records
    * by `startedAt`, conversations by `createdAt`.
    */
-  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number }>;
+  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number; audio: number }>;
   /** How often one worker deletes what is past its retention on a database without TTL indexes (FerretDB), in ms. */
   readonly retentionSweepMs: number;
   /** A file a worker touches every 5 s (its heartbeat), for a liveness probe; absent: none. */
@@ -294,6 +295,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
       turns: e.AVA_RETENTION_TURNS_DAYS,
       messages: e.AVA_RETENTION_MESSAGES_DAYS,
       conversations: e.AVA_RETENTION_CONVERSATIONS_DAYS,
+      audio: e.AVA_RETENTION_AUDIO_DAYS,
     }),
     retentionSweepMs: e.AVA_RETENTION_SWEEP_MS,
     ...(e.AVA_HEARTBEAT_FILE ? { heartbeatFile: e.AVA_HEARTBEAT_FILE } : {}),

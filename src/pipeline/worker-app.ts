@@ -95,7 +95,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
-  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY });
+  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY });
   const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);

@@ -6,10 +6,12 @@ export interface RetentionPolicy {
   turns: number;
   messages: number;
   conversations: number;
+  /** Spoken replies (collection `audio`): a reply is spoken again when fetched after its speech expired. */
+  audio: number;
 }
 
 /** The date field each collection ages by. */
-const AGE_FIELD: Record<keyof RetentionPolicy, string> = { replies: 'createdAt', turns: 'at', messages: 'startedAt', conversations: 'createdAt' };
+const AGE_FIELD: Record<keyof RetentionPolicy, string> = { replies: 'createdAt', turns: 'at', messages: 'startedAt', conversations: 'createdAt', audio: 'createdAt' };
 
 /** How the database enforces retention. */
 export type RetentionMode = 'ttl-index' | 'sweep';

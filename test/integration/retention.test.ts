@@ -1,3 +1,4 @@
+import { Binary } from 'mongodb';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RetentionSweeper } from '../../src/pipeline/retention-sweeper.js';
@@ -31,29 +32,31 @@ async function fill(ages: number[]) {
     await db.turns.insertOne({ _id: id, conversationId: id, user: 'q', assistant: 'a', at });
     await db.messages.insertOne({ _id: id, conversationId: id, userId: 'u', status: 'processing', queuedAt: at, startedAt: at, attempts: 0 });
     await db.conversations.insertOne({ _id: id, userId: 'u', createdAt: at, updatedAt: at });
+    await db.audio.insertOne({ _id: id, messageId: id, voice: 'en-us', format: 'wav', textSha256: 'x', data: new Binary(Buffer.from('RIFF')), createdAt: at });
   }
 }
-const ids = async (name: 'replies' | 'turns' | 'messages' | 'conversations') => (await db.db.collection(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+const ids = async (name: 'replies' | 'turns' | 'messages' | 'conversations' | 'audio') => (await db.db.collection(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
 
 it('removes what is past each collection retention and nothing else; replies are kept by default', async () => {
   await fill([1, 6, 8, 29, 31, 89, 91, 400]);
-  const retention = await Retention.apply(db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY });
+  const retention = await Retention.apply(db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
   // FerretDB has no TTL indexes: the worker sweeps.
   expect(retention.mode).toBe('sweep');
-  expect(await retention.sweep(NOW)).toEqual({ turns: 4, messages: 6, conversations: 2 });
+  expect(await retention.sweep(NOW)).toEqual({ turns: 4, messages: 6, conversations: 2, audio: 6 });
+  expect(await ids('audio')).toEqual(['age-1', 'age-6']);
   expect(await ids('replies')).toEqual(['age-1', 'age-29', 'age-31', 'age-400', 'age-6', 'age-8', 'age-89', 'age-91']);
   expect(await ids('turns')).toEqual(['age-1', 'age-29', 'age-6', 'age-8']);
   expect(await ids('messages')).toEqual(['age-1', 'age-6']);
   expect(await ids('conversations')).toEqual(['age-1', 'age-29', 'age-31', 'age-6', 'age-8', 'age-89']);
   // A second sweep finds nothing more; a replies retention set later applies to them too.
-  expect(await retention.sweep(NOW)).toEqual({ turns: 0, messages: 0, conversations: 0 });
-  const withReplies = await Retention.apply(db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY });
+  expect(await retention.sweep(NOW)).toEqual({ turns: 0, messages: 0, conversations: 0, audio: 0 });
+  const withReplies = await Retention.apply(db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
   expect((await withReplies.sweep(NOW)).replies).toBe(4);
   expect(await ids('replies')).toEqual(['age-1', 'age-29', 'age-6', 'age-8']);
 });
 
 it('sweeps in one worker at a time', async () => {
-  const retention = await Retention.apply(db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY });
+  const retention = await Retention.apply(db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY, audio: DAY });
   const lockKey = `${config.queuePrefix}:${config.queueName}:retention-lock`;
   await redis.set(lockKey, 'another worker', 'PX', 10_000);
   await fill([5]);
