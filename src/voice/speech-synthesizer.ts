@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { SpeechError } from '../errors/errors.js';
 import { languageOf } from '../language/search-terms.js';
+import { runTool } from './run-tool.js';
 
 /** Options of the synthesiser. */
 export interface SpeechSynthesizerOptions {
@@ -45,33 +45,9 @@ export class SpeechSynthesizer {
   async synthesize(text: string): Promise<Speech> {
     const voice = this.voiceFor(text);
     const input = text.slice(0, MAX_CHARS);
-    return new Promise<Speech>((resolve, reject) => {
-      const child = spawn(this.command, ['-v', voice, '--stdin', '--stdout'], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const chunks: Buffer[] = [];
-      let stderr = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new SpeechError(`espeak-ng did not finish within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      child.stdout.on('data', (c: Buffer) => chunks.push(c));
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-      child.on('error', (cause) => {
-        clearTimeout(timer);
-        reject(new SpeechError(`cannot run ${this.command}: ${cause.message}`, { cause, hint: 'install Debian\'s espeak-ng (apt-get install espeak-ng)' }));
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        const wav = Buffer.concat(chunks);
-        if (code !== 0 || wav.length < 44 || wav.toString('ascii', 0, 4) !== 'RIFF') {
-          reject(new SpeechError(`espeak-ng failed (exit ${code}): ${stderr.trim().slice(0, 200) || 'no WAV on its output'}`));
-          return;
-        }
-        resolve({ wav: withSizes(wav), voice });
-      });
-      // A child that exits early closes its stdin; its exit status, reported on close, says why.
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-    });
+    const wav = await runTool(this.command, ['-v', voice, '--stdin', '--stdout'], input, this.timeoutMs, "install Debian's espeak-ng (apt-get install espeak-ng)");
+    if (wav.length < 44 || wav.toString('ascii', 0, 4) !== 'RIFF') throw new SpeechError('espeak-ng wrote no WAV on its output');
+    return { wav: withSizes(wav), voice };
   }
 }
 
