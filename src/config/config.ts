@@ -59,6 +59,7 @@ const schema = z.object({
   AVA_GENERATOR: z.enum(['engine', 'pipeline', 'instant']).default('engine'),
   AVA_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
+  AVA_ENGINE_PRECISION: z.enum(['fp32', 'int8']).default('fp32'),
   AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
   AVA_MAX_INFLIGHT_BATCHES: int(1, 64).default(2),
   AVA_STREAM_TTL_SECONDS: int(10, 86_400).default(600),
@@ -169,6 +170,8 @@ export interface AvaConfig {
   readonly executionProvider: 'cpu' | 'cuda';
   /** Most sequences the engine decodes together. */
   readonly engineMaxBatch: number;
+  /** Precision of the engine's linear layers: float32, or int8 weights (per column) with per-token int8 activations. */
+  readonly enginePrecision: 'fp32' | 'int8';
   /** Most cached tokens (prompt + new tokens of running sequences) in the engine. */
   readonly engineMaxCachedTokens: number;
   /** Queue batches a worker keeps in flight, so new messages join the engine while others generate. */
@@ -284,6 +287,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     generator: e.AVA_GENERATOR,
     executionProvider: e.AVA_EXECUTION_PROVIDER,
     engineMaxBatch: e.AVA_ENGINE_MAX_BATCH,
+    enginePrecision: e.AVA_ENGINE_PRECISION,
     engineMaxCachedTokens: e.AVA_ENGINE_MAX_CACHED_TOKENS,
     maxInflightBatches: e.AVA_MAX_INFLIGHT_BATCHES,
     streamTtlSeconds: e.AVA_STREAM_TTL_SECONDS,

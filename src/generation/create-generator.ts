@@ -22,6 +22,7 @@ export async function createGenerator(config: AvaConfig, model: ResolvedModel): 
     intraOpThreads: config.intraOpThreads,
     maxBatchSize: config.engineMaxBatch,
     maxCachedTokens: config.engineMaxCachedTokens,
+    precision: config.enginePrecision,
     ...(config.engineCacheDir ? { cacheDir: config.engineCacheDir } : {}),
   });
 }

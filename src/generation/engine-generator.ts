@@ -2,6 +2,7 @@ import path from 'node:path';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { Gpt2Engine } from '../inference/gpt2-engine.js';
 import type { ExecutionProvider } from '../inference/onnx-session.js';
+import type { WeightPrecision } from '../models/gpt2-graph.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
 import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
@@ -21,6 +22,8 @@ export interface EngineGeneratorOptions {
   maxCachedTokens: number;
   /** Writable folder for the converted graph; absent: the default cache folder. */
   cacheDir?: string;
+  /** Precision of the linear layers: float32 (default) or int8 weights with per-token int8 activations. */
+  precision?: WeightPrecision;
 }
 
 /**
@@ -42,7 +45,7 @@ export class EngineGenerator implements TextGenerator {
     const dir = path.resolve(opts.dir);
     try {
       const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
-      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens });
+      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens, precision: opts.precision });
       const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
       return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher);
     } catch (cause) {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
-import { buildGpt2Graph, GPT2_OPSET } from '../models/gpt2-graph.js';
+import { buildGpt2Graph, GPT2_OPSET, type WeightPrecision } from '../models/gpt2-graph.js';
 import { modelRevision } from '../models/model-revision.js';
 import { ExportWeights } from './export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
@@ -39,12 +39,12 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
  * uniquely named temporary file, so processes converting the same model at once never see a partial graph.
  * Returns the engine graph's path and the source graph's revision.
  */
-export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir()): Promise<{ path: string; sourceRevision: string }> {
+export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir(), precision: WeightPrecision = 'fp32'): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
-  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}.onnx`);
+  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${precision === 'fp32' ? '' : `-${precision}`}.onnx`);
   const cached = await access(target).then(() => true, () => false);
   if (cached) return { path: target, sourceRevision: revision };
-  const bytes = await convertToEngineGraph(modelDir);
+  const bytes = await convertToEngineGraph(modelDir, precision);
   const tmp = `${target}.${randomUUID()}.tmp`;
   try {
     await mkdir(cacheDir, { recursive: true });
@@ -57,8 +57,8 @@ export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngi
   return { path: target, sourceRevision: revision };
 }
 
-/** Converts a model directory's standard graph into engine-graph bytes. */
-export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array> {
+/** Converts a model directory's standard graph into engine-graph bytes, its linear layers in `precision`. */
+export async function convertToEngineGraph(modelDir: string, precision: WeightPrecision = 'fp32'): Promise<Uint8Array> {
   const arch = await readArchitecture(modelDir);
   const source = path.join(modelDir, 'onnx', 'model.onnx');
   let model: InstanceType<typeof onnx.ModelProto>;
@@ -75,7 +75,7 @@ export async function convertToEngineGraph(modelDir: string): Promise<Uint8Array
     const want = shape.reduce((a, b) => a * b, 1);
     if (data.length !== want) throw new ModelLoadError(`${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`);
     return data;
-  }, 'engine');
+  }, 'engine', precision);
   return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
 }
 

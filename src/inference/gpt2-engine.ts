@@ -1,3 +1,4 @@
+import type { WeightPrecision } from '../models/gpt2-graph.js';
 import { ensureEngineGraph, readArchitecture } from './engine-graph-converter.js';
 import { KvCache } from './kv-cache.js';
 import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
@@ -42,11 +43,12 @@ export class Gpt2Engine {
 
   /**
    * Loads a model directory, converting its graph to the engine form first when needed (into `cacheDir`, default
-   * {@link ensureEngineGraph}'s). The KV cache never allocates more than `maxCachedTokens` slots.
+   * {@link ensureEngineGraph}'s), its linear layers in `precision` (float32 by default, or int8). The KV cache never
+   * allocates more than `maxCachedTokens` slots.
    */
-  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number }): Promise<Gpt2Engine> {
+  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number; precision?: WeightPrecision }): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
-    const graph = await ensureEngineGraph(modelDir, opts.cacheDir);
+    const graph = await ensureEngineGraph(modelDir, opts.cacheDir, opts.precision);
     const session = await OnnxSession.open(graph.path, opts);
     const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
     return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens);

@@ -1,5 +1,6 @@
 import type { ModelPreset } from './presets.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
+import { int8MatMul, quantizeColumns } from './int8-matmul.js';
 
 /**
  * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.
@@ -28,8 +29,11 @@ export const GPT2_OPSET = 17;
  */
 export type GraphMode = 'standard' | 'engine';
 
+/** Precision of the linear layers' weights: float32, or int8 per output column with per-token int8 activations. */
+export type WeightPrecision = 'fp32' | 'int8';
+
 /** Builds the full GPT-2 graph, pulling each weight from `weights`. */
-export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: GraphMode = 'standard'): OnnxGraphBuilder {
+export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: GraphMode = 'standard', precision: WeightPrecision = 'fp32'): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const C = p.nEmbd;
   const H = p.nHead;
@@ -49,7 +53,8 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
   }
 
   // Embeddings: token + learned position.
-  const wte = g.weight('transformer.wte.weight', [p.vocabSize, C], weights('transformer.wte.weight', [p.vocabSize, C], 'embedding'));
+  const wteData = weights('transformer.wte.weight', [p.vocabSize, C], 'embedding');
+  const wte = g.weight('transformer.wte.weight', [p.vocabSize, C], wteData);
   const wpe = g.weight('transformer.wpe.weight', [p.nPositions, C], weights('transformer.wpe.weight', [p.nPositions, C], 'embedding'));
   let x = g.op('Add', [g.op('Gather', [wte, inputIds], { axis: 0 }), g.op('Gather', [wpe, positionIds], { axis: 0 })]); // [B, T, C]
 
@@ -64,9 +69,15 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
       const name = `transformer.h.${i}.${suffix}`;
       return g.weight(name, shape, weights(name, shape, kind));
     };
+    /** x · W for a [K, N] weight, in the graph's precision. */
+    const matmul = (x: string, suffix: string, K: number, N: number, kind: WeightKind) => {
+      if (precision === 'fp32') return g.op('MatMul', [x, w(suffix, [K, N], kind)]);
+      const name = `transformer.h.${i}.${suffix}`;
+      return int8MatMul(g, x, name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N);
+    };
     // Attention sub-block (pre-LayerNorm).
     const h1 = layerNorm(g, x, w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias'));
-    const qkv = g.op('Add', [g.op('MatMul', [h1, w('attn.c_attn.weight', [C, 3 * C], 'linear')]), w('attn.c_attn.bias', [3 * C], 'bias')]); // [B, T, 3C]
+    const qkv = g.op('Add', [matmul(h1, 'attn.c_attn.weight', C, 3 * C, 'linear'), w('attn.c_attn.bias', [3 * C], 'bias')]); // [B, T, 3C]
     const [q, k, v] = g.opN('Split', [qkv, splitSizes], 3, { axis: 2 }).map(
       (t) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: [0, 2, 1, 3] }), // [B, H, T, D]
     );
@@ -74,28 +85,30 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
       ? cacheAttention(g, i, q, k, v, past[i], bias, scale, [H, D]) // [B, H, T, D]
       : concatAttention(g, i, q, k, v, past[i], bias, scale, [H, D]); // [B, H, T, D]
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), mergedShape]); // [B, T, C]
-    const attnOut = g.op('Add', [g.op('MatMul', [merged, w('attn.c_proj.weight', [C, C], 'residual-linear')]), w('attn.c_proj.bias', [C], 'bias')]);
+    const attnOut = g.op('Add', [matmul(merged, 'attn.c_proj.weight', C, C, 'residual-linear'), w('attn.c_proj.bias', [C], 'bias')]);
     x = g.op('Add', [x, attnOut]);
 
     // MLP sub-block.
     const h2 = layerNorm(g, x, w('ln_2.weight', [C], 'ln-gain'), w('ln_2.bias', [C], 'ln-bias'));
-    const fc = g.op('Add', [g.op('MatMul', [h2, w('mlp.c_fc.weight', [C, 4 * C], 'linear')]), w('mlp.c_fc.bias', [4 * C], 'bias')]); // [B, T, 4C]
-    const mlpOut = g.op('Add', [g.op('MatMul', [geluTanh(g, fc), w('mlp.c_proj.weight', [4 * C, C], 'residual-linear')]), w('mlp.c_proj.bias', [C], 'bias')]);
+    const fc = g.op('Add', [matmul(h2, 'mlp.c_fc.weight', C, 4 * C, 'linear'), w('mlp.c_fc.bias', [4 * C], 'bias')]); // [B, T, 4C]
+    const mlpOut = g.op('Add', [matmul(geluTanh(g, fc), 'mlp.c_proj.weight', 4 * C, C, 'residual-linear'), w('mlp.c_proj.bias', [C], 'bias')]);
     x = g.op('Add', [x, mlpOut]);
   }
 
   const lnf = g.weight('transformer.ln_f.weight', [C], weights('transformer.ln_f.weight', [C], 'ln-gain'));
   const lnfB = g.weight('transformer.ln_f.bias', [C], weights('transformer.ln_f.bias', [C], 'ln-bias'));
   // LM head tied to the token embedding: logits = final · wteᵀ. ORT folds the constant transpose once at load.
-  const wteT = g.op('Transpose', [wte], { perm: [1, 0] }); // [C, V]
+  const wteT = () => g.op('Transpose', [wte], { perm: [1, 0] }); // [C, V]
   if (engine) {
     // Only the last position needs a next token; with left padding it is the same index T - 1 in every row.
     const lastIndex = g.op('Sub', [g.op('Gather', [g.op('Shape', [inputIds]), g.int64([1], [])], { axis: 0 }), g.int64([1], [])]);
     const last = g.op('Gather', [x, lastIndex], { axis: 1 }); // [B, C]
-    g.op('MatMul', [layerNorm(g, last, lnf, lnfB), wteT], {}, 'logits'); // [B, V]
+    const final = layerNorm(g, last, lnf, lnfB); // [B, C]
+    if (precision === 'fp32') g.op('MatMul', [final, wteT()], {}, 'logits'); // [B, V]
+    else g.op('Identity', [int8MatMul(g, final, 'lm_head', transposedColumns(wteData, p.vocabSize, C), C, p.vocabSize)], {}, 'logits'); // [B, V]
     g.output('logits', ElemType.FLOAT, ['batch_size', p.vocabSize]);
   } else {
-    g.op('MatMul', [layerNorm(g, x, lnf, lnfB), wteT], {}, 'logits'); // [B, T, V]
+    g.op('MatMul', [layerNorm(g, x, lnf, lnfB), wteT()], {}, 'logits'); // [B, T, V]
     g.output('logits', ElemType.FLOAT, ['batch_size', 'sequence_length', p.vocabSize]);
   }
   return g;
@@ -166,4 +179,18 @@ function geluTanh(g: OnnxGraphBuilder, x: string): string {
   const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [cube, g.float(0.044715)])]), g.float(Math.sqrt(2 / Math.PI))]);
   const tanh = g.op('Tanh', [inner]);
   return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [tanh, g.float(1)])]);
+}
+
+/** The tied LM head wteᵀ [C, V] quantized per column, that is per vocabulary entry, straight from wte [V, C]. */
+function transposedColumns(wte: Float32Array, V: number, C: number) {
+  const values = new Int8Array(C * V);
+  const scales = new Float32Array(V);
+  for (let v = 0; v < V; v++) {
+    let max = 0;
+    for (let c = 0; c < C; c++) max = Math.max(max, Math.abs(wte[v * C + c]));
+    const scale = max > 0 ? max / 127 : 1;
+    scales[v] = scale;
+    for (let c = 0; c < C; c++) values[c * V + v] = Math.round(wte[v * C + c] / scale);
+  }
+  return { values, scales };
 }

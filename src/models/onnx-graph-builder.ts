@@ -9,7 +9,7 @@ export type Dim = number | string;
 export type AttrValue = number | string | number[] | { floats: number[] } | { int: number } | { float: number };
 
 /** ONNX element types used by GPT-2 graphs. */
-export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL } as const;
+export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL, INT8: onnx.TensorProto.DataType.INT8, UINT8: onnx.TensorProto.DataType.UINT8 } as const;
 
 /**
  * Builds an ONNX model through the protobuf definition that `onnx-proto` ships, so the file is encoded by the
@@ -43,6 +43,19 @@ export class OnnxGraphBuilder {
         rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       }),
     );
+    return name;
+  }
+
+  /** Adds an int8 initializer (a quantized weight). */
+  int8Weight(name: string, dims: number[], data: Int8Array): string {
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.INT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    return name;
+  }
+
+  /** Adds a uint8 scalar constant (a zero point). */
+  uint8(value: number): string {
+    const name = `const_u8_${this.counter++}`;
+    this.initializers.push(onnx.TensorProto.create({ name, dims: [], dataType: ElemType.UINT8, rawData: Uint8Array.of(value) }));
     return name;
   }
 
