@@ -4,6 +4,7 @@
  *   (b) transformers.js model.generate on left-padded batches of 16 prompts of similar length (PipelineGenerator)
  *   (c) the continuous-batching engine, all 64 submitted at once
  *   (d) the engine with Poisson arrivals at 80% of the capacity measured in (c)
+ *   (c8) the int8 engine (AVA_ENGINE_PRECISION=int8), all 64 at once; and its decode steps
  * plus the engine's decode-step throughput at batch 1–64 (median of 64 timed steps, with the 10th–90th percentile
  * spread) and the roofline: the workload's FLOPs over the best MatMul rate measured on the engine's own shapes (block
  * projections at decode and prefill row counts, the LM head), before and after the scenarios.
@@ -78,30 +79,38 @@ const peakBefore = await measureMatMulPeak(shapes, THREADS);
 // Measured first, with only this session loaded, so that other sessions' memory and threads do not disturb it.
 // Decode-step throughput: B sequences with 128 cached tokens each, one token per step.
 process.stderr.write('measuring decode steps…\n');
-const raw = await Gpt2Engine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 64 * 256 });
-const decodeSteps: Record<string, number> = {};
-const decodeSpread: Record<string, string> = {};
-for (const B of [1, 8, 16, 32, 64]) {
-  let handle = 0;
-  for (let s = 0; s < B; s += 16) {
-    await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + DECODE_STEPS + 1 })));
-  }
-  const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
-  await raw.decode(tokens);
-  // Each step timed alone, enough of them for a stable median; the spread is the 10th to 90th percentile.
-  const rates: number[] = [];
-  for (let k = 0; k < DECODE_STEPS; k++) {
-    const t0 = performance.now();
+/** Decode-step throughput of one engine precision: median tok/s per batch size and the 10th–90th percentile. */
+async function measureDecode(precision: 'fp32' | 'int8') {
+  const raw = await Gpt2Engine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 64 * 256, precision });
+  const steps: Record<string, number> = {};
+  const spread: Record<string, string> = {};
+  for (const B of [1, 8, 16, 32, 64]) {
+    let handle = 0;
+    for (let s = 0; s < B; s += 16) {
+      await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + DECODE_STEPS + 1 })));
+    }
+    const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
     await raw.decode(tokens);
-    rates.push(B / ((performance.now() - t0) / 1000));
+    // Each step timed alone, enough of them for a stable median; the spread is the 10th to 90th percentile.
+    const rates: number[] = [];
+    for (let k = 0; k < DECODE_STEPS; k++) {
+      const t0 = performance.now();
+      await raw.decode(tokens);
+      rates.push(B / ((performance.now() - t0) / 1000));
+    }
+    steps[`B=${B}`] = +quantile(rates, 0.5).toFixed(1);
+    spread[`B=${B}`] = `${quantile(rates, 0.1).toFixed(0)}–${quantile(rates, 0.9).toFixed(0)}`;
+    for (let h = 1; h <= B; h++) raw.release(h);
   }
-  decodeSteps[`B=${B}`] = +quantile(rates, 0.5).toFixed(1);
-  decodeSpread[`B=${B}`] = `${quantile(rates, 0.1).toFixed(0)}–${quantile(rates, 0.9).toFixed(0)}`;
-  for (let h = 1; h <= B; h++) raw.release(h);
+  await raw.close();
+  return { steps, spread };
 }
-await raw.close();
+const { steps: decodeSteps, spread: decodeSpread } = await measureDecode('fp32');
+process.stderr.write('measuring decode steps (int8)…\n');
+const int8Decode = await measureDecode('int8');
 
 const engine = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256 });
+const engine8 = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256, precision: 'int8' });
 const batched = await PipelineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS });
 const naive = (await pipeline('text-generation', dir, { dtype: 'fp32', local_files_only: true, session_options: { intraOpNumThreads: THREADS } })) as TextGenerationPipeline;
 
@@ -121,12 +130,17 @@ const requests = prompts.map((prompt) => ({ promptIds: engine.tokenizer.encode(p
 
 // Warm-up: one request through each path, so that session initialisation is not measured.
 await engine.stream(requests[0]);
+await engine8.stream(requests[0]);
 await batched.generate([requests[0]]);
 await naive(prompts[0], { max_new_tokens: 2, do_sample: false });
 
 const c = await timed('(c) engine, all at once', async (done) => {
   await Promise.all(requests.map((r, i) => engine.stream(r).then((o) => done(i, o))));
 });
+const c8 = await timed('(c8) int8 engine, all at once', async (done) => {
+  await Promise.all(requests.map((r, i) => engine8.stream(r).then((o) => done(i, o))));
+});
+await engine8.close();
 const capacity = N / (c.wallMs / 1000);
 const rate = 0.8 * capacity;
 let t = 0;
@@ -182,7 +196,7 @@ for (const o of c.outputs) {
   flops += o.generatedTokens * 2 * C * VOCAB;
 }
 const minSeconds = flops / (gflops * 1e9);
-const rows = [a, b, c, d].map(summarise);
+const rows = [a, b, c, d, c8].map(summarise);
 const tps = (s: Scenario) => s.outputs.reduce((n, o) => n + o.generatedTokens, 0) / (s.wallMs / 1000);
 const result = {
   benchmark: 'inference',
@@ -192,7 +206,8 @@ const result = {
   messages: N,
   maxNewTokens: MAX_NEW,
   scenarios: rows,
-  ratios: { 'c/a': +(tps(c) / tps(a)).toFixed(2), 'c/b': +(tps(c) / tps(b)).toFixed(2) },
+  ratios: { 'c/a': +(tps(c) / tps(a)).toFixed(2), 'c/b': +(tps(c) / tps(b)).toFixed(2), 'c8/c': +(tps(c8) / tps(c)).toFixed(2) },
+  int8: { decodeStepTokensPerSecond: int8Decode.steps, decodeStepSpread: int8Decode.spread, greedyDifferingFromFp32: c8.outputs.filter((o, i) => o.text !== c.outputs[i].text).length },
   decodeStepTokensPerSecond: decodeSteps,
   roofline: {
     matmulPeakGflops: +gflops.toFixed(1),
@@ -212,6 +227,9 @@ console.table(rows);
 console.table([{ ...result.ratios, ...decodeSteps }]);
 console.table([{ ...result.roofline, peakBefore: `${peakBefore.best.gflops} (${peakBefore.best.shape})`, peakAfter: `${peakAfter.best.gflops} (${peakAfter.best.shape})` }]);
 console.table([decodeSpread]);
+console.log('int8 engine decode steps (median, p10–p90):');
+console.table([int8Decode.steps, int8Decode.spread]);
+console.log(`int8 engine: greedy outputs differing from the fp32 engine: ${result.int8.greedyDifferingFromFp32} of ${N}`);
 if (result.roofline.measurementError) console.log(`MEASUREMENT ERROR: the engine ran faster than the measured peak allows (fraction ${result.roofline.achievedFraction}); the peak was measured too low`);
 console.log(`greedy outputs differing between engine and transformers.js: ${mismatches} of ${N}`);
 console.log(`written ${await writeResult('inference', result)}`);
