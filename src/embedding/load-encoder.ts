@@ -7,7 +7,10 @@ import { CachedEmbedder, type TextEmbedder } from './text-embedder.js';
 
 /** A sentence encoder and how to release it. */
 export interface LoadedEncoder {
+  /** For texts that come back (intent examples, knowledge entries at each rebuild): cached by text. */
   embedder: TextEmbedder;
+  /** For texts seen once (messages): not cached, so they never push the others out. */
+  encoder: TextEmbedder;
   close(): Promise<void>;
 }
 
@@ -25,5 +28,5 @@ export async function loadEncoder(config: AvaConfig, log: Logger): Promise<Loade
   }
   const encoder = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
   log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
-  return { embedder: new CachedEmbedder(encoder), close: () => encoder.close() };
+  return { embedder: new CachedEmbedder(encoder), encoder, close: () => encoder.close() };
 }

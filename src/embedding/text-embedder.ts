@@ -7,7 +7,7 @@ export interface TextEmbedder {
   embed(texts: readonly string[]): Promise<Float32Array[]>;
 }
 
-/** Texts whose embeddings are kept: every example and knowledge entry, and recent messages. */
+/** Texts whose embeddings are kept: every intent example and knowledge entry. */
 const CACHED_TEXTS = 20_000;
 
 /**

@@ -181,16 +181,9 @@ function geluTanh(g: OnnxGraphBuilder, x: string): string {
   return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [tanh, g.float(1)])]);
 }
 
-/** The tied LM head wteᵀ [C, V] quantized per column, that is per vocabulary entry, straight from wte [V, C]. */
+/** The tied LM head wteᵀ [C, V] quantized per column, that is per vocabulary entry. */
 function transposedColumns(wte: Float32Array, V: number, C: number) {
-  const values = new Int8Array(C * V);
-  const scales = new Float32Array(V);
-  for (let v = 0; v < V; v++) {
-    let max = 0;
-    for (let c = 0; c < C; c++) max = Math.max(max, Math.abs(wte[v * C + c]));
-    const scale = max > 0 ? max / 127 : 1;
-    scales[v] = scale;
-    for (let c = 0; c < C; c++) values[c * V + v] = Math.round(wte[v * C + c] / scale);
-  }
-  return { values, scales };
+  const head = new Float32Array(C * V);
+  for (let v = 0; v < V; v++) for (let c = 0; c < C; c++) head[c * V + v] = wte[v * C + c];
+  return quantizeColumns(head, C, V);
 }

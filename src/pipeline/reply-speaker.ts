@@ -39,7 +39,7 @@ export class ReplySpeaker {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
       try {
         const voice = this.synthesizer.voiceFor(next.text);
-        if (await this.speech.get(next.messageId, voice, 'wav', next.text)) continue;
+        if (await this.speech.has(next.messageId, voice, 'wav', next.text)) continue;
         await this.speech.put(next.messageId, voice, 'wav', next.text, (await this.synthesizer.synthesize(next.text)).wav);
       } catch (err) {
         this.log.warn({ err, messageId: next.messageId }, 'speaking a reply failed; its audio will be made when first fetched');

@@ -50,7 +50,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
   // A sentence encoder that exists but cannot be loaded stops the start here, before any connection is opened.
   const encoder = await loadEncoder(config, log);
-  const semantics = encoder && { embedder: encoder.embedder, examples: await embedExamples(catalog.intents, encoder.embedder), floor: config.semanticFloor, temperature: config.semanticTemperature, decisive: config.semanticDecisive, log };
+  const semantics = encoder && { embedder: encoder.encoder, examples: await embedExamples(catalog.intents, encoder.embedder), floor: config.semanticFloor, temperature: config.semanticTemperature, decisive: config.semanticDecisive, log };
   const { redis, database } = await openConnections(config).catch(async (err: unknown) => {
     await encoder?.close();
     throw err;

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
@@ -6,6 +7,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { loadConfig, type AvaConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
+import { Database } from '../../src/storage/database.js';
 import { ROOT, TINY_MODEL_DIR } from './paths.js';
 
 /** Redis and database URLs of the local services that `scripts/services.sh up` started. */
@@ -38,6 +40,24 @@ export function testConfig(names: { queueName: string; dbName: string }, overrid
 /** The test's queue as BullMQ sees it, to set up jobs in states a producer never makes (delayed, half-retried). */
 export function bullQueueOf(config: AvaConfig, connection: Redis): Queue {
   return new Queue(config.queueName, { connection, prefix: config.queuePrefix });
+}
+
+/**
+ * The test file's database and Redis connection: opened before its tests, closed after them, with everything the
+ * test stored dropped. Read `stores.db` and `stores.redis` inside the tests.
+ */
+export function sharedStores(config: AvaConfig): { db: Database; redis: Redis } {
+  const stores = {} as { db: Database; redis: Redis };
+  beforeAll(async () => {
+    stores.db = await Database.connect(config.mongoUrl, config.dbName);
+    stores.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  });
+  afterAll(async () => {
+    stores.redis?.disconnect();
+    await stores.db?.close();
+    await cleanup(config);
+  });
+  return stores;
 }
 
 /** A silent logger for in-process workers. */

@@ -1,27 +1,15 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ConversationRepository } from '../../src/storage/conversation-repository.js';
-import { Database } from '../../src/storage/database.js';
 import { RecentTurnsCache } from '../../src/storage/recent-turns-cache.js';
-import { cleanup, isolatedNames, testConfig } from '../helpers/services.js';
+import { isolatedNames, sharedStores, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('conv'));
 const keyPrefix = `${config.queuePrefix}:${config.queueName}`;
-let db: Database;
-let redis: Redis;
-beforeAll(async () => {
-  db = await Database.connect(config.mongoUrl, config.dbName);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await db.close();
-  await cleanup(config);
-});
+const stores = sharedStores(config);
 
 let at = Date.UTC(2026, 10, 29);
 const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({ messageId: id, user, assistant, at: new Date(at++) });
-const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(db, { maxTurns, maxChars }, new RecentTurnsCache(redis, { keyPrefix, maxTurns, ttlSeconds }));
+const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(stores.db, { maxTurns, maxChars }, new RecentTurnsCache(stores.redis, { keyPrefix, maxTurns, ttlSeconds }));
 const ids = (turns: ReadonlyArray<{ messageId: string }> | undefined) => (turns ?? []).map((t) => t.messageId);
 
 it('gives prompts the newest turns in order within the count and character bounds, from Redis', async () => {
@@ -30,10 +18,10 @@ it('gives prompts the newest turns in order within the count and character bound
   expect(ids((await repo.history(['count'])).get('count'))).toEqual(['2', '3', '4']);
   expect(ids((await repo.get('count'))!.turns)).toEqual(['2', '3', '4']);
   // The database keeps every turn (retention removes old ones); Redis keeps the bound.
-  expect(await db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
-  expect(await redis.zcard(`${keyPrefix}:history:{count}:order`)).toBe(3);
-  expect(await redis.hlen(`${keyPrefix}:history:{count}:turns`)).toBe(3);
-  expect(await redis.ttl(`${keyPrefix}:history:{count}:turns`)).toBeGreaterThan(3500);
+  expect(await stores.db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
+  expect(await stores.redis.zcard(`${keyPrefix}:history:{count}:order`)).toBe(3);
+  expect(await stores.redis.hlen(`${keyPrefix}:history:{count}:turns`)).toBe(3);
+  expect(await stores.redis.ttl(`${keyPrefix}:history:{count}:turns`)).toBeGreaterThan(3500);
   const byChars = repoOf(10, 25);
   await byChars.append('chars', 'u', [turn('a', 'x'.repeat(10), 'y'.repeat(10))]);
   await byChars.append('chars', 'u', [turn('b', 'x'.repeat(5), 'y'.repeat(5))]);
@@ -53,17 +41,17 @@ it('never adds a turn twice, loses none under concurrent appends, and keeps turn
   expect(history.get('busy')![4]).toEqual(turns[4]);
   expect(history.has('nobody')).toBe(false);
   expect(ids((await repo.get('busy'))!.turns)).toEqual(turns.map((t) => t.messageId));
-  expect(await db.turns.countDocuments({ conversationId: 'busy' })).toBe(10);
+  expect(await stores.db.turns.countDocuments({ conversationId: 'busy' })).toBe(10);
 });
 
 it('answers a conversation Redis lost without history, keeps every turn in the database, and builds it up again', async () => {
   const repo = repoOf(4, 10_000);
   await repo.append('lost', 'u', [turn('l1'), turn('l2')]);
   expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l1', 'l2']);
-  await redis.del(`${keyPrefix}:history:{lost}:order`, `${keyPrefix}:history:{lost}:turns`);
+  await stores.redis.del(`${keyPrefix}:history:{lost}:order`, `${keyPrefix}:history:{lost}:turns`);
   expect((await repo.history(['lost'])).has('lost')).toBe(false);
   expect(ids((await repo.get('lost'))!.turns)).toEqual(['l1', 'l2']);
   await repo.append('lost', 'u', [turn('l3')]);
   expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l3']);
-  expect(await db.turns.countDocuments({ conversationId: 'lost' })).toBe(3);
+  expect(await stores.db.turns.countDocuments({ conversationId: 'lost' })).toBe(3);
 });

@@ -1,24 +1,12 @@
 import { Binary } from 'mongodb';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { RetentionSweeper } from '../../src/pipeline/retention-sweeper.js';
-import { Database } from '../../src/storage/database.js';
 import { Retention } from '../../src/storage/retention.js';
-import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import { isolatedNames, silentLog, sharedStores, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('retention'));
 const DAY = 86_400;
-let db: Database;
-let redis: Redis;
-beforeAll(async () => {
-  db = await Database.connect(config.mongoUrl, config.dbName);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-});
-afterAll(async () => {
-  redis.disconnect();
-  await db.close();
-  await cleanup(config);
-});
+const stores = sharedStores(config);
 
 const NOW = new Date('2026-11-29T12:00:00Z');
 const daysAgo = (d: number) => new Date(NOW.getTime() - d * DAY * 1000);
@@ -28,18 +16,18 @@ async function fill(ages: number[]) {
   for (const age of ages) {
     const at = daysAgo(age);
     const id = `age-${age}`;
-    await db.replies.insertOne({ _id: id, conversationId: id, userId: 'u', status: 'replied', text: 't', model: { id: 'm', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: at, startedAt: at, finishedAt: at, inferenceMs: 0 }, createdAt: at });
-    await db.turns.insertOne({ _id: id, conversationId: id, user: 'q', assistant: 'a', at });
-    await db.messages.insertOne({ _id: id, conversationId: id, userId: 'u', status: 'processing', queuedAt: at, startedAt: at, attempts: 0 });
-    await db.conversations.insertOne({ _id: id, userId: 'u', createdAt: at, updatedAt: at });
-    await db.audio.insertOne({ _id: id, messageId: id, voice: 'en-us', format: 'wav', textSha256: 'x', data: new Binary(Buffer.from('RIFF')), createdAt: at });
+    await stores.db.replies.insertOne({ _id: id, conversationId: id, userId: 'u', status: 'replied', text: 't', model: { id: 'm', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: at, startedAt: at, finishedAt: at, inferenceMs: 0 }, createdAt: at });
+    await stores.db.turns.insertOne({ _id: id, conversationId: id, user: 'q', assistant: 'a', at });
+    await stores.db.messages.insertOne({ _id: id, conversationId: id, userId: 'u', status: 'processing', queuedAt: at, startedAt: at, attempts: 0 });
+    await stores.db.conversations.insertOne({ _id: id, userId: 'u', createdAt: at, updatedAt: at });
+    await stores.db.audio.insertOne({ _id: id, messageId: id, voice: 'en-us', format: 'wav', textSha256: 'x', data: new Binary(Buffer.from('RIFF')), createdAt: at });
   }
 }
-const ids = async (name: 'replies' | 'turns' | 'messages' | 'conversations' | 'audio') => (await db.db.collection(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+const ids = async (name: 'replies' | 'turns' | 'messages' | 'conversations' | 'audio') => (await stores.db.db.collection(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
 
 it('removes what is past each collection retention and nothing else; replies are kept by default', async () => {
   await fill([1, 6, 8, 29, 31, 89, 91, 400]);
-  const retention = await Retention.apply(db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
+  const retention = await Retention.apply(stores.db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
   // FerretDB has no TTL indexes: the worker sweeps.
   expect(retention.mode).toBe('sweep');
   expect(await retention.sweep(NOW)).toEqual({ turns: 4, messages: 6, conversations: 2, audio: 6 });
@@ -50,20 +38,20 @@ it('removes what is past each collection retention and nothing else; replies are
   expect(await ids('conversations')).toEqual(['age-1', 'age-29', 'age-31', 'age-6', 'age-8', 'age-89']);
   // A second sweep finds nothing more; a replies retention set later applies to them too.
   expect(await retention.sweep(NOW)).toEqual({ turns: 0, messages: 0, conversations: 0, audio: 0 });
-  const withReplies = await Retention.apply(db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
+  const withReplies = await Retention.apply(stores.db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
   expect((await withReplies.sweep(NOW)).replies).toBe(4);
   expect(await ids('replies')).toEqual(['age-1', 'age-29', 'age-6', 'age-8']);
 });
 
 it('sweeps in one worker at a time', async () => {
-  const retention = await Retention.apply(db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY, audio: DAY });
+  const retention = await Retention.apply(stores.db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY, audio: DAY });
   const lockKey = `${config.queuePrefix}:${config.queueName}:retention-lock`;
-  await redis.set(lockKey, 'another worker', 'PX', 10_000);
+  await stores.redis.set(lockKey, 'another worker', 'PX', 10_000);
   await fill([5]);
-  await new RetentionSweeper(retention, redis, lockKey, 60_000, silentLog).runOnce();
+  await new RetentionSweeper(retention, stores.redis, lockKey, 60_000, silentLog).runOnce();
   expect(await ids('turns')).toContain('age-5');
-  await redis.del(lockKey);
-  await new RetentionSweeper(retention, redis, lockKey, 60_000, silentLog).runOnce();
+  await stores.redis.del(lockKey);
+  await new RetentionSweeper(retention, stores.redis, lockKey, 60_000, silentLog).runOnce();
   expect(await ids('turns')).not.toContain('age-5');
-  expect(await redis.exists(lockKey)).toBe(0);
+  expect(await stores.redis.exists(lockKey)).toBe(0);
 });
