@@ -25,6 +25,8 @@ import { metricsRoutes } from './routes/metrics-routes.js';
 import { openAiRoutes } from './routes/openai-routes.js';
 import { replyRoutes } from './routes/reply-routes.js';
 import { speechRoutes } from './routes/speech-routes.js';
+import { voiceRoutes } from './routes/voice-routes.js';
+import { UploadRepository } from '../storage/upload-repository.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
 import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 import { AudioTranscoder } from '../voice/audio-transcoder.js';
@@ -85,6 +87,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
+  await app.register(voiceRoutes, { producer, replies, uploads: new UploadRepository(database), maxBytes: config.audioMaxBytes, maxSeconds: config.audioMaxSeconds });
   await app.register(speechRoutes, { replies, speech: new SpeechRepository(database), synthesizer: new SpeechSynthesizer(), transcoder: new AudioTranscoder() });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.

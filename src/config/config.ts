@@ -105,9 +105,24 @@ export interface AvaConfig {
   readonly engineCacheDir?: string;
   /**
    * Days each collection keeps a document (0: for ever): replies by `createdAt`, turns by `at`, processing records
-   * by `startedAt`, conversations by `createdAt`.
+   * by `startedAt`, conversations by `createdAt`, spoken replies and voice uploads by when they were stored.
    */
-  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number; audio: number }>;
+  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number; audio: number; uploads: number }>;
+  /**
+   * Speech recognition of voice messages: `auto` uses Whisper when its model folder exists, else pocketsphinx when
+   * its library and model are installed, else none (voice messages then fail with ERR_RECOGNIZER).
+   */
+  readonly asr: 'auto' | 'pocketsphinx' | 'whisper' | 'off';
+  /** pocketsphinx's model folder (en-us/, en-us.lm.bin, cmudict-en-us.dict). */
+  readonly asrPocketsphinxModel: string;
+  /** `domain`: pocketsphinx decodes with a model of the intents and knowledge base first; `general`: only its own. */
+  readonly asrLanguageModel: 'domain' | 'general';
+  /** Whisper's model folder (transformers.js layout); a bare name is looked up under `modelsDir`. */
+  readonly asrWhisperModel: string;
+  /** Largest voice upload, in bytes; larger gets 413. */
+  readonly audioMaxBytes: number;
+  /** Longest voice message, in seconds; longer gets a `failed` reply with ERR_AUDIO_TOO_LONG. */
+  readonly audioMaxSeconds: number;
   /** How often one worker deletes what is past its retention on a database without TTL indexes (FerretDB), in ms. */
   readonly retentionSweepMs: number;
   /** A file a worker touches every 5 s (its heartbeat), for a liveness probe; absent: none. */
@@ -219,7 +234,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
       messages: e.AVA_RETENTION_MESSAGES_DAYS,
       conversations: e.AVA_RETENTION_CONVERSATIONS_DAYS,
       audio: e.AVA_RETENTION_AUDIO_DAYS,
+      uploads: e.AVA_RETENTION_UPLOADS_DAYS,
     }),
+    asr: e.AVA_ASR,
+    asrPocketsphinxModel: e.AVA_ASR_POCKETSPHINX_MODEL,
+    asrLanguageModel: e.AVA_ASR_LANGUAGE_MODEL,
+    asrWhisperModel: e.AVA_ASR_WHISPER_MODEL,
+    audioMaxBytes: e.AVA_AUDIO_MAX_BYTES,
+    audioMaxSeconds: e.AVA_AUDIO_MAX_SECONDS,
     retentionSweepMs: e.AVA_RETENTION_SWEEP_MS,
     ...(e.AVA_HEARTBEAT_FILE ? { heartbeatFile: e.AVA_HEARTBEAT_FILE } : {}),
     apiHost: e.AVA_API_HOST,

@@ -55,9 +55,21 @@ export const messageSchema = z.strictObject({
   messageId: id('messageId'),
   conversationId: id('conversationId'),
   userId: id('userId'),
+  /** What the user wrote; a voice message has `audio` instead. */
   text: safeString(1_000_000)
     .transform((s) => s.trim())
-    .pipe(z.string().min(1, 'text must not be empty or only whitespace').max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters after trimming`)),
+    .pipe(z.string().min(1, 'text must not be empty or only whitespace').max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters after trimming`))
+    .optional(),
+  /**
+   * What the user said, stored beforehand (the API's `POST /v1/messages/audio` or the CLI's `--audio` store it in
+   * GridFS bucket `uploads`): a worker transcribes it, and the transcript is the message's text from then on.
+   */
+  audio: z
+    .strictObject({
+      fileId: z.string({ error: 'audio.fileId must be a string' }).regex(/^[0-9a-f]{24}$/, 'audio.fileId must be the 24 hex digits of a stored upload'),
+      language: z.string().regex(/^[a-z]{2,3}$/, 'audio.language must be an ISO 639 code such as en').default('en'),
+    })
+    .optional(),
   createdAt: z.iso.datetime({ offset: true, error: 'createdAt must be an ISO-8601 date-time' }).optional(),
   metadata: z
     .record(metadataKey, metadataValue)
@@ -83,10 +95,18 @@ export const messageSchema = z.strictObject({
     .optional(),
   /** True asks for a spoken reply too: the worker speaks the reply once it is stored (`GET /v1/messages/:id/audio`). */
   speech: z.boolean({ error: 'speech must be true or false' }).optional(),
+}).superRefine((m, ctx) => {
+  if ((m.text === undefined) === (m.audio === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [m.text === undefined ? 'text' : 'audio'], message: m.text === undefined ? 'text is required (or audio, for a voice message)' : 'give text or audio, not both' });
+  }
 });
 
-/** A message that passed the contract (text trimmed). */
-export type Message = z.output<typeof messageSchema>;
+/** A message that passed the contract (text trimmed): written, or spoken (`audio`) and not yet transcribed. */
+export type InboundMessage = z.output<typeof messageSchema>;
+/** A message with its text: as written, or the transcript of a voice message. */
+export type Message = InboundMessage & { text: string };
+/** A voice message before transcription. */
+export type VoiceMessage = InboundMessage & { audio: NonNullable<InboundMessage['audio']> };
 /** What a producer hands in (text may have surrounding whitespace). */
 export type MessageInput = z.input<typeof messageSchema>;
 
@@ -94,7 +114,7 @@ export type MessageInput = z.input<typeof messageSchema>;
  * Validates unknown data against the contract. Throws a {@link ContractError} listing every bad field and its
  * reason; never returns partially valid data.
  */
-export function parseMessage(data: unknown): Message {
+export function parseMessage(data: unknown): InboundMessage {
   if (isPlainObject(data) && isPlainObject(data.metadata)) {
     const keys = Object.keys(data.metadata);
     // Counting keys first keeps a hostile 10,000-key metadata object from being walked key by key.

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'ERR_STORAGE'
   | 'ERR_SERVICE_UNAVAILABLE'
   | 'ERR_SPEECH'
+  | AudioErrorCode
+  | 'ERR_RECOGNIZER'
   | 'ERR_INTERNAL';
 
 /** Base class: an error with a stable `code` and an optional hint telling the operator how to fix it. */
@@ -165,5 +167,40 @@ export function errorMessageOf(err: unknown): string {
 export class SpeechError extends AvaError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
     super('ERR_SPEECH', message, options);
+  }
+}
+
+/** Why a voice message's audio cannot be heard; each is stored on its `failed` reply (or answered 4xx by the API). */
+export type AudioErrorCode =
+  /** Not audio in a format AVA reads, or a file whose header claims a format its bytes are not. */
+  | 'ERR_AUDIO_FORMAT'
+  /** A WAV whose header promises more sound than the file holds. */
+  | 'ERR_AUDIO_TRUNCATED'
+  /** Longer than AVA_AUDIO_MAX_SECONDS. */
+  | 'ERR_AUDIO_TOO_LONG'
+  /** Larger than AVA_AUDIO_MAX_BYTES. */
+  | 'ERR_AUDIO_TOO_LARGE'
+  /** A sample rate outside 8–192 kHz, where speech cannot be recognised or the header is nonsense. */
+  | 'ERR_AUDIO_SAMPLE_RATE'
+  /** Nothing audible: silence, or sound too faint to hold words. */
+  | 'ERR_AUDIO_SILENT'
+  /** Audible, but the recogniser heard no words in it. */
+  | 'ERR_AUDIO_NO_SPEECH'
+  /** No recogniser of this worker knows the message's language. */
+  | 'ERR_AUDIO_LANGUAGE'
+  /** The stored audio a message refers to is gone (past its retention, or never stored). */
+  | 'ERR_AUDIO_NOT_FOUND';
+
+/** A voice message's audio that cannot be turned into text; never retried, since the same bytes fail the same way. */
+export class AudioError extends AvaError {
+  constructor(code: AudioErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(code, message, options);
+  }
+}
+
+/** A speech recogniser that cannot be loaded or failed while decoding (an operator's problem, not the audio's). */
+export class RecognizerError extends AvaError {
+  constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super('ERR_RECOGNIZER', message, options);
   }
 }

@@ -2,7 +2,7 @@ import { SemanticIndex } from '../embedding/semantic-index.js';
 import type { TextEmbedder } from '../embedding/text-embedder.js';
 import type { Logger } from '../logging/logger.js';
 import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
-import type { KnowledgePassage } from '../storage/knowledge-entry.js';
+import type { KnowledgeEntry, KnowledgePassage } from '../storage/knowledge-entry.js';
 import { KnowledgeIndex } from './knowledge-index.js';
 
 /** Settings of the live knowledge base. */
@@ -11,6 +11,8 @@ export interface KnowledgeBaseOptions {
   refreshMs: number;
   /** With it, English entries are embedded at each rebuild and English questions are matched by meaning too. */
   semantic?: { embedder: TextEmbedder; floor: number };
+  /** Told the entries after each rebuild (a recogniser's domain model follows the knowledge base this way). */
+  onRebuild?: (entries: readonly KnowledgeEntry[]) => Promise<void>;
 }
 
 /**
@@ -59,6 +61,7 @@ export class KnowledgeBase {
     this.index = new KnowledgeIndex(entries, meaning);
     this.revision = revision;
     this.log.info({ entries: entries.length, revision }, 'knowledge index built');
+    await this.opts.onRebuild?.(entries);
     return true;
   }
 

@@ -16,7 +16,9 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
 import { idField } from './reply-key.js';
 import type { ReplySpeaker } from './reply-speaker.js';
-import { markOf, sortJobs, type Answer, type JobOutcome, type ParsedJob, type PlannedJob } from './batch-stages.js';
+import type { MessageTranscriber, Transcribed } from './message-transcriber.js';
+import { RecognizerError } from '../errors/errors.js';
+import { markOf, sortJobs, type Answer, type JobOutcome, type ParsedJob, type PlannedJob, type VoiceJob } from './batch-stages.js';
 
 export type { JobOutcome } from './batch-stages.js';
 
@@ -39,11 +41,13 @@ export interface BatchProcessorDeps {
   marks: StoredReplyMarks;
   /** Speaks the replies of messages that ask for speech, after they are stored. */
   speaker?: ReplySpeaker;
+  /** Turns voice messages into text; without it they fail with ERR_RECOGNIZER. */
+  transcriber?: MessageTranscriber;
 }
 
 /**
  * handle_messages for one batch, in stages: parse every job; skip the ones a previous pass answered (their marks);
- * record the new valid ones as processing; plan each (unreadable text, intent, handler); store the answers that need
+ * transcribe the voice messages; record the new valid ones as processing; plan each (unreadable text, intent, handler); store the answers that need
  * no model at once; generate the rest in ONE call; store those; mark the jobs, append the turns and report each job's
  * outcome. Storage errors propagate (the caller retries the whole batch); a bad message, a failing handler or a
  * generation failure only ever fails its own message.
@@ -73,10 +77,12 @@ export class BatchProcessor {
       mark = now;
     };
 
-    const { refused, parsed, malformed } = sortJobs(jobs);
-    const marked = await this.marked([...parsed, ...malformed]);
+    const { refused, parsed, voice, malformed } = sortJobs(jobs);
+    const marked = await this.marked([...parsed, ...voice, ...malformed]);
     lap('existing');
-    const fresh = parsed.filter((p) => !marked.has(p.key));
+    const heard = await this.transcribe(voice.filter((v) => !marked.has(v.key)));
+    lap('transcribe');
+    const fresh = [...parsed.filter((p) => !marked.has(p.key)), ...heard.heard];
     const freshMalformed = malformed.filter((m) => !marked.has(m.key));
     // The pass that stored these may have died before telling their stream readers.
     for (const key of marked.keys()) stream?.done(key);
@@ -89,7 +95,7 @@ export class BatchProcessor {
     // Answers that need no model (templates, status, handlers, "please rephrase", contract errors) are stored before
     // generation starts, so they never wait for the batch's slowest reply: one bulk write for them, one for the
     // generated ones (a batch of only one kind makes one write; storing nothing is no round trip).
-    const early = [...freshMalformed.map((m): Answer => ({ job: m.job, key: m.key, error: m.error })), ...planned.flatMap((p) => this.answerWithoutModel(p, attempt))];
+    const early = [...freshMalformed.map((m): Answer => ({ job: m.job, key: m.key, error: m.error })), ...heard.failed, ...planned.flatMap((p) => this.answerWithoutModel(p, attempt))];
     const earlyDocs = early.map((a) => this.replyDocument(a, { queuedAt: new Date(a.job.timestamp), startedAt, finishedAt: new Date(), inferenceMs: 0 }));
     const stored = await this.store(earlyDocs);
     lap('storeEarly');
@@ -103,7 +109,7 @@ export class BatchProcessor {
     const finishedAt = new Date();
     const late = toGenerate.map((p, i): Answer => {
       const r = results[i];
-      const base = { job: p.job, key: p.key, message: p.message, plan: p.plan, passageIds: prompts[i].passageIds };
+      const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan, passageIds: prompts[i].passageIds };
       return r.finishReason === 'error' ? { ...base, error: r.error } : { ...base, output: r };
     });
     const lateDocs = late.map((a) => this.replyDocument(a, { queuedAt: new Date(a.job.timestamp), startedAt, finishedAt, inferenceMs }));
@@ -129,11 +135,11 @@ export class BatchProcessor {
       }),
     ]);
     lap('marks');
-    await this.appendTurns(answers.filter((a) => stored.has(a.key)), parsed.filter((p) => marked.has(p.key)), marked);
+    await this.appendTurns(answers.filter((a) => stored.has(a.key)), [...parsed, ...heardBefore(voice, marked)].filter((p) => marked.has(p.key)), marked);
     lap('turns');
 
     const outcomes = new Map<QueuedJob, JobOutcome>(refused);
-    for (const p of [...parsed, ...malformed]) if (marked.has(p.key)) outcomes.set(p.job, { kind: 'already-stored', messageId: p.key });
+    for (const p of [...parsed, ...voice, ...malformed]) if (marked.has(p.key)) outcomes.set(p.job, { kind: 'already-stored', messageId: p.key });
     for (const a of answers) {
       // Not stored: a reply with this key was there already (its worker died before marking it, or an enqueue after
       // BullMQ trimmed the job record).
@@ -161,6 +167,14 @@ export class BatchProcessor {
     return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0).map((p) => p.job));
   }
 
+  /** The voice messages' transcripts; without a transcriber, each fails on its own. */
+  private async transcribe(voice: readonly VoiceJob[]): Promise<Transcribed> {
+    if (voice.length === 0) return { heard: [], failed: [] };
+    if (this.deps.transcriber) return this.deps.transcriber.transcribeAll(voice);
+    const error = new RecognizerError('this worker transcribes no voice messages', { hint: 'start workers with AVA_ASR other than off' });
+    return { heard: [], failed: voice.map((v) => ({ job: v.job, key: v.key, error })) };
+  }
+
   private async markProcessing(fresh: readonly ParsedJob[], startedAt: Date): Promise<void> {
     await this.deps.states.markProcessing(
       fresh.map((p) => ({ _id: p.key, conversationId: p.message.conversationId, userId: p.message.userId, status: 'processing', queuedAt: new Date(p.job.timestamp), startedAt, attempts: p.job.attemptsMade })),
@@ -174,7 +188,7 @@ export class BatchProcessor {
 
   /** A planned reply or failure as an answer (a reply streams at once); nothing for a plan that needs the model. */
   private answerWithoutModel(p: PlannedJob, attempt: string): Answer[] {
-    const base = { job: p.job, key: p.key, message: p.message, plan: p.plan };
+    const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan };
     if (p.plan.kind === 'fail') return [{ ...base, error: p.plan.error }];
     if (p.plan.kind !== 'reply') return [];
     this.deps.stream?.token(p.key, attempt, p.plan.text);
@@ -212,6 +226,7 @@ export class BatchProcessor {
       ...(conversationId ? { conversationId } : {}),
       ...(userId ? { userId } : {}),
       ...(a.output ? { status: 'replied', text: storableText(a.output.text), finishReason: a.output.finishReason } : { status: 'failed', error: { code: errorCodeOf(a.error), message: storableText(errorMessageOf(a.error)) } }),
+      ...(a.transcript ? { transcript: a.transcript } : {}),
       ...(a.plan ? { intent: a.plan.intent, recognition: a.plan.recognition } : {}),
       ...(a.passageIds && a.passageIds.length > 0 ? { passageIds: [...a.passageIds] } : {}),
       model: this.deps.generator.model,
@@ -249,4 +264,12 @@ export class BatchProcessor {
     }
     await this.deps.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
   }
+}
+
+/** Voice messages a previous pass answered, with the text it heard (from their marks), for their conversation turns. */
+function heardBefore(voice: readonly VoiceJob[], marks: ReadonlyMap<string, StoredReplyMark>): ParsedJob[] {
+  return voice.flatMap((v) => {
+    const heard = marks.get(v.key)?.heard;
+    return heard === undefined ? [] : [{ job: v.job, key: v.key, message: { ...v.message, text: heard } }];
+  });
 }

@@ -1,6 +1,6 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
-import { parseMessage, type Message } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
+import { parseMessage, type Message, type VoiceMessage } from '../contract/message-contract.js';
+import type { ReplyDocument, TranscriptInfo } from '../storage/reply-document.js';
 import type { ReplyPlan } from '../conversation/reply-planner.js';
 import { AvaError, ContractError, JobIdError, errorMessageOf } from '../errors/errors.js';
 import type { GenerationOutput } from '../generation/text-generator.js';
@@ -15,11 +15,22 @@ export type JobOutcome =
   /** No reply can be keyed safely for the job (its data names another message, or its id is unusable). */
   | { kind: 'refused'; jobId: string; error: AvaError };
 
-/** A job whose data passed the contract, under its reply key (the job id; the producer makes it the messageId). */
+/**
+ * A job whose data passed the contract with its text, under its reply key (the job id; the producer makes it the
+ * messageId): written, or a voice message after transcription (`transcript`).
+ */
 export interface ParsedJob {
   job: QueuedJob;
   key: string;
   message: Message;
+  transcript?: TranscriptInfo;
+}
+
+/** A voice message that passed the contract, before transcription. */
+export interface VoiceJob {
+  job: QueuedJob;
+  key: string;
+  message: VoiceMessage;
 }
 
 /** A job whose data broke the contract: it is answered with a `failed` reply under its own key. */
@@ -35,7 +46,7 @@ export interface PlannedJob extends ParsedJob {
 }
 
 /** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = { job: QueuedJob; key: string; message?: Message; plan?: ReplyPlan; passageIds?: readonly string[] } & (
+export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[] } & (
   | { output: GenerationOutput; error?: undefined }
   | { error: AvaError; output?: undefined }
 );
@@ -44,12 +55,13 @@ export type Answer = { job: QueuedJob; key: string; message?: Message; plan?: Re
 export interface Sorted {
   refused: Map<QueuedJob, JobOutcome>;
   parsed: ParsedJob[];
+  voice: VoiceJob[];
   malformed: MalformedJob[];
 }
 
-/** Sorts jobs by their reply key (see {@link replyKeyOf}) and whether their data passes the contract. */
+/** Sorts jobs by their reply key (see {@link replyKeyOf}), whether their data passes the contract, and text or voice. */
 export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
-  const sorted: Sorted = { refused: new Map(), parsed: [], malformed: [] };
+  const sorted: Sorted = { refused: new Map(), parsed: [], voice: [], malformed: [] };
   for (const job of jobs) {
     const key = replyKeyOf(job.id, job.data);
     if (key instanceof JobIdError) {
@@ -57,7 +69,9 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
       continue;
     }
     try {
-      sorted.parsed.push({ job, key, message: parseMessage(job.data) });
+      const message = parseMessage(job.data);
+      if (message.text !== undefined) sorted.parsed.push({ job, key, message: { ...message, text: message.text } });
+      else if (message.audio) sorted.voice.push({ job, key, message: { ...message, audio: message.audio } });
     } catch (err) {
       sorted.malformed.push({ job, key, error: err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]) });
     }
@@ -67,5 +81,5 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
 
 /** What a job's mark says of its stored reply. */
 export function markOf(d: ReplyDocument): StoredReplyMark {
-  return { status: d.status, ...(d.text !== undefined ? { text: d.text } : {}), ...(d.intent ? { intent: d.intent } : {}) };
+  return { status: d.status, ...(d.text !== undefined ? { text: d.text } : {}), ...(d.intent ? { intent: d.intent } : {}), ...(d.transcript ? { heard: d.transcript.text } : {}) };
 }

@@ -5,8 +5,8 @@ import type { Retention } from '../storage/retention.js';
 import { PeriodicTask } from './periodic-task.js';
 
 /**
- * Runs {@link Retention.sweep} every `intervalMs` in one worker at a time (a Redis lock per database), on servers
- * without TTL indexes. A failed sweep is logged and tried again at the next interval; nothing on the hot path waits
+ * Runs {@link Retention.sweep} every `intervalMs` in one worker at a time (a Redis lock per database), where the
+ * server cannot expire everything itself (no TTL indexes, or uploads to expire). A failed sweep is logged and tried again at the next interval; nothing on the hot path waits
  * for it.
  */
 export class RetentionSweeper {
@@ -22,9 +22,9 @@ export class RetentionSweeper {
     this.periodic = new PeriodicTask(() => this.sweep(), intervalMs);
   }
 
-  /** Starts the periodic sweeps (none when the server enforces retention itself). */
+  /** Starts the periodic sweeps (none when the server enforces all retention itself). */
   start(): void {
-    if (this.retention.mode === 'sweep') this.periodic.start();
+    if (this.retention.needsSweeps) this.periodic.start();
   }
 
   /** Stops the sweeps and waits for one in progress. */

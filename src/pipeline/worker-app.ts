@@ -31,6 +31,12 @@ import { embedExamples } from '../intent/semantic-examples.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
 import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 import { ReplySpeaker } from './reply-speaker.js';
+import { loadRecognizers } from '../voice/load-recognizers.js';
+import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
+import { AudioDecoder } from '../voice/audio-decoder.js';
+import { UploadRepository } from '../storage/upload-repository.js';
+import { MessageTranscriber } from './message-transcriber.js';
+import { domainSentences } from './domain-sentences.js';
 
 const DAY = 86_400;
 
@@ -51,20 +57,36 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   // A sentence encoder that exists but cannot be loaded stops the start here, before any connection is opened.
   const encoder = await loadEncoder(config, log);
   const semantics = encoder && { embedder: encoder.encoder, examples: await embedExamples(catalog.intents, encoder.embedder), floor: config.semanticFloor, temperature: config.semanticTemperature, decisive: config.semanticDecisive, log };
-  const { redis, database } = await openConnections(config).catch(async (err: unknown) => {
+  const recognizers = await loadRecognizers(config, log).catch(async (err: unknown) => {
     await encoder?.close();
+    throw err;
+  });
+  const closeModels = async () => {
+    await encoder?.close();
+    await Promise.all(recognizers.map((r) => r.close()));
+  };
+  const { redis, database } = await openConnections(config).catch(async (err: unknown) => {
+    await closeModels();
     throw err;
   });
   const history = new RecentTurnsCache(redis, { keyPrefix: `${config.queuePrefix}:${config.queueName}`, maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }, history);
-  const knowledge = new KnowledgeBase(new KnowledgeRepository(database), { refreshMs: config.kbRefreshMs, ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semanticFloor } } : {}) }, log);
+  const knowledge = new KnowledgeBase(
+    new KnowledgeRepository(database),
+    {
+      refreshMs: config.kbRefreshMs,
+      ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semanticFloor } } : {}),
+      onRebuild: (entries) => useDomainText(recognizers, domainSentences(catalog, entries), log),
+    },
+    log,
+  );
   try {
     // The first index is built before any job is taken; a database that cannot be read stops the start.
     await knowledge.start();
   } catch (err) {
     redis.disconnect();
     await database.close();
-    await encoder?.close();
+    await closeModels();
     throw err;
   }
   const collector = new BatchCollector(redis, {
@@ -90,12 +112,13 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis);
   const speaker = new ReplySpeaker(new SpeechSynthesizer(), new SpeechRepository(database), log);
+  const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
-  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY });
+  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY, uploads: days.uploads * DAY });
   const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
@@ -116,7 +139,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
       await speaker.idle();
       await knowledge.stop();
       await Promise.all([database.close(), redis.quit()]);
-      await encoder?.close();
+      await closeModels();
     },
   };
 }
@@ -131,4 +154,18 @@ async function openConnections(config: AvaConfig): Promise<{ redis: Redis; datab
   if (redis.status === 'fulfilled') redis.value.disconnect();
   if (database.status === 'fulfilled') await database.value.close();
   throw redis.status === 'rejected' ? redis.reason : (database as PromiseRejectedResult).reason;
+}
+
+/**
+ * Gives the recognisers the domain's text after each knowledge rebuild. A model that cannot be built is logged and
+ * the previous one kept: recognition goes on, only less tuned to the new entries.
+ */
+async function useDomainText(recognizers: readonly SpeechRecognizer[], sentences: readonly string[], log: Logger): Promise<void> {
+  for (const r of recognizers) {
+    try {
+      await r.useDomainText?.(sentences);
+    } catch (err) {
+      log.warn({ err, engine: r.engine }, 'domain language model not rebuilt; keeping the previous one');
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { QueueView } from './queue-view.js';
 import type { Redis } from 'ioredis';
-import { MESSAGE_JOB_NAME, parseMessage, type Message, type MessageInput } from '../contract/message-contract.js';
+import { MESSAGE_JOB_NAME, parseMessage, type InboundMessage, type MessageInput } from '../contract/message-contract.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 
 /** Producer settings. */
@@ -58,7 +58,7 @@ export class MessageProducer {
    */
   async enqueueMany(inputs: readonly MessageInput[]): Promise<EnqueueResult[]> {
     const issues: Array<{ path: string; message: string }> = [];
-    const messages: Message[] = [];
+    const messages: InboundMessage[] = [];
     inputs.forEach((input, i) => {
       try {
         messages.push(parseMessage(input));
@@ -95,7 +95,7 @@ export class MessageProducer {
     }
   }
 
-  private jobOptions(m: Message): JobsOptions {
+  private jobOptions(m: InboundMessage): JobsOptions {
     return {
       jobId: m.messageId,
       attempts: this.opts.attempts,

@@ -5,6 +5,8 @@ export interface StoredReplyMark {
   status: 'replied' | 'failed';
   text?: string;
   intent?: string;
+  /** A voice message's transcript: its text, for the conversation turn written when it is delivered again. */
+  heard?: string;
 }
 
 /** What names a job's log: its id and its queue's `<prefix>:<name>` (a BullMQ `Job` has both). */

@@ -39,6 +39,8 @@ export interface ReplyDocument {
   intent?: string;
   /** How the intent was recognised: its confidence in [0, 1], the three best intents, and why text was `invalid`. */
   recognition?: { confidence: number; ranking: Array<{ name: string; confidence: number }>; reason?: string };
+  /** How a voice message was heard: its transcript is the message's text. */
+  transcript?: TranscriptInfo;
   /** Ids of the knowledge passages put into the prompt, best first. */
   passageIds?: string[];
   /** Model that produced the reply. */
@@ -56,6 +58,23 @@ export interface ReplyDocument {
     inferenceMs: number;
   };
   createdAt: Date;
+}
+
+/** A voice message's transcript and how it was made. */
+export interface TranscriptInfo {
+  text: string;
+  /** The recogniser: `pocketsphinx` or `whisper`. */
+  engine: string;
+  /** The language it was recognised in (ISO 639). */
+  language: string;
+  /** The engine's confidence in [0, 1], where it gives one. */
+  confidence?: number;
+  /** The language model that decoded it, where the engine has several (`domain`, `general`). */
+  languageModel?: string;
+  /** Recognition time, in ms. */
+  ms: number;
+  /** Length of the audio, in seconds. */
+  audioSeconds: number;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Database } from './database.js';
+import { UploadRepository } from './upload-repository.js';
 
 /** How long each collection keeps a document, in seconds; 0 keeps it for ever. */
 export interface RetentionPolicy {
@@ -8,10 +9,12 @@ export interface RetentionPolicy {
   conversations: number;
   /** Spoken replies (collection `audio`): a reply is spoken again when fetched after its speech expired. */
   audio: number;
+  /** Voice messages' audio (GridFS bucket `uploads`): swept by age in every mode, since GridFS has no TTL. */
+  uploads: number;
 }
 
 /** The date field each collection ages by. */
-const AGE_FIELD: Record<keyof RetentionPolicy, string> = { replies: 'createdAt', turns: 'at', messages: 'startedAt', conversations: 'createdAt', audio: 'createdAt' };
+const AGE_FIELD: Record<Exclude<keyof RetentionPolicy, 'uploads'>, string> = { replies: 'createdAt', turns: 'at', messages: 'startedAt', conversations: 'createdAt', audio: 'createdAt' };
 
 /** How the database enforces retention. */
 export type RetentionMode = 'ttl-index' | 'sweep';
@@ -34,11 +37,21 @@ export class Retention {
     return retention;
   }
 
-  /** Deletes what is past its retention, on servers without TTL indexes. Returns the documents deleted per collection. */
+  /** Whether a worker must sweep: on servers without TTL indexes, and wherever uploads expire. */
+  get needsSweeps(): boolean {
+    return this.mode === 'sweep' || this.policy.uploads > 0;
+  }
+
+  /**
+   * Deletes what is past its retention: expired uploads everywhere, and the collections' documents on servers
+   * without TTL indexes. Returns the documents (uploads: files) deleted per collection.
+   */
   async sweep(now = new Date()): Promise<Partial<Record<keyof RetentionPolicy, number>>> {
-    if (this.mode !== 'sweep') return {};
     const deleted: Partial<Record<keyof RetentionPolicy, number>> = {};
-    for (const name of Object.keys(AGE_FIELD) as Array<keyof RetentionPolicy>) {
+    // A GridFS file is a document and its chunks; only deleting through the bucket removes both.
+    if (this.policy.uploads > 0) deleted.uploads = await new UploadRepository(this.database).deleteOlderThan(new Date(now.getTime() - this.policy.uploads * 1000));
+    if (this.mode !== 'sweep') return deleted;
+    for (const name of Object.keys(AGE_FIELD) as Array<keyof typeof AGE_FIELD>) {
       const seconds = this.policy[name];
       if (seconds === 0) continue;
       const cutoff = new Date(now.getTime() - seconds * 1000);
@@ -53,7 +66,7 @@ export class Retention {
    * must stop expiring is rebuilt without the option.
    */
   private async applyTtlIndexes(): Promise<void> {
-    for (const name of Object.keys(AGE_FIELD) as Array<keyof RetentionPolicy>) {
+    for (const name of Object.keys(AGE_FIELD) as Array<keyof typeof AGE_FIELD>) {
       const collection = this.database.db.collection(name);
       const key = { [AGE_FIELD[name]]: 1 };
       const seconds = this.policy[name];

@@ -27,7 +27,7 @@ const ids = async (name: 'replies' | 'turns' | 'messages' | 'conversations' | 'a
 
 it('removes what is past each collection retention and nothing else; replies are kept by default', async () => {
   await fill([1, 6, 8, 29, 31, 89, 91, 400]);
-  const retention = await Retention.apply(stores.db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
+  const retention = await Retention.apply(stores.db, { replies: 0, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY, uploads: 0 });
   // FerretDB has no TTL indexes: the worker sweeps.
   expect(retention.mode).toBe('sweep');
   expect(await retention.sweep(NOW)).toEqual({ turns: 4, messages: 6, conversations: 2, audio: 6 });
@@ -38,13 +38,13 @@ it('removes what is past each collection retention and nothing else; replies are
   expect(await ids('conversations')).toEqual(['age-1', 'age-29', 'age-31', 'age-6', 'age-8', 'age-89']);
   // A second sweep finds nothing more; a replies retention set later applies to them too.
   expect(await retention.sweep(NOW)).toEqual({ turns: 0, messages: 0, conversations: 0, audio: 0 });
-  const withReplies = await Retention.apply(stores.db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY });
+  const withReplies = await Retention.apply(stores.db, { replies: 30 * DAY, turns: 30 * DAY, messages: 7 * DAY, conversations: 90 * DAY, audio: 7 * DAY, uploads: 0 });
   expect((await withReplies.sweep(NOW)).replies).toBe(4);
   expect(await ids('replies')).toEqual(['age-1', 'age-29', 'age-6', 'age-8']);
 });
 
 it('sweeps in one worker at a time', async () => {
-  const retention = await Retention.apply(stores.db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY, audio: DAY });
+  const retention = await Retention.apply(stores.db, { replies: 0, turns: DAY, messages: DAY, conversations: DAY, audio: DAY, uploads: 0 });
   const lockKey = `${config.queuePrefix}:${config.queueName}:retention-lock`;
   await stores.redis.set(lockKey, 'another worker', 'PX', 10_000);
   await fill([5]);

@@ -1,0 +1,76 @@
+import type { Logger } from '../logging/logger.js';
+import { AudioError, AvaError, RecognizerError, errorMessageOf } from '../errors/errors.js';
+import type { UploadRepository } from '../storage/upload-repository.js';
+import type { TranscriptInfo } from '../storage/reply-document.js';
+import type { AudioDecoder } from '../voice/audio-decoder.js';
+import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
+import type { Answer, ParsedJob, VoiceJob } from './batch-stages.js';
+
+/** What the transcriber works with. */
+export interface MessageTranscriberDeps {
+  uploads: UploadRepository;
+  decoder: AudioDecoder;
+  /** In order of preference: the first that knows a message's language transcribes it. None: voice messages fail. */
+  recognizers: readonly SpeechRecognizer[];
+  log: Logger;
+}
+
+/** Voice messages after the transcription stage: heard (with their text) or failed. */
+export interface Transcribed {
+  heard: ParsedJob[];
+  failed: Answer[];
+}
+
+/**
+ * The stage that turns voice messages into text messages: reads each one's upload, decodes it and transcribes it
+ * with the first recogniser that knows its language. Bad audio, an unknown language or a recogniser's failure fails
+ * only that message (a stored `failed` reply with its code); a database error propagates, and the batch is retried.
+ */
+export class MessageTranscriber {
+  constructor(private readonly deps: MessageTranscriberDeps) {}
+
+  /** Transcribes the voice messages of a batch, one after another (each recogniser decodes one at a time). */
+  async transcribeAll(jobs: readonly VoiceJob[]): Promise<Transcribed> {
+    const out: Transcribed = { heard: [], failed: [] };
+    for (const v of jobs) {
+      try {
+        const { text, transcript } = await this.transcribe(v);
+        out.heard.push({ job: v.job, key: v.key, message: { ...v.message, text }, transcript });
+      } catch (err) {
+        if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
+        this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
+        out.failed.push({ job: v.job, key: v.key, error: err });
+      }
+    }
+    return out;
+  }
+
+  private async transcribe(v: VoiceJob): Promise<{ text: string; transcript: TranscriptInfo }> {
+    const { fileId, language } = v.message.audio;
+    const recognizer = this.deps.recognizers.find((r) => r.languages.includes(language));
+    if (!recognizer) {
+      if (this.deps.recognizers.length === 0) throw new RecognizerError('this worker has no speech recogniser', { hint: "install Debian's libpocketsphinx3 and pocketsphinx-en-us, or give AVA_ASR_WHISPER_MODEL" });
+      const known = this.deps.recognizers.map((r) => `${r.engine}: ${r.languages.join(', ')}`).join('; ');
+      throw new AudioError('ERR_AUDIO_LANGUAGE', `no speech recogniser here knows language '${language}' (${known})`);
+    }
+    const upload = await this.deps.uploads.get(fileId);
+    if (!upload) throw new AudioError('ERR_AUDIO_NOT_FOUND', `no stored audio ${fileId} (past its retention, or never stored)`);
+    const audio = await this.deps.decoder.decode(upload.bytes);
+    const started = performance.now();
+    const heard = await recognizer.transcribe(audio.pcm, language).catch((cause: unknown) => {
+      throw cause instanceof AvaError ? cause : new RecognizerError(`${recognizer.engine} failed: ${errorMessageOf(cause)}`, { cause });
+    });
+    const ms = Math.round(performance.now() - started);
+    if (!heard.text) throw new AudioError('ERR_AUDIO_NO_SPEECH', `${recognizer.engine} heard no words in ${audio.seconds.toFixed(1)} s of audio`);
+    const transcript: TranscriptInfo = {
+      text: heard.text,
+      engine: recognizer.engine,
+      language,
+      ...(heard.confidence !== undefined ? { confidence: heard.confidence } : {}),
+      ...(heard.languageModel ? { languageModel: heard.languageModel } : {}),
+      ms,
+      audioSeconds: Math.round(audio.seconds * 100) / 100,
+    };
+    return { text: heard.text, transcript };
+  }
+}

@@ -1,0 +1,26 @@
+/** What a recogniser heard. */
+export interface Transcript {
+  /** The words, lower-case for pocketsphinx; empty when no words were heard. */
+  text: string;
+  /** The engine's confidence in [0, 1] where it gives one (pocketsphinx: the best path's posterior probability). */
+  confidence?: number;
+  /** Which language model decoded it, where the engine has several (`domain` or `general`). */
+  languageModel?: string;
+}
+
+/**
+ * A speech-to-text engine behind one interface: 16 kHz mono 16-bit samples in, text out. Implementations keep their
+ * models loaded between utterances and decode one utterance at a time per instance.
+ */
+export interface SpeechRecognizer {
+  /** Engine name, stored with each transcript (`pocketsphinx`, `whisper`). */
+  readonly engine: string;
+  /** ISO 639-1 codes of the languages it recognises. */
+  readonly languages: readonly string[];
+  /** Transcribes one utterance in `language` (one of {@link languages}). */
+  transcribe(pcm: Int16Array, language: string): Promise<Transcript>;
+  /** Takes the domain's own sentences (intent examples, knowledge titles and bodies) to bias recognition towards. */
+  useDomainText?(sentences: readonly string[]): Promise<void>;
+  /** Frees the models. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,122 @@
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApiWorld } from '../helpers/api-world.js';
+import { UploadRepository } from '../../src/storage/upload-repository.js';
+
+const TOKEN = 'voice-token-0123456789abcdef';
+const auth = { authorization: `Bearer ${TOKEN}` };
+let world: Awaited<ReturnType<typeof startApiWorld>>;
+let base: string;
+
+/** espeak-ng's voice and speed that pocketsphinx hears best (docs/voice.md), as 16-bit WAV. */
+function speak(text: string, voice = 'en-us+f5', speed = 150): Buffer {
+  return execFileSync('espeak-ng', ['-v', voice, '-s', String(speed), '--stdout', text]);
+}
+
+/** Any audio through Debian's ffmpeg: `args` say what comes out. */
+function ffmpeg(input: Buffer | null, args: string[]): Buffer {
+  return execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...(input ? ['-i', 'pipe:0'] : []), ...args, 'pipe:1'], { input: input ?? undefined, maxBuffer: 64 * 1024 * 1024 });
+}
+
+/** A WAV header (16-bit mono PCM) over `samples` bytes of data, declaring `declared` data bytes and `rate` Hz. */
+function wav(rate: number, data: Buffer, declared = data.length): Buffer {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36 + declared, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(1, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * 2, 28);
+  h.writeUInt16LE(2, 32);
+  h.writeUInt16LE(16, 34);
+  h.write('data', 36, 'latin1');
+  h.writeUInt32LE(declared, 40);
+  return Buffer.concat([h, data]);
+}
+
+async function upload(id: string, audio: Buffer, fields: Record<string, string> = {}, filename = 'voice.bin'): Promise<Response> {
+  const form = new FormData();
+  for (const [k, v] of Object.entries({ messageId: id, conversationId: `conv-${id}`, userId: 'caller', ...fields })) form.set(k, v);
+  form.set('audio', new Blob([new Uint8Array(audio)]), filename);
+  return fetch(`${base}/v1/messages/audio`, { method: 'POST', body: form, headers: auth });
+}
+
+async function replyOf(id: string) {
+  const res = await world.api.inject({ url: `/v1/messages/${id}?wait=25000`, headers: auth });
+  return res.json();
+}
+
+beforeAll(async () => {
+  world = await startApiWorld('voice', { AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read`, AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024), AVA_AUDIO_MAX_SECONDS: '60' });
+  base = await world.listen();
+});
+afterAll(async () => world.close());
+
+describe('voice messages, from upload to stored reply', () => {
+  it('hears a WAV sent as multipart: the transcript is the message, routed to its intent, stored with engine, confidence and time', async () => {
+    const res = await upload('v-wav', speak('where is my order'));
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(202);
+    expect(body).toMatchObject({ messageId: 'v-wav', status: 'queued', audio: { fileId: expect.stringMatching(/^[0-9a-f]{24}$/), contentType: 'audio/wav' } });
+    const reply = await replyOf('v-wav');
+    expect(reply).toMatchObject({ status: 'replied', intent: 'order_status', transcript: { text: 'where is my order', engine: 'pocketsphinx', language: 'en', languageModel: 'domain' } });
+    expect(reply.transcript.confidence).toBeGreaterThanOrEqual(0);
+    expect(reply.transcript.confidence).toBeLessThanOrEqual(1);
+    expect(reply.transcript.ms).toBeGreaterThan(0);
+    expect(reply.transcript.audioSeconds).toBeGreaterThan(0.5);
+    // The transcript joins the conversation like typed text.
+    const turns = (await world.api.inject({ url: '/v1/conversations/conv-v-wav', headers: auth })).json();
+    expect(JSON.stringify(turns)).toContain('where is my order');
+    // The upload is in GridFS, under the id the job carried.
+    expect((await new UploadRepository(world.database).get(body.audio.fileId))?.metadata).toEqual({ contentType: 'audio/wav', messageId: 'v-wav' });
+  });
+
+  it('takes JSON with base64, and Ogg/Opus, WebM and MP3 as browsers and phones send them', async () => {
+    const said = speak('how much is shipping');
+    const formats: Array<[string, string[]]> = [['ogg', ['-c:a', 'libopus', '-f', 'ogg']], ['webm', ['-c:a', 'libopus', '-f', 'webm']], ['mp3', ['-c:a', 'libmp3lame', '-f', 'mp3']]];
+    for (const [name, args] of formats) {
+      const res = await world.api.inject({ method: 'POST', url: '/v1/messages/audio', headers: auth, payload: { messageId: `v-${name}`, conversationId: 'c-json', userId: 'caller', audio: ffmpeg(said, args).toString('base64') } });
+      expect(res.statusCode, name).toBe(202);
+    }
+    for (const [name] of formats) expect(await replyOf(`v-${name}`), name).toMatchObject({ status: 'replied', intent: 'shipping', transcript: { text: expect.stringContaining('shipping') } });
+  });
+
+  it('answers bad audio with a clear error and costs no other message anything', async () => {
+    const good = speak('thank you very much');
+    const refused: Array<[string, Buffer, number, string]> = [
+      ['not audio at all', Buffer.from('{"hello": "this is JSON, not sound"}'), 415, 'ERR_AUDIO_FORMAT'],
+      ['claims WAV but is not', Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEjunk', 'latin1'), Buffer.alloc(64, 0x41)]), 415, 'ERR_AUDIO_FORMAT'],
+      ['a truncated WAV', wav(22050, good.subarray(44, 2044), 40_000), 400, 'ERR_AUDIO_TRUNCATED'],
+      ['an odd sample rate', wav(3, Buffer.alloc(2000)), 400, 'ERR_AUDIO_SAMPLE_RATE'],
+      ['ten minutes of WAV', wav(8000, Buffer.alloc(8000 * 2 * 600)), 400, 'ERR_AUDIO_TOO_LONG'],
+      ['a 50 MB upload', Buffer.alloc(50 * 1024 * 1024, 1), 413, 'ERR_AUDIO_TOO_LARGE'],
+    ];
+    for (const [what, bytes, status, code] of refused) {
+      const res = await upload(`bad-${code}-${status}`, bytes);
+      expect(res.status, what).toBe(status);
+      expect((await res.json()).error, what).toMatchObject({ code, message: expect.any(String) });
+    }
+    const big = await world.api.inject({ method: 'POST', url: '/v1/messages/audio', headers: auth, payload: { messageId: 'bad-json-big', conversationId: 'c', userId: 'u', audio: Buffer.alloc(11 * 1024 * 1024).toString('base64') } });
+    expect(big.statusCode).toBe(413);
+    const noFile = await world.api.inject({ method: 'POST', url: '/v1/messages/audio', headers: auth, payload: { messageId: 'bad-fields', conversationId: 'c', userId: 'u', audio: 'not base64!' } });
+    expect(noFile.json().error.message).toContain('body.audio');
+
+    // What only decoding finds fails its own message, stored with a code; a good message in the same batch is answered.
+    const failing: Array<[string, Buffer, Record<string, string>, string]> = [
+      ['silence', wav(16000, Buffer.alloc(16000 * 2 * 2)), {}, 'ERR_AUDIO_SILENT'],
+      ['ten minutes of Ogg/Opus', ffmpeg(null, ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=600', '-c:a', 'libopus', '-b:a', '8k', '-f', 'ogg']), {}, 'ERR_AUDIO_TOO_LONG'],
+      ['a 4 kHz FLAC', ffmpeg(good, ['-ar', '4000', '-f', 'flac']), {}, 'ERR_AUDIO_SAMPLE_RATE'],
+      ['an Ogg whose inside is not audio', Buffer.concat([Buffer.from('OggS'), Buffer.alloc(4000, 0x55)]), {}, 'ERR_AUDIO_FORMAT'],
+      ['an unsupported language', good, { language: 'zh' }, 'ERR_AUDIO_LANGUAGE'],
+    ];
+    for (const [what, bytes, fields] of failing) expect((await upload(`fail-${what.replaceAll(' ', '-').replaceAll('/', '')}`, bytes, fields)).status, what).toBe(202);
+    expect((await upload('fine-beside', good)).status).toBe(202);
+    for (const [what, , , code] of failing) {
+      const reply = await replyOf(`fail-${what.replaceAll(' ', '-').replaceAll('/', '')}`);
+      expect(reply, what).toMatchObject({ status: 'failed', error: { code, message: expect.any(String) } });
+    }
+    expect(await replyOf('fine-beside')).toMatchObject({ status: 'replied', intent: 'thanks' });
+  });
+});
