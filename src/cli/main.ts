@@ -15,6 +15,9 @@ import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
 import { registerKnowledgeCommands } from './kb-command.js';
 import { conversationText } from './conversation-text.js';
+import { readFile } from 'node:fs/promises';
+import { sniffAudio } from '../voice/audio-format.js';
+import { UploadRepository } from '../storage/upload-repository.js';
 
 const program = new Command('ava')
   .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
@@ -22,8 +25,10 @@ const program = new Command('ava')
 
 program
   .command('enqueue')
-  .description('enqueue one message from arguments, or JSON lines (one message per line) from stdin')
+  .description('enqueue one message from arguments, a voice message from an audio file, or JSON lines (one message per line) from stdin')
   .argument('[text...]', 'message text; omit to read JSON lines from stdin')
+  .option('-a, --audio <file>', 'send this audio file (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4) as a voice message')
+  .option('-l, --language <code>', 'language spoken in --audio', 'en')
   .option('-c, --conversation <id>', 'conversation id', 'cli')
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('-i, --id <messageId>', 'message id (default: a random UUID)')
@@ -31,12 +36,14 @@ program
   .addHelpText('after', `
 Examples:
   ava enqueue -c order-42 -u alice "Where is my parcel?"
+  ava enqueue --audio question.wav --wait
   echo '{"v":1,"messageId":"m1","conversationId":"c1","userId":"u1","text":"你好"}' | ava enqueue --wait`)
   .option('--api <url>', 'enqueue through the HTTP API (default: straight to Redis)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
-  .action(async (words: string[], opts: { conversation: string; user: string; id?: string; wait: boolean; api?: string; token?: string }) => {
+  .action(async (words: string[], opts: { conversation: string; user: string; id?: string; wait: boolean; api?: string; token?: string; audio?: string; language: string }) => {
     const ctx = new CliContext();
     try {
+      if (opts.audio) return await enqueueAudio(ctx, opts.audio, { messageId: opts.id ?? randomUUID(), conversationId: opts.conversation, userId: opts.user, language: opts.language }, opts);
       const messages: MessageInput[] = words.length > 0
         ? [{ v: CONTRACT_VERSION, messageId: opts.id ?? randomUUID(), conversationId: opts.conversation, userId: opts.user, text: words.join(' '), createdAt: new Date().toISOString() }]
         : await readJsonLines();
@@ -187,6 +194,28 @@ async function apiSend(base: string, path: string, token: string, body: unknown)
   const res = await fetch(new URL(path, base), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
   return res.json();
+}
+
+/**
+ * `ava enqueue --audio FILE`: checks the file by its bytes, then sends it through the API (JSON, base64) or stores it
+ * in GridFS and enqueues a message referring to it, as the API would; `--wait` prints the reply with what was heard.
+ */
+async function enqueueAudio(ctx: CliContext, file: string, ids: { messageId: string; conversationId: string; userId: string; language: string }, opts: { wait: boolean; api?: string; token?: string }): Promise<void> {
+  const bytes = await readFile(file);
+  const { contentType } = sniffAudio(bytes);
+  const print = (doc: { status: string; text?: string; error?: unknown; transcript?: { text: string } }) => console.log(JSON.stringify({ messageId: ids.messageId, status: doc.status, heard: doc.transcript?.text, text: doc.text, error: doc.error }));
+  if (opts.api) {
+    const token = apiToken(opts.token);
+    console.log(JSON.stringify(await apiSend(opts.api, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })));
+    if (opts.wait) print((await apiGet(opts.api, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as { status: string });
+    return;
+  }
+  const maxBytes = ctx.config.audioMaxBytes;
+  if (bytes.length > maxBytes) throw new ContractError([{ path: '--audio', message: `${file} is ${bytes.length} bytes; at most ${maxBytes} are accepted (AVA_AUDIO_MAX_BYTES)` }]);
+  const fileId = await new UploadRepository(await ctx.db()).put(bytes, { contentType, messageId: ids.messageId });
+  const { language, ...rest } = ids;
+  console.log(JSON.stringify(await (await ctx.producer()).enqueue({ v: CONTRACT_VERSION, ...rest, audio: { fileId, language }, createdAt: new Date().toISOString() })));
+  if (opts.wait) await followReplies(await ctx.db(), [ids.messageId], print, 120_000, await ctx.streams());
 }
 
 async function readJsonLines(): Promise<MessageInput[]> {

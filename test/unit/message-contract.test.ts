@@ -21,6 +21,17 @@ function refused(data: unknown, path: string, reason: RegExp) {
 }
 
 describe('message contract v1', () => {
+  it('takes a voice message as audio instead of text: one of the two, never both', () => {
+    const { text: _text, ...voice } = ok;
+    const fileId = '6b0c2993ef0d9c6fd9f8a7e0';
+    expect(parseMessage({ ...voice, audio: { fileId } })).toEqual({ ...voice, audio: { fileId, language: 'en' } });
+    refused(voice, 'text', /text is required \(or audio/);
+    refused({ ...ok, audio: { fileId } }, 'audio', /not both/);
+    refused({ ...voice, audio: { fileId: 'x' } }, 'audio.fileId', /24 hex digits/);
+    refused({ ...voice, audio: { fileId, language: 'English' } }, 'audio.language', /ISO 639/);
+    refused({ ...voice, audio: { fileId, bytes: 'AAAA' } }, 'audio', /unknown field\(s\): bytes/);
+  });
+
   it('accepts a valid message and trims its text', () => {
     expect(parseMessage({ ...ok, text: '  你好 😀  ', createdAt: '2026-11-28T10:00:00Z', metadata: { channel: 'web', score: 3, vip: true } })).toEqual({
       ...ok,
