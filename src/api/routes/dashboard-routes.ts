@@ -7,7 +7,8 @@ import type { FastifyPluginAsync } from 'fastify';
 const require = createRequire(import.meta.url);
 
 /**
- * The live dashboard: its page, its script and uPlot from node_modules (no build step). They carry no data (that
+ * The live dashboard and the voice page (`/voice`: talk to the assistant from the browser's microphone): their pages,
+ * scripts and uPlot from node_modules (no build step). They carry no data (that
  * comes from the authenticated routes), so they are public, and they stay out of the OpenAPI document.
  */
 export const dashboardRoutes: FastifyPluginAsync = async (app) => {
@@ -16,6 +17,8 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   const assets: Record<string, { type: string; file: string }> = {
     '/': { type: 'text/html; charset=utf-8', file: path.join(here, '../dashboard/index.html') },
     '/dashboard.js': { type: 'text/javascript; charset=utf-8', file: path.join(here, '../dashboard/dashboard.js') },
+    '/voice': { type: 'text/html; charset=utf-8', file: path.join(here, '../dashboard/voice.html') },
+    '/voice.js': { type: 'text/javascript; charset=utf-8', file: path.join(here, '../dashboard/voice.js') },
     '/assets/uplot.iife.min.js': { type: 'text/javascript; charset=utf-8', file: path.join(uplotDir, 'uPlot.iife.min.js') },
     '/assets/uplot.min.css': { type: 'text/css; charset=utf-8', file: path.join(uplotDir, 'uPlot.min.css') },
   };
