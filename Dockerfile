@@ -13,8 +13,9 @@ RUN npm run build
 FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-# espeak-ng speaks replies and ffmpeg encodes them as Ogg/Opus (GET /v1/messages/:id/audio).
-RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg && rm -rf /var/lib/apt/lists/*
+# espeak-ng speaks replies and ffmpeg encodes them as Ogg/Opus (GET /v1/messages/:id/audio); ffmpeg decodes voice
+# messages and libpocketsphinx with its US English model hears them.
+RUN apt-get update && apt-get install -y --no-install-recommends espeak-ng ffmpeg libpocketsphinx3 pocketsphinx-en-us && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist dist

@@ -11,13 +11,16 @@ trap 'if [ "$started_services" = 1 ]; then bash scripts/services.sh down >/dev/n
 bash scripts/services.sh up
 # The dashboard test drives Debian's Chromium through playwright-core; the TLS test makes its certificates with openssl;
 # the operations-kit test checks the alert rules and the Grafana queries with Prometheus's promtool; the speech route
-# speaks with espeak-ng and encodes Ogg/Opus with ffmpeg.
+# speaks with espeak-ng and encodes Ogg/Opus with ffmpeg; voice messages are decoded with ffmpeg and heard by
+# libpocketsphinx with its US English model.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+ldconfig -p | grep -q libpocketsphinx.so.3 || missing+=(libpocketsphinx3)
+[ -f /usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict ] || missing+=(pocketsphinx-en-us)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "[test] installing ${missing[*]} from Debian packages" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/tmp/ava-test-packages.log 2>&1 \

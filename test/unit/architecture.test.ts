@@ -46,5 +46,7 @@ describe('the layout', () => {
     expect(importersOf('onnxruntime-node')).toEqual(['inference/onnx-session.ts']);
     expect(importersOf('bullmq').every((f) => folderOf(f) === 'queue')).toBe(true);
     expect(importersOf('mongodb').every((f) => folderOf(f) === 'storage')).toBe(true);
+    // The C library behind the recogniser: one file binds it.
+    expect(importersOf('koffi')).toEqual(['voice/pocketsphinx-recognizer.ts']);
   });
 });
