@@ -1,16 +1,27 @@
+import path from 'node:path';
 import type { AvaConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
+import { exists } from '../models/folder-files.js';
 import { PocketsphinxRecognizer } from './pocketsphinx-recognizer.js';
 import type { SpeechRecognizer } from './speech-recognizer.js';
+import { WhisperRecognizer } from './whisper-recognizer.js';
+import { RecognizerError } from '../errors/errors.js';
 
 /**
- * The worker's recognisers, in order of preference (`AVA_ASR`): pocketsphinx for US English. `auto` skips an engine
- * that is not installed, with a warning; naming an engine makes its absence stop the worker at start. `off`, or
- * nothing installed: none, and voice messages fail with ERR_RECOGNIZER.
+ * The worker's recognisers, in order of preference (`AVA_ASR`): Whisper when its model folder exists (a multilingual
+ * one knows many languages), then pocketsphinx for US English. `auto` skips an engine that is not installed (with a
+ * warning for pocketsphinx); naming an engine makes its absence stop the worker at start. A Whisper folder that
+ * exists but does not load always stops it. `off`, or nothing installed: none, and voice messages fail with
+ * ERR_RECOGNIZER.
  */
 export async function loadRecognizers(config: AvaConfig, log: Logger): Promise<SpeechRecognizer[]> {
   if (config.asr === 'off') return [];
   const out: SpeechRecognizer[] = [];
+  if (config.asr === 'auto' || config.asr === 'whisper') {
+    const dir = path.isAbsolute(config.asrWhisperModel) || (await exists(config.asrWhisperModel)) ? config.asrWhisperModel : path.join(config.modelsDir, config.asrWhisperModel);
+    if (await exists(dir)) out.push(await WhisperRecognizer.load(dir, { intraOpThreads: config.intraOpThreads }));
+    else if (config.asr === 'whisper') throw new RecognizerError(`AVA_ASR=whisper but there is no Whisper model at ${dir}`, { hint: 'make one with `npm run models:whisper -- --out models/whisper`, or put a real export there' });
+  }
   if (config.asr === 'auto' || config.asr === 'pocketsphinx') {
     try {
       out.push(await PocketsphinxRecognizer.load({ modelDir: config.asrPocketsphinxModel, languageModel: config.asrLanguageModel }));

@@ -15,7 +15,7 @@ let browser: Browser;
 let dir: string;
 
 beforeAll(async () => {
-  world = await startApiWorld('voicepage', { AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `page:${TOKEN}:enqueue+read` });
+  world = await startApiWorld('voicepage', { AVA_ASR: 'pocketsphinx', AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `page:${TOKEN}:enqueue+read` });
   dir = await mkdtemp(path.join(tmpdir(), 'ava-voice-page-'));
   // What the fake microphone plays, once: a question spoken by espeak-ng, then two seconds of silence.
   const wav = path.join(dir, 'question.wav');

@@ -49,7 +49,7 @@ async function replyOf(id: string) {
 }
 
 beforeAll(async () => {
-  world = await startApiWorld('voice', { AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read`, AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024), AVA_AUDIO_MAX_SECONDS: '60' });
+  world = await startApiWorld('voice', { AVA_ASR: 'pocketsphinx', AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read`, AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024), AVA_AUDIO_MAX_SECONDS: '60' });
   base = await world.listen();
 });
 afterAll(async () => world.close());
