@@ -132,12 +132,13 @@ describe('HTTP API on real services', () => {
     expect(spec.openapi).toBe('3.1.0');
     expect(Object.keys(spec.paths).sort()).toEqual([
       '/generate', '/healthz', '/metrics', '/readyz', '/v1/chat/completions', '/v1/completions', '/v1/conversations/{id}',
-      '/v1/messages', '/v1/messages/{id}', '/v1/messages/{id}/audio', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
+      '/v1/messages', '/v1/messages/audio', '/v1/messages/{id}', '/v1/messages/{id}/audio', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
     ]);
     expect(spec.components.schemas.Message.properties.text).toBeDefined();
     expect(spec.paths['/v1/messages/{id}'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(['path:id', 'query:wait']);
     expect(spec.paths['/v1/replies'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['intent', 'limit', 'order', 'since', 'status']);
     expect(JSON.stringify(spec.paths['/v1/messages'].post.requestBody)).toContain('#/components/schemas/Message');
+    expect(Object.keys(spec.paths['/v1/messages/audio'].post.requestBody.content).sort()).toEqual(['application/json', 'multipart/form-data']);
     expect(spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema.properties.messages).toBeDefined();
     expect(spec.paths['/v1/stats'].get.security).toEqual([{ bearer: [] }]);
     expect(spec.paths['/healthz'].get.security).toBeUndefined();

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiWorld } from '../helpers/api-world.js';
 import { UploadRepository } from '../../src/storage/upload-repository.js';
+import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
 
 const TOKEN = 'voice-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -49,7 +50,7 @@ async function replyOf(id: string) {
 }
 
 beforeAll(async () => {
-  world = await startApiWorld('voice', { AVA_ASR: 'pocketsphinx', AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read`, AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024), AVA_AUDIO_MAX_SECONDS: '60' });
+  world = await startApiWorld('voice', { AVA_ASR: 'pocketsphinx', AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read`, AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024), AVA_AUDIO_MAX_SECONDS: '60', AVA_KB_REFRESH_MS: '300' });
   base = await world.listen();
 });
 afterAll(async () => world.close());
@@ -118,5 +119,20 @@ describe('voice messages, from upload to stored reply', () => {
       expect(reply, what).toMatchObject({ status: 'failed', error: { code, message: expect.any(String) } });
     }
     expect(await replyOf('fine-beside')).toMatchObject({ status: 'replied', intent: 'thanks' });
+  });
+
+  it('follows the knowledge base: words only a new entry uses are heard once it is imported', async () => {
+    const phrase = 'do you sell bamboo lamps';
+    const said = speak(phrase);
+    expect((await upload('kb-before', said)).status).toBe(202);
+    expect((await replyOf('kb-before')).transcript.text).not.toBe(phrase);
+    await new KnowledgeRepository(world.database).importEntries([{ _id: 'en-bamboo', title: 'Do you sell bamboo lamps?', body: 'Yes, bamboo lamps come in six colours.', tags: ['lamps'], language: 'en', source: 'test.md' }]);
+    // Every worker rebuilds its domain model after its next knowledge refresh (AVA_KB_REFRESH_MS, 300 ms here).
+    let n = 0;
+    await expect.poll(async () => {
+      const id = `kb-after-${n++}`;
+      expect((await upload(id, said)).status).toBe(202);
+      return (await replyOf(id)).transcript.text;
+    }, { timeout: 15_000, interval: 200 }).toBe(phrase);
   });
 });
