@@ -6,8 +6,8 @@ import { PeriodicTask } from './periodic-task.js';
 
 /**
  * Runs {@link Retention.sweep} every `intervalMs` in one worker at a time (a Redis lock per database), where the
- * server cannot expire everything itself (no TTL indexes, or uploads to expire). A failed sweep is logged and tried again at the next interval; nothing on the hot path waits
- * for it.
+ * server cannot expire everything itself (no TTL indexes, or uploads to expire). A failed sweep is logged and tried
+ * again at the next interval; nothing on the hot path waits for it.
  */
 export class RetentionSweeper {
   private readonly periodic: PeriodicTask;

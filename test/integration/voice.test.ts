@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiWorld } from '../helpers/api-world.js';
 import { UploadRepository } from '../../src/storage/upload-repository.js';
 import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
+import { wavFile } from '../helpers/wav-header.js';
 
 const TOKEN = 'voice-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -17,24 +18,6 @@ function speak(text: string, voice = 'en-us+f5', speed = 150): Buffer {
 /** Any audio through Debian's ffmpeg: `args` say what comes out. */
 function ffmpeg(input: Buffer | null, args: string[]): Buffer {
   return execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...(input ? ['-i', 'pipe:0'] : []), ...args, 'pipe:1'], { input: input ?? undefined, maxBuffer: 64 * 1024 * 1024 });
-}
-
-/** A WAV header (16-bit mono PCM) over `samples` bytes of data, declaring `declared` data bytes and `rate` Hz. */
-function wav(rate: number, data: Buffer, declared = data.length): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36 + declared, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(declared, 40);
-  return Buffer.concat([h, data]);
 }
 
 async function upload(id: string, audio: Buffer, fields: Record<string, string> = {}, filename = 'voice.bin'): Promise<Response> {
@@ -89,9 +72,9 @@ describe('voice messages, from upload to stored reply', () => {
     const refused: Array<[string, Buffer, number, string]> = [
       ['not audio at all', Buffer.from('{"hello": "this is JSON, not sound"}'), 415, 'ERR_AUDIO_FORMAT'],
       ['claims WAV but is not', Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEjunk', 'latin1'), Buffer.alloc(64, 0x41)]), 415, 'ERR_AUDIO_FORMAT'],
-      ['a truncated WAV', wav(22050, good.subarray(44, 2044), 40_000), 400, 'ERR_AUDIO_TRUNCATED'],
-      ['an odd sample rate', wav(3, Buffer.alloc(2000)), 400, 'ERR_AUDIO_SAMPLE_RATE'],
-      ['ten minutes of WAV', wav(8000, Buffer.alloc(8000 * 2 * 600)), 400, 'ERR_AUDIO_TOO_LONG'],
+      ['a truncated WAV', wavFile(22050, good.subarray(44, 2044), 40_000), 400, 'ERR_AUDIO_TRUNCATED'],
+      ['an odd sample rate', wavFile(3, Buffer.alloc(2000)), 400, 'ERR_AUDIO_SAMPLE_RATE'],
+      ['ten minutes of WAV', wavFile(8000, Buffer.alloc(8000 * 2 * 600)), 400, 'ERR_AUDIO_TOO_LONG'],
       ['a 50 MB upload', Buffer.alloc(50 * 1024 * 1024, 1), 413, 'ERR_AUDIO_TOO_LARGE'],
     ];
     for (const [what, bytes, status, code] of refused) {
@@ -106,7 +89,7 @@ describe('voice messages, from upload to stored reply', () => {
 
     // What only decoding finds fails its own message, stored with a code; a good message in the same batch is answered.
     const failing: Array<[string, Buffer, Record<string, string>, string]> = [
-      ['silence', wav(16000, Buffer.alloc(16000 * 2 * 2)), {}, 'ERR_AUDIO_SILENT'],
+      ['silence', wavFile(16000, Buffer.alloc(16000 * 2 * 2)), {}, 'ERR_AUDIO_SILENT'],
       ['ten minutes of Ogg/Opus', ffmpeg(null, ['-f', 'lavfi', '-i', 'sine=frequency=440:duration=600', '-c:a', 'libopus', '-b:a', '8k', '-f', 'ogg']), {}, 'ERR_AUDIO_TOO_LONG'],
       ['a 4 kHz FLAC', ffmpeg(good, ['-ar', '4000', '-f', 'flac']), {}, 'ERR_AUDIO_SAMPLE_RATE'],
       ['an Ogg whose inside is not audio', Buffer.concat([Buffer.from('OggS'), Buffer.alloc(4000, 0x55)]), {}, 'ERR_AUDIO_FORMAT'],

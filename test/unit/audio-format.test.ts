@@ -1,23 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sniffAudio } from '../../src/voice/audio-format.js';
-
-/** A 16-bit mono PCM WAV header with `declared` data bytes, followed by `data`. */
-function wav(rate: number, data: Buffer, declared = data.length, codec = 1): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(Math.min(0xffffffff, 36 + declared), 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(codec, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(declared, 40);
-  return Buffer.concat([h, data]);
-}
+import { wavFile } from '../helpers/wav-header.js';
 
 const codeOf = (bytes: Buffer) => {
   try {
@@ -30,7 +13,7 @@ const codeOf = (bytes: Buffer) => {
 
 describe('sniffAudio', () => {
   it('names each accepted container by its magic bytes', () => {
-    expect(sniffAudio(wav(16000, Buffer.alloc(32000)))).toEqual({ container: 'wav', contentType: 'audio/wav', sampleRate: 16000, seconds: 1 });
+    expect(sniffAudio(wavFile(16000, Buffer.alloc(32000)))).toEqual({ container: 'wav', contentType: 'audio/wav', sampleRate: 16000, seconds: 1 });
     expect(sniffAudio(Buffer.from('OggS\0\x02rest-of-page')).container).toBe('ogg');
     expect(sniffAudio(Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42])).container).toBe('webm');
     expect(sniffAudio(Buffer.from('ID3\x04\0\0\0\0\0\0')).container).toBe('mp3');
@@ -45,15 +28,15 @@ describe('sniffAudio', () => {
     expect(codeOf(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toBe('ERR_AUDIO_FORMAT');
     expect(codeOf(Buffer.from('RIFF\x10\0\0\0AVI LIST'))).toBe('ERR_AUDIO_FORMAT');
     expect(codeOf(Buffer.from('RIFF\x10\0\0\0WAVEjunkjunkjunk'))).toBe('ERR_AUDIO_FORMAT');
-    expect(codeOf(wav(16000, Buffer.alloc(100), 100, 0x55))).toBe('ERR_AUDIO_FORMAT');
-    expect(codeOf(wav(16000, Buffer.alloc(100), 10_000))).toBe('ERR_AUDIO_TRUNCATED');
-    expect(codeOf(wav(16000, Buffer.alloc(0)).subarray(0, 40))).toBe('ERR_AUDIO_TRUNCATED');
-    expect(codeOf(wav(3, Buffer.alloc(100)))).toBe('ERR_AUDIO_SAMPLE_RATE');
-    expect(codeOf(wav(4_000_000, Buffer.alloc(100)))).toBe('ERR_AUDIO_SAMPLE_RATE');
+    expect(codeOf(wavFile(16000, Buffer.alloc(100), 100, 0x55))).toBe('ERR_AUDIO_FORMAT');
+    expect(codeOf(wavFile(16000, Buffer.alloc(100), 10_000))).toBe('ERR_AUDIO_TRUNCATED');
+    expect(codeOf(wavFile(16000, Buffer.alloc(0)).subarray(0, 40))).toBe('ERR_AUDIO_TRUNCATED');
+    expect(codeOf(wavFile(3, Buffer.alloc(100)))).toBe('ERR_AUDIO_SAMPLE_RATE');
+    expect(codeOf(wavFile(4_000_000, Buffer.alloc(100)))).toBe('ERR_AUDIO_SAMPLE_RATE');
   });
 
   it("measures a streamed WAV (size unknown in its header) by the bytes it holds", () => {
-    expect(sniffAudio(wav(8000, Buffer.alloc(16000 * 3), 0xffffffff)).seconds).toBe(3);
-    expect(sniffAudio(wav(8000, Buffer.alloc(16000), 0x7ffff000)).seconds).toBe(1);
+    expect(sniffAudio(wavFile(8000, Buffer.alloc(16000 * 3), 0xffffffff)).seconds).toBe(3);
+    expect(sniffAudio(wavFile(8000, Buffer.alloc(16000), 0x7ffff000)).seconds).toBe(1);
   });
 });
