@@ -1,7 +1,8 @@
-import { Binary } from 'mongodb';
+import { Binary, ObjectId } from 'mongodb';
 import { expect, it } from 'vitest';
 import { RetentionSweeper } from '../../src/pipeline/retention-sweeper.js';
 import { Retention } from '../../src/storage/retention.js';
+import { UploadRepository } from '../../src/storage/upload-repository.js';
 import { isolatedNames, silentLog, sharedStores, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('retention'));
@@ -54,4 +55,19 @@ it('sweeps in one worker at a time', async () => {
   await new RetentionSweeper(retention, stores.redis, lockKey, 60_000, silentLog).runOnce();
   expect(await ids('turns')).not.toContain('age-5');
   expect(await stores.redis.exists(lockKey)).toBe(0);
+});
+
+it('deletes voice uploads past their retention with their chunks, and nothing newer', async () => {
+  const uploads = new UploadRepository(stores.db);
+  const old = await uploads.put(Buffer.alloc(600_000, 1), { contentType: 'audio/wav', messageId: 'old' });
+  const retention = await Retention.apply(stores.db, { replies: 0, turns: 0, messages: 0, conversations: 0, audio: 0, uploads: 7 * DAY });
+  expect(retention.needsSweeps).toBe(true);
+  // Uploads are stamped when stored: sweeping as if eight days had passed finds this one old.
+  const later = new Date(Date.now() + 8 * DAY * 1000);
+  const fresh = await uploads.put(Buffer.alloc(10, 2), { contentType: 'audio/wav', messageId: 'fresh' });
+  await stores.db.db.collection('uploads.files').updateOne({ _id: new ObjectId(fresh) }, { $set: { uploadDate: later } });
+  expect(await retention.sweep(later)).toEqual({ uploads: 1 });
+  expect(await uploads.get(old)).toBeNull();
+  expect(await stores.db.db.collection('uploads.chunks').countDocuments({ files_id: new ObjectId(old) })).toBe(0);
+  expect((await uploads.get(fresh))?.bytes.length).toBe(10);
 });
