@@ -133,7 +133,7 @@ function concatAttention(g: OnnxGraphBuilder, i: number, q: string, k: string, v
  * score tensors are concatenated, so the cache is read in place instead of being copied every step. The new keys
  * and values are outputs for the engine to write into its cache.
  */
-function cacheAttention(g: OnnxGraphBuilder, i: number, q: string, k: string, v: string, cache: Kv, bias: string, scale: string, [H, D]: number[]): string {
+export function cacheAttention(g: OnnxGraphBuilder, i: number, q: string, k: string, v: string, cache: Kv, bias: string, scale: string, [H, D]: number[]): string {
   g.op('Identity', [k], {}, `new.${i}.key`);
   g.op('Identity', [v], {}, `new.${i}.value`);
   g.output(`new.${i}.key`, ElemType.FLOAT, ['batch_size', H, 'sequence_length', D]);

@@ -21,6 +21,7 @@ export class OnnxGraphBuilder {
   private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private counter = 0;
+  private readonly domains = new Set<string>();
 
   /** Declares a graph input. */
   input(name: string, elemType: number, dims: Dim[]): string {
@@ -83,14 +84,20 @@ export class OnnxGraphBuilder {
     return this.opN(opType, inputs, 1, attrs, outputName ? [outputName] : undefined)[0];
   }
 
-  /** Adds one node with `nOutputs` outputs and returns their names. */
-  opN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, AttrValue> = {}, outputNames?: string[]): string[] {
+  /**
+   * Adds one node with `nOutputs` outputs and returns their names. `domain` names an operator set other than the
+   * standard one (`com.microsoft` for ONNX Runtime's contributed operators); an empty input name skips an optional
+   * input.
+   */
+  opN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, AttrValue> = {}, outputNames?: string[], domain = ''): string[] {
     const id = this.counter++;
     const outputs = outputNames ?? Array.from({ length: nOutputs }, (_, k) => `${opType.toLowerCase()}_${id}_${k}`);
+    if (domain) this.domains.add(domain);
     this.nodes.push(
       onnx.NodeProto.create({
         name: `${opType}_${id}`,
         opType,
+        domain,
         input: inputs,
         output: outputs,
         attribute: Object.entries(attrs).map(([name, value]) => attribute(name, value)),
@@ -104,7 +111,7 @@ export class OnnxGraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: opts.producer,
-      opsetImport: [{ domain: '', version: opts.opset }],
+      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: onnx.GraphProto.create({
         name: opts.graphName,
         node: this.nodes,
