@@ -47,10 +47,10 @@ export interface BatchProcessorDeps {
 
 /**
  * handle_messages for one batch, in stages: parse every job; skip the ones a previous pass answered (their marks);
- * transcribe the voice messages; record the new valid ones as processing; plan each (unreadable text, intent, handler); store the answers that need
- * no model at once; generate the rest in ONE call; store those; mark the jobs, append the turns and report each job's
- * outcome. Storage errors propagate (the caller retries the whole batch); a bad message, a failing handler or a
- * generation failure only ever fails its own message.
+ * transcribe the voice messages; record the new valid ones as processing; plan each (unreadable text, intent,
+ * handler); store the answers that need no model at once; generate the rest in ONE call; store those; mark the jobs,
+ * append the turns and report each job's outcome. Storage errors propagate (the caller retries the whole batch); a
+ * bad message, bad audio, a failing handler or a generation failure only ever fails its own message.
  */
 export class BatchProcessor {
   private readonly prompts: PromptEncoder;
