@@ -13,6 +13,8 @@ const { onnx } = onnxProto;
 
 /** Bumped whenever the converter's output changes, so graphs converted by an older version are not reused. */
 const ENGINE_GRAPH_VERSION = 1;
+/** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
+const INT8_GRAPH_VERSION = 4;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {
@@ -41,7 +43,7 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
  */
 export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir(), precision: WeightPrecision = 'fp32'): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
-  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${precision === 'fp32' ? '' : `-${precision}`}.onnx`);
+  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${precision === 'fp32' ? '' : `-${precision}.${INT8_GRAPH_VERSION}`}.onnx`);
   const cached = await access(target).then(() => true, () => false);
   if (cached) return { path: target, sourceRevision: revision };
   const bytes = await convertToEngineGraph(modelDir, precision);

@@ -90,8 +90,12 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
 
     // MLP sub-block.
     const h2 = layerNorm(g, x, w('ln_2.weight', [C], 'ln-gain'), w('ln_2.bias', [C], 'ln-bias'));
-    const fc = g.op('Add', [matmul(h2, 'mlp.c_fc.weight', C, 4 * C, 'linear'), w('mlp.c_fc.bias', [4 * C], 'bias')]); // [B, T, 4C]
-    const mlpOut = g.op('Add', [matmul(geluTanh(g, fc), 'mlp.c_proj.weight', 4 * C, C, 'residual-linear'), w('mlp.c_proj.bias', [C], 'bias')]);
+    const fc = matmul(h2, 'mlp.c_fc.weight', C, 4 * C, 'linear'); // [B, T, 4C]
+    const fcBias = w('mlp.c_fc.bias', [4 * C], 'bias');
+    // The int8 graph adds the bias and applies GELU in one kernel, ONNX Runtime's FastGelu (the same tanh formula); the
+    // float32 graph keeps the standard operators, whose output equals transformers.js's token for token.
+    const gelu = precision === 'fp32' ? geluTanh(g, g.op('Add', [fc, fcBias])) : g.opN('FastGelu', [fc, fcBias], 1, {}, undefined, 'com.microsoft')[0];
+    const mlpOut = g.op('Add', [matmul(gelu, 'mlp.c_proj.weight', 4 * C, C, 'residual-linear'), w('mlp.c_proj.bias', [C], 'bias')]);
     x = g.op('Add', [x, mlpOut]);
   }
 

@@ -25,14 +25,17 @@ export function quantizeColumns(w: Float32Array, K: number, N: number): Int8Colu
  * x · W with W in int8 and x quantized on the fly, one scale per token (per row of the last axis): each token's
  * activations are scaled by their own largest magnitude, so a token's result never depends on the other tokens or
  * sequences of its batch (batched output stays equal to unbatched). x is carried as uint8 around zero point 128 so
- * that ONNX Runtime takes its u8·s8 integer GEMM; the int32 result is scaled back by the token's and the column's
- * scales. x: [..., K] → [..., N].
+ * that ONNX Runtime takes its u8·s8 integer GEMM; the result is scaled back by the column's scales in the same
+ * kernel (MatMulIntegerToFloat) and then by the token's. x: [..., K] → [..., N].
  */
 export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number): string {
   const weight = g.int8Weight(`${name}.int8`, [K, N], w.values);
   const columnScales = g.weight(`${name}.scales`, [N], w.scales);
-  const tokenScales = g.op('Max', [g.op('Div', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), g.float(127)]), g.float(1e-12)]); // [..., 1]
-  const xq = g.op('Cast', [g.op('Add', [g.op('Round', [g.op('Div', [x, tokenScales])]), g.float(128)])], { to: ElemType.UINT8 }); // [..., K]
-  const acc = g.op('MatMulInteger', [xq, weight, g.uint8(128)]); // [..., N] int32
-  return g.op('Mul', [g.op('Mul', [g.op('Cast', [acc], { to: ElemType.FLOAT }), tokenScales]), columnScales]);
+  const peak = g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [-1], keepdims: 1 }), g.float(1e-10)]); // [..., 1]
+  const tokenScales = g.op('Mul', [peak, g.float(1 / 127)]); // [..., 1]
+  // x·127/peak lies in [−127, 127]; adding 128.5 and truncating (Cast) rounds it half up into [1, 255]: one pass
+  // fewer than Round, then add.
+  const xq = g.op('Cast', [g.op('Add', [g.op('Mul', [x, g.op('Div', [g.float(127), peak])]), g.float(128.5)])], { to: ElemType.UINT8 }); // [..., K]
+  const [scaled] = g.opN('MatMulIntegerToFloat', [xq, weight, g.float(1), columnScales, g.uint8(128)], 1, {}, undefined, 'com.microsoft'); // [..., N]
+  return g.op('Mul', [scaled, tokenScales]);
 }
