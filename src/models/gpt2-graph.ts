@@ -64,6 +64,9 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
   const mergedShape = g.int64([0, 0, C]);
   const splitSizes = g.int64([C, C, C]);
 
+  // The previous block's MLP output and bias, added to the residual stream together with the next LayerNorm.
+  let pending: Residual | undefined;
+  const fused = precision !== 'fp32';
   for (let i = 0; i < p.nLayer; i++) {
     const w = (suffix: string, shape: number[], kind: WeightKind) => {
       const name = `transformer.h.${i}.${suffix}`;
@@ -76,7 +79,10 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
       return int8MatMul(g, x, name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N);
     };
     // Attention sub-block (pre-LayerNorm).
-    const h1 = layerNorm(g, x, w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias'));
+    const ln1 = [w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias')] as const;
+    let h1: string;
+    if (pending) ({ x, normed: h1 } = residualNorm(g, x, pending, ln1, fused));
+    else h1 = layerNorm(g, x, ...ln1);
     const qkv = g.op('Add', [matmul(h1, 'attn.c_attn.weight', C, 3 * C, 'linear'), w('attn.c_attn.bias', [3 * C], 'bias')]); // [B, T, 3C]
     const [q, k, v] = g.opN('Split', [qkv, splitSizes], 3, { axis: 2 }).map(
       (t) => g.op('Transpose', [g.op('Reshape', [t, headsShape])], { perm: [0, 2, 1, 3] }), // [B, H, T, D]
@@ -85,19 +91,19 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
       ? cacheAttention(g, i, q, k, v, past[i], bias, scale, [H, D]) // [B, H, T, D]
       : concatAttention(g, i, q, k, v, past[i], bias, scale, [H, D]); // [B, H, T, D]
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), mergedShape]); // [B, T, C]
-    const attnOut = g.op('Add', [matmul(merged, 'attn.c_proj.weight', C, C, 'residual-linear'), w('attn.c_proj.bias', [C], 'bias')]);
-    x = g.op('Add', [x, attnOut]);
+    const attnOut = { proj: matmul(merged, 'attn.c_proj.weight', C, C, 'residual-linear'), bias: w('attn.c_proj.bias', [C], 'bias') };
 
     // MLP sub-block.
-    const h2 = layerNorm(g, x, w('ln_2.weight', [C], 'ln-gain'), w('ln_2.bias', [C], 'ln-bias'));
+    let h2: string;
+    ({ x, normed: h2 } = residualNorm(g, x, attnOut, [w('ln_2.weight', [C], 'ln-gain'), w('ln_2.bias', [C], 'ln-bias')], fused));
     const fc = matmul(h2, 'mlp.c_fc.weight', C, 4 * C, 'linear'); // [B, T, 4C]
     const fcBias = w('mlp.c_fc.bias', [4 * C], 'bias');
     // The int8 graph adds the bias and applies GELU in one kernel, ONNX Runtime's FastGelu (the same tanh formula); the
     // float32 graph keeps the standard operators, whose output equals transformers.js's token for token.
     const gelu = precision === 'fp32' ? geluTanh(g, g.op('Add', [fc, fcBias])) : g.opN('FastGelu', [fc, fcBias], 1, {}, undefined, 'com.microsoft')[0];
-    const mlpOut = g.op('Add', [matmul(gelu, 'mlp.c_proj.weight', 4 * C, C, 'residual-linear'), w('mlp.c_proj.bias', [C], 'bias')]);
-    x = g.op('Add', [x, mlpOut]);
+    pending = { proj: matmul(gelu, 'mlp.c_proj.weight', 4 * C, C, 'residual-linear'), bias: w('mlp.c_proj.bias', [C], 'bias') };
   }
+  if (pending) x = g.op('Add', [x, g.op('Add', [pending.proj, pending.bias])]);
 
   const lnf = g.weight('transformer.ln_f.weight', [C], weights('transformer.ln_f.weight', [C], 'ln-gain'));
   const lnfB = g.weight('transformer.ln_f.bias', [C], weights('transformer.ln_f.bias', [C], 'ln-bias'));
@@ -171,6 +177,25 @@ function attentionBias(g: OnnxGraphBuilder, inputIds: string, attentionMask: str
   const keep = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: ElemType.BOOL }), g.int64([1, 2])]); // [B, 1, 1, S]
   const allowed = g.op('And', [causal, keep]); // [B, 1, T, S]
   return g.op('Where', [allowed, g.float(0), g.float(-1e9)]);
+}
+
+/** A sub-block's output before its bias: what is added to the residual stream. */
+interface Residual {
+  proj: string;
+  bias: string;
+}
+
+/**
+ * x + (proj + bias), and its LayerNorm. `fused` does both in ONNX Runtime's SkipLayerNormalization (one kernel instead
+ * of three; the int8 graph); otherwise the standard operators, in the order transformers.js's export computes them.
+ */
+function residualNorm(g: OnnxGraphBuilder, x: string, r: Residual, [gain, beta]: readonly [string, string], fused: boolean): { x: string; normed: string } {
+  if (!fused) {
+    const sum = g.op('Add', [x, g.op('Add', [r.proj, r.bias])]);
+    return { x: sum, normed: layerNorm(g, sum, gain, beta) };
+  }
+  const id = g.opN('SkipLayerNormalization', [r.proj, x, gain, beta, r.bias], 4, { epsilon: 1e-5 }, undefined, 'com.microsoft');
+  return { x: id[3], normed: id[0] };
 }
 
 function layerNorm(g: OnnxGraphBuilder, x: string, gain: string, bias: string): string {

@@ -97,7 +97,8 @@ export class OnnxGraphBuilder {
       onnx.NodeProto.create({
         name: `${opType}_${id}`,
         opType,
-        domain,
+        // Only when set: an explicit empty domain would change the bytes of every graph forged before it existed.
+        ...(domain ? { domain } : {}),
         input: inputs,
         output: outputs,
         attribute: Object.entries(attrs).map(([name, value]) => attribute(name, value)),
