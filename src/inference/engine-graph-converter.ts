@@ -14,7 +14,7 @@ const { onnx } = onnxProto;
 /** Bumped whenever the converter's output changes, so graphs converted by an older version are not reused. */
 const ENGINE_GRAPH_VERSION = 1;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
-const INT8_GRAPH_VERSION = 5;
+const INT8_GRAPH_VERSION = 6;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {

@@ -1,6 +1,6 @@
 import type { ModelPreset } from './presets.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
-import { int8MatMul, quantizeColumns } from './int8-matmul.js';
+import { int8MatMul, quantizeColumns, rowZeroPoints } from './int8-matmul.js';
 
 /**
  * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.
@@ -67,6 +67,15 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
   // The previous block's MLP output and bias, added to the residual stream together with the next LayerNorm.
   let pending: Residual | undefined;
   const fused = precision !== 'fp32';
+  // The int8 GEMMs take [B·T, K]; their results go back to [B, T, N] through shapes made once.
+  const inputShape = fused ? g.op('Shape', [inputIds]) : ''; // [2] = B, T
+  const tokenZeroPoints = fused ? rowZeroPoints(g, g.op('ReduceProd', [inputShape], { keepdims: 0 })) : '';
+  const shapeWith = new Map<number, string>();
+  const toRows = (t: string, K: number) => g.op('Reshape', [t, g.int64([-1, K])]);
+  const fromRows = (t: string, N: number) => {
+    if (!shapeWith.has(N)) shapeWith.set(N, g.op('Concat', [inputShape, g.int64([N])], { axis: 0 }));
+    return g.op('Reshape', [t, shapeWith.get(N)!]);
+  };
   for (let i = 0; i < p.nLayer; i++) {
     const w = (suffix: string, shape: number[], kind: WeightKind) => {
       const name = `transformer.h.${i}.${suffix}`;
@@ -76,7 +85,7 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
     const matmul = (x: string, suffix: string, K: number, N: number, kind: WeightKind) => {
       if (precision === 'fp32') return g.op('MatMul', [x, w(suffix, [K, N], kind)]);
       const name = `transformer.h.${i}.${suffix}`;
-      return int8MatMul(g, x, name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N);
+      return fromRows(int8MatMul(g, toRows(x, K), name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N, tokenZeroPoints), N);
     };
     // Attention sub-block (pre-LayerNorm).
     const ln1 = [w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias')] as const;
@@ -115,7 +124,10 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
     const last = g.op('Gather', [x, lastIndex], { axis: 1 }); // [B, C]
     const final = layerNorm(g, last, lnf, lnfB); // [B, C]
     if (precision === 'fp32') g.op('MatMul', [final, wteT()], {}, 'logits'); // [B, V]
-    else g.op('Identity', [int8MatMul(g, final, 'lm_head', transposedColumns(wteData, p.vocabSize, C), C, p.vocabSize)], {}, 'logits'); // [B, V]
+    else {
+      const batchZeroPoints = rowZeroPoints(g, g.op('Gather', [inputShape, g.int64([0], [])], { axis: 0 }));
+      g.op('Identity', [int8MatMul(g, final, 'lm_head', transposedColumns(wteData, p.vocabSize, C), C, p.vocabSize, batchZeroPoints)], {}, 'logits'); // [B, V]
+    }
     g.output('logits', ElemType.FLOAT, ['batch_size', p.vocabSize]);
   } else {
     g.op('MatMul', [layerNorm(g, x, lnf, lnfB), wteT()], {}, 'logits'); // [B, T, V]
