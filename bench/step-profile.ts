@@ -5,7 +5,7 @@
  * milliseconds per run, then int8/fp32 per run. Writes bench/results/step-profile-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -22,6 +22,7 @@ const [L, H, D] = [config.n_layer, config.n_head, config.n_embd / config.n_head]
 
 async function profile(precision: 'fp32' | 'int8') {
   const graph = (await ensureEngineGraph(dir, undefined, precision)).path;
+  for (const old of (await readdir(os.tmpdir())).filter((f) => f.startsWith(`ava-step-${precision}`))) await rm(path.join(os.tmpdir(), old), { force: true });
   const session = await ort.InferenceSession.create(graph, { intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: path.join(os.tmpdir(), `ava-step-${precision}`) });
   const mask = new BigInt64Array(B * (SLOTS + 1));
   for (let b = 0; b < B; b++) {
@@ -37,7 +38,11 @@ async function profile(precision: 'fp32' | 'int8') {
   const started = performance.now();
   for (let r = 0; r < RUNS; r++) await session.run(feeds);
   const runMs = (performance.now() - started) / RUNS;
-  const file = session.endProfiling();
+  // onnxruntime-node writes the profile beside the prefix, named by the time, and does not return its path.
+  session.endProfiling();
+  const prefix = `ava-step-${precision}`;
+  const written = (await readdir(os.tmpdir())).filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort();
+  const file = path.join(os.tmpdir(), written[written.length - 1]);
   const events = JSON.parse(await readFile(file, 'utf8')) as Array<{ cat: string; name: string; dur: number; args: { op_name?: string } }>;
   await rm(file, { force: true });
   await session.release();
