@@ -24,6 +24,7 @@ export interface PocketsphinxOptions {
 interface Native {
   parseArgs(argc: number, argv: string[]): unknown;
   init(config: unknown): unknown;
+  freeArgs(config: unknown): number;
   free(ps: unknown): number;
   startUtt(ps: unknown): number;
   processRaw: { async(ps: unknown, data: Int16Array, n: number, noSearch: number, fullUtt: number, done: (err: unknown, res: number) => void): void };
@@ -53,6 +54,7 @@ function bind(): Native {
   native = {
     parseArgs: (argc, argv) => parse(null, psArgs(), argc, argv, 1),
     init: ps.func('void *ps_init(void *config)'),
+    freeArgs: sb.func('int cmd_ln_free_r(void *config)'),
     free: ps.func('int ps_free(void *ps)'),
     startUtt: ps.func('int ps_start_utt(void *ps)'),
     processRaw: ps.func('int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
@@ -106,13 +108,10 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     const argv = ['-hmm', join(dir, 'en-us'), '-lm', join(dir, 'en-us.lm.bin'), '-dict', dict, '-logfn', '/dev/null', '-bestpath', 'yes'];
     const config = lib.parseArgs(argv.length, argv);
     const decoder = config && lib.init(config);
+    // The decoder holds its own reference to the configuration.
+    if (config) lib.freeArgs(config);
     if (!decoder) throw new RecognizerError(`pocketsphinx could not load its model from ${dir}`, { hint: 'check the folder holds en-us/, en-us.lm.bin and cmudict-en-us.dict' });
     return new PocketsphinxRecognizer(lib, decoder, words, await mkdtemp(join(tmpdir(), 'ava-asr-')), opts.languageModel ?? 'domain');
-  }
-
-  /** Whether the dictionary can pronounce a word (the domain model keeps only those). */
-  pronounces(word: string): boolean {
-    return this.words.has(word);
   }
 
   /** Builds the domain model from `sentences` and decodes with it from the next utterance on. */
