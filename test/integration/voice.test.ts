@@ -50,9 +50,9 @@ describe('voice messages, from upload to stored reply', () => {
     expect(reply.transcript.confidence).toBeLessThanOrEqual(1);
     expect(reply.transcript.ms).toBeGreaterThan(0);
     expect(reply.transcript.audioSeconds).toBeGreaterThan(0.5);
-    // The transcript joins the conversation like typed text.
-    const turns = (await world.api.inject({ url: '/v1/conversations/conv-v-wav', headers: auth })).json();
-    expect(JSON.stringify(turns)).toContain('where is my order');
+    // The transcript joins the conversation like typed text. A batch writes its turns after storing its replies (which
+    // readers get first), so the turn may land a moment after the reply is read.
+    await expect.poll(async () => JSON.stringify((await world.api.inject({ url: '/v1/conversations/conv-v-wav', headers: auth })).json())).toContain('"user":"where is my order"');
     // The upload is in GridFS, under the id the job carried.
     expect((await new UploadRepository(world.database).get(body.audio.fileId))?.metadata).toEqual({ contentType: 'audio/wav', messageId: 'v-wav' });
   });
