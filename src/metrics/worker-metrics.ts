@@ -13,6 +13,8 @@ export class WorkerMetrics {
   readonly generatedTokens = new Counter({ name: 'ava_generated_tokens_total', help: 'Tokens generated', registers: [this.registry] });
   readonly replies = new Counter({ name: 'ava_replies_total', help: 'Replies stored, by status and intent', labelNames: ['status', 'intent'], registers: [this.registry] });
   readonly failures = new Counter({ name: 'ava_failures_total', help: 'Failed messages and batches, by error code', labelNames: ['code'], registers: [this.registry] });
+  readonly recognitionSeconds = new Histogram({ name: 'ava_recognition_seconds', help: 'Speech recognition time of a voice message, by engine', labelNames: ['engine'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  readonly heardSeconds = new Counter({ name: 'ava_heard_audio_seconds_total', help: 'Seconds of voice messages transcribed, by engine (recognition seconds over these: the real-time factor)', labelNames: ['engine'], registers: [this.registry] });
 
   /** Jobs in the last batch recorded, for the heartbeat. */
   lastBatchSize = 0;
@@ -27,6 +29,10 @@ export class WorkerMetrics {
       if (doc.error) this.failures.inc({ code: doc.error.code });
       this.generatedTokens.inc(doc.tokens.generated);
       this.latencySeconds.observe(Math.max(0, doc.createdAt.getTime() - doc.timings.queuedAt.getTime()) / 1000);
+      if (doc.transcript) {
+        this.recognitionSeconds.observe({ engine: doc.transcript.engine }, doc.transcript.ms / 1000);
+        this.heardSeconds.inc({ engine: doc.transcript.engine }, doc.transcript.audioSeconds);
+      }
     }
   }
 }

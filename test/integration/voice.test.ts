@@ -53,6 +53,9 @@ describe('voice messages, from upload to stored reply', () => {
     // The transcript joins the conversation like typed text. A batch writes its turns after storing its replies (which
     // readers get first), so the turn may land a moment after the reply is read.
     await expect.poll(async () => JSON.stringify((await world.api.inject({ url: '/v1/conversations/conv-v-wav', headers: auth })).json())).toContain('"user":"where is my order"');
+    // Operations see recognition time and audio heard per engine (workers publish them with their 5 s heartbeat).
+    await expect.poll(async () => (await world.api.inject({ url: '/metrics', headers: auth })).body, { timeout: 15_000 }).toMatch(/ava_recognition_seconds_count\{engine="pocketsphinx"\} [1-9]/);
+    expect((await world.api.inject({ url: '/metrics', headers: auth })).body).toMatch(/ava_heard_audio_seconds_total\{engine="pocketsphinx"\} [0-9.]+/);
     // The upload is in GridFS, under the id the job carried.
     expect((await new UploadRepository(world.database).get(body.audio.fileId))?.metadata).toEqual({ contentType: 'audio/wav', messageId: 'v-wav' });
   });
