@@ -30,6 +30,7 @@ import { UploadRepository } from '../storage/upload-repository.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
 import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 import { AudioTranscoder } from '../voice/audio-transcoder.js';
+import { SpeechCache } from '../voice/speech-cache.js';
 
 /** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
 export interface ApiDeps {
@@ -88,7 +89,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
   await app.register(voiceRoutes, { producer, replies, uploads: new UploadRepository(database), maxBytes: config.audioMaxBytes, maxSeconds: config.audioMaxSeconds });
-  await app.register(speechRoutes, { replies, speech: new SpeechRepository(database), synthesizer: new SpeechSynthesizer(), transcoder: new AudioTranscoder() });
+  await app.register(speechRoutes, { replies, speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()) });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
   await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model) });

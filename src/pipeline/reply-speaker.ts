@@ -1,6 +1,5 @@
 import type { Logger } from '../logging/logger.js';
-import type { SpeechRepository } from '../storage/speech-repository.js';
-import type { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import type { SpeechCache } from '../voice/speech-cache.js';
 
 /** A stored reply to speak. */
 export interface SpokenReply {
@@ -18,8 +17,7 @@ export class ReplySpeaker {
   private running: Promise<void> | undefined;
 
   constructor(
-    private readonly synthesizer: SpeechSynthesizer,
-    private readonly speech: SpeechRepository,
+    private readonly speech: SpeechCache,
     private readonly log: Logger,
   ) {}
 
@@ -38,9 +36,7 @@ export class ReplySpeaker {
   private async drain(): Promise<void> {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
       try {
-        const voice = this.synthesizer.voiceFor(next.text);
-        if (await this.speech.has(next.messageId, voice, 'wav', next.text)) continue;
-        await this.speech.put(next.messageId, voice, 'wav', next.text, (await this.synthesizer.synthesize(next.text)).wav);
+        await this.speech.ensureWav(next.messageId, next.text);
       } catch (err) {
         this.log.warn({ err, messageId: next.messageId }, 'speaking a reply failed; its audio will be made when first fetched');
       }

@@ -30,6 +30,8 @@ import { loadEncoder } from '../embedding/load-encoder.js';
 import { embedExamples } from '../intent/semantic-examples.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
 import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { SpeechCache } from '../voice/speech-cache.js';
+import { AudioTranscoder } from '../voice/audio-transcoder.js';
 import { ReplySpeaker } from './reply-speaker.js';
 import { loadRecognizers } from '../voice/load-recognizers.js';
 import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
@@ -111,7 +113,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis);
-  const speaker = new ReplySpeaker(new SpeechSynthesizer(), new SpeechRepository(database), log);
+  const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
   const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
     { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber },

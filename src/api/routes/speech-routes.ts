@@ -1,17 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { AudioTranscoder } from '../../voice/audio-transcoder.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
-import type { SpeechRepository } from '../../storage/speech-repository.js';
-import type { SpeechSynthesizer } from '../../voice/speech-synthesizer.js';
+import type { SpeechCache } from '../../voice/speech-cache.js';
 import { idParamSchema, SECURED } from '../api-schemas.js';
 
 /** What the speech route works with. */
 export interface SpeechRoutesOptions {
   replies: ReplyRepository;
-  speech: SpeechRepository;
-  synthesizer: SpeechSynthesizer;
-  transcoder: AudioTranscoder;
+  speech: SpeechCache;
 }
 
 const CONTENT_TYPES = { wav: 'audio/wav', ogg: 'audio/ogg; codecs=opus' } as const;
@@ -22,7 +18,7 @@ const audioQuery = z.strictObject({ format: z.enum(['wav', 'ogg']).default('wav'
  * or Ogg/Opus. Synthesised (and encoded) on the first fetch and cached in the database, so a second fetch costs a
  * read.
  */
-export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (app, { replies, speech, synthesizer, transcoder }) => {
+export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (app, { replies, speech }) => {
   app.get('/v1/messages/:id/audio', {
     onRequest: app.requireScope('read'),
     schema: { ...SECURED, summary: 'A stored reply spoken (espeak-ng, English or Mandarin by the reply\'s language), as audio/wav or Ogg/Opus; 404 without a stored reply, 409 for a failed one', tags: ['messages'], params: idParamSchema, querystring: audioQuery },
@@ -32,19 +28,7 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
     if (!doc) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
     if (doc.status !== 'replied' || !doc.text?.trim()) return reply.code(409).send({ error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` } });
     const { format } = req.query;
-    const text = doc.text;
-    const voice = synthesizer.voiceFor(text);
-    let audio = await speech.get(id, voice, format, text);
-    const cached = audio !== null;
-    if (!audio) {
-      let wav = format === 'wav' ? null : await speech.get(id, voice, 'wav', text);
-      if (!wav) {
-        wav = (await synthesizer.synthesize(text)).wav;
-        await speech.put(id, voice, 'wav', text, wav);
-      }
-      audio = format === 'ogg' ? await transcoder.toOggOpus(wav) : wav;
-      if (format !== 'wav') await speech.put(id, voice, format, text, audio);
-    }
+    const { audio, voice, cached } = await speech.get(id, doc.text, format);
     return reply.type(CONTENT_TYPES[format]).header('x-ava-voice', voice).header('x-ava-audio-cache', cached ? 'hit' : 'miss').header('cache-control', 'private, max-age=86400').send(audio);
   });
 };
