@@ -12,7 +12,7 @@ import type { ModelPreset } from '../models/presets.js';
 const { onnx } = onnxProto;
 
 /** Bumped whenever the converter's output changes, so graphs converted by an older version are not reused. */
-const ENGINE_GRAPH_VERSION = 1;
+const ENGINE_GRAPH_VERSION = 2;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
 const INT8_GRAPH_VERSION = 6;
 

@@ -6,7 +6,10 @@ const { onnx } = onnxProto;
 export type Dim = number | string;
 
 /** Attribute values the builder understands; arrays of integers become INTS, of floats FLOATS. */
-export type AttrValue = number | string | number[] | { floats: number[] } | { int: number } | { float: number };
+export type AttrValue = number | string | number[] | { floats: number[] } | { int: number } | { float: number } | { graph: Subgraph };
+
+/** A branch of an `If` node, made by {@link OnnxGraphBuilder.branch}. */
+export type Subgraph = InstanceType<typeof onnx.GraphProto>;
 
 /** ONNX element types used by GPT-2 graphs. */
 export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL, INT8: onnx.TensorProto.DataType.INT8, UINT8: onnx.TensorProto.DataType.UINT8 } as const;
@@ -16,7 +19,7 @@ export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.Te
  * protobuf library and never by hand. Node outputs get unique names; each call returns the output name(s).
  */
 export class OnnxGraphBuilder {
-  private readonly nodes: InstanceType<typeof onnx.NodeProto>[] = [];
+  private nodes: InstanceType<typeof onnx.NodeProto>[] = [];
   private readonly initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   private readonly inputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
   private readonly outputs: InstanceType<typeof onnx.ValueInfoProto>[] = [];
@@ -107,6 +110,21 @@ export class OnnxGraphBuilder {
     return outputs;
   }
 
+  /**
+   * A subgraph for an `If` branch: the nodes `build` adds go into it (their names stay unique in the model, and the
+   * constants they make are the outer graph's, which a branch may read), and the tensor it returns is its output.
+   */
+  branch(name: string, build: () => string, output: { elemType: number; dims: Dim[] }): Subgraph {
+    const outer = this.nodes;
+    this.nodes = [];
+    try {
+      const result = build();
+      return onnx.GraphProto.create({ name, node: this.nodes, output: [valueInfo(result, output.elemType, output.dims)] });
+    } finally {
+      this.nodes = outer;
+    }
+  }
+
   /** Encodes the model as ONNX protobuf bytes. */
   encode(opts: { opset: number; producer: string; graphName: string }): Uint8Array {
     const model = onnx.ModelProto.create({
@@ -148,5 +166,6 @@ function attribute(name: string, value: AttrValue) {
   if (Array.isArray(value)) return onnx.AttributeProto.create({ name, type: T.INTS, ints: value });
   if ('int' in value) return onnx.AttributeProto.create({ name, type: T.INT, i: value.int });
   if ('float' in value) return onnx.AttributeProto.create({ name, type: T.FLOAT, f: value.float });
+  if ('graph' in value) return onnx.AttributeProto.create({ name, type: T.GRAPH, g: value.graph });
   return onnx.AttributeProto.create({ name, type: T.FLOATS, floats: value.floats });
 }
