@@ -50,6 +50,8 @@ async function profile(precision: 'fp32' | 'int8') {
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
     const op = e.args.op_name ?? '?';
+    // An If node's time is its branch's nodes' time, which are listed themselves.
+    if (op === 'If') continue;
     const entry = byOp.get(op) ?? { nodes: 0, us: 0 };
     entry.nodes++;
     entry.us += e.dur;
