@@ -25,7 +25,7 @@ export interface Upload {
 export class UploadRepository {
   private readonly bucket: GridFSBucket;
 
-  constructor(private readonly database: Database) {
+  constructor(database: Database) {
     this.bucket = new GridFSBucket(database.db, { bucketName: 'uploads' });
   }
 
@@ -42,12 +42,18 @@ export class UploadRepository {
 
   /** The upload, or null when there is none with this id (never stored, or deleted by retention). */
   async get(fileId: string): Promise<Upload | null> {
-    const id = new ObjectId(fileId);
-    const file = await this.database.db.collection('uploads.files').findOne({ _id: id });
-    if (!file) return null;
+    // The download reads the file document itself (its `file` event) before the chunks: one lookup, not two.
+    const download = this.bucket.openDownloadStream(new ObjectId(fileId));
+    let metadata: UploadMetadata | undefined;
+    download.once('file', (file: { metadata?: UploadMetadata }) => (metadata = file.metadata));
     const chunks: Buffer[] = [];
-    for await (const chunk of this.bucket.openDownloadStream(id)) chunks.push(chunk as Buffer);
-    return { bytes: Buffer.concat(chunks), metadata: file.metadata as UploadMetadata };
+    try {
+      for await (const chunk of download) chunks.push(chunk as Buffer);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('FileNotFound')) return null;
+      throw err;
+    }
+    return metadata ? { bytes: Buffer.concat(chunks), metadata } : null;
   }
 
   /** Deletes an upload and its chunks; deleting one that is gone is not an error. */

@@ -39,9 +39,9 @@ export class WhisperRecognizer implements SpeechRecognizer {
       throw new RecognizerError(`${folder} has no readable generation_config.json; is it a Whisper export?`, { cause });
     }
     env.allowRemoteModels = false;
-    env.localModelPath = path.dirname(folder);
     try {
-      const asr = (await pipeline('automatic-speech-recognition', path.basename(folder), {
+      const asr = (await pipeline('automatic-speech-recognition', folder, {
+        local_files_only: true,
         dtype: 'fp32',
         device: 'cpu',
         session_options: opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {},
