@@ -33,7 +33,7 @@ interface Native {
   getProb(ps: unknown): number;
   getLogmath(ps: unknown): unknown;
   logmathExp(lmath: unknown, p: number): number;
-  setLmFile(ps: unknown, name: string, path: string): number;
+  setLmFile: { async(ps: unknown, name: string, path: string, done: (err: unknown, res: number) => void): void };
   setSearch(ps: unknown, name: string): number;
 }
 
@@ -123,7 +123,9 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
       // A file per build: pocketsphinx reads it here, and the previous search stays valid until replaced.
       const file = join(this.workDir, `domain-${Date.now()}.arpa`);
       await writeFile(file, arpa);
-      const ok = this.lib.setLmFile(this.decoder, 'domain', file) === 0;
+      // Building a search takes seconds (pocketsphinx walks its whole dictionary): off the event loop, like decoding.
+      const status = await new Promise<number>((resolve, reject) => this.lib.setLmFile.async(this.decoder, 'domain', file, (err, res) => (err ? reject(err) : resolve(res))));
+      const ok = status === 0;
       await rm(file, { force: true });
       if (!ok) throw new RecognizerError('pocketsphinx refused the domain language model');
       this.domain = true;
