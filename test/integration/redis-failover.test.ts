@@ -48,7 +48,7 @@ afterAll(async () => {
 
 it('fails over when the master is killed with SIGKILL mid-run: every message the API accepted gets exactly one reply', { timeout: 120_000 }, async () => {
   const accepted: Array<{ id: string; at: number }> = [];
-  let refused = 0;
+  const refused: string[] = [];
   let killedAt = 0;
   for (let i = 0; i < 200; i++) {
     const id = `fo-${i}`;
@@ -64,9 +64,9 @@ it('fails over when the master is killed with SIGKILL mid-run: every message the
         signal: AbortSignal.timeout(10_000),
       });
       if (res.status === 202) accepted.push({ id, at: performance.now() });
-      else refused++;
-    } catch {
-      refused++;
+      else refused.push(`${id} (${res.status})`);
+    } catch (err) {
+      refused.push(`${id} (${(err as Error).name})`);
     }
     await sleep(10);
   }
@@ -76,10 +76,19 @@ it('fails over when the master is killed with SIGKILL mid-run: every message the
   expect(after.length).toBeGreaterThan(60);
   // The gap in acceptances around the kill is the failover as a client sees it.
   const gapMs = Math.round(after[0].at - killedAt);
-  console.info(`failover: ${accepted.length} accepted (${refused} refused or timed out), first accepted ${gapMs} ms after the kill`);
+  console.info(`failover: ${accepted.length} accepted (${refused.length} refused or timed out: ${refused.join(', ') || 'none'}), first accepted ${gapMs} ms after the kill`);
   await followReplies(db, accepted.map((a) => a.id), () => undefined, 90_000);
   expect(await db.replies.countDocuments({ _id: { $in: accepted.map((a) => a.id) } })).toBe(accepted.length);
-  expect(await db.replies.countDocuments({ status: 'replied' })).toBe(accepted.length);
+  // A refused enqueue promises nothing: a 503 (no replica confirmed the write within 5 s while the sentinels were
+  // still re-pointing the replicas) or a client time-out may come after the job landed on the new master, and such a
+  // job is answered like any other — once, since replies are keyed by messageId. So every stored reply is a
+  // `replied` one for a message that was sent, and there are at least as many as were accepted.
+  const stored = await db.replies.find({}, { projection: { _id: 1, status: 1 } }).toArray();
+  const sent = new Set(Array.from({ length: 200 }, (_, i) => `fo-${i}`));
+  expect(stored.filter((d) => !sent.has(d._id) || d.status !== 'replied')).toEqual([]);
+  expect(stored.length).toBeGreaterThanOrEqual(accepted.length);
+  const acceptedIds = new Set(accepted.map((a) => a.id));
+  console.info(`replies stored: ${stored.length}; for enqueues refused but landed: ${stored.filter((d) => !acceptedIds.has(d._id)).map((d) => d._id).join(', ') || 'none'}`);
   expect(worker.child.exitCode).toBeNull();
   expect(api.exitCode).toBeNull();
 });
