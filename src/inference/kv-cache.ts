@@ -4,15 +4,21 @@
  * slots, filled from slot 0; `attention_mask` marks the filled ones. A finished sequence's row is refilled by the
  * last row (one row copy), so the live rows stay contiguous.
  *
- * Memory is bounded by `maxTokens` (slots over all allocated rows): P is always the longest live sequence's budget
- * rounded up to `slotQuantum`, shrinking when that sequence leaves, and spare rows are allocated only while
- * `rowCapacity × P` stays within the bound. {@link footprint} is what the scheduler admits against.
+ * Two sizes, because they answer different questions. Memory is reserved by budgets: the buffers hold `rowCapacity`
+ * rows of `capacity` slots, the longest live budget rounded up to `slotQuantum`, so a sequence can always reach its
+ * budget without allocating, and `rowCapacity × capacity` stays within `maxTokens` ({@link footprint} is what the
+ * scheduler admits against). What the runtime reads is P, the longest filled row rounded up to `slotQuantum`: decode
+ * reads every slot of every row, so reading budgets would stream slots no token has reached yet (a step at batch 32
+ * is bound by those reads). P grows when a row fills its last slot and shrinks when the longest row leaves; each
+ * change moves the filled slots within the buffers, once per `slotQuantum` tokens at most.
  */
 export class KvCache {
   private keys: Float32Array[] = [];
   private values: Float32Array[] = [];
   private rowCapacity = 0;
-  /** Slots per row (P). */
+  /** Slots per row the buffers are sized for (≥ P). */
+  private capacity = 0;
+  /** Slots per row as laid out and read by the runtime (P). */
   slots = 0;
   /** Live rows. */
   rows = 0;
@@ -29,7 +35,7 @@ export class KvCache {
     private readonly headDim: number,
     /** Most slots over all allocated rows. */
     private readonly maxTokens: number,
-    /** Slot counts are rounded up to this, so that growth (a full copy) is rare. */
+    /** Slot counts are rounded up to this, so that growth (a move or a copy) is rare. */
     private readonly slotQuantum = 64,
   ) {}
 
@@ -47,26 +53,29 @@ export class KvCache {
     return Math.ceil(slots / this.slotQuantum) * this.slotQuantum;
   }
 
-  /** Floats per row per layer and kind. */
+  /** Floats per row per layer and kind, laid out with `slots` slots. */
   private rowSize(slots = this.slots): number {
     return this.nHead * slots * this.headDim;
   }
 
-  /** Makes room for `rows` rows of at least `slots` slots, copying live rows into new buffers when needed. */
-  reserve(rows: number, slots: number): void {
-    const wantSlots = Math.max(this.slots, this.roundSlots(slots));
-    if (rows * wantSlots > this.maxTokens) throw new RangeError(`the KV cache cannot hold ${rows} rows of ${wantSlots} slots within ${this.maxTokens} tokens`);
-    if (rows <= this.rowCapacity && wantSlots === this.slots) return;
+  /** Makes room for `rows` rows with budgets of up to `budget` slots, copying live rows into new buffers when needed. */
+  reserve(rows: number, budget: number): void {
+    const wantCapacity = Math.max(this.capacity, this.roundSlots(budget));
+    if (rows * wantCapacity > this.maxTokens) throw new RangeError(`the KV cache cannot hold ${rows} rows of ${wantCapacity} slots within ${this.maxTokens} tokens`);
+    if (rows <= this.rowCapacity && wantCapacity === this.capacity) return;
     // Spare rows make the next admissions copy-free, but only within the bound.
     const spare = Math.max(rows, Math.ceil(this.rowCapacity * 1.5), 4);
-    this.reallocate(Math.max(rows, Math.min(spare, Math.floor(this.maxTokens / wantSlots))), wantSlots);
+    this.reallocate(Math.max(rows, Math.min(spare, Math.floor(this.maxTokens / wantCapacity))), wantCapacity);
   }
 
   /**
    * Appends a row holding `length` tokens taken from row `srcRow` of prefill outputs shaped [Bn, H, T, D], starting
-   * at token `srcStart` (after the row's left padding); the row may fill up to `budget` slots. Returns its index.
+   * at token `srcStart` (after the row's left padding); the row may fill up to `budget` slots, which {@link reserve}
+   * must have made room for. Returns its index.
    */
   addRow(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], srcRow: number, srcT: number, srcStart: number, length: number, budget: number): number {
+    if (this.rows >= this.rowCapacity || this.roundSlots(budget) > this.capacity) throw new RangeError('KvCache.addRow: no room reserved for the row');
+    if (length > this.slots) this.restride(this.roundSlots(length));
     const row = this.rows++;
     this.lengths[row] = length;
     this.budgets[row] = budget;
@@ -84,6 +93,9 @@ export class KvCache {
 
   /** Writes each live row's newest token (decode outputs shaped [rows, H, 1, D]) into its next slot. */
   appendToken(newKeys: readonly Float32Array[], newValues: readonly Float32Array[]): void {
+    const longest = Math.max(...this.lengths) + 1;
+    if (longest > this.capacity) throw new RangeError(`KvCache.appendToken: a row would pass its budget (${longest} > ${this.capacity} slots)`);
+    if (longest > this.slots) this.restride(this.roundSlots(longest));
     const D = this.headDim;
     for (let r = 0; r < this.rows; r++) {
       const slot = this.lengths[r]++;
@@ -99,8 +111,8 @@ export class KvCache {
   }
 
   /**
-   * Removes row `row` by moving the last row into it, then shrinks the rows to the longest remaining budget.
-   * Returns the index the last row had (now `row`), or -1.
+   * Removes row `row` by moving the last row into it, then narrows P to the longest remaining row and the buffers to
+   * the longest remaining budget. Returns the index the last row had (now `row`), or -1.
    */
   removeRow(row: number): number {
     const last = this.rows - 1;
@@ -118,8 +130,10 @@ export class KvCache {
     this.rows = last;
     if (this.rows === 0) this.release();
     else {
+      const read = this.roundSlots(Math.max(...this.lengths));
+      if (read < this.slots) this.restride(read);
       const needed = this.roundSlots(Math.max(...this.budgets));
-      if (needed < this.slots) this.reallocate(Math.min(this.rowCapacity, Math.floor(this.maxTokens / needed)), needed);
+      if (needed < this.capacity) this.reallocate(Math.min(this.rowCapacity, Math.floor(this.maxTokens / needed)), needed);
     }
     return row !== last ? last : -1;
   }
@@ -141,20 +155,37 @@ export class KvCache {
 
   /** Bytes allocated for keys and values. */
   get allocatedBytes(): number {
-    return 2 * this.nLayer * this.rowCapacity * this.rowSize() * 4;
+    return 2 * this.nLayer * this.rowCapacity * this.rowSize(this.capacity) * 4;
   }
 
-  /** Moves the live rows into buffers of `rowCapacity` rows of `slots` slots. */
-  private reallocate(rowCapacity: number, slots: number): void {
-    const move = (old: Float32Array) => {
-      const next = new Float32Array(rowCapacity * this.nHead * slots * this.headDim);
-      for (let r = 0; r < this.rows; r++) {
-        for (let h = 0; h < this.nHead; h++) {
-          const from = (r * this.nHead + h) * this.slots * this.headDim;
-          const to = (r * this.nHead + h) * slots * this.headDim;
-          next.set(old.subarray(from, from + this.lengths[r] * this.headDim), to);
-        }
+  /**
+   * Lays the live rows out with `slots` slots each (≤ capacity), in place. Each (row, head) block moves to a start
+   * at or after its own when growing, so blocks are moved last to first, and first to last when shrinking; no block
+   * is overwritten before it has moved.
+   */
+  private restride(slots: number): void {
+    const D = this.headDim;
+    const blocks = this.rows * this.nHead;
+    const move = (b: number) => {
+      const length = this.lengths[Math.floor(b / this.nHead)] * D;
+      const from = b * this.slots * D;
+      const to = b * slots * D;
+      for (let i = 0; i < this.nLayer; i++) {
+        this.keys[i].copyWithin(to, from, from + length);
+        this.values[i].copyWithin(to, from, from + length);
       }
+    };
+    if (slots > this.slots) for (let b = blocks - 1; b >= 0; b--) move(b);
+    else for (let b = 0; b < blocks; b++) move(b);
+    this.slots = slots;
+  }
+
+  /** Moves the live rows into buffers of `rowCapacity` rows of `capacity` slots (the layout keeps its P). */
+  private reallocate(rowCapacity: number, capacity: number): void {
+    const live = this.rows * this.rowSize();
+    const move = (old: Float32Array) => {
+      const next = new Float32Array(rowCapacity * this.rowSize(capacity));
+      next.set(old.subarray(0, live));
       return next;
     };
     // One layer at a time, so old and new buffers coexist for one layer only.
@@ -163,7 +194,7 @@ export class KvCache {
       this.values[i] = move(this.values[i] ?? new Float32Array(0));
     }
     this.rowCapacity = rowCapacity;
-    this.slots = slots;
+    this.capacity = capacity;
     this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
   }
 
@@ -172,6 +203,7 @@ export class KvCache {
     this.keys = [];
     this.values = [];
     this.rowCapacity = 0;
+    this.capacity = 0;
     this.slots = 0;
   }
 }
