@@ -2,7 +2,9 @@
  * `npm run bench:step-profile`: where one decode step's time goes, by ONNX Runtime's own profiler, for the float32
  * and the int8 engine graph of the forged gpt2 (BENCH_PRESET): B = 32 sequences with 128 tokens in a cache of 192
  * slots, as the engine lays out bench:inference's decode steps (the longest row, 128 to 192 tokens, rounded up to 64). Runs each graph 25 times and prints, per operator type, its nodes and
- * milliseconds per run, then int8/fp32 per run. Writes bench/results/step-profile-<timestamp>.json.
+ * milliseconds per run, then int8/fp32 per run. Then the floor under the attention's products: ONNX Runtime reading
+ * the same caches once (a ReduceSum per cache tensor, same threads), against the int8 graph's attention products
+ * (its only float MatMuls). Writes bench/results/step-profile-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
@@ -10,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ensureEngineGraph } from '../src/inference/engine-graph-converter.js';
+import { ElemType, OnnxGraphBuilder } from '../src/models/onnx-graph-builder.js';
 import { ensureForged, machine, writeResult } from './lib/bench-utils.js';
 
 const B = Number(process.env.BENCH_BATCH || 32);
@@ -19,6 +22,38 @@ const RUNS = 25;
 const dir = await ensureForged(process.env.BENCH_PRESET || 'gpt2');
 const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { n_layer: number; n_head: number; n_embd: number };
 const [L, H, D] = [config.n_layer, config.n_head, config.n_embd / config.n_head];
+
+/** The 2·L cache tensors [B, H, SLOTS, D] a decode step reads. */
+function cacheFeeds(): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (let i = 0; i < L; i++) for (const kind of ['key', 'value']) feeds[`cache.${i}.${kind}`] = new ort.Tensor('float32', Float32Array.from({ length: B * H * SLOTS * D }, (_, k) => Math.sin(k) * 0.1), [B, H, SLOTS, D]);
+  return feeds;
+}
+
+/** Milliseconds ONNX Runtime takes to read every cache tensor once (best of RUNS), and the bytes read. */
+async function streamingFloor() {
+  const g = new OnnxGraphBuilder();
+  let sum = '';
+  for (let i = 0; i < L; i++) {
+    for (const kind of ['key', 'value']) {
+      const part = g.op('ReduceSum', [g.input(`cache.${i}.${kind}`, ElemType.FLOAT, [B, H, SLOTS, D]), g.int64([2, 3])], { keepdims: 1 }); // [B, H, 1, 1]
+      sum = sum ? g.op('Add', [sum, part]) : part;
+    }
+  }
+  g.op('Identity', [sum], {}, 'sum');
+  g.output('sum', ElemType.FLOAT, [B, H, 1, 1]);
+  const session = await ort.InferenceSession.create(g.encode({ opset: 17, producer: 'ava-bench', graphName: 'cache-floor' }), { intraOpNumThreads: 2 });
+  const feeds = cacheFeeds();
+  await session.run(feeds);
+  let best = Infinity;
+  for (let r = 0; r < RUNS; r++) {
+    const t0 = performance.now();
+    await session.run(feeds);
+    best = Math.min(best, performance.now() - t0);
+  }
+  await session.release();
+  return { ms: +best.toFixed(1), megabytes: Math.round((2 * L * B * H * SLOTS * D * 4) / 1e6) };
+}
 
 async function profile(precision: 'fp32' | 'int8') {
   const graph = (await ensureEngineGraph(dir, undefined, precision)).path;
@@ -34,7 +69,7 @@ async function profile(precision: 'fp32' | 'int8') {
     attention_mask: new ort.Tensor('int64', mask, [B, SLOTS + 1]),
     position_ids: new ort.Tensor('int64', new BigInt64Array(B).fill(BigInt(CACHED)), [B, 1]),
   };
-  for (let i = 0; i < L; i++) for (const kind of ['key', 'value']) feeds[`cache.${i}.${kind}`] = new ort.Tensor('float32', Float32Array.from({ length: B * H * SLOTS * D }, (_, k) => Math.sin(k) * 0.1), [B, H, SLOTS, D]);
+  Object.assign(feeds, cacheFeeds());
   const started = performance.now();
   for (let r = 0; r < RUNS; r++) await session.run(feeds);
   const runMs = (performance.now() - started) / RUNS;
@@ -67,5 +102,8 @@ for (const r of results) {
   console.table(r.ops.slice(0, 12));
 }
 console.log(`int8 / fp32 per run: ${(results[1].runMs / results[0].runMs).toFixed(2)}`);
-const out = await writeResult('step-profile', { date: new Date().toISOString(), commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(), machine: machine(), batch: B, cached: CACHED, slots: SLOTS, results });
+const floor = await streamingFloor();
+const attentionMs = +results[1].ops.filter((o) => o.op === 'MatMul' || o.op === 'FusedMatMul').reduce((s, o) => s + o.msPerRun, 0).toFixed(1);
+console.log(`reading the caches once (${floor.megabytes} MB): ${floor.ms} ms (${(floor.megabytes / floor.ms).toFixed(1)} GB/s); the int8 graph's attention products: ${attentionMs} ms (${(attentionMs / floor.ms).toFixed(2)}× the floor)`);
+const out = await writeResult('step-profile', { date: new Date().toISOString(), commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(), machine: machine(), batch: B, cached: CACHED, slots: SLOTS, results, cacheFloor: { ...floor, attentionMs } });
 console.log(`results: ${out}`);
