@@ -17,6 +17,7 @@ import type { GenerationOutput } from '../src/generation/text-generator.js';
 import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
 import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
 import { engineShapes, measureMatMulPeak } from './lib/matmul-roofline.js';
+import { roofline, workloadFlops } from './lib/workload-flops.js';
 
 const THREADS = Number(process.env.AVA_INTRA_OP_THREADS || 2);
 const N = Number(process.env.BENCH_MESSAGES || 64);
@@ -189,13 +190,8 @@ const mismatches = c.outputs.filter((o, i) => o.text !== b.outputs[i].text).leng
 process.stderr.write('measuring the MatMul peak (after)…\n');
 const peakAfter = await measureMatMulPeak(shapes, THREADS);
 const gflops = Math.max(peakBefore.gflops, peakAfter.gflops);
-let flops = 0;
-for (const o of c.outputs) {
-  const fed = o.promptTokens + Math.max(0, o.generatedTokens - 1);
-  for (let pos = 0; pos < fed; pos++) flops += LAYERS * (24 * C * C + 4 * C * (pos + 1));
-  flops += o.generatedTokens * 2 * C * VOCAB;
-}
-const minSeconds = flops / (gflops * 1e9);
+const flops = workloadFlops(c.outputs, C, LAYERS, VOCAB);
+const bound = roofline(flops, gflops, c.wallMs / 1000);
 const rows = [a, b, c, d, c8].map(summarise);
 const tps = (s: Scenario) => s.outputs.reduce((n, o) => n + o.generatedTokens, 0) / (s.wallMs / 1000);
 const result = {
@@ -214,10 +210,10 @@ const result = {
     peakBefore: peakBefore.best,
     peakAfter: peakAfter.best,
     workloadGflop: +(flops / 1e9).toFixed(1),
-    minSeconds: +minSeconds.toFixed(2),
+    minSeconds: +bound.minSeconds.toFixed(2),
     engineSeconds: +(c.wallMs / 1000).toFixed(2),
-    achievedFraction: +(minSeconds / (c.wallMs / 1000)).toFixed(3),
-    measurementError: minSeconds > c.wallMs / 1000,
+    achievedFraction: +bound.achievedFraction.toFixed(3),
+    measurementError: bound.measurementError,
   },
   matmulByShapeGflops: { before: peakBefore.byShape, after: peakAfter.byShape },
   decodeStepSpreadTokensPerSecond: decodeSpread,

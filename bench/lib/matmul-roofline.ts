@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OnnxSession } from '../../src/inference/onnx-session.js';
 import { ElemType, OnnxGraphBuilder } from '../../src/models/onnx-graph-builder.js';
+import { matmulFlops } from './workload-flops.js';
 
 /** One MatMul the engine runs: `rows` activations of width K times a [K, N] weight. */
 export interface MatMulShape {
@@ -60,7 +61,7 @@ export async function measureMatMulPeak(shapes: readonly MatMulShape[], threads:
           await session.run(feeds);
           runs++;
         } while (performance.now() - t0 < minMs);
-        best = Math.max(best, (runs * 2 * s.rows * s.K * s.N) / ((performance.now() - t0) / 1000) / 1e9);
+        best = Math.max(best, (runs * matmulFlops(s.rows, s.K, s.N)) / ((performance.now() - t0) / 1000) / 1e9);
       }
       byShape[s.name] = +best.toFixed(1);
       await session.close();
