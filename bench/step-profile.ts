@@ -1,10 +1,11 @@
 /**
  * `npm run bench:step-profile`: where one decode step's time goes, by ONNX Runtime's own profiler, for the float32
  * and the int8 engine graph of the forged gpt2 (BENCH_PRESET): B = 32 sequences with 128 tokens in a cache of 192
- * slots, as the engine lays out bench:inference's decode steps (the longest row, 128 to 192 tokens, rounded up to 64). Runs each graph 25 times and prints, per operator type, its nodes and
- * milliseconds per run, then int8/fp32 per run. Then the floor under the attention's products: ONNX Runtime reading
- * the same caches once (a ReduceSum per cache tensor, same threads), against the int8 graph's attention products
- * (its only float MatMuls). Writes bench/results/step-profile-<timestamp>.json.
+ * slots, as the engine lays out bench:inference's decode steps (the longest row, 128 to 192 tokens, rounded up to
+ * 64). Runs each graph 25 times and prints, per operator type, its nodes and milliseconds per run, then int8/fp32 per
+ * run. Then the floor under the attention's products: ONNX Runtime reading the same caches once (a ReduceSum per
+ * cache tensor, same threads), against the int8 graph's attention products (its only float MatMuls). Writes
+ * bench/results/step-profile-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';

@@ -58,7 +58,7 @@ export class KvCache {
     return this.nHead * slots * this.headDim;
   }
 
-  /** Makes room for `rows` rows with budgets of up to `budget` slots, copying live rows into new buffers when needed. */
+  /** Makes room for `rows` rows with budgets of up to `budget` slots, moving live rows into new buffers if needed. */
   reserve(rows: number, budget: number): void {
     const wantCapacity = Math.max(this.capacity, this.roundSlots(budget));
     if (rows * wantCapacity > this.maxTokens) throw new RangeError(`the KV cache cannot hold ${rows} rows of ${wantCapacity} slots within ${this.maxTokens} tokens`);

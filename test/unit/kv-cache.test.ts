@@ -34,7 +34,7 @@ function tokenOutputs(cache: KvCache, seqOfRow: number[]) {
   return { keys: make(0), values: make(1) };
 }
 
-/** Checks every filled slot of every row, as the runtime reads it ([rows, H, P, D]), and that P follows the longest row. */
+/** Checks every filled slot of every row as the runtime reads it ([rows, H, P, D]), and that P follows the longest. */
 function expectContents(cache: KvCache, seqOfRow: number[]) {
   const P = cache.slots;
   expect(P).toBe(Math.ceil(Math.max(...cache.lengths) / QUANTUM) * QUANTUM);

@@ -13,8 +13,8 @@ describe('bench:inference FLOP arithmetic', () => {
   });
 
   it('counts a GPT-2 small token as twice its block weights plus attention over what it sees', () => {
-    // The usual estimate, 2 FLOPs per non-embedding weight: 12 blocks of 12·C² weights (c_attn 3C², c_proj C², c_fc 4C²,
-    // mlp c_proj 4C²) = 84,934,656 weights → 169,869,312 FLOPs; the first token adds q·k and p·v over one key.
+    // The usual estimate, 2 FLOPs per non-embedding weight: 12 blocks of 12·C² weights (c_attn 3C², c_proj C²,
+    // c_fc 4C², mlp c_proj 4C²) = 84,934,656 weights → 169,869,312 FLOPs; the first token adds q·k and p·v over one key.
     expect(tokenFlops(C, LAYERS, 0)).toBe(2 * 84_934_656 + LAYERS * 4 * C);
     expect(tokenFlops(C, LAYERS, 0)).toBe(169_906_176);
     // Each further position adds one key to attend to, in every layer.
