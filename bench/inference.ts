@@ -16,6 +16,7 @@ import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
 import type { GenerationOutput } from '../src/generation/text-generator.js';
 import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
 import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
+import { timeDecodeSteps } from './lib/decode-steps.js';
 import { engineShapes, measureMatMulPeak } from './lib/matmul-roofline.js';
 import { roofline, workloadFlops } from './lib/workload-flops.js';
 
@@ -90,15 +91,8 @@ async function measureDecode(precision: 'fp32' | 'int8') {
     for (let s = 0; s < B; s += 16) {
       await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + DECODE_STEPS + 1 })));
     }
-    const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
-    await raw.decode(tokens);
     // Each step timed alone, enough of them for a stable median; the spread is the 10th to 90th percentile.
-    const rates: number[] = [];
-    for (let k = 0; k < DECODE_STEPS; k++) {
-      const t0 = performance.now();
-      await raw.decode(tokens);
-      rates.push(B / ((performance.now() - t0) / 1000));
-    }
+    const rates = (await timeDecodeSteps(raw, B, DECODE_STEPS)).map((ms) => B / (ms / 1000));
     steps[`B=${B}`] = +quantile(rates, 0.5).toFixed(1);
     spread[`B=${B}`] = `${quantile(rates, 0.1).toFixed(0)}–${quantile(rates, 0.9).toFixed(0)}`;
     for (let h = 1; h <= B; h++) raw.release(h);

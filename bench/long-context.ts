@@ -14,6 +14,7 @@ import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
 import { cacheAttention } from '../src/models/gpt2-graph.js';
 import { ElemType, OnnxGraphBuilder } from '../src/models/onnx-graph-builder.js';
 import { ensureForged, machine, quantile, writeResult } from './lib/bench-utils.js';
+import { timeDecodeSteps } from './lib/decode-steps.js';
 
 const LENGTHS = [128, 512, 1000];
 const BATCHES = [1, 8];
@@ -29,14 +30,7 @@ for (const precision of ['fp32', 'int8'] as const) {
   for (const B of BATCHES) {
     for (const L of LENGTHS) {
       for (let h = 1; h <= B; h++) await engine.prefill([{ handle: h, tokens: Array.from({ length: L }, (_, k) => 100 + ((k * 7) % 5000)), slots: L + STEPS + 2 }]);
-      const tokens = new Map(Array.from({ length: B }, (_, k) => [k + 1, 262] as [number, number]));
-      await engine.decode(tokens);
-      const ms: number[] = [];
-      for (let s = 0; s < STEPS; s++) {
-        const t0 = performance.now();
-        await engine.decode(tokens);
-        ms.push(performance.now() - t0);
-      }
+      const ms = await timeDecodeSteps(engine, B, STEPS);
       for (let h = 1; h <= B; h++) engine.release(h);
       const median = quantile(ms, 0.5);
       decode.push({ precision, B, cached: L, 'ms/step': +median.toFixed(1), 'tok/s': +((B * 1000) / median).toFixed(1), 'p10–p90 ms': `${quantile(ms, 0.1).toFixed(1)}–${quantile(ms, 0.9).toFixed(1)}` });
