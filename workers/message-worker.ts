@@ -21,7 +21,7 @@ try {
   });
   const generator = await createGenerator(config, model);
   const app = await startWorkerApp(config, generator, log, intents);
-  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
+  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, numerics: generator.numerics, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -91,6 +91,8 @@ export interface AvaConfig {
   readonly engineMaxBatch: number;
   /** Precision of the engine's linear layers: float32, or int8 weights (per column) with per-token int8 activations. */
   readonly enginePrecision: 'fp32' | 'int8';
+  /** The int8 engine's integer kernel: `auto` (from the CPU, proven exact at load), `u8s8` or `u8u8`. */
+  readonly engineInt8Kernel: 'auto' | 'u8s8' | 'u8u8';
   /** Most cached tokens (prompt + new tokens of running sequences) in the engine. */
   readonly engineMaxCachedTokens: number;
   /** Queue batches a worker keeps in flight, so new messages join the engine while others generate. */
@@ -222,6 +224,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     executionProvider: e.AVA_EXECUTION_PROVIDER,
     engineMaxBatch: e.AVA_ENGINE_MAX_BATCH,
     enginePrecision: e.AVA_ENGINE_PRECISION,
+    engineInt8Kernel: e.AVA_ENGINE_INT8_KERNEL,
     engineMaxCachedTokens: e.AVA_ENGINE_MAX_CACHED_TOKENS,
     maxInflightBatches: e.AVA_MAX_INFLIGHT_BATCHES,
     streamTtlSeconds: e.AVA_STREAM_TTL_SECONDS,

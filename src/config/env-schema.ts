@@ -57,6 +57,7 @@ export const envSchema = z.object({
   AVA_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   AVA_ENGINE_MAX_BATCH: int(1, 1024).default(32),
   AVA_ENGINE_PRECISION: z.enum(['fp32', 'int8']).default('fp32'),
+  AVA_ENGINE_INT8_KERNEL: z.enum(['auto', 'u8s8', 'u8u8']).default('auto'),
   AVA_ENGINE_MAX_CACHED_TOKENS: int(64, 10_000_000).default(32_768),
   AVA_MAX_INFLIGHT_BATCHES: int(1, 64).default(2),
   AVA_STREAM_TTL_SECONDS: int(10, 86_400).default(600),

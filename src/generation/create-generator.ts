@@ -23,6 +23,7 @@ export async function createGenerator(config: AvaConfig, model: ResolvedModel): 
     maxBatchSize: config.engineMaxBatch,
     maxCachedTokens: config.engineMaxCachedTokens,
     precision: config.enginePrecision,
+    int8Kernel: config.engineInt8Kernel,
     ...(config.engineCacheDir ? { cacheDir: config.engineCacheDir } : {}),
   });
 }

@@ -3,6 +3,7 @@ import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { Gpt2Engine } from '../inference/gpt2-engine.js';
 import type { ExecutionProvider } from '../inference/onnx-session.js';
 import type { WeightPrecision } from '../models/gpt2-graph.js';
+import type { Int8KernelSetting } from '../inference/int8-kernel.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
 import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
@@ -24,6 +25,8 @@ export interface EngineGeneratorOptions {
   cacheDir?: string;
   /** Precision of the linear layers: float32 (default) or int8 weights with per-token int8 activations. */
   precision?: WeightPrecision;
+  /** The int8 engine's integer kernel: `auto` (default, chosen from the CPU) or a formulation. */
+  int8Kernel?: Int8KernelSetting;
 }
 
 /**
@@ -45,7 +48,7 @@ export class EngineGenerator implements TextGenerator {
     const dir = path.resolve(opts.dir);
     try {
       const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
-      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens, precision: opts.precision });
+      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens, precision: opts.precision, int8Kernel: opts.int8Kernel });
       const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
       return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher);
     } catch (cause) {
@@ -61,6 +64,11 @@ export class EngineGenerator implements TextGenerator {
 
   get window(): number {
     return this.engine.shape.window;
+  }
+
+  get numerics(): Readonly<Record<string, string>> {
+    const { precision, int8 } = this.engine.numerics;
+    return int8 ? { precision, int8Kernel: int8.formulation, cpu: int8.cpu, reason: int8.reason } : { precision };
   }
 
   /** Generates one request, streaming through `request.onText`; rejects with {@link GenerationError}. */

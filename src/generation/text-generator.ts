@@ -67,6 +67,8 @@ export interface TextGenerator {
   readonly tokenizer: TextTokenizer;
   /** Tokens of the model's window (prompt + new tokens). */
   readonly window: number;
+  /** How the model computes, for the start-up log: its precision and, for int8, the integer kernel and why. */
+  readonly numerics?: Readonly<Record<string, string>>;
   /**
    * Generates every request in one call; result i answers request i. A request that fails gets its own `error`
    * result and is never generated twice; the call rejects only when the generator itself is unusable.

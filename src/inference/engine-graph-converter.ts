@@ -5,6 +5,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
 import { buildGpt2Graph, GPT2_OPSET, type WeightPrecision } from '../models/gpt2-graph.js';
+import type { Int8Formulation } from '../models/int8-matmul.js';
 import { modelRevision } from '../models/model-revision.js';
 import { ExportWeights } from './export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
@@ -14,7 +15,7 @@ const { onnx } = onnxProto;
 /** Bumped whenever the converter's output changes, so graphs converted by an older version are not reused. */
 const ENGINE_GRAPH_VERSION = 2;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
-const INT8_GRAPH_VERSION = 6;
+const INT8_GRAPH_VERSION = 7;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {
@@ -39,14 +40,16 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
  * Done once and cached in `cacheDir` under the source graph's revision, so a changed model is converted again and
  * the model directory is only read (it may be a read-only mount). The file appears by an atomic rename from a
  * uniquely named temporary file, so processes converting the same model at once never see a partial graph.
+ * An int8 graph is built and cached in `formulation` (see {@link Int8Formulation}).
  * Returns the engine graph's path and the source graph's revision.
  */
-export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir(), precision: WeightPrecision = 'fp32'): Promise<{ path: string; sourceRevision: string }> {
+export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir(), precision: WeightPrecision = 'fp32', formulation: Int8Formulation = 'u8u8'): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
-  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${precision === 'fp32' ? '' : `-${precision}.${INT8_GRAPH_VERSION}`}.onnx`);
+  const form = precision === 'fp32' ? '' : `-${precision}-${formulation}.${INT8_GRAPH_VERSION}`;
+  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${form}.onnx`);
   const cached = await access(target).then(() => true, () => false);
   if (cached) return { path: target, sourceRevision: revision };
-  const bytes = await convertToEngineGraph(modelDir, precision);
+  const bytes = await convertToEngineGraph(modelDir, precision, formulation);
   const tmp = `${target}.${randomUUID()}.tmp`;
   try {
     await mkdir(cacheDir, { recursive: true });
@@ -60,7 +63,7 @@ export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngi
 }
 
 /** Converts a model directory's standard graph into engine-graph bytes, its linear layers in `precision`. */
-export async function convertToEngineGraph(modelDir: string, precision: WeightPrecision = 'fp32'): Promise<Uint8Array> {
+export async function convertToEngineGraph(modelDir: string, precision: WeightPrecision = 'fp32', formulation: Int8Formulation = 'u8u8'): Promise<Uint8Array> {
   const arch = await readArchitecture(modelDir);
   const source = path.join(modelDir, 'onnx', 'model.onnx');
   let model: InstanceType<typeof onnx.ModelProto>;
@@ -77,7 +80,7 @@ export async function convertToEngineGraph(modelDir: string, precision: WeightPr
     const want = shape.reduce((a, b) => a * b, 1);
     if (data.length !== want) throw new ModelLoadError(`${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`);
     return data;
-  }, 'engine', precision);
+  }, 'engine', precision, formulation);
   return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
 }
 

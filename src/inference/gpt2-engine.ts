@@ -1,5 +1,6 @@
 import type { WeightPrecision } from '../models/gpt2-graph.js';
 import { ensureEngineGraph, readArchitecture } from './engine-graph-converter.js';
+import { chooseInt8Kernel, type Int8KernelChoice, type Int8KernelSetting } from './int8-kernel.js';
 import { KvCache } from './kv-cache.js';
 import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
 
@@ -35,6 +36,8 @@ export class Gpt2Engine {
     /** Revision of the source graph (see `modelRevision`). */
     readonly revision: string,
     maxCachedTokens: number,
+    /** The linear layers' precision and, for int8, the integer kernel chosen for this CPU and why. */
+    readonly numerics: { precision: WeightPrecision; int8?: Int8KernelChoice },
   ) {
     this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim, maxCachedTokens);
     this.fetches = ['logits'];
@@ -43,15 +46,18 @@ export class Gpt2Engine {
 
   /**
    * Loads a model directory, converting its graph to the engine form first when needed (into `cacheDir`, default
-   * {@link ensureEngineGraph}'s), its linear layers in `precision` (float32 by default, or int8). The KV cache never
-   * allocates more than `maxCachedTokens` slots.
+   * {@link ensureEngineGraph}'s), its linear layers in `precision` (float32 by default, or int8). An int8 engine
+   * takes the integer kernel `int8Kernel` asks for (default `auto`: chosen from the CPU and proven exact on it; see
+   * {@link chooseInt8Kernel}). The KV cache never allocates more than `maxCachedTokens` slots.
    */
-  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number; precision?: WeightPrecision }): Promise<Gpt2Engine> {
+  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number; precision?: WeightPrecision; int8Kernel?: Int8KernelSetting }): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
-    const graph = await ensureEngineGraph(modelDir, opts.cacheDir, opts.precision);
+    const precision = opts.precision ?? 'fp32';
+    const int8 = precision === 'int8' ? await chooseInt8Kernel(opts.int8Kernel ?? 'auto') : undefined;
+    const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, int8?.formulation);
     const session = await OnnxSession.open(graph.path, opts);
     const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
-    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens);
+    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens, { precision, ...(int8 ? { int8 } : {}) });
   }
 
   /** Live sequences. */

@@ -12,10 +12,10 @@ export interface SessionOptions {
   intraOpThreads?: number;
 }
 
-/** A float32 or int64 tensor as plain data, so that callers never touch the runtime's types. */
+/** A tensor as plain data, so that callers never touch the runtime's types. */
 export interface HostTensor {
-  type: 'float32' | 'int64';
-  data: Float32Array | BigInt64Array;
+  type: 'float32' | 'int64' | 'int32' | 'uint8';
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
   dims: readonly number[];
 }
 
@@ -27,18 +27,20 @@ export interface HostTensor {
 export class OnnxSession {
   private constructor(private readonly session: ort.InferenceSession) {}
 
-  /** Opens `modelPath` with the given execution provider and thread count. */
-  static async open(modelPath: string, opts: SessionOptions = {}): Promise<OnnxSession> {
+  /** Opens a model (a file path, or the model's bytes) with the given execution provider and thread count. */
+  static async open(model: string | Uint8Array, opts: SessionOptions = {}): Promise<OnnxSession> {
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
+      const options: ort.InferenceSession.SessionOptions = {
         executionProviders: [opts.executionProvider ?? 'cpu'],
         graphOptimizationLevel: 'all',
         // The binding refuses an undefined thread count; leave the key out to let the runtime choose.
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
-      });
+      };
+      const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       return new OnnxSession(session);
     } catch (cause) {
-      throw new ModelLoadError(`ONNX Runtime could not load ${modelPath}: ${(cause as Error).message}`, { cause });
+      const what = typeof model === 'string' ? model : `a ${model.byteLength}-byte model`;
+      throw new ModelLoadError(`ONNX Runtime could not load ${what}: ${(cause as Error).message}`, { cause });
     }
   }
 
@@ -59,7 +61,7 @@ export class OnnxSession {
     const results = fetches ? await this.session.run(ortFeeds, fetches as string[]) : await this.session.run(ortFeeds);
     const out: Record<string, HostTensor> = {};
     for (const [name, t] of Object.entries(results)) {
-      out[name] = { type: t.type as HostTensor['type'], data: t.data as Float32Array | BigInt64Array, dims: t.dims };
+      out[name] = { type: t.type as HostTensor['type'], data: t.data as HostTensor['data'], dims: t.dims };
     }
     return out;
   }

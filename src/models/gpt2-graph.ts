@@ -1,6 +1,6 @@
 import type { ModelPreset } from './presets.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
-import { int8MatMul, quantizeColumns, rowZeroPoints } from './int8-matmul.js';
+import { int8MatMul, quantizeColumns, rowZeroPoints, type Int8Formulation } from './int8-matmul.js';
 
 /**
  * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.
@@ -32,8 +32,11 @@ export type GraphMode = 'standard' | 'engine';
 /** Precision of the linear layers' weights: float32, or int8 per output column with per-token int8 activations. */
 export type WeightPrecision = 'fp32' | 'int8';
 
-/** Builds the full GPT-2 graph, pulling each weight from `weights`. */
-export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: GraphMode = 'standard', precision: WeightPrecision = 'fp32'): OnnxGraphBuilder {
+/**
+ * Builds the full GPT-2 graph, pulling each weight from `weights`. An int8 graph hands its products to ONNX Runtime in
+ * `formulation` (see {@link Int8Formulation}; the default is exact on every CPU).
+ */
+export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: GraphMode = 'standard', precision: WeightPrecision = 'fp32', formulation: Int8Formulation = 'u8u8'): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const C = p.nEmbd;
   const H = p.nHead;
@@ -85,7 +88,7 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
     const matmul = (x: string, suffix: string, K: number, N: number, kind: WeightKind) => {
       if (precision === 'fp32') return g.op('MatMul', [x, w(suffix, [K, N], kind)]);
       const name = `transformer.h.${i}.${suffix}`;
-      return fromRows(int8MatMul(g, toRows(x, K), name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N, tokenZeroPoints), N);
+      return fromRows(int8MatMul(g, toRows(x, K), name, quantizeColumns(weights(name, [K, N], kind), K, N), K, N, tokenZeroPoints, formulation), N);
     };
     // Attention sub-block (pre-LayerNorm).
     const ln1 = [w('ln_1.weight', [C], 'ln-gain'), w('ln_1.bias', [C], 'ln-bias')] as const;
@@ -126,7 +129,7 @@ export function buildGpt2Graph(p: ModelPreset, weights: WeightSource, mode: Grap
     if (precision === 'fp32') g.op('MatMul', [final, wteT()], {}, 'logits'); // [B, V]
     else {
       const batchZeroPoints = rowZeroPoints(g, g.op('Gather', [inputShape, g.int64([0], [])], { axis: 0 }));
-      g.op('Identity', [int8MatMul(g, final, 'lm_head', transposedColumns(wteData, p.vocabSize, C), C, p.vocabSize, batchZeroPoints)], {}, 'logits'); // [B, V]
+      g.op('Identity', [int8MatMul(g, final, 'lm_head', transposedColumns(wteData, p.vocabSize, C), C, p.vocabSize, batchZeroPoints, formulation)], {}, 'logits'); // [B, V]
     }
     g.output('logits', ElemType.FLOAT, ['batch_size', p.vocabSize]);
   } else {

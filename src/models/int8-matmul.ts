@@ -6,6 +6,21 @@ export interface Int8Columns {
   scales: Float32Array;
 }
 
+/**
+ * How the int8 products are handed to ONNX Runtime. Both carry activations as uint8 around zero point 128 and the
+ * same weight integers q in [−127, 127], so both give the same exact integer sums and the same logits; they differ in
+ * which of ONNX Runtime's integer GEMM kernels runs.
+ * - `u8s8`: weights as int8. Fast, and exact where the CPU has a non-saturating u8·s8 dot product (x86 with AVX-512
+ *   VNNI or AVX-VNNI, ARM). On x86 without VNNI the kernel adds pairs of u8·s8 products in saturating int16
+ *   (`vpmaddubsw`): pairs reach 2·255·127 = 64,770 against 32,767, and the sums clip.
+ * - `u8u8`: weights as uint8 q + 128 with zero point 128. The kernels widen both operands to 16 bits before they
+ *   multiply, so the sums are exact on every CPU.
+ */
+export type Int8Formulation = 'u8s8' | 'u8u8';
+
+/** Every formulation, safest last. */
+export const INT8_FORMULATIONS: readonly Int8Formulation[] = ['u8s8', 'u8u8'];
+
 /** Symmetric per-column int8 quantization of a row-major [K, N] weight: w ≈ q · scale[n], q in [−127, 127]. */
 export function quantizeColumns(w: Float32Array, K: number, N: number): Int8Columns {
   const values = new Int8Array(K * N);
@@ -21,20 +36,31 @@ export function quantizeColumns(w: Float32Array, K: number, N: number): Int8Colu
 }
 
 /**
+ * Adds a quantized [K, N] weight in the form `formulation` needs; returns its name and its zero point ('' for none).
+ */
+export function int8WeightInitializer(g: OnnxGraphBuilder, name: string, dims: [number, number], values: Int8Array, formulation: Int8Formulation): { weight: string; zeroPoint: string } {
+  if (formulation === 'u8s8') return { weight: g.int8Weight(`${name}.int8`, dims, values), zeroPoint: '' };
+  const shifted = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) shifted[i] = values[i] + 128;
+  return { weight: g.uint8Weight(`${name}.uint8`, dims, shifted), zeroPoint: g.uint8(128) };
+}
+
+/**
  * x · W with W in int8 and x quantized on the fly, one scale per row (per token): each token's activations are
  * scaled by their own largest magnitude, so a token's result never depends on the other tokens or sequences of its
- * batch (batched output stays equal to unbatched). x is carried as uint8 around zero point 128 so that ONNX Runtime
- * takes its u8·s8 integer GEMM. Per-axis QuantizeLinear scales, rounds, shifts and saturates in one pass over x;
- * MatMulIntegerToFloat applies the column scales in the GEMM; one multiply applies the rows'. `zeroPoints` is 128 for
- * each of the R rows (uint8 [R], made once per graph). x: [R, K] → [R, N].
+ * batch (batched output stays equal to unbatched). x is carried as uint8 around zero point 128. Per-axis
+ * QuantizeLinear scales, rounds, shifts and saturates in one pass over x; MatMulIntegerToFloat applies the column
+ * scales in the GEMM; one multiply applies the rows'. `zeroPoints` is 128 for each of the R rows (uint8 [R], made
+ * once per graph); `formulation` picks the integer kernel (see {@link Int8Formulation}). x: [R, K] → [R, N].
  */
-export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number, zeroPoints: string): string {
-  const weight = g.int8Weight(`${name}.int8`, [K, N], w.values);
+export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number, zeroPoints: string, formulation: Int8Formulation): string {
+  const { weight, zeroPoint } = int8WeightInitializer(g, name, [K, N], w.values, formulation);
   const columnScales = g.weight(`${name}.scales`, [N], w.scales);
   const peak = g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [1], keepdims: 0 }), g.float(1e-10)]); // [R]
   const rowScales = g.op('Mul', [peak, g.float(1 / 127)]); // [R]
   const xq = g.op('QuantizeLinear', [x, rowScales, zeroPoints], { axis: 0 }); // [R, K] uint8
-  const [scaled] = g.opN('MatMulIntegerToFloat', [xq, weight, g.float(1), columnScales, g.uint8(128)], 1, {}, undefined, 'com.microsoft'); // [R, N]
+  const inputs = [xq, weight, g.float(1), columnScales, g.uint8(128), ...(zeroPoint ? [zeroPoint] : [])];
+  const [scaled] = g.opN('MatMulIntegerToFloat', inputs, 1, {}, undefined, 'com.microsoft'); // [R, N]
   return g.op('Mul', [scaled, g.op('Unsqueeze', [rowScales, g.int64([1])])]);
 }
 

@@ -12,7 +12,7 @@ export type AttrValue = number | string | number[] | { floats: number[] } | { in
 export type Subgraph = InstanceType<typeof onnx.GraphProto>;
 
 /** ONNX element types used by GPT-2 graphs. */
-export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL, INT8: onnx.TensorProto.DataType.INT8, UINT8: onnx.TensorProto.DataType.UINT8 } as const;
+export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL, INT8: onnx.TensorProto.DataType.INT8, UINT8: onnx.TensorProto.DataType.UINT8, INT32: onnx.TensorProto.DataType.INT32 } as const;
 
 /**
  * Builds an ONNX model through the protobuf definition that `onnx-proto` ships, so the file is encoded by the
@@ -53,6 +53,12 @@ export class OnnxGraphBuilder {
   /** Adds an int8 initializer (a quantized weight). */
   int8Weight(name: string, dims: number[], data: Int8Array): string {
     this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.INT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    return name;
+  }
+
+  /** Adds a uint8 initializer (a quantized weight carried around a zero point). */
+  uint8Weight(name: string, dims: number[], data: Uint8Array): string {
+    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.UINT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
     return name;
   }
 
