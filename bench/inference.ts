@@ -10,7 +10,7 @@
  * projections at decode and prefill row counts, the LM head), before and after the scenarios.
  * Prints tables and writes bench/results/inference-<timestamp>.json.
  */
-import { pipeline, env, type TextGenerationPipeline } from '@huggingface/transformers';
+import { pipeline, env, type Tensor, type TextGenerationPipeline } from '@huggingface/transformers';
 import { EngineGenerator } from '../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
 import type { GenerationOutput } from '../src/generation/text-generator.js';
@@ -167,12 +167,18 @@ const b = await timed('(b) transformers.js, batches of 16 by length', async (don
     });
   }
 });
+// One message at a time through the pipeline's own tokenizer and model (what a pipeline call runs), so that the
+// tokens generated are counted as (b) and (c) count them: up to end-of-text, never by re-tokenizing the text.
+const eos = engine.tokenizer.eosTokenId;
 const a = await timed('(a) transformers.js pipeline, one at a time', async (done) => {
   for (let i = 0; i < N; i++) {
-    const out = (await naive(prompts[i], { max_new_tokens: MAX_NEW, do_sample: false })) as Array<{ generated_text: string }>;
-    const promptTokens = tokenizer.encode(prompts[i], { add_special_tokens: false }).length;
-    const generatedTokens = tokenizer.encode(out[0].generated_text, { add_special_tokens: false }).length - promptTokens;
-    done(i, { text: out[0].generated_text.slice(prompts[i].length), promptTokens, generatedTokens, finishReason: generatedTokens < MAX_NEW ? 'stop' : 'length' });
+    const inputs = naive.tokenizer(prompts[i]) as { input_ids: Tensor; attention_mask: Tensor };
+    const out = (await naive.model.generate({ ...inputs, max_new_tokens: MAX_NEW, do_sample: false, eos_token_id: eos, pad_token_id: eos } as Parameters<typeof naive.model.generate>[0])) as Tensor;
+    const promptTokens = inputs.input_ids.dims[1];
+    const all = Array.from(out.data as BigInt64Array, Number);
+    const end = all.indexOf(eos, promptTokens);
+    const generated = all.slice(promptTokens, end < 0 ? all.length : end).slice(0, MAX_NEW);
+    done(i, { text: engine.tokenizer.decode(generated), promptTokens, generatedTokens: generated.length, finishReason: end < 0 ? 'length' : 'stop' });
   }
 });
 

@@ -5,17 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCpuFeatures, u8s8IsExact } from '../../src/inference/cpu-features.js';
 import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
 import { exactProduct, probeInt8Formulation, probeOperands } from '../../src/inference/int8-probe.js';
+import { chooseInt8Kernel } from '../../src/inference/int8-kernel.js';
 import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { engineTeacherForced, greedyContinuation } from '../helpers/next-token-quality.js';
 
 const cpu = readCpuFeatures();
 const u8s8 = u8s8IsExact(cpu);
+const u8s8Probe = await probeInt8Formulation('u8s8');
 
 let cacheDir: string;
 beforeAll(async () => {
   cacheDir = await mkdtemp(path.join(os.tmpdir(), 'ava-int8-exact-'));
-  console.info(`CPU: ${cpu.model || cpu.arch} (${u8s8.reason})`);
+  console.info(`CPU: ${cpu.model || cpu.arch} (${u8s8.reason}); u8s8 probe: largest error ${u8s8Probe.worstError}`);
 });
 afterAll(async () => {
   await rm(cacheDir, { recursive: true, force: true });
@@ -37,15 +39,17 @@ describe('the int8 products are exact on the CPU the tests run on', () => {
     expect(await probeInt8Formulation('u8u8')).toEqual({ formulation: 'u8u8', exact: true, worstError: 0 });
   });
 
-  it('the formulation chosen for this CPU equals the exact integer product', async () => {
-    const chosen = u8s8.exact ? 'u8s8' : 'u8u8';
-    const result = await probeInt8Formulation(chosen);
-    // On x86 without VNNI u8s8 is expected to clip; logged so that the figure is on record for the CPU.
-    if (!u8s8.exact) console.info(`u8s8 on this CPU: largest error ${(await probeInt8Formulation('u8s8')).worstError}`);
-    expect(result).toEqual({ formulation: chosen, exact: true, worstError: 0 });
+  it('the kernel chosen for this CPU (auto) equals the exact integer product', async () => {
+    const choice = await chooseInt8Kernel('auto');
+    console.info(`int8 kernel chosen: ${choice.formulation} (${choice.reason})`);
+    expect(await probeInt8Formulation(choice.formulation)).toEqual({ formulation: choice.formulation, exact: true, worstError: 0 });
   });
 
-  it.skipIf(!u8s8.exact)('u8s8 and u8u8 engines give the same logits, step for step (only where u8s8 is exact)', async () => {
+  it.skipIf(!u8s8.exact)('u8s8 is exact where the CPU’s flags say so (VNNI, AMX, ARM)', () => {
+    expect(u8s8Probe).toEqual({ formulation: 'u8s8', exact: true, worstError: 0 });
+  });
+
+  it.skipIf(!u8s8Probe.exact)('u8s8 and u8u8 engines give the same logits, step for step (only where u8s8 is exact)', async () => {
     const tokenizer = await TextTokenizer.load(TINY_MODEL_DIR);
     const load = (int8Kernel: 'u8s8' | 'u8u8') => Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024, cacheDir, precision: 'int8', int8Kernel });
     const [signed, unsigned] = [await load('u8s8'), await load('u8u8')];
