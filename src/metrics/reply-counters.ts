@@ -1,13 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { ReplyDocument } from '../storage/reply-document.js';
+import { RedisKeys } from '../queue/redis-keys.js';
 
 /** Enqueue-to-stored latencies kept for the dashboard's median. */
 const RECENT = 50;
 
-/** The keys of a queue's counters. */
-function keys(prefix: string, queueName: string) {
-  return { counts: `${prefix}:${queueName}:reply-counts`, latencies: `${prefix}:${queueName}:recent-latencies` };
-}
 
 /**
  * Reply counts by status and the latest enqueue-to-stored latencies, kept in Redis as replies are stored, so that
@@ -15,10 +12,10 @@ function keys(prefix: string, queueName: string) {
  * data does (a flushed Redis starts them again); the database stays the record.
  */
 export class ReplyCounters {
-  private readonly keys: ReturnType<typeof keys>;
+  private readonly keys: { counts: string; latencies: string };
 
   constructor(private readonly redis: Redis, prefix: string, queueName: string) {
-    this.keys = keys(prefix, queueName);
+    this.keys = new RedisKeys(prefix, queueName).replyCounts;
   }
 
   /** Counts replies newly stored (each once: callers pass only what their insert added). */

@@ -1,3 +1,4 @@
+import { RedisKeys } from '../queue/redis-keys.js';
 import { rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
@@ -26,7 +27,7 @@ export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /** The Redis hash holding every worker's latest heartbeat. */
 export function heartbeatKey(prefix: string, queueName: string): string {
-  return `${prefix}:${queueName}:ava-workers`;
+  return new RedisKeys(prefix, queueName).workers;
 }
 
 /** Publishes a worker's liveness, model and metrics to Redis, and removes them on stop. */

@@ -163,8 +163,8 @@ export class BatchProcessor {
    * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
    * first reply: still exactly one stored reply.
    */
-  private async marked(jobs: ReadonlyArray<{ job: QueuedJob }>): Promise<Map<string, StoredReplyMark>> {
-    return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0).map((p) => p.job));
+  private async marked(jobs: ReadonlyArray<{ job: QueuedJob; key: string }>): Promise<Map<string, StoredReplyMark>> {
+    return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0));
   }
 
   /** The voice messages' transcripts; without a transcriber, each fails on its own. */

@@ -74,7 +74,7 @@ export class FailedJobReconciler {
     });
     // Jobs the worker answered (a failed reply with its code) carry a mark; the others get one now. A reply stored by
     // a worker that died before marking it is kept by the insert's duplicate key.
-    const marked = await this.deps.marks.read(candidates.map((c) => c.job));
+    const marked = await this.deps.marks.read(candidates);
     const unmarked = candidates.filter((c) => !marked.has(c.key));
     const docs = unmarked.map(({ job, key }) => this.failedReply(job, key));
     if (docs.length === 0) return 0;

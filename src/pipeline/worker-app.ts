@@ -8,7 +8,8 @@ import { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ReplyCounters } from '../metrics/reply-counters.js';
-import { heartbeatKey, WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
+import { WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
+import { RedisKeys } from '../queue/redis-keys.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
@@ -71,7 +72,8 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     await closeModels();
     throw err;
   });
-  const history = new RecentTurnsCache(redis, { keyPrefix: `${config.queuePrefix}:${config.queueName}`, maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
+  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  const history = new RecentTurnsCache(redis, { keysOf: (id) => keys.history(id), maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }, history);
   const knowledge = new KnowledgeBase(
     new KnowledgeRepository(database),
@@ -112,7 +114,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const replies = new ReplyRepository(database);
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
-  const marks = new StoredReplyMarks(redis);
+  const marks = new StoredReplyMarks(redis, keys);
   const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
   const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
@@ -121,7 +123,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   );
   const days = config.retentionDays;
   const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY, uploads: days.uploads * DAY });
-  const sweeper = new RetentionSweeper(retention, redis, `ava:${config.dbName}:retention-lock`, config.retentionSweepMs, log);
+  const sweeper = new RetentionSweeper(retention, redis, RedisKeys.retentionLock(config.dbName), config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
   const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, semantic: encoder ? encoder.embedder.model : 'off', retention: { days, mode: retention.mode } }, 'dialogue configured');
@@ -129,7 +131,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   await loop.start();
   reconciler.start();
   sweeper.start();
-  const heartbeat = new WorkerHeartbeat(redis, heartbeatKey(config.queuePrefix, config.queueName), collector.consumerId, generator.model, metrics, log, config.heartbeatFile);
+  const heartbeat = new WorkerHeartbeat(redis, keys.workers, collector.consumerId, generator.model, metrics, log, config.heartbeatFile);
   await heartbeat.start();
   return {
     async stop() {

@@ -1,5 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { RedisKeys } from './redis-keys.js';
 import { withRedisLock } from './redis-lock.js';
 
 /** Jobs read per page of the failed set. */
@@ -32,8 +33,7 @@ export class FailedJobScanner {
 
   constructor(private readonly redis: Redis, queueName: string, prefix: string) {
     this.queue = new Queue(queueName, { connection: redis, prefix });
-    this.cursorKey = `${prefix}:${queueName}:reconciled-until`;
-    this.lockKey = `${prefix}:${queueName}:reconciler-lock`;
+    ({ cursor: this.cursorKey, lock: this.lockKey } = new RedisKeys(prefix, queueName).reconciler);
   }
 
   /**

@@ -3,6 +3,7 @@ import { QueueView } from './queue-view.js';
 import type { Redis } from 'ioredis';
 import { MESSAGE_JOB_NAME, parseMessage, type InboundMessage, type MessageInput } from '../contract/message-contract.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
+import { messageJobId } from './redis-keys.js';
 
 /** Producer settings. */
 export interface ProducerOptions {
@@ -34,8 +35,8 @@ const KEEP_COMPLETED = { age: 24 * 3600, count: 100_000 };
 const KEEP_FAILED = { age: 7 * 24 * 3600 };
 
 /**
- * Validates messages against the contract and enqueues them as BullMQ jobs named `message` with jobId = messageId,
- * so enqueueing one message twice is a no-op.
+ * Validates messages against the contract and enqueues them as BullMQ jobs named `message` whose job id stands for
+ * the messageId ({@link messageJobId}: in a namespace no queue key uses), so enqueueing one message twice is a no-op.
  */
 export class MessageProducer {
   private readonly queue: Queue;
@@ -97,7 +98,7 @@ export class MessageProducer {
 
   private jobOptions(m: InboundMessage): JobsOptions {
     return {
-      jobId: m.messageId,
+      jobId: messageJobId(m.messageId),
       attempts: this.opts.attempts,
       backoff: { type: 'exponential', delay: this.opts.backoffMs },
       removeOnComplete: KEEP_COMPLETED,

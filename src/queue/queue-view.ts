@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { messageJobId } from './redis-keys.js';
 
 /** Jobs of the queue by state. */
 export interface QueueCounts {
@@ -38,14 +39,14 @@ export class QueueView {
     return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0, completed: c.completed ?? 0 };
   }
 
-  /** Whether the queue holds a job of this id, in any state. */
-  async has(id: string): Promise<boolean> {
-    return (await this.queue.getJobState(id)) !== 'unknown';
+  /** Whether the queue holds the job of this message, in any state. */
+  async has(messageId: string): Promise<boolean> {
+    return (await this.queue.getJobState(messageJobId(messageId))) !== 'unknown';
   }
 
-  /** A job not answered yet (waiting, delayed or active); undefined when it is not in the queue or already finished. */
-  async pending(id: string): Promise<QueuedJobInfo | undefined> {
-    const job = await this.queue.getJob(id);
+  /** A message's job not answered yet (waiting, delayed or active); undefined when it is not in the queue or finished. */
+  async pending(messageId: string): Promise<QueuedJobInfo | undefined> {
+    const job = await this.queue.getJob(messageJobId(messageId));
     if (!job) return undefined;
     const state = await job.getState();
     if (state !== 'active' && state !== 'waiting' && state !== 'delayed' && state !== 'prioritized' && state !== 'waiting-children') return undefined;

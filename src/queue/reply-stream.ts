@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { storableText } from '../storage/reply-document.js';
+import { RedisKeys } from './redis-keys.js';
 import type { Logger } from '../logging/logger.js';
 
 /**
@@ -24,7 +25,7 @@ export interface ReplyStreamTtl {
 
 /** The Redis key of a message's stream; its pub/sub channel has the same name and carries new entry ids. */
 export function replyStreamKey(prefix: string, queueName: string, messageId: string): string {
-  return `${prefix}:${queueName}:stream:${messageId}`;
+  return new RedisKeys(prefix, queueName).replyStream(messageId);
 }
 
 // For each key i: append event ARGV[2i-1], renew the TTL to ARGV[2i] and notify readers, in one atomic step, so

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { RedisKeys } from './redis-keys.js';
 
 /** What a mark says of a job's stored reply: enough to rebuild its conversation turn. */
 export interface StoredReplyMark {
@@ -9,10 +10,9 @@ export interface StoredReplyMark {
   heard?: string;
 }
 
-/** What names a job's log: its id and its queue's `<prefix>:<name>` (a BullMQ `Job` has both). */
+/** What names a job's log: its id (a BullMQ `Job` has one). */
 export interface JobRef {
   id?: string;
-  queueQualifiedName: string;
 }
 
 /** Prefix of the job log line that marks a stored reply. */
@@ -20,41 +20,40 @@ const MARK = 'ava:reply-stored ';
 
 /**
  * Marks, on the job itself, that its reply is stored: a line in the job's BullMQ log (`<queue>:<jobId>:logs`, the
- * list `Job.log` writes), which goes away with the job. A job delivered again (retried, or taken over after a stall)
+ * list `Job.log` writes, named by {@link RedisKeys.jobLogs}), which goes away with the job. A job delivered again (retried, or taken over after a stall)
  * reads its marks from Redis instead of looking its reply up in the database, so a re-delivered batch costs the same
  * whatever the database holds. A job whose worker died between storing and marking has no mark; it is answered again
  * and the database's duplicate key keeps the first reply.
  */
 export class StoredReplyMarks {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
 
   /** Marks the jobs' replies as stored, in one round trip. */
   async mark(entries: ReadonlyArray<{ job: JobRef; reply: StoredReplyMark }>): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { job, reply } of entries) pipeline.rpush(logsKey(job), `${MARK}${JSON.stringify(reply)}`);
+    for (const { job, reply } of entries) pipeline.rpush(this.keys.jobLogs(String(job.id)), `${MARK}${JSON.stringify(reply)}`);
     const results = await pipeline.exec();
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0];
   }
 
-  /** The marks of these jobs, by job id; jobs without one are absent. One round trip. */
-  async read(jobs: readonly JobRef[]): Promise<Map<string, StoredReplyMark>> {
-    if (jobs.length === 0) return new Map();
+  /** The marks of these jobs, by each entry's reply key; jobs without one are absent. One round trip. */
+  async read(entries: ReadonlyArray<{ job: JobRef; key: string }>): Promise<Map<string, StoredReplyMark>> {
+    if (entries.length === 0) return new Map();
     const pipeline = this.redis.pipeline();
-    for (const job of jobs) pipeline.lrange(logsKey(job), 0, -1);
+    for (const { job } of entries) pipeline.lrange(this.keys.jobLogs(String(job.id)), 0, -1);
     const results = (await pipeline.exec()) ?? [];
     const out = new Map<string, StoredReplyMark>();
-    jobs.forEach((job, i) => {
+    entries.forEach(({ key }, i) => {
       const [err, lines] = results[i] ?? [null, []];
       if (err) throw err;
       const line = (lines as string[]).find((l) => l.startsWith(MARK));
-      if (line) out.set(String(job.id), JSON.parse(line.slice(MARK.length)) as StoredReplyMark);
+      if (line) out.set(key, JSON.parse(line.slice(MARK.length)) as StoredReplyMark);
     });
     return out;
   }
-}
-
-function logsKey(job: JobRef): string {
-  return `${job.queueQualifiedName}:${job.id}:logs`;
 }

@@ -4,8 +4,11 @@ import { StorageError } from '../errors/errors.js';
 
 /** Settings of the cache. */
 export interface RecentTurnsOptions {
-  /** Key prefix, one per queue: `<prefix>:history:{<conversationId>}`. */
-  keyPrefix: string;
+  /**
+   * The two keys of a conversation (its ordered set and its hash), one pair per queue and conversation, in one slot
+   * of a Redis Cluster (the queue's `RedisKeys.history`).
+   */
+  keysOf: (conversationId: string) => { order: string; turns: string };
   /** Most turns kept per conversation. */
   maxTurns: number;
   /** A conversation silent this long is forgotten, in seconds. */
@@ -92,9 +95,8 @@ export class RecentTurnsCache {
   }
 
   private keys(conversationId: string): [string, string] {
-    // One hash tag per conversation keeps both keys in one slot of a Redis Cluster.
-    const base = `${this.opts.keyPrefix}:history:{${conversationId}}`;
-    return [`${base}:order`, `${base}:turns`];
+    const { order, turns } = this.opts.keysOf(conversationId);
+    return [order, turns];
   }
 
   private async run(pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> }, what: string): Promise<unknown[]> {

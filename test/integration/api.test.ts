@@ -8,6 +8,7 @@ import type { Database } from '../../src/storage/database.js';
 import { bullQueueOf, silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { parseSse, shownText } from '../helpers/sse.js';
+import { messageJobId } from '../../src/queue/redis-keys.js';
 
 const WRITER = 'writer-token-0123456789abcdef';
 const READER = 'reader-token-0123456789abcdef';
@@ -54,7 +55,7 @@ describe('HTTP API on real services', () => {
     expect(await database.replies.countDocuments({ _id: 'm1' })).toBe(1);
     expect((await app.inject({ url: '/v1/messages/nope', headers: as(READER) })).statusCode).toBe(404);
     const queue = bullQueueOf(world.config, redis);
-    await queue.add('message', msg('later'), { jobId: 'later', delay: 60_000 });
+    await queue.add('message', msg('later'), { jobId: messageJobId('later'), delay: 60_000 });
     await queue.close();
     expect((await app.inject({ url: '/v1/messages/later', headers: as(READER) })).json()).toEqual({
       messageId: 'later',

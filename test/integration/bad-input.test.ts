@@ -121,7 +121,7 @@ it('refuses jobs whose data names another message or whose id is unusable, touch
   const failedJobs = async () => Object.fromEntries((await queue.getFailed()).map((j) => [j.id, j.failedReason]));
   await expect.poll(async () => Object.keys(await failedJobs()).filter((id) => !/^bad-\d+$/.test(id)).length).toBe(6);
   const reasons = await failedJobs();
-  expect(reasons['claim-1']).toMatch(/^ERR_JOB_ID: data.messageId "good-0" differs from the job id "claim-1"/);
+  expect(reasons['claim-1']).toMatch(/^ERR_JOB_ID: data.messageId "good-0" differs from the message the job id "claim-1" stands for/);
   expect(reasons['claim-2']).toMatch(/^ERR_JOB_ID: data.messageId "fresh-1" differs/);
   expect(reasons['bad id/1']).toMatch(/^ERR_JOB_ID: job id "bad id\/1" is not usable/);
   expect(reasons['bad id/2']).toMatch(/^ERR_JOB_ID: job id "bad id\/2" is not usable/);

@@ -1,15 +1,16 @@
 import { expect, it } from 'vitest';
 import { ConversationRepository } from '../../src/storage/conversation-repository.js';
 import { RecentTurnsCache } from '../../src/storage/recent-turns-cache.js';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { isolatedNames, sharedStores, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('conv'));
-const keyPrefix = `${config.queuePrefix}:${config.queueName}`;
+const keys = new RedisKeys(config.queuePrefix, config.queueName);
 const stores = sharedStores(config);
 
 let at = Date.UTC(2026, 10, 29);
 const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({ messageId: id, user, assistant, at: new Date(at++) });
-const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(stores.db, { maxTurns, maxChars }, new RecentTurnsCache(stores.redis, { keyPrefix, maxTurns, ttlSeconds }));
+const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(stores.db, { maxTurns, maxChars }, new RecentTurnsCache(stores.redis, { keysOf: (id) => keys.history(id), maxTurns, ttlSeconds }));
 const ids = (turns: ReadonlyArray<{ messageId: string }> | undefined) => (turns ?? []).map((t) => t.messageId);
 
 it('gives prompts the newest turns in order within the count and character bounds, from Redis', async () => {
@@ -19,9 +20,9 @@ it('gives prompts the newest turns in order within the count and character bound
   expect(ids((await repo.get('count'))!.turns)).toEqual(['2', '3', '4']);
   // The database keeps every turn (retention removes old ones); Redis keeps the bound.
   expect(await stores.db.turns.countDocuments({ conversationId: 'count' })).toBe(5);
-  expect(await stores.redis.zcard(`${keyPrefix}:history:{count}:order`)).toBe(3);
-  expect(await stores.redis.hlen(`${keyPrefix}:history:{count}:turns`)).toBe(3);
-  expect(await stores.redis.ttl(`${keyPrefix}:history:{count}:turns`)).toBeGreaterThan(3500);
+  expect(await stores.redis.zcard(keys.history('count').order)).toBe(3);
+  expect(await stores.redis.hlen(keys.history('count').turns)).toBe(3);
+  expect(await stores.redis.ttl(keys.history('count').turns)).toBeGreaterThan(3500);
   const byChars = repoOf(10, 25);
   await byChars.append('chars', 'u', [turn('a', 'x'.repeat(10), 'y'.repeat(10))]);
   await byChars.append('chars', 'u', [turn('b', 'x'.repeat(5), 'y'.repeat(5))]);
@@ -48,7 +49,7 @@ it('answers a conversation Redis lost without history, keeps every turn in the d
   const repo = repoOf(4, 10_000);
   await repo.append('lost', 'u', [turn('l1'), turn('l2')]);
   expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l1', 'l2']);
-  await stores.redis.del(`${keyPrefix}:history:{lost}:order`, `${keyPrefix}:history:{lost}:turns`);
+  await stores.redis.del(keys.history('lost').order, keys.history('lost').turns);
   expect((await repo.history(['lost'])).has('lost')).toBe(false);
   expect(ids((await repo.get('lost'))!.turns)).toEqual(['l1', 'l2']);
   await repo.append('lost', 'u', [turn('l3')]);

@@ -20,6 +20,7 @@ import { Database } from '../../src/storage/database.js';
 import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
 import { StoredReplyMarks } from '../../src/queue/stored-reply-marks.js';
+import { messageJobId, RedisKeys } from '../../src/queue/redis-keys.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { bullQueueOf, cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
 
@@ -81,7 +82,7 @@ async function ask(...messages: Array<ReturnType<typeof msg>>): Promise<ReplyDoc
   await producer.enqueueMany(messages);
   await followReplies(db, messages.map((m) => m.messageId), () => undefined, 60_000);
   for (const m of messages) {
-    await expect.poll(() => queue.getJobState(m.messageId), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
+    await expect.poll(() => queue.getJobState(messageJobId(m.messageId)), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
   }
   return Promise.all(messages.map(async (m) => (await db.replies.findOne({ _id: m.messageId }))!));
 }
@@ -171,10 +172,11 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const retry = async (id: string, markIt: boolean) => {
       // A message the sample intents send to the model (unknown), so that an unmarked retry reaches it.
       const m = { ...msg('crashed', 'I like turtles'), messageId: id };
-      await queue.add('message', m, { jobId: id, delay: 60_000 });
-      const job = (await queue.getJob(id))!;
-      if (markIt) await new StoredReplyMarks(redis).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);
-      await redis.hset(`${config.queuePrefix}:${config.queueName}:${id}`, 'atm', '1');
+      const jobId = messageJobId(id);
+      await queue.add('message', m, { jobId, delay: 60_000 });
+      const job = (await queue.getJob(jobId))!;
+      if (markIt) await new StoredReplyMarks(redis, new RedisKeys(config.queuePrefix, config.queueName)).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);
+      await redis.hset(`${config.queuePrefix}:${config.queueName}:${jobId}`, 'atm', '1');
       await job.promote();
     };
     await db.replies.insertOne(stored('crashed-1', 'Once upon a time…'));

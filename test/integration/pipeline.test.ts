@@ -6,6 +6,7 @@ import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-c
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { replyStreamKey } from '../../src/queue/reply-stream.js';
+import { messageJobId } from '../../src/queue/redis-keys.js';
 import { ReplyCounters } from '../../src/metrics/reply-counters.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
@@ -91,7 +92,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await expect.poll(() => w.db.turns.find({ conversationId: 'c1' }).toArray()).toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
     expect(await w.db.conversations.findOne({ _id: 'c1' })).toMatchObject({ userId: 'u1', updatedAt: expect.any(Date) });
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
-    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     await queue.close();
   });
 
@@ -105,18 +106,18 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     const first = await w.db.replies.findOne({ _id: 'm-1' });
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
-    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     // The same job delivered again (attemptsMade > 0, as after a failure between storing and acknowledging) finds the
     // mark its first pass left on it and is not generated again.
-    await (await queue.getJob('m-1'))!.retry('completed');
+    await (await queue.getJob(messageJobId('m-1')))!.retry('completed');
     await w.redis.hset(`${w.config.queuePrefix}:${w.config.queueName}:m-1`, 'atm', '1');
-    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     // An enqueue after BullMQ trimmed the job record looks like a first delivery: it may be generated again, but the
     // stored reply and the history stay as they were.
     await queue.remove('m-1');
     await w.producer.enqueue(msg(1));
-    await expect.poll(() => queue.getJobState('m-1')).toBe('completed');
+    await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     await queue.close();
     expect(await w.db.replies.countDocuments({})).toBe(1);
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
@@ -239,7 +240,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(6);
       const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
       await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 6 });
-      const attempts = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await queue.getJob(`m-${i}`))!.attemptsMade));
+      const attempts = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await queue.getJob(messageJobId(`m-${i}`)))!.attemptsMade));
       expect(Math.max(...attempts), `attempts: ${attempts}`).toBeGreaterThanOrEqual(2);
       await queue.close();
       await producer.close();
