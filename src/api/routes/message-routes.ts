@@ -50,9 +50,8 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
     validatorCompiler: messagesBodyValidator,
     schema: { ...SECURED, summary: `Enqueue one message or an array of up to ${MAX_MESSAGES_PER_REQUEST}; 202 when queued, 400 naming every bad field`, tags: ['messages'], body: messagesBodySchema },
   }, async (req, reply) => {
-    const many = Array.isArray(req.body);
-    const results = await producer.enqueueMany((many ? req.body : [req.body]) as never[]);
-    return reply.code(202).send(many ? results : results[0]);
+    if (!Array.isArray(req.body)) return reply.code(202).send(await producer.enqueue(req.body as never));
+    return reply.code(202).send(await producer.enqueueMany(req.body as never[]));
   });
 
   app.get('/v1/messages/:id', {
