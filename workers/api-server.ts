@@ -5,7 +5,7 @@
 import { buildApiServer } from '../src/api/api-server.js';
 import { failStart, startProcess } from '../src/config/process-start.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
-import { connectRedis, redisTargetOf } from '../src/queue/redis-connection.js';
+import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../src/queue/redis-connection.js';
 import { ReplyStreamReader } from '../src/queue/reply-stream-reader.js';
 import { Database } from '../src/storage/database.js';
 
@@ -13,9 +13,13 @@ const { config, log } = startProcess('ava-api');
 
 try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
-  const [redis, database] = await Promise.all([connectRedis(redisTargetOf(config)), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
+  const [redis, database] = await Promise.all([connectRedis(redisTargetOf(config), requestPathRedisOptions(config.redisCommandTimeoutMs)), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs, minReplicas: config.redisMinReplicas });
+  // Connected before use: a request-path connection has no offline queue to hold commands until it is.
   const subscriber = redis.duplicate();
+  await subscriber.connect();
+  // While Redis is away each reconnection attempt fails; requests answer 503 on their own, this keeps it on record.
+  for (const r of [redis, subscriber]) r.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error'));
   const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
   const app = await buildApiServer({ config, producer, database, redis, streams, log });
   await app.listen({ host: config.apiHost, port: config.apiPort });

@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
 import { ContractError, ServiceUnavailableError, SpeechError } from '../errors/errors.js';
+import { isRedisUnavailable } from '../queue/redis-connection.js';
+import { isDatabaseUnavailable } from '../storage/database.js';
 import type { Logger } from '../logging/logger.js';
 
 /** A 4xx (or 5xx) answer with a stable code; the API's error handlers turn it into their error shape. */
@@ -31,6 +33,20 @@ export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema,
   return r.success ? { value: r.data } : { error: requestError(r.error, PART_NAMES[httpPart ?? 'body'] ?? String(httpPart)) };
 };
 
+/** What a 503 tells clients to wait before they retry, in seconds: about one Redis command timeout. */
+export const RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Which dependency an error says is away: Redis (a dropped connection, a command that timed out) or the database;
+ * undefined for any other error.
+ */
+export function unavailableDependency(err: unknown): string | undefined {
+  if (err instanceof ServiceUnavailableError) return err.message;
+  if (isRedisUnavailable(err)) return 'Redis is not answering';
+  if (isDatabaseUnavailable(err)) return 'the database is not answering';
+  return undefined;
+}
+
 /**
  * The API's error handler: AVA's error shape `{ error: { code, message, issues? } }` with the right status. Fastify's
  * own 4xx (malformed JSON, wrong content type, body too large) keep their reason; a 500 says nothing about inside.
@@ -39,8 +55,12 @@ export function avaErrorHandler(log: Logger) {
   return (err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
     if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
-    // Redis could not confirm an enqueue (too few replicas): nothing is promised, the client retries.
-    if (err instanceof ServiceUnavailableError) return reply.code(503).send({ error: { code: err.code, message: err.message } });
+    // Redis or the database away, or too few replicas confirmed an enqueue: nothing is promised, the client retries.
+    const away = unavailableDependency(err);
+    if (away) {
+      log.warn({ err }, 'a dependency is unavailable; answered 503');
+      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: { code: 'ERR_SERVICE_UNAVAILABLE', message: `${away}; retry in ${RETRY_AFTER_SECONDS} s` } });
+    }
     // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
     if (err instanceof SpeechError) {
       log.error({ err }, 'speech synthesis failed');

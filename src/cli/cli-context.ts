@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { loadConfig, type AvaConfig } from '../config/config.js';
 import { MessageProducer } from '../queue/message-producer.js';
-import { connectRedis, redisTargetOf } from '../queue/redis-connection.js';
+import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../queue/redis-connection.js';
 import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { Database } from '../storage/database.js';
 
@@ -18,9 +18,9 @@ export class CliContext {
     this.config = loadConfig();
   }
 
-  /** A Redis connection. */
+  /** A Redis connection whose commands fail after AVA_REDIS_COMMAND_TIMEOUT_MS instead of hanging. */
   async redis(): Promise<Redis> {
-    this.redisConnection ??= await connectRedis(redisTargetOf(this.config));
+    this.redisConnection ??= await connectRedis(redisTargetOf(this.config), requestPathRedisOptions(this.config.redisCommandTimeoutMs));
     return this.redisConnection;
   }
 
@@ -48,7 +48,7 @@ export class CliContext {
   /** The workers' reply streams on the configured queue: tokens as they are generated, and `done` once stored. */
   async streams(): Promise<ReplyStreamReader> {
     if (!this.streamReader) {
-      this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config));
+      this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config), requestPathRedisOptions(this.config.redisCommandTimeoutMs));
       this.streamReader = new ReplyStreamReader(await this.redis(), this.subscriberConnection, this.config.queuePrefix, this.config.queueName);
     }
     return this.streamReader;

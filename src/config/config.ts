@@ -13,6 +13,10 @@ export interface AvaConfig {
   readonly redisSentinels?: { readonly hosts: ReadonlyArray<{ host: string; port: number }>; readonly master: string };
   /** Replicas an enqueue waits for (Redis WAIT) before it is acknowledged, so a failover cannot lose it; 0: none. */
   readonly redisMinReplicas: number;
+  /** Longest wait for one Redis command on the API's request paths before it answers 503, in ms. */
+  readonly redisCommandTimeoutMs: number;
+  /** Longest a worker's shutdown waits for its batch in flight before it drops its connections, in ms. */
+  readonly shutdownGraceMs: number;
   /** Redis Cluster: some of its nodes; absent: not a cluster. Needs a hash-tagged `queuePrefix`. */
   readonly redisClusterNodes?: ReadonlyArray<{ host: string; port: number }>;
   /** MongoDB connection string (official driver syntax, TLS and credentials included). */
@@ -187,6 +191,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
         }
       : {}),
     redisMinReplicas: e.AVA_REDIS_MIN_REPLICAS,
+    redisCommandTimeoutMs: e.AVA_REDIS_COMMAND_TIMEOUT_MS,
+    shutdownGraceMs: e.AVA_SHUTDOWN_GRACE_MS,
     ...(e.AVA_REDIS_CLUSTER_NODES ? { redisClusterNodes: Object.freeze(e.AVA_REDIS_CLUSTER_NODES) } : {}),
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,

@@ -133,16 +133,32 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   sweeper.start();
   const heartbeat = new WorkerHeartbeat(redis, keys.workers, collector.consumerId, generator.model, metrics, log, config.heartbeatFile);
   await heartbeat.start();
+  const graceful = async () => {
+    await heartbeat.stop();
+    await reconciler.stop();
+    await sweeper.stop();
+    await scanner.close();
+    await loop.stop();
+    await speaker.idle();
+    await knowledge.stop();
+    await Promise.all([database.close(), redis.quit()]);
+  };
   return {
     async stop() {
-      await heartbeat.stop();
-      await reconciler.stop();
-      await sweeper.stop();
-      await scanner.close();
-      await loop.stop();
-      await speaker.idle();
-      await knowledge.stop();
-      await Promise.all([database.close(), redis.quit()]);
+      // With Redis or the database away, the batch in flight cannot be stored or acknowledged and the graceful steps
+      // would wait for them forever. After the grace period the connections are dropped instead: the jobs not
+      // acknowledged stay in Redis and are delivered again once their locks expire, and stored replies are kept.
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownGraceMs)));
+      const done = graceful().then(() => 'done' as const);
+      const outcome = await Promise.race([done, expired]);
+      clearTimeout(timer);
+      if (outcome === 'expired') {
+        log.error({ graceMs: config.shutdownGraceMs }, 'shutdown grace period passed with work unfinished (Redis or the database not answering); dropping the connections');
+        done.catch((err: unknown) => log.warn({ err }, 'an unfinished shutdown step failed once its connection was dropped'));
+        redis.disconnect();
+        await database.close(true);
+      }
       await closeModels();
     },
   };

@@ -14,6 +14,26 @@ export const BULLMQ_REDIS_OPTIONS: RedisOptions = {
   retryStrategy: (times) => Math.min(times * 200, 2_000),
 };
 
+/**
+ * Options of a connection that serves requests (the API): a command that Redis does not answer within `timeoutMs`
+ * (Redis paused, a network partition) fails, and a command sent while the connection is down fails at once instead of
+ * waiting in ioredis's offline queue, so a request answers 503 within a bound instead of hanging. The connection
+ * itself keeps reconnecting in the background.
+ */
+export function requestPathRedisOptions(timeoutMs: number): RedisOptions {
+  return { maxRetriesPerRequest: 1, commandTimeout: timeoutMs, enableOfflineQueue: false };
+}
+
+/**
+ * Whether an error means Redis could not be reached in time (connection down or closed, a command timed out, retries
+ * exhausted), as opposed to a command Redis answered with an error.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  return /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request limit)/.test(err.message) || /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)\b/.test(err.message);
+}
+
 /** Where Redis is and how to trust it. */
 export interface RedisTarget {
   /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; with sentinels, only its credentials and db count. */

@@ -102,8 +102,17 @@ export class Database {
     return this.db.command({ ping: 1 }).then(() => true, () => false);
   }
 
-  /** Closes the client. */
-  async close(): Promise<void> {
-    await this.client.close();
+  /** Closes the client; `force` does not wait for operations in flight (a shutdown past its grace period). */
+  async close(force = false): Promise<void> {
+    await this.client.close(force);
   }
+}
+
+/** MongoDB driver errors that mean the server could not be reached in time, by class name (the driver's own). */
+const UNREACHABLE = new Set(['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoTopologyClosedError', 'MongoNotConnectedError']);
+
+/** Whether an error (or its cause) means the database could not be reached, as opposed to refusing a command. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) if (UNREACHABLE.has(e.name)) return true;
+  return false;
 }

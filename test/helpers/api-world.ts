@@ -1,10 +1,10 @@
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildApiServer } from '../../src/api/api-server.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import type { TextGenerator } from '../../src/generation/text-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
+import { connectRedis, requestPathRedisOptions } from '../../src/queue/redis-connection.js';
 import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { Database } from '../../src/storage/database.js';
 import { TINY_MODEL_DIR } from './paths.js';
@@ -19,8 +19,11 @@ export async function startApiWorld(tag: string, overrides: Record<string, strin
   const generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
   const worker: WorkerApp = await startWorkerApp(config, wrap(generator), silentLog);
   const database = await Database.connect(config.mongoUrl, config.dbName);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  // The API's own connection options: request paths fail fast while Redis is away.
+  const redis = await connectRedis({ url: config.redisUrl }, requestPathRedisOptions(config.redisCommandTimeoutMs));
   const subscriber = redis.duplicate();
+  await subscriber.connect();
+  for (const r of [redis, subscriber]) r.on('error', (err) => silentLog.warn({ err }, 'Redis connection error'));
   const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
   const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
   const api: FastifyInstance = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });

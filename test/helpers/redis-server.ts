@@ -35,6 +35,16 @@ export class OwnRedis {
     if (this.child) await terminate(this.child);
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as in a hung host or a partition. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Kills the server with SIGKILL, as a crash does: nothing is flushed on the way out. */
   async kill(): Promise<void> {
     const child = this.child;

@@ -3,13 +3,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../../contract/message-contract.js';
 import type { ReplyDocument } from '../../storage/reply-document.js';
-import { ContractError, ServiceUnavailableError } from '../../errors/errors.js';
+import { ContractError } from '../../errors/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
 import { SECURED } from '../api-schemas.js';
-import { HttpError } from '../http-error.js';
+import { HttpError, RETRY_AFTER_SECONDS, unavailableDependency } from '../http-error.js';
 import { waitForReply } from '../reply-waiter.js';
 import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from '../openai-schemas.js';
 import { SseReplyRelay, type SseFormat } from '../sse-reply-relay.js';
@@ -39,7 +39,9 @@ const USER_ID = messageSchema.shape.userId;
  */
 export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps) => {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : err instanceof ServiceUnavailableError ? new HttpError(503, err.code, err.message) : undefined;
+    const away = unavailableDependency(err);
+    if (away) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : away ? new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`) : undefined;
     const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
     const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
