@@ -12,6 +12,7 @@ import type { MessageStateRepository } from '../storage/message-state-repository
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMark, StoredReplyMarks } from '../queue/stored-reply-marks.js';
+import type { ConversationOrder } from '../queue/conversation-order.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
 import { idField } from './reply-key.js';
@@ -43,6 +44,8 @@ export interface BatchProcessorDeps {
   speaker?: ReplySpeaker;
   /** Turns voice messages into text; without it they fail with ERR_RECOGNIZER. */
   transcriber?: MessageTranscriber;
+  /** Answers the messages of one conversation in the order they were accepted; without it, in batch order. */
+  order?: ConversationOrder;
 }
 
 /**
@@ -82,7 +85,9 @@ export class BatchProcessor {
     lap('existing');
     const heard = await this.transcribe(voice.filter((v) => !marked.has(v.key)));
     lap('transcribe');
-    const fresh = [...parsed.filter((p) => !marked.has(p.key)), ...heard.heard];
+    // A message whose conversation has an earlier one still unanswered waits for it (handed back to the queue).
+    const { admitted: fresh, waiting } = await this.inOrder([...parsed.filter((p) => !marked.has(p.key)), ...heard.heard]);
+    lap('order');
     const freshMalformed = malformed.filter((m) => !marked.has(m.key));
     // The pass that stored these may have died before telling their stream readers.
     for (const key of marked.keys()) stream?.done(key);
@@ -137,8 +142,12 @@ export class BatchProcessor {
     lap('marks');
     await this.appendTurns(answers.filter((a) => stored.has(a.key)), [...parsed, ...heardBefore(voice, marked)].filter((p) => marked.has(p.key)), marked);
     lap('turns');
+    // Only now, with its turn written, may the next message of each conversation go.
+    const answeredInOrder = [...answers.flatMap((a) => (a.message ? [{ messageId: a.key, conversationId: a.message.conversationId }] : [])), ...parsed.filter((p) => marked.has(p.key)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId }))];
+    await this.deps.order?.release(answeredInOrder);
 
     const outcomes = new Map<QueuedJob, JobOutcome>(refused);
+    for (const w of waiting) outcomes.set(w.job, { kind: 'deferred', messageId: w.key });
     for (const p of [...parsed, ...voice, ...malformed]) if (marked.has(p.key)) outcomes.set(p.job, { kind: 'already-stored', messageId: p.key });
     for (const a of answers) {
       // Not stored: a reply with this key was there already (its worker died before marking it, or an enqueue after
@@ -163,6 +172,14 @@ export class BatchProcessor {
    * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
    * first reply: still exactly one stored reply.
    */
+  /** Splits fresh messages into those their conversations' order lets through now and those that wait. */
+  private async inOrder(fresh: ParsedJob[]): Promise<{ admitted: ParsedJob[]; waiting: ParsedJob[] }> {
+    if (!this.deps.order) return { admitted: fresh, waiting: [] };
+    const entries = fresh.map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p }));
+    const { admitted, waiting } = await this.deps.order.admit(entries);
+    return { admitted: admitted.map((e) => e.p), waiting: waiting.map((e) => e.p) };
+  }
+
   private async marked(jobs: ReadonlyArray<{ job: QueuedJob; key: string }>): Promise<Map<string, StoredReplyMark>> {
     return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0));
   }

@@ -10,6 +10,7 @@ import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { ReplyCounters } from '../metrics/reply-counters.js';
 import { WorkerHeartbeat } from '../metrics/worker-heartbeat.js';
 import { RedisKeys } from '../queue/redis-keys.js';
+import { ConversationOrder } from '../queue/conversation-order.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
@@ -115,10 +116,11 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis, keys);
+  const order = new ConversationOrder(redis, keys);
   const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
   const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, order },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
@@ -141,6 +143,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     await loop.stop();
     await speaker.idle();
     await knowledge.stop();
+    await order.close();
     await Promise.all([database.close(), redis.quit()]);
   };
   return {

@@ -5,6 +5,9 @@ import { LockKeeper } from '../queue/lock-keeper.js';
 import type { BatchProcessor } from './batch-processor.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
+/** How long a message waiting for an earlier one of its conversation stays out of the queue, in ms. */
+const DEFER_MS = 200;
+
 /** Flow control of the loop. */
 export interface WorkerLoopOptions {
   lockDurationMs: number;
@@ -90,6 +93,9 @@ export class WorkerLoop {
               jobLog.warn({ code: o.error.code, reason: o.error.message }, 'message failed; failed reply stored');
               // The reason is stored on the reply; the job must not retry.
               await this.collector.fail(batch, job, `${o.error.code}: ${o.error.message}`, { retry: false });
+            } else if (o.kind === 'deferred') {
+              jobLog.debug('waiting for an earlier message of its conversation');
+              await this.collector.defer(batch, job, DEFER_MS);
             } else {
               jobLog.debug({ outcome: o.kind }, 'job completed');
               await this.collector.complete(batch, job, { status: o.kind });

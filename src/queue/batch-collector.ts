@@ -113,6 +113,14 @@ export class BatchCollector {
     await this.worker.extendJobLocks(batch.jobs.map((j) => j.id), batch.jobs.map(() => batch.id), durationMs);
   }
 
+  /**
+   * Hands a job back to the queue, to be taken again after `delayMs`; not an attempt (its attempts are unchanged).
+   * Rejects when its lock was lost.
+   */
+  async defer(batch: TakenBatch, job: QueuedJob, delayMs: number): Promise<void> {
+    await this.bullJob(job).moveToDelayed(Date.now() + delayMs, batch.id);
+  }
+
   /** Acknowledges a job as done; rejects when its lock was lost (another worker took it over). */
   async complete(batch: TakenBatch, job: QueuedJob, result: Record<string, unknown>): Promise<void> {
     await this.bullJob(job).moveToCompleted(result, batch.id, false);

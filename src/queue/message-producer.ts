@@ -3,7 +3,8 @@ import { QueueView } from './queue-view.js';
 import type { Redis } from 'ioredis';
 import { MESSAGE_JOB_NAME, parseMessage, type InboundMessage, type MessageInput } from '../contract/message-contract.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
-import { messageJobId } from './redis-keys.js';
+import { ConversationOrder } from './conversation-order.js';
+import { messageJobId, RedisKeys } from './redis-keys.js';
 
 /** Producer settings. */
 export interface ProducerOptions {
@@ -40,14 +41,17 @@ const KEEP_FAILED = { age: 7 * 24 * 3600 };
  */
 export class MessageProducer {
   private readonly queue: Queue;
+  private readonly keys: RedisKeys;
 
   constructor(private readonly connection: Redis, private readonly opts: ProducerOptions) {
     this.queue = new Queue(opts.queueName, { connection, prefix: opts.prefix });
+    this.keys = new RedisKeys(opts.prefix, opts.queueName);
   }
 
   /** Validates and enqueues one message. Throws {@link ContractError} naming each bad field. */
   async enqueue(input: MessageInput): Promise<EnqueueResult> {
     const message = parseMessage(input);
+    await ConversationOrder.register(this.connection, this.keys, [message]);
     await this.queue.add(MESSAGE_JOB_NAME, message, this.jobOptions(message));
     await this.replicated();
     return { messageId: message.messageId, status: 'queued' };
@@ -69,6 +73,8 @@ export class MessageProducer {
       }
     });
     if (issues.length > 0) throw new ContractError(issues);
+    // Each message takes its place in its conversation before it is queued: array order within a call.
+    await ConversationOrder.register(this.connection, this.keys, messages);
     await this.queue.addBulk(messages.map((m) => ({ name: MESSAGE_JOB_NAME, data: m, opts: this.jobOptions(m) })));
     await this.replicated();
     return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));

@@ -56,9 +56,9 @@ export class RedisKeys {
     return { cursor: `${this.queue}:ava:reconciled-until`, lock: `${this.queue}:ava:reconciler-lock` };
   }
 
-  /** A conversation's ticket counter and turn lock (messages of one conversation are answered in order). */
-  conversation(conversationId: string): { lock: string } {
-    return { lock: `${this.queue}:ava:conversation:{${conversationId}}:lock` };
+  /** A conversation's pending messages, by the place each was given at enqueue (see `ConversationOrder`). */
+  conversation(conversationId: string): { pending: string } {
+    return { pending: `${this.queue}:ava:conversation:{${conversationId}}:pending` };
   }
 
   /** A shared rate-limit window of the API, by client. */

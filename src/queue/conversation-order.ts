@@ -1,0 +1,118 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { messageJobId, type RedisKeys } from './redis-keys.js';
+
+/** How long a conversation's pending set outlives its last registration: longer than any job is kept. */
+const PENDING_TTL_MS = 8 * 24 * 3_600_000;
+/** A pending message whose job the queue does not know is taken as lost (its enqueue failed) after this long. */
+const LOST_AFTER_MS = 30_000;
+
+// KEYS: the pending set of each message's conversation; ARGV: the TTL, then each message's id. A message gets the
+// server's time in µs as its place, or one past its conversation's last place, so places only grow even when the
+// clock does not; a message already in its set keeps its place (an enqueue repeated is a no-op).
+const REGISTER_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  local id = ARGV[i + 1]
+  if not redis.call('ZSCORE', KEYS[i], id) then
+    local place = now
+    local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    if last[2] and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
+    redis.call('ZADD', KEYS[i], place, id)
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+end
+return 0`;
+
+/** A message of a batch as the order sees it. */
+export interface OrderEntry {
+  messageId: string;
+  conversationId: string;
+}
+
+/**
+ * Messages of one conversation are answered in the order they were accepted, each after the turns before it: the
+ * producer gives every message a place in its conversation's pending set (a sorted set in Redis) as it enqueues it,
+ * and a worker answers a message only when it is the first of its set, removing it once its reply and turn are
+ * stored. A later message taken early (in the same batch, or by another worker) is handed back to the queue for a
+ * moment. Unrelated conversations never wait for each other. Jobs added without the producer have no place and are
+ * not ordered.
+ */
+export class ConversationOrder {
+  private readonly queue: Queue;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {
+    this.queue = new Queue(keys.queueName, { connection: redis, prefix: keys.prefix });
+  }
+
+  /** Gives each message its place in its conversation, in array order; one round trip. */
+  static async register(redis: Redis, keys: RedisKeys, entries: readonly OrderEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await redis.eval(REGISTER_SCRIPT, entries.length, ...entries.map((e) => keys.conversation(e.conversationId).pending), PENDING_TTL_MS, ...entries.map((e) => e.messageId));
+  }
+
+  /**
+   * Splits a batch's messages into those that may be answered now (the first pending message of their conversation,
+   * or one with no place) and those that must wait for an earlier one. At most one message per conversation is
+   * admitted. A first message whose job is finished, or lost, is removed from its set so that the next one can go.
+   */
+  async admit<T extends OrderEntry>(entries: readonly T[]): Promise<{ admitted: T[]; waiting: T[] }> {
+    if (entries.length === 0) return { admitted: [], waiting: [] };
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) {
+      const key = this.keys.conversation(e.conversationId).pending;
+      pipeline.zrange(key, 0, 0, 'WITHSCORES');
+      pipeline.zscore(key, e.messageId);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+    const admitted: T[] = [];
+    const waiting: T[] = [];
+    const blockers = new Map<string, { conversationId: string; placedAtMs: number }>();
+    const taken = new Set<string>();
+    entries.forEach((e, i) => {
+      const [head, placeUs] = results[2 * i][1] as string[];
+      const placed = results[2 * i + 1][1] !== null;
+      const first = !placed || head === undefined || head === e.messageId;
+      if (first && !taken.has(e.conversationId)) {
+        taken.add(e.conversationId);
+        admitted.push(e);
+        return;
+      }
+      waiting.push(e);
+      if (head !== undefined && head !== e.messageId) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(placeUs) / 1000 });
+    });
+    await this.dropFinished(blockers);
+    return { admitted, waiting };
+  }
+
+  /** Removes answered messages from their conversations' sets, letting the next message of each go; one round trip. */
+  async release(entries: readonly OrderEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const e of entries) pipeline.zrem(this.keys.conversation(e.conversationId).pending, e.messageId);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  /** Closes the queue handle (not the shared connection). */
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+
+  /** First messages whose jobs are finished, or unknown to the queue for longer than an enqueue takes, leave their sets. */
+  private async dropFinished(blockers: ReadonlyMap<string, { conversationId: string; placedAtMs: number }>): Promise<void> {
+    const done: OrderEntry[] = [];
+    for (const [messageId, b] of blockers) {
+      const state = await this.queue.getJobState(messageJobId(messageId));
+      if (state === 'completed' || state === 'failed' || (state === 'unknown' && Date.now() - b.placedAtMs > LOST_AFTER_MS)) done.push({ messageId, conversationId: b.conversationId });
+    }
+    await this.release(done);
+  }
+}
