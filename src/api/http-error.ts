@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { ContractError, ServiceUnavailableError, SpeechError } from '../errors/errors.js';
+import { ContractError, ConversationOwnerError, ServiceUnavailableError, SpeechError } from '../errors/errors.js';
 import { isRedisUnavailable } from '../queue/redis-connection.js';
 import { isDatabaseUnavailable } from '../storage/database.js';
 import type { Logger } from '../logging/logger.js';
@@ -55,6 +55,7 @@ export function avaErrorHandler(log: Logger) {
   return (err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
     if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
+    if (err instanceof ConversationOwnerError) return reply.code(403).send({ error: { code: err.code, message: err.message, issues: err.issues } });
     // Redis or the database away, or too few replicas confirmed an enqueue: nothing is promised, the client retries.
     const away = unavailableDependency(err);
     if (away) {

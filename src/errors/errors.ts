@@ -7,6 +7,7 @@
 export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_CONTRACT'
+  | 'ERR_CONVERSATION_OWNER'
   | 'ERR_JOB_ID'
   | 'ERR_RETRIES_EXHAUSTED'
   | 'ERR_STALLED'
@@ -138,6 +139,16 @@ export class HandlerError extends AvaError {
   }
 }
 
+/**
+ * Messages for a conversation that another userId opened: refused as a whole before anything is queued, naming each
+ * message by its index. A conversation's history is only ever read and written by its owner's messages.
+ */
+export class ConversationOwnerError extends AvaError {
+  constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>) {
+    super('ERR_CONVERSATION_OWNER', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { hint: 'use a conversationId of your own user, or the userId that opened the conversation' });
+  }
+}
+
 /** The database refused or could not be reached; transient, so retried. */
 export class StorageError extends AvaError {
   constructor(message: string, options: { hint?: string; cause?: unknown } = {}) {
@@ -189,7 +200,9 @@ export type AudioErrorCode =
   /** No recogniser of this worker knows the message's language. */
   | 'ERR_AUDIO_LANGUAGE'
   /** The stored audio a message refers to is gone (past its retention, or never stored). */
-  | 'ERR_AUDIO_NOT_FOUND';
+  | 'ERR_AUDIO_NOT_FOUND'
+  /** The upload was made for another message. */
+  | 'ERR_AUDIO_NOT_YOURS';
 
 /** A voice message's audio that cannot be turned into text; never retried, since the same bytes fail the same way. */
 export class AudioError extends AvaError {

@@ -55,6 +55,9 @@ export class MessageTranscriber {
     }
     const upload = await this.deps.uploads.get(fileId);
     if (!upload) throw new AudioError('ERR_AUDIO_NOT_FOUND', `no stored audio ${fileId} (past its retention, or never stored)`);
+    // An upload serves only the message it was uploaded with: another message naming its fileId would hear (and
+    // store the transcript of) someone else's voice.
+    if (upload.metadata.messageId !== v.key) throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
     const audio = await this.deps.decoder.decode(upload.bytes);
     const started = performance.now();
     const heard = await recognizer.transcribe(audio.pcm, language).catch((cause: unknown) => {

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { ConversationOwnerError } from '../errors/errors.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
 
 /** How long a conversation's pending set outlives its last registration: longer than any job is kept. */
@@ -7,28 +8,47 @@ const PENDING_TTL_MS = 8 * 24 * 3_600_000;
 /** A pending message whose job the queue does not know is taken as lost (its enqueue failed) after this long. */
 const LOST_AFTER_MS = 30_000;
 
-// KEYS: the pending set of each message's conversation; ARGV: the TTL, then each message's id. A message gets the
-// server's time in µs as its place, or one past its conversation's last place, so places only grow even when the
-// clock does not; a message already in its set keeps its place (an enqueue repeated is a no-op).
+/** How long a conversation's owner is remembered after its last message: its default retention (90 days). */
+const OWNER_TTL_MS = 90 * 24 * 3_600_000;
+
+// KEYS: for each message, its conversation's owner key and pending set; ARGV: the two TTLs, then each message's id
+// and userId. First every conversation's owner is checked (the first userId to send to a conversation owns it); a
+// message from anyone else makes the whole call return the 1-based indexes of the offenders and write nothing.
+// Then each message gets the server's time in µs as its place, or one past its conversation's last place, so places
+// only grow even when the clock does not; a message already in its set keeps its place (a repeated enqueue is a no-op).
 const REGISTER_SCRIPT = `
+local n = #KEYS / 2
+local claimed, offenders = {}, {}
+for i = 1, n do
+  local user = ARGV[2 + 2 * i]
+  local owner = claimed[KEYS[2 * i - 1]] or redis.call('GET', KEYS[2 * i - 1])
+  if owner and owner ~= user then table.insert(offenders, i) else claimed[KEYS[2 * i - 1]] = user end
+end
+if #offenders > 0 then return offenders end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-for i = 1, #KEYS do
-  local id = ARGV[i + 1]
-  if not redis.call('ZSCORE', KEYS[i], id) then
+for i = 1, n do
+  local owner, pending, id = KEYS[2 * i - 1], KEYS[2 * i], ARGV[1 + 2 * i]
+  redis.call('SET', owner, ARGV[2 + 2 * i], 'PX', ARGV[2])
+  if not redis.call('ZSCORE', pending, id) then
     local place = now
-    local last = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
+    local last = redis.call('ZRANGE', pending, -1, -1, 'WITHSCORES')
     if last[2] and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
-    redis.call('ZADD', KEYS[i], place, id)
+    redis.call('ZADD', pending, place, id)
   end
-  redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  redis.call('PEXPIRE', pending, ARGV[1])
 end
-return 0`;
+return {}`;
 
 /** A message of a batch as the order sees it. */
 export interface OrderEntry {
   messageId: string;
   conversationId: string;
+}
+
+/** A message as it is enqueued: with the user who sends it. */
+export interface Registration extends OrderEntry {
+  userId: string;
 }
 
 /**
@@ -49,10 +69,18 @@ export class ConversationOrder {
     this.queue = new Queue(keys.queueName, { connection: redis, prefix: keys.prefix });
   }
 
-  /** Gives each message its place in its conversation, in array order; one round trip. */
-  static async register(redis: Redis, keys: RedisKeys, entries: readonly OrderEntry[]): Promise<void> {
+  /**
+   * Gives each message its place in its conversation, in array order, and records the first userId of a new
+   * conversation as its owner; one round trip. Throws {@link ConversationOwnerError}, registering nothing, when any
+   * message's conversation belongs to another userId.
+   */
+  static async register(redis: Redis, keys: RedisKeys, entries: readonly Registration[], pathOf: (index: number) => string = (i) => `[${i}].`): Promise<void> {
     if (entries.length === 0) return;
-    await redis.eval(REGISTER_SCRIPT, entries.length, ...entries.map((e) => keys.conversation(e.conversationId).pending), PENDING_TTL_MS, ...entries.map((e) => e.messageId));
+    const keyArgs = entries.flatMap((e) => [keys.conversation(e.conversationId).owner, keys.conversation(e.conversationId).pending]);
+    const offenders = (await redis.eval(REGISTER_SCRIPT, keyArgs.length, ...keyArgs, PENDING_TTL_MS, OWNER_TTL_MS, ...entries.flatMap((e) => [e.messageId, e.userId]))) as number[];
+    if (offenders.length > 0) {
+      throw new ConversationOwnerError(offenders.map((i) => ({ path: `${pathOf(i - 1)}conversationId`, message: `conversation ${entries[i - 1].conversationId} belongs to another user` })));
+    }
   }
 
   /**

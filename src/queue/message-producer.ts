@@ -51,7 +51,7 @@ export class MessageProducer {
   /** Validates and enqueues one message. Throws {@link ContractError} naming each bad field. */
   async enqueue(input: MessageInput): Promise<EnqueueResult> {
     const message = parseMessage(input);
-    await ConversationOrder.register(this.connection, this.keys, [message]);
+    await ConversationOrder.register(this.connection, this.keys, [message], () => '');
     await this.queue.add(MESSAGE_JOB_NAME, message, this.jobOptions(message));
     await this.replicated();
     return { messageId: message.messageId, status: 'queued' };

@@ -56,9 +56,10 @@ export class RedisKeys {
     return { cursor: `${this.queue}:ava:reconciled-until`, lock: `${this.queue}:ava:reconciler-lock` };
   }
 
-  /** A conversation's pending messages, by the place each was given at enqueue (see `ConversationOrder`). */
-  conversation(conversationId: string): { pending: string } {
-    return { pending: `${this.queue}:ava:conversation:{${conversationId}}:pending` };
+  /** A conversation's owner (its first userId) and pending messages by the place each was given at enqueue. */
+  conversation(conversationId: string): { owner: string; pending: string } {
+    const base = `${this.queue}:ava:conversation:{${conversationId}}`;
+    return { owner: `${base}:owner`, pending: `${base}:pending` };
   }
 
   /** A shared rate-limit window of the API, by client. */

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../../contract/message-contract.js';
 import type { ReplyDocument } from '../../storage/reply-document.js';
-import { ContractError } from '../../errors/errors.js';
+import { ContractError, ConversationOwnerError } from '../../errors/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
@@ -41,7 +41,7 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const away = unavailableDependency(err);
     if (away) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : away ? new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`) : undefined;
+    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : err instanceof ConversationOwnerError ? new HttpError(403, err.code, err.message, err.issues) : away ? new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`) : undefined;
     const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
     const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
