@@ -86,6 +86,15 @@ export class ReplyPlanner {
     return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k])));
   }
 
+  /**
+   * Whether a message's words settle that it asks about the state of the user's earlier messages: such a question is
+   * answered from that state at once, without waiting for the earlier messages to be answered first.
+   */
+  asksForStatus(text: string): boolean {
+    const decided = this.classifier.decisiveIntent(text);
+    return decided !== undefined && this.classifier.definition(decided)?.handler === 'status';
+  }
+
   /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */
   private needsMeaning(text: string): boolean {
     const decided = this.classifier.decisiveIntent(text);

@@ -172,12 +172,16 @@ export class BatchProcessor {
    * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
    * first reply: still exactly one stored reply.
    */
-  /** Splits fresh messages into those their conversations' order lets through now and those that wait. */
+  /**
+   * Splits fresh messages into those their conversations' order lets through now and those that wait. A question
+   * about the earlier messages' state ("where is my answer?") never waits for them: it is answered from that state.
+   */
   private async inOrder(fresh: ParsedJob[]): Promise<{ admitted: ParsedJob[]; waiting: ParsedJob[] }> {
     if (!this.deps.order) return { admitted: fresh, waiting: [] };
-    const entries = fresh.map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p }));
+    const status = fresh.filter((p) => this.deps.planner.asksForStatus(p.message.text));
+    const entries = fresh.filter((p) => !status.includes(p)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p }));
     const { admitted, waiting } = await this.deps.order.admit(entries);
-    return { admitted: admitted.map((e) => e.p), waiting: waiting.map((e) => e.p) };
+    return { admitted: [...status, ...admitted.map((e) => e.p)], waiting: waiting.map((e) => e.p) };
   }
 
   private async marked(jobs: ReadonlyArray<{ job: QueuedJob; key: string }>): Promise<Map<string, StoredReplyMark>> {

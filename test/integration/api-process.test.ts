@@ -72,13 +72,14 @@ it('survives every request while the database is down: each gets an answer, the 
     post('crash-2'),
   ]);
   const bodies = await Promise.all(answers.map((r) => r.text()));
-  // Each answered with its status and a JSON (or SSE) body, never a stack trace.
-  // /v1/stats reads only Redis (counters), so it still answers.
-  expect(answers.map((r) => r.status)).toEqual([500, 500, 200, 500, 200, 500, 500, 503, 202]);
+  // Each answered with its status and a JSON (or SSE) body, never a stack trace: 503 with Retry-After where the
+  // database was needed. /v1/stats reads only Redis (counters), so it still answers.
+  expect(answers.map((r) => r.status)).toEqual([503, 503, 200, 503, 200, 503, 503, 503, 202]);
+  expect(answers[0].headers.get('retry-after')).toBe('2');
   // The stream exists in Redis, so it opens; it ends with an error event once it needs the database.
   expect(parseSse(bodies[2]).at(-1)).toEqual({ event: 'error', data: { code: 'ERR_STREAM', message: expect.any(String) } });
   for (const body of bodies) expect(body).not.toMatch(/\.ts:\d+/);
-  expect(JSON.parse(bodies[0])).toEqual({ error: { code: 'ERR_INTERNAL', message: 'internal error' } });
+  expect(JSON.parse(bodies[0])).toEqual({ error: { code: 'ERR_SERVICE_UNAVAILABLE', message: 'the database is not answering; retry in 2 s' } });
   expect(JSON.parse(bodies[7])).toMatchObject({ status: 'not ready', checks: { redis: true, database: false } });
   await proxy.restore();
   expect(api.exitCode, stderr).toBeNull();

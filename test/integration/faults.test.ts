@@ -9,6 +9,7 @@ import { OwnFerretDb } from '../helpers/ferretdb-server.js';
 import { spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { ROOT } from '../helpers/paths.js';
+import { messageIdOfJob, messageJobId } from '../../src/queue/redis-keys.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -62,7 +63,7 @@ describe('fault tolerance (real worker processes)', () => {
     const failedJobs = await queue.getFailed();
     expect(failedJobs.length).toBeGreaterThan(0);
     expect(failedJobs.every((j) => /stalled more than allowable limit/.test(j.failedReason))).toBe(true);
-    for (const j of failedJobs) expect(await s.db.replies.findOne({ _id: j.id! }), j.id).toMatchObject({ status: 'failed', error: { code: 'ERR_STALLED' } });
+    for (const j of failedJobs) expect(await s.db.replies.findOne({ _id: messageIdOfJob(j.id!) }), j.id).toMatchObject({ status: 'failed', error: { code: 'ERR_STALLED' } });
     expect(await s.db.replies.countDocuments({})).toBe(24);
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(24 - failedJobs.length);
     await queue.close();
@@ -113,7 +114,7 @@ describe('fault tolerance (real worker processes)', () => {
     await Promise.all(producers);
     const queue = new Queue(s.config.queueName, { connection: { url: own.url } });
     const lost = [];
-    for (const id of acked) if (!(await queue.getJob(id))) lost.push(id);
+    for (const id of acked) if (!(await queue.getJob(messageJobId(id)))) lost.push(id);
     await queue.close();
     expect(ackedAtKill).toBeLessThan(600);
     expect(lost).toEqual([]);

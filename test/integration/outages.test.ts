@@ -54,7 +54,7 @@ describe('the API while Redis is away', () => {
     try {
       const enqueue = await timed({ method: 'POST', url: '/v1/messages', payload: msg('during-pause'), headers: as });
       console.info(`Redis paused: enqueue answered ${enqueue.res.statusCode} in ${enqueue.ms.toFixed(0)} ms`);
-      expect(enqueue.res.statusCode).toBe(503);
+      expect(enqueue.res.statusCode, enqueue.res.body).toBe(503);
       expect(enqueue.res.headers['retry-after']).toBe('2');
       expect(enqueue.res.json().error).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', message: expect.stringContaining('Redis') });
       expect(enqueue.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);

@@ -17,7 +17,7 @@ afterAll(async () => world?.close());
 
 describe('conversations and uploads have owners', () => {
   it('refuses a message from another userId for a conversation, 403 naming conversationId, and never touches the owner’s history', async () => {
-    const post = (token: string, payload: unknown) => world.api.inject({ method: 'POST', url: '/v1/messages', payload, headers: as(token) });
+    const post = (token: string, payload: object) => world.api.inject({ method: 'POST', url: '/v1/messages', payload, headers: as(token) });
     expect((await post(ALICE_APP, msg('own-1', 'alice-conv', 'alice', 'My order is MP-10001.'))).statusCode).toBe(202);
     await followReplies(world.database, ['own-1'], () => undefined, 30_000);
     const intruder = await post(OTHER_APP, msg('intrude-1', 'alice-conv', 'mallory', 'What did I say my order was?'));
