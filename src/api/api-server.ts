@@ -15,6 +15,8 @@ import type { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
 import { openApiComponents } from './api-schemas.js';
 import { authPlugin } from './auth-plugin.js';
+import { FailedAuthLimiter } from './failed-auth-limiter.js';
+import { RedisKeys } from '../queue/redis-keys.js';
 import { avaErrorHandler, HttpError, zodValidatorCompiler } from './http-error.js';
 import { conversationRoutes } from './routes/conversation-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
@@ -67,12 +69,18 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     transform: createJsonSchemaTransform({ schemaRegistry: openApiComponents }),
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: openApiComponents }),
   });
-  await app.register(authPlugin, { tokens: config.apiTokens });
+  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  await app.register(authPlugin, { tokens: config.apiTokens, failures: new FailedAuthLimiter(redis, (address) => keys.rateLimit(`auth:${address}`), config.apiAuthFailuresPerMinute, log) });
   // Requests are counted per authenticated token name: authentication runs at onRequest and the limiter after it, at
   // preValidation, so a raw header as the key would not give each spelling of "Bearer" a fresh bucket.
   await app.register(rateLimit, {
     max: config.apiRateLimit,
     timeWindow: 60_000,
+    // Counted in Redis, so that every API process shares one budget per caller. With Redis away the limit is not
+    // enforced (requests that need Redis answer 503 on their own).
+    redis,
+    nameSpace: keys.rateLimit(''),
+    skipOnError: true,
     hook: 'preValidation',
     keyGenerator: (req) => (req.caller ? `token:${req.caller}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) => new HttpError(429, 'ERR_RATE_LIMIT', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`),

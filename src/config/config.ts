@@ -141,6 +141,8 @@ export interface AvaConfig {
   readonly apiTokens: ReadonlyArray<{ name: string; token: string; scopes: ReadonlyArray<'enqueue' | 'read'> }>;
   /** Requests per minute per token. */
   readonly apiRateLimit: number;
+  /** Failed authentications one client address may make per minute, over every API process, before 429. */
+  readonly apiAuthFailuresPerMinute: number;
   /** Largest request body, in bytes. */
   readonly apiBodyLimitBytes: number;
   /** pino log level. */
@@ -264,6 +266,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
         }),
     ),
     apiRateLimit: e.AVA_API_RATE_LIMIT,
+    apiAuthFailuresPerMinute: e.AVA_API_AUTH_FAILURES_PER_MINUTE,
     apiBodyLimitBytes: e.AVA_API_BODY_LIMIT_BYTES,
     logLevel: e.AVA_LOG_LEVEL,
   });

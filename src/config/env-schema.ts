@@ -87,6 +87,7 @@ export const envSchema = z.object({
     .regex(/^$|^([A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)(,[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)*$/, 'must be name:token:scopes[,…] with tokens of at least 16 characters and scopes enqueue and/or read joined by +')
     .default(''),
   AVA_API_RATE_LIMIT: int(1, 1_000_000).default(600),
+  AVA_API_AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   AVA_API_BODY_LIMIT_BYTES: int(1024, 256 * 1024 * 1024).default(16 * 1024 * 1024),
   AVA_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

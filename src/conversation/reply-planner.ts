@@ -87,12 +87,14 @@ export class ReplyPlanner {
   }
 
   /**
-   * Whether a message's words settle that it asks about the state of the user's earlier messages: such a question is
-   * answered from that state at once, without waiting for the earlier messages to be answered first.
+   * Whether a message's words settle that it asks about the state of the user's earlier messages (decisively, where
+   * meaning is consulted too): such a question is answered from that state at once, without waiting for the earlier
+   * messages to be answered first.
    */
   asksForStatus(text: string): boolean {
-    const decided = this.classifier.decisiveIntent(text);
-    return decided !== undefined && this.classifier.definition(decided)?.handler === 'status';
+    if (!checkInput(text).ok) return false;
+    const r = this.classifier.recognize(text);
+    return this.classifier.definition(r.name)?.handler === 'status' && (this.classifier.decisiveIntent(text) === r.name || !this.semantics);
   }
 
   /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */

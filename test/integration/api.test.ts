@@ -192,7 +192,8 @@ describe('HTTP API on real services', () => {
   });
 
   it('limits each token to its rate and answers 429 with JSON', async () => {
-    const limited = await buildApiServer({ config: { ...world.config, apiRateLimit: 3 }, producer, database, redis, streams, log: silentLog });
+    // A budget of its own: rate limits are counted in Redis under the queue's name, shared by every API process.
+    const limited = await buildApiServer({ config: { ...world.config, apiRateLimit: 3, queueName: `${world.config.queueName}_limited` }, producer, database, redis, streams, log: silentLog });
     const codes = [];
     for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
     expect(codes).toEqual([200, 200, 200, 429, 429]);

@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+
+/** The window failed authentications are counted in, in ms. */
+const WINDOW_MS = 60_000;
+
+/**
+ * Counts failed authentications per client address in Redis, shared by every API process, so that guessing tokens
+ * is slow however many replicas answer: past `max` failures in a minute an address gets 429 for the rest of it,
+ * before its token is even looked at. Counting is best effort: with Redis away the check lets requests through (they
+ * are authenticated as usual), logged.
+ */
+export class FailedAuthLimiter {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyOf: (address: string) => string,
+    private readonly max: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Seconds until the address may try again, or 0 when it is under the limit. */
+  async blockedFor(address: string): Promise<number> {
+    try {
+      const key = this.keyOf(address);
+      const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
+      return Number(count ?? 0) >= this.max ? Math.max(1, Math.ceil(ttl / 1000)) : 0;
+    } catch (err) {
+      this.log.warn({ err, address }, 'reading failed authentications failed; not limiting this request');
+      return 0;
+    }
+  }
+
+  /** Counts one failed authentication of the address. */
+  async failed(address: string): Promise<void> {
+    try {
+      const key = this.keyOf(address);
+      await this.redis.pipeline().incr(key).pexpire(key, WINDOW_MS, 'NX').exec();
+    } catch (err) {
+      this.log.warn({ err, address }, 'counting a failed authentication failed');
+    }
+  }
+}
