@@ -42,8 +42,8 @@ export const RETRY_AFTER_SECONDS = 2;
  */
 export function unavailableDependency(err: unknown): string | undefined {
   if (err instanceof ServiceUnavailableError) return err.message;
-  if (isRedisUnavailable(err)) return 'Redis is not answering';
   if (isDatabaseUnavailable(err)) return 'the database is not answering';
+  if (isRedisUnavailable(err)) return 'Redis is not answering';
   return undefined;
 }
 

@@ -30,6 +30,8 @@ export function requestPathRedisOptions(timeoutMs: number): RedisOptions {
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  // The database driver's network errors carry the same errno words; they are the database's, not Redis's.
+  if (err.name.startsWith('Mongo')) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
   return /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request limit)/.test(err.message) || /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)\b/.test(err.message);
 }
