@@ -34,6 +34,9 @@ export interface AudioDecoderOptions {
  */
 const SILENCE_DBFS = -50;
 
+/** ffmpeg's demuxer for each container AVA accepts. */
+const DEMUXERS: Record<AudioContainer, string> = { wav: 'wav', ogg: 'ogg', webm: 'matroska', mp3: 'mp3', flac: 'flac', mp4: 'mov' };
+
 /**
  * Any accepted upload to what recognisers take, with Debian's ffmpeg. The upload is checked by its header first
  * ({@link sniffAudio}), written to a private temporary file (MP4 keeps its index at the end, which a pipe cannot
@@ -58,7 +61,9 @@ export class AudioDecoder {
     try {
       const file = join(dir, `upload.${sniff.container}`);
       await writeFile(file, bytes, { mode: 0o600 });
-      const args = ['-hide_banner', '-nostdin', '-i', file, '-t', String(this.opts.maxSeconds + 1), '-vn', '-ac', '1', '-ar', String(RECOGNIZER_RATE), '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1'];
+      // The demuxer is the one the bytes were sniffed as, and the input may only be this file: no format probing that
+      // could pick a playlist or concat demuxer, and no protocol that reaches another file or the network.
+      const args = ['-hide_banner', '-nostdin', '-f', DEMUXERS[sniff.container], '-protocol_whitelist', 'file', '-i', file, '-t', String(this.opts.maxSeconds + 1), '-vn', '-ac', '1', '-ar', String(RECOGNIZER_RATE), '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1'];
       const { out, log } = await runTool(this.command, args, '', this.timeoutMs, "install Debian's ffmpeg (apt-get install ffmpeg)", (message, started, options) =>
         started ? new AudioError('ERR_AUDIO_FORMAT', `the ${sniff.container} audio cannot be decoded: ${message}`) : new RecognizerError(message, options),
       );

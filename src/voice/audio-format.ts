@@ -42,10 +42,26 @@ function containerOf(b: Buffer): AudioContainer | undefined {
   if (b.length >= 4 && b.readUInt32BE(0) === 0x1a45dfa3) return 'webm';
   if (ascii(0, 4) === 'fLaC') return 'flac';
   if (ascii(4, 8) === 'ftyp') return 'mp4';
-  if (ascii(0, 3) === 'ID3') return 'mp3';
-  // An MPEG audio frame header: 11 sync bits, a layer that is not "reserved", a bitrate index that is not "bad".
-  if (b.length >= 4 && b[0] === 0xff && (b[1] & 0xe0) === 0xe0 && (b[1] & 0x06) !== 0 && b[2] >> 4 !== 0x0f) return 'mp3';
+  if (ascii(0, 3) === 'ID3') return mpegFrameAt(b, afterId3Tag(b)) ? 'mp3' : undefined;
+  if (mpegFrameAt(b, 0)) return 'mp3';
   return undefined;
+}
+
+/** An MPEG audio frame header at `at`: 11 sync bits, a layer that is not "reserved", a bitrate index that is not "bad". */
+function mpegFrameAt(b: Buffer, at: number): boolean {
+  return at >= 0 && b.length >= at + 4 && b[at] === 0xff && (b[at + 1] & 0xe0) === 0xe0 && (b[at + 1] & 0x06) !== 0 && b[at + 2] >> 4 !== 0x0f;
+}
+
+/**
+ * Where the audio starts after an ID3v2 tag: its 10-byte header (version 2–4, a size of four 7-bit bytes), the tag,
+ * and a 10-byte footer when its flag says so; -1 when the header is not one, so that anything may not hide behind
+ * three letters.
+ */
+function afterId3Tag(b: Buffer): number {
+  if (b.length < 10 || b[3] < 2 || b[3] > 4 || b[4] === 0xff) return -1;
+  if ([6, 7, 8, 9].some((i) => b[i] >= 0x80)) return -1;
+  const size = (b[6] << 21) | (b[7] << 14) | (b[8] << 7) | b[9];
+  return 10 + size + (b[5] & 0x10 ? 10 : 0);
 }
 
 /** Walks a RIFF/WAVE file's chunks to its `fmt ` and `data`. */
