@@ -20,6 +20,12 @@ try {
     fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.hubHost }),
   });
   const generator = await createGenerator(config, model);
+  // A generator that broke for good fails every request: exit non-zero so that the supervisor starts a fresh process;
+  // the jobs of the batches in flight are not acknowledged and go to another worker when their locks expire.
+  generator.onFatal?.((err) => {
+    log.fatal({ err }, 'the generator stopped after a failure of its own; exiting');
+    process.exit(1);
+  });
   const app = await startWorkerApp(config, generator, log, intents);
   log.info({ queue: config.queueName, db: config.dbName, model: generator.model, numerics: generator.numerics, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
 

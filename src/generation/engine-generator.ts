@@ -100,6 +100,10 @@ export class EngineGenerator implements TextGenerator {
     return this.batcher.whenCapacity();
   }
 
+  onFatal(listener: (err: Error) => void): void {
+    this.batcher.onFatal(listener);
+  }
+
   async close(): Promise<void> {
     await this.engine.close();
   }

@@ -76,6 +76,11 @@ export interface TextGenerator {
   generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]>;
   /** Resolves when a new request would start generating at once (at once for a generator without such a limit). */
   whenCapacity(): Promise<void>;
+  /**
+   * Calls `listener` if the generator breaks for good (its scheduling loop failed, not a request): it then fails
+   * every request, and the process should exit so that its supervisor starts a fresh one.
+   */
+  onFatal?(listener: (err: Error) => void): void;
   /** Releases the model. */
   close(): Promise<void>;
 }

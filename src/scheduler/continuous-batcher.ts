@@ -45,6 +45,9 @@ export class ContinuousBatcher {
   private nextHandle = 1;
   private loop: Promise<void> | undefined;
   private capacityWaiters: Array<() => void> = [];
+  /** Set when the step loop itself failed (not a request): the batcher then refuses every request. */
+  private broken: Error | undefined;
+  private readonly fatalListeners: Array<(err: Error) => void> = [];
   /** Decode steps, prefill calls, sequences prefilled (each runs through the model once) and sequences per step. */
   readonly stats = { steps: 0, prefills: 0, admitted: 0, stepSizes: 0 };
 
@@ -53,8 +56,21 @@ export class ContinuousBatcher {
     private readonly limits: BatcherLimits,
   ) {}
 
+  /**
+   * Calls `listener` once if the step loop fails for a reason no request owns (a bug, not a bad request): every
+   * running and waiting sequence has been failed with the error, and later ones are refused. A process should stop
+   * then, so that its supervisor starts a fresh one.
+   */
+  onFatal(listener: (err: Error) => void): void {
+    this.fatalListeners.push(listener);
+  }
+
   /** Queues a sequence; it runs as soon as the limits allow. */
   submit(seq: ScheduledSequence): void {
+    if (this.broken) {
+      seq.fail(new Error(`the scheduler stopped after a failure of its own: ${this.broken.message}`));
+      return;
+    }
     const alone = this.backend.footprint([seq.tokenBudget]);
     if (alone > this.limits.maxCachedTokens) {
       seq.fail(new RangeError(`request needs ${alone} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`));
@@ -69,10 +85,25 @@ export class ContinuousBatcher {
    * for the current tick to end, so requests submitted together are prefilled together.
    */
   private ensureLoop(): void {
-    this.loop ??= Promise.resolve().then(() => this.run()).finally(() => {
-      this.loop = undefined;
-      if (this.waiting.length > 0) this.ensureLoop();
-    });
+    this.loop ??= Promise.resolve()
+      .then(() => this.run())
+      .then(
+        () => {
+          this.loop = undefined;
+          if (this.waiting.length > 0) this.ensureLoop();
+        },
+        (err: unknown) => this.fail(err instanceof Error ? err : new Error(String(err))),
+      );
+  }
+
+  /** The loop failed: every sequence fails with the error, the batcher refuses new ones, and the listeners hear it. */
+  private fail(err: Error): void {
+    this.broken = err;
+    for (const { seq } of this.running.values()) seq.fail(err);
+    for (const seq of this.waiting.splice(0)) seq.fail(err);
+    this.running.clear();
+    this.notifyCapacity();
+    for (const listener of this.fatalListeners) listener(err);
   }
 
   /** Sequences running and waiting. */

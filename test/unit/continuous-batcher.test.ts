@@ -106,4 +106,35 @@ describe('ContinuousBatcher', () => {
     batcher.submit(ok);
     await ok.done;
   });
+
+  it('reports a failure of its own loop once, fails every sequence with it and refuses new ones', async () => {
+    const backend = new RecordingBackend();
+    // Steps that take a moment, as a model's do, so that timers run between them.
+    const step = backend.decode.bind(backend);
+    backend.decode = async (t) => {
+      await new Promise((r) => setTimeout(r, 1));
+      return step(t);
+    };
+    const batcher = new ContinuousBatcher(backend, { maxBatchSize: 1, maxCachedTokens: 100 });
+    const fatal: Error[] = [];
+    batcher.onFatal((err) => fatal.push(err));
+    const failures: string[] = [];
+    const tracked = (name: string, length = 1_000) => {
+      let n = 0;
+      return { promptTokens: [1], tokenBudget: 5, next: () => (++n >= length ? null : 7), fail: (e: unknown) => failures.push(`${name}: ${String(e)}`) };
+    };
+    // A bug outside any request's own steps: releasing a finished sequence's cache row throws.
+    backend.release = () => {
+      throw new TypeError('row of undefined');
+    };
+    batcher.submit(tracked('ending', 3));
+    batcher.submit(tracked('waiting'));
+    await new Promise((r) => setTimeout(r, 30));
+    expect(fatal.map(String)).toEqual(['TypeError: row of undefined']);
+    // The sequence that had ended keeps its result; the one still waiting fails with the loop's error.
+    expect(failures).toEqual(['waiting: TypeError: row of undefined']);
+    batcher.submit(tracked('later'));
+    expect(failures.at(-1)).toMatch(/^later: Error: the scheduler stopped after a failure of its own/);
+    expect(fatal).toHaveLength(1);
+  });
 });
