@@ -95,17 +95,33 @@ export class BatchCollector {
     if (!first) return undefined;
     const jobs = [this.lease(first)];
     const deadline = Date.now() + this.opts.batchWaitMs;
-    while (jobs.length < this.opts.batchSize) {
-      const job = await this.worker.getNextJob(token, { block: false });
-      if (job) {
-        jobs.push(this.lease(job));
-        continue;
+    try {
+      while (jobs.length < this.opts.batchSize) {
+        const job = await this.worker.getNextJob(token, { block: false });
+        if (job) {
+          jobs.push(this.lease(job));
+          continue;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        await sleep(Math.min(FILL_POLL_MS, left));
       }
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      await sleep(Math.min(FILL_POLL_MS, left));
+    } catch (err) {
+      await this.handBack(jobs, token, err);
     }
     return { id: token, jobs };
+  }
+
+  /**
+   * A batch that could not be filled (Redis answered a take with an error) hands the jobs it already took back to the
+   * queue, so that they do not wait for their locks to expire; then the error is thrown. Jobs that cannot be handed
+   * back either are delivered again by the stalled-job checker once their locks expire.
+   */
+  private async handBack(jobs: readonly QueuedJob[], token: string, err: unknown): Promise<never> {
+    const results = await Promise.allSettled(jobs.map((j) => this.bullJob(j).moveToWait(token)));
+    const stuck = results.filter((r) => r.status === 'rejected').length;
+    const message = `taking a batch failed after ${jobs.length} job(s): ${(err as Error).message}`;
+    throw new Error(stuck ? `${message}; ${stuck} could not be handed back and wait for their locks to expire` : `${message}; they were handed back`, { cause: err });
   }
 
   /** Extends the locks of every job of a batch, in one Redis call. */
