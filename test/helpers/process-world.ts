@@ -28,5 +28,5 @@ export async function processWorld(tag: string, overrides: Record<string, string
     await db.close();
     await cleanup(config);
   };
-  return { config, producer, db, workers, messages, close };
+  return { config, producer, db, redis, workers, messages, close };
 }

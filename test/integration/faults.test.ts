@@ -10,6 +10,7 @@ import { spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { ROOT } from '../helpers/paths.js';
 import { messageIdOfJob, messageJobId } from '../../src/queue/redis-keys.js';
+import { generationAttempts } from '../helpers/generation-attempts.js';
 
 const closers: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -47,6 +48,17 @@ describe('fault tolerance (real worker processes)', () => {
     await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
     expect(await s.db.replies.countDocuments({})).toBe(40);
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(40);
+    // Generations, not only documents: a message the dead worker had begun to generate is generated again by the heir
+    // (two attempts at most), and each stored reply is the text of one attempt.
+    const attempts = await generationAttempts(s.redis, s.config.queuePrefix, s.config.queueName, msgs.map((m) => m.messageId));
+    const regenerated = msgs.filter((m) => attempts.get(m.messageId)!.size === 2).length;
+    for (const m of msgs) {
+      const texts = [...attempts.get(m.messageId)!.values()];
+      expect(texts.length, m.messageId).toBeGreaterThanOrEqual(1);
+      expect(texts.length, m.messageId).toBeLessThanOrEqual(2);
+      expect(texts, m.messageId).toContain((await s.db.replies.findOne({ _id: m.messageId }))!.text);
+    }
+    console.info(`kill -9 mid-batch: ${regenerated} of 40 messages generated twice (streamed by the dead worker before it died), each stored once`);
     await expect.poll(() => queue.getJobCounts('completed', 'failed', 'active', 'wait'), { timeout: 20_000 }).toEqual({ completed: 40, failed: 0, active: 0, wait: 0 });
     await queue.close();
   });

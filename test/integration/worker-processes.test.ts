@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { generatedCount, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
+import { generationAttempts } from '../helpers/generation-attempts.js';
 
 const opened: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -51,6 +52,12 @@ describe('worker processes', () => {
     const counts = s.workers.map(generatedCount);
     expect(counts[0] + counts[1]).toBe(200);
     expect(Math.min(...counts)).toBeGreaterThan(0);
+    // Per message too: one generation attempt in its reply stream, whose text is the stored reply's.
+    const attempts = await generationAttempts(s.redis, s.config.queuePrefix, s.config.queueName, msgs.map((m) => m.messageId));
+    for (const m of msgs) {
+      const texts = [...attempts.get(m.messageId)!.values()];
+      expect(texts, m.messageId).toEqual([(await s.db.replies.findOne({ _id: m.messageId }))!.text]);
+    }
   });
 
   it('SIGTERM in the middle of a batch finishes it, exits 0 and loses nothing', async () => {
