@@ -3,7 +3,8 @@
  *
  * 1. The instant generator (a fixed reply, no model: what the queue and storage cost by themselves) on an empty
  *    store, all messages enqueued at once: the baseline; then the same with AVA_ENCODER=off, for what the semantic
- *    step (the sentence encoder) costs.
+ *    step (the sentence encoder) costs, and with AVA_CONVERSATION_ORDER=off, for what answering each conversation's
+ *    messages in order costs (the messages go to 500 conversations, so 20 each at the default 10,000).
  * 2. The same on a store pre-filled with BENCH_PREFILL messages (their replies, turns, processing records and
  *    conversations, bulk-inserted first), then again enqueued at that maximum rate and at half of it, for latency.
  * 3. The tiny model on the engine, on the pre-filled store.
@@ -65,7 +66,7 @@ async function run(label: string, dbName: string, generator: 'engine' | 'instant
   try {
     await Promise.all(workers.map((w) => w.waitFor((l) => l.msg === 'worker ready', 120_000)));
     process.stderr.write(`${label}: ${count} messages\n`);
-    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${i % 97}`, text: `Turtle ${i} swims in the sea all day` });
+    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${(i % 500) % 97}`, text: `Turtle ${i} swims in the sea all day` });
     const t0 = performance.now();
     const chunk = load.kind === 'burst' ? 1_000 : Math.max(1, Math.round(load.rate / 20));
     for (let s = 0; s < count; s += chunk) {
@@ -163,6 +164,7 @@ try {
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
   // The same without the sentence encoder: what the semantic step costs per message.
   runs.push(await run('instant, empty store, lexical only', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER: 'off' }));
+  runs.push(await run('instant, empty store, conversation order off', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_CONVERSATION_ORDER: 'off' }));
   let prefillS = 0;
   if (PREFILL > 0) {
     const db = await Database.connect(loadConfig().mongoUrl, fullDb);
@@ -184,12 +186,14 @@ try {
   const rate = (label: string) => rows.find((r) => r.run === label)!['messages/s'];
   const ratio = +(rate(full.label) / rate('instant, empty store')).toFixed(2);
   const semanticRatio = +(rate('instant, empty store') / rate('instant, empty store, lexical only')).toFixed(2);
+  const orderRatio = +(rate('instant, empty store') / rate('instant, empty store, conversation order off')).toFixed(2);
   console.table(rows);
   console.log('mean ms per batch, by step of the batch processor:');
   console.table(runs.map((r) => r.steps));
   console.log(`pre-filled / empty store, instant, messages/s: ${ratio} (pre-fill of ${PREFILL} messages took ${prefillS.toFixed(1)} s)`);
   console.log(`with / without the semantic step (sentence encoder), instant, empty store, messages/s: ${semanticRatio}`);
-  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio } });
+  console.log(`with / without the conversation order (500 conversations, 20 messages each), instant, empty store, messages/s: ${orderRatio}`);
+  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio, orderOverUnordered: orderRatio } });
   console.log(`written ${file}`);
 } finally {
   await dropDatabase(emptyDb);

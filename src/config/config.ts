@@ -17,6 +17,8 @@ export interface AvaConfig {
   readonly redisCommandTimeoutMs: number;
   /** Longest a worker's shutdown waits for its batch in flight before it drops its connections, in ms. */
   readonly shutdownGraceMs: number;
+  /** Whether a worker answers the messages of one conversation in the order they were accepted (see ConversationOrder). */
+  readonly conversationOrder: boolean;
   /** Redis Cluster: some of its nodes; absent: not a cluster. Needs a hash-tagged `queuePrefix`. */
   readonly redisClusterNodes?: ReadonlyArray<{ host: string; port: number }>;
   /** MongoDB connection string (official driver syntax, TLS and credentials included). */
@@ -195,6 +197,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     redisMinReplicas: e.AVA_REDIS_MIN_REPLICAS,
     redisCommandTimeoutMs: e.AVA_REDIS_COMMAND_TIMEOUT_MS,
     shutdownGraceMs: e.AVA_SHUTDOWN_GRACE_MS,
+    conversationOrder: e.AVA_CONVERSATION_ORDER === 'on',
     ...(e.AVA_REDIS_CLUSTER_NODES ? { redisClusterNodes: Object.freeze(e.AVA_REDIS_CLUSTER_NODES) } : {}),
     mongoUrl: e.AVA_MONGO_URL,
     mongoTimeoutMs: e.AVA_MONGO_TIMEOUT_MS,

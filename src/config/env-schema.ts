@@ -38,6 +38,7 @@ export const envSchema = z.object({
   AVA_LOCK_DURATION_MS: int(5_000, 600_000).default(30_000),
   AVA_STALLED_INTERVAL_MS: int(1_000, 600_000).default(15_000),
   AVA_SHUTDOWN_GRACE_MS: int(1_000, 600_000).default(25_000),
+  AVA_CONVERSATION_ORDER: z.enum(['on', 'off']).default('on'),
   AVA_MAX_STALLED_COUNT: int(0, 100).default(3),
   AVA_JOB_ATTEMPTS: int(1, 100).default(8),
   AVA_JOB_BACKOFF_MS: int(10, 600_000).default(1_000),

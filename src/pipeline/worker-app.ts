@@ -120,7 +120,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
   const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, order },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, ...(config.conversationOrder ? { order } : {}) },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
