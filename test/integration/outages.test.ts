@@ -91,8 +91,10 @@ describe('the API while Redis is away', () => {
     expect(ready.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     await sleep(500);
     await own.up();
+    const restarted = performance.now();
     // The append-only file (fsync always) kept the accepted messages; the worker answers each once.
     await followReplies(world.database, accepted, () => undefined, 60_000);
+    console.info(`Redis killed and restarted: the worker answered the ${accepted.length} accepted messages ${(performance.now() - restarted).toFixed(0)} ms after the restart`);
     for (const id of accepted) expect(await world.database.replies.countDocuments({ _id: id })).toBe(1);
   });
 });
