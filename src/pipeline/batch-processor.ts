@@ -142,9 +142,10 @@ export class BatchProcessor {
     lap('marks');
     await this.appendTurns(answers.filter((a) => stored.has(a.key)), [...parsed, ...heardBefore(voice, marked)].filter((p) => marked.has(p.key)), marked);
     lap('turns');
-    // Only now, with its turn written, may the next message of each conversation go.
-    const answeredInOrder = [...answers.flatMap((a) => (a.message ? [{ messageId: a.key, conversationId: a.message.conversationId }] : [])), ...parsed.filter((p) => marked.has(p.key)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId }))];
-    await this.deps.order?.release(answeredInOrder);
+    // Only now, with its turn written, may the next message of each conversation go: every text or voice message of
+    // the batch that did not wait is answered (or was, by an earlier pass).
+    const waits = new Set(waiting.map((w) => w.key));
+    await this.deps.order?.release([...parsed, ...voice].filter((p) => !waits.has(p.key)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId })));
 
     const outcomes = new Map<QueuedJob, JobOutcome>(refused);
     for (const w of waiting) outcomes.set(w.job, { kind: 'deferred', messageId: w.key });
