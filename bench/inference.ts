@@ -16,6 +16,7 @@ import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
 import type { GenerationOutput } from '../src/generation/text-generator.js';
 import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
 import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
+import { benchPrompts } from './lib/bench-prompts.js';
 import { timeDecodeSteps } from './lib/decode-steps.js';
 import { engineShapes, measureMatMulPeak } from './lib/matmul-roofline.js';
 import { roofline, workloadFlops } from './lib/workload-flops.js';
@@ -29,11 +30,6 @@ const PRESET = process.env.BENCH_PRESET || 'gpt2';
 const C = 768;
 const LAYERS = PRESET === 'distilgpt2' ? 6 : 12;
 const VOCAB = 50257;
-
-const CORPUS = `Customer service is the support a business offers its customers before and after they buy. Good service
-answers quickly, explains clearly and solves the problem the first time. Orders can be tracked online with the number
-in the confirmation email; deliveries usually take three to five working days. Returns are accepted within thirty days
-when the item is unused and in its original packaging, and refunds reach the original payment method within a week. `;
 
 interface Scenario {
   name: string;
@@ -111,16 +107,7 @@ const naive = (await pipeline('text-generation', dir, { dtype: 'fp32', local_fil
 
 // 64 prompts of 8–200 tokens, cut from a plain English corpus.
 const tokenizer = naive.tokenizer;
-const corpusIds = tokenizer.encode(CORPUS.repeat(8), { add_special_tokens: false });
-const prompts = Array.from({ length: N }, (_, i) => {
-  const len = 8 + Math.round((i * 192) / Math.max(1, N - 1));
-  return tokenizer.decode(corpusIds.slice(i % 40, (i % 40) + len));
-});
-// Shuffle deterministically so that long and short prompts mix in every batch.
-for (let i = prompts.length - 1; i > 0; i--) {
-  const j = (i * 7919) % (i + 1);
-  [prompts[i], prompts[j]] = [prompts[j], prompts[i]];
-}
+const prompts = benchPrompts({ encode: (t) => tokenizer.encode(t, { add_special_tokens: false }), decode: (ids) => tokenizer.decode(ids) }, N);
 const requests = prompts.map((prompt) => ({ promptIds: engine.tokenizer.encode(prompt), maxNewTokens: MAX_NEW }));
 
 // Warm-up: one request through each path, so that session initialisation is not measured.
