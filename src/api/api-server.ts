@@ -77,7 +77,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // request waits for its own commands, not for two limit checks before them as well.
   const limits = redis.duplicate({ commandTimeout: Math.min(LIMIT_CHECK_TIMEOUT_MS, config.redisCommandTimeoutMs) });
   limits.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error (API limits)'));
-  await limits.connect();
+  // A duplicate of a lazily connected client waits to be connected; one of an eager client connects by itself.
+  if (limits.status === 'wait') await limits.connect();
   app.addHook('onClose', async () => limits.disconnect());
   await app.register(authPlugin, { tokens: config.apiTokens, failures: new FailedAuthLimiter(limits, (address) => keys.rateLimit(`auth:${address}`), config.apiAuthFailuresPerMinute, log) });
   // Requests are counted per authenticated token name: authentication runs at onRequest and the limiter after it, at
