@@ -50,7 +50,8 @@ export interface BatchProcessorDeps {
 
 /**
  * handle_messages for one batch, in stages: parse every job; skip the ones a previous pass answered (their marks);
- * transcribe the voice messages; record the new valid ones as processing; plan each (unreadable text, intent,
+ * transcribe the voice messages; hand back those whose conversation has an earlier message unanswered; record the
+ * new valid ones as processing; plan each (unreadable text, intent,
  * handler); store the answers that need no model at once; generate the rest in ONE call; store those; mark the jobs,
  * append the turns and report each job's outcome. Storage errors propagate (the caller retries the whole batch); a
  * bad message, bad audio, a failing handler or a generation failure only ever fails its own message.
@@ -168,12 +169,6 @@ export class BatchProcessor {
   }
 
   /**
-   * The marks of the jobs that ran before: retried after a failure (attemptsMade > 0), or taken over after their
-   * worker died or lost its lock (stalledCounter > 0). Read from Redis, never the database; a first delivery skips
-   * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
-   * first reply: still exactly one stored reply.
-   */
-  /**
    * Splits fresh messages into those their conversations' order lets through now and those that wait. A question
    * about the earlier messages' state ("where is my answer?") never waits for them: it is answered from that state.
    */
@@ -185,6 +180,12 @@ export class BatchProcessor {
     return { admitted: [...status, ...admitted.map((e) => e.p)], waiting: waiting.map((e) => e.p) };
   }
 
+  /**
+   * The marks of the jobs that ran before: retried after a failure (attemptsMade > 0), or taken over after their
+   * worker died or lost its lock (stalledCounter > 0). Read from Redis, never the database; a first delivery skips
+   * the read. A job whose reply is stored but not marked is answered again, and the insert's duplicate key keeps the
+   * first reply: still exactly one stored reply.
+   */
   private async marked(jobs: ReadonlyArray<{ job: QueuedJob; key: string }>): Promise<Map<string, StoredReplyMark>> {
     return this.deps.marks.read(jobs.filter((p) => p.job.attemptsMade > 0 || p.job.stalledCounter > 0));
   }

@@ -20,9 +20,9 @@ const MARK = 'ava:reply-stored ';
 
 /**
  * Marks, on the job itself, that its reply is stored: a line in the job's BullMQ log (`<queue>:<jobId>:logs`, the
- * list `Job.log` writes, named by {@link RedisKeys.jobLogs}), which goes away with the job. A job delivered again (retried, or taken over after a stall)
- * reads its marks from Redis instead of looking its reply up in the database, so a re-delivered batch costs the same
- * whatever the database holds. A job whose worker died between storing and marking has no mark; it is answered again
+ * list `Job.log` writes, named by {@link RedisKeys.jobLogs}), which goes away with the job. A job delivered again
+ * (retried, or taken over after a stall) reads its marks from Redis instead of looking its reply up in the database,
+ * so a re-delivered batch costs the same whatever the database holds. A job whose worker died between storing and marking has no mark; it is answered again
  * and the database's duplicate key keeps the first reply.
  */
 export class StoredReplyMarks {
