@@ -22,8 +22,9 @@ export class FailedAuthLimiter {
   async blockedFor(address: string): Promise<number> {
     try {
       const key = this.keyOf(address);
-      const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)]);
-      return Number(count ?? 0) >= this.max ? Math.max(1, Math.ceil(ttl / 1000)) : 0;
+      // One read per request; the window's end is read only for an address that is over the limit.
+      if (Number((await this.redis.get(key)) ?? 0) < this.max) return 0;
+      return Math.max(1, Math.ceil((await this.redis.pttl(key)) / 1000));
     } catch (err) {
       this.log.warn({ err, address }, 'reading failed authentications failed; not limiting this request');
       return 0;
