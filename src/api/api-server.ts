@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 import type { AvaConfig } from '../config/config.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
 import type { Logger } from '../logging/logger.js';
-import { heartbeatKey } from '../metrics/worker-heartbeat.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
@@ -99,7 +98,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const replies = new ReplyRepository(database);
   const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
   const dialogue = new DialogueState(database, conversations, producer.view);
-  const heartbeats = heartbeatKey(config.queuePrefix, config.queueName);
+  const heartbeats = keys.workers;
   await app.register(dashboardRoutes);
   await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
   await app.register(metricsRoutes, { queue: producer.view, redis, heartbeatKey: heartbeats });

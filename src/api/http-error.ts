@@ -7,7 +7,14 @@ import type { Logger } from '../logging/logger.js';
 
 /** A 4xx (or 5xx) answer with a stable code; the API's error handlers turn it into their error shape. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly issues?: ReadonlyArray<{ path: string; message: string }>) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues?: ReadonlyArray<{ path: string; message: string }>,
+    /** For a 503: how long the client should wait before it retries, sent as `Retry-After`. */
+    readonly retryAfterSeconds?: number,
+  ) {
     super(message);
   }
 }
@@ -40,11 +47,32 @@ export const RETRY_AFTER_SECONDS = 2;
  * Which dependency an error says is away: Redis (a dropped connection, a command that timed out) or the database;
  * undefined for any other error.
  */
-export function unavailableDependency(err: unknown): string | undefined {
+function unavailableDependency(err: unknown): string | undefined {
   if (err instanceof ServiceUnavailableError) return err.message;
   if (isDatabaseUnavailable(err)) return 'the database is not answering';
   if (isRedisUnavailable(err)) return 'Redis is not answering';
   return undefined;
+}
+
+/**
+ * The HTTP answer of the errors that have one, for AVA's and the OpenAI-compatible routes alike (each renders it in
+ * its own shape): an {@link HttpError} as it is, a contract violation 400, another user's conversation 403, and
+ * Redis or the database away 503 with a `Retry-After` (nothing was promised; the client retries). Undefined for any
+ * other error.
+ */
+export function httpErrorOf(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof ContractError) return new HttpError(400, err.code, err.message, err.issues);
+  if (err instanceof ConversationOwnerError) return new HttpError(403, err.code, err.message, err.issues);
+  const away = unavailableDependency(err);
+  if (away) return new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`, undefined, RETRY_AFTER_SECONDS);
+  return undefined;
+}
+
+/** Sends an {@link HttpError}'s status and its `Retry-After`, when it has one. */
+export function withStatus(reply: FastifyReply, http: HttpError): FastifyReply {
+  if (http.retryAfterSeconds) reply.header('retry-after', String(http.retryAfterSeconds));
+  return reply.code(http.status);
 }
 
 /**
@@ -53,14 +81,10 @@ export function unavailableDependency(err: unknown): string | undefined {
  */
 export function avaErrorHandler(log: Logger) {
   return (err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof HttpError) return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
-    if (err instanceof ContractError) return reply.code(400).send({ error: { code: err.code, message: err.message, issues: err.issues } });
-    if (err instanceof ConversationOwnerError) return reply.code(403).send({ error: { code: err.code, message: err.message, issues: err.issues } });
-    // Redis or the database away, or too few replicas confirmed an enqueue: nothing is promised, the client retries.
-    const away = unavailableDependency(err);
-    if (away) {
-      log.warn({ err }, 'a dependency is unavailable; answered 503');
-      return reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ error: { code: 'ERR_SERVICE_UNAVAILABLE', message: `${away}; retry in ${RETRY_AFTER_SECONDS} s` } });
+    const http = httpErrorOf(err);
+    if (http) {
+      if (http.status === 503) log.warn({ err }, 'a dependency is unavailable; answered 503');
+      return withStatus(reply, http).send({ error: { code: http.code, message: http.message, ...(http.issues ? { issues: http.issues } : {}) } });
     }
     // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
     if (err instanceof SpeechError) {

@@ -10,7 +10,7 @@ import { followReplies } from './follow-replies.js';
 import { runChat } from './chat-session.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectStats } from '../metrics/service-stats.js';
-import { heartbeatKey } from '../metrics/worker-heartbeat.js';
+import { RedisKeys } from '../queue/redis-keys.js';
 import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
 import { registerKnowledgeCommands } from './kb-command.js';
@@ -126,7 +126,7 @@ program
     try {
       const stats = opts.api
         ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
-        : await collectStats((await ctx.producer()).view, await ctx.redis(), heartbeatKey(ctx.config.queuePrefix, ctx.config.queueName));
+        : await collectStats((await ctx.producer()).view, await ctx.redis(), new RedisKeys(ctx.config.queuePrefix, ctx.config.queueName).workers);
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();

@@ -1,4 +1,3 @@
-import { RedisKeys } from '../queue/redis-keys.js';
 import { rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
@@ -24,11 +23,6 @@ export interface HeartbeatRecord {
 /** How often workers publish; a worker not seen for three periods is not live. */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
-
-/** The Redis hash holding every worker's latest heartbeat. */
-export function heartbeatKey(prefix: string, queueName: string): string {
-  return new RedisKeys(prefix, queueName).workers;
-}
 
 /** Publishes a worker's liveness, model and metrics to Redis, and removes them on stop. */
 export class WorkerHeartbeat {

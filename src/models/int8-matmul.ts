@@ -18,9 +18,6 @@ export interface Int8Columns {
  */
 export type Int8Formulation = 'u8s8' | 'u8u8';
 
-/** Every formulation, safest last. */
-export const INT8_FORMULATIONS: readonly Int8Formulation[] = ['u8s8', 'u8u8'];
-
 /** Symmetric per-column int8 quantization of a row-major [K, N] weight: w ≈ q · scale[n], q in [−127, 127]. */
 export function quantizeColumns(w: Float32Array, K: number, N: number): Int8Columns {
   const values = new Int8Array(K * N);

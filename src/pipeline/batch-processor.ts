@@ -174,10 +174,10 @@ export class BatchProcessor {
    */
   private async inOrder(fresh: ParsedJob[]): Promise<{ admitted: ParsedJob[]; waiting: ParsedJob[] }> {
     if (!this.deps.order) return { admitted: fresh, waiting: [] };
-    const status = fresh.filter((p) => this.deps.planner.asksForStatus(p.message.text));
-    const entries = fresh.filter((p) => !status.includes(p)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p }));
-    const { admitted, waiting } = await this.deps.order.admit(entries);
-    return { admitted: [...status, ...admitted.map((e) => e.p)], waiting: waiting.map((e) => e.p) };
+    const order = await this.deps.order.admit(fresh.map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p })));
+    // Only a message that would wait has its words looked at here; the planner recognises every message anyway.
+    const status = order.waiting.filter((e) => this.deps.planner.asksForStatus(e.p.message.text));
+    return { admitted: [...order.admitted, ...status].map((e) => e.p), waiting: order.waiting.filter((e) => !status.includes(e)).map((e) => e.p) };
   }
 
   /**

@@ -116,11 +116,11 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis, keys);
-  const order = new ConversationOrder(redis, keys);
+  const order = config.conversationOrder ? new ConversationOrder(redis, keys) : undefined;
   const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
   const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, ...(config.conversationOrder ? { order } : {}) },
+    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, ...(order ? { order } : {}) },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
@@ -143,7 +143,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     await loop.stop();
     await speaker.idle();
     await knowledge.stop();
-    await order.close();
+    await order?.close();
     await Promise.all([database.close(), redis.quit()]);
   };
   return {

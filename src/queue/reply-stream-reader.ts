@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { replyStreamKey, type StreamEntry, type StreamEvent } from './reply-stream.js';
+import { RedisKeys } from './redis-keys.js';
+import type { StreamEntry, StreamEvent } from './reply-stream.js';
 
 /** Entries read per XRANGE call. */
 const PAGE = 500;
@@ -37,15 +38,17 @@ interface Follower {
 export class ReplyStreamReader {
   private readonly followers = new Map<string, Set<Follower>>();
   private subscribed: Promise<unknown> | undefined;
+  private readonly keys: RedisKeys;
 
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    private readonly prefix: string,
-    private readonly queueName: string,
+    prefix: string,
+    queueName: string,
     private readonly pollMs = 1_000,
   ) {
-    const base = replyStreamKey(prefix, queueName, '');
+    this.keys = new RedisKeys(prefix, queueName);
+    const base = this.keys.replyStreamPrefix;
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
       for (const f of this.followers.get(channel.slice(base.length)) ?? []) void this.read(f);
     });
@@ -53,13 +56,13 @@ export class ReplyStreamReader {
 
   /** Whether a message has a stream in Redis now. */
   async exists(messageId: string): Promise<boolean> {
-    return (await this.redis.exists(replyStreamKey(this.prefix, this.queueName, messageId))) === 1;
+    return (await this.redis.exists(this.keys.replyStream(messageId))) === 1;
   }
 
   /** Delivers every entry of `messageId`'s stream after `after` (from the first when absent), then new ones live. */
   async follow(messageId: string, after: string | undefined, handlers: FollowHandlers): Promise<StreamFollow> {
     // A subscription that failed (Redis away) is tried again by the next follower rather than remembered.
-    this.subscribed ??= this.subscriber.psubscribe(`${replyStreamKey(this.prefix, this.queueName, '')}*`).catch((err: unknown) => {
+    this.subscribed ??= this.subscriber.psubscribe(`${this.keys.replyStreamPrefix}*`).catch((err: unknown) => {
       this.subscribed = undefined;
       throw err;
     });
@@ -99,7 +102,7 @@ export class ReplyStreamReader {
         f.again = false;
         let page: Array<[string, string[]]>;
         do {
-          page = await this.redis.xrange(replyStreamKey(this.prefix, this.queueName, f.messageId), f.after ? `(${f.after}` : '-', '+', 'COUNT', PAGE);
+          page = await this.redis.xrange(this.keys.replyStream(f.messageId), f.after ? `(${f.after}` : '-', '+', 'COUNT', PAGE);
           for (const [id, fields] of page) {
             if (f.closed) return;
             f.after = id;

@@ -23,11 +23,6 @@ export interface ReplyStreamTtl {
   retainSeconds: number;
 }
 
-/** The Redis key of a message's stream; its pub/sub channel has the same name and carries new entry ids. */
-export function replyStreamKey(prefix: string, queueName: string, messageId: string): string {
-  return new RedisKeys(prefix, queueName).replyStream(messageId);
-}
-
 // For each key i: append event ARGV[2i-1], renew the TTL to ARGV[2i] and notify readers, in one atomic step, so
 // that a reader woken by the notification always finds the entry. A key may come more than once, in order.
 const APPEND_SCRIPT = `
@@ -56,8 +51,10 @@ export class ReplyStreamPublisher {
   private queued: Array<{ key: string; event: string; ttl: number }> = [];
   private scheduled = false;
   private failures = 0;
+  private readonly keys: RedisKeys;
 
-  constructor(redis: Redis, private readonly prefix: string, private readonly queueName: string, private readonly ttl: ReplyStreamTtl, private readonly log: Logger) {
+  constructor(redis: Redis, prefix: string, queueName: string, private readonly ttl: ReplyStreamTtl, private readonly log: Logger) {
+    this.keys = new RedisKeys(prefix, queueName);
     if (!('avaStreamAppend' in redis)) redis.defineCommand('avaStreamAppend', { lua: APPEND_SCRIPT });
     this.redis = redis as AppendingRedis;
   }
@@ -80,7 +77,7 @@ export class ReplyStreamPublisher {
   }
 
   private append(messageId: string, event: StreamEvent, ttlSeconds: number): void {
-    this.queued.push({ key: replyStreamKey(this.prefix, this.queueName, messageId), event: JSON.stringify(event), ttl: ttlSeconds });
+    this.queued.push({ key: this.keys.replyStream(messageId), event: JSON.stringify(event), ttl: ttlSeconds });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.send());

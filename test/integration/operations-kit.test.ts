@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
-import { heartbeatKey } from '../../src/metrics/worker-heartbeat.js';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { ROOT } from '../helpers/paths.js';
@@ -67,7 +67,7 @@ it('exposes the age of the oldest waiting message, 0 when none waits', async () 
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
   try {
-    const metrics = new ApiMetrics(new QueueView(queue), redis, heartbeatKey(config.queuePrefix, config.queueName));
+    const metrics = new ApiMetrics(new QueueView(queue), redis, new RedisKeys(config.queuePrefix, config.queueName).workers);
     const age = async () => Number(/^ava_queue_oldest_waiting_seconds (\S+)$/m.exec((await metrics.render()).body)![1]);
     expect(await age()).toBe(0);
     await queue.add('message', { n: 1 }, { jobId: 'first' });

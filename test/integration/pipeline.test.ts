@@ -5,8 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTRACT_VERSION, MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
-import { replyStreamKey } from '../../src/queue/reply-stream.js';
-import { messageJobId } from '../../src/queue/redis-keys.js';
+import { messageJobId, RedisKeys } from '../../src/queue/redis-keys.js';
 import { ReplyCounters } from '../../src/metrics/reply-counters.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
@@ -228,7 +227,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       expect(counting.calls).toEqual([16]);
       expect(engine.batcher.stats.admitted - admittedBefore).toBe(16);
       for (const id of ids.filter((x) => x !== 'm-7')) {
-        const entries = await w.redis.xrange(replyStreamKey(w.config.queuePrefix, w.config.queueName, id), '-', '+');
+        const entries = await w.redis.xrange(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id), '-', '+');
         const events = entries.map(([, fields]) => JSON.parse(fields[1]) as { type: string; text?: string; attempt?: string });
         const tokens = events.filter((e) => e.type === 'token');
         expect(new Set(tokens.map((e) => e.attempt)).size, id).toBe(1);

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { followReplies } from '../../src/cli/follow-replies.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ReplyStreamPublisher, replyStreamKey } from '../../src/queue/reply-stream.js';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
+import { ReplyStreamPublisher } from '../../src/queue/reply-stream.js';
 import { waitForReply } from '../../src/api/reply-waiter.js';
 import { ReplyRepository } from '../../src/storage/reply-repository.js';
 import { silentLog } from '../helpers/services.js';
@@ -32,7 +33,7 @@ async function world(tag: string, gatePieces?: number) {
     expect(res.status).toBe(202);
   };
   const open = (id: string, lastEventId?: string) => fetch(`${base}/v1/messages/${id}/stream`, { headers: { ...auth, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
-  const streamLength = (id: string) => w.redis.xlen(replyStreamKey(w.config.queuePrefix, w.config.queueName, id));
+  const streamLength = (id: string) => w.redis.xlen(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id));
   return { ...w, gated: () => gated!, post, open, streamLength };
 }
 
@@ -102,7 +103,7 @@ describe('replayable reply streams', () => {
     const w = await world('expired');
     await w.post('exp-1');
     await expect.poll(async () => (await w.database.replies.findOne({ _id: 'exp-1' }))?.status, { timeout: 20_000 }).toBe('replied');
-    await w.redis.del(replyStreamKey(w.config.queuePrefix, w.config.queueName, 'exp-1'));
+    await w.redis.del(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream('exp-1'));
     const events = parseSse(await (await w.open('exp-1')).text());
     expect(events.map((e) => e.event)).toEqual(['token', 'reply']);
     expect(events[0].data.text).toBe(finalText(events));

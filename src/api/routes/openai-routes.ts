@@ -3,13 +3,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { CONTRACT_VERSION, MAX_HISTORY_TURNS, messageSchema, type MessageInput } from '../../contract/message-contract.js';
 import type { ReplyDocument } from '../../storage/reply-document.js';
-import { ContractError, ConversationOwnerError } from '../../errors/errors.js';
 import type { Logger } from '../../logging/logger.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
 import { SECURED } from '../api-schemas.js';
-import { HttpError, RETRY_AFTER_SECONDS, unavailableDependency } from '../http-error.js';
+import { HttpError, httpErrorOf, withStatus } from '../http-error.js';
 import { waitForReply } from '../reply-waiter.js';
 import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from '../openai-schemas.js';
 import { SseReplyRelay, type SseFormat } from '../sse-reply-relay.js';
@@ -39,15 +38,13 @@ const USER_ID = messageSchema.shape.userId;
  */
 export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps) => {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    const away = unavailableDependency(err);
-    if (away) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-    const http = err instanceof HttpError ? err : err instanceof ContractError ? new HttpError(400, err.code, err.message, err.issues) : err instanceof ConversationOwnerError ? new HttpError(403, err.code, err.message, err.issues) : away ? new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`) : undefined;
+    const http = httpErrorOf(err);
     const status = http?.status ?? (err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500);
     if (status >= 500) deps.log.error({ err }, 'OpenAI-compatible request failed');
     const type = status === 429 ? 'rate_limit_error' : status === 401 ? 'authentication_error' : status === 403 ? 'permission_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
     const param = http?.issues?.[0]?.path.replace(/^body\./, '') ?? null;
     const message = status >= 500 && !http ? 'internal error' : err.message;
-    return reply.code(status).send({ error: { message, type, param, code: http?.code ?? err.code ?? null } });
+    return (http ? withStatus(reply, http) : reply.code(status)).send({ error: { message, type, param, code: http?.code ?? err.code ?? null } });
   });
 
   app.get('/v1/models', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'OpenAI-compatible: the served model', tags: ['openai'] } }, async () => ({
