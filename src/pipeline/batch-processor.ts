@@ -1,6 +1,5 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import { randomUUID } from 'node:crypto';
-import type { Message } from '../contract/message-contract.js';
 import { storableText, type ConversationTurn, type ReplyDocument } from '../storage/reply-document.js';
 import { PromptEncoder } from '../conversation/prompt-encoder.js';
 import type { ReplyPlanner } from '../conversation/reply-planner.js';
@@ -12,6 +11,7 @@ import type { MessageStateRepository } from '../storage/message-state-repository
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMark, StoredReplyMarks } from '../queue/stored-reply-marks.js';
+import { conversationTurns, heardBefore } from './conversation-turns.js';
 import type { ConversationOrder } from '../queue/conversation-order.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { ReplyCounters } from '../metrics/reply-counters.js';
@@ -115,7 +115,7 @@ export class BatchProcessor {
     const finishedAt = new Date();
     const late = toGenerate.map((p, i): Answer => {
       const r = results[i];
-      const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan, passageIds: prompts[i].passageIds };
+      const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan, place: p.place, passageIds: prompts[i].passageIds };
       return r.finishReason === 'error' ? { ...base, error: r.error } : { ...base, output: r };
     });
     const lateDocs = late.map((a) => this.replyDocument(a, { queuedAt: new Date(a.job.timestamp), startedAt, finishedAt, inferenceMs }));
@@ -127,21 +127,22 @@ export class BatchProcessor {
 
     // Replies found stored by the insert's duplicate key had no mark: read those few, for their turns and marks.
     const found = await this.deps.replies.getMany(answers.filter((a) => !stored.has(a.key)).map((a) => a.key));
-    const unmarked = new Map([...found].map(([key, doc]) => [key, markOf(doc)]));
+    const byKey = new Map(answers.map((a) => [a.key, a]));
+    const unmarked = new Map([...found].map(([key, doc]) => [key, markOf(doc, byKey.get(key)?.place)]));
     for (const [key, prior] of unmarked) {
       marked.set(key, prior);
       stream?.done(key);
     }
-    const byKey = new Map(answers.map((a) => [a.key, a]));
     await this.deps.marks.mark([
-      ...answers.flatMap((a, i) => (stored.has(a.key) ? [{ job: a.job, reply: markOf(docs[i]) }] : [])),
+      ...answers.flatMap((a, i) => (stored.has(a.key) ? [{ job: a.job, reply: markOf(docs[i], a.place) }] : [])),
       ...[...unmarked].flatMap(([key, reply]) => {
         const a = byKey.get(key);
         return a ? [{ job: a.job, reply }] : [];
       }),
     ]);
     lap('marks');
-    await this.appendTurns(answers.filter((a) => stored.has(a.key)), [...parsed, ...heardBefore(voice, marked)].filter((p) => marked.has(p.key)), marked);
+    const redelivered = [...parsed, ...heardBefore(voice, marked)].filter((p) => marked.has(p.key));
+    await this.deps.conversations.appendMany(conversationTurns(answers.filter((a) => stored.has(a.key)), redelivered, marked));
     lap('turns');
     // Only now, with its turn written, may the next message of each conversation go: every text or voice message of
     // the batch that did not wait is answered (or was, by an earlier pass).
@@ -177,7 +178,8 @@ export class BatchProcessor {
     const order = await this.deps.order.admit(fresh.map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p })));
     // Only a message that would wait has its words looked at here; the planner recognises every message anyway.
     const status = order.waiting.filter((e) => this.deps.planner.asksForStatus(e.p.message.text));
-    return { admitted: [...order.admitted, ...status].map((e) => e.p), waiting: order.waiting.filter((e) => !status.includes(e)).map((e) => e.p) };
+    const admitted = [...order.admitted, ...status].map(({ p }) => ({ ...p, place: order.places.get(p.key) }));
+    return { admitted, waiting: order.waiting.filter((e) => !status.includes(e)).map((e) => e.p) };
   }
 
   /**
@@ -211,7 +213,7 @@ export class BatchProcessor {
 
   /** A planned reply or failure as an answer (a reply streams at once); nothing for a plan that needs the model. */
   private answerWithoutModel(p: PlannedJob, attempt: string): Answer[] {
-    const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan };
+    const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan, place: p.place };
     if (p.plan.kind === 'fail') return [{ ...base, error: p.plan.error }];
     if (p.plan.kind !== 'reply') return [];
     this.deps.stream?.token(p.key, attempt, p.plan.text);
@@ -265,34 +267,4 @@ export class BatchProcessor {
     const { stream } = this.deps;
     return this.deps.generator.generate(requests.map((r, i) => (stream ? { ...r, onText: (text: string) => stream.token(keys[i], attempt, text) } : r)));
   }
-
-  /**
-   * Appends the turns of the replies stored now and, again, of replies an earlier attempt stored: that attempt may
-   * have failed after storing its replies and before writing their turns, and turns are inserts keyed by messageId,
-   * so writing one twice is a no-op. Unreadable messages and their "please rephrase" stay out of the history.
-   */
-  private async appendTurns(answered: readonly Answer[], redelivered: readonly ParsedJob[], marks: ReadonlyMap<string, StoredReplyMark>): Promise<void> {
-    const byConversation = new Map<string, { userId: string; turns: ConversationTurn[] }>();
-    const add = (job: QueuedJob, m: Message, text: string, intent?: string) => {
-      if (intent === 'invalid') return;
-      const entry = byConversation.get(m.conversationId) ?? { userId: m.userId, turns: [] };
-      // Enqueue time orders the turns as the user sent them, even within one batch.
-      entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, at: new Date(job.timestamp) });
-      byConversation.set(m.conversationId, entry);
-    };
-    for (const a of answered) if (a.message && a.output) add(a.job, a.message, storableText(a.output.text), a.plan?.intent);
-    for (const p of redelivered) {
-      const prior = marks.get(p.key);
-      if (prior?.status === 'replied' && prior.text !== undefined) add(p.job, p.message, prior.text, prior.intent);
-    }
-    await this.deps.conversations.appendMany([...byConversation].map(([conversationId, { userId, turns }]) => ({ conversationId, userId, turns })));
-  }
-}
-
-/** Voice messages a previous pass answered, with the text it heard (from their marks), for their conversation turns. */
-function heardBefore(voice: readonly VoiceJob[], marks: ReadonlyMap<string, StoredReplyMark>): ParsedJob[] {
-  return voice.flatMap((v) => {
-    const heard = marks.get(v.key)?.heard;
-    return heard === undefined ? [] : [{ job: v.job, key: v.key, message: { ...v.message, text: heard } }];
-  });
 }

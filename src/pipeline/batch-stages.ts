@@ -26,6 +26,8 @@ export interface ParsedJob {
   key: string;
   message: Message;
   transcript?: TranscriptInfo;
+  /** Its place in its conversation (µs), from the conversation order; absent with the order off or no place. */
+  place?: number;
 }
 
 /** A voice message that passed the contract, before transcription. */
@@ -48,7 +50,7 @@ export interface PlannedJob extends ParsedJob {
 }
 
 /** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[] } & (
+export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[]; place?: number } & (
   | { output: GenerationOutput; error?: undefined }
   | { error: AvaError; output?: undefined }
 );
@@ -81,7 +83,13 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
   return sorted;
 }
 
-/** What a job's mark says of its stored reply. */
-export function markOf(d: ReplyDocument): StoredReplyMark {
-  return { status: d.status, ...(d.text !== undefined ? { text: d.text } : {}), ...(d.intent ? { intent: d.intent } : {}), ...(d.transcript ? { heard: d.transcript.text } : {}) };
+/** What a job's mark says of its stored reply, and of its message's place in its conversation. */
+export function markOf(d: ReplyDocument, place?: number): StoredReplyMark {
+  return {
+    status: d.status,
+    ...(d.text !== undefined ? { text: d.text } : {}),
+    ...(d.intent ? { intent: d.intent } : {}),
+    ...(d.transcript ? { heard: d.transcript.text } : {}),
+    ...(place !== undefined ? { place } : {}),
+  };
 }

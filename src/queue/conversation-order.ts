@@ -51,6 +51,16 @@ export interface Registration extends OrderEntry {
   userId: string;
 }
 
+/** A batch's messages split by {@link ConversationOrder.admit}. */
+export interface Admission<T> {
+  /** Those that may be answered now. */
+  admitted: T[];
+  /** Those that wait for an earlier message of their conversation. */
+  waiting: T[];
+  /** Each placed message's place in its conversation (µs, growing in the order they were accepted), by messageId. */
+  places: Map<string, number>;
+}
+
 /**
  * Messages of one conversation are answered in the order they were accepted, each after the turns before it: the
  * producer gives every message a place in its conversation's pending set (a sorted set in Redis) as it enqueues it,
@@ -85,11 +95,11 @@ export class ConversationOrder {
 
   /**
    * Splits a batch's messages into those that may be answered now (the first pending message of their conversation,
-   * or one with no place) and those that must wait for an earlier one. At most one message per conversation is
-   * admitted. A first message whose job is finished, or lost, is removed from its set so that the next one can go.
+   * or one with no place) and those that must wait for an earlier one, and reads their places. At most one message
+   * per conversation is admitted. A first message whose job is finished, or lost, is removed from its set so that the next one can go.
    */
-  async admit<T extends OrderEntry>(entries: readonly T[]): Promise<{ admitted: T[]; waiting: T[] }> {
-    if (entries.length === 0) return { admitted: [], waiting: [] };
+  async admit<T extends OrderEntry>(entries: readonly T[]): Promise<Admission<T>> {
+    if (entries.length === 0) return { admitted: [], waiting: [], places: new Map() };
     const pipeline = this.redis.pipeline();
     for (const e of entries) {
       const key = this.keys.conversation(e.conversationId).pending;
@@ -101,22 +111,24 @@ export class ConversationOrder {
     if (failed) throw failed[0];
     const admitted: T[] = [];
     const waiting: T[] = [];
+    const places = new Map<string, number>();
     const blockers = new Map<string, { conversationId: string; placedAtMs: number }>();
     const taken = new Set<string>();
     entries.forEach((e, i) => {
-      const [head, placeUs] = results[2 * i][1] as string[];
-      const placed = results[2 * i + 1][1] !== null;
-      const first = !placed || head === undefined || head === e.messageId;
+      const [head, headPlace] = results[2 * i][1] as string[];
+      const place = results[2 * i + 1][1] as string | null;
+      if (place !== null) places.set(e.messageId, Number(place));
+      const first = place === null || head === undefined || head === e.messageId;
       if (first && !taken.has(e.conversationId)) {
         taken.add(e.conversationId);
         admitted.push(e);
         return;
       }
       waiting.push(e);
-      if (head !== undefined && head !== e.messageId) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(placeUs) / 1000 });
+      if (head !== undefined && head !== e.messageId) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(headPlace) / 1000 });
     });
     await this.dropFinished(blockers);
-    return { admitted, waiting };
+    return { admitted, waiting, places };
   }
 
   /** Removes answered messages from their conversations' sets, letting the next message of each go; one round trip. */

@@ -8,6 +8,8 @@ export interface StoredReplyMark {
   intent?: string;
   /** A voice message's transcript: its text, for the conversation turn written when it is delivered again. */
   heard?: string;
+  /** The message's place in its conversation (µs), which orders the turn. */
+  place?: number;
 }
 
 /** What names a job's log: its id (a BullMQ `Job` has one). */

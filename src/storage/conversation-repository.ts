@@ -50,12 +50,12 @@ export class ConversationRepository {
 
   /**
    * One conversation's newest turns from the database, oldest first, within both bounds: an equality query on the
-   * indexed `conversationId` (index `conversationId_1_at_-1`), limited to `maxTurns`.
+   * indexed `conversationId` (index `conversationId_1_at_-1_seq_-1`), limited to `maxTurns`.
    */
   async recentTurns(conversationId: string): Promise<ConversationTurn[]> {
     if (this.limits.maxTurns === 0) return [];
     try {
-      const newestFirst = await this.database.turns.find({ conversationId }).sort({ at: -1, _id: -1 }).limit(this.limits.maxTurns).toArray();
+      const newestFirst = await this.database.turns.find({ conversationId }).sort({ at: -1, seq: -1 }).limit(this.limits.maxTurns).toArray();
       return this.bounded(newestFirst.map(({ _id, conversationId: _c, ...t }) => ({ messageId: _id, ...t })));
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });

@@ -86,7 +86,14 @@ export class Database {
   }
 
   private async ensureIndexes(): Promise<void> {
-    await this.turns.createIndex({ conversationId: 1, at: -1 });
+    await this.turns.createIndex({ conversationId: 1, at: -1, seq: -1 });
+    // The index before turns had places: the one above serves its queries. Processes starting together may race to
+    // drop it; the loser finds it gone (IndexNotFound, code 27), which is the state it wanted.
+    if (await this.turns.indexExists('conversationId_1_at_-1')) {
+      await this.turns.dropIndex('conversationId_1_at_-1').catch((err: unknown) => {
+        if ((err as { code?: number }).code !== 27) throw err;
+      });
+    }
     // Age fields, for retention (TTL indexes on MongoDB, range deletes elsewhere): see Retention.
     await this.turns.createIndex({ at: 1 });
     await this.messages.createIndex({ startedAt: 1 });

@@ -15,7 +15,7 @@ export interface RecentTurnsOptions {
   ttlSeconds: number;
 }
 
-// KEYS: the ordered set (messageId by time) and the hash (messageId → turn); ARGV: max turns, ttl, then score,
+// KEYS: the ordered set (messageId by place) and the hash (messageId → turn); ARGV: max turns, ttl, then score,
 // messageId, turn for each turn. Adding a turn already there changes nothing, so re-delivered batches are no-ops.
 const APPEND_SCRIPT = `
 for i = 3, #ARGV, 3 do
@@ -67,7 +67,8 @@ export class RecentTurnsCache {
     if (live.length === 0 || this.opts.maxTurns === 0) return;
     const pipeline = this.redis.pipeline() as unknown as CacheRedis & { exec(): Promise<Array<[Error | null, unknown]> | null> };
     for (const e of live) {
-      const args = e.turns.flatMap((t) => [t.at.getTime(), t.messageId, JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime() })]);
+      // A place in µs stays exact as a Redis score (a double) until the year 2255.
+      const args = e.turns.flatMap((t) => [t.seq ?? t.at.getTime() * 1000, t.messageId, JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime(), s: t.seq })]);
       void pipeline.avaTurnsAppend(...this.keys(e.conversationId), this.opts.maxTurns, this.opts.ttlSeconds, ...args);
     }
     await this.run(pipeline, 'appending turns to the history cache');
@@ -86,8 +87,8 @@ export class RecentTurnsCache {
       const turns: ConversationTurn[] = [];
       for (const json of raw) {
         if (json === null) continue;
-        const t = JSON.parse(json) as { u: string; a: string; i?: string; m: string; t: number };
-        turns.push({ messageId: t.m, user: t.u, assistant: t.a, ...(t.i ? { intent: t.i } : {}), at: new Date(t.t) });
+        const t = JSON.parse(json) as { u: string; a: string; i?: string; m: string; t: number; s?: number };
+        turns.push({ messageId: t.m, user: t.u, assistant: t.a, ...(t.i ? { intent: t.i } : {}), at: new Date(t.t), ...(t.s !== undefined ? { seq: t.s } : {}) });
       }
       if (turns.length > 0) out.set(conversationId, turns);
     });

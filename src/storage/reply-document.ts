@@ -99,7 +99,13 @@ export interface ConversationTurn {
   user: string;
   assistant: string;
   intent?: string;
+  /** When the message was accepted. */
   at: Date;
+  /**
+   * The message's place in its conversation, in µs (its conversation order's place, else its enqueue time): orders
+   * turns accepted within one millisecond. Absent on turns written before places were recorded; those sort first.
+   */
+  seq?: number;
 }
 
 /**

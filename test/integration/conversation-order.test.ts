@@ -39,7 +39,9 @@ const message = (messageId: string, conversationId: string, text: string) => ({ 
 
 it('answers 5 messages of one conversation sent at once in order, each prompt holding the turns before it, beside 50 others on 2 workers', async () => {
   workers.push(await startWorkerApp(config, counting, silentLog), await startWorkerApp(config, counting, silentLog));
-  const steps = Array.from({ length: 5 }, (_, k) => message(`story-${k + 1}`, 'story', `Step ${k + 1} of the story, please.`));
+  // Numeric ids that sort differently as text ('10' < '8'), and all five enqueued within a millisecond or two: only
+  // their places in the conversation can order their turns.
+  const steps = Array.from({ length: 5 }, (_, k) => message(String(k + 8), 'story', `Step ${k + 1} of the story, please.`));
   const others = Array.from({ length: 50 }, (_, i) => message(`other-${i}`, `other-${i}`, `An unrelated question number ${i}.`));
   // Interleaved in one bulk enqueue, as one upstream system sends them.
   const all = others.flatMap((o, i) => (i % 10 === 0 && steps[i / 10] ? [steps[i / 10], o] : [o]));
@@ -56,7 +58,7 @@ it('answers 5 messages of one conversation sent at once in order, each prompt ho
     expect(positions.slice(k + 1).every((p) => p < 0)).toBe(true);
   }
   // The turns were written in the order the messages were accepted, and each conversation's set is empty again.
-  const turns = await db.turns.find({ conversationId: 'story' }).sort({ at: 1 }).toArray();
+  const turns = await db.turns.find({ conversationId: 'story' }).sort({ at: 1, seq: 1 }).toArray();
   expect(turns.map((t) => t._id)).toEqual(steps.map((s) => s.messageId));
   const keys = new RedisKeys(config.queuePrefix, config.queueName);
   expect(await redis.exists(keys.conversation('story').pending)).toBe(0);

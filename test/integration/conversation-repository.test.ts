@@ -56,3 +56,13 @@ it('answers a conversation Redis lost without history, keeps every turn in the d
   expect(ids((await repo.history(['lost'])).get('lost'))).toEqual(['l3']);
   expect(await stores.db.turns.countDocuments({ conversationId: 'lost' })).toBe(3);
 });
+
+it('orders turns accepted within one millisecond by their places, not their ids, in Redis and the database', async () => {
+  const repo = repoOf(10, 10_000);
+  const sameMs = new Date(Date.UTC(2026, 11, 4));
+  const placed = ['9', '10', '100', '11'].map((id, k) => ({ messageId: id, user: `q${id}`, assistant: `a${id}`, at: sameMs, seq: sameMs.getTime() * 1000 + k }));
+  await Promise.all([...placed].reverse().map((t) => repo.append('tied', 'u', [t])));
+  expect(ids((await repo.history(['tied'])).get('tied'))).toEqual(['9', '10', '100', '11']);
+  expect(ids((await repo.get('tied'))!.turns)).toEqual(['9', '10', '100', '11']);
+  expect((await repo.history(['tied'])).get('tied')![1]).toEqual(placed[1]);
+});
