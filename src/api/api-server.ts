@@ -1,3 +1,5 @@
+import { encoderDir } from '../embedding/load-encoder.js';
+import { EncoderOnDemand } from '../embedding/encoder-on-demand.js';
 import path from 'node:path';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -109,7 +111,10 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(speechRoutes, { replies, speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()) });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
-  await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model) });
+  const encoderFolder = await encoderDir(config);
+  const encoder = encoderFolder ? new EncoderOnDemand(encoderFolder, { intraOpThreads: config.intraOpThreads }) : undefined;
+  if (encoder) app.addHook('onClose', async () => encoder.close());
+  await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model), ...(encoder ? { encoder } : {}) });
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
   return app;
 }

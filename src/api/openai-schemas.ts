@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_NEW_TOKENS } from '../contract/message-contract.js';
+import { MAX_NEW_TOKENS, MAX_TEXT_CHARS } from '../contract/message-contract.js';
 
 const maxTokens = z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).nullable().optional();
 const text = z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]);
@@ -30,6 +30,24 @@ export const chatCompletionSchema = z.object({
 /** `POST /v1/completions`. */
 export const completionSchema = z.object({ ...common, prompt: z.string().min(1, 'must not be empty') });
 
+/** Most inputs one embeddings request may carry. */
+export const MAX_EMBEDDING_INPUTS = 256;
+
+const embeddingText = z.string().min(1, 'must not be empty').max(MAX_TEXT_CHARS, `must be at most ${MAX_TEXT_CHARS} characters`);
+
+/** `POST /v1/embeddings`: text only (OpenAI also takes token ids, which belong to its own tokenizers). */
+export const embeddingSchema = z.object({
+  model: z.string().min(1),
+  input: z.union([
+    embeddingText,
+    z.array(embeddingText).min(1, 'must hold at least one text').max(MAX_EMBEDDING_INPUTS, `must hold at most ${MAX_EMBEDDING_INPUTS} texts`),
+  ], { error: 'must be a text or an array of texts (token ids are not taken)' }),
+  encoding_format: z.enum(['float', 'base64']).optional(),
+  dimensions: z.number().int().min(1).optional(),
+  user: z.string().min(1).max(256).optional(),
+});
+
+export type EmbeddingRequest = z.output<typeof embeddingSchema>;
 export type ChatCompletionRequest = z.output<typeof chatCompletionSchema>;
 export type CompletionRequest = z.output<typeof completionSchema>;
 

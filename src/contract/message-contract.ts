@@ -14,6 +14,11 @@ export const MAX_HISTORY_TURNS = 50;
 /** Most tokens a message may ask to be generated. */
 export const MAX_NEW_TOKENS = 512;
 
+/** Who answers a message: see the contract's `mode`. */
+export const MESSAGE_MODES = ['assistant', 'dialogue', 'text'] as const;
+/** Who answers a message. */
+export type MessageMode = (typeof MESSAGE_MODES)[number];
+
 /** What an id (messageId, conversationId, userId, and so a reply's key) may be. */
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
@@ -93,6 +98,17 @@ export const messageSchema = z.strictObject({
     .array(z.strictObject({ user: safeString(MAX_TEXT_CHARS), assistant: safeString(MAX_TEXT_CHARS) }))
     .max(MAX_HISTORY_TURNS, `history must have at most ${MAX_HISTORY_TURNS} turns`)
     .optional(),
+  /**
+   * Instructions for the model (an OpenAI-style client's system messages), placed before the dialogue in its prompt;
+   * kept after the new message and before passages and turns when the window is short.
+   */
+  instructions: safeString(MAX_TEXT_CHARS).optional(),
+  /**
+   * Who answers: `assistant` (the default) recognises the intent and answers from templates, the dialogue state,
+   * handlers, knowledge or the model; `dialogue` goes to the model alone, with the dialogue prompt and no intents;
+   * `text` goes to the model alone with the text as the whole prompt, for plain completion.
+   */
+  mode: z.enum(MESSAGE_MODES, { error: `mode must be one of ${MESSAGE_MODES.join(', ')}` }).optional(),
   /** True asks for a spoken reply too: the worker speaks the reply once it is stored (`GET /v1/messages/:id/audio`). */
   speech: z.boolean({ error: 'speech must be true or false' }).optional(),
 }).superRefine((m, ctx) => {

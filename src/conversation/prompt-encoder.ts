@@ -15,6 +15,8 @@ export interface PromptParts {
   turns: readonly ConversationTurn[];
   /** The new message. */
   text: string;
+  /** Instructions for the model (a client's system messages), placed first. */
+  instructions?: string;
 }
 
 /** The prompt as the model receives it, and what went into it. */
@@ -27,6 +29,8 @@ export interface EncodedPrompt {
   passages: number;
   /** How many turns, from the newest, were kept. */
   turns: number;
+  /** Whether the instructions were kept. */
+  instructions: boolean;
 }
 
 /** Pieces whose ids are kept: a conversation's turns come back in every prompt of it, passages in many. */
@@ -41,12 +45,14 @@ export interface PieceTokenizer {
  * Owns the prompt's tokens: each piece (a passage, a turn, the new message) is encoded once and the prompt's ids
  * are the pieces' ids joined by newline ids, so what is counted is exactly what the model receives.
  *
- * Layout: `Knowledge:` and one `- title: body` line per passage, a blank line, then the dialogue (`User: …` /
- * `Assistant: …` per turn, the new message, and `Assistant:` for the model to continue).
+ * Layout: the instructions and a blank line; `Knowledge:` and one `- title: body` line per passage, a blank line;
+ * then the dialogue (`User: …` / `Assistant: …` per turn, the new message, and `Assistant:` for the model to
+ * continue).
  *
- * The one truncation rule: the new message is kept whole, then passages in order of relevance while they fit, then
- * as many of the most recent turns as still fit; a piece that does not fit is left out, never cut. Only a new message
- * longer than the whole window is cut, from the left, so that its end and the `Assistant:` label survive.
+ * The one truncation rule: the new message is kept whole, then the instructions, then passages in order of relevance
+ * while they fit, then as many of the most recent turns as still fit; a piece that does not fit is left out, never
+ * cut. Only a new message longer than the whole window is cut, from the left, so that its end and the `Assistant:`
+ * label survive.
  *
  * Turns and passages are tokenized once per process: their ids are cached by text, since a conversation's turns
  * return in each of its next prompts.
@@ -70,10 +76,14 @@ export class PromptEncoder {
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     let room = this.window - maxNew;
     const tail = this.tokenizer.encode(`${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`);
-    if (tail.length >= room) return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0 };
+    if (tail.length >= room) return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
     room -= tail.length;
 
     const nl = this.newline.length;
+    // The instructions and the blank line after them.
+    let instructions = parts.instructions ? this.piece(parts.instructions) : [];
+    if (instructions.length + 2 * nl > room) instructions = [];
+    else if (instructions.length > 0) room -= instructions.length + 2 * nl;
     const passages: number[][] = [];
     for (const p of parts.passages) {
       const ids = this.piece(passageLine(p));
@@ -92,6 +102,7 @@ export class PromptEncoder {
     }
 
     const ids: number[] = [];
+    if (instructions.length > 0) ids.push(...instructions, ...this.newline, ...this.newline);
     if (passages.length > 0) {
       ids.push(...this.heading);
       for (const p of passages) ids.push(...this.newline, ...p);
@@ -99,7 +110,14 @@ export class PromptEncoder {
     }
     for (const t of turns) ids.push(...t, ...this.newline);
     ids.push(...tail);
-    return { ids, maxNewTokens: maxNew, passages: passages.length, turns: turns.length };
+    return { ids, maxNewTokens: maxNew, passages: passages.length, turns: turns.length, instructions: instructions.length > 0 };
+  }
+
+  /** A plain completion's prompt: the text alone, as the model continues it; cut from the left when too long. */
+  encodePlain(text: string, maxNewTokens: number): EncodedPrompt {
+    const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
+    const ids = this.tokenizer.encode(text);
+    return { ids: ids.slice(Math.max(0, ids.length - (this.window - maxNew))), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
   }
 
   /** A turn's or a passage's ids, from the cache when the same text came before. */

@@ -82,7 +82,7 @@ export class ReplyPlanner {
    * alone). An encoder failure leaves the batch to lexical recognition, logged; it never fails a message.
    */
   async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
-    const vectors = await this.embed(items.map((i) => i.message.text));
+    const vectors = await this.embed(items.map((i) => i.message.text), items.map((i) => (i.message.mode ?? 'assistant') === 'assistant'));
     return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k])));
   }
 
@@ -105,10 +105,10 @@ export class ReplyPlanner {
     return handler === 'knowledge' || handler === 'custom';
   }
 
-  private async embed(texts: readonly string[]): Promise<Array<Float32Array | undefined>> {
+  private async embed(texts: readonly string[], assistant: readonly boolean[]): Promise<Array<Float32Array | undefined>> {
     const out = new Array<Float32Array | undefined>(texts.length);
     if (!this.semantics) return out;
-    const wanted = texts.flatMap((t, k) => (checkInput(t).ok && languageOf(t) === 'en' && this.needsMeaning(t) ? [k] : []));
+    const wanted = texts.flatMap((t, k) => (assistant[k] && checkInput(t).ok && languageOf(t) === 'en' && this.needsMeaning(t) ? [k] : []));
     if (wanted.length === 0) return out;
     try {
       const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));
@@ -124,6 +124,8 @@ export class ReplyPlanner {
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
   async plan(message: Message, queuedAt = new Date(), vector?: Float32Array): Promise<ReplyPlan> {
+    // Sent to the model alone: any text is a prompt, and no intent, knowledge or handler takes part.
+    if (message.mode && message.mode !== 'assistant') return { kind: 'generate', intent: 'model', recognition: { confidence: 1, ranking: [], reason: `mode ${message.mode}` }, passages: [] };
     const language = languageOf(message.text);
     const check = checkInput(message.text);
     if (!check.ok) {

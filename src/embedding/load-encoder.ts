@@ -21,12 +21,19 @@ export interface LoadedEncoder {
  */
 export async function loadEncoder(config: AvaConfig, log: Logger): Promise<LoadedEncoder | undefined> {
   if (config.encoder === 'off') return undefined;
-  const dir = (await exists(config.encoder)) ? config.encoder : path.join(config.modelsDir, config.encoder);
-  if (!(await exists(dir))) {
-    log.warn({ encoder: config.encoder, looked: [config.encoder, dir] }, 'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)');
+  const dir = await encoderDir(config);
+  if (!dir) {
+    log.warn({ encoder: config.encoder, looked: [config.encoder, path.join(config.modelsDir, config.encoder)] }, 'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)');
     return undefined;
   }
   const encoder = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
   log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
   return { embedder: new CachedEmbedder(encoder), encoder, close: () => encoder.close() };
+}
+
+/** The configured sentence encoder's folder (`AVA_ENCODER`, a path or a name under the models folder), if it exists. */
+export async function encoderDir(config: AvaConfig): Promise<string | undefined> {
+  if (config.encoder === 'off') return undefined;
+  const dir = (await exists(config.encoder)) ? config.encoder : path.join(config.modelsDir, config.encoder);
+  return (await exists(dir)) ? dir : undefined;
 }

@@ -31,7 +31,8 @@ export class SentenceEncoder implements TextEmbedder {
     readonly dims: number,
     private readonly tokenizer: PreTrainedTokenizer,
     private readonly session: OnnxSession,
-    private readonly maxTokens: number,
+    /** Longest input in tokens (special tokens included); longer texts are truncated. */
+    readonly maxTokens: number,
     private readonly maxBatch: number,
   ) {}
 
@@ -75,6 +76,11 @@ export class SentenceEncoder implements TextEmbedder {
       chunk.forEach((c, k) => (out[c.i] = vectors[k]));
     }
     return out;
+  }
+
+  /** Each text's length in the encoder's tokens, special tokens included, without truncation. */
+  tokenCounts(texts: readonly string[]): number[] {
+    return texts.map((t) => this.tokenizer.encode(t).length);
   }
 
   private async run(texts: string[]): Promise<Float32Array[]> {

@@ -7,8 +7,8 @@ import { IntentsFileError } from '../errors/errors.js';
 import { LinearPattern } from './linear-pattern.js';
 import type { HandlerKind, IntentCatalog, IntentDefinition, IntentHandlerModule } from './intent-types.js';
 
-/** Names the recogniser itself gives; an intents file may not define them. */
-export const RESERVED_INTENTS = ['unknown', 'invalid'] as const;
+/** Names the recogniser itself gives (`model`: a message sent to the model alone); an intents file may not define them. */
+export const RESERVED_INTENTS = ['unknown', 'invalid', 'model'] as const;
 
 const BUILT_IN_HANDLERS = ['generate', 'template', 'knowledge', 'status'] as const;
 

@@ -1,7 +1,8 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import { randomUUID } from 'node:crypto';
 import { storableText, type ConversationTurn, type ReplyDocument } from '../storage/reply-document.js';
-import { PromptEncoder } from '../conversation/prompt-encoder.js';
+import { PromptEncoder, type EncodedPrompt } from '../conversation/prompt-encoder.js';
+import { cannedCompletion } from '../conversation/canned-completion.js';
 import type { ReplyPlanner } from '../conversation/reply-planner.js';
 import { errorCodeOf, errorMessageOf } from '../errors/errors.js';
 import type { GenerationRequest, TextGenerator } from '../generation/text-generator.js';
@@ -101,7 +102,7 @@ export class BatchProcessor {
     // Answers that need no model (templates, status, handlers, "please rephrase", contract errors) are stored before
     // generation starts, so they never wait for the batch's slowest reply: one bulk write for them, one for the
     // generated ones (a batch of only one kind makes one write; storing nothing is no round trip).
-    const early = [...freshMalformed.map((m): Answer => ({ job: m.job, key: m.key, error: m.error })), ...heard.failed, ...planned.flatMap((p) => this.answerWithoutModel(p, attempt))];
+    const early = [...freshMalformed.map((m): Answer => ({ job: m.job, key: m.key, error: m.error })), ...heard.failed, ...planned.flatMap((p) => this.answerWithoutModel(p, history, startedAt, attempt))];
     const earlyDocs = early.map((a) => this.replyDocument(a, { queuedAt: new Date(a.job.timestamp), startedAt, finishedAt: new Date(), inferenceMs: 0 }));
     const stored = await this.store(earlyDocs);
     lap('storeEarly');
@@ -177,7 +178,7 @@ export class BatchProcessor {
     if (!this.deps.order) return { admitted: fresh, waiting: [] };
     const order = await this.deps.order.admit(fresh.map((p) => ({ messageId: p.key, conversationId: p.message.conversationId, p })));
     // Only a message that would wait has its words looked at here; the planner recognises every message anyway.
-    const status = order.waiting.filter((e) => this.deps.planner.asksForStatus(e.p.message.text));
+    const status = order.waiting.filter((e) => (e.p.message.mode ?? 'assistant') === 'assistant' && this.deps.planner.asksForStatus(e.p.message.text));
     const admitted = [...order.admitted, ...status].map(({ p }) => ({ ...p, place: order.places.get(p.key) }));
     return { admitted, waiting: order.waiting.filter((e) => !status.includes(e)).map((e) => e.p) };
   }
@@ -211,24 +212,38 @@ export class BatchProcessor {
     return fresh.map((p, i) => ({ ...p, plan: plans[i] }));
   }
 
-  /** A planned reply or failure as an answer (a reply streams at once); nothing for a plan that needs the model. */
-  private answerWithoutModel(p: PlannedJob, attempt: string): Answer[] {
+  /**
+   * A planned reply or failure as an answer (a reply streams at once); nothing for a plan that needs the model. A
+   * reply is bounded by the message's token budget and stop strings and counted as if the model had written it.
+   */
+  private answerWithoutModel(p: PlannedJob, history: ReadonlyMap<string, ConversationTurn[]>, startedAt: Date, attempt: string): Answer[] {
     const base = { job: p.job, key: p.key, message: p.message, transcript: p.transcript, plan: p.plan, place: p.place };
     if (p.plan.kind === 'fail') return [{ ...base, error: p.plan.error }];
     if (p.plan.kind !== 'reply') return [];
-    this.deps.stream?.token(p.key, attempt, p.plan.text);
-    return [{ ...base, passageIds: p.plan.passageIds, output: { text: p.plan.text, promptTokens: 0, generatedTokens: 0, finishReason: 'stop' } }];
+    const reply = cannedCompletion(this.deps.generator.tokenizer, p.plan.text, { maxTokens: p.message.generation?.maxNewTokens, stop: p.message.generation?.stop });
+    const promptTokens = this.prompt(p, history, startedAt).ids.length;
+    this.deps.stream?.token(p.key, attempt, reply.text);
+    const usage = { prompt: promptTokens, completion: reply.tokens };
+    return [{ ...base, passageIds: p.plan.passageIds, usage, output: { text: reply.text, promptTokens: 0, generatedTokens: 0, finishReason: reply.finishReason } }];
   }
 
   /** The generation request of a job the model answers, and the passages its prompt kept. */
   private request(p: PlannedJob, history: ReadonlyMap<string, ConversationTurn[]>, startedAt: Date): { request: GenerationRequest; passageIds: string[] } {
-    const m = p.message;
     const passages = p.plan.kind === 'generate' ? p.plan.passages : [];
-    const { maxNewTokens = this.opts.maxNewTokens, ...sampling } = m.generation ?? {};
+    const { maxNewTokens: _, ...sampling } = p.message.generation ?? {};
+    const prompt = this.prompt(p, history, startedAt);
+    return { request: { ...sampling, promptIds: prompt.ids, maxNewTokens: prompt.maxNewTokens }, passageIds: passages.slice(0, prompt.passages).flatMap((x) => (x.id ? [x.id] : [])) };
+  }
+
+  /** A job's prompt as the model sees it: plain text, or its instructions, passages, history and text. */
+  private prompt(p: PlannedJob, history: ReadonlyMap<string, ConversationTurn[]>, startedAt: Date): EncodedPrompt {
+    const m = p.message;
+    const maxNewTokens = m.generation?.maxNewTokens ?? this.opts.maxNewTokens;
+    if (m.mode === 'text') return this.prompts.encodePlain(m.text, maxNewTokens);
+    const passages = p.plan.kind === 'generate' ? p.plan.passages : [];
     // A dialogue sent with the message (an OpenAI-style client's) is the history; else the one AVA keeps.
     const turns = m.history ? m.history.map((t, i) => ({ messageId: `${m.messageId}.h${i}`, ...t, at: startedAt })) : (history.get(m.conversationId) ?? []);
-    const prompt = this.prompts.encode({ passages, turns, text: m.text }, maxNewTokens);
-    return { request: { ...sampling, promptIds: prompt.ids, maxNewTokens: prompt.maxNewTokens }, passageIds: passages.slice(0, prompt.passages).flatMap((x) => (x.id ? [x.id] : [])) };
+    return this.prompts.encode({ passages, turns, text: m.text, ...(m.instructions ? { instructions: m.instructions } : {}) }, maxNewTokens);
   }
 
   /**
@@ -250,7 +265,9 @@ export class BatchProcessor {
       _id: a.key,
       ...(conversationId ? { conversationId } : {}),
       ...(userId ? { userId } : {}),
-      ...(a.output ? { status: 'replied', text: storableText(a.output.text), finishReason: a.output.finishReason } : { status: 'failed', error: { code: errorCodeOf(a.error), message: storableText(errorMessageOf(a.error)) } }),
+      ...(a.output
+        ? { status: 'replied', text: storableText(a.output.text), finishReason: a.output.finishReason, usage: a.usage ?? { prompt: a.output.promptTokens, completion: a.output.generatedTokens } }
+        : { status: 'failed', error: { code: errorCodeOf(a.error), message: storableText(errorMessageOf(a.error)) } }),
       ...(a.transcript ? { transcript: a.transcript } : {}),
       ...(a.plan ? { intent: a.plan.intent, recognition: a.plan.recognition } : {}),
       ...(a.passageIds && a.passageIds.length > 0 ? { passageIds: [...a.passageIds] } : {}),

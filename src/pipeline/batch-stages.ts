@@ -50,7 +50,7 @@ export interface PlannedJob extends ParsedJob {
 }
 
 /** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[]; place?: number } & (
+export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[]; place?: number; usage?: ReplyDocument['usage'] } & (
   | { output: GenerationOutput; error?: undefined }
   | { error: AvaError; output?: undefined }
 );

@@ -45,8 +45,13 @@ export interface ReplyDocument {
   passageIds?: string[];
   /** Model that produced the reply. */
   model: { id: string; revision: string };
-  /** Token counts: prompt as sent to the model (after truncation) and generated. */
+  /** What the model did: prompt tokens sent to it (after truncation) and tokens it generated; 0 and 0 without it. */
   tokens: { prompt: number; generated: number };
+  /**
+   * What a client is told it used (a replied message): the prompt as the model sees it or would have seen it, and the
+   * reply's tokens in the model's tokenizer, whoever wrote the reply.
+   */
+  usage?: { prompt: number; completion: number };
   timings: {
     /** When the producer enqueued the message. */
     queuedAt: Date;

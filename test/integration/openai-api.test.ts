@@ -18,7 +18,7 @@ const stored = (id: string) => world.database.replies.findOne({ _id: id });
 
 it('lists the served model and answers a chat completion with the stored reply, its usage and finish reason', async () => {
   const models = await client.models.list();
-  expect(models.data.map((m) => m.id)).toEqual(['tiny']);
+  expect(models.data.map((m) => m.id)).toEqual(['tiny', 'tiny-raw', 'all-MiniLM-L6-v2']);
   const completion = await client.chat.completions.create({
     model: 'tiny',
     messages: [

@@ -96,4 +96,25 @@ describe('PromptEncoder', () => {
     expect(tokenizer.decode(r.ids)).toBe('long message indeed\nAssistant:');
     expect(r).toMatchObject({ passages: 0, turns: 0, maxNewTokens: 1 });
   });
+
+  it('puts instructions first, keeping them after the message and before passages and turns, whole or not at all', () => {
+    const parts = { instructions: 'be brief', passages: [{ body: 'p q' }], turns: [turn(1, 'q', 'a')], text: 'x' };
+    const { tokenizer, encoder } = encoderFor(1000);
+    expect(tokenizer.decode(encoder.encode(parts, 1).ids)).toBe('be brief\n\nKnowledge:\n- p q\n\nUser: q\nAssistant: a\nUser: x\nAssistant:');
+    // The message "User: x \n Assistant:" = 4; the instructions and their blank line = 4; the passage = 7; the turn = 6.
+    const kept = (room: number) => {
+      const r = encoderFor(room).encoder.encode(parts, 1);
+      return { instructions: r.instructions, passages: r.passages, turns: r.turns, tokens: r.ids.length };
+    };
+    expect(kept(7)).toEqual({ instructions: false, passages: 0, turns: 0, tokens: 4 });
+    expect(kept(8)).toEqual({ instructions: true, passages: 0, turns: 0, tokens: 8 });
+    expect(kept(15)).toEqual({ instructions: true, passages: 1, turns: 0, tokens: 15 });
+    expect(kept(21)).toEqual({ instructions: true, passages: 1, turns: 1, tokens: 21 });
+  });
+
+  it('gives a plain completion the text alone, cut from the left to leave room for the new tokens', () => {
+    const { tokenizer, encoder } = encoderFor(3);
+    expect(tokenizer.decode(encoder.encodePlain('once upon', 1).ids)).toBe('once upon');
+    expect(encoder.encodePlain('once upon a time there', 1)).toMatchObject({ ids: tokenizer.encode('a time there'), maxNewTokens: 1, passages: 0, turns: 0 });
+  });
 });

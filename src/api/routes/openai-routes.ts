@@ -12,6 +12,8 @@ import { HttpError, httpErrorOf, withStatus } from '../http-error.js';
 import { waitForReply } from '../reply-waiter.js';
 import { chatCompletionSchema, completionSchema, contentText, type ChatCompletionRequest, type CompletionRequest } from '../openai-schemas.js';
 import { SseReplyRelay, type SseFormat } from '../sse-reply-relay.js';
+import type { EncoderOnDemand } from '../../embedding/encoder-on-demand.js';
+import { openAiEmbeddingRoutes } from './openai-embedding-routes.js';
 
 /** What the OpenAI-compatible routes need. */
 export interface OpenAiDeps {
@@ -19,9 +21,17 @@ export interface OpenAiDeps {
   replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
-  /** The model id these routes serve (`GET /v1/models`); requests must name it. */
+  /**
+   * The assistant's model id (`GET /v1/models`): intents, knowledge and handlers answer, the model when none does.
+   * `<modelId>-raw` is the same model alone: plain completion, no intents.
+   */
   modelId: string;
+  /** The sentence encoder, served by `POST /v1/embeddings` and listed as a model; none without one. */
+  encoder?: EncoderOnDemand;
 }
+
+/** Suffix of the raw model's id: the model alone, no intents. */
+export const RAW_MODEL_SUFFIX = '-raw';
 
 /** Header naming the AVA conversation a request belongs to; without it every request is a conversation of its own. */
 export const CONVERSATION_HEADER = 'x-ava-conversation-id';
@@ -47,10 +57,13 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
     return (http ? withStatus(reply, http) : reply.code(status)).send({ error: { message, type, param, code: http?.code ?? err.code ?? null } });
   });
 
-  app.get('/v1/models', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'OpenAI-compatible: the served model', tags: ['openai'] } }, async () => ({
+  const rawModelId = `${deps.modelId}${RAW_MODEL_SUFFIX}`;
+  const models = [deps.modelId, rawModelId, ...(deps.encoder ? [deps.encoder.id] : [])];
+  app.get('/v1/models', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'OpenAI-compatible: the assistant, the raw model and the sentence encoder', tags: ['openai'] } }, async () => ({
     object: 'list',
-    data: [{ id: deps.modelId, object: 'model', created: 0, owned_by: 'ava' }],
+    data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'ava' })),
   }));
+  if (deps.encoder) await app.register(openAiEmbeddingRoutes, { encoder: deps.encoder });
 
   app.post('/v1/chat/completions', {
     onRequest: app.requireScope('enqueue'),
@@ -60,22 +73,29 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
     const turns = body.messages.filter((m) => m.role === 'user' || m.role === 'assistant');
     const last = turns[turns.length - 1];
     if (!last || last.role !== 'user') throw new HttpError(400, 'ERR_REQUEST', 'the last user or assistant message must be from the user', [{ path: 'messages', message: 'must end with a user message' }]);
+    // System and developer messages, wherever they stand, are the model's instructions.
+    const instructions = body.messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => contentText(m.content)).filter((t) => t.trim()).join('\n');
     const history: Array<{ user: string; assistant: string }> = [];
     for (let i = 0; i < turns.length - 1; i++) {
       if (turns[i].role !== 'user') continue;
       const next = turns[i + 1];
       history.push({ user: contentText(turns[i].content), assistant: next.role === 'assistant' ? contentText(next.content) : '' });
     }
-    return complete(req, reply, body, contentText(last.content), history.slice(-MAX_HISTORY_TURNS), 'chat');
+    return complete(req, reply, body, { text: contentText(last.content), history: history.slice(-MAX_HISTORY_TURNS), instructions }, 'chat');
   });
 
   app.post('/v1/completions', {
     onRequest: app.requireScope('enqueue'),
     schema: { ...SECURED, summary: 'OpenAI-compatible text completion', tags: ['openai'], body: completionSchema },
-  }, async (req, reply) => complete(req, reply, req.body, req.body.prompt, [], 'text'));
+  }, async (req, reply) => complete(req, reply, req.body, { text: req.body.prompt, history: [], instructions: '' }, 'text'));
 
-  async function complete(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest | CompletionRequest, text: string, history: Array<{ user: string; assistant: string }>, kind: 'chat' | 'text') {
-    if (body.model !== deps.modelId) throw new HttpError(404, 'model_not_found', `the model ${JSON.stringify(body.model)} does not exist; this server serves ${JSON.stringify(deps.modelId)}`, [{ path: 'model', message: 'unknown model' }]);
+  async function complete(req: FastifyRequest, reply: FastifyReply, body: ChatCompletionRequest | CompletionRequest, input: { text: string; history: Array<{ user: string; assistant: string }>; instructions: string }, kind: 'chat' | 'text') {
+    if (body.model !== deps.modelId && body.model !== rawModelId) {
+      throw new HttpError(404, 'model_not_found', `the model ${JSON.stringify(body.model)} does not exist; this server serves ${models.slice(0, 2).map((m) => JSON.stringify(m)).join(' and ')}`, [{ path: 'model', message: 'unknown model' }]);
+    }
+    const { text, history, instructions } = input;
+    // The raw model: a chat goes to the model with its dialogue, a text completion continues the prompt as it is.
+    const mode = body.model === rawModelId ? (kind === 'chat' ? 'dialogue' : 'text') : undefined;
     const messageId = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID()}`;
     const maxNewTokens = ('max_completion_tokens' in body ? body.max_completion_tokens : undefined) ?? body.max_tokens ?? undefined;
     const generation = {
@@ -93,13 +113,15 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
       text,
       ...(Object.keys(generation).length > 0 ? { generation } : {}),
       ...(history.length > 0 ? { history } : {}),
+      ...(instructions ? { instructions } : {}),
+      ...(mode ? { mode } : {}),
     };
     await deps.producer.enqueue(message);
     const created = Math.floor(Date.now() / 1000);
     if (body.stream) {
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      const format = openAiSseFormat({ id: messageId, created, model: deps.modelId, kind, includeUsage: body.stream_options?.include_usage === true });
+      const format = openAiSseFormat({ id: messageId, created, model: body.model, kind, includeUsage: body.stream_options?.include_usage === true });
       await new SseReplyRelay({ streams: deps.streams, readReply: (id) => deps.replies.get(id), format, log: deps.log, timeoutMs: REPLY_TIMEOUT_MS, keepAliveMs: 15_000 }, reply.raw, messageId, undefined).start();
       return;
     }
@@ -109,7 +131,7 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
     const choice = kind === 'chat'
       ? { index: 0, message: { role: 'assistant', content: doc.text ?? '', refusal: null }, logprobs: null, finish_reason: doc.finishReason ?? 'stop' }
       : { index: 0, text: doc.text ?? '', logprobs: null, finish_reason: doc.finishReason ?? 'stop' };
-    return { id: messageId, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: deps.modelId, choices: [choice], usage: usageOf(doc) };
+    return { id: messageId, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: body.model, choices: [choice], usage: usageOf(doc) };
   }
 };
 
@@ -127,8 +149,10 @@ function userOf(user: string | undefined, caller: string): string {
   return USER_ID.safeParse(user).success ? user : `user-${createHash('sha256').update(user).digest('hex').slice(0, 24)}`;
 }
 
+/** OpenAI's usage object of a stored reply: what it tells its client it used (the model's counts on replies stored before `usage`). */
 function usageOf(doc: ReplyDocument) {
-  return { prompt_tokens: doc.tokens.prompt, completion_tokens: doc.tokens.generated, total_tokens: doc.tokens.prompt + doc.tokens.generated };
+  const { prompt, completion } = doc.usage ?? { prompt: doc.tokens.prompt, completion: doc.tokens.generated };
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }
 
 /** OpenAI's streaming chunks: `data: {…chunk}` lines, the finish reason in the last one, then `data: [DONE]`. */
