@@ -42,6 +42,12 @@ export const KEYWORD_CONFIDENCE = 0.7;
 /** Confidence given by a pattern matching the message. */
 export const PATTERN_CONFIDENCE = 0.95;
 
+/**
+ * How much an example counts when all it shares with the message are words only spelled alike (a fuzzy match: "story"
+ * and "store"): off-topic messages were claimed by shop intents through such matches. Fuzzy matching stays, for typos.
+ */
+const WEAK_EVIDENCE = 0.5;
+
 /** How much an example counts when it covers none of the message beyond itself; at 1 message length is ignored. */
 const MESSAGE_SHARE_FLOOR = 0.6;
 
@@ -138,7 +144,8 @@ export class IntentClassifier {
       // only a small part of a long message ("hello" in "hello, where is order MP-10001?") counts for less, so a
       // greeting in front of a question does not outrank the question.
       const messageShare = queryTerms > 0 ? Math.min(1, hit.queryTerms.length / queryTerms) : 0;
-      if (self > 0) raise(name, Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare));
+      const weight = weakEvidence(Object.keys(hit.match), terms) ? WEAK_EVIDENCE : 1;
+      if (self > 0) raise(name, weight * Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare));
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
     }
     const lower = text.toLowerCase();
@@ -177,6 +184,11 @@ function semanticConfidences(semantic: SemanticExamples, vector: Float32Array): 
   const out = new Map<string, number>();
   for (const [name, s] of best) if (s >= semantic.floor) out.set(name, Math.exp((s - top) / semantic.temperature) / total);
   return out;
+}
+
+/** Whether an example matched only by terms the message does not hold as such (fuzzy matches). */
+function weakEvidence(exampleTerms: readonly string[], messageTerms: ReadonlySet<string>): boolean {
+  return !exampleTerms.some((t) => messageTerms.has(t));
 }
 
 interface Keyword {

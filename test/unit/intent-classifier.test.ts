@@ -28,6 +28,15 @@ describe('IntentClassifier', () => {
     { threshold: 0.3 },
   );
 
+  it('counts a match by spelling alone (a fuzzy match) for less than half the same word', () => {
+    const stores = new IntentClassifier([intent('store_info', ['where is your store'])], { threshold: 0.1 });
+    const exact = stores.recognize('a store').confidence;
+    // "stori" is one edit from "store": still found, for typos, but an off-topic "story" is not about the store.
+    const fuzzy = stores.recognize('a story').confidence;
+    expect(fuzzy).toBeGreaterThan(0);
+    expect(fuzzy).toBeLessThan(exact / 2);
+  });
+
   it('gives the intent, its confidence and the top three, in English and Chinese', () => {
     const en = classifier.recognize('How long does delivery take?');
     expect(en.name).toBe('shipping');
