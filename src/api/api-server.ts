@@ -1,4 +1,4 @@
-import { encoderDir } from '../embedding/load-encoder.js';
+import { encoderDir, openEncoder } from '../embedding/load-encoder.js';
 import { EncoderOnDemand } from '../embedding/encoder-on-demand.js';
 import path from 'node:path';
 import rateLimit from '@fastify/rate-limit';
@@ -112,7 +112,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
   const encoderFolder = await encoderDir(config);
-  const encoder = encoderFolder ? new EncoderOnDemand(encoderFolder, { intraOpThreads: config.intraOpThreads }) : undefined;
+  // The workers' encoder, in the precision they choose, so that a client's embeddings live in the same space.
+  const encoder = encoderFolder ? new EncoderOnDemand(path.basename(path.resolve(encoderFolder)), () => openEncoder(encoderFolder, config, log)) : undefined;
   if (encoder) app.addHook('onClose', async () => encoder.close());
   await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model), ...(encoder ? { encoder } : {}) });
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());

@@ -75,6 +75,11 @@ export interface AvaConfig {
    * the worker at start.
    */
   readonly encoder: string;
+  /**
+   * The encoder's linear layers: `int8` (per column, in the engine's CPU-safe integer kernel) when its embeddings stay
+   * within cosine 0.99 of float32's at load, else float32 with a warning; `fp32` always float32.
+   */
+  readonly encoderPrecision: 'fp32' | 'int8';
   /** Similarity below which an intent example or a knowledge entry is unrelated to a message. */
   readonly semanticFloor: number;
   /** Temperature of the softmax that turns the intents' similarities into confidences. */
@@ -224,6 +229,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
     intentThreshold: e.AVA_INTENT_THRESHOLD,
     kbTopK: e.AVA_KB_TOP_K,
     encoder: e.AVA_ENCODER,
+    encoderPrecision: e.AVA_ENCODER_PRECISION,
     semanticFloor: e.AVA_SEMANTIC_FLOOR,
     semanticTemperature: e.AVA_SEMANTIC_TEMPERATURE,
     semanticDecisive: e.AVA_SEMANTIC_DECISIVE,

@@ -49,6 +49,7 @@ export const envSchema = z.object({
   AVA_INTENT_THRESHOLD: z.coerce.number().min(0).max(1).default(0.25),
   AVA_KB_TOP_K: int(0, 20).default(3),
   AVA_ENCODER: z.string().min(1).default('all-MiniLM-L6-v2'),
+  AVA_ENCODER_PRECISION: z.enum(['fp32', 'int8']).default('int8'),
   AVA_SEMANTIC_FLOOR: z.coerce.number().min(-1).max(1).default(0.3),
   AVA_SEMANTIC_TEMPERATURE: z.coerce.number().gt(0).max(1).default(0.03),
   AVA_SEMANTIC_DECISIVE: z.coerce.number().min(0).max(1.01).default(0.5),

@@ -4,7 +4,7 @@ import type { Message } from '../contract/message-contract.js';
 import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
 import type { SemanticIndex } from '../embedding/semantic-index.js';
 import type { TextEmbedder } from '../embedding/text-embedder.js';
-import { IntentClassifier } from '../intent/intent-classifier.js';
+import { IntentClassifier, type LexicalEvidence } from '../intent/intent-classifier.js';
 import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
 import { statusReply } from './status-reply.js';
@@ -82,8 +82,10 @@ export class ReplyPlanner {
    * alone). An encoder failure leaves the batch to lexical recognition, logged; it never fails a message.
    */
   async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
-    const vectors = await this.embed(items.map((i) => i.message.text), items.map((i) => (i.message.mode ?? 'assistant') === 'assistant'));
-    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k])));
+    // Each recognisable message's words are weighed once, for the choice to embed it and for its recognition.
+    const evidence = items.map(({ message: m }) => ((m.mode ?? 'assistant') === 'assistant' && checkInput(m.text).ok ? this.classifier.evidence(m.text) : undefined));
+    const vectors = await this.embed(items.map((i) => i.message.text), evidence);
+    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k], evidence[k])));
   }
 
   /**
@@ -93,22 +95,27 @@ export class ReplyPlanner {
    */
   asksForStatus(text: string): boolean {
     if (!checkInput(text).ok) return false;
-    const r = this.classifier.recognize(text);
-    return this.classifier.definition(r.name)?.handler === 'status' && (this.classifier.decisiveIntent(text) === r.name || !this.semantics);
+    const evidence = this.classifier.evidence(text);
+    const r = this.classifier.recognize(text, undefined, evidence);
+    return this.classifier.definition(r.name)?.handler === 'status' && (this.classifier.decisiveIntent(evidence) === r.name || !this.semantics);
   }
 
   /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */
-  private needsMeaning(text: string): boolean {
-    const decided = this.classifier.decisiveIntent(text);
+  private needsMeaning(evidence: LexicalEvidence): boolean {
+    const decided = this.classifier.decisiveIntent(evidence);
     if (decided === undefined) return true;
     const handler = this.classifier.definition(decided)?.handler;
     return handler === 'knowledge' || handler === 'custom';
   }
 
-  private async embed(texts: readonly string[], assistant: readonly boolean[]): Promise<Array<Float32Array | undefined>> {
+  /** Embeddings of the English messages with evidence (recognisable ones) whose meaning can change their plan. */
+  private async embed(texts: readonly string[], evidence: ReadonlyArray<LexicalEvidence | undefined>): Promise<Array<Float32Array | undefined>> {
     const out = new Array<Float32Array | undefined>(texts.length);
     if (!this.semantics) return out;
-    const wanted = texts.flatMap((t, k) => (assistant[k] && checkInput(t).ok && languageOf(t) === 'en' && this.needsMeaning(t) ? [k] : []));
+    const wanted = texts.flatMap((t, k) => {
+      const e = evidence[k];
+      return e && languageOf(t) === 'en' && this.needsMeaning(e) ? [k] : [];
+    });
     if (wanted.length === 0) return out;
     try {
       const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));
@@ -120,10 +127,10 @@ export class ReplyPlanner {
   }
 
   /**
-   * Plans one message, enqueued at `queuedAt`. A failing handler becomes a `fail` plan for that message alone; only a
+   * Plans one message, enqueued at `queuedAt`, with its embedding and its words' evidence when the batch has them. A failing handler becomes a `fail` plan for that message alone; only a
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
-  async plan(message: Message, queuedAt = new Date(), vector?: Float32Array): Promise<ReplyPlan> {
+  async plan(message: Message, queuedAt = new Date(), vector?: Float32Array, evidence?: LexicalEvidence): Promise<ReplyPlan> {
     // Sent to the model alone: any text is a prompt, and no intent, knowledge or handler takes part.
     if (message.mode && message.mode !== 'assistant') return { kind: 'generate', intent: 'model', recognition: { confidence: 1, ranking: [], reason: `mode ${message.mode}` }, passages: [] };
     const language = languageOf(message.text);
@@ -131,7 +138,7 @@ export class ReplyPlanner {
     if (!check.ok) {
       return { kind: 'reply', intent: 'invalid', recognition: { confidence: 1, ranking: [], reason: check.reason }, text: localize(this.catalog.invalidReply, language) };
     }
-    const r = this.classifier.recognize(message.text, vector);
+    const r = this.classifier.recognize(message.text, vector, evidence);
     const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
     const base = { intent: r.name, recognition };
     const def = this.classifier.definition(r.name);

@@ -1,5 +1,4 @@
-import path from 'node:path';
-import { SentenceEncoder, type SentenceEncoderOptions } from './sentence-encoder.js';
+import type { SentenceEncoder } from './sentence-encoder.js';
 
 /**
  * A sentence encoder loaded at its first use and shared from then on: the API serves embeddings with it, and a
@@ -7,20 +6,17 @@ import { SentenceEncoder, type SentenceEncoderOptions } from './sentence-encoder
  * a failed load is not kept, so the next request tries again.
  */
 export class EncoderOnDemand {
-  /** The model's id as clients name it: its folder's name. */
-  readonly id: string;
   private loading?: Promise<SentenceEncoder>;
 
   constructor(
-    private readonly dir: string,
-    private readonly opts: SentenceEncoderOptions = {},
-  ) {
-    this.id = path.basename(path.resolve(dir));
-  }
+    /** The model's id as clients name it: its folder's name. */
+    readonly id: string,
+    private readonly load: () => Promise<SentenceEncoder>,
+  ) {}
 
   /** The encoder, loaded now if it is not yet. */
   get(): Promise<SentenceEncoder> {
-    this.loading ??= SentenceEncoder.load(this.dir, this.opts).catch((err: unknown) => {
+    this.loading ??= this.load().catch((err: unknown) => {
       this.loading = undefined;
       throw err;
     });

@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { AvaConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { exists } from '../models/folder-files.js';
+import { chooseInt8Kernel } from '../inference/int8-kernel.js';
+import { defaultEngineCacheDir } from '../inference/engine-graph-converter.js';
 import { SentenceEncoder } from './sentence-encoder.js';
 import { CachedEmbedder, type TextEmbedder } from './text-embedder.js';
 
@@ -26,7 +28,7 @@ export async function loadEncoder(config: AvaConfig, log: Logger): Promise<Loade
     log.warn({ encoder: config.encoder, looked: [config.encoder, path.join(config.modelsDir, config.encoder)] }, 'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)');
     return undefined;
   }
-  const encoder = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
+  const encoder = await openEncoder(dir, config, log);
   log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
   return { embedder: new CachedEmbedder(encoder), encoder, close: () => encoder.close() };
 }
@@ -36,4 +38,44 @@ export async function encoderDir(config: AvaConfig): Promise<string | undefined>
   if (config.encoder === 'off') return undefined;
   const dir = (await exists(config.encoder)) ? config.encoder : path.join(config.modelsDir, config.encoder);
   return (await exists(dir)) ? dir : undefined;
+}
+
+/** Sentences the int8 encoder must embed as float32 does before it is used: short and long, English and Chinese. */
+const CHECK_SENTENCES = [
+  'hello',
+  'Where is my order MP-10001? It has been a week since I paid.',
+  'Can I return a lamp that arrived broken, and who pays for the shipping back?',
+  'The quick brown fox jumps over the lazy dog near the riverbank at dawn.',
+  '你好，请问我的订单什么时候发货？',
+  'ok',
+];
+/** Least cosine between an int8 embedding and the float32 one for the int8 form to be used. */
+export const INT8_ENCODER_MIN_COSINE = 0.99;
+
+/**
+ * The encoder in the configured precision. int8 runs in the integer kernel exact on this CPU (the engine's choice,
+ * `AVA_ENGINE_INT8_KERNEL`) and is used only when it holds: every check sentence's embedding within cosine
+ * {@link INT8_ENCODER_MIN_COSINE} of the float32 encoder's. Otherwise, or when no int8 form can be built (an encoder
+ * not converted by this project), the float32 encoder is used and a warning says why.
+ */
+export async function openEncoder(dir: string, config: AvaConfig, log: Logger): Promise<SentenceEncoder> {
+  const fp32 = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
+  if (config.encoderPrecision === 'fp32') return fp32;
+  let int8: SentenceEncoder | undefined;
+  try {
+    const kernel = await chooseInt8Kernel(config.engineInt8Kernel);
+    int8 = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads, int8: { formulation: kernel.formulation, cacheDir: config.engineCacheDir ?? defaultEngineCacheDir() } });
+    const [exact, quantized] = [await fp32.embed(CHECK_SENTENCES), await int8.embed(CHECK_SENTENCES)];
+    const cosine = Math.min(...exact.map((v, i) => v.reduce((sum, x, k) => sum + x * quantized[i][k], 0)));
+    if (cosine >= INT8_ENCODER_MIN_COSINE) {
+      log.info({ encoder: int8.model.id, kernel, leastCosineToFp32: Number(cosine.toFixed(4)) }, 'sentence encoder in int8');
+      await fp32.close();
+      return int8;
+    }
+    log.warn({ encoder: fp32.model.id, leastCosineToFp32: cosine, needed: INT8_ENCODER_MIN_COSINE }, 'the int8 encoder strays from float32; using float32');
+  } catch (err) {
+    log.warn({ err, encoder: fp32.model.id }, 'no int8 form of the sentence encoder; using float32 (AVA_ENCODER_PRECISION=fp32 says so without this warning)');
+  }
+  await int8?.close();
+  return fp32;
 }

@@ -4,6 +4,8 @@ import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/trans
 import { ModelLoadError } from '../errors/errors.js';
 import { OnnxSession, type HostTensor } from '../inference/onnx-session.js';
 import { modelRevision } from '../models/model-revision.js';
+import type { Int8Formulation } from '../models/int8-matmul.js';
+import { ensureInt8EncoderGraph } from './int8-encoder-graph.js';
 import type { TextEmbedder } from './text-embedder.js';
 
 /** Options of the encoder. */
@@ -12,6 +14,11 @@ export interface SentenceEncoderOptions {
   intraOpThreads?: number;
   /** Most texts per graph run. */
   maxBatch?: number;
+  /**
+   * Runs the int8 form of the graph (built once and cached in `cacheDir`; see {@link ensureInt8EncoderGraph}) in
+   * `formulation`, which must be exact on this CPU (see `chooseInt8Kernel`).
+   */
+  int8?: { formulation: Int8Formulation; cacheDir: string };
 }
 
 /** Longest input when the model folder does not say (sentence-transformers' default for MiniLM). */
@@ -25,7 +32,7 @@ const DEFAULT_MAX_TOKENS = 256;
  */
 export class SentenceEncoder implements TextEmbedder {
   private constructor(
-    /** The model folder's name and the revision of its graph. */
+    /** The model folder's name and the revision of its graph (`+int8-<formulation>` for its int8 form). */
     readonly model: { readonly id: string; readonly revision: string },
     /** Dimensions of an embedding. */
     readonly dims: number,
@@ -49,11 +56,13 @@ export class SentenceEncoder implements TextEmbedder {
     let session: OnnxSession | undefined;
     try {
       const tokenizer = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
-      session = await OnnxSession.open(graph, { intraOpThreads: opts.intraOpThreads });
+      const run = opts.int8 ? await ensureInt8EncoderGraph(folder, opts.int8.cacheDir, opts.int8.formulation) : graph;
+      session = await OnnxSession.open(run, { intraOpThreads: opts.intraOpThreads });
       if (!session.outputNames.includes('sentence_embedding')) throw new Error(`its graph has no sentence_embedding output (outputs: ${session.outputNames.join(', ')})`);
       const st = await readJson(path.join(folder, 'sentence_bert_config.json'));
       const maxTokens = typeof st?.max_seq_length === 'number' ? st.max_seq_length : DEFAULT_MAX_TOKENS;
-      const encoder = new SentenceEncoder({ id: path.basename(folder), revision: await modelRevision(folder) }, 0, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
+      const revision = `${await modelRevision(folder)}${opts.int8 ? `+int8-${opts.int8.formulation}` : ''}`;
+      const encoder = new SentenceEncoder({ id: path.basename(folder), revision }, 0, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
       const [probe] = await encoder.embed(['hello']);
       const norm = Math.hypot(...probe);
       if (!probe.every(Number.isFinite) || Math.abs(norm - 1) > 1e-3) throw new Error(`its embedding of a probe text is not a unit vector (norm ${norm})`);

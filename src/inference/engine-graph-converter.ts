@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { access, mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -7,6 +6,7 @@ import { ModelLoadError } from '../errors/errors.js';
 import { buildGpt2Graph, GPT2_OPSET, type WeightPrecision } from '../models/gpt2-graph.js';
 import type { Int8Formulation } from '../models/int8-matmul.js';
 import { modelRevision } from '../models/model-revision.js';
+import { cachedFile } from '../models/folder-files.js';
 import { ExportWeights } from './export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
 
@@ -47,18 +47,7 @@ export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngi
   const revision = await modelRevision(modelDir);
   const form = precision === 'fp32' ? '' : `-${precision}-${formulation}.${INT8_GRAPH_VERSION}`;
   const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${form}.onnx`);
-  const cached = await access(target).then(() => true, () => false);
-  if (cached) return { path: target, sourceRevision: revision };
-  const bytes = await convertToEngineGraph(modelDir, precision, formulation);
-  const tmp = `${target}.${randomUUID()}.tmp`;
-  try {
-    await mkdir(cacheDir, { recursive: true });
-    await writeFile(tmp, bytes);
-    await rename(tmp, target);
-  } catch (cause) {
-    await rm(tmp, { force: true });
-    throw new ModelLoadError(`writing the engine graph ${target} failed: ${(cause as Error).message}`, { cause, hint: 'point AVA_ENGINE_CACHE_DIR at a writable folder' });
-  }
+  await cachedFile(target, () => convertToEngineGraph(modelDir, precision, formulation), 'point AVA_ENGINE_CACHE_DIR at a writable folder');
   return { path: target, sourceRevision: revision };
 }
 

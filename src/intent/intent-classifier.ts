@@ -17,6 +17,13 @@ export interface IntentRecognition extends IntentScore {
   slots: Record<string, string>;
 }
 
+/** What a message's words say: each intent's confidence from examples, keywords and patterns, raw BM25 for ties, slots. */
+export interface LexicalEvidence {
+  readonly scores: ReadonlyMap<string, number>;
+  readonly raw: ReadonlyMap<string, number>;
+  readonly slotsOf: ReadonlyMap<string, Record<string, string>>;
+}
+
 /** Semantic evidence: the intents' English examples embedded, and how similarities become confidences. */
 export interface SemanticExamples {
   /** One vector per English example, labelled with its intent. */
@@ -97,8 +104,10 @@ export class IntentClassifier {
    * recognised by meaning: each intent's confidence becomes the higher of its lexical and its semantic confidence, so
    * a paraphrase that shares no word with any example is still recognised.
    */
-  recognize(text: string, vector?: Float32Array): IntentRecognition {
-    const { scores, raw, slotsOf } = this.lexical(text);
+  recognize(text: string, vector?: Float32Array, evidence: LexicalEvidence = this.evidence(text)): IntentRecognition {
+    // A copy: semantic evidence raises the scores, and the caller may hand the same evidence on.
+    const scores = new Map(evidence.scores);
+    const { raw, slotsOf } = evidence;
     const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
     const semantic = this.opts.semantic;
     // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
@@ -119,17 +128,20 @@ export class IntentClassifier {
    * The intent a message's words alone settle — lexical confidence at `semantic.decisive` or above — for which its
    * meaning is not consulted; undefined when the meaning may change the verdict (or there is no semantic evidence).
    */
-  decisiveIntent(text: string): string | undefined {
+  decisiveIntent(evidence: LexicalEvidence): string | undefined {
     const semantic = this.opts.semantic;
     if (!semantic) return undefined;
     let best: string | undefined;
     let top = -1;
-    for (const [name, confidence] of this.lexical(text).scores) if (confidence > top) [best, top] = [name, confidence];
+    for (const [name, confidence] of evidence.scores) if (confidence > top) [best, top] = [name, confidence];
     return top >= semantic.decisive ? best : undefined;
   }
 
-  /** Lexical evidence: each intent's confidence from examples, keywords and patterns, raw BM25 for ties, slots. */
-  private lexical(text: string): { scores: Map<string, number>; raw: Map<string, number>; slotsOf: Map<string, Record<string, string>> } {
+  /**
+   * A message's lexical evidence, the costly part of recognition: computed once per message and handed to
+   * {@link decisiveIntent} and {@link recognize}.
+   */
+  evidence(text: string): LexicalEvidence {
     const scores = new Map<string, number>();
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();

@@ -1,3 +1,4 @@
+import { int8MatMulAsymmetric, quantizeColumns, type Int8Formulation } from './int8-matmul.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 
 /**
@@ -8,6 +9,11 @@ import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
  * transformers.js's feature-extraction pipeline pools itself) and `sentence_embedding` [B, C], pooled over the
  * attended tokens and normalised. Shapes: B = batch, T = tokens, H = heads, D = head size, C = H·D, F = the
  * feed-forward width.
+ *
+ * In int8, the six linear layers of each block take int8 weights per output column and uint8 activations per token,
+ * over each token's own range (see `int8MatMulAsymmetric`, in the CPU's exact formulation); embeddings, attention
+ * scores, LayerNorm and pooling stay float32. Each token is quantized on its own, so padding never changes another
+ * token's result.
  */
 
 /** The architecture numbers of a BERT `config.json`. */
@@ -28,25 +34,41 @@ export type BertWeights = (name: string, shape: number[]) => Float32Array;
 /** ONNX opset of the graph (LayerNormalization needs 17). */
 export const BERT_OPSET = 17;
 
+/** The linear layers' precision; int8 in the integer formulation exact on the CPU that will run it. */
+export type BertPrecision = { precision: 'fp32' } | { precision: 'int8'; formulation: Int8Formulation };
+
 /** Builds the encoder, pulling each weight from `weights`. */
-export function buildBertGraph(s: BertShape, weights: BertWeights): OnnxGraphBuilder {
+export function buildBertGraph(s: BertShape, weights: BertWeights, numerics: BertPrecision = { precision: 'fp32' }): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const C = s.hiddenSize;
   const H = s.numHeads;
   const D = C / H;
   const F = s.intermediateSize;
   const w = (name: string, shape: number[]) => g.weight(name, shape, weights(name, shape));
-  /** A linear layer x·Wᵀ + b; the transpose is done once here, not in the graph. */
-  const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
-    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight.T`, [inDim, outDim], transpose(weights(`${prefix}.weight`, [outDim, inDim]), outDim, inDim))]), w(`${prefix}.bias`, [outDim])]);
-  const layerNorm = (x: string, prefix: string) => g.op('LayerNormalization', [x, w(`${prefix}.weight`, [C]), w(`${prefix}.bias`, [C])], { axis: -1, epsilon: s.layerNormEps });
-
   const inputIds = g.input('input_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
   const attentionMask = g.input('attention_mask', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
   const tokenTypes = g.input('token_type_ids', ElemType.INT64, ['batch_size', 'sequence_length']); // [B, T]
 
+  // The int8 GEMMs take [B·T, K] and give [B·T, N], reshaped back to [B, T, N] by shapes made once.
+  const inputShape = g.op('Shape', [inputIds]); // [2] = B, T
+  const shapes = new Map<number, string>();
+  const shapeWith = (N: number) => {
+    if (!shapes.has(N)) shapes.set(N, g.op('Concat', [inputShape, g.int64([N])], { axis: 0 }));
+    return shapes.get(N)!;
+  };
+  /** A linear layer x·Wᵀ + b; the transpose (and in int8 the quantization) is done once here, not in the graph. */
+  const linear = (x: string, prefix: string, inDim: number, outDim: number) => {
+    const wT = transpose(weights(`${prefix}.weight`, [outDim, inDim]), outDim, inDim); // [in, out]
+    const bias = w(`${prefix}.bias`, [outDim]);
+    if (numerics.precision === 'fp32') return g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight.T`, [inDim, outDim], wT)]), bias]);
+    const flat = g.op('Reshape', [x, g.int64([-1, inDim])]); // [B·T, in]
+    const product = int8MatMulAsymmetric(g, flat, `${prefix}.weight.T`, quantizeColumns(wT, inDim, outDim), inDim, outDim, numerics.formulation); // [B·T, out]
+    return g.op('Add', [g.op('Reshape', [product, shapeWith(outDim)]), bias]); // [B, T, out]
+  };
+  const layerNorm = (x: string, prefix: string) => g.op('LayerNormalization', [x, w(`${prefix}.weight`, [C]), w(`${prefix}.bias`, [C])], { axis: -1, epsilon: s.layerNormEps });
+
   // Embeddings: token + absolute position + token type, then LayerNorm.
-  const T = g.op('Gather', [g.op('Shape', [inputIds]), g.int64([1], [])], { axis: 0 }); // scalar T
+  const T = g.op('Gather', [inputShape, g.int64([1], [])], { axis: 0 }); // scalar T
   const positions = g.op('Range', [g.int64([0], []), T, g.int64([1], [])]); // [T]
   const words = g.op('Gather', [w('embeddings.word_embeddings.weight', [s.vocabSize, C]), inputIds], { axis: 0 }); // [B, T, C]
   const where = g.op('Gather', [w('embeddings.position_embeddings.weight', [s.maxPositions, C]), positions], { axis: 0 }); // [T, C]

@@ -126,7 +126,8 @@ async function findWeights(dir: string, depth: number): Promise<string | undefin
   return undefined;
 }
 
-function bertShape(config: Record<string, unknown>, source: string): BertShape {
+/** The architecture of a BERT `config.json`; refuses models this converter cannot build. */
+export function bertShape(config: Record<string, unknown>, source: string): BertShape {
   if (config.model_type !== 'bert') throw new ModelForgeError(`${source}/config.json describes a ${String(config.model_type)} model; only BERT encoders are converted`);
   if (config.hidden_act !== undefined && config.hidden_act !== 'gelu') throw new ModelForgeError(`${source}/config.json: hidden_act ${String(config.hidden_act)} is not supported (gelu is)`);
   const n = (key: string, fallback?: number) => {

@@ -1,4 +1,7 @@
-import { access, rename, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ModelLoadError } from '../errors/errors.js';
 
 /** Whether a path exists. */
 export async function exists(p: string): Promise<boolean> {
@@ -23,4 +26,23 @@ export async function moveIntoPlace(tmp: string, outDir: string, force: boolean)
   } else {
     await rename(tmp, outDir);
   }
+}
+
+/**
+ * A file made once and kept: `target` if it exists, else `make()`'s bytes written to a uniquely named temporary file
+ * and renamed into place, so processes making the same file at once never see a partial one. Returns `target`.
+ */
+export async function cachedFile(target: string, make: () => Promise<Uint8Array>, hint: string): Promise<string> {
+  if (await exists(target)) return target;
+  const bytes = await make();
+  const tmp = `${target}.${randomUUID()}.tmp`;
+  try {
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(tmp, bytes);
+    await rename(tmp, target);
+  } catch (cause) {
+    await rm(tmp, { force: true });
+    throw new ModelLoadError(`writing ${target} failed: ${(cause as Error).message}`, { cause, hint });
+  }
+  return target;
 }

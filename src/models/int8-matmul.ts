@@ -1,4 +1,4 @@
-import type { OnnxGraphBuilder } from './onnx-graph-builder.js';
+import { ElemType, type OnnxGraphBuilder } from './onnx-graph-builder.js';
 
 /** A [K, N] weight quantized per output column: int8 values and one float scale per column. */
 export interface Int8Columns {
@@ -59,6 +59,29 @@ export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8
   const inputs = [xq, weight, g.float(1), columnScales, g.uint8(128), ...(zeroPoint ? [zeroPoint] : [])];
   const [scaled] = g.opN('MatMulIntegerToFloat', inputs, 1, {}, undefined, 'com.microsoft'); // [R, N]
   return g.op('Mul', [scaled, g.op('Unsqueeze', [rowScales, g.int64([1])])]);
+}
+
+/**
+ * x · W like {@link int8MatMul}, with each row's activations quantized over their own range, [min, max] stretched to
+ * hold 0, rather than symmetrically around 0: a row of mostly positive values (after GELU) keeps twice the steps. Row r
+ * is carried as round(x / s_r) + z_r in uint8; ONNX Runtime's float GEMM takes one zero point for all rows, so the
+ * GEMM runs with none and z_r · Σ_k q[k, n] (the weight's column sums, made once here) is taken off after it. Rows
+ * are still quantized on their own, so a row's result never depends on the other rows. x: [R, K] → [R, N].
+ */
+export function int8MatMulAsymmetric(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number, formulation: Int8Formulation): string {
+  const { weight, zeroPoint } = int8WeightInitializer(g, name, [K, N], w.values, formulation);
+  const columnScales = g.weight(`${name}.scales`, [N], w.scales);
+  const lo = g.op('Min', [g.op('ReduceMin', [x], { axes: [1], keepdims: 0 }), g.float(0)]); // [R]
+  const hi = g.op('Max', [g.op('ReduceMax', [x], { axes: [1], keepdims: 0 }), g.float(0)]); // [R]
+  const rowScales = g.op('Max', [g.op('Mul', [g.op('Sub', [hi, lo]), g.float(1 / 255)]), g.float(1e-10)]); // [R]
+  const rowZeros = g.op('Cast', [g.op('Clip', [g.op('Round', [g.op('Div', [g.op('Neg', [lo]), rowScales])]), g.float(0), g.float(255)])], { to: ElemType.UINT8 }); // [R]
+  const xq = g.op('QuantizeLinear', [x, rowScales, rowZeros], { axis: 0 }); // [R, K] uint8
+  const [scaled] = g.opN('MatMulIntegerToFloat', [xq, weight, g.float(1), columnScales, g.uint8(0), ...(zeroPoint ? [zeroPoint] : [])], 1, {}, undefined, 'com.microsoft'); // [R, N]
+  const scaledSums = new Float32Array(N);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) scaledSums[n] += w.values[k * N + n];
+  for (let n = 0; n < N; n++) scaledSums[n] *= w.scales[n];
+  const zeroTerm = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [rowZeros], { to: ElemType.FLOAT }), g.int64([1])]), g.weight(`${name}.sums`, [N], scaledSums)]); // [R, N]
+  return g.op('Mul', [g.op('Sub', [scaled, zeroTerm]), g.op('Unsqueeze', [rowScales, g.int64([1])])]);
 }
 
 /** uint8 128 for each of `rows` rows (a scalar int64 tensor): the zero points {@link int8MatMul} takes. */

@@ -132,7 +132,7 @@ describe('HTTP API on real services', () => {
     const spec = (await app.inject({ url: '/openapi.json', headers: as(READER) })).json();
     expect(spec.openapi).toBe('3.1.0');
     expect(Object.keys(spec.paths).sort()).toEqual([
-      '/generate', '/healthz', '/metrics', '/readyz', '/v1/chat/completions', '/v1/completions', '/v1/conversations/{id}',
+      '/generate', '/healthz', '/metrics', '/readyz', '/v1/chat/completions', '/v1/completions', '/v1/conversations/{id}', '/v1/embeddings',
       '/v1/messages', '/v1/messages/audio', '/v1/messages/{id}', '/v1/messages/{id}/audio', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
     ]);
     expect(spec.components.schemas.Message.properties.text).toBeDefined();

@@ -1,10 +1,12 @@
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
+import { openEncoder } from '../../src/embedding/load-encoder.js';
+import type { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { ENCODER_DIR, ROOT } from '../helpers/paths.js';
+import { silentLog } from '../helpers/services.js';
 
 // The sample shop's intents, so that some replies are templates the model never writes.
 const WRITER = 'openai-surface-0123456789abcdef';
@@ -17,7 +19,8 @@ let encoder: SentenceEncoder;
 beforeAll(async () => {
   world = await startApiWorld('oaisurface', { AVA_API_TOKENS: `app:${WRITER}:enqueue+read`, AVA_API_RATE_LIMIT: '10000', AVA_MAX_NEW_TOKENS: '8', AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml') }, (g) => (counting = new CountingGenerator(g)));
   client = new OpenAI({ apiKey: WRITER, baseURL: `${await world.listen()}/v1`, maxRetries: 0 });
-  encoder = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1 });
+  // The encoder as the API loads it (int8 where it holds), to compare its embeddings with.
+  encoder = await openEncoder(ENCODER_DIR, world.config, silentLog);
 }, 120_000);
 afterAll(async () => {
   await encoder?.close();

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
-import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
+import type { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
+import { openEncoder } from '../../src/embedding/load-encoder.js';
 import { SemanticIndex } from '../../src/embedding/semantic-index.js';
 import { CachedEmbedder } from '../../src/embedding/text-embedder.js';
 import { ReplyPlanner } from '../../src/conversation/reply-planner.js';
@@ -33,7 +34,9 @@ let encoder: SentenceEncoder;
 let embedder: CachedEmbedder;
 let catalog: IntentCatalog;
 beforeAll(async () => {
-  encoder = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1 });
+  // The encoder as workers load it: int8 where it holds (the default), else float32.
+  encoder = await openEncoder(ENCODER_DIR, testConfig(isolatedNames('semantic')), silentLog);
+  expect(encoder.model.revision).toMatch(/\+int8-u8[su]8$/);
   embedder = new CachedEmbedder(encoder);
   catalog = await loadIntentCatalog(path.join(ROOT, 'config/intents.yaml'));
 });

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
+import { chooseInt8Kernel } from '../../src/inference/int8-kernel.js';
+import type { Int8Formulation } from '../../src/models/int8-matmul.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { ENCODER_DIR, ROOT } from '../helpers/paths.js';
 
@@ -23,6 +25,12 @@ const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 
 let encoder: SentenceEncoder;
 const scratch: string[] = [];
+/** A fresh folder removed after the tests: int8 graphs are built in it, not taken from a cache. */
+const scratchDir = () => {
+  const dir = path.join(os.tmpdir(), `ava-encoder-int8-${process.pid}-${scratch.length}`);
+  scratch.push(dir);
+  return dir;
+};
 beforeAll(async () => {
   encoder = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1 });
 });
@@ -40,6 +48,31 @@ describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → 
     const [alone] = await encoder.embed([reference.sentences[3]]);
     expect(cosine(alone, together[3])).toBeGreaterThan(0.99999);
     expect(encoder.dims).toBe(384);
+  });
+
+  it('in int8, in either integer kernel, stays within cosine 0.99 of sentence-transformers and embeds a text the same in any batch', async () => {
+    const cpu = await chooseInt8Kernel('auto');
+    const forms: Int8Formulation[] = cpu.formulation === 'u8s8' ? ['u8s8', 'u8u8'] : ['u8u8'];
+    const results: Float32Array[][] = [];
+    for (const formulation of forms) {
+      const int8 = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1, int8: { formulation, cacheDir: scratchDir() } });
+      try {
+        expect(int8.model.revision).toBe(`${encoder.model.revision}+int8-${formulation}`);
+        const together = await int8.embed(reference.sentences);
+        const sims = together.map((v, i) => cosine(v, reference.embeddings[i]));
+        console.info(`int8 (${formulation}) cosine to sentence-transformers: min ${Math.min(...sims).toFixed(4)}, mean ${(sims.reduce((a, b) => a + b, 0) / sims.length).toFixed(4)} over ${sims.length} sentences`);
+        for (const [i, s] of sims.entries()) expect(s, reference.sentences[i]).toBeGreaterThanOrEqual(0.99);
+        // Each token is quantized on its own: the padding of a batch changes nothing but float rounding.
+        const alone = await int8.embed([reference.sentences[3], reference.sentences[0]]);
+        expect(cosine(alone[0], together[3])).toBeGreaterThan(0.99999);
+        expect(cosine(alone[1], together[0])).toBeGreaterThan(0.99999);
+        results.push(together);
+      } finally {
+        await int8.close();
+      }
+    }
+    // Both kernels carry the same integers.
+    if (results.length === 2) for (const [i, v] of results[0].entries()) expect(cosine(v, results[1][i])).toBeGreaterThan(0.99999);
   });
 
   it('is loaded by transformers.js\'s feature-extraction pipeline as it is', async () => {
