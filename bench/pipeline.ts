@@ -3,8 +3,9 @@
  *
  * 1. The instant generator (a fixed reply, no model: what the queue and storage cost by themselves) on an empty
  *    store, all messages enqueued at once: the baseline; then the same with AVA_ENCODER=off, for what the semantic
- *    step (the sentence encoder) costs, and with AVA_CONVERSATION_ORDER=off, for what answering each conversation's
- *    messages in order costs (the messages go to 500 conversations, so 20 each at the default 10,000).
+ *    step (the sentence encoder) costs, with AVA_ENCODER_PRECISION=fp32, for what the int8 encoder gains, and with
+ *    AVA_CONVERSATION_ORDER=off, for what answering each conversation's messages in order costs (the messages go to
+ *    500 conversations, so 20 each at the default 10,000).
  * 2. The same on a store pre-filled with BENCH_PREFILL messages (their replies, turns, processing records and
  *    conversations, bulk-inserted first), then again enqueued at that maximum rate and at half of it, for latency.
  * 3. The tiny model on the engine, on the pre-filled store.
@@ -164,6 +165,8 @@ try {
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
   // The same without the sentence encoder: what the semantic step costs per message.
   runs.push(await run('instant, empty store, lexical only', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER: 'off' }));
+  // The encoder in float32, as before int8 was the default: what the int8 encoder gains.
+  runs.push(await run('instant, empty store, fp32 encoder', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER_PRECISION: 'fp32' }));
   runs.push(await run('instant, empty store, conversation order off', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_CONVERSATION_ORDER: 'off' }));
   let prefillS = 0;
   if (PREFILL > 0) {
@@ -187,13 +190,15 @@ try {
   const ratio = +(rate(full.label) / rate('instant, empty store')).toFixed(2);
   const semanticRatio = +(rate('instant, empty store') / rate('instant, empty store, lexical only')).toFixed(2);
   const orderRatio = +(rate('instant, empty store') / rate('instant, empty store, conversation order off')).toFixed(2);
+  const int8Ratio = +(rate('instant, empty store') / rate('instant, empty store, fp32 encoder')).toFixed(2);
   console.table(rows);
   console.log('mean ms per batch, by step of the batch processor:');
   console.table(runs.map((r) => r.steps));
   console.log(`pre-filled / empty store, instant, messages/s: ${ratio} (pre-fill of ${PREFILL} messages took ${prefillS.toFixed(1)} s)`);
   console.log(`with / without the semantic step (sentence encoder), instant, empty store, messages/s: ${semanticRatio}`);
+  console.log(`int8 / fp32 sentence encoder, instant, empty store, messages/s: ${int8Ratio}`);
   console.log(`with / without the conversation order (500 conversations, 20 messages each), instant, empty store, messages/s: ${orderRatio}`);
-  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio, orderOverUnordered: orderRatio } });
+  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio, orderOverUnordered: orderRatio, int8OverFp32Encoder: int8Ratio } });
   console.log(`written ${file}`);
 } finally {
   await dropDatabase(emptyDb);
