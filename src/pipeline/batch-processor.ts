@@ -87,7 +87,7 @@ export class BatchProcessor {
     lap('existing');
     const heard = await this.transcribe(voice.filter((v) => !marked.has(v.key)));
     lap('transcribe');
-    // A message whose conversation has an earlier one still unanswered waits for it (handed back to the queue).
+    // A message whose conversation has an earlier one still unanswered waits for it (parked until that one is released).
     const { admitted: fresh, waiting } = await this.inOrder([...parsed.filter((p) => !marked.has(p.key)), ...heard.heard]);
     lap('order');
     const freshMalformed = malformed.filter((m) => !marked.has(m.key));
@@ -151,7 +151,7 @@ export class BatchProcessor {
     await this.deps.order?.release([...parsed, ...voice].filter((p) => !waits.has(p.key)).map((p) => ({ messageId: p.key, conversationId: p.message.conversationId })));
 
     const outcomes = new Map<QueuedJob, JobOutcome>(refused);
-    for (const w of waiting) outcomes.set(w.job, { kind: 'deferred', messageId: w.key });
+    for (const w of waiting) outcomes.set(w.job, { kind: 'deferred', messageId: w.key, conversationId: w.message.conversationId });
     for (const p of [...parsed, ...voice, ...malformed]) if (marked.has(p.key)) outcomes.set(p.job, { kind: 'already-stored', messageId: p.key });
     for (const a of answers) {
       // Not stored: a reply with this key was there already (its worker died before marking it, or an enqueue after
@@ -168,6 +168,14 @@ export class BatchProcessor {
       if (!outcome) throw new Error(`batch processor: job ${job.id} has no outcome`);
       return outcome;
     });
+  }
+
+  /**
+   * Wakes the messages parked by this worker that have become the first of their conversations: the conversation's
+   * earlier message was released while they were still in flight, so its release could not wake them.
+   */
+  async wake(parked: ReadonlyArray<{ messageId: string; conversationId: string }>): Promise<void> {
+    await this.deps.order?.wake(parked);
   }
 
   /**

@@ -12,8 +12,8 @@ export type JobOutcome =
   | { kind: 'replied'; messageId: string }
   | { kind: 'failed'; messageId: string; error: AvaError }
   | { kind: 'already-stored'; messageId: string }
-  /** An earlier message of its conversation is not answered yet: the job goes back to the queue for a moment. */
-  | { kind: 'deferred'; messageId: string }
+  /** An earlier message of its conversation is not answered yet: the job is parked until that one is. */
+  | { kind: 'deferred'; messageId: string; conversationId: string }
   /** No reply can be keyed safely for the job (its data names another message, or its id is unusable). */
   | { kind: 'refused'; jobId: string; error: AvaError };
 

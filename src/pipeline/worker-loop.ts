@@ -5,8 +5,12 @@ import { LockKeeper } from '../queue/lock-keeper.js';
 import type { BatchProcessor } from './batch-processor.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 
-/** How long a message waiting for an earlier one of its conversation stays out of the queue, in ms. */
-const DEFER_MS = 200;
+/**
+ * Longest a message waiting for an earlier one of its conversation stays parked, in ms. It is woken as soon as that
+ * one is released (see `ConversationOrder.wake`); this bound only matters when the wake-up is lost, for example when
+ * the releasing worker dies between the two.
+ */
+export const PARK_MS = 5_000;
 
 /** Flow control of the loop. */
 export interface WorkerLoopOptions {
@@ -80,6 +84,7 @@ export class WorkerLoop {
     log.info('batch taken');
     try {
       const outcomes = await this.processor.process(batch.jobs, log);
+      const parked: Array<{ messageId: string; conversationId: string }> = [];
       await Promise.all(
         batch.jobs.map(async (job, i) => {
           const o = outcomes[i];
@@ -95,7 +100,8 @@ export class WorkerLoop {
               await this.collector.fail(batch, job, `${o.error.code}: ${o.error.message}`, { retry: false });
             } else if (o.kind === 'deferred') {
               jobLog.debug('waiting for an earlier message of its conversation');
-              await this.collector.defer(batch, job, DEFER_MS);
+              await this.collector.defer(batch, job, PARK_MS);
+              parked.push(o);
             } else {
               jobLog.debug({ outcome: o.kind }, 'job completed');
               await this.collector.complete(batch, job, { status: o.kind });
@@ -106,6 +112,8 @@ export class WorkerLoop {
           }
         }),
       );
+      // Parked first, then looked at: a release that came in between cannot go unnoticed (see ConversationOrder.wake).
+      await this.processor.wake(parked).catch((err: unknown) => log.warn({ err, parked: parked.length }, `waking parked messages failed; they wait up to ${PARK_MS} ms`));
     } catch (err) {
       const retry = err instanceof StorageError;
       this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.jobs.length);

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
+import { MESSAGE_JOB_NAME } from '../contract/message-contract.js';
 import type { Redis } from 'ioredis';
 import { ConversationOwnerError } from '../errors/errors.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
@@ -65,8 +66,8 @@ export interface Admission<T> {
  * Messages of one conversation are answered in the order they were accepted, each after the turns before it: the
  * producer gives every message a place in its conversation's pending set (a sorted set in Redis) as it enqueues it,
  * and a worker answers a message only when it is the first of its set, removing it once its reply and turn are
- * stored. A later message taken early (in the same batch, or by another worker) is handed back to the queue for a
- * moment. Unrelated conversations never wait for each other. Jobs added without the producer have no place and are
+ * stored. A later message taken early (in the same batch, or by another worker) is parked in the delayed set and
+ * woken when the one before it is released. Unrelated conversations never wait for each other. Jobs added without the producer have no place and are
  * not ordered.
  */
 export class ConversationOrder {
@@ -131,7 +132,10 @@ export class ConversationOrder {
     return { admitted, waiting, places };
   }
 
-  /** Removes answered messages from their conversations' sets, letting the next message of each go; one round trip. */
+  /**
+   * Removes answered messages from their conversations' sets and wakes the next message of each, if it is parked:
+   * two round trips, and one promotion per woken message.
+   */
   async release(entries: readonly OrderEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
@@ -139,11 +143,40 @@ export class ConversationOrder {
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
+    await this.wake(entries);
+  }
+
+  /**
+   * Moves the first pending message of each of these conversations from the delayed set to the queue, if it is
+   * parked there. Both sides write first and look second — a release removes its message, then wakes the next; a
+   * worker parks its messages, then wakes them if they have become first — so a message is woken by one or the
+   * other, never by neither; being woken twice is a no-op.
+   */
+  async wake(entries: readonly OrderEntry[]): Promise<void> {
+    const conversations = [...new Set(entries.map((e) => e.conversationId))];
+    if (conversations.length === 0) return;
+    const pipeline = this.redis.pipeline();
+    for (const c of conversations) pipeline.zrange(this.keys.conversation(c).pending, 0, 0);
+    const results = (await pipeline.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+    const heads = results.flatMap(([, head]) => head as string[]);
+    await Promise.all(heads.map((messageId) => this.promote(messageJobId(messageId))));
   }
 
   /** Closes the queue handle (not the shared connection). */
   async close(): Promise<void> {
     await this.queue.close();
+  }
+
+  /** Moves a parked job to the queue; a job that is not parked (taken, waiting, done) is left as it is. */
+  private async promote(jobId: string): Promise<void> {
+    try {
+      await new Job(this.queue, MESSAGE_JOB_NAME, {}, {}, jobId).promote();
+    } catch (err) {
+      // BullMQ's promote answers -3 (JobNotInState) for a job outside the delayed set.
+      if (!/is not in the delayed state/.test((err as Error).message)) throw err;
+    }
   }
 
   /** First messages whose jobs are finished, or unknown to the queue for longer than an enqueue takes, leave their sets. */
