@@ -181,11 +181,12 @@ export class ConversationOrder {
 
   /** First messages whose jobs are finished, or unknown to the queue for longer than an enqueue takes, leave their sets. */
   private async dropFinished(blockers: ReadonlyMap<string, { conversationId: string; placedAtMs: number }>): Promise<void> {
-    const done: OrderEntry[] = [];
-    for (const [messageId, b] of blockers) {
-      const state = await this.queue.getJobState(messageJobId(messageId));
-      if (state === 'completed' || state === 'failed' || (state === 'unknown' && Date.now() - b.placedAtMs > LOST_AFTER_MS)) done.push({ messageId, conversationId: b.conversationId });
-    }
+    // One state read per blocker, all sent at once (a batch of a bursty conversation set has hundreds).
+    const states = await Promise.all([...blockers.keys()].map((messageId) => this.queue.getJobState(messageJobId(messageId))));
+    const done = [...blockers].flatMap(([messageId, b], i) => {
+      const state = states[i];
+      return state === 'completed' || state === 'failed' || (state === 'unknown' && Date.now() - b.placedAtMs > LOST_AFTER_MS) ? [{ messageId, conversationId: b.conversationId }] : [];
+    });
     await this.release(done);
   }
 }

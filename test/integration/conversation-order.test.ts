@@ -54,7 +54,8 @@ it('answers 5 messages of one conversation sent at once in order, each prompt ho
   console.info(`5 ordered steps among 55 messages answered in ${seconds.toFixed(1)} s`);
   // Each later step is parked and woken when the one before it is released (0.9 s for all here on a 2-core VM); one
   // lost wake-up would leave a step parked for the whole fallback period.
-  expect(seconds).toBeLessThan(PARK_MS / 1000);
+  expect(PARK_MS).toBeGreaterThanOrEqual(10_000);
+  expect(seconds).toBeLessThan(10);
 
   for (const [k, step] of steps.entries()) {
     const prompts = counting.prompts.filter((p) => p.endsWith(`User: ${step.text}\nAssistant:`));
