@@ -96,8 +96,8 @@ export class ConversationOrder {
 
   /**
    * Splits a batch's messages into those that may be answered now (the first pending message of their conversation,
-   * or one with no place) and those that must wait for an earlier one, and reads their places. At most one message
-   * per conversation is admitted. A first message whose job is finished, or lost, is removed from its set so that the next one can go.
+   * or one with no place, which is not ordered) and those that must wait for an earlier one, and reads their places.
+   * A first message whose job is finished, or lost, is removed from its set so that the next one can go.
    */
   async admit<T extends OrderEntry>(entries: readonly T[]): Promise<Admission<T>> {
     if (entries.length === 0) return { admitted: [], waiting: [], places: new Map() };
@@ -114,14 +114,16 @@ export class ConversationOrder {
     const waiting: T[] = [];
     const places = new Map<string, number>();
     const blockers = new Map<string, { conversationId: string; placedAtMs: number }>();
-    const taken = new Set<string>();
     entries.forEach((e, i) => {
       const [head, headPlace] = results[2 * i][1] as string[];
       const place = results[2 * i + 1][1] as string | null;
-      if (place !== null) places.set(e.messageId, Number(place));
-      const first = place === null || head === undefined || head === e.messageId;
-      if (first && !taken.has(e.conversationId)) {
-        taken.add(e.conversationId);
+      // A job added without the producer has no place and is not ordered: it never waits, and no one wakes it.
+      if (place === null) {
+        admitted.push(e);
+        return;
+      }
+      places.set(e.messageId, Number(place));
+      if (head === e.messageId) {
         admitted.push(e);
         return;
       }

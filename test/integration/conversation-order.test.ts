@@ -65,11 +65,12 @@ it('answers 5 messages of one conversation sent at once in order, each prompt ho
     expect(positions.slice(0, k + 1).every((p, i, a) => p >= 0 && (i === 0 || p > a[i - 1])), `${step.messageId}: ${prompts[0]}`).toBe(true);
     expect(positions.slice(k + 1).every((p) => p < 0)).toBe(true);
   }
-  // The turns were written in the order the messages were accepted, and each conversation's set is empty again.
+  // The turns were written in the order the messages were accepted, and each conversation's set is empty again. A
+  // reply is stored before its turn is written and its place released, so both are waited for.
+  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  await expect.poll(() => redis.exists(keys.conversation('story').pending), { timeout: 10_000 }).toBe(0);
   const turns = await db.turns.find({ conversationId: 'story' }).sort({ at: 1, seq: 1 }).toArray();
   expect(turns.map((t) => t._id)).toEqual(steps.map((s) => s.messageId));
-  const keys = new RedisKeys(config.queuePrefix, config.queueName);
-  expect(await redis.exists(keys.conversation('story').pending)).toBe(0);
   // Each message was generated once and stored once.
   for (const m of all) expect(counting.prompts.filter((p) => p.endsWith(`User: ${m.text}\nAssistant:`)), m.messageId).toHaveLength(1);
   expect(await db.replies.countDocuments({})).toBe(55);
