@@ -24,6 +24,6 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
   };
   for (const [url, asset] of Object.entries(assets)) {
     const body = await readFile(asset.file, 'utf8');
-    app.get(url, { config: { rateLimit: false }, schema: { hide: true } }, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(body));
+    app.get(url, { config: { public: true, rateLimit: false }, schema: { hide: true } }, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(body));
   }
 };
