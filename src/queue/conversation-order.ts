@@ -67,8 +67,8 @@ export interface Admission<T> {
  * producer gives every message a place in its conversation's pending set (a sorted set in Redis) as it enqueues it,
  * and a worker answers a message only when it is the first of its set, removing it once its reply and turn are
  * stored. A later message taken early (in the same batch, or by another worker) is parked in the delayed set and
- * woken when the one before it is released. Unrelated conversations never wait for each other. Jobs added without the producer have no place and are
- * not ordered.
+ * woken when the one before it is released. Unrelated conversations never wait for each other. Jobs added without
+ * the producer have no place and are not ordered.
  */
 export class ConversationOrder {
   private readonly queue: Queue;
@@ -128,7 +128,7 @@ export class ConversationOrder {
         return;
       }
       waiting.push(e);
-      if (head !== undefined && head !== e.messageId) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(headPlace) / 1000 });
+      if (head !== undefined) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(headPlace) / 1000 });
     });
     await this.dropFinished(blockers);
     return { admitted, waiting, places };
