@@ -7,6 +7,7 @@ import type { ReplyCounters } from '../metrics/reply-counters.js';
 import type { FailedJob, FailedJobScanner } from '../queue/failed-job-scanner.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMarks } from '../queue/stored-reply-marks.js';
+import type { ConversationOrder } from '../queue/conversation-order.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import { PeriodicTask } from './periodic-task.js';
 import { replyKeyOf } from './reply-key.js';
@@ -24,6 +25,11 @@ export interface ReconcilerDeps {
   counters?: ReplyCounters;
   /** Recorded on the failed replies it stores. */
   model: { id: string; revision: string };
+  /**
+   * The conversation order: each job answered here leaves its conversation's pending set, so the next message of
+   * the conversation goes at once instead of waiting parked for a wake-up that its failed worker never sent.
+   */
+  order?: ConversationOrder;
   log: Logger;
 }
 
@@ -31,8 +37,8 @@ export interface ReconcilerDeps {
  * Keeps the promise for jobs that end in BullMQ's failed set without a reply: their attempts ran out (a database
  * outage longer than the retry budget) or they stalled past the limit. Every `intervalMs` one worker of the queue
  * walks the set from where the last walk ended and stores a `failed` reply with `ERR_RETRIES_EXHAUSTED` or
- * `ERR_STALLED` for each such job whose reply is missing. A failed store (the database still down) leaves the cursor
- * where it was, so the next pass tries again. Jobs refused for their id (`ERR_JOB_ID`) stay without a reply.
+ * `ERR_STALLED` for each such job whose reply is missing, and releases its place in its conversation. A failed
+ * store (the database still down) leaves the cursor where it was, so the next pass tries again. Jobs refused for their id (`ERR_JOB_ID`) stay without a reply.
  */
 export class FailedJobReconciler {
   private readonly periodic: PeriodicTask;
@@ -80,6 +86,8 @@ export class FailedJobReconciler {
     if (docs.length === 0) return 0;
     const stored = await this.deps.replies.storeAll(docs);
     await this.deps.marks.mark(unmarked.filter((c) => stored.has(c.key)).map(({ job }) => ({ job, reply: { status: 'failed' as const } })));
+    // Each has its reply now (stored here, or found stored): its place in its conversation is done with.
+    await this.deps.order?.release(docs.flatMap((d) => (d.conversationId ? [{ messageId: d._id, conversationId: d.conversationId }] : [])));
     await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     for (const d of docs) {
       this.deps.stream?.done(d._id);

@@ -127,7 +127,7 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY, uploads: days.uploads * DAY });
   const sweeper = new RetentionSweeper(retention, redis, RedisKeys.retentionLock(config.dbName), config.retentionSweepMs, log);
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
-  const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log }, config.reconcileIntervalMs);
+  const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log, ...(order ? { order } : {}) }, config.reconcileIntervalMs);
   log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, semantic: encoder ? encoder.embedder.model : 'off', retention: { days, mode: retention.mode } }, 'dialogue configured');
   const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: () => generator.whenCapacity(), metrics });
   await loop.start();

@@ -285,6 +285,11 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       for (const id of during) {
         expect(await w.db.replies.findOne({ _id: id }), id).toMatchObject({ status: 'failed', conversationId: expect.any(String), error: { code: 'ERR_RETRIES_EXHAUSTED', message: expect.stringMatching(/gave up after 2 attempts; last error: ERR_STORAGE/) } });
       }
+      // Their places in their conversations are released just after their failed replies are stored, so no next
+      // message waits on them.
+      const keys = new RedisKeys(w.config.queuePrefix, w.config.queueName);
+      const placed = () => Promise.all(during.map((id, i) => w.redis.zscore(keys.conversation(`c-${i}`).pending, id)));
+      await expect.poll(placed, { timeout: 5_000 }).toEqual(during.map(() => null));
       // Exactly one reply per message, also after more reconciler passes.
       await sleep(1_000);
       expect(await w.db.replies.countDocuments({})).toBe(9);
