@@ -38,7 +38,8 @@ export interface ReconcilerDeps {
  * outage longer than the retry budget) or they stalled past the limit. Every `intervalMs` one worker of the queue
  * walks the set from where the last walk ended and stores a `failed` reply with `ERR_RETRIES_EXHAUSTED` or
  * `ERR_STALLED` for each such job whose reply is missing, and releases its place in its conversation. A failed
- * store (the database still down) leaves the cursor where it was, so the next pass tries again. Jobs refused for their id (`ERR_JOB_ID`) stay without a reply.
+ * store (the database still down) leaves the cursor where it was, so the next pass tries again. Jobs refused for
+ * their id (`ERR_JOB_ID`) stay without a reply.
  */
 export class FailedJobReconciler {
   private readonly periodic: PeriodicTask;
