@@ -1,5 +1,3 @@
-import { encoderDir, openEncoder } from '../embedding/load-encoder.js';
-import { EncoderOnDemand } from '../embedding/encoder-on-demand.js';
 import path from 'node:path';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -11,6 +9,8 @@ import { DialogueState } from '../conversation/dialogue-state.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import { EncoderOnDemand } from '../embedding/encoder-on-demand.js';
+import { encoderDir, openEncoder } from '../embedding/load-encoder.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
 import { ExportWeights } from '../inference/export-weights.js';
-import { BERT_OPSET, buildBertGraph } from '../models/bert-graph.js';
+import { BERT_OPSET, buildBertGraph, transpose } from '../models/bert-graph.js';
 import { bertShape } from '../models/encoder-converter.js';
 import { cachedFile } from '../models/folder-files.js';
 import type { Int8Formulation } from '../models/int8-matmul.js';
@@ -34,19 +34,13 @@ async function int8EncoderGraph(dir: string, formulation: Int8Formulation): Prom
     throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
   const graph = buildBertGraph(shape, (name, dims) => {
-    const data = weights.get(name) ?? transposedBack(weights.get(`${name}.T`), dims);
+    // A linear layer's weight is held transposed ([in, out]) in the float32 graph; the builder asks for [out, in].
+    const plain = weights.get(name);
+    const held = plain ? undefined : weights.get(`${name}.T`);
+    const data = plain ?? (held && dims.length === 2 ? transpose(held, dims[1], dims[0]) : undefined);
     if (!data) throw new ModelLoadError(`${source} has no weight named ${name}; only encoders converted by \`npm run models:encoder\` have an int8 form`, { hint: 'set AVA_ENCODER_PRECISION=fp32' });
     if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new ModelLoadError(`${source}: weight ${name} does not have shape [${dims}]`);
     return data;
   }, { precision: 'int8', formulation });
   return graph.encode({ opset: BERT_OPSET, producer: 'ava-encoder-int8', graphName: 'sentence-encoder-int8' });
-}
-
-/** A linear layer's weight as the float32 graph holds it, transposed ([in, out]), back in PyTorch's [out, in]. */
-function transposedBack(t: Float32Array | undefined, dims: number[]): Float32Array | undefined {
-  if (!t || dims.length !== 2) return t;
-  const [outDim, inDim] = dims;
-  const out = new Float32Array(t.length);
-  for (let i = 0; i < inDim; i++) for (let o = 0; o < outDim; o++) out[o * inDim + i] = t[i * outDim + o];
-  return out;
 }

@@ -116,7 +116,7 @@ function geluErf(g: OnnxGraphBuilder, x: string): string {
 }
 
 /** A row-major [rows, cols] matrix transposed to [cols, rows]. */
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
+export function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(m.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = m[r * cols + c];
   return out;
