@@ -18,9 +18,20 @@ const BULK_SIZE = 500;
 async function measure(appendfsync: 'everysec' | 'always') {
   const server = await OwnRedis.start(appendfsync);
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName: 'bench-enqueue', prefix: 'bull', attempts: 8, backoffMs: 1_000 });
+  const producer = new MessageProducer(redis, {
+    queueName: 'bench-enqueue',
+    prefix: 'bull',
+    attempts: 8,
+    backoffMs: 1_000,
+  });
   try {
-    const message = (id: string) => ({ v: 1 as const, messageId: id, conversationId: 'c', userId: 'u', text: 'Where is my parcel?' });
+    const message = (id: string) => ({
+      v: 1 as const,
+      messageId: id,
+      conversationId: 'c',
+      userId: 'u',
+      text: 'Where is my parcel?',
+    });
     const latencies: number[] = [];
     let next = 0;
     const t0 = performance.now();
@@ -36,7 +47,8 @@ async function measure(appendfsync: 'everysec' | 'always') {
     );
     const singleS = (performance.now() - t0) / 1000;
     const t1 = performance.now();
-    for (let s = 0; s < BULK; s += BULK_SIZE) await producer.enqueueMany(Array.from({ length: BULK_SIZE }, (_, k) => message(`b-${s + k}`)));
+    for (let s = 0; s < BULK; s += BULK_SIZE)
+      await producer.enqueueMany(Array.from({ length: BULK_SIZE }, (_, k) => message(`b-${s + k}`)));
     const bulkS = (performance.now() - t1) / 1000;
     return {
       appendfsync,
@@ -60,4 +72,6 @@ const ratios = {
 };
 console.table([baseline, durable]);
 console.table([ratios]);
-console.log(`written ${await writeResult('enqueue', { benchmark: 'enqueue', machine: machine(), concurrency: CONCURRENCY, bulkSize: BULK_SIZE, rows: [baseline, durable], ratios })}`);
+console.log(
+  `written ${await writeResult('enqueue', { benchmark: 'enqueue', machine: machine(), concurrency: CONCURRENCY, bulkSize: BULK_SIZE, rows: [baseline, durable], ratios })}`,
+);

@@ -52,7 +52,11 @@ function summarise(s: Scenario) {
   };
 }
 
-async function timed(name: string, run: (done: (i: number, out: GenerationOutput) => void) => Promise<void>, arrivals?: number[]): Promise<Scenario> {
+async function timed(
+  name: string,
+  run: (done: (i: number, out: GenerationOutput) => void) => Promise<void>,
+  arrivals?: number[],
+): Promise<Scenario> {
   const outputs: GenerationOutput[] = new Array(N);
   const latenciesMs: number[] = new Array(N);
   process.stderr.write(`running ${name}…\n`);
@@ -85,7 +89,13 @@ async function measureDecode(precision: 'fp32' | 'int8') {
   for (const B of [1, 8, 16, 32, 64]) {
     let handle = 0;
     for (let s = 0; s < B; s += 16) {
-      await raw.prefill(Array.from({ length: Math.min(16, B - s) }, () => ({ handle: ++handle, tokens: Array.from({ length: 128 }, (_, k) => 100 + k), slots: 128 + DECODE_STEPS + 1 })));
+      await raw.prefill(
+        Array.from({ length: Math.min(16, B - s) }, () => ({
+          handle: ++handle,
+          tokens: Array.from({ length: 128 }, (_, k) => 100 + k),
+          slots: 128 + DECODE_STEPS + 1,
+        })),
+      );
     }
     // Each step timed alone, enough of them for a stable median; the spread is the 10th to 90th percentile.
     const rates = (await timeDecodeSteps(raw, B, DECODE_STEPS)).map((ms) => B / (ms / 1000));
@@ -100,14 +110,34 @@ const { steps: decodeSteps, spread: decodeSpread } = await measureDecode('fp32')
 process.stderr.write('measuring decode steps (int8)…\n');
 const int8Decode = await measureDecode('int8');
 
-const engine = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256 });
-const engine8 = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256, precision: 'int8' });
+const engine = await EngineGenerator.load({
+  id: PRESET,
+  dir,
+  intraOpThreads: THREADS,
+  maxBatchSize: 64,
+  maxCachedTokens: 64 * 256,
+});
+const engine8 = await EngineGenerator.load({
+  id: PRESET,
+  dir,
+  intraOpThreads: THREADS,
+  maxBatchSize: 64,
+  maxCachedTokens: 64 * 256,
+  precision: 'int8',
+});
 const batched = await PipelineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS });
-const naive = (await pipeline('text-generation', dir, { dtype: 'fp32', local_files_only: true, session_options: { intraOpNumThreads: THREADS } })) as TextGenerationPipeline;
+const naive = (await pipeline('text-generation', dir, {
+  dtype: 'fp32',
+  local_files_only: true,
+  session_options: { intraOpNumThreads: THREADS },
+})) as TextGenerationPipeline;
 
 // 64 prompts of 8–200 tokens, cut from a plain English corpus.
 const tokenizer = naive.tokenizer;
-const prompts = benchPrompts({ encode: (t) => tokenizer.encode(t, { add_special_tokens: false }), decode: (ids) => tokenizer.decode(ids) }, N);
+const prompts = benchPrompts(
+  { encode: (t) => tokenizer.encode(t, { add_special_tokens: false }), decode: (ids) => tokenizer.decode(ids) },
+  N,
+);
 const requests = prompts.map((prompt) => ({ promptIds: engine.tokenizer.encode(prompt), maxNewTokens: MAX_NEW }));
 
 // Warm-up: one request through each path, so that session initialisation is not measured.
@@ -127,20 +157,24 @@ const capacity = N / (c.wallMs / 1000);
 const rate = 0.8 * capacity;
 let t = 0;
 const arrivals = requests.map((_, i) => {
-  const gap = -Math.log(1 - (((i * 2654435761) % 4294967296) / 4294967296)) / rate;
+  const gap = -Math.log(1 - ((i * 2654435761) % 4294967296) / 4294967296) / rate;
   t += i === 0 ? 0 : gap * 1000;
   return t;
 });
-const d = await timed(`(d) engine, Poisson arrivals at ${rate.toFixed(2)} msg/s`, async (done) => {
-  const t0 = performance.now();
-  await Promise.all(
-    requests.map(async (r, i) => {
-      const wait = arrivals[i] - (performance.now() - t0);
-      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-      done(i, await engine.stream(r));
-    }),
-  );
-}, arrivals);
+const d = await timed(
+  `(d) engine, Poisson arrivals at ${rate.toFixed(2)} msg/s`,
+  async (done) => {
+    const t0 = performance.now();
+    await Promise.all(
+      requests.map(async (r, i) => {
+        const wait = arrivals[i] - (performance.now() - t0);
+        if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+        done(i, await engine.stream(r));
+      }),
+    );
+  },
+  arrivals,
+);
 // The baseline gets the engine's advantage too: its batches of 16 are formed from prompts sorted by length, so
 // little of each left-padded batch is padding.
 const byLength = requests.map((r, i) => ({ r, i })).sort((x, y) => x.r.promptIds.length - y.r.promptIds.length);
@@ -160,12 +194,23 @@ const eos = engine.tokenizer.eosTokenId;
 const a = await timed('(a) transformers.js pipeline, one at a time', async (done) => {
   for (let i = 0; i < N; i++) {
     const inputs = naive.tokenizer(prompts[i]) as { input_ids: Tensor; attention_mask: Tensor };
-    const out = (await naive.model.generate({ ...inputs, max_new_tokens: MAX_NEW, do_sample: false, eos_token_id: eos, pad_token_id: eos } as Parameters<typeof naive.model.generate>[0])) as Tensor;
+    const out = (await naive.model.generate({
+      ...inputs,
+      max_new_tokens: MAX_NEW,
+      do_sample: false,
+      eos_token_id: eos,
+      pad_token_id: eos,
+    } as Parameters<typeof naive.model.generate>[0])) as Tensor;
     const promptTokens = inputs.input_ids.dims[1];
     const all = Array.from(out.data as BigInt64Array, Number);
     const end = all.indexOf(eos, promptTokens);
     const generated = all.slice(promptTokens, end < 0 ? all.length : end).slice(0, MAX_NEW);
-    done(i, { text: engine.tokenizer.decode(generated), promptTokens, generatedTokens: generated.length, finishReason: end < 0 ? 'length' : 'stop' });
+    done(i, {
+      text: engine.tokenizer.decode(generated),
+      promptTokens,
+      generatedTokens: generated.length,
+      finishReason: end < 0 ? 'length' : 'stop',
+    });
   }
 });
 
@@ -189,8 +234,16 @@ const result = {
   messages: N,
   maxNewTokens: MAX_NEW,
   scenarios: rows,
-  ratios: { 'c/a': +(tps(c) / tps(a)).toFixed(2), 'c/b': +(tps(c) / tps(b)).toFixed(2), 'c8/c': +(tps(c8) / tps(c)).toFixed(2) },
-  int8: { decodeStepTokensPerSecond: int8Decode.steps, decodeStepSpread: int8Decode.spread, greedyDifferingFromFp32: c8.outputs.filter((o, i) => o.text !== c.outputs[i].text).length },
+  ratios: {
+    'c/a': +(tps(c) / tps(a)).toFixed(2),
+    'c/b': +(tps(c) / tps(b)).toFixed(2),
+    'c8/c': +(tps(c8) / tps(c)).toFixed(2),
+  },
+  int8: {
+    decodeStepTokensPerSecond: int8Decode.steps,
+    decodeStepSpread: int8Decode.spread,
+    greedyDifferingFromFp32: c8.outputs.filter((o, i) => o.text !== c.outputs[i].text).length,
+  },
   decodeStepTokensPerSecond: decodeSteps,
   roofline: {
     matmulPeakGflops: +gflops.toFixed(1),
@@ -208,12 +261,23 @@ const result = {
 };
 console.table(rows);
 console.table([{ ...result.ratios, ...decodeSteps }]);
-console.table([{ ...result.roofline, peakBefore: `${peakBefore.best.gflops} (${peakBefore.best.shape})`, peakAfter: `${peakAfter.best.gflops} (${peakAfter.best.shape})` }]);
+console.table([
+  {
+    ...result.roofline,
+    peakBefore: `${peakBefore.best.gflops} (${peakBefore.best.shape})`,
+    peakAfter: `${peakAfter.best.gflops} (${peakAfter.best.shape})`,
+  },
+]);
 console.table([decodeSpread]);
 console.log('int8 engine decode steps (median, p10–p90):');
 console.table([int8Decode.steps, int8Decode.spread]);
-console.log(`int8 engine: greedy outputs differing from the fp32 engine: ${result.int8.greedyDifferingFromFp32} of ${N}`);
-if (result.roofline.measurementError) console.log(`MEASUREMENT ERROR: the engine ran faster than the measured peak allows (fraction ${result.roofline.achievedFraction}); the peak was measured too low`);
+console.log(
+  `int8 engine: greedy outputs differing from the fp32 engine: ${result.int8.greedyDifferingFromFp32} of ${N}`,
+);
+if (result.roofline.measurementError)
+  console.log(
+    `MEASUREMENT ERROR: the engine ran faster than the measured peak allows (fraction ${result.roofline.achievedFraction}); the peak was measured too low`,
+  );
 console.log(`greedy outputs differing between engine and transformers.js: ${mismatches} of ${N}`);
 console.log(`written ${await writeResult('inference', result)}`);
 await engine.close();

@@ -29,11 +29,21 @@ for (const precision of ['fp32', 'int8'] as const) {
   const engine = await Gpt2Engine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8 * 1024 + 64, precision });
   for (const B of BATCHES) {
     for (const L of LENGTHS) {
-      for (let h = 1; h <= B; h++) await engine.prefill([{ handle: h, tokens: Array.from({ length: L }, (_, k) => 100 + ((k * 7) % 5000)), slots: L + STEPS + 2 }]);
+      for (let h = 1; h <= B; h++)
+        await engine.prefill([
+          { handle: h, tokens: Array.from({ length: L }, (_, k) => 100 + ((k * 7) % 5000)), slots: L + STEPS + 2 },
+        ]);
       const ms = await timeDecodeSteps(engine, B, STEPS);
       for (let h = 1; h <= B; h++) engine.release(h);
       const median = quantile(ms, 0.5);
-      decode.push({ precision, B, cached: L, 'ms/step': +median.toFixed(1), 'tok/s': +((B * 1000) / median).toFixed(1), 'p10–p90 ms': `${quantile(ms, 0.1).toFixed(1)}–${quantile(ms, 0.9).toFixed(1)}` });
+      decode.push({
+        precision,
+        B,
+        cached: L,
+        'ms/step': +median.toFixed(1),
+        'tok/s': +((B * 1000) / median).toFixed(1),
+        'p10–p90 ms': `${quantile(ms, 0.1).toFixed(1)}–${quantile(ms, 0.9).toFixed(1)}`,
+      });
       process.stderr.write(`${precision} B=${B} cached=${L}: ${median.toFixed(1)} ms/step\n`);
     }
   }
@@ -45,7 +55,10 @@ function engineAttention(): Uint8Array {
   const g = new OnnxGraphBuilder();
   const heads = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64([0, 0, H, D])])], { perm: [0, 2, 1, 3] });
   const [q, k, v] = ['query', 'key', 'value'].map((n) => heads(g.input(n, ElemType.FLOAT, ['B', 1, C])));
-  const cache = { key: g.input('past_key', ElemType.FLOAT, ['B', H, 'P', D]), value: g.input('past_value', ElemType.FLOAT, ['B', H, 'P', D]) };
+  const cache = {
+    key: g.input('past_key', ElemType.FLOAT, ['B', H, 'P', D]),
+    value: g.input('past_value', ElemType.FLOAT, ['B', H, 'P', D]),
+  };
   const bias = g.input('bias', ElemType.FLOAT, ['B', 1, 1, 'S']);
   const ctx = cacheAttention(g, 0, q, k, v, cache, bias, g.float(1 / Math.sqrt(D)), [H, D]);
   g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64([0, 0, C])], {}, 'output');
@@ -57,8 +70,18 @@ function engineAttention(): Uint8Array {
 function fusedAttention(): Uint8Array {
   const g = new OnnxGraphBuilder();
   const [q, k, v] = ['query', 'key', 'value'].map((n) => g.input(n, ElemType.FLOAT, ['B', 1, C]));
-  const past = [g.input('past_key', ElemType.FLOAT, ['B', H, 'P', D]), g.input('past_value', ElemType.FLOAT, ['B', H, 'P', D])];
-  g.opN('MultiHeadAttention', [q, k, v, '', '', '', past[0], past[1]], 3, { num_heads: H }, ['output', 'present_key', 'present_value'], 'com.microsoft');
+  const past = [
+    g.input('past_key', ElemType.FLOAT, ['B', H, 'P', D]),
+    g.input('past_value', ElemType.FLOAT, ['B', H, 'P', D]),
+  ];
+  g.opN(
+    'MultiHeadAttention',
+    [q, k, v, '', '', '', past[0], past[1]],
+    3,
+    { num_heads: H },
+    ['output', 'present_key', 'present_value'],
+    'com.microsoft',
+  );
   g.output('output', ElemType.FLOAT, ['B', 1, C]);
   g.output('present_key', ElemType.FLOAT, ['B', H, 'S', D]);
   g.output('present_value', ElemType.FLOAT, ['B', H, 'S', D]);
@@ -66,7 +89,10 @@ function fusedAttention(): Uint8Array {
 }
 
 const options = { intraOpNumThreads: 2, graphOptimizationLevel: 'all' as const };
-const sessions = { engine: await ort.InferenceSession.create(engineAttention(), options), fused: await ort.InferenceSession.create(fusedAttention(), options) };
+const sessions = {
+  engine: await ort.InferenceSession.create(engineAttention(), options),
+  fused: await ort.InferenceSession.create(fusedAttention(), options),
+};
 const attention: Array<Record<string, string | number>> = [];
 const rand = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 0.5);
 for (const B of BATCHES) {
@@ -94,7 +120,8 @@ for (const B of BATCHES) {
       row[`${name} µs`] = +quantile(us, 0.5).toFixed(0);
     }
     let worst = 0;
-    for (let i = 0; i < outputs.engine.length; i++) worst = Math.max(worst, Math.abs(outputs.engine[i] - outputs.fused[i]));
+    for (let i = 0; i < outputs.engine.length; i++)
+      worst = Math.max(worst, Math.abs(outputs.engine[i] - outputs.fused[i]));
     row['fused/engine'] = +((row['fused µs'] as number) / (row['engine µs'] as number)).toFixed(2);
     row['max |Δ|'] = +worst.toExponential(1);
     attention.push(row);
@@ -106,5 +133,12 @@ console.log('\nDecode steps at long cached lengths (gpt2, 2 threads):');
 console.table(decode);
 console.log('One attention layer, one new token (12 heads of 64), the same outputs both ways (max |Δ|):');
 console.table(attention);
-const file = await writeResult('long-context', { date: new Date().toISOString(), commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(), machine: machine(), onnxruntimeNode: ort.env.versions.common, decode, attention });
+const file = await writeResult('long-context', {
+  date: new Date().toISOString(),
+  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
+  machine: machine(),
+  onnxruntimeNode: ort.env.versions.common,
+  decode,
+  attention,
+});
 console.log(`results: ${file}`);

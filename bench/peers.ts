@@ -43,34 +43,70 @@ interface PeerRun {
 
 function ensureCt2(): void {
   try {
-    execFileSync(python, ['-c', `import ctranslate2, onnx; assert ctranslate2.__version__ == '${CT2_VERSION}'`], { stdio: 'ignore' });
+    execFileSync(python, ['-c', `import ctranslate2, onnx; assert ctranslate2.__version__ == '${CT2_VERSION}'`], {
+      stdio: 'ignore',
+    });
   } catch {
     process.stderr.write(`installing ctranslate2 ${CT2_VERSION} into ${venv}…\n`);
-    execFileSync(python, ['-m', 'pip', 'install', '-q', `ctranslate2==${CT2_VERSION}`, 'onnx==1.23.2'], { stdio: 'inherit' });
+    execFileSync(python, ['-m', 'pip', 'install', '-q', `ctranslate2==${CT2_VERSION}`, 'onnx==1.23.2'], {
+      stdio: 'inherit',
+    });
   }
 }
 
 const dir = await ensureForged(PRESET);
 ensureCt2();
 const ct2Dir = path.join(BENCH_MODELS_DIR, `${PRESET}-ct2`);
-if (!(await access(path.join(ct2Dir, 'model.bin')).then(() => true, () => false))) {
+if (
+  !(await access(path.join(ct2Dir, 'model.bin')).then(
+    () => true,
+    () => false,
+  ))
+) {
   process.stderr.write(`converting ${PRESET} for CTranslate2…\n`);
   execFileSync(python, [path.resolve('bench/tools/ct2_convert.py'), dir, ct2Dir], { stdio: 'inherit' });
 }
 const tokenizer = await TextTokenizer.load(dir);
 const eos = tokenizer.eosTokenId;
-const prompts = benchPrompts({ encode: (t) => tokenizer.encode(t), decode: (ids) => tokenizer.decode(ids) }, N).map((p) => tokenizer.encode(p));
+const prompts = benchPrompts({ encode: (t) => tokenizer.encode(t), decode: (ids) => tokenizer.decode(ids) }, N).map(
+  (p) => tokenizer.encode(p),
+);
 
 function ct2(computeType: 'float32' | 'int8', maxBatchSize: number): PeerRun {
   const out = JSON.parse(
-    execFileSync(python, [path.resolve('bench/tools/ct2_generate.py')], { input: JSON.stringify({ model: ct2Dir, computeType, maxBatchSize, threads: THREADS, maxNewTokens: MAX_NEW, prompts }), maxBuffer: 64 << 20 }).toString(),
+    execFileSync(python, [path.resolve('bench/tools/ct2_generate.py')], {
+      input: JSON.stringify({
+        model: ct2Dir,
+        computeType,
+        maxBatchSize,
+        threads: THREADS,
+        maxNewTokens: MAX_NEW,
+        prompts,
+      }),
+      maxBuffer: 64 << 20,
+    }).toString(),
   ) as { results: Array<{ ids: number[]; ms: number }>; wallMs: number; peakRssMiB: number };
   const generated = out.results.map((r) => r.ids);
-  return { name: `CTranslate2 ${CT2_VERSION} ${computeType}, max_batch_size ${maxBatchSize}`, precision: computeType === 'float32' ? 'fp32' : 'int8', generated, tokens: generated.reduce((n, g) => n + g.length, 0), latenciesMs: out.results.map((r) => r.ms), wallMs: out.wallMs, peakRssMiB: out.peakRssMiB };
+  return {
+    name: `CTranslate2 ${CT2_VERSION} ${computeType}, max_batch_size ${maxBatchSize}`,
+    precision: computeType === 'float32' ? 'fp32' : 'int8',
+    generated,
+    tokens: generated.reduce((n, g) => n + g.length, 0),
+    latenciesMs: out.results.map((r) => r.ms),
+    wallMs: out.wallMs,
+    peakRssMiB: out.peakRssMiB,
+  };
 }
 
 async function engine(precision: 'fp32' | 'int8'): Promise<PeerRun> {
-  const generator = await EngineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS, maxBatchSize: 64, maxCachedTokens: 64 * 256, precision });
+  const generator = await EngineGenerator.load({
+    id: PRESET,
+    dir,
+    intraOpThreads: THREADS,
+    maxBatchSize: 64,
+    maxCachedTokens: 64 * 256,
+    precision,
+  });
   try {
     await generator.stream({ promptIds: prompts[0], maxNewTokens: 2 });
     const latenciesMs: number[] = [];
@@ -88,7 +124,15 @@ async function engine(precision: 'fp32' | 'int8'): Promise<PeerRun> {
     );
     const wallMs = performance.now() - t0;
     const label = precision === 'int8' ? `int8 (${generator.numerics.int8Kernel})` : 'fp32';
-    return { name: `engine ${label}, all at once`, precision, generated: counts, tokens: counts.reduce((a, b) => a + b, 0), latenciesMs, wallMs, peakRssMiB };
+    return {
+      name: `engine ${label}, all at once`,
+      precision,
+      generated: counts,
+      tokens: counts.reduce((a, b) => a + b, 0),
+      latenciesMs,
+      wallMs,
+      peakRssMiB,
+    };
   } finally {
     await generator.close();
   }
@@ -103,14 +147,24 @@ const mismatches: number[] = [];
 for (const [i, p] of prompts.entries()) {
   const path1 = await greedyPath(paths, p, 1, eos);
   const first = (reference.generated as number[][])[i].slice(0, 1);
-  const c = compareGreedy(path1, tokenizer.decode(first), (t) => tokenizer.decode(t.filter((x) => x !== eos)), FLOAT_NOISE);
+  const c = compareGreedy(
+    path1,
+    tokenizer.decode(first),
+    (t) => tokenizer.decode(t.filter((x) => x !== eos)),
+    FLOAT_NOISE,
+  );
   if (c.mismatchAt >= 0) mismatches.push(i);
   else if (c.knifeEdgeAt >= 0) knifeEdges++;
   else agree++;
 }
 await paths.close();
-console.log(`first greedy token, engine fp32 vs CTranslate2 float32: ${agree} of ${N} agree, ${knifeEdges} at a knife edge (top two within ${FLOAT_NOISE}), ${mismatches.length} differ at a decisive step`);
-if (mismatches.length > 0) throw new Error(`the engine and CTranslate2 disagree at decisive first steps of prompts ${mismatches.join(', ')}: a benchmark of different answers measures nothing`);
+console.log(
+  `first greedy token, engine fp32 vs CTranslate2 float32: ${agree} of ${N} agree, ${knifeEdges} at a knife edge (top two within ${FLOAT_NOISE}), ${mismatches.length} differ at a decisive step`,
+);
+if (mismatches.length > 0)
+  throw new Error(
+    `the engine and CTranslate2 disagree at decisive first steps of prompts ${mismatches.join(', ')}: a benchmark of different answers measures nothing`,
+  );
 
 const runs: PeerRun[] = [];
 for (const precision of ['fp32', 'int8'] as const) runs.push(await engine(precision));
@@ -132,4 +186,6 @@ for (const precision of ['fp32', 'int8'] as const) {
   ratios[`engine/CTranslate2 ${precision}`] = +(tps(ours) / best).toFixed(2);
 }
 console.log(ratios);
-console.log(`written ${await writeResult('peers', { benchmark: 'peers', machine: machine(), preset: PRESET, threads: THREADS, messages: N, maxNewTokens: MAX_NEW, ctranslate2: CT2_VERSION, firstTokens: { agree, knifeEdges, mismatches: mismatches.length }, rows, ratios })}`);
+console.log(
+  `written ${await writeResult('peers', { benchmark: 'peers', machine: machine(), preset: PRESET, threads: THREADS, messages: N, maxNewTokens: MAX_NEW, ctranslate2: CT2_VERSION, firstTokens: { agree, knifeEdges, mismatches: mismatches.length }, rows, ratios })}`,
+);

@@ -55,19 +55,44 @@ interface Run {
   steps: Record<string, string | number>;
 }
 
-async function run(label: string, dbName: string, generator: 'engine' | 'instant', count: number, load: Load, env: Record<string, string> = {}): Promise<Run> {
+async function run(
+  label: string,
+  dbName: string,
+  generator: 'engine' | 'instant',
+  count: number,
+  load: Load,
+  env: Record<string, string> = {},
+): Promise<Run> {
   const queueName = `bench_${label.replace(/\W+/g, '_')}_${stamp}`;
-  const config: AvaConfig = loadConfig(process.env, { AVA_QUEUE_NAME: queueName, AVA_DB_NAME: dbName, AVA_BATCH_SIZE: BATCH, AVA_MAX_NEW_TOKENS: '8', AVA_MODEL: process.env.AVA_MODEL || 'tiny' });
+  const config: AvaConfig = loadConfig(process.env, {
+    AVA_QUEUE_NAME: queueName,
+    AVA_DB_NAME: dbName,
+    AVA_BATCH_SIZE: BATCH,
+    AVA_MAX_NEW_TOKENS: '8',
+    AVA_MODEL: process.env.AVA_MODEL || 'tiny',
+  });
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, { queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 500 });
   const counters = new ReplyCounters(redis, config.queuePrefix, queueName);
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
-    spawnWorker(config, { AVA_GENERATOR: generator, AVA_INTRA_OP_THREADS: '1', AVA_LOG_LEVEL: 'info', AVA_MAX_INFLIGHT_BATCHES: '2', ...env }),
+    spawnWorker(config, {
+      AVA_GENERATOR: generator,
+      AVA_INTRA_OP_THREADS: '1',
+      AVA_LOG_LEVEL: 'info',
+      AVA_MAX_INFLIGHT_BATCHES: '2',
+      ...env,
+    }),
   );
   try {
     await Promise.all(workers.map((w) => w.waitFor((l) => l.msg === 'worker ready', 120_000)));
     process.stderr.write(`${label}: ${count} messages\n`);
-    const message = (i: number) => ({ v: 1 as const, messageId: `${queueName}-${i}`, conversationId: `c-${i % 500}`, userId: `u-${(i % 500) % 97}`, text: `Turtle ${i} swims in the sea all day` });
+    const message = (i: number) => ({
+      v: 1 as const,
+      messageId: `${queueName}-${i}`,
+      conversationId: `c-${i % 500}`,
+      userId: `u-${(i % 500) % 97}`,
+      text: `Turtle ${i} swims in the sea all day`,
+    });
     const t0 = performance.now();
     const chunk = load.kind === 'burst' ? 1_000 : Math.max(1, Math.round(load.rate / 20));
     for (let s = 0; s < count; s += chunk) {
@@ -78,11 +103,12 @@ async function run(label: string, dbName: string, generator: 'engine' | 'instant
       await producer.enqueueMany(Array.from({ length: Math.min(chunk, count - s) }, (_, k) => message(s + k)));
     }
     // Progress from the workers' counters in Redis: counting documents would read the whole pre-filled collection.
-    for (let stored = 0; stored < count; ) {
+    for (let stored = 0; stored < count;) {
       await sleep(100);
       const c = await counters.read();
       stored = c.replied + c.failed;
-      if (performance.now() - t0 > 30 * 60_000) throw new Error(`${label}: only ${stored} of ${count} replies after 30 minutes`);
+      if (performance.now() - t0 > 30 * 60_000)
+        throw new Error(`${label}: only ${stored} of ${count} replies after 30 minutes`);
     }
     const wallRate = count / ((performance.now() - t0) / 1000);
     const queue = new Queue(queueName, { connection: redis, prefix: config.queuePrefix });
@@ -101,12 +127,32 @@ async function run(label: string, dbName: string, generator: 'engine' | 'instant
       run: label,
       batches: batches.length,
       'jobs/batch': +(batches.reduce((n, b) => n + Number(b.jobs), 0) / Math.max(1, batches.length)).toFixed(1),
-      ...Object.fromEntries(stepNames.map((k) => [k, +(batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) / Math.max(1, batches.length)).toFixed(1)])),
+      ...Object.fromEntries(
+        stepNames.map((k) => [
+          k,
+          +(
+            batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) /
+            Math.max(1, batches.length)
+          ).toFixed(1),
+        ]),
+      ),
     };
     await queue.obliterate({ force: true });
     await queue.close();
     const generated = batches.reduce((n, l) => n + Number(l.generated), 0);
-    return { label, generator, load, dbName, queueName, count, completed: counts.completed, failedJobs: counts.failed, generated, wallRate, steps };
+    return {
+      label,
+      generator,
+      load,
+      dbName,
+      queueName,
+      count,
+      completed: counts.completed,
+      failedJobs: counts.failed,
+      generated,
+      wallRate,
+      steps,
+    };
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await producer.close();
@@ -124,7 +170,9 @@ async function summarize(runs: Run[]) {
   const rows = [];
   for (const dbName of [...new Set(runs.map((r) => r.dbName))]) {
     const db = await Database.connect(loadConfig().mongoUrl, dbName, 5_000, 3_600_000);
-    const docs = await db.replies.find({ _id: { $regex: '^bench_' } }, { projection: { timings: 1, createdAt: 1, status: 1 } }).toArray();
+    const docs = await db.replies
+      .find({ _id: { $regex: '^bench_' } }, { projection: { timings: 1, createdAt: 1, status: 1 } })
+      .toArray();
     await db.close();
     for (const r of runs.filter((x) => x.dbName === dbName)) {
       const mine = docs.filter((d) => d._id.startsWith(`${r.queueName}-`));
@@ -132,7 +180,8 @@ async function summarize(runs: Run[]) {
       const first = Math.min(...mine.map((d) => d.timings.queuedAt.getTime()));
       const last = Math.max(...mine.map((d) => d.createdAt.getTime()));
       const replied = mine.filter((d) => d.status === 'replied').length;
-      if (mine.length !== r.count || r.completed !== r.count) throw new Error(`${r.label}: ${mine.length} replies and ${r.completed} completed jobs for ${r.count} messages`);
+      if (mine.length !== r.count || r.completed !== r.count)
+        throw new Error(`${r.label}: ${mine.length} replies and ${r.completed} completed jobs for ${r.count} messages`);
       rows.push({
         run: r.label,
         generator: r.generator,
@@ -164,10 +213,30 @@ const runs: Run[] = [];
 try {
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
   // The same without the sentence encoder: what the semantic step costs per message.
-  runs.push(await run('instant, empty store, lexical only', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER: 'off' }));
+  runs.push(
+    await run('instant, empty store, lexical only', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER: 'off' }),
+  );
   // The encoder in float32, as before int8 was the default: what the int8 encoder gains.
-  runs.push(await run('instant, empty store, fp32 encoder', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_ENCODER_PRECISION: 'fp32' }));
-  runs.push(await run('instant, empty store, conversation order off', emptyDb, 'instant', N, { kind: 'burst' }, { AVA_CONVERSATION_ORDER: 'off' }));
+  runs.push(
+    await run(
+      'instant, empty store, fp32 encoder',
+      emptyDb,
+      'instant',
+      N,
+      { kind: 'burst' },
+      { AVA_ENCODER_PRECISION: 'fp32' },
+    ),
+  );
+  runs.push(
+    await run(
+      'instant, empty store, conversation order off',
+      emptyDb,
+      'instant',
+      N,
+      { kind: 'burst' },
+      { AVA_CONVERSATION_ORDER: 'off' },
+    ),
+  );
   let prefillS = 0;
   if (PREFILL > 0) {
     const db = await Database.connect(loadConfig().mongoUrl, fullDb);
@@ -184,7 +253,8 @@ try {
   const max = full.wallRate;
   runs.push(await run(`instant, ${stored} stored, at max rate`, fullDb, 'instant', N, { kind: 'paced', rate: max }));
   runs.push(await run(`instant, ${stored} stored, at 50%`, fullDb, 'instant', N, { kind: 'paced', rate: max / 2 }));
-  if (ENGINE_N > 0) runs.push(await run(`engine (tiny), ${stored} stored`, fullDb, 'engine', ENGINE_N, { kind: 'burst' }));
+  if (ENGINE_N > 0)
+    runs.push(await run(`engine (tiny), ${stored} stored`, fullDb, 'engine', ENGINE_N, { kind: 'burst' }));
   const rows = await summarize(runs);
   const rate = (label: string) => rows.find((r) => r.run === label)!['messages/s'];
   const ratio = +(rate(full.label) / rate('instant, empty store')).toFixed(2);
@@ -194,11 +264,32 @@ try {
   console.table(rows);
   console.log('mean ms per batch, by step of the batch processor:');
   console.table(runs.map((r) => r.steps));
-  console.log(`pre-filled / empty store, instant, messages/s: ${ratio} (pre-fill of ${PREFILL} messages took ${prefillS.toFixed(1)} s)`);
-  console.log(`with / without the semantic step (sentence encoder), instant, empty store, messages/s: ${semanticRatio}`);
+  console.log(
+    `pre-filled / empty store, instant, messages/s: ${ratio} (pre-fill of ${PREFILL} messages took ${prefillS.toFixed(1)} s)`,
+  );
+  console.log(
+    `with / without the semantic step (sentence encoder), instant, empty store, messages/s: ${semanticRatio}`,
+  );
   console.log(`int8 / fp32 sentence encoder, instant, empty store, messages/s: ${int8Ratio}`);
-  console.log(`with / without the conversation order (500 conversations, 20 messages each), instant, empty store, messages/s: ${orderRatio}`);
-  const file = await writeResult('pipeline', { benchmark: 'pipeline', machine: machine(), workers: WORKERS, batchSize: Number(BATCH), prefill: PREFILL, prefillSeconds: prefillS, rows, steps: runs.map((r) => r.steps), ratios: { prefilledOverEmpty: ratio, semanticOverLexical: semanticRatio, orderOverUnordered: orderRatio, int8OverFp32Encoder: int8Ratio } });
+  console.log(
+    `with / without the conversation order (500 conversations, 20 messages each), instant, empty store, messages/s: ${orderRatio}`,
+  );
+  const file = await writeResult('pipeline', {
+    benchmark: 'pipeline',
+    machine: machine(),
+    workers: WORKERS,
+    batchSize: Number(BATCH),
+    prefill: PREFILL,
+    prefillSeconds: prefillS,
+    rows,
+    steps: runs.map((r) => r.steps),
+    ratios: {
+      prefilledOverEmpty: ratio,
+      semanticOverLexical: semanticRatio,
+      orderOverUnordered: orderRatio,
+      int8OverFp32Encoder: int8Ratio,
+    },
+  });
   console.log(`written ${file}`);
 } finally {
   await dropDatabase(emptyDb);

@@ -15,7 +15,13 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../src/generation/text-tokenizer.js';
 import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
-import { AgreementMeter, argmax, engineTeacherForced, exportTeacherForced, greedyContinuation } from '../test/helpers/next-token-quality.js';
+import {
+  AgreementMeter,
+  argmax,
+  engineTeacherForced,
+  exportTeacherForced,
+  greedyContinuation,
+} from '../test/helpers/next-token-quality.js';
 import { ensureForged, machine, writeResult } from './lib/bench-utils.js';
 
 const PRESET = process.env.BENCH_PRESET || 'gpt2';
@@ -40,15 +46,34 @@ const PROMPTS = [
 ];
 
 const dir = await ensureForged(PRESET);
-const python = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'venv', 'bin', 'python');
-if (!existsSync(python)) throw new Error(`no virtualenv at ${python}: run npm test once (it installs onnxruntime from PyPI there)`);
+const python = path.join(
+  process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'),
+  'venv',
+  'bin',
+  'python',
+);
+if (!existsSync(python))
+  throw new Error(`no virtualenv at ${python}: run npm test once (it installs onnxruntime from PyPI there)`);
 const quantized = path.join(path.dirname(dir), `${path.basename(dir)}-quantize-dynamic.onnx`);
 if (!existsSync(quantized)) {
   console.log(`quantizing ${dir} with onnxruntime.quantization.quantize_dynamic …`);
-  execFileSync(python, ['-c', 'import sys; from onnxruntime.quantization import QuantType, quantize_dynamic; quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QUInt8)', path.join(dir, 'onnx', 'model.onnx'), quantized], { stdio: 'inherit' });
+  execFileSync(
+    python,
+    [
+      '-c',
+      'import sys; from onnxruntime.quantization import QuantType, quantize_dynamic; quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QUInt8)',
+      path.join(dir, 'onnx', 'model.onnx'),
+      quantized,
+    ],
+    { stdio: 'inherit' },
+  );
 }
 const ortVersion = execFileSync(python, ['-c', 'import onnxruntime; print(onnxruntime.__version__)']).toString().trim();
-const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { n_layer: number; n_head: number; n_embd: number };
+const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+};
 const dims = [config.n_layer, config.n_head, config.n_embd / config.n_head] as const;
 
 const tokenizer = await TextTokenizer.load(dir);
@@ -86,12 +111,26 @@ await Promise.all([fp32.close(), int8.close(), reference.release(), dynamic.rele
 
 const engine = engineMeter.result;
 const dyn = dynamicMeter.result;
-console.log(`\n${PRESET}: ${PROMPTS.length} prompts × ${STEPS + 1} teacher-forced steps (the float32 engine's greedy continuation)\n`);
+console.log(
+  `\n${PRESET}: ${PROMPTS.length} prompts × ${STEPS + 1} teacher-forced steps (the float32 engine's greedy continuation)\n`,
+);
 console.table([
-  { model: 'engine int8 (per-token activations)', 'mean KL (nats)': +engine.meanKl.toFixed(5), 'top-1 agreement': `${(100 * engine.top1).toFixed(1)} %`, 'greedy differing': `${engineDiffers} of ${PROMPTS.length}` },
-  { model: `quantize_dynamic (onnxruntime ${ortVersion})`, 'mean KL (nats)': +dyn.meanKl.toFixed(5), 'top-1 agreement': `${(100 * dyn.top1).toFixed(1)} %`, 'greedy differing': `${dynamicDiffers} of ${PROMPTS.length}` },
+  {
+    model: 'engine int8 (per-token activations)',
+    'mean KL (nats)': +engine.meanKl.toFixed(5),
+    'top-1 agreement': `${(100 * engine.top1).toFixed(1)} %`,
+    'greedy differing': `${engineDiffers} of ${PROMPTS.length}`,
+  },
+  {
+    model: `quantize_dynamic (onnxruntime ${ortVersion})`,
+    'mean KL (nats)': +dyn.meanKl.toFixed(5),
+    'top-1 agreement': `${(100 * dyn.top1).toFixed(1)} %`,
+    'greedy differing': `${dynamicDiffers} of ${PROMPTS.length}`,
+  },
 ]);
-console.log(`engine KL / quantize_dynamic KL: ${(engine.meanKl / dyn.meanKl).toFixed(2)}; float32 engine vs the float32 export (a check): KL ${checkMeter.result.meanKl.toExponential(1)}, top-1 ${(100 * checkMeter.result.top1).toFixed(1)} %`);
+console.log(
+  `engine KL / quantize_dynamic KL: ${(engine.meanKl / dyn.meanKl).toFixed(2)}; float32 engine vs the float32 export (a check): KL ${checkMeter.result.meanKl.toExponential(1)}, top-1 ${(100 * checkMeter.result.top1).toFixed(1)} %`,
+);
 const file = await writeResult('quality', {
   date: new Date().toISOString(),
   commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),

@@ -21,13 +21,23 @@ const CACHED = 128;
 const SLOTS = 192;
 const RUNS = 25;
 const dir = await ensureForged(process.env.BENCH_PRESET || 'gpt2');
-const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { n_layer: number; n_head: number; n_embd: number };
+const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as {
+  n_layer: number;
+  n_head: number;
+  n_embd: number;
+};
 const [L, H, D] = [config.n_layer, config.n_head, config.n_embd / config.n_head];
 
 /** The 2·L cache tensors [B, H, SLOTS, D] a decode step reads. */
 function cacheFeeds(): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (let i = 0; i < L; i++) for (const kind of ['key', 'value']) feeds[`cache.${i}.${kind}`] = new ort.Tensor('float32', Float32Array.from({ length: B * H * SLOTS * D }, (_, k) => Math.sin(k) * 0.1), [B, H, SLOTS, D]);
+  for (let i = 0; i < L; i++)
+    for (const kind of ['key', 'value'])
+      feeds[`cache.${i}.${kind}`] = new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: B * H * SLOTS * D }, (_, k) => Math.sin(k) * 0.1),
+        [B, H, SLOTS, D],
+      );
   return feeds;
 }
 
@@ -37,13 +47,20 @@ async function streamingFloor() {
   let sum = '';
   for (let i = 0; i < L; i++) {
     for (const kind of ['key', 'value']) {
-      const part = g.op('ReduceSum', [g.input(`cache.${i}.${kind}`, ElemType.FLOAT, [B, H, SLOTS, D]), g.int64([2, 3])], { keepdims: 1 }); // [B, H, 1, 1]
+      const part = g.op(
+        'ReduceSum',
+        [g.input(`cache.${i}.${kind}`, ElemType.FLOAT, [B, H, SLOTS, D]), g.int64([2, 3])],
+        { keepdims: 1 },
+      ); // [B, H, 1, 1]
       sum = sum ? g.op('Add', [sum, part]) : part;
     }
   }
   g.op('Identity', [sum], {}, 'sum');
   g.output('sum', ElemType.FLOAT, [B, H, 1, 1]);
-  const session = await ort.InferenceSession.create(g.encode({ opset: 17, producer: 'ava-bench', graphName: 'cache-floor' }), { intraOpNumThreads: 2 });
+  const session = await ort.InferenceSession.create(
+    g.encode({ opset: 17, producer: 'ava-bench', graphName: 'cache-floor' }),
+    { intraOpNumThreads: 2 },
+  );
   const feeds = cacheFeeds();
   await session.run(feeds);
   let best = Infinity;
@@ -58,8 +75,13 @@ async function streamingFloor() {
 
 async function profile(precision: 'fp32' | 'int8') {
   const graph = (await ensureEngineGraph(dir, undefined, precision)).path;
-  for (const old of (await readdir(os.tmpdir())).filter((f) => f.startsWith(`ava-step-${precision}`))) await rm(path.join(os.tmpdir(), old), { force: true });
-  const session = await ort.InferenceSession.create(graph, { intraOpNumThreads: 2, enableProfiling: true, profileFilePrefix: path.join(os.tmpdir(), `ava-step-${precision}`) });
+  for (const old of (await readdir(os.tmpdir())).filter((f) => f.startsWith(`ava-step-${precision}`)))
+    await rm(path.join(os.tmpdir(), old), { force: true });
+  const session = await ort.InferenceSession.create(graph, {
+    intraOpNumThreads: 2,
+    enableProfiling: true,
+    profileFilePrefix: path.join(os.tmpdir(), `ava-step-${precision}`),
+  });
   const mask = new BigInt64Array(B * (SLOTS + 1));
   for (let b = 0; b < B; b++) {
     mask.fill(1n, b * (SLOTS + 1), b * (SLOTS + 1) + CACHED);
@@ -79,7 +101,12 @@ async function profile(precision: 'fp32' | 'int8') {
   const prefix = `ava-step-${precision}`;
   const written = (await readdir(os.tmpdir())).filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort();
   const file = path.join(os.tmpdir(), written[written.length - 1]);
-  const events = JSON.parse(await readFile(file, 'utf8')) as Array<{ cat: string; name: string; dur: number; args: { op_name?: string } }>;
+  const events = JSON.parse(await readFile(file, 'utf8')) as Array<{
+    cat: string;
+    name: string;
+    dur: number;
+    args: { op_name?: string };
+  }>;
   await rm(file, { force: true });
   await session.release();
   const byOp = new Map<string, { nodes: number; us: number }>();
@@ -93,8 +120,16 @@ async function profile(precision: 'fp32' | 'int8') {
     entry.us += e.dur;
     byOp.set(op, entry);
   }
-  const ops = [...byOp].map(([op, v]) => ({ op, nodes: v.nodes / RUNS, msPerRun: +(v.us / 1000 / RUNS).toFixed(2) })).sort((a, b) => b.msPerRun - a.msPerRun);
-  return { precision, runMs: +runMs.toFixed(1), kernelMs: +ops.reduce((s, o) => s + o.msPerRun, 0).toFixed(1), nodes: ops.reduce((s, o) => s + o.nodes, 0), ops };
+  const ops = [...byOp]
+    .map(([op, v]) => ({ op, nodes: v.nodes / RUNS, msPerRun: +(v.us / 1000 / RUNS).toFixed(2) }))
+    .sort((a, b) => b.msPerRun - a.msPerRun);
+  return {
+    precision,
+    runMs: +runMs.toFixed(1),
+    kernelMs: +ops.reduce((s, o) => s + o.msPerRun, 0).toFixed(1),
+    nodes: ops.reduce((s, o) => s + o.nodes, 0),
+    ops,
+  };
 }
 
 const results = [await profile('fp32'), await profile('int8')];
@@ -104,7 +139,21 @@ for (const r of results) {
 }
 console.log(`int8 / fp32 per run: ${(results[1].runMs / results[0].runMs).toFixed(2)}`);
 const floor = await streamingFloor();
-const attentionMs = +results[1].ops.filter((o) => o.op === 'MatMul' || o.op === 'FusedMatMul').reduce((s, o) => s + o.msPerRun, 0).toFixed(1);
-console.log(`reading the caches once (${floor.megabytes} MB): ${floor.ms} ms (${(floor.megabytes / floor.ms).toFixed(1)} GB/s); the int8 graph's attention products: ${attentionMs} ms (${(attentionMs / floor.ms).toFixed(2)}× the floor)`);
-const out = await writeResult('step-profile', { date: new Date().toISOString(), commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(), machine: machine(), batch: B, cached: CACHED, slots: SLOTS, results, cacheFloor: { ...floor, attentionMs } });
+const attentionMs = +results[1].ops
+  .filter((o) => o.op === 'MatMul' || o.op === 'FusedMatMul')
+  .reduce((s, o) => s + o.msPerRun, 0)
+  .toFixed(1);
+console.log(
+  `reading the caches once (${floor.megabytes} MB): ${floor.ms} ms (${(floor.megabytes / floor.ms).toFixed(1)} GB/s); the int8 graph's attention products: ${attentionMs} ms (${(attentionMs / floor.ms).toFixed(2)}× the floor)`,
+);
+const out = await writeResult('step-profile', {
+  date: new Date().toISOString(),
+  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
+  machine: machine(),
+  batch: B,
+  cached: CACHED,
+  slots: SLOTS,
+  results,
+  cacheFloor: { ...floor, attentionMs },
+});
 console.log(`results: ${out}`);

@@ -46,7 +46,12 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
     const token = `t${process.pid}-${++seq}`;
     const jobs = [];
     const asked = epochMs();
-    for (let job = await worker.getNextJob(token, { block: false }); job; job = jobs.length < BATCH ? await worker.getNextJob(token, { block: false }) : undefined) jobs.push(job);
+    for (
+      let job = await worker.getNextJob(token, { block: false });
+      job;
+      job = jobs.length < BATCH ? await worker.getNextJob(token, { block: false }) : undefined
+    )
+      jobs.push(job);
     if (jobs.length === 0) {
       idle++;
       await new Promise((r) => setTimeout(r, 50));
@@ -55,12 +60,44 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
     if (span.first === 0) span.first = asked;
     idle = 0;
     const now = new Date();
-    await db.messages.insertMany(jobs.map((j) => ({ _id: j.id!, conversationId: j.data.conversationId, userId: j.data.userId, status: 'processing' as const, queuedAt: new Date(j.timestamp), startedAt: now, attempts: 0 })), { ordered: false });
-    await db.replies.insertMany(
-      jobs.map((j) => ({ _id: j.id!, conversationId: j.data.conversationId, userId: j.data.userId, status: 'replied' as const, text: 'Thank you for your message.', intent: 'unknown', model: { id: 'bound', revision: 'none' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: new Date(j.timestamp), startedAt: now, finishedAt: now, inferenceMs: 0 }, createdAt: now })),
+    await db.messages.insertMany(
+      jobs.map((j) => ({
+        _id: j.id!,
+        conversationId: j.data.conversationId,
+        userId: j.data.userId,
+        status: 'processing' as const,
+        queuedAt: new Date(j.timestamp),
+        startedAt: now,
+        attempts: 0,
+      })),
       { ordered: false },
     );
-    await db.turns.insertMany(jobs.map((j) => ({ _id: j.id!, conversationId: j.data.conversationId, user: j.data.text, assistant: 'Thank you for your message.', intent: 'unknown', at: new Date(j.timestamp) })), { ordered: false });
+    await db.replies.insertMany(
+      jobs.map((j) => ({
+        _id: j.id!,
+        conversationId: j.data.conversationId,
+        userId: j.data.userId,
+        status: 'replied' as const,
+        text: 'Thank you for your message.',
+        intent: 'unknown',
+        model: { id: 'bound', revision: 'none' },
+        tokens: { prompt: 0, generated: 0 },
+        timings: { queuedAt: new Date(j.timestamp), startedAt: now, finishedAt: now, inferenceMs: 0 },
+        createdAt: now,
+      })),
+      { ordered: false },
+    );
+    await db.turns.insertMany(
+      jobs.map((j) => ({
+        _id: j.id!,
+        conversationId: j.data.conversationId,
+        user: j.data.text,
+        assistant: 'Thank you for your message.',
+        intent: 'unknown',
+        at: new Date(j.timestamp),
+      })),
+      { ordered: false },
+    );
     await Promise.all(jobs.map((j) => j.moveToCompleted({ status: 'replied' }, token, false)));
     span.last = epochMs();
   }
@@ -70,19 +107,36 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
   return span;
 }
 
-async function measure(label: string, dbName: string): Promise<{ run: string; messages: number; 'messages/s': number }> {
+async function measure(
+  label: string,
+  dbName: string,
+): Promise<{ run: string; messages: number; 'messages/s': number }> {
   const queueName = `bound_${label.replace(/\W+/g, '_')}_${Date.now()}`;
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: redis });
   for (let s = 0; s < N; s += 1000) {
-    await queue.addBulk(Array.from({ length: Math.min(1000, N - s) }, (_, k) => ({ name: 'message', data: { conversationId: `c-${(s + k) % 500}`, userId: 'u', text: `Message ${s + k}: could you tell me a story about the sea?` }, opts: { jobId: `${queueName}-${s + k}` } })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(1000, N - s) }, (_, k) => ({
+        name: 'message',
+        data: {
+          conversationId: `c-${(s + k) % 500}`,
+          userId: 'u',
+          text: `Message ${s + k}: could you tell me a story about the sea?`,
+        },
+        opts: { jobId: `${queueName}-${s + k}` },
+      })),
+    );
   }
   const spans = await Promise.all(
     Array.from({ length: PROCESSES }, () => {
-      const child = fork(fileURLToPath(import.meta.url), ['drain', queueName, dbName], { execArgv: ['--import', 'tsx'] });
+      const child = fork(fileURLToPath(import.meta.url), ['drain', queueName, dbName], {
+        execArgv: ['--import', 'tsx'],
+      });
       let span: DrainSpan | undefined;
       child.on('message', (m) => (span = m as DrainSpan));
-      return new Promise<DrainSpan>((resolve, reject) => child.on('exit', (code) => (code === 0 && span ? resolve(span) : reject(new Error(`drain exited ${code}`)))));
+      return new Promise<DrainSpan>((resolve, reject) =>
+        child.on('exit', (code) => (code === 0 && span ? resolve(span) : reject(new Error(`drain exited ${code}`)))),
+      );
     }),
   );
   // From the first job taken by either process to the last acknowledged: the processes' start-up (a forked tsx)
@@ -121,7 +175,9 @@ async function main(): Promise<void> {
     const ratio = +(full['messages/s'] / empty['messages/s']).toFixed(2);
     console.table([empty, full]);
     console.log(`pre-filled / empty: ${ratio}`);
-    console.log(`written ${await writeResult('store-bound', { benchmark: 'store-bound', machine: machine(), processes: PROCESSES, batchSize: BATCH, prefill: PREFILL, rows: [empty, full], ratios: { prefilledOverEmpty: ratio } })}`);
+    console.log(
+      `written ${await writeResult('store-bound', { benchmark: 'store-bound', machine: machine(), processes: PROCESSES, batchSize: BATCH, prefill: PREFILL, rows: [empty, full], ratios: { prefilledOverEmpty: ratio } })}`,
+    );
   } finally {
     const client = await MongoClient.connect(config.mongoUrl);
     await client.db(emptyDb).dropDatabase();

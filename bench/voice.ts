@@ -36,7 +36,10 @@ const file = await writeResult('voice', {
   date: new Date().toISOString(),
   commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
   machine: machine(),
-  versions: { espeakNg: execFileSync('espeak-ng', ['--version']).toString().trim(), pocketsphinx: 'libpocketsphinx3 (Debian)' },
+  versions: {
+    espeakNg: execFileSync('espeak-ng', ['--version']).toString().trim(),
+    pocketsphinx: 'libpocketsphinx3 (Debian)',
+  },
   seconds: Math.round((Date.now() - started) / 1000),
   rows,
 });

@@ -20,14 +20,17 @@ function newest(p) {
 
 if (process.argv.includes('--if-stale')) {
   if (!existsSync(path.join(root, 'src'))) process.exit(0);
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= Math.max(...sources.filter(existsSync).map(newest))) process.exit(0);
+  if (existsSync(stamp) && statSync(stamp).mtimeMs >= Math.max(...sources.filter(existsSync).map(newest)))
+    process.exit(0);
 }
 
 let tsc;
 try {
   tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 } catch {
-  console.error('error: dist/ is missing or older than the sources, and TypeScript is not installed to build it: run `npm ci` (with dev dependencies), then `npm run build`');
+  console.error(
+    'error: dist/ is missing or older than the sources, and TypeScript is not installed to build it: run `npm ci` (with dev dependencies), then `npm run build`',
+  );
   process.exit(1);
 }
 try {

@@ -13,8 +13,17 @@ const { config, log } = startProcess('ava-api');
 
 try {
   if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
-  const [redis, database] = await Promise.all([connectRedis(redisTargetOf(config), requestPathRedisOptions(config.redisCommandTimeoutMs)), Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs)]);
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: config.jobAttempts, backoffMs: config.jobBackoffMs, minReplicas: config.redisMinReplicas });
+  const [redis, database] = await Promise.all([
+    connectRedis(redisTargetOf(config), requestPathRedisOptions(config.redisCommandTimeoutMs)),
+    Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
+  ]);
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: config.jobAttempts,
+    backoffMs: config.jobBackoffMs,
+    minReplicas: config.redisMinReplicas,
+  });
   // Connected before use: a request-path connection has no offline queue to hold commands until it is.
   const subscriber = redis.duplicate();
   await subscriber.connect();

@@ -27,7 +27,17 @@ try {
     process.exit(1);
   });
   const app = await startWorkerApp(config, generator, log, intents);
-  log.info({ queue: config.queueName, db: config.dbName, model: generator.model, numerics: generator.numerics, generator: config.generator, batchSize: config.batchSize }, 'worker ready');
+  log.info(
+    {
+      queue: config.queueName,
+      db: config.dbName,
+      model: generator.model,
+      numerics: generator.numerics,
+      generator: config.generator,
+      batchSize: config.batchSize,
+    },
+    'worker ready',
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -14,7 +14,10 @@ export async function ensureForged(preset: string): Promise<string> {
     await access(path.join(dir, 'onnx/model.onnx'));
     return dir;
   } catch {
-    const bar = new SingleBar({ format: `forging ${preset} [{bar}] {percentage}%`, stream: process.stderr }, Presets.shades_classic);
+    const bar = new SingleBar(
+      { format: `forging ${preset} [{bar}] {percentage}%`, stream: process.stderr },
+      Presets.shades_classic,
+    );
     let started = false;
     await forgeModel({
       preset,
@@ -56,7 +59,13 @@ export function quantile(values: readonly number[], q: number): number {
 /** The machine a result was measured on. */
 export function machine() {
   const cpus = os.cpus();
-  return { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` };
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+  };
 }
 
 /** Writes `bench/results/<name>-<timestamp>.json` and returns its path. */

@@ -26,9 +26,15 @@ export interface MatMulPeak {
  * the rows it is applied to (the last position of each sequence, 1–64).
  */
 export function engineShapes(C: number, V: number): MatMulShape[] {
-  const block: Array<[string, number, number]> = [['qkv', C, 3 * C], ['proj', C, C], ['fc', C, 4 * C], ['fc-proj', 4 * C, C]];
+  const block: Array<[string, number, number]> = [
+    ['qkv', C, 3 * C],
+    ['proj', C, C],
+    ['fc', C, 4 * C],
+    ['fc-proj', 4 * C, C],
+  ];
   const shapes: MatMulShape[] = [];
-  for (const rows of [1, 16, 64, 512, 4096]) for (const [name, K, N] of block) shapes.push({ name: `${name}@${rows}`, rows, K, N });
+  for (const rows of [1, 16, 64, 512, 4096])
+    for (const [name, K, N] of block) shapes.push({ name: `${name}@${rows}`, rows, K, N });
   for (const rows of [1, 16, 64]) shapes.push({ name: `lm-head@${rows}`, rows, K: C, N: V });
   return shapes;
 }
@@ -38,7 +44,12 @@ export function engineShapes(C: number, V: number): MatMulShape[] {
  * batches of at least `minMs` and keeps its best, and the peak is the best shape's. Best-of-several is what a
  * roofline needs: a busy moment can only make a repetition slower, never faster.
  */
-export async function measureMatMulPeak(shapes: readonly MatMulShape[], threads: number, repetitions = 5, minMs = 60): Promise<MatMulPeak> {
+export async function measureMatMulPeak(
+  shapes: readonly MatMulShape[],
+  threads: number,
+  repetitions = 5,
+  minMs = 60,
+): Promise<MatMulPeak> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-roofline-'));
   const byShape: Record<string, number> = {};
   try {
@@ -51,7 +62,9 @@ export async function measureMatMulPeak(shapes: readonly MatMulShape[], threads:
       const file = path.join(dir, `mm-${s.name}.onnx`);
       await writeFile(file, g.encode({ opset: 17, producer: 'ava-bench', graphName: 'matmul' }));
       const session = await OnnxSession.open(file, { intraOpThreads: threads });
-      const feeds = { a: { type: 'float32' as const, data: new Float32Array(s.rows * s.K).fill(0.01), dims: [s.rows, s.K] } };
+      const feeds = {
+        a: { type: 'float32' as const, data: new Float32Array(s.rows * s.K).fill(0.01), dims: [s.rows, s.K] },
+      };
       await session.run(feeds);
       let best = 0;
       for (let r = 0; r < repetitions; r++) {

@@ -31,12 +31,36 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
         })),
         { ordered: false },
       ),
-      db.turns.insertMany(ids.map((i) => ({ _id: `pre-${i}`, conversationId: conversationId(i), user: `Message ${i}: where is my order?`, assistant: 'Thank you for your message.', intent: 'unknown', at: at(i) })), { ordered: false }),
-      db.messages.insertMany(ids.map((i) => ({ _id: `pre-${i}`, conversationId: conversationId(i), userId: `pre-u-${i % 997}`, status: 'processing' as const, queuedAt: at(i), startedAt: at(i), attempts: 0 })), { ordered: false }),
+      db.turns.insertMany(
+        ids.map((i) => ({
+          _id: `pre-${i}`,
+          conversationId: conversationId(i),
+          user: `Message ${i}: where is my order?`,
+          assistant: 'Thank you for your message.',
+          intent: 'unknown',
+          at: at(i),
+        })),
+        { ordered: false },
+      ),
+      db.messages.insertMany(
+        ids.map((i) => ({
+          _id: `pre-${i}`,
+          conversationId: conversationId(i),
+          userId: `pre-u-${i % 997}`,
+          status: 'processing' as const,
+          queuedAt: at(i),
+          startedAt: at(i),
+          attempts: 0,
+        })),
+        { ordered: false },
+      ),
     ]);
     // CHUNK is a multiple of 20, so no conversation spans two chunks.
     const conversations = [...new Set(ids.map(conversationId))];
-    await db.conversations.insertMany(conversations.map((_id) => ({ _id, userId: 'pre-u', createdAt: new Date(base), updatedAt: new Date(base) })), { ordered: false });
+    await db.conversations.insertMany(
+      conversations.map((_id) => ({ _id, userId: 'pre-u', createdAt: new Date(base), updatedAt: new Date(base) })),
+      { ordered: false },
+    );
     onProgress(start + n);
   }
 }

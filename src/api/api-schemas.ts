@@ -15,7 +15,10 @@ export const waitQuerySchema = z.strictObject({ wait: z.coerce.number().int().mi
 export const repliesQuerySchema = z.strictObject({
   since: z.string().max(512).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  intent: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  intent: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
   status: z.enum(['replied', 'failed']).optional(),
   order: z.enum(['asc', 'desc']).default('asc'),
 });
@@ -27,7 +30,13 @@ export const generateSchema = z.strictObject({ context: z.string().min(1).max(80
 export const messagesBodySchema = z.union([messageSchema, z.array(messageSchema).min(1).max(MAX_MESSAGES_PER_REQUEST)]);
 
 /** AVA's error body, as every route but the OpenAI-compatible ones answers errors. */
-export const errorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })).optional() }) });
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  }),
+});
 
 /** Schemas that the OpenAPI document names as components (`#/components/schemas/<id>`) instead of inlining. */
 export const openApiComponents = z.registry<{ id: string }>();

@@ -2,7 +2,11 @@ import path from 'node:path';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { createJsonSchemaTransform, createJsonSchemaTransformObject, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { AvaConfig } from '../config/config.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
@@ -58,10 +62,17 @@ export interface ApiDeps {
  */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database, redis, streams, log } = deps;
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, bodyLimit: config.apiBodyLimitBytes }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.apiBodyLimitBytes,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setErrorHandler(avaErrorHandler(log));
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }));
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+  );
 
   // Registered before the routes, whose schemas it collects as they are added.
   await app.register(swagger, {
@@ -81,7 +92,15 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   // A duplicate of a lazily connected client waits to be connected; one of an eager client connects by itself.
   if (limits.status === 'wait') await limits.connect();
   app.addHook('onClose', async () => limits.disconnect());
-  await app.register(authPlugin, { tokens: config.apiTokens, failures: new FailedAuthLimiter(limits, (address) => keys.rateLimit(`auth:${address}`), config.apiAuthFailuresPerMinute, log) });
+  await app.register(authPlugin, {
+    tokens: config.apiTokens,
+    failures: new FailedAuthLimiter(
+      limits,
+      (address) => keys.rateLimit(`auth:${address}`),
+      config.apiAuthFailuresPerMinute,
+      log,
+    ),
+  });
   // Requests are counted per authenticated token name: authentication runs at onRequest and the limiter after it, at
   // preValidation, so a raw header as the key would not give each spelling of "Bearer" a fresh bucket.
   await app.register(rateLimit, {
@@ -94,11 +113,19 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     skipOnError: true,
     hook: 'preValidation',
     keyGenerator: (req) => (req.caller ? `token:${req.caller}` : `ip:${req.ip}`),
-    errorResponseBuilder: (_req, ctx) => new HttpError(429, 'ERR_RATE_LIMIT', `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`),
+    errorResponseBuilder: (_req, ctx) =>
+      new HttpError(
+        429,
+        'ERR_RATE_LIMIT',
+        `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
+      ),
   });
 
   const replies = new ReplyRepository(database);
-  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars });
+  const conversations = new ConversationRepository(database, {
+    maxTurns: config.historyTurns,
+    maxChars: config.historyChars,
+  });
   const dialogue = new DialogueState(database, conversations, producer.view);
   const heartbeats = keys.workers;
   await app.register(dashboardRoutes);
@@ -107,15 +134,33 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
-  await app.register(voiceRoutes, { producer, replies, uploads: new UploadRepository(database), maxBytes: config.audioMaxBytes, maxSeconds: config.audioMaxSeconds });
-  await app.register(speechRoutes, { replies, speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()) });
+  await app.register(voiceRoutes, {
+    producer,
+    replies,
+    uploads: new UploadRepository(database),
+    maxBytes: config.audioMaxBytes,
+    maxSeconds: config.audioMaxSeconds,
+  });
+  await app.register(speechRoutes, {
+    replies,
+    speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+  });
   await app.register(generateRoutes, { producer, replies, streams, log });
   // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
   const encoderFolder = await encoderDir(config);
   // The workers' encoder, in the precision they choose, so that a client's embeddings live in the same space.
-  const encoder = encoderFolder ? new EncoderOnDemand(path.basename(path.resolve(encoderFolder)), () => openEncoder(encoderFolder, config, log)) : undefined;
+  const encoder = encoderFolder
+    ? new EncoderOnDemand(path.basename(path.resolve(encoderFolder)), () => openEncoder(encoderFolder, config, log))
+    : undefined;
   if (encoder) app.addHook('onClose', async () => encoder.close());
-  await app.register(openAiRoutes, { producer, replies, streams, log, modelId: path.basename(config.model), ...(encoder ? { encoder } : {}) });
+  await app.register(openAiRoutes, {
+    producer,
+    replies,
+    streams,
+    log,
+    modelId: path.basename(config.model),
+    ...(encoder ? { encoder } : {}),
+  });
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -40,11 +40,20 @@ export const authPlugin = fp<{ tokens: readonly ApiToken[]; failures?: FailedAut
     app.decorate('requireScope', (scope: Scope) => {
       const hook = async (req: FastifyRequest) => {
         const wait = (await opts.failures?.blockedFor(req.ip)) ?? 0;
-        if (wait > 0) throw new HttpError(429, 'ERR_RATE_LIMIT', `too many failed authentications from this address; retry in ${wait} s`);
+        if (wait > 0)
+          throw new HttpError(
+            429,
+            'ERR_RATE_LIMIT',
+            `too many failed authentications from this address; retry in ${wait} s`,
+          );
         const result = auth.check(req.headers.authorization, scope);
         if (!result.ok) {
           if (result.status === 401) await opts.failures?.failed(req.ip);
-          throw new HttpError(result.status, result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN', result.message);
+          throw new HttpError(
+            result.status,
+            result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN',
+            result.message,
+          );
         }
         req.caller = result.name;
       };
@@ -52,10 +61,15 @@ export const authPlugin = fp<{ tokens: readonly ApiToken[]; failures?: FailedAut
       return hook;
     });
     app.addHook('onRoute', (route) => {
-      const scope = [route.onRequest ?? []].flat().map((h) => scopeOf.get(h)).find((x) => x !== undefined);
+      const scope = [route.onRequest ?? []]
+        .flat()
+        .map((h) => scopeOf.get(h))
+        .find((x) => x !== undefined);
       const method = [route.method].flat().join(',');
       if (scope === undefined && route.config?.public !== true) {
-        throw new Error(`route ${method} ${route.url} declares no access: give it onRequest: app.requireScope(…), or config: { public: true }`);
+        throw new Error(
+          `route ${method} ${route.url} declares no access: give it onRequest: app.requireScope(…), or config: { public: true }`,
+        );
       }
       routeAccess.push({ method, url: route.url, access: scope ?? 'public' });
     });

@@ -32,7 +32,8 @@ export class BearerAuth {
     let found: (typeof this.tokens)[number] | undefined;
     for (const t of this.tokens) if (timingSafeEqual(t.digest, given) && !found) found = t;
     if (!found) return { ok: false, status: 401, message: 'unknown or revoked token' };
-    if (!found.scopes.includes(scope)) return { ok: false, status: 403, message: `token "${found.name}" lacks the ${scope} scope` };
+    if (!found.scopes.includes(scope))
+      return { ok: false, status: 403, message: `token "${found.name}" lacks the ${scope} scope` };
     return { ok: true, name: found.name };
   }
 }

@@ -35,10 +35,14 @@ export function requestError(error: z.ZodError, where: string): HttpError {
  * Fastify's validator for route schemas written in zod: the parsed value replaces the raw one (coercions and
  * defaults applied), and a failure is an {@link HttpError} naming each bad field, which the error handlers render.
  */
-export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => (data) => {
-  const r = schema.safeParse(data ?? {});
-  return r.success ? { value: r.data } : { error: requestError(r.error, PART_NAMES[httpPart ?? 'body'] ?? String(httpPart)) };
-};
+export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema, httpPart }) =>
+  (data) => {
+    const r = schema.safeParse(data ?? {});
+    return r.success
+      ? { value: r.data }
+      : { error: requestError(r.error, PART_NAMES[httpPart ?? 'body'] ?? String(httpPart)) };
+  };
 
 /** What a 503 tells clients to wait before they retry, in seconds: about one Redis command timeout. */
 export const RETRY_AFTER_SECONDS = 2;
@@ -65,7 +69,14 @@ export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof ContractError) return new HttpError(400, err.code, err.message, err.issues);
   if (err instanceof ConversationOwnerError) return new HttpError(403, err.code, err.message, err.issues);
   const away = unavailableDependency(err);
-  if (away) return new HttpError(503, 'ERR_SERVICE_UNAVAILABLE', `${away}; retry in ${RETRY_AFTER_SECONDS} s`, undefined, RETRY_AFTER_SECONDS);
+  if (away)
+    return new HttpError(
+      503,
+      'ERR_SERVICE_UNAVAILABLE',
+      `${away}; retry in ${RETRY_AFTER_SECONDS} s`,
+      undefined,
+      RETRY_AFTER_SECONDS,
+    );
   return undefined;
 }
 
@@ -84,7 +95,9 @@ export function avaErrorHandler(log: Logger) {
     const http = httpErrorOf(err);
     if (http) {
       if (http.status === 503) log.warn({ err }, 'a dependency is unavailable; answered 503');
-      return withStatus(reply, http).send({ error: { code: http.code, message: http.message, ...(http.issues ? { issues: http.issues } : {}) } });
+      return withStatus(reply, http).send({
+        error: { code: http.code, message: http.message, ...(http.issues ? { issues: http.issues } : {}) },
+      });
     }
     // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
     if (err instanceof SpeechError) {
@@ -94,6 +107,13 @@ export function avaErrorHandler(log: Logger) {
     const { statusCode, code } = err as FastifyError;
     const status = statusCode && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
     if (status === 500) log.error({ err }, 'request failed');
-    return reply.code(status).send({ error: { code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'), message: status === 500 ? 'internal error' : err.message } });
+    return reply
+      .code(status)
+      .send({
+        error: {
+          code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'),
+          message: status === 500 ? 'internal error' : err.message,
+        },
+      });
   };
 }

@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { MAX_NEW_TOKENS, MAX_TEXT_CHARS } from '../contract/message-contract.js';
 
-const maxTokens = z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).nullable().optional();
+const maxTokens = z
+  .number()
+  .int()
+  .min(1)
+  .max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`)
+  .nullable()
+  .optional();
 const text = z.union([z.string(), z.array(z.object({ type: z.literal('text'), text: z.string() }))]);
 
 /** What both OpenAI routes take besides their input; unknown fields are ignored, as OpenAI-compatible servers do. */
@@ -12,8 +18,17 @@ const common = {
   max_tokens: maxTokens,
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().gt(0).max(1).nullable().optional(),
-  stop: z.union([z.string().min(1), z.array(z.string().min(1)).max(4)]).nullable().optional(),
-  seed: z.number().int().min(0).max(2 ** 31 - 1).nullable().optional(),
+  stop: z
+    .union([z.string().min(1), z.array(z.string().min(1)).max(4)])
+    .nullable()
+    .optional(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .nullable()
+    .optional(),
   user: z.string().min(1).max(256).optional(),
   n: z.literal(1, { error: 'only n = 1 is supported' }).nullable().optional(),
 };
@@ -23,7 +38,9 @@ export const chatCompletionSchema = z.object({
   ...common,
   max_completion_tokens: maxTokens,
   messages: z
-    .array(z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: text.nullable().optional() }))
+    .array(
+      z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: text.nullable().optional() }),
+    )
     .min(1, 'must hold at least one message'),
 });
 
@@ -33,15 +50,24 @@ export const completionSchema = z.object({ ...common, prompt: z.string().min(1, 
 /** Most inputs one embeddings request may carry. */
 export const MAX_EMBEDDING_INPUTS = 256;
 
-const embeddingText = z.string().min(1, 'must not be empty').max(MAX_TEXT_CHARS, `must be at most ${MAX_TEXT_CHARS} characters`);
+const embeddingText = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(MAX_TEXT_CHARS, `must be at most ${MAX_TEXT_CHARS} characters`);
 
 /** `POST /v1/embeddings`: text only (OpenAI also takes token ids, which belong to its own tokenizers). */
 export const embeddingSchema = z.object({
   model: z.string().min(1),
-  input: z.union([
-    embeddingText,
-    z.array(embeddingText).min(1, 'must hold at least one text').max(MAX_EMBEDDING_INPUTS, `must hold at most ${MAX_EMBEDDING_INPUTS} texts`),
-  ], { error: 'must be a text or an array of texts (token ids are not taken)' }),
+  input: z.union(
+    [
+      embeddingText,
+      z
+        .array(embeddingText)
+        .min(1, 'must hold at least one text')
+        .max(MAX_EMBEDDING_INPUTS, `must hold at most ${MAX_EMBEDDING_INPUTS} texts`),
+    ],
+    { error: 'must be a text or an array of texts (token ids are not taken)' },
+  ),
   encoding_format: z.enum(['float', 'base64']).optional(),
   dimensions: z.number().int().min(1).optional(),
   user: z.string().min(1).max(256).optional(),

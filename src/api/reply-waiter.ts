@@ -19,7 +19,11 @@ export interface ReplyWaitDeps {
  * stores the reply (its `done` entry), so a long-poll costs one read when it starts and one when it is woken, with a
  * read every 2 s as the fallback. Null when no reply came in time.
  */
-export async function waitForReply(deps: ReplyWaitDeps, messageId: string, waitMs: number): Promise<ReplyDocument | null> {
+export async function waitForReply(
+  deps: ReplyWaitDeps,
+  messageId: string,
+  waitMs: number,
+): Promise<ReplyDocument | null> {
   const read = () => deps.replies.get(messageId);
   const deadline = Date.now() + waitMs;
   let doc = await read();
@@ -34,6 +38,7 @@ export async function waitForReply(deps: ReplyWaitDeps, messageId: string, waitM
     }
   } finally {
     signal.close();
-    if (signal.error) deps.log.warn({ err: signal.error, messageId }, 'reading a reply stream failed; the database was read instead');
+    if (signal.error)
+      deps.log.warn({ err: signal.error, messageId }, 'reading a reply stream failed; the database was read instead');
   }
 }

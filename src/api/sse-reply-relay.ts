@@ -20,7 +20,8 @@ export interface SseFormat {
 
 /** AVA's own SSE events for `GET /v1/messages/:id/stream`. */
 export function avaSseFormat(messageId: string, present: (doc: ReplyDocument) => unknown): SseFormat {
-  const event = (name: string, data: unknown, id?: string) => `${id ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+  const event = (name: string, data: unknown, id?: string) =>
+    `${id ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
   return {
     token: (text, id) => event('token', { text }, id),
     reset: (id) => event('reset', {}, id),
@@ -65,7 +66,12 @@ export class SseReplyRelay {
   private follow: StreamFollow | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
 
-  constructor(private readonly deps: RelayDeps, private readonly raw: ServerResponse, private readonly messageId: string, private readonly lastEventId: string | undefined) {
+  constructor(
+    private readonly deps: RelayDeps,
+    private readonly raw: ServerResponse,
+    private readonly messageId: string,
+    private readonly lastEventId: string | undefined,
+  ) {
     this.live = lastEventId === undefined;
   }
 
@@ -76,7 +82,8 @@ export class SseReplyRelay {
       this.raw.on('close', () => this.stop());
       this.follow = await this.deps.streams.follow(this.messageId, undefined, {
         onEntry: (e) => this.onEntry(e),
-        onError: (err) => this.deps.log.warn({ err, messageId: this.messageId }, 'reading a reply stream failed; retrying'),
+        onError: (err) =>
+          this.deps.log.warn({ err, messageId: this.messageId }, 'reading a reply stream failed; retrying'),
       });
       if (!this.open) return this.follow.close();
       this.timers.push(setTimeout(() => void this.finish(), this.deps.timeoutMs));
@@ -131,14 +138,19 @@ export class SseReplyRelay {
   private reset(id?: string): void {
     const text = this.deps.format.reset(id);
     if (text) this.raw.write(text);
-    else this.deps.log.warn({ messageId: this.messageId }, 'the reply restarted, and this stream format cannot tell its client to drop what it has');
+    else
+      this.deps.log.warn(
+        { messageId: this.messageId },
+        'the reply restarted, and this stream format cannot tell its client to drop what it has',
+      );
   }
 
   private fail(err: unknown): void {
     this.deps.log.warn({ err, messageId: this.messageId }, 'reply stream ended by an error');
     this.stop();
     if (!this.raw.writableEnded) {
-      if (!this.raw.destroyed) this.raw.write(this.deps.format.error('ERR_STREAM', 'the reply stream failed; read the reply or retry'));
+      if (!this.raw.destroyed)
+        this.raw.write(this.deps.format.error('ERR_STREAM', 'the reply stream failed; read the reply or retry'));
       this.raw.end();
     }
   }

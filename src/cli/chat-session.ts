@@ -19,9 +19,16 @@ export type ChatTarget = { kind: 'api'; url: string; token: string } | { kind: '
  * One conversation id per session, so the assistant sees the history. With `audioDir`, each message asks for a
  * spoken reply and the reply's speech is saved there as `<messageId>.wav`.
  */
-export async function runChat(target: ChatTarget, io: { input: Readable; output: Writable; userId: string; audioDir?: string }): Promise<void> {
+export async function runChat(
+  target: ChatTarget,
+  io: { input: Readable; output: Writable; userId: string; audioDir?: string },
+): Promise<void> {
   const conversationId = `chat-${randomUUID()}`;
-  const rl = createInterface({ input: io.input, output: io.output, terminal: (io.output as { isTTY?: boolean }).isTTY ?? false });
+  const rl = createInterface({
+    input: io.input,
+    output: io.output,
+    terminal: (io.output as { isTTY?: boolean }).isTTY ?? false,
+  });
   const send = target.kind === 'api' ? apiSender(target) : await directSender(target.ctx);
   const speak = io.audioDir ? (target.kind === 'api' ? apiSpeech(target) : await directSpeech(target.ctx)) : undefined;
   if (io.audioDir) await mkdir(io.audioDir, { recursive: true });
@@ -41,7 +48,17 @@ export async function runChat(target: ChatTarget, io: { input: Readable; output:
         io.output.write(event.text);
       };
       const messageId = randomUUID();
-      const reply = await send({ v: CONTRACT_VERSION, messageId, conversationId, userId: io.userId, text: line, ...(speak ? { speech: true } : {}) }, show);
+      const reply = await send(
+        {
+          v: CONTRACT_VERSION,
+          messageId,
+          conversationId,
+          userId: io.userId,
+          text: line,
+          ...(speak ? { speech: true } : {}),
+        },
+        show,
+      );
       if (reply.status === 'failed') {
         io.output.write(`[failed: ${reply.error?.code} ${reply.error?.message}]\n`);
         continue;
@@ -95,7 +112,11 @@ async function directSender(ctx: CliContext): Promise<Sender> {
 function apiSender(target: { url: string; token: string }): Sender {
   const headers = { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' };
   return async (message, onToken) => {
-    const posted = await fetch(new URL('/v1/messages', target.url), { method: 'POST', headers, body: JSON.stringify(message) });
+    const posted = await fetch(new URL('/v1/messages', target.url), {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(message),
+    });
     if (posted.status !== 202) throw new Error(`the API answered ${posted.status}: ${await posted.text()}`);
     const stream = await fetch(new URL(`/v1/messages/${message.messageId}/stream`, target.url), { headers });
     if (!stream.ok || !stream.body) throw new Error(`the API answered ${stream.status} to the stream request`);
@@ -110,14 +131,23 @@ function apiSender(target: { url: string; token: string }): Sender {
       buffer += decoder.decode(value, { stream: true });
       let cut;
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
-        const fields = Object.fromEntries(buffer.slice(0, cut).split('\n').filter((l) => !l.startsWith(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+        const fields = Object.fromEntries(
+          buffer
+            .slice(0, cut)
+            .split('\n')
+            .filter((l) => !l.startsWith(':'))
+            .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+        );
         buffer = buffer.slice(cut + 2);
         if (!fields.event) continue;
         const data = JSON.parse(fields.data ?? 'null');
         if (fields.event === 'token') onToken({ text: data.text, attempt: String(attempt) });
         else if (fields.event === 'reset') attempt++;
         else if (fields.event === 'reply') return data;
-        else throw new Error(`no reply for ${message.messageId} (${fields.event}${data?.message ? `: ${data.message}` : ''})`);
+        else
+          throw new Error(
+            `no reply for ${message.messageId} (${fields.event}${data?.message ? `: ${data.message}` : ''})`,
+          );
       }
     }
     throw new Error('the stream ended without a reply');
@@ -130,7 +160,9 @@ type Speaker = (messageId: string, text: string) => Promise<Buffer>;
 /** Speech from the API's audio route (made by the worker, or on this first fetch). */
 function apiSpeech(target: { url: string; token: string }): Speaker {
   return async (messageId) => {
-    const res = await fetch(new URL(`/v1/messages/${encodeURIComponent(messageId)}/audio`, target.url), { headers: { authorization: `Bearer ${target.token}` } });
+    const res = await fetch(new URL(`/v1/messages/${encodeURIComponent(messageId)}/audio`, target.url), {
+      headers: { authorization: `Bearer ${target.token}` },
+    });
     if (!res.ok) throw new Error(`the API answered ${res.status} to the audio request: ${await res.text()}`);
     return Buffer.from(await res.arrayBuffer());
   };

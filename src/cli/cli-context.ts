@@ -20,7 +20,10 @@ export class CliContext {
 
   /** A Redis connection whose commands fail after AVA_REDIS_COMMAND_TIMEOUT_MS instead of hanging. */
   async redis(): Promise<Redis> {
-    this.redisConnection ??= await connectRedis(redisTargetOf(this.config), requestPathRedisOptions(this.config.redisCommandTimeoutMs));
+    this.redisConnection ??= await connectRedis(
+      redisTargetOf(this.config),
+      requestPathRedisOptions(this.config.redisCommandTimeoutMs),
+    );
     return this.redisConnection;
   }
 
@@ -41,15 +44,28 @@ export class CliContext {
 
   /** The database. */
   async db(): Promise<Database> {
-    this.database ??= await Database.connect(this.config.mongoUrl, this.config.dbName, this.config.mongoTimeoutMs, this.config.mongoSocketTimeoutMs);
+    this.database ??= await Database.connect(
+      this.config.mongoUrl,
+      this.config.dbName,
+      this.config.mongoTimeoutMs,
+      this.config.mongoSocketTimeoutMs,
+    );
     return this.database;
   }
 
   /** The workers' reply streams on the configured queue: tokens as they are generated, and `done` once stored. */
   async streams(): Promise<ReplyStreamReader> {
     if (!this.streamReader) {
-      this.subscriberConnection ??= await connectRedis(redisTargetOf(this.config), requestPathRedisOptions(this.config.redisCommandTimeoutMs));
-      this.streamReader = new ReplyStreamReader(await this.redis(), this.subscriberConnection, this.config.queuePrefix, this.config.queueName);
+      this.subscriberConnection ??= await connectRedis(
+        redisTargetOf(this.config),
+        requestPathRedisOptions(this.config.redisCommandTimeoutMs),
+      );
+      this.streamReader = new ReplyStreamReader(
+        await this.redis(),
+        this.subscriberConnection,
+        this.config.queuePrefix,
+        this.config.queueName,
+      );
     }
     return this.streamReader;
   }

@@ -4,13 +4,24 @@ import type { DialogueView } from '../conversation/dialogue-state.js';
 type Serialized = Omit<DialogueView, 'createdAt' | 'updatedAt' | 'turns' | 'messages'> & {
   updatedAt: string | Date;
   turns: Array<{ messageId: string; user: string; assistant: string; intent?: string; at: string | Date }>;
-  messages: Array<{ messageId: string; status: string; intent?: string; queuedAt: string | Date; finishedAt?: string | Date; error?: { code: string } }>;
+  messages: Array<{
+    messageId: string;
+    status: string;
+    intent?: string;
+    queuedAt: string | Date;
+    finishedAt?: string | Date;
+    error?: { code: string };
+  }>;
 };
 
 /** One conversation for a terminal: its turns with their intents, then the status of its recent messages. */
 export function conversationText(view: Serialized): string {
   const time = (d: string | Date | undefined) => (d ? new Date(d).toISOString().replace('T', ' ').slice(0, 19) : '-');
-  const lines = [`conversation ${view._id} (user ${view.userId}), last activity ${time(view.updatedAt)} UTC`, '', `turns (${view.turns.length}, oldest first):`];
+  const lines = [
+    `conversation ${view._id} (user ${view.userId}), last activity ${time(view.updatedAt)} UTC`,
+    '',
+    `turns (${view.turns.length}, oldest first):`,
+  ];
   for (const t of view.turns) {
     lines.push(`  ${time(t.at)}  [${t.intent ?? '-'}]`, `    You> ${t.user}`, `    Bot> ${t.assistant}`);
   }

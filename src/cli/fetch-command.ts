@@ -6,7 +6,9 @@ import { loadConfig } from '../config/config.js';
 import { AvaError } from '../errors/errors.js';
 
 const program = new Command('models:fetch')
-  .description('Download a GPT-2 ONNX export from a model hub into the models folder (the only command that goes online).')
+  .description(
+    'Download a GPT-2 ONNX export from a model hub into the models folder (the only command that goes online).',
+  )
   .argument('<id>', 'hub model id, e.g. Xenova/gpt2')
   .option('--host <url>', 'hub base URL (default: AVA_HUB_HOST or https://huggingface.co/)')
   .option('--revision <rev>', 'branch, tag or commit', 'main')
@@ -19,7 +21,10 @@ const opts = program.opts<{ host?: string; revision: string; out?: string }>();
 try {
   const config = loadConfig();
   const target = path.resolve(opts.out ?? path.join(config.modelsDir, id));
-  const bars = new MultiBar({ format: '{file} [{bar}] {percentage}% | {loaded}/{total} bytes', stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  const bars = new MultiBar(
+    { format: '{file} [{bar}] {percentage}% | {loaded}/{total} bytes', stream: process.stderr, hideCursor: true },
+    Presets.shades_classic,
+  );
   const byFile = new Map<string, ReturnType<MultiBar['create']>>();
   await fetchModel(id, target, {
     hubHost: opts.host ?? config.hubHost,

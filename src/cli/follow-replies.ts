@@ -16,7 +16,13 @@ const POLL_MS = 100;
  * stream's `done` entry), and the database is read then and every 2 s as the fallback; without, the database is read
  * every 100 ms. The database decides: a stream only says when to look.
  */
-export async function followReplies(db: Database, messageIds: readonly string[], onReply: (doc: ReplyDocument) => void, timeoutMs = 120_000, streams?: ReplyStreamReader): Promise<void> {
+export async function followReplies(
+  db: Database,
+  messageIds: readonly string[],
+  onReply: (doc: ReplyDocument) => void,
+  timeoutMs = 120_000,
+  streams?: ReplyStreamReader,
+): Promise<void> {
   const replies = new ReplyRepository(db);
   const pending = new Set(messageIds);
   const deadline = Date.now() + timeoutMs;
@@ -32,7 +38,9 @@ export async function followReplies(db: Database, messageIds: readonly string[],
       const left = deadline - Date.now();
       if (left <= 0) {
         const cause = signal?.error ? ` (reply streams failed: ${(signal.error as Error).message})` : '';
-        throw new Error(`timed out after ${timeoutMs} ms waiting for ${pending.size} replies${cause}`, { cause: signal?.error });
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${pending.size} replies${cause}`, {
+          cause: signal?.error,
+        });
       }
       if (signal) await signal.wait(Math.min(FALLBACK_READ_MS, left));
       else await sleep(Math.min(POLL_MS, left));

@@ -12,16 +12,21 @@ export function registerKnowledgeCommands(program: Command): void {
   const kb = program.command('kb').description('knowledge base: import JSON lines or Markdown files, search, list');
 
   kb.command('import')
-    .description('import knowledge files (.jsonl / .ndjson: one entry per line; .md: one entry per heading); idempotent by stable id')
+    .description(
+      'import knowledge files (.jsonl / .ndjson: one entry per line; .md: one entry per heading); idempotent by stable id',
+    )
     .argument('<files...>', 'files to import')
     .option('--prune', 'also remove entries previously imported from these files that are no longer in them', false)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Every file is checked before anything is written: one bad line refuses the whole import with file:line: reason.
 Workers pick the change up within AVA_KB_REFRESH_MS.
 
 Examples:
   npm run kb:import -- kb/shop-faq.en.md kb/shop-faq.zh.jsonl
-  ava kb import --prune kb/*.md`)
+  ava kb import --prune kb/*.md`,
+    )
     .action(async (files: string[], opts: { prune: boolean }) => {
       const entries: KnowledgeEntryInput[] = [];
       for (const file of files) {
@@ -35,14 +40,17 @@ Examples:
       const sources = new Map<string, string>();
       for (const e of entries) {
         const first = sources.get(e._id);
-        if (first) throw new KnowledgeFileError({ file: e.source, line: 0, reason: `id "${e._id}" is also in ${first}` });
+        if (first)
+          throw new KnowledgeFileError({ file: e.source, line: 0, reason: `id "${e._id}" is also in ${first}` });
         sources.set(e._id, e.source);
       }
       const ctx = new CliContext();
       try {
         const repo = new KnowledgeRepository(await ctx.db());
         const summary = await repo.importEntries(entries, { prune: opts.prune });
-        console.log(`imported ${entries.length} entries: ${summary.inserted} new, ${summary.updated} updated, ${summary.unchanged} unchanged, ${summary.removed} removed`);
+        console.log(
+          `imported ${entries.length} entries: ${summary.inserted} new, ${summary.updated} updated, ${summary.unchanged} unchanged, ${summary.removed} removed`,
+        );
       } finally {
         await ctx.close();
       }
@@ -68,7 +76,8 @@ Examples:
       const ctx = new CliContext();
       try {
         const entries = await new KnowledgeRepository(await ctx.db()).all();
-        for (const e of entries.sort((a, b) => a._id.localeCompare(b._id))) console.log(`${e._id}\t${e.language}\t${e.title}`);
+        for (const e of entries.sort((a, b) => a._id.localeCompare(b._id)))
+          console.log(`${e._id}\t${e.language}\t${e.title}`);
       } finally {
         await ctx.close();
       }

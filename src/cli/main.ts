@@ -20,12 +20,16 @@ import { sniffAudio } from '../voice/audio-format.js';
 import { UploadRepository } from '../storage/upload-repository.js';
 
 const program = new Command('ava')
-  .description('AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).')
+  .description(
+    'AVA virtual-assistant backend: enqueue messages and read stored replies.\nConfiguration comes from AVA_* environment variables (see README).',
+  )
   .showHelpAfterError();
 
 program
   .command('enqueue')
-  .description('enqueue one message from arguments, a voice message from an audio file, or JSON lines (one message per line) from stdin')
+  .description(
+    'enqueue one message from arguments, a voice message from an audio file, or JSON lines (one message per line) from stdin',
+  )
   .argument('[text...]', 'message text; omit to read JSON lines from stdin')
   .option('-a, --audio <file>', 'send this audio file (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4) as a voice message')
   .option('-l, --language <code>', 'language spoken in --audio', 'en')
@@ -33,37 +37,89 @@ program
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('-i, --id <messageId>', 'message id (default: a random UUID)')
   .option('--wait', 'wait for the replies and print them', false)
-  .addHelpText('after', `
+  .addHelpText(
+    'after',
+    `
 Examples:
   ava enqueue -c order-42 -u alice "Where is my parcel?"
   ava enqueue --audio question.wav --wait
-  echo '{"v":1,"messageId":"m1","conversationId":"c1","userId":"u1","text":"你好"}' | ava enqueue --wait`)
+  echo '{"v":1,"messageId":"m1","conversationId":"c1","userId":"u1","text":"你好"}' | ava enqueue --wait`,
+  )
   .option('--api <url>', 'enqueue through the HTTP API (default: straight to Redis)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
-  .action(async (words: string[], opts: { conversation: string; user: string; id?: string; wait: boolean; api?: string; token?: string; audio?: string; language: string }) => {
-    const ctx = new CliContext();
-    try {
-      if (opts.audio) return await enqueueAudio(ctx, opts.audio, { messageId: opts.id ?? randomUUID(), conversationId: opts.conversation, userId: opts.user, language: opts.language }, opts);
-      const messages: MessageInput[] = words.length > 0
-        ? [{ v: CONTRACT_VERSION, messageId: opts.id ?? randomUUID(), conversationId: opts.conversation, userId: opts.user, text: words.join(' '), createdAt: new Date().toISOString() }]
-        : await readJsonLines();
-      const print = (doc: { status: string; text?: string; error?: unknown }, messageId: string) => console.log(JSON.stringify({ messageId, status: doc.status, text: doc.text, error: doc.error }));
-      if (opts.api) {
-        const token = apiToken(opts.token);
-        const results = (await apiSend(opts.api, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
-        for (const r of results) console.log(JSON.stringify(r));
-        if (opts.wait) {
-          for (const r of results) print((await apiGet(opts.api, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as { status: string }, r.messageId);
+  .action(
+    async (
+      words: string[],
+      opts: {
+        conversation: string;
+        user: string;
+        id?: string;
+        wait: boolean;
+        api?: string;
+        token?: string;
+        audio?: string;
+        language: string;
+      },
+    ) => {
+      const ctx = new CliContext();
+      try {
+        if (opts.audio)
+          return await enqueueAudio(
+            ctx,
+            opts.audio,
+            {
+              messageId: opts.id ?? randomUUID(),
+              conversationId: opts.conversation,
+              userId: opts.user,
+              language: opts.language,
+            },
+            opts,
+          );
+        const messages: MessageInput[] =
+          words.length > 0
+            ? [
+                {
+                  v: CONTRACT_VERSION,
+                  messageId: opts.id ?? randomUUID(),
+                  conversationId: opts.conversation,
+                  userId: opts.user,
+                  text: words.join(' '),
+                  createdAt: new Date().toISOString(),
+                },
+              ]
+            : await readJsonLines();
+        const print = (doc: { status: string; text?: string; error?: unknown }, messageId: string) =>
+          console.log(JSON.stringify({ messageId, status: doc.status, text: doc.text, error: doc.error }));
+        if (opts.api) {
+          const token = apiToken(opts.token);
+          const results = (await apiSend(opts.api, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
+          for (const r of results) console.log(JSON.stringify(r));
+          if (opts.wait) {
+            for (const r of results)
+              print(
+                (await apiGet(opts.api, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as {
+                  status: string;
+                },
+                r.messageId,
+              );
+          }
+          return;
         }
-        return;
+        const results = await (await ctx.producer()).enqueueMany(messages);
+        for (const r of results) console.log(JSON.stringify(r));
+        if (opts.wait)
+          await followReplies(
+            await ctx.db(),
+            results.map((r) => r.messageId),
+            (doc) => print(doc, doc._id),
+            120_000,
+            await ctx.streams(),
+          );
+      } finally {
+        await ctx.close();
       }
-      const results = await (await ctx.producer()).enqueueMany(messages);
-      for (const r of results) console.log(JSON.stringify(r));
-      if (opts.wait) await followReplies(await ctx.db(), results.map((r) => r.messageId), (doc) => print(doc, doc._id), 120_000, await ctx.streams());
-    } finally {
-      await ctx.close();
-    }
-  });
+    },
+  );
 
 program
   .command('chat')
@@ -72,17 +128,28 @@ program
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('--save-audio <dir>', 'ask for spoken replies and save each as <dir>/<messageId>.wav')
-  .addHelpText('after', `
+  .addHelpText(
+    'after',
+    `
 Examples:
   ava chat
   ava chat --save-audio replies/
-  ava chat --api http://127.0.0.1:8080 --token "$AVA_API_TOKEN"`)
+  ava chat --api http://127.0.0.1:8080 --token "$AVA_API_TOKEN"`,
+  )
   .action(async (opts: { api?: string; token?: string; user: string; saveAudio?: string }) => {
     const ctx = new CliContext();
     try {
       const token = opts.token ?? process.env.AVA_API_TOKEN;
-      if (opts.api && !token) throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
-      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, { input: process.stdin, output: process.stdout, userId: opts.user, ...(opts.saveAudio ? { audioDir: opts.saveAudio } : {}) });
+      if (opts.api && !token)
+        throw new ContractError([
+          { path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' },
+        ]);
+      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, {
+        input: process.stdin,
+        output: process.stdout,
+        userId: opts.user,
+        ...(opts.saveAudio ? { audioDir: opts.saveAudio } : {}),
+      });
     } finally {
       await ctx.close();
     }
@@ -97,24 +164,33 @@ program
   .option('-f, --follow', 'keep polling for new replies until Ctrl-C', false)
   .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
   .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
-  .action(async (opts: { since?: string; limit: number; status?: 'replied' | 'failed'; follow: boolean; api?: string; token?: string }) => {
-    const ctx = new CliContext();
-    try {
-      const page = opts.api ? apiReader(opts.api, apiToken(opts.token)) : directReader(await ctx.db());
-      let since = opts.since;
-      for (;;) {
-        const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
-        for (const item of items) console.log(JSON.stringify(item));
-        since = next ?? since;
-        if (items.length === opts.limit) continue;
-        if (!opts.follow) break;
-        await sleep(1_000);
+  .action(
+    async (opts: {
+      since?: string;
+      limit: number;
+      status?: 'replied' | 'failed';
+      follow: boolean;
+      api?: string;
+      token?: string;
+    }) => {
+      const ctx = new CliContext();
+      try {
+        const page = opts.api ? apiReader(opts.api, apiToken(opts.token)) : directReader(await ctx.db());
+        let since = opts.since;
+        for (;;) {
+          const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
+          for (const item of items) console.log(JSON.stringify(item));
+          since = next ?? since;
+          if (items.length === opts.limit) continue;
+          if (!opts.follow) break;
+          await sleep(1_000);
+        }
+        if (since) process.stderr.write(`next: ${since}\n`);
+      } finally {
+        await ctx.close();
       }
-      if (since) process.stderr.write(`next: ${since}\n`);
-    } finally {
-      await ctx.close();
-    }
-  });
+    },
+  );
 
 program
   .command('stats')
@@ -126,7 +202,11 @@ program
     try {
       const stats = opts.api
         ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
-        : await collectStats((await ctx.producer()).view, await ctx.redis(), new RedisKeys(ctx.config.queuePrefix, ctx.config.queueName).workers);
+        : await collectStats(
+            (await ctx.producer()).view,
+            await ctx.redis(),
+            new RedisKeys(ctx.config.queuePrefix, ctx.config.queueName).workers,
+          );
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();
@@ -144,17 +224,28 @@ program
     const ctx = new CliContext();
     try {
       const doc = opts.api
-        ? await apiGet(opts.api, `/v1/conversations/${encodeURIComponent(id)}`, apiToken(opts.token)).catch((err: Error) => {
-            if (/answered 404/.test(err.message)) return null;
-            throw err;
-          })
-        : await new DialogueState(await ctx.db(), new ConversationRepository(await ctx.db(), { maxTurns: ctx.config.historyTurns, maxChars: ctx.config.historyChars }), (await ctx.producer()).view).conversation(id);
+        ? await apiGet(opts.api, `/v1/conversations/${encodeURIComponent(id)}`, apiToken(opts.token)).catch(
+            (err: Error) => {
+              if (/answered 404/.test(err.message)) return null;
+              throw err;
+            },
+          )
+        : await new DialogueState(
+            await ctx.db(),
+            new ConversationRepository(await ctx.db(), {
+              maxTurns: ctx.config.historyTurns,
+              maxChars: ctx.config.historyChars,
+            }),
+            (await ctx.producer()).view,
+          ).conversation(id);
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;
         return;
       }
-      console.log(opts.text ? conversationText(doc as Parameters<typeof conversationText>[0]) : JSON.stringify(doc, null, 2));
+      console.log(
+        opts.text ? conversationText(doc as Parameters<typeof conversationText>[0]) : JSON.stringify(doc, null, 2),
+      );
     } finally {
       await ctx.close();
     }
@@ -162,7 +253,11 @@ program
 
 registerKnowledgeCommands(program);
 
-type PageReader = (q: { since?: string; limit: number; status?: 'replied' | 'failed' }) => Promise<{ items: unknown[]; next: string | null }>;
+type PageReader = (q: {
+  since?: string;
+  limit: number;
+  status?: 'replied' | 'failed';
+}) => Promise<{ items: unknown[]; next: string | null }>;
 
 function directReader(db: Database): PageReader {
   return async (q) => {
@@ -173,14 +268,19 @@ function directReader(db: Database): PageReader {
 
 function apiReader(url: string, token: string): PageReader {
   return async (q) => {
-    const params = new URLSearchParams({ limit: String(q.limit), ...(q.since ? { since: q.since } : {}), ...(q.status ? { status: q.status } : {}) });
+    const params = new URLSearchParams({
+      limit: String(q.limit),
+      ...(q.since ? { since: q.since } : {}),
+      ...(q.status ? { status: q.status } : {}),
+    });
     return (await apiGet(url, `/v1/replies?${params}`, token)) as { items: unknown[]; next: string | null };
   };
 }
 
 function apiToken(given?: string): string {
   const token = given ?? process.env.AVA_API_TOKEN;
-  if (!token) throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
+  if (!token)
+    throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
   return token;
 }
 
@@ -191,7 +291,11 @@ async function apiGet(base: string, path: string, token: string): Promise<unknow
 }
 
 async function apiSend(base: string, path: string, token: string, body: unknown): Promise<unknown> {
-  const res = await fetch(new URL(path, base), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(new URL(path, base), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
   return res.json();
 }
@@ -200,26 +304,62 @@ async function apiSend(base: string, path: string, token: string, body: unknown)
  * `ava enqueue --audio FILE`: checks the file by its bytes, then sends it through the API (JSON, base64) or stores it
  * in GridFS and enqueues a message referring to it, as the API would; `--wait` prints the reply with what was heard.
  */
-async function enqueueAudio(ctx: CliContext, file: string, ids: { messageId: string; conversationId: string; userId: string; language: string }, opts: { wait: boolean; api?: string; token?: string }): Promise<void> {
+async function enqueueAudio(
+  ctx: CliContext,
+  file: string,
+  ids: { messageId: string; conversationId: string; userId: string; language: string },
+  opts: { wait: boolean; api?: string; token?: string },
+): Promise<void> {
   const bytes = await readFile(file);
   const { contentType } = sniffAudio(bytes);
-  const print = (doc: { status: string; text?: string; error?: unknown; transcript?: { text: string } }) => console.log(JSON.stringify({ messageId: ids.messageId, status: doc.status, heard: doc.transcript?.text, text: doc.text, error: doc.error }));
+  const print = (doc: { status: string; text?: string; error?: unknown; transcript?: { text: string } }) =>
+    console.log(
+      JSON.stringify({
+        messageId: ids.messageId,
+        status: doc.status,
+        heard: doc.transcript?.text,
+        text: doc.text,
+        error: doc.error,
+      }),
+    );
   if (opts.api) {
     const token = apiToken(opts.token);
-    console.log(JSON.stringify(await apiSend(opts.api, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })));
-    if (opts.wait) print((await apiGet(opts.api, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as { status: string });
+    console.log(
+      JSON.stringify(await apiSend(opts.api, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })),
+    );
+    if (opts.wait)
+      print(
+        (await apiGet(opts.api, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as {
+          status: string;
+        },
+      );
     return;
   }
   const maxBytes = ctx.config.audioMaxBytes;
-  if (bytes.length > maxBytes) throw new ContractError([{ path: '--audio', message: `${file} is ${bytes.length} bytes; at most ${maxBytes} are accepted (AVA_AUDIO_MAX_BYTES)` }]);
+  if (bytes.length > maxBytes)
+    throw new ContractError([
+      {
+        path: '--audio',
+        message: `${file} is ${bytes.length} bytes; at most ${maxBytes} are accepted (AVA_AUDIO_MAX_BYTES)`,
+      },
+    ]);
   const fileId = await new UploadRepository(await ctx.db()).put(bytes, { contentType, messageId: ids.messageId });
   const { language, ...rest } = ids;
-  console.log(JSON.stringify(await (await ctx.producer()).enqueue({ v: CONTRACT_VERSION, ...rest, audio: { fileId, language }, createdAt: new Date().toISOString() })));
+  console.log(
+    JSON.stringify(
+      await (
+        await ctx.producer()
+      ).enqueue({ v: CONTRACT_VERSION, ...rest, audio: { fileId, language }, createdAt: new Date().toISOString() }),
+    ),
+  );
   if (opts.wait) await followReplies(await ctx.db(), [ids.messageId], print, 120_000, await ctx.streams());
 }
 
 async function readJsonLines(): Promise<MessageInput[]> {
-  if (process.stdin.isTTY) throw new ContractError([{ path: '(stdin)', message: 'no text given and stdin is a terminal; pass text or pipe JSON lines' }]);
+  if (process.stdin.isTTY)
+    throw new ContractError([
+      { path: '(stdin)', message: 'no text given and stdin is a terminal; pass text or pipe JSON lines' },
+    ]);
   const out: MessageInput[] = [];
   let n = 0;
   for await (const line of createInterface({ input: process.stdin })) {

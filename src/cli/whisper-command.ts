@@ -3,12 +3,17 @@ import { AvaError } from '../errors/errors.js';
 import { forgeWhisper, WHISPER_PRESETS } from '../models/whisper-forge.js';
 
 const program = new Command('models:whisper')
-  .description("Forge an English-only Whisper folder in transformers.js's layout with seeded weights (it runs, and hears noise). A real export in the same layout replaces it.")
+  .description(
+    "Forge an English-only Whisper folder in transformers.js's layout with seeded weights (it runs, and hears noise). A real export in the same layout replaces it.",
+  )
   .option('--preset <name>', `model shape: ${Object.keys(WHISPER_PRESETS).join(', ')}`, 'tiny.en')
   .requiredOption('--out <dir>', 'output model directory (written atomically)')
   .option('--seed <n>', 'weight seed', (v) => Number(v), 42)
   .option('--force', 'replace the output directory if it exists', false)
-  .addHelpText('after', '\nExample:\n  npm run models:whisper -- --out models/whisper   # then AVA_ASR=whisper, or auto');
+  .addHelpText(
+    'after',
+    '\nExample:\n  npm run models:whisper -- --out models/whisper   # then AVA_ASR=whisper, or auto',
+  );
 
 program.parse();
 const opts = program.opts<{ preset: string; out: string; seed: number; force: boolean }>();

@@ -120,7 +120,14 @@ export interface AvaConfig {
    * Days each collection keeps a document (0: for ever): replies by `createdAt`, turns by `at`, processing records
    * by `startedAt`, conversations by `createdAt`, spoken replies and voice uploads by when they were stored.
    */
-  readonly retentionDays: Readonly<{ replies: number; turns: number; messages: number; conversations: number; audio: number; uploads: number }>;
+  readonly retentionDays: Readonly<{
+    replies: number;
+    turns: number;
+    messages: number;
+    conversations: number;
+    audio: number;
+    uploads: number;
+  }>;
   /**
    * Speech recognition of voice messages: `auto` uses Whisper when its model folder exists, else pocketsphinx when
    * its library and model are installed, else none (voice messages then fail with ERR_RECOGNIZER).
@@ -163,7 +170,10 @@ export const CONFIG_VARIABLES = Object.keys(schema.shape) as Array<keyof typeof 
  * Builds the configuration from environment variables (and optional overrides, used by tests), validates it and
  * freezes it. Fails fast with every bad variable named and a hint.
  */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: Partial<Record<keyof typeof schema.shape, string>> = {}): AvaConfig {
+export function loadConfig(
+  source: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Record<keyof typeof schema.shape, string>> = {},
+): AvaConfig {
   const raw: Record<string, string | undefined> = {};
   for (const key of CONFIG_VARIABLES) {
     const value = overrides[key] ?? source[key];
@@ -177,16 +187,28 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, overrides: P
   }
   const e = parsed.data;
   if (e.AVA_REDIS_CLUSTER_NODES && !e.AVA_QUEUE_PREFIX.startsWith('{')) {
-    throw new ConfigError(`invalid configuration: AVA_REDIS_CLUSTER_NODES is set but AVA_QUEUE_PREFIX=${JSON.stringify(e.AVA_QUEUE_PREFIX)} has no hash tag`, 'set AVA_QUEUE_PREFIX={ava} (or another {tag}) so that every key of the queue is in one slot');
+    throw new ConfigError(
+      `invalid configuration: AVA_REDIS_CLUSTER_NODES is set but AVA_QUEUE_PREFIX=${JSON.stringify(e.AVA_QUEUE_PREFIX)} has no hash tag`,
+      'set AVA_QUEUE_PREFIX={ava} (or another {tag}) so that every key of the queue is in one slot',
+    );
   }
   if (e.AVA_REDIS_CLUSTER_NODES && e.AVA_REDIS_SENTINELS) {
-    throw new ConfigError('invalid configuration: AVA_REDIS_CLUSTER_NODES and AVA_REDIS_SENTINELS are both set', 'a Redis deployment is either a cluster or watched by sentinels: set one');
+    throw new ConfigError(
+      'invalid configuration: AVA_REDIS_CLUSTER_NODES and AVA_REDIS_SENTINELS are both set',
+      'a Redis deployment is either a cluster or watched by sentinels: set one',
+    );
   }
   if (e.AVA_REDIS_TLS_CA_FILE && !e.AVA_REDIS_URL.startsWith('rediss://')) {
-    throw new ConfigError('invalid configuration: AVA_REDIS_TLS_CA_FILE is set but AVA_REDIS_URL is not rediss:// (TLS)', 'use a rediss:// URL or unset AVA_REDIS_TLS_CA_FILE');
+    throw new ConfigError(
+      'invalid configuration: AVA_REDIS_TLS_CA_FILE is set but AVA_REDIS_URL is not rediss:// (TLS)',
+      'use a rediss:// URL or unset AVA_REDIS_TLS_CA_FILE',
+    );
   }
   if (e.AVA_REDIS_TLS_CA_FILE && !existsSync(e.AVA_REDIS_TLS_CA_FILE)) {
-    throw new ConfigError(`invalid configuration: AVA_REDIS_TLS_CA_FILE=${JSON.stringify(e.AVA_REDIS_TLS_CA_FILE)}: no such file`, 'point it at the PEM file of the CA that signed the Redis server certificate');
+    throw new ConfigError(
+      `invalid configuration: AVA_REDIS_TLS_CA_FILE=${JSON.stringify(e.AVA_REDIS_TLS_CA_FILE)}: no such file`,
+      'point it at the PEM file of the CA that signed the Redis server certificate',
+    );
   }
   return Object.freeze({
     redisUrl: e.AVA_REDIS_URL,

@@ -8,7 +8,13 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const hostPorts = z
   .string()
   .regex(/^[A-Za-z0-9.-]+:\d{1,5}(,[A-Za-z0-9.-]+:\d{1,5})*$/, 'must be host:port[,host:port…]')
-  .transform((list) => list.split(',').map((h) => Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) })));
+  .transform((list) =>
+    list
+      .split(',')
+      .map((h) =>
+        Object.freeze({ host: h.slice(0, h.lastIndexOf(':')), port: Number(h.slice(h.lastIndexOf(':') + 1)) }),
+      ),
+  );
 
 /**
  * Every option, its environment variable and its default, in one place. README's configuration table mirrors it.
@@ -18,16 +24,34 @@ export const envSchema = z.object({
   AVA_REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   AVA_REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   AVA_REDIS_SENTINELS: hostPorts.optional(),
-  AVA_REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('mymaster'),
+  AVA_REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+    .default('mymaster'),
   AVA_REDIS_MIN_REPLICAS: int(0, 10).default(0),
   AVA_REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(2_000),
   AVA_REDIS_CLUSTER_NODES: hostPorts.optional(),
-  AVA_MONGO_URL: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://').default('mongodb://127.0.0.1:27017'),
+  AVA_MONGO_URL: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+    .default('mongodb://127.0.0.1:27017'),
   AVA_MONGO_TIMEOUT_MS: int(100, 120_000).default(5_000),
   AVA_MONGO_SOCKET_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
-  AVA_DB_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, 'letters, digits, _ and - only, at most 38 characters').default('ava'),
-  AVA_QUEUE_NAME: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('ava-messages'),
-  AVA_QUEUE_PREFIX: z.string().regex(/^(\{[A-Za-z0-9_-]{1,30}\}|[A-Za-z0-9_-]{1,32})$/, 'letters, digits, _ and - only, or a Redis Cluster hash tag such as {ava}').default('bull'),
+  AVA_DB_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,38}$/, 'letters, digits, _ and - only, at most 38 characters')
+    .default('ava'),
+  AVA_QUEUE_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+    .default('ava-messages'),
+  AVA_QUEUE_PREFIX: z
+    .string()
+    .regex(
+      /^(\{[A-Za-z0-9_-]{1,30}\}|[A-Za-z0-9_-]{1,32})$/,
+      'letters, digits, _ and - only, or a Redis Cluster hash tag such as {ava}',
+    )
+    .default('bull'),
   AVA_MODEL: z.string().min(1).default('tiny'),
   AVA_MODELS_DIR: z.string().min(1).default('models'),
   AVA_ALLOW_REMOTE_MODELS: bool.default(false),
@@ -86,7 +110,10 @@ export const envSchema = z.object({
   AVA_API_PORT: int(0, 65535).default(8080),
   AVA_API_TOKENS: z
     .string()
-    .regex(/^$|^([A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)(,[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)*$/, 'must be name:token:scopes[,…] with tokens of at least 16 characters and scopes enqueue and/or read joined by +')
+    .regex(
+      /^$|^([A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)(,[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\+(enqueue|read))*)*$/,
+      'must be name:token:scopes[,…] with tokens of at least 16 characters and scopes enqueue and/or read joined by +',
+    )
     .default(''),
   AVA_API_RATE_LIMIT: int(1, 1_000_000).default(600),
   AVA_API_AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),

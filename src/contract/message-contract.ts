@@ -30,7 +30,9 @@ export const CONTROL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 const id = (what: string) =>
-  z.string({ error: `${what} must be a string` }).regex(ID_PATTERN, `${what} must be 1-128 characters of A-Z a-z 0-9 _ . : -`);
+  z
+    .string({ error: `${what} must be a string` })
+    .regex(ID_PATTERN, `${what} must be 1-128 characters of A-Z a-z 0-9 _ . : -`);
 
 const safeString = (max: number) =>
   z
@@ -55,67 +57,92 @@ const metadataValue = z.union([safeString(1024), z.number().finite(), z.boolean(
  * Schema of a message job, version 1. The same schema validates at the producer (before enqueueing) and at the
  * worker (after dequeueing), so a message that passes one end passes the other.
  */
-export const messageSchema = z.strictObject({
-  v: z.literal(CONTRACT_VERSION, { error: `v must be ${CONTRACT_VERSION} (the contract version)` }),
-  messageId: id('messageId'),
-  conversationId: id('conversationId'),
-  userId: id('userId'),
-  /** What the user wrote; a voice message has `audio` instead. */
-  text: safeString(1_000_000)
-    .transform((s) => s.trim())
-    .pipe(z.string().min(1, 'text must not be empty or only whitespace').max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters after trimming`))
-    .optional(),
-  /**
-   * What the user said, stored beforehand (the API's `POST /v1/messages/audio` or the CLI's `--audio` store it in
-   * GridFS bucket `uploads`): a worker transcribes it, and the transcript is the message's text from then on.
-   */
-  audio: z
-    .strictObject({
-      fileId: z.string({ error: 'audio.fileId must be a string' }).regex(/^[0-9a-f]{24}$/, 'audio.fileId must be the 24 hex digits of a stored upload'),
-      language: z.string().regex(/^[a-z]{2,3}$/, 'audio.language must be an ISO 639 code such as en').default('en'),
-    })
-    .optional(),
-  createdAt: z.iso.datetime({ offset: true, error: 'createdAt must be an ISO-8601 date-time' }).optional(),
-  metadata: z
-    .record(metadataKey, metadataValue)
-    .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS, `metadata must have at most ${MAX_METADATA_KEYS} keys`)
-    .optional(),
-  /** How the reply is generated when the model answers; absent fields take the worker's defaults. */
-  generation: z
-    .strictObject({
-      maxNewTokens: z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).optional(),
-      temperature: z.number().min(0).max(2).optional(),
-      topP: z.number().gt(0).max(1).optional(),
-      stop: z.array(safeString(64).pipe(z.string().min(1, 'stop strings must not be empty'))).max(4, 'at most 4 stop strings').optional(),
-      seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-    })
-    .optional(),
-  /**
-   * The dialogue so far, oldest first, when the producer keeps it (an OpenAI-style client sends it with every
-   * request): it replaces the history AVA keeps for the conversation in the prompt.
-   */
-  history: z
-    .array(z.strictObject({ user: safeString(MAX_TEXT_CHARS), assistant: safeString(MAX_TEXT_CHARS) }))
-    .max(MAX_HISTORY_TURNS, `history must have at most ${MAX_HISTORY_TURNS} turns`)
-    .optional(),
-  /**
-   * Instructions for the model (an OpenAI-style client's system messages), placed before the dialogue in its prompt;
-   * kept after the new message and before passages and turns when the window is short.
-   */
-  instructions: safeString(MAX_TEXT_CHARS).optional(),
-  /**
-   * Who answers: `assistant` (the default) recognises the intent and answers from templates, the dialogue state,
-   * handlers, knowledge or the model; `dialogue` goes to the model alone, with the dialogue prompt and no intents;
-   * `text` goes to the model alone with the text as the whole prompt, for plain completion.
-   */
-  mode: z.enum(MESSAGE_MODES, { error: `mode must be one of ${MESSAGE_MODES.join(', ')}` }).optional(),
-  /** True asks for a spoken reply too: the worker speaks the reply once it is stored (`GET /v1/messages/:id/audio`). */
-  speech: z.boolean({ error: 'speech must be true or false' }).optional(),
-}).superRefine((m, ctx) => {
-  if ((m.text === undefined) === (m.audio === undefined)) {
-    ctx.addIssue({ code: 'custom', path: [m.text === undefined ? 'text' : 'audio'], message: m.text === undefined ? 'text is required (or audio, for a voice message)' : 'give text or audio, not both' });
-  }
-});
+export const messageSchema = z
+  .strictObject({
+    v: z.literal(CONTRACT_VERSION, { error: `v must be ${CONTRACT_VERSION} (the contract version)` }),
+    messageId: id('messageId'),
+    conversationId: id('conversationId'),
+    userId: id('userId'),
+    /** What the user wrote; a voice message has `audio` instead. */
+    text: safeString(1_000_000)
+      .transform((s) => s.trim())
+      .pipe(
+        z
+          .string()
+          .min(1, 'text must not be empty or only whitespace')
+          .max(MAX_TEXT_CHARS, `text must be at most ${MAX_TEXT_CHARS} characters after trimming`),
+      )
+      .optional(),
+    /**
+     * What the user said, stored beforehand (the API's `POST /v1/messages/audio` or the CLI's `--audio` store it in
+     * GridFS bucket `uploads`): a worker transcribes it, and the transcript is the message's text from then on.
+     */
+    audio: z
+      .strictObject({
+        fileId: z
+          .string({ error: 'audio.fileId must be a string' })
+          .regex(/^[0-9a-f]{24}$/, 'audio.fileId must be the 24 hex digits of a stored upload'),
+        language: z
+          .string()
+          .regex(/^[a-z]{2,3}$/, 'audio.language must be an ISO 639 code such as en')
+          .default('en'),
+      })
+      .optional(),
+    createdAt: z.iso.datetime({ offset: true, error: 'createdAt must be an ISO-8601 date-time' }).optional(),
+    metadata: z
+      .record(metadataKey, metadataValue)
+      .refine((m) => Object.keys(m).length <= MAX_METADATA_KEYS, `metadata must have at most ${MAX_METADATA_KEYS} keys`)
+      .optional(),
+    /** How the reply is generated when the model answers; absent fields take the worker's defaults. */
+    generation: z
+      .strictObject({
+        maxNewTokens: z.number().int().min(1).max(MAX_NEW_TOKENS, `must be at most ${MAX_NEW_TOKENS}`).optional(),
+        temperature: z.number().min(0).max(2).optional(),
+        topP: z.number().gt(0).max(1).optional(),
+        stop: z
+          .array(safeString(64).pipe(z.string().min(1, 'stop strings must not be empty')))
+          .max(4, 'at most 4 stop strings')
+          .optional(),
+        seed: z
+          .number()
+          .int()
+          .min(0)
+          .max(2 ** 31 - 1)
+          .optional(),
+      })
+      .optional(),
+    /**
+     * The dialogue so far, oldest first, when the producer keeps it (an OpenAI-style client sends it with every
+     * request): it replaces the history AVA keeps for the conversation in the prompt.
+     */
+    history: z
+      .array(z.strictObject({ user: safeString(MAX_TEXT_CHARS), assistant: safeString(MAX_TEXT_CHARS) }))
+      .max(MAX_HISTORY_TURNS, `history must have at most ${MAX_HISTORY_TURNS} turns`)
+      .optional(),
+    /**
+     * Instructions for the model (an OpenAI-style client's system messages), placed before the dialogue in its prompt;
+     * kept after the new message and before passages and turns when the window is short.
+     */
+    instructions: safeString(MAX_TEXT_CHARS).optional(),
+    /**
+     * Who answers: `assistant` (the default) recognises the intent and answers from templates, the dialogue state,
+     * handlers, knowledge or the model; `dialogue` goes to the model alone, with the dialogue prompt and no intents;
+     * `text` goes to the model alone with the text as the whole prompt, for plain completion.
+     */
+    mode: z.enum(MESSAGE_MODES, { error: `mode must be one of ${MESSAGE_MODES.join(', ')}` }).optional(),
+    /** True asks for a spoken reply too: the worker speaks the reply once it is stored (`GET /v1/messages/:id/audio`). */
+    speech: z.boolean({ error: 'speech must be true or false' }).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if ((m.text === undefined) === (m.audio === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [m.text === undefined ? 'text' : 'audio'],
+        message:
+          m.text === undefined ? 'text is required (or audio, for a voice message)' : 'give text or audio, not both',
+      });
+    }
+  });
 
 /** A message that passed the contract (text trimmed): written, or spoken (`audio`) and not yet transcribed. */
 export type InboundMessage = z.output<typeof messageSchema>;
@@ -139,7 +166,10 @@ export function parseMessage(data: unknown): InboundMessage {
     }
     // zod drops a `__proto__` own key silently; refuse it loudly instead.
     const reserved = keys.find((k) => RESERVED_KEYS.has(k));
-    if (reserved) throw new ContractError([{ path: `metadata.${reserved}`, message: 'metadata keys must not be __proto__, constructor or prototype' }]);
+    if (reserved)
+      throw new ContractError([
+        { path: `metadata.${reserved}`, message: 'metadata keys must not be __proto__, constructor or prototype' },
+      ]);
   }
   const result = messageSchema.safeParse(data);
   if (result.success) return result.data;
@@ -147,7 +177,11 @@ export function parseMessage(data: unknown): InboundMessage {
     result.error.issues.map((i) => ({
       path: i.path.map(String).join('.') || '(root)',
       message:
-        i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.code === 'invalid_key' ? (i.issues[0]?.message ?? i.message) : i.message,
+        i.code === 'unrecognized_keys'
+          ? `unknown field(s): ${i.keys.join(', ')}`
+          : i.code === 'invalid_key'
+            ? (i.issues[0]?.message ?? i.message)
+            : i.message,
     })),
   );
 }

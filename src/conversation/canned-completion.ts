@@ -20,11 +20,16 @@ export interface CannedCompletion {
  * decode to half a UTF-8 character are left out) with finish reason `length`. Tokens are counted in the model's
  * tokenizer, as a generated reply's are.
  */
-export function cannedCompletion(tokenizer: CountingTokenizer, text: string, bounds: { maxTokens?: number; stop?: readonly string[] }): CannedCompletion {
+export function cannedCompletion(
+  tokenizer: CountingTokenizer,
+  text: string,
+  bounds: { maxTokens?: number; stop?: readonly string[] },
+): CannedCompletion {
   const stopAt = Math.min(...(bounds.stop ?? []).map((s) => text.indexOf(s)).filter((i) => i >= 0), text.length);
   const stopped = text.slice(0, stopAt);
   const ids = tokenizer.encode(stopped);
-  if (bounds.maxTokens === undefined || ids.length <= bounds.maxTokens) return { text: stopped, tokens: ids.length, finishReason: 'stop' };
+  if (bounds.maxTokens === undefined || ids.length <= bounds.maxTokens)
+    return { text: stopped, tokens: ids.length, finishReason: 'stop' };
   let kept = bounds.maxTokens;
   let cut = tokenizer.decode(ids.slice(0, kept));
   // A byte-level BPE token may hold part of a character; the decoder shows it as U+FFFD.

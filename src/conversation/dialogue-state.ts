@@ -67,7 +67,10 @@ export class DialogueState {
   }
 
   /** A conversation's recent messages, oldest first: final ones from their replies, the others from their records. */
-  async conversationMessages(conversationId: string, limit = CONVERSATION_MESSAGES_SHOWN): Promise<MessageStatusView[]> {
+  async conversationMessages(
+    conversationId: string,
+    limit = CONVERSATION_MESSAGES_SHOWN,
+  ): Promise<MessageStatusView[]> {
     let replies: ReplyDocument[];
     let states: MessageStateDocument[];
     try {
@@ -76,22 +79,37 @@ export class DialogueState {
         this.states.inConversation(conversationId, limit),
       ]);
     } catch (cause) {
-      throw new StorageError(`reading the messages of conversation ${conversationId} failed: ${(cause as Error).message}`, { cause });
+      throw new StorageError(
+        `reading the messages of conversation ${conversationId} failed: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const byId = new Map<string, MessageStatusView>();
     for (const s of states) byId.set(s._id, fromState(s));
     for (const r of replies) byId.set(r._id, fromReply(r));
-    return [...byId.values()].sort((a, b) => a.queuedAt.getTime() - b.queuedAt.getTime() || a.messageId.localeCompare(b.messageId)).slice(-limit);
+    return [...byId.values()]
+      .sort((a, b) => a.queuedAt.getTime() - b.queuedAt.getTime() || a.messageId.localeCompare(b.messageId))
+      .slice(-limit);
   }
 
   /** One conversation: its turns (with their intents) and the state of its recent messages; null when unknown. */
   async conversation(conversationId: string): Promise<DialogueView | null> {
-    const [view, messages] = await Promise.all([this.conversations.get(conversationId), this.conversationMessages(conversationId)]);
+    const [view, messages] = await Promise.all([
+      this.conversations.get(conversationId),
+      this.conversationMessages(conversationId),
+    ]);
     if (view) return { ...view, messages };
     if (messages.length === 0) return null;
     // Its first messages are still being processed: the conversation document is written with the first turn.
     const first = await this.states.get(messages[0].messageId);
-    return { _id: conversationId, userId: first?.userId ?? '', createdAt: messages[0].queuedAt, updatedAt: messages[messages.length - 1].queuedAt, turns: [], messages };
+    return {
+      _id: conversationId,
+      userId: first?.userId ?? '',
+      createdAt: messages[0].queuedAt,
+      updatedAt: messages[messages.length - 1].queuedAt,
+      turns: [],
+      messages,
+    };
   }
 }
 
@@ -109,5 +127,12 @@ function fromReply(r: ReplyDocument): MessageStatusView {
 }
 
 function fromState(s: MessageStateDocument): MessageStatusView {
-  return { messageId: s._id, conversationId: s.conversationId, status: 'processing', queuedAt: s.queuedAt, startedAt: s.startedAt, attempts: s.attempts };
+  return {
+    messageId: s._id,
+    conversationId: s.conversationId,
+    status: 'processing',
+    queuedAt: s.queuedAt,
+    startedAt: s.startedAt,
+    attempts: s.attempts,
+  };
 }

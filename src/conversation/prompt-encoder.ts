@@ -76,7 +76,8 @@ export class PromptEncoder {
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     let room = this.window - maxNew;
     const tail = this.tokenizer.encode(`${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`);
-    if (tail.length >= room) return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
+    if (tail.length >= room)
+      return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
     room -= tail.length;
 
     const nl = this.newline.length;
@@ -110,14 +111,26 @@ export class PromptEncoder {
     }
     for (const t of turns) ids.push(...t, ...this.newline);
     ids.push(...tail);
-    return { ids, maxNewTokens: maxNew, passages: passages.length, turns: turns.length, instructions: instructions.length > 0 };
+    return {
+      ids,
+      maxNewTokens: maxNew,
+      passages: passages.length,
+      turns: turns.length,
+      instructions: instructions.length > 0,
+    };
   }
 
   /** A plain completion's prompt: the text alone, as the model continues it; cut from the left when too long. */
   encodePlain(text: string, maxNewTokens: number): EncodedPrompt {
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     const ids = this.tokenizer.encode(text);
-    return { ids: ids.slice(Math.max(0, ids.length - (this.window - maxNew))), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
+    return {
+      ids: ids.slice(Math.max(0, ids.length - (this.window - maxNew))),
+      maxNewTokens: maxNew,
+      passages: 0,
+      turns: 0,
+      instructions: false,
+    };
   }
 
   /** A turn's or a passage's ids, from the cache when the same text came before. */

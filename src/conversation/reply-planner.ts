@@ -54,7 +54,10 @@ export interface PlannerSemantics {
   log: Logger;
 }
 
-const handlerResult = z.union([z.strictObject({ reply: z.string().trim().min(1) }), z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() })]);
+const handlerResult = z.union([
+  z.strictObject({ reply: z.string().trim().min(1) }),
+  z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() }),
+]);
 
 /**
  * The worker's parse step after the contract: decides for each message whether it is unreadable (a "please
@@ -71,8 +74,18 @@ export class ReplyPlanner {
     private readonly dialogue?: DialogueState,
     private readonly semantics?: PlannerSemantics,
   ) {
-    const semantic = semantics ? { index: semantics.examples, floor: semantics.floor, temperature: semantics.temperature, decisive: semantics.decisive } : undefined;
-    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold, ...(semantic ? { semantic } : {}) });
+    const semantic = semantics
+      ? {
+          index: semantics.examples,
+          floor: semantics.floor,
+          temperature: semantics.temperature,
+          decisive: semantics.decisive,
+        }
+      : undefined;
+    this.classifier = new IntentClassifier(catalog.intents, {
+      threshold: opts.intentThreshold,
+      ...(semantic ? { semantic } : {}),
+    });
   }
 
   /**
@@ -83,8 +96,13 @@ export class ReplyPlanner {
    */
   async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
     // Each recognisable message's words are weighed once, for the choice to embed it and for its recognition.
-    const evidence = items.map(({ message: m }) => ((m.mode ?? 'assistant') === 'assistant' && checkInput(m.text).ok ? this.classifier.evidence(m.text) : undefined));
-    const vectors = await this.embed(items.map((i) => i.message.text), evidence);
+    const evidence = items.map(({ message: m }) =>
+      (m.mode ?? 'assistant') === 'assistant' && checkInput(m.text).ok ? this.classifier.evidence(m.text) : undefined,
+    );
+    const vectors = await this.embed(
+      items.map((i) => i.message.text),
+      evidence,
+    );
     return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k], evidence[k])));
   }
 
@@ -97,7 +115,10 @@ export class ReplyPlanner {
     if (!checkInput(text).ok) return false;
     const evidence = this.classifier.evidence(text);
     const r = this.classifier.recognize(text, undefined, evidence);
-    return this.classifier.definition(r.name)?.handler === 'status' && (this.classifier.decisiveIntent(evidence) === r.name || !this.semantics);
+    return (
+      this.classifier.definition(r.name)?.handler === 'status' &&
+      (this.classifier.decisiveIntent(evidence) === r.name || !this.semantics)
+    );
   }
 
   /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */
@@ -109,7 +130,10 @@ export class ReplyPlanner {
   }
 
   /** Embeddings of the English messages with evidence (recognisable ones) whose meaning can change their plan. */
-  private async embed(texts: readonly string[], evidence: ReadonlyArray<LexicalEvidence | undefined>): Promise<Array<Float32Array | undefined>> {
+  private async embed(
+    texts: readonly string[],
+    evidence: ReadonlyArray<LexicalEvidence | undefined>,
+  ): Promise<Array<Float32Array | undefined>> {
     const out = new Array<Float32Array | undefined>(texts.length);
     if (!this.semantics) return out;
     const wanted = texts.flatMap((t, k) => {
@@ -121,7 +145,10 @@ export class ReplyPlanner {
       const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));
       wanted.forEach((k, j) => (out[k] = vectors[j]));
     } catch (err) {
-      this.semantics.log.warn({ err, messages: wanted.length }, 'embedding the batch failed; its intents and knowledge are matched by words only');
+      this.semantics.log.warn(
+        { err, messages: wanted.length },
+        'embedding the batch failed; its intents and knowledge are matched by words only',
+      );
     }
     return out;
   }
@@ -130,13 +157,29 @@ export class ReplyPlanner {
    * Plans one message, enqueued at `queuedAt`, with its embedding and its words' evidence when the batch has them. A failing handler becomes a `fail` plan for that message alone; only a
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
-  async plan(message: Message, queuedAt = new Date(), vector?: Float32Array, evidence?: LexicalEvidence): Promise<ReplyPlan> {
+  async plan(
+    message: Message,
+    queuedAt = new Date(),
+    vector?: Float32Array,
+    evidence?: LexicalEvidence,
+  ): Promise<ReplyPlan> {
     // Sent to the model alone: any text is a prompt, and no intent, knowledge or handler takes part.
-    if (message.mode && message.mode !== 'assistant') return { kind: 'generate', intent: 'model', recognition: { confidence: 1, ranking: [], reason: `mode ${message.mode}` }, passages: [] };
+    if (message.mode && message.mode !== 'assistant')
+      return {
+        kind: 'generate',
+        intent: 'model',
+        recognition: { confidence: 1, ranking: [], reason: `mode ${message.mode}` },
+        passages: [],
+      };
     const language = languageOf(message.text);
     const check = checkInput(message.text);
     if (!check.ok) {
-      return { kind: 'reply', intent: 'invalid', recognition: { confidence: 1, ranking: [], reason: check.reason }, text: localize(this.catalog.invalidReply, language) };
+      return {
+        kind: 'reply',
+        intent: 'invalid',
+        recognition: { confidence: 1, ranking: [], reason: check.reason },
+        text: localize(this.catalog.invalidReply, language),
+      };
     }
     const r = this.classifier.recognize(message.text, vector, evidence);
     const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
@@ -145,11 +188,18 @@ export class ReplyPlanner {
     try {
       switch (def?.handler ?? 'generate') {
         case 'template':
-          return { ...base, kind: 'reply', text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars) };
+          return {
+            ...base,
+            kind: 'reply',
+            text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars),
+          };
         case 'status':
           return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
         case 'knowledge': {
-          const best = def!.answer === 'entry' && this.opts.kbTopK > 0 ? this.knowledge?.top(message.text, 1, vector)[0] : undefined;
+          const best =
+            def!.answer === 'entry' && this.opts.kbTopK > 0
+              ? this.knowledge?.top(message.text, 1, vector)[0]
+              : undefined;
           if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
           return { ...base, kind: 'generate', passages: this.passages(message.text, vector) };
         }
@@ -161,35 +211,62 @@ export class ReplyPlanner {
     } catch (err) {
       // The database failing under the status handler is transient: the whole batch goes back for a retry.
       if (err instanceof StorageError) throw err;
-      return { ...base, kind: 'fail', error: err instanceof AvaError ? err : new HandlerError(`intent ${r.name}: ${errorMessageOf(err)}`, { cause: err }) };
+      return {
+        ...base,
+        kind: 'fail',
+        error:
+          err instanceof AvaError ? err : new HandlerError(`intent ${r.name}: ${errorMessageOf(err)}`, { cause: err }),
+      };
     }
   }
 
   private passages(text: string, vector?: Float32Array): PromptPassage[] {
     if (!this.knowledge || this.opts.kbTopK === 0) return [];
-    return this.knowledge.top(text, this.opts.kbTopK, vector).map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
+    return this.knowledge
+      .top(text, this.opts.kbTopK, vector)
+      .map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
   }
 
   /** The state of the messages the user sent before this one in the same conversation. */
   private async statusText(message: Message, queuedAt: Date, language: 'en' | 'zh'): Promise<string> {
     if (!this.dialogue) return statusReply([], language);
     const messages = await this.dialogue.conversationMessages(message.conversationId);
-    return statusReply(messages.filter((m) => m.messageId !== message.messageId && m.queuedAt < queuedAt), language);
+    return statusReply(
+      messages.filter((m) => m.messageId !== message.messageId && m.queuedAt < queuedAt),
+      language,
+    );
   }
 
-  private async custom(def: IntentDefinition, message: Message, slots: Record<string, string>, confidence: number, language: 'en' | 'zh', vector?: Float32Array): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
+  private async custom(
+    def: IntentDefinition,
+    message: Message,
+    slots: Record<string, string>,
+    confidence: number,
+    language: 'en' | 'zh',
+    vector?: Float32Array,
+  ): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
     const timeout = new AbortController();
     const result = await Promise.race([
-      Promise.resolve().then(() => def.module!.handle({ message, intent: { name: def.name, confidence, slots }, language })),
+      Promise.resolve().then(() =>
+        def.module!.handle({ message, intent: { name: def.name, confidence, slots }, language }),
+      ),
       delay(this.opts.handlerTimeoutMs, undefined, { signal: timeout.signal }).then(() => {
-        throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} did not answer within ${this.opts.handlerTimeoutMs} ms`);
+        throw new HandlerError(
+          `intent ${def.name}: handler ${def.modulePath} did not answer within ${this.opts.handlerTimeoutMs} ms`,
+        );
       }),
     ]).finally(() => timeout.abort());
     const parsed = handlerResult.safeParse(result);
-    if (!parsed.success) throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`);
+    if (!parsed.success)
+      throw new HandlerError(
+        `intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`,
+      );
     const out: HandlerResult = parsed.data;
     if ('reply' in out) return { kind: 'reply', text: out.reply };
-    return { kind: 'generate', passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, vector)] };
+    return {
+      kind: 'generate',
+      passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, vector)],
+    };
   }
 }
 

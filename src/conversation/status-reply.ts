@@ -20,13 +20,26 @@ export function statusReply(others: readonly MessageStatusView[], language: 'en'
   }
   if (failed.length > 0) {
     const codes = [...new Set(failed.map((m) => m.error?.code ?? 'ERR_INTERNAL'))].join(', ');
-    parts.push(zh ? `有 ${failed.length} 条消息未能回复（${codes}），请重新发送。` : `${failed.length === 1 ? 'One message' : `${failed.length} messages`} could not be answered (${codes}); please send ${failed.length === 1 ? 'it' : 'them'} again.`);
+    parts.push(
+      zh
+        ? `有 ${failed.length} 条消息未能回复（${codes}），请重新发送。`
+        : `${failed.length === 1 ? 'One message' : `${failed.length} messages`} could not be answered (${codes}); please send ${failed.length === 1 ? 'it' : 'them'} again.`,
+    );
   }
   if (pending.length === 0 && replied.length > 0) {
     const last = time(replied[replied.length - 1].finishedAt ?? replied[replied.length - 1].queuedAt);
-    parts.push(zh ? `您之前的消息都已回复，最近一条回复于 ${last}。` : `All your earlier messages have been answered; the latest reply was at ${last}.`);
+    parts.push(
+      zh
+        ? `您之前的消息都已回复，最近一条回复于 ${last}。`
+        : `All your earlier messages have been answered; the latest reply was at ${last}.`,
+    );
   }
-  if (parts.length === 0) parts.push(zh ? '这个对话里还没有收到您之前的消息。' : "I haven't received any earlier message from you in this conversation.");
+  if (parts.length === 0)
+    parts.push(
+      zh
+        ? '这个对话里还没有收到您之前的消息。'
+        : "I haven't received any earlier message from you in this conversation.",
+    );
   return parts.join(zh ? '' : ' ');
 }
 

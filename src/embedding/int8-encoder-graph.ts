@@ -18,29 +18,49 @@ const INT8_ENCODER_VERSION = 1;
  * cached in `cacheDir` under the float32 graph's revision, so a changed encoder is built again and the model folder
  * is only read. Returns the int8 graph's path.
  */
-export async function ensureInt8EncoderGraph(dir: string, cacheDir: string, formulation: Int8Formulation): Promise<string> {
+export async function ensureInt8EncoderGraph(
+  dir: string,
+  cacheDir: string,
+  formulation: Int8Formulation,
+): Promise<string> {
   const revision = await modelRevision(dir);
   const target = path.join(cacheDir, `encoder-${revision}-int8-${formulation}.v${INT8_ENCODER_VERSION}.onnx`);
-  return cachedFile(target, () => int8EncoderGraph(dir, formulation), 'point AVA_ENGINE_CACHE_DIR at a writable folder, or set AVA_ENCODER_PRECISION=fp32');
+  return cachedFile(
+    target,
+    () => int8EncoderGraph(dir, formulation),
+    'point AVA_ENGINE_CACHE_DIR at a writable folder, or set AVA_ENCODER_PRECISION=fp32',
+  );
 }
 
 async function int8EncoderGraph(dir: string, formulation: Int8Formulation): Promise<Uint8Array> {
   const source = path.join(dir, 'onnx', 'model.onnx');
-  const shape = bertShape(JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>, dir);
+  const shape = bertShape(
+    JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
+    dir,
+  );
   let weights: ExportWeights;
   try {
     weights = new ExportWeights(onnxProto.onnx.ModelProto.decode(await readFile(source)), source);
   } catch (cause) {
     throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
-  const graph = buildBertGraph(shape, (name, dims) => {
-    // A linear layer's weight is held transposed ([in, out]) in the float32 graph; the builder asks for [out, in].
-    const plain = weights.get(name);
-    const held = plain ? undefined : weights.get(`${name}.T`);
-    const data = plain ?? (held && dims.length === 2 ? transpose(held, dims[1], dims[0]) : undefined);
-    if (!data) throw new ModelLoadError(`${source} has no weight named ${name}; only encoders converted by \`npm run models:encoder\` have an int8 form`, { hint: 'set AVA_ENCODER_PRECISION=fp32' });
-    if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new ModelLoadError(`${source}: weight ${name} does not have shape [${dims}]`);
-    return data;
-  }, { precision: 'int8', formulation });
+  const graph = buildBertGraph(
+    shape,
+    (name, dims) => {
+      // A linear layer's weight is held transposed ([in, out]) in the float32 graph; the builder asks for [out, in].
+      const plain = weights.get(name);
+      const held = plain ? undefined : weights.get(`${name}.T`);
+      const data = plain ?? (held && dims.length === 2 ? transpose(held, dims[1], dims[0]) : undefined);
+      if (!data)
+        throw new ModelLoadError(
+          `${source} has no weight named ${name}; only encoders converted by \`npm run models:encoder\` have an int8 form`,
+          { hint: 'set AVA_ENCODER_PRECISION=fp32' },
+        );
+      if (data.length !== dims.reduce((a, b) => a * b, 1))
+        throw new ModelLoadError(`${source}: weight ${name} does not have shape [${dims}]`);
+      return data;
+    },
+    { precision: 'int8', formulation },
+  );
   return graph.encode({ opset: BERT_OPSET, producer: 'ava-encoder-int8', graphName: 'sentence-encoder-int8' });
 }

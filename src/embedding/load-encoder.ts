@@ -25,7 +25,10 @@ export async function loadEncoder(config: AvaConfig, log: Logger): Promise<Loade
   if (config.encoder === 'off') return undefined;
   const dir = await encoderDir(config);
   if (!dir) {
-    log.warn({ encoder: config.encoder, looked: [config.encoder, path.join(config.modelsDir, config.encoder)] }, 'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)');
+    log.warn(
+      { encoder: config.encoder, looked: [config.encoder, path.join(config.modelsDir, config.encoder)] },
+      'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)',
+    );
     return undefined;
   }
   const encoder = await openEncoder(dir, config, log);
@@ -64,17 +67,29 @@ export async function openEncoder(dir: string, config: AvaConfig, log: Logger): 
   let int8: SentenceEncoder | undefined;
   try {
     const kernel = await chooseInt8Kernel(config.engineInt8Kernel);
-    int8 = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads, int8: { formulation: kernel.formulation, cacheDir: config.engineCacheDir ?? defaultEngineCacheDir() } });
+    int8 = await SentenceEncoder.load(dir, {
+      intraOpThreads: config.intraOpThreads,
+      int8: { formulation: kernel.formulation, cacheDir: config.engineCacheDir ?? defaultEngineCacheDir() },
+    });
     const [exact, quantized] = [await fp32.embed(CHECK_SENTENCES), await int8.embed(CHECK_SENTENCES)];
     const cosine = Math.min(...exact.map((v, i) => v.reduce((sum, x, k) => sum + x * quantized[i][k], 0)));
     if (cosine >= INT8_ENCODER_MIN_COSINE) {
-      log.info({ encoder: int8.model.id, kernel, leastCosineToFp32: Number(cosine.toFixed(4)) }, 'sentence encoder in int8');
+      log.info(
+        { encoder: int8.model.id, kernel, leastCosineToFp32: Number(cosine.toFixed(4)) },
+        'sentence encoder in int8',
+      );
       await fp32.close();
       return int8;
     }
-    log.warn({ encoder: fp32.model.id, leastCosineToFp32: cosine, needed: INT8_ENCODER_MIN_COSINE }, 'the int8 encoder strays from float32; using float32');
+    log.warn(
+      { encoder: fp32.model.id, leastCosineToFp32: cosine, needed: INT8_ENCODER_MIN_COSINE },
+      'the int8 encoder strays from float32; using float32',
+    );
   } catch (err) {
-    log.warn({ err, encoder: fp32.model.id }, 'no int8 form of the sentence encoder; using float32 (AVA_ENCODER_PRECISION=fp32 says so without this warning)');
+    log.warn(
+      { err, encoder: fp32.model.id },
+      'no int8 form of the sentence encoder; using float32 (AVA_ENCODER_PRECISION=fp32 says so without this warning)',
+    );
   }
   await int8?.close();
   return fp32;

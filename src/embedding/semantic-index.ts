@@ -18,7 +18,9 @@ export class SemanticIndex<T> {
 
   /** Every item with its similarity to `query`, most similar first. */
   rank(query: Float32Array): Array<SemanticHit<T>> {
-    return this.entries.map((e) => ({ item: e.item, similarity: dot(e.vector, query) })).sort((a, b) => b.similarity - a.similarity);
+    return this.entries
+      .map((e) => ({ item: e.item, similarity: dot(e.vector, query) }))
+      .sort((a, b) => b.similarity - a.similarity);
   }
 }
 

@@ -51,26 +51,41 @@ export class SentenceEncoder implements TextEmbedder {
     try {
       await access(graph);
     } catch (cause) {
-      throw new ModelLoadError(`the sentence encoder in ${folder} has no onnx/model.onnx`, { cause, hint: 'convert it again with `npm run models:encoder -- --force`' });
+      throw new ModelLoadError(`the sentence encoder in ${folder} has no onnx/model.onnx`, {
+        cause,
+        hint: 'convert it again with `npm run models:encoder -- --force`',
+      });
     }
     let session: OnnxSession | undefined;
     try {
       const tokenizer = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
       const run = opts.int8 ? await ensureInt8EncoderGraph(folder, opts.int8.cacheDir, opts.int8.formulation) : graph;
       session = await OnnxSession.open(run, { intraOpThreads: opts.intraOpThreads });
-      if (!session.outputNames.includes('sentence_embedding')) throw new Error(`its graph has no sentence_embedding output (outputs: ${session.outputNames.join(', ')})`);
+      if (!session.outputNames.includes('sentence_embedding'))
+        throw new Error(`its graph has no sentence_embedding output (outputs: ${session.outputNames.join(', ')})`);
       const st = await readJson(path.join(folder, 'sentence_bert_config.json'));
       const maxTokens = typeof st?.max_seq_length === 'number' ? st.max_seq_length : DEFAULT_MAX_TOKENS;
       const revision = `${await modelRevision(folder)}${opts.int8 ? `+int8-${opts.int8.formulation}` : ''}`;
-      const encoder = new SentenceEncoder({ id: path.basename(folder), revision }, 0, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
+      const encoder = new SentenceEncoder(
+        { id: path.basename(folder), revision },
+        0,
+        tokenizer,
+        session,
+        maxTokens,
+        opts.maxBatch ?? 32,
+      );
       const [probe] = await encoder.embed(['hello']);
       const norm = Math.hypot(...probe);
-      if (!probe.every(Number.isFinite) || Math.abs(norm - 1) > 1e-3) throw new Error(`its embedding of a probe text is not a unit vector (norm ${norm})`);
+      if (!probe.every(Number.isFinite) || Math.abs(norm - 1) > 1e-3)
+        throw new Error(`its embedding of a probe text is not a unit vector (norm ${norm})`);
       return new SentenceEncoder(encoder.model, probe.length, tokenizer, session, maxTokens, opts.maxBatch ?? 32);
     } catch (cause) {
       await session?.close();
       if (cause instanceof ModelLoadError) throw cause;
-      throw new ModelLoadError(`the sentence encoder in ${folder} cannot be used: ${(cause as Error).message}`, { cause, hint: 'convert it again with `npm run models:encoder -- --force`' });
+      throw new ModelLoadError(`the sentence encoder in ${folder} cannot be used: ${(cause as Error).message}`, {
+        cause,
+        hint: 'convert it again with `npm run models:encoder -- --force`',
+      });
     }
   }
 
@@ -93,11 +108,19 @@ export class SentenceEncoder implements TextEmbedder {
   }
 
   private async run(texts: string[]): Promise<Float32Array[]> {
-    const enc = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens }) as Record<string, { data: BigInt64Array; dims: number[] }>;
+    const enc = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens }) as Record<
+      string,
+      { data: BigInt64Array; dims: number[] }
+    >;
     const feed = (name: string): HostTensor => ({ type: 'int64', data: enc[name].data, dims: enc[name].dims });
     const ids = feed('input_ids');
-    const types: HostTensor = enc.token_type_ids ? feed('token_type_ids') : { type: 'int64', data: new BigInt64Array(ids.data.length), dims: ids.dims };
-    const result = await this.session.run({ input_ids: ids, attention_mask: feed('attention_mask'), token_type_ids: types }, ['sentence_embedding']);
+    const types: HostTensor = enc.token_type_ids
+      ? feed('token_type_ids')
+      : { type: 'int64', data: new BigInt64Array(ids.data.length), dims: ids.dims };
+    const result = await this.session.run(
+      { input_ids: ids, attention_mask: feed('attention_mask'), token_type_ids: types },
+      ['sentence_embedding'],
+    );
     const { data, dims } = result.sentence_embedding;
     const d = dims[1];
     return texts.map((_, b) => (data as Float32Array).slice(b * d, (b + 1) * d));

@@ -97,7 +97,9 @@ export class GenerationError extends AvaError {
  */
 export class JobIdError extends AvaError {
   constructor(message: string) {
-    super('ERR_JOB_ID', message, { hint: 'enqueue through the producer, or add raw jobs with jobId equal to data.messageId' });
+    super('ERR_JOB_ID', message, {
+      hint: 'enqueue through the producer, or add raw jobs with jobId equal to data.messageId',
+    });
   }
 }
 
@@ -121,14 +123,18 @@ export interface FileProblem {
 /** An intents file that cannot be used; raised at load, so a worker never starts half-configured. */
 export class IntentsFileError extends AvaError {
   constructor(readonly problem: FileProblem) {
-    super('ERR_INTENTS_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, { hint: 'see config/intents.yaml and docs/intents.md for the format' });
+    super('ERR_INTENTS_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, {
+      hint: 'see config/intents.yaml and docs/intents.md for the format',
+    });
   }
 }
 
 /** A knowledge file that is not valid JSON lines or Markdown; nothing from it is imported. */
 export class KnowledgeFileError extends AvaError {
   constructor(readonly problem: FileProblem) {
-    super('ERR_KNOWLEDGE_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, { hint: 'see docs/knowledge.md for the JSON lines and Markdown formats' });
+    super('ERR_KNOWLEDGE_FILE', `${problem.file}:${problem.line}: ${problem.reason}`, {
+      hint: 'see docs/knowledge.md for the JSON lines and Markdown formats',
+    });
   }
 }
 
@@ -145,7 +151,9 @@ export class HandlerError extends AvaError {
  */
 export class ConversationOwnerError extends AvaError {
   constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>) {
-    super('ERR_CONVERSATION_OWNER', issues.map((i) => `${i.path}: ${i.message}`).join('; '), { hint: 'use a conversationId of your own user, or the userId that opened the conversation' });
+    super('ERR_CONVERSATION_OWNER', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+      hint: 'use a conversationId of your own user, or the userId that opened the conversation',
+    });
   }
 }
 

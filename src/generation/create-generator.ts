@@ -13,7 +13,8 @@ import { TextTokenizer } from './text-tokenizer.js';
 export async function createGenerator(config: AvaConfig, model: ResolvedModel): Promise<TextGenerator> {
   const tokenizer = await TextTokenizer.load(model.dir);
   if (config.generator === 'instant') return new InstantGenerator(tokenizer);
-  if (config.generator === 'pipeline') return PipelineGenerator.load({ id: model.id, dir: model.dir, tokenizer, intraOpThreads: config.intraOpThreads });
+  if (config.generator === 'pipeline')
+    return PipelineGenerator.load({ id: model.id, dir: model.dir, tokenizer, intraOpThreads: config.intraOpThreads });
   return EngineGenerator.load({
     id: model.id,
     dir: model.dir,

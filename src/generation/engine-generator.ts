@@ -6,7 +6,13 @@ import type { WeightPrecision } from '../models/gpt2-graph.js';
 import type { Int8KernelSetting } from '../inference/int8-kernel.js';
 import { ContinuousBatcher } from '../scheduler/continuous-batcher.js';
 import { GenerationSequence } from './generation-sequence.js';
-import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
+import {
+  checkFitsWindow,
+  type GenerationOutput,
+  type GenerationRequest,
+  type GenerationResult,
+  type TextGenerator,
+} from './text-generator.js';
 import { TextTokenizer } from './text-tokenizer.js';
 
 /** Options of the continuous-batching generator. */
@@ -48,18 +54,36 @@ export class EngineGenerator implements TextGenerator {
     const dir = path.resolve(opts.dir);
     try {
       const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
-      const engine = await Gpt2Engine.load(dir, { executionProvider: opts.executionProvider, intraOpThreads: opts.intraOpThreads, cacheDir: opts.cacheDir, maxCachedTokens: opts.maxCachedTokens, precision: opts.precision, int8Kernel: opts.int8Kernel });
-      const batcher = new ContinuousBatcher(engine, { maxBatchSize: opts.maxBatchSize, maxCachedTokens: opts.maxCachedTokens });
+      const engine = await Gpt2Engine.load(dir, {
+        executionProvider: opts.executionProvider,
+        intraOpThreads: opts.intraOpThreads,
+        cacheDir: opts.cacheDir,
+        maxCachedTokens: opts.maxCachedTokens,
+        precision: opts.precision,
+        int8Kernel: opts.int8Kernel,
+      });
+      const batcher = new ContinuousBatcher(engine, {
+        maxBatchSize: opts.maxBatchSize,
+        maxCachedTokens: opts.maxCachedTokens,
+      });
       return new EngineGenerator({ id: opts.id, revision: engine.revision }, tokenizer, engine, batcher);
     } catch (cause) {
       if (cause instanceof ModelLoadError) throw cause;
-      throw new ModelLoadError(`loading model ${opts.id} from ${dir} into the engine failed: ${(cause as Error).message}`, { cause });
+      throw new ModelLoadError(
+        `loading model ${opts.id} from ${dir} into the engine failed: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   }
 
   /** Model window and cache statistics. */
   get stats() {
-    return { window: this.engine.shape.window, cache: this.engine.cacheStats, load: this.batcher.load, steps: this.batcher.stats };
+    return {
+      window: this.engine.shape.window,
+      cache: this.engine.cacheStats,
+      load: this.batcher.load,
+      steps: this.batcher.stats,
+    };
   }
 
   get window(): number {
@@ -76,14 +100,20 @@ export class EngineGenerator implements TextGenerator {
     try {
       return await this.run(request);
     } catch (cause) {
-      throw cause instanceof GenerationError ? cause : new GenerationError(`generation failed: ${(cause as Error).message}`, { cause });
+      throw cause instanceof GenerationError
+        ? cause
+        : new GenerationError(`generation failed: ${(cause as Error).message}`, { cause });
     }
   }
 
   private async run(request: GenerationRequest): Promise<GenerationOutput> {
     checkFitsWindow(request, this.engine.shape.window);
     const { promptIds, ...options } = request;
-    const seq = new GenerationSequence(promptIds, { ...options, eosTokenIds: [this.tokenizer.eosTokenId], decode: (tokens) => this.tokenizer.decode(tokens) });
+    const seq = new GenerationSequence(promptIds, {
+      ...options,
+      eosTokenIds: [this.tokenizer.eosTokenId],
+      decode: (tokens) => this.tokenizer.decode(tokens),
+    });
     this.batcher.submit(seq);
     return seq.result;
   }
@@ -93,7 +123,11 @@ export class EngineGenerator implements TextGenerator {
    * sampling, its stopping or its streaming) leaves the batch alone and the others run on.
    */
   async generate(requests: readonly GenerationRequest[]): Promise<GenerationResult[]> {
-    return Promise.all(requests.map((r) => this.stream(r).catch((error: GenerationError) => ({ finishReason: 'error' as const, error }))));
+    return Promise.all(
+      requests.map((r) =>
+        this.stream(r).catch((error: GenerationError) => ({ finishReason: 'error' as const, error })),
+      ),
+    );
   }
 
   whenCapacity(): Promise<void> {

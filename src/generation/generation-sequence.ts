@@ -1,8 +1,19 @@
 import { randomInt } from 'node:crypto';
 import type { ScheduledSequence } from '../scheduler/continuous-batcher.js';
-import { RepetitionPenaltyProcessor, TemperatureWarper, TopKWarper, TopPWarper, type LogitsProcessor } from './logits-processors.js';
+import {
+  RepetitionPenaltyProcessor,
+  TemperatureWarper,
+  TopKWarper,
+  TopPWarper,
+  type LogitsProcessor,
+} from './logits-processors.js';
 import { GreedySampler, SeededSampler, type Sampler } from './samplers.js';
-import { EosTokenCriterion, MaxNewTokensCriterion, StopStringCriterion, type StoppingCriterion } from './stopping-criteria.js';
+import {
+  EosTokenCriterion,
+  MaxNewTokensCriterion,
+  StopStringCriterion,
+  type StoppingCriterion,
+} from './stopping-criteria.js';
 import type { GenerationOutput, SamplingOptions } from './text-generator.js';
 
 /** What a sequence needs besides its prompt. */
@@ -32,13 +43,17 @@ export class GenerationSequence implements ScheduledSequence {
   private resolve!: (out: GenerationOutput) => void;
   private reject!: (err: unknown) => void;
 
-  constructor(readonly promptTokens: readonly number[], private readonly opts: SequenceOptions) {
+  constructor(
+    readonly promptTokens: readonly number[],
+    private readonly opts: SequenceOptions,
+  ) {
     this.tokenBudget = promptTokens.length + opts.maxNewTokens;
     this.result = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
-    if (opts.repetitionPenalty !== undefined && opts.repetitionPenalty !== 1) this.processors.push(new RepetitionPenaltyProcessor(opts.repetitionPenalty));
+    if (opts.repetitionPenalty !== undefined && opts.repetitionPenalty !== 1)
+      this.processors.push(new RepetitionPenaltyProcessor(opts.repetitionPenalty));
     const temperature = opts.temperature ?? 0;
     if (temperature > 0) {
       if (temperature !== 1) this.processors.push(new TemperatureWarper(temperature));
@@ -73,7 +88,12 @@ export class GenerationSequence implements ScheduledSequence {
 
   private finish(text: string, finishReason: GenerationOutput['finishReason']): null {
     this.stream(text, 0, true);
-    this.resolve({ text, promptTokens: this.promptTokens.length, generatedTokens: this.generated.length, finishReason });
+    this.resolve({
+      text,
+      promptTokens: this.promptTokens.length,
+      generatedTokens: this.generated.length,
+      finishReason,
+    });
     return null;
   }
 

@@ -1,5 +1,10 @@
 import type { GenerationError } from '../errors/errors.js';
-import { checkFitsWindow, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
+import {
+  checkFitsWindow,
+  type GenerationRequest,
+  type GenerationResult,
+  type TextGenerator,
+} from './text-generator.js';
 import type { TextTokenizer } from './text-tokenizer.js';
 
 /**
@@ -23,7 +28,12 @@ export class InstantGenerator implements TextGenerator {
       } catch (error) {
         return { finishReason: 'error', error: error as GenerationError };
       }
-      return { text: 'Thank you for your message.', promptTokens: r.promptIds.length, generatedTokens: 0, finishReason: 'stop' };
+      return {
+        text: 'Thank you for your message.',
+        promptTokens: r.promptIds.length,
+        generatedTokens: 0,
+        finishReason: 'stop',
+      };
     });
   }
 

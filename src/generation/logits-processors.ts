@@ -47,7 +47,9 @@ export class TopPWarper implements LogitsProcessor {
   apply(logits: Float32Array): void {
     if (this.p >= 1) return;
     const probs = softmax(logits);
-    const order = Array.from(probs.keys()).filter((i) => probs[i] > 0).sort((a, b) => probs[b] - probs[a] || a - b);
+    const order = Array.from(probs.keys())
+      .filter((i) => probs[i] > 0)
+      .sort((a, b) => probs[b] - probs[a] || a - b);
     let mass = 0;
     let keep = 0;
     while (keep < order.length) {

@@ -2,7 +2,13 @@ import path from 'node:path';
 import { AutoModelForCausalLM, env, Tensor, type PreTrainedModel } from '@huggingface/transformers';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { modelRevision } from '../models/model-revision.js';
-import { checkFitsWindow, type GenerationOutput, type GenerationRequest, type GenerationResult, type TextGenerator } from './text-generator.js';
+import {
+  checkFitsWindow,
+  type GenerationOutput,
+  type GenerationRequest,
+  type GenerationResult,
+  type TextGenerator,
+} from './text-generator.js';
 import { TextTokenizer } from './text-tokenizer.js';
 
 /** Options of the transformers.js generator. */
@@ -46,7 +52,9 @@ export class PipelineGenerator implements TextGenerator {
       const revision = await modelRevision(dir);
       return new PipelineGenerator({ id: opts.id, revision }, tokenizer, lm, tokenizer.window);
     } catch (cause) {
-      throw new ModelLoadError(`loading model ${opts.id} from ${opts.dir} failed: ${(cause as Error).message}`, { cause });
+      throw new ModelLoadError(`loading model ${opts.id} from ${opts.dir} failed: ${(cause as Error).message}`, {
+        cause,
+      });
     }
   }
 
@@ -108,7 +116,12 @@ export class PipelineGenerator implements TextGenerator {
         }
         generated.push(token);
       }
-      return { text: this.tokenizer.decode(generated), promptTokens: p.length, generatedTokens: generated.length, finishReason };
+      return {
+        text: this.tokenizer.decode(generated),
+        promptTokens: p.length,
+        generatedTokens: generated.length,
+        finishReason,
+      };
     });
   }
 

@@ -87,7 +87,13 @@ export interface TextGenerator {
 
 /** Throws {@link GenerationError} when a request's prompt and new tokens do not fit a window, or it asks for none. */
 export function checkFitsWindow(request: GenerationRequest, window: number): void {
-  if (request.promptIds.length === 0 || request.maxNewTokens < 1 || request.promptIds.length + request.maxNewTokens > window) {
-    throw new GenerationError(`a prompt of ${request.promptIds.length} tokens with ${request.maxNewTokens} new tokens does not fit the window of ${window} tokens`);
+  if (
+    request.promptIds.length === 0 ||
+    request.maxNewTokens < 1 ||
+    request.promptIds.length + request.maxNewTokens > window
+  ) {
+    throw new GenerationError(
+      `a prompt of ${request.promptIds.length} tokens with ${request.maxNewTokens} new tokens does not fit the window of ${window} tokens`,
+    );
   }
 }

@@ -21,7 +21,11 @@ export class TextTokenizer {
     env.allowRemoteModels = false;
     const folder = path.resolve(dir);
     try {
-      const config = JSON.parse(await readFile(path.join(folder, 'config.json'), 'utf8')) as { eos_token_id?: number; n_positions?: number; n_ctx?: number };
+      const config = JSON.parse(await readFile(path.join(folder, 'config.json'), 'utf8')) as {
+        eos_token_id?: number;
+        n_positions?: number;
+        n_ctx?: number;
+      };
       const inner = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
       return new TextTokenizer(inner, config.eos_token_id ?? 50256, config.n_positions ?? config.n_ctx ?? 1024);
     } catch (cause) {

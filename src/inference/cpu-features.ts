@@ -43,7 +43,8 @@ export function readCpuFeatures(): CpuFeatures {
  * Returns the reason, for the start-up log.
  */
 export function u8s8IsExact(cpu: CpuFeatures): { exact: boolean; reason: string } {
-  if (cpu.arch === 'arm64' || cpu.arch === 'arm') return { exact: true, reason: `${cpu.arch}: integer dot products do not saturate` };
+  if (cpu.arch === 'arm64' || cpu.arch === 'arm')
+    return { exact: true, reason: `${cpu.arch}: integer dot products do not saturate` };
   if (cpu.arch !== 'x64' && cpu.arch !== 'ia32') return { exact: false, reason: `${cpu.arch}: not known to be exact` };
   if (!cpu.flags) return { exact: false, reason: 'x86 with unknown feature flags' };
   const vnni = EXACT_U8S8_FLAGS.filter((f) => cpu.flags!.has(f));

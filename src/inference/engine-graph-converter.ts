@@ -26,11 +26,21 @@ export function defaultEngineCacheDir(): string {
 export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
   const c = JSON.parse(await readFile(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const num = (k: string) => {
-    if (typeof c[k] !== 'number') throw new ModelLoadError(`${modelDir}/config.json has no numeric ${k}; is this a GPT-2 model?`);
+    if (typeof c[k] !== 'number')
+      throw new ModelLoadError(`${modelDir}/config.json has no numeric ${k}; is this a GPT-2 model?`);
     return c[k] as number;
   };
-  if (c.model_type !== 'gpt2') throw new ModelLoadError(`${modelDir}/config.json: model_type is ${JSON.stringify(c.model_type)}, expected "gpt2"`);
-  return { name: path.basename(modelDir), nLayer: num('n_layer'), nHead: num('n_head'), nEmbd: num('n_embd'), nPositions: num('n_positions'), vocabSize: num('vocab_size'), blockScale: 1 };
+  if (c.model_type !== 'gpt2')
+    throw new ModelLoadError(`${modelDir}/config.json: model_type is ${JSON.stringify(c.model_type)}, expected "gpt2"`);
+  return {
+    name: path.basename(modelDir),
+    nLayer: num('n_layer'),
+    nHead: num('n_head'),
+    nEmbd: num('n_embd'),
+    nPositions: num('n_positions'),
+    vocabSize: num('vocab_size'),
+    blockScale: 1,
+  };
 }
 
 /**
@@ -43,16 +53,29 @@ export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
  * An int8 graph is built and cached in `formulation` (see {@link Int8Formulation}).
  * Returns the engine graph's path and the source graph's revision.
  */
-export async function ensureEngineGraph(modelDir: string, cacheDir = defaultEngineCacheDir(), precision: WeightPrecision = 'fp32', formulation: Int8Formulation = 'u8u8'): Promise<{ path: string; sourceRevision: string }> {
+export async function ensureEngineGraph(
+  modelDir: string,
+  cacheDir = defaultEngineCacheDir(),
+  precision: WeightPrecision = 'fp32',
+  formulation: Int8Formulation = 'u8u8',
+): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
   const form = precision === 'fp32' ? '' : `-${precision}-${formulation}.${INT8_GRAPH_VERSION}`;
   const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${form}.onnx`);
-  await cachedFile(target, () => convertToEngineGraph(modelDir, precision, formulation), 'point AVA_ENGINE_CACHE_DIR at a writable folder');
+  await cachedFile(
+    target,
+    () => convertToEngineGraph(modelDir, precision, formulation),
+    'point AVA_ENGINE_CACHE_DIR at a writable folder',
+  );
   return { path: target, sourceRevision: revision };
 }
 
 /** Converts a model directory's standard graph into engine-graph bytes, its linear layers in `precision`. */
-export async function convertToEngineGraph(modelDir: string, precision: WeightPrecision = 'fp32', formulation: Int8Formulation = 'u8u8'): Promise<Uint8Array> {
+export async function convertToEngineGraph(
+  modelDir: string,
+  precision: WeightPrecision = 'fp32',
+  formulation: Int8Formulation = 'u8u8',
+): Promise<Uint8Array> {
   const arch = await readArchitecture(modelDir);
   const source = path.join(modelDir, 'onnx', 'model.onnx');
   let model: InstanceType<typeof onnx.ModelProto>;
@@ -63,13 +86,25 @@ export async function convertToEngineGraph(modelDir: string, precision: WeightPr
   }
   const weights = new ExportWeights(model, source);
   checkTiedHead(weights, arch, source);
-  const graph = buildGpt2Graph(arch, (name, shape) => {
-    const data = weights.get(name);
-    if (!data) throw new ModelLoadError(`${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`);
-    const want = shape.reduce((a, b) => a * b, 1);
-    if (data.length !== want) throw new ModelLoadError(`${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`);
-    return data;
-  }, 'engine', precision, formulation);
+  const graph = buildGpt2Graph(
+    arch,
+    (name, shape) => {
+      const data = weights.get(name);
+      if (!data)
+        throw new ModelLoadError(
+          `${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`,
+        );
+      const want = shape.reduce((a, b) => a * b, 1);
+      if (data.length !== want)
+        throw new ModelLoadError(
+          `${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`,
+        );
+      return data;
+    },
+    'engine',
+    precision,
+    formulation,
+  );
   return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
 }
 
@@ -84,7 +119,8 @@ function checkTiedHead(weights: ExportWeights, arch: ModelPreset, source: string
   const wte = weights.get('transformer.wte.weight');
   const C = arch.nEmbd;
   const V = arch.vocabSize;
-  if (!wte || head.length !== C * V) throw new ModelLoadError(`${source}: its LM head has ${head.length} values, expected ${C}×${V}`);
+  if (!wte || head.length !== C * V)
+    throw new ModelLoadError(`${source}: its LM head has ${head.length} values, expected ${C}×${V}`);
   let largest = 0;
   let worst = 0;
   for (let v = 0; v < V; v++) {
@@ -96,6 +132,8 @@ function checkTiedHead(weights: ExportWeights, arch: ModelPreset, source: string
   }
   // An int8 tensor is read back on 255 steps of its range; the head may have been quantized on its own.
   if (worst > (largest / 127) * 1.01 + 1e-6) {
-    throw new ModelLoadError(`${source}: its LM head is not the token embedding transposed (largest difference ${worst.toPrecision(3)}); the engine ties the head to transformer.wte.weight, so untied models are not supported`);
+    throw new ModelLoadError(
+      `${source}: its LM head is not the token embedding transposed (largest difference ${worst.toPrecision(3)}); the engine ties the head to transformer.wte.weight, so untied models are not supported`,
+    );
   }
 }

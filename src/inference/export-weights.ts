@@ -28,7 +28,8 @@ export class ExportWeights {
   ) {
     this.initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
     for (const node of model.graph?.node ?? []) {
-      if (node.opType === 'Identity' && node.input?.[0] && node.output?.[0]) this.aliases.set(node.output[0], node.input[0]);
+      if (node.opType === 'Identity' && node.input?.[0] && node.output?.[0])
+        this.aliases.set(node.output[0], node.input[0]);
       for (const out of node.output ?? []) this.producers.set(out, node);
     }
   }
@@ -43,12 +44,23 @@ export class ExportWeights {
     if (logits?.opType !== 'MatMul' || !logits.input?.[1]) return undefined;
     const head = logits.input[1];
     const node = this.producers.get(head);
-    if (node?.opType === 'Transpose' && node.input?.[0] && this.resolve(node.input[0]) === this.resolve('transformer.wte.weight')) return 'tied';
+    if (
+      node?.opType === 'Transpose' &&
+      node.input?.[0] &&
+      this.resolve(node.input[0]) === this.resolve('transformer.wte.weight')
+    )
+      return 'tied';
     if (node?.opType === 'DequantizeLinear' && node.input?.[0] && node.input[1]) {
       const q = this.initializers.get(node.input[0]);
       const scale = this.initializers.get(node.input[1]);
       const zero = node.input[2] ? this.initializers.get(node.input[2]) : undefined;
-      if (q && scale) return dequantize(q, floatsOf(scale, this.source), zero ? integersOf(zero, this.source) : undefined, this.source);
+      if (q && scale)
+        return dequantize(
+          q,
+          floatsOf(scale, this.source),
+          zero ? integersOf(zero, this.source) : undefined,
+          this.source,
+        );
       return undefined;
     }
     return this.get(head);
@@ -67,14 +79,19 @@ export class ExportWeights {
     const q = this.initializers.get(`${resolved}_quantized`);
     const scale = this.initializers.get(`${resolved}_scale`);
     const zero = this.initializers.get(`${resolved}_zero_point`);
-    if (q && scale) return dequantize(q, floatsOf(scale, this.source), zero ? integersOf(zero, this.source) : undefined, this.source);
+    if (q && scale)
+      return dequantize(q, floatsOf(scale, this.source), zero ? integersOf(zero, this.source) : undefined, this.source);
     return undefined;
   }
 
   /** Follows Identity aliases to the tensor that holds the data. */
   private resolve(name: string): string {
     let current = name;
-    for (let hops = 0; !this.initializers.has(current) && !this.initializers.has(`${current}_quantized`) && this.aliases.has(current); hops++) {
+    for (
+      let hops = 0;
+      !this.initializers.has(current) && !this.initializers.has(`${current}_quantized`) && this.aliases.has(current);
+      hops++
+    ) {
       if (hops > 64) throw new ModelLoadError(`${this.source}: the Identity nodes naming ${name} form a loop`);
       current = this.aliases.get(current)!;
     }
@@ -91,7 +108,8 @@ function dequantize(q: Tensor, scale: Float32Array, zero: Int32Array | undefined
   const out = new Float32Array(values.length);
   const perColumn = scale.length === cols && scale.length > 1;
   const perRow = !perColumn && scale.length === rows && scale.length > 1;
-  if (scale.length !== 1 && !perColumn && !perRow) throw new ModelLoadError(`${source}: ${q.name} has ${scale.length} scales for a ${dims.join('×')} tensor`);
+  if (scale.length !== 1 && !perColumn && !perRow)
+    throw new ModelLoadError(`${source}: ${q.name} has ${scale.length} scales for a ${dims.join('×')} tensor`);
   for (let i = 0; i < values.length; i++) {
     const k = perColumn ? i % cols : perRow ? Math.floor(i / cols) : 0;
     out[i] = (values[i] - (zero ? zero[zero.length === 1 ? 0 : k] : 0)) * scale[k];
@@ -100,19 +118,25 @@ function dequantize(q: Tensor, scale: Float32Array, zero: Int32Array | undefined
 }
 
 function floatsOf(t: Tensor, source: string): Float32Array {
-  if (t.dataType !== DT.FLOAT) throw new ModelLoadError(`${source}: weight ${t.name} is of ONNX data type ${t.dataType}, not float32`);
+  if (t.dataType !== DT.FLOAT)
+    throw new ModelLoadError(`${source}: weight ${t.name} is of ONNX data type ${t.dataType}, not float32`);
   if (t.rawData && t.rawData.length > 0) {
     // Copy: the protobuf's byte view may not be 4-byte aligned.
     return new Float32Array(Uint8Array.from(t.rawData).buffer);
   }
   if (t.floatData && t.floatData.length > 0) return Float32Array.from(t.floatData);
   if ((t.dims ?? []).length === 0 || (t.dims ?? []).some((d) => Number(d) === 0)) return new Float32Array(0);
-  throw new ModelLoadError(`${source}: weight ${t.name} has no inline data (external data files are not supported yet)`);
+  throw new ModelLoadError(
+    `${source}: weight ${t.name} has no inline data (external data files are not supported yet)`,
+  );
 }
 
 /** uint8 or int8 tensor values as integers. */
 function integersOf(t: Tensor, source: string): Int32Array {
-  if (t.dataType !== DT.UINT8 && t.dataType !== DT.INT8) throw new ModelLoadError(`${source}: ${t.name} is of ONNX data type ${t.dataType}; quantized weights must be uint8 or int8`);
+  if (t.dataType !== DT.UINT8 && t.dataType !== DT.INT8)
+    throw new ModelLoadError(
+      `${source}: ${t.name} is of ONNX data type ${t.dataType}; quantized weights must be uint8 or int8`,
+    );
   if (t.rawData && t.rawData.length > 0) {
     const bytes = Uint8Array.from(t.rawData);
     return t.dataType === DT.INT8 ? Int32Array.from(new Int8Array(bytes.buffer)) : Int32Array.from(bytes);

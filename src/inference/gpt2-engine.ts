@@ -50,14 +50,31 @@ export class Gpt2Engine {
    * takes the integer kernel `int8Kernel` asks for (default `auto`: chosen from the CPU and proven exact on it; see
    * {@link chooseInt8Kernel}). The KV cache never allocates more than `maxCachedTokens` slots.
    */
-  static async load(modelDir: string, opts: SessionOptions & { cacheDir?: string; maxCachedTokens: number; precision?: WeightPrecision; int8Kernel?: Int8KernelSetting }): Promise<Gpt2Engine> {
+  static async load(
+    modelDir: string,
+    opts: SessionOptions & {
+      cacheDir?: string;
+      maxCachedTokens: number;
+      precision?: WeightPrecision;
+      int8Kernel?: Int8KernelSetting;
+    },
+  ): Promise<Gpt2Engine> {
     const arch = await readArchitecture(modelDir);
     const precision = opts.precision ?? 'fp32';
     const int8 = precision === 'int8' ? await chooseInt8Kernel(opts.int8Kernel ?? 'auto') : undefined;
     const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, int8?.formulation);
     const session = await OnnxSession.open(graph.path, opts);
-    const shape = { nLayer: arch.nLayer, nHead: arch.nHead, headDim: arch.nEmbd / arch.nHead, vocabSize: arch.vocabSize, window: arch.nPositions };
-    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens, { precision, ...(int8 ? { int8 } : {}) });
+    const shape = {
+      nLayer: arch.nLayer,
+      nHead: arch.nHead,
+      headDim: arch.nEmbd / arch.nHead,
+      vocabSize: arch.vocabSize,
+      window: arch.nPositions,
+    };
+    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens, {
+      precision,
+      ...(int8 ? { int8 } : {}),
+    });
   }
 
   /** Live sequences. */
@@ -66,9 +83,23 @@ export class Gpt2Engine {
   }
 
   /** Cache statistics, for memory accounting and tests. */
-  get cacheStats(): { rows: number; slots: number; filledTokens: number; allocatedBytes: number; peakBytes: number; bytesPerToken: number } {
+  get cacheStats(): {
+    rows: number;
+    slots: number;
+    filledTokens: number;
+    allocatedBytes: number;
+    peakBytes: number;
+    bytesPerToken: number;
+  } {
     const c = this.cache;
-    return { rows: c.rows, slots: c.slots, filledTokens: c.filledTokens, allocatedBytes: c.allocatedBytes, peakBytes: c.peakBytes, bytesPerToken: c.bytesPerToken };
+    return {
+      rows: c.rows,
+      slots: c.slots,
+      filledTokens: c.filledTokens,
+      allocatedBytes: c.allocatedBytes,
+      peakBytes: c.peakBytes,
+      bytesPerToken: c.bytesPerToken,
+    };
   }
 
   /** Cache slots that sequences with these budgets take (the scheduler admits against it). */
@@ -129,7 +160,11 @@ export class Gpt2Engine {
       attention_mask: i64(mask, [B, T]),
       position_ids: i64(pos, [B, T]),
     };
-    const empty: HostTensor = { type: 'float32', data: new Float32Array(0), dims: [B, this.shape.nHead, 0, this.shape.headDim] };
+    const empty: HostTensor = {
+      type: 'float32',
+      data: new Float32Array(0),
+      dims: [B, this.shape.nHead, 0, this.shape.headDim],
+    };
     for (let i = 0; i < this.shape.nLayer; i++) feeds[`cache.${i}.key`] = feeds[`cache.${i}.value`] = empty;
     const out = await this.session.run(feeds, this.fetches);
     const { keys, values } = this.newKv(out);

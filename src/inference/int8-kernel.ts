@@ -20,7 +20,11 @@ export interface Int8KernelChoice {
  * probe agrees, and u8·u8 (exact everywhere) otherwise. An explicit formulation that the probe finds inexact is
  * refused, so the engine never runs on clipped sums.
  */
-export async function chooseInt8Kernel(setting: Int8KernelSetting, cpu: CpuFeatures = readCpuFeatures(), probe: (f: Int8Formulation) => Promise<Int8ProbeResult> = probeInt8Formulation): Promise<Int8KernelChoice> {
+export async function chooseInt8Kernel(
+  setting: Int8KernelSetting,
+  cpu: CpuFeatures = readCpuFeatures(),
+  probe: (f: Int8Formulation) => Promise<Int8ProbeResult> = probeInt8Formulation,
+): Promise<Int8KernelChoice> {
   const flags = u8s8IsExact(cpu);
   const wanted: Int8Formulation = setting === 'auto' ? (flags.exact ? 'u8s8' : 'u8u8') : setting;
   const result = await probe(wanted);
@@ -29,11 +33,19 @@ export async function chooseInt8Kernel(setting: Int8KernelSetting, cpu: CpuFeatu
     return { formulation: wanted, cpu: cpu.model, reason: `${why}; probe exact` };
   }
   if (setting !== 'auto' || wanted === 'u8u8') {
-    throw new ModelLoadError(`the int8 kernel ${wanted} is not exact on this CPU (${cpu.model || cpu.arch}): the probe's largest error is ${result.worstError}`, {
-      hint: 'set AVA_ENGINE_INT8_KERNEL=auto, or run the engine in fp32',
-    });
+    throw new ModelLoadError(
+      `the int8 kernel ${wanted} is not exact on this CPU (${cpu.model || cpu.arch}): the probe's largest error is ${result.worstError}`,
+      {
+        hint: 'set AVA_ENGINE_INT8_KERNEL=auto, or run the engine in fp32',
+      },
+    );
   }
   const fallback = await probe('u8u8');
-  if (!fallback.exact) throw new ModelLoadError(`no int8 kernel is exact on this CPU (${cpu.model || cpu.arch}); run the engine in fp32`);
-  return { formulation: 'u8u8', cpu: cpu.model, reason: `${flags.reason}, but the u8s8 probe was off by ${result.worstError}; probe exact` };
+  if (!fallback.exact)
+    throw new ModelLoadError(`no int8 kernel is exact on this CPU (${cpu.model || cpu.arch}); run the engine in fp32`);
+  return {
+    formulation: 'u8u8',
+    cpu: cpu.model,
+    reason: `${flags.reason}, but the u8s8 probe was off by ${result.worstError}; probe exact`,
+  };
 }

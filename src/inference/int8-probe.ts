@@ -34,14 +34,24 @@ export function probeOperands(): { a: Uint8Array; w: Int8Array; rows: number; K:
   for (let m = 0; m < rows; m++) {
     for (let k = 0; k < K; k++) {
       const pattern = m % 4;
-      a[m * K + k] = pattern === 0 ? 255 : pattern === 1 ? 1 : pattern === 2 ? (k % 2 ? 255 : 1) : 1 + Math.floor(random() * 255);
+      a[m * K + k] =
+        pattern === 0 ? 255 : pattern === 1 ? 1 : pattern === 2 ? (k % 2 ? 255 : 1) : 1 + Math.floor(random() * 255);
     }
   }
   const w = new Int8Array(K * N);
   for (let k = 0; k < K; k++) {
     for (let n = 0; n < N; n++) {
       const pattern = n % 4;
-      w[k * N + n] = pattern === 0 ? 127 : pattern === 1 ? -127 : pattern === 2 ? (k % 2 ? 127 : -127) : Math.round(random() * 254) - 127;
+      w[k * N + n] =
+        pattern === 0
+          ? 127
+          : pattern === 1
+            ? -127
+            : pattern === 2
+              ? k % 2
+                ? 127
+                : -127
+              : Math.round(random() * 254) - 127;
     }
   }
   return { a, w, rows, K, N };
@@ -74,12 +84,15 @@ export async function probeInt8Formulation(formulation: Int8Formulation, intraOp
   const { weight, zeroPoint } = int8WeightInitializer(g, 'w', [K, N], w, formulation);
   g.op('MatMulInteger', [x, weight, g.uint8(128), ...(zeroPoint ? [zeroPoint] : [])], {}, 'y');
   g.output('y', ElemType.INT32, ['rows', N]);
-  const session = await OnnxSession.open(g.encode({ opset: GPT2_OPSET, producer: 'ava-int8-probe', graphName: 'int8-probe' }), { intraOpThreads });
+  const session = await OnnxSession.open(
+    g.encode({ opset: GPT2_OPSET, producer: 'ava-int8-probe', graphName: 'int8-probe' }),
+    { intraOpThreads },
+  );
   let worstError = 0;
   try {
     for (const M of PROBE_ROWS) {
       const { y } = await session.run({ a: { type: 'uint8', data: a.subarray(0, M * K), dims: [M, K] } }, ['y']);
-      for (let i = 0; i < M * N; i++) worstError = Math.max(worstError, Math.abs(y.data[i] as number - want[i]));
+      for (let i = 0; i < M * N; i++) worstError = Math.max(worstError, Math.abs((y.data[i] as number) - want[i]));
     }
   } finally {
     await session.close();

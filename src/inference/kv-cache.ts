@@ -61,7 +61,10 @@ export class KvCache {
   /** Makes room for `rows` rows with budgets of up to `budget` slots, moving live rows into new buffers if needed. */
   reserve(rows: number, budget: number): void {
     const wantCapacity = Math.max(this.capacity, this.roundSlots(budget));
-    if (rows * wantCapacity > this.maxTokens) throw new RangeError(`the KV cache cannot hold ${rows} rows of ${wantCapacity} slots within ${this.maxTokens} tokens`);
+    if (rows * wantCapacity > this.maxTokens)
+      throw new RangeError(
+        `the KV cache cannot hold ${rows} rows of ${wantCapacity} slots within ${this.maxTokens} tokens`,
+      );
     if (rows <= this.rowCapacity && wantCapacity === this.capacity) return;
     // Spare rows make the next admissions copy-free, but only within the bound.
     const spare = Math.max(rows, Math.ceil(this.rowCapacity * 1.5), 4);
@@ -73,8 +76,17 @@ export class KvCache {
    * at token `srcStart` (after the row's left padding); the row may fill up to `budget` slots, which {@link reserve}
    * must have made room for. Returns its index.
    */
-  addRow(newKeys: readonly Float32Array[], newValues: readonly Float32Array[], srcRow: number, srcT: number, srcStart: number, length: number, budget: number): number {
-    if (this.rows >= this.rowCapacity || this.roundSlots(budget) > this.capacity) throw new RangeError('KvCache.addRow: no room reserved for the row');
+  addRow(
+    newKeys: readonly Float32Array[],
+    newValues: readonly Float32Array[],
+    srcRow: number,
+    srcT: number,
+    srcStart: number,
+    length: number,
+    budget: number,
+  ): number {
+    if (this.rows >= this.rowCapacity || this.roundSlots(budget) > this.capacity)
+      throw new RangeError('KvCache.addRow: no room reserved for the row');
     if (length > this.slots) this.restride(this.roundSlots(length));
     const row = this.rows++;
     this.lengths[row] = length;
@@ -94,7 +106,8 @@ export class KvCache {
   /** Writes each live row's newest token (decode outputs shaped [rows, H, 1, D]) into its next slot. */
   appendToken(newKeys: readonly Float32Array[], newValues: readonly Float32Array[]): void {
     const longest = Math.max(...this.lengths) + 1;
-    if (longest > this.capacity) throw new RangeError(`KvCache.appendToken: a row would pass its budget (${longest} > ${this.capacity} slots)`);
+    if (longest > this.capacity)
+      throw new RangeError(`KvCache.appendToken: a row would pass its budget (${longest} > ${this.capacity} slots)`);
     if (longest > this.slots) this.restride(this.roundSlots(longest));
     const D = this.headDim;
     for (let r = 0; r < this.rows; r++) {
@@ -133,7 +146,8 @@ export class KvCache {
       const read = this.roundSlots(Math.max(...this.lengths));
       if (read < this.slots) this.restride(read);
       const needed = this.roundSlots(Math.max(...this.budgets));
-      if (needed < this.capacity) this.reallocate(Math.min(this.rowCapacity, Math.floor(this.maxTokens / needed)), needed);
+      if (needed < this.capacity)
+        this.reallocate(Math.min(this.rowCapacity, Math.floor(this.maxTokens / needed)), needed);
     }
     return row !== last ? last : -1;
   }

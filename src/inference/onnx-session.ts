@@ -36,7 +36,10 @@ export class OnnxSession {
         // The binding refuses an undefined thread count; leave the key out to let the runtime choose.
         ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
       };
-      const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, options)
+          : await ort.InferenceSession.create(model, options);
       return new OnnxSession(session);
     } catch (cause) {
       const what = typeof model === 'string' ? model : `a ${model.byteLength}-byte model`;

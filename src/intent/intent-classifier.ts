@@ -82,7 +82,9 @@ export class IntentClassifier {
     private readonly opts: IntentClassifierOptions,
   ) {
     this.byName = new Map(intents.map((i) => [i.name, i]));
-    this.keywords = new Map(intents.map((i) => [i.name, i.keywords.map((k) => ({ text: k.toLowerCase(), terms: searchTerms(k) }))]));
+    this.keywords = new Map(
+      intents.map((i) => [i.name, i.keywords.map((k) => ({ text: k.toLowerCase(), terms: searchTerms(k) }))]),
+    );
     this.index = new MiniSearch<ExampleDoc>({
       fields: ['text'],
       storeFields: ['intent'],
@@ -90,7 +92,9 @@ export class IntentClassifier {
       processTerm: (t) => t,
       searchOptions: { combineWith: 'OR', fuzzy: (term) => (/^[a-z]{5,}$/.test(term) ? 0.2 : false), prefix: false },
     });
-    const docs = intents.flatMap((intent) => [...intent.examples.en, ...intent.examples.zh].map((text) => ({ intent: intent.name, text })));
+    const docs = intents.flatMap((intent) =>
+      [...intent.examples.en, ...intent.examples.zh].map((text) => ({ intent: intent.name, text })),
+    );
     this.index.addAll(docs.map((d, id) => ({ id, ...d })));
     docs.forEach((d, id) => {
       const self = this.index.search(d.text).find((r) => r.id === id);
@@ -108,19 +112,27 @@ export class IntentClassifier {
     // A copy: semantic evidence raises the scores, and the caller may hand the same evidence on.
     const scores = new Map(evidence.scores);
     const { raw, slotsOf } = evidence;
-    const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
+    const raise = (name: string, value: number) =>
+      scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
     const semantic = this.opts.semantic;
     // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
     // one salient word ("Message 12: …" is nearest to "did you get my message").
     const wordsDecide = semantic !== undefined && Math.max(0, ...scores.values()) >= semantic.decisive;
-    if (vector && semantic && !wordsDecide) for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
+    if (vector && semantic && !wordsDecide)
+      for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
     const ranking = [...scores]
       .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
-      .sort((a, b) => b.confidence - a.confidence || (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) || a.name.localeCompare(b.name))
+      .sort(
+        (a, b) =>
+          b.confidence - a.confidence ||
+          (raw.get(b.name) ?? 0) - (raw.get(a.name) ?? 0) ||
+          a.name.localeCompare(b.name),
+      )
       .slice(0, 3);
     const best = ranking[0];
     // `unknown` keeps the best intent's confidence, so a caller sees how far below the threshold the guess was.
-    if (!best || best.confidence < this.opts.threshold) return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
+    if (!best || best.confidence < this.opts.threshold)
+      return { name: 'unknown', confidence: best?.confidence ?? 0, ranking, slots: {} };
     return { ...best, ranking, slots: slotsOf.get(best.name) ?? {} };
   }
 
@@ -145,7 +157,8 @@ export class IntentClassifier {
     const scores = new Map<string, number>();
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
-    const raise = (name: string, value: number) => scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
+    const raise = (name: string, value: number) =>
+      scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
     const terms = new Set(searchTerms(text));
     const queryTerms = terms.size;
     for (const hit of this.index.search(text)) {
@@ -157,14 +170,19 @@ export class IntentClassifier {
       // greeting in front of a question does not outrank the question.
       const messageShare = queryTerms > 0 ? Math.min(1, hit.queryTerms.length / queryTerms) : 0;
       const weight = weakEvidence(Object.keys(hit.match), terms) ? WEAK_EVIDENCE : 1;
-      if (self > 0) raise(name, weight * Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare));
+      if (self > 0)
+        raise(
+          name,
+          weight * Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare),
+        );
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
     }
     const lower = text.toLowerCase();
     // Slots per intent: only the winner's reach its handler or template.
     const slotsOf = new Map<string, Record<string, string>>();
     for (const intent of this.byName.values()) {
-      if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms))) raise(intent.name, KEYWORD_CONFIDENCE);
+      if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms)))
+        raise(intent.name, KEYWORD_CONFIDENCE);
       for (const pattern of intent.patterns) {
         const found = pattern.match(text);
         if (!found) continue;
@@ -194,7 +212,8 @@ function semanticConfidences(semantic: SemanticExamples, vector: Float32Array): 
   let total = 0;
   for (const s of best.values()) total += Math.exp((s - top) / semantic.temperature);
   const out = new Map<string, number>();
-  for (const [name, s] of best) if (s >= semantic.floor) out.set(name, Math.exp((s - top) / semantic.temperature) / total);
+  for (const [name, s] of best)
+    if (s >= semantic.floor) out.set(name, Math.exp((s - top) / semantic.temperature) / total);
   return out;
 }
 

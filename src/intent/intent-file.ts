@@ -13,24 +13,37 @@ export const RESERVED_INTENTS = ['unknown', 'invalid', 'model'] as const;
 const BUILT_IN_HANDLERS = ['generate', 'template', 'knowledge', 'status'] as const;
 
 const text = z.string().trim().min(1, 'must not be empty');
-const localized = z.union([text, z.strictObject({ en: text.optional(), zh: text.optional() }).refine((t) => t.en || t.zh, 'needs en or zh')], {
-  error: 'must be a text, or an object with en and/or zh texts',
-});
+const localized = z.union(
+  [text, z.strictObject({ en: text.optional(), zh: text.optional() }).refine((t) => t.en || t.zh, 'needs en or zh')],
+  {
+    error: 'must be a text, or an object with en and/or zh texts',
+  },
+);
 const pattern = z.string().superRefine((p, ctx) => {
   try {
     LinearPattern.compile(p);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `is not a valid RE2 regular expression (${(err as Error).message}); RE2 matches in linear time and has no look-around or back-references` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `is not a valid RE2 regular expression (${(err as Error).message}); RE2 matches in linear time and has no look-around or back-references`,
+    });
   }
 });
 
 const intentSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'name must be lower-case letters, digits and _, starting with a letter'),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,63}$/, 'name must be lower-case letters, digits and _, starting with a letter'),
   description: z.string().optional(),
   handler: z.union([z.enum(BUILT_IN_HANDLERS), z.strictObject({ module: text })], {
     error: `handler must be one of ${BUILT_IN_HANDLERS.join(', ')} or { module: path/to/handler.ts }`,
   }),
-  examples: z.strictObject({ en: z.array(text).default([]), zh: z.array(text).default([]) }, { error: 'examples must be an object with en and/or zh lists' }).optional(),
+  examples: z
+    .strictObject(
+      { en: z.array(text).default([]), zh: z.array(text).default([]) },
+      { error: 'examples must be an object with en and/or zh lists' },
+    )
+    .optional(),
   keywords: z.array(text).default([]),
   patterns: z.array(pattern).default([]),
   reply: localized.optional(),
@@ -69,7 +82,11 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
   };
   if (doc.errors.length > 0) {
     const e = doc.errors[0];
-    throw new IntentsFileError({ file, line: e.linePos?.[0].line ?? 1, reason: `not valid YAML: ${e.message.split('\n')[0]}` });
+    throw new IntentsFileError({
+      file,
+      line: e.linePos?.[0].line ?? 1,
+      reason: `not valid YAML: ${e.message.split('\n')[0]}`,
+    });
   }
   const top = fileSchema.safeParse(doc.toJS());
   if (!top.success) return fail(issuePath(top.error.issues[0]), issueText(top.error.issues[0]));
@@ -78,17 +95,28 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
   const seen = new Map<string, number>();
   for (const [i, raw] of top.data.intents.entries()) {
     const parsed = intentSchema.safeParse(raw);
-    if (!parsed.success) return fail(['intents', i, ...issuePath(parsed.error.issues[0])], issueText(parsed.error.issues[0]));
+    if (!parsed.success)
+      return fail(['intents', i, ...issuePath(parsed.error.issues[0])], issueText(parsed.error.issues[0]));
     const def = parsed.data;
     const at = (...rest: Array<string | number>) => ['intents', i, ...rest];
-    if ((RESERVED_INTENTS as readonly string[]).includes(def.name)) fail(at('name'), `"${def.name}" is reserved for the recogniser`);
-    if (seen.has(def.name)) fail(at('name'), `duplicate intent name "${def.name}" (first defined on line ${seen.get(def.name)})`);
+    if ((RESERVED_INTENTS as readonly string[]).includes(def.name))
+      fail(at('name'), `"${def.name}" is reserved for the recogniser`);
+    if (seen.has(def.name))
+      fail(at('name'), `duplicate intent name "${def.name}" (first defined on line ${seen.get(def.name)})`);
     seen.set(def.name, lineOf(doc, lines, at('name')));
     const examples = { en: def.examples?.en ?? [], zh: def.examples?.zh ?? [] };
     if (examples.en.length + examples.zh.length === 0) fail(at('examples'), `intent "${def.name}" has no examples`);
     if (def.handler === 'template' && !def.reply) fail(at('handler'), `template intent "${def.name}" needs a reply`);
-    if (def.handler !== 'template' && def.reply) fail(at('reply'), `reply is only used by template intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`);
-    if (def.answer && def.handler !== 'knowledge') fail(at('answer'), `answer is only used by knowledge intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`);
+    if (def.handler !== 'template' && def.reply)
+      fail(
+        at('reply'),
+        `reply is only used by template intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`,
+      );
+    if (def.answer && def.handler !== 'knowledge')
+      fail(
+        at('answer'),
+        `answer is only used by knowledge intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`,
+      );
     const handler: HandlerKind = typeof def.handler === 'string' ? def.handler : 'custom';
     let module: IntentHandlerModule | undefined;
     let modulePath: string | undefined;
@@ -96,7 +124,17 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
       modulePath = path.resolve(path.dirname(abs), def.handler.module);
       module = await importHandler(modulePath).catch((err: Error) => fail(at('handler', 'module'), err.message));
     }
-    intents.push({ name: def.name, handler, module, modulePath, examples, keywords: def.keywords, patterns: def.patterns.map((p) => LinearPattern.compile(p)), reply: def.reply, ...(def.answer ? { answer: def.answer } : {}) });
+    intents.push({
+      name: def.name,
+      handler,
+      module,
+      modulePath,
+      examples,
+      keywords: def.keywords,
+      patterns: def.patterns.map((p) => LinearPattern.compile(p)),
+      reply: def.reply,
+      ...(def.answer ? { answer: def.answer } : {}),
+    });
   }
   return { file, intents, invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY, vars: top.data.vars };
 }
@@ -107,10 +145,13 @@ async function importHandler(modulePath: string): Promise<IntentHandlerModule> {
     mod = (await import(pathToFileURL(modulePath).href)) as Partial<IntentHandlerModule>;
   } catch (cause) {
     // Workers run compiled JavaScript; Node.js 20 cannot load TypeScript by itself.
-    const hint = /\.[cm]?ts$/.test(modulePath) ? ' (handler modules are JavaScript: compile a TypeScript one with tsc and name the .js file)' : '';
+    const hint = /\.[cm]?ts$/.test(modulePath)
+      ? ' (handler modules are JavaScript: compile a TypeScript one with tsc and name the .js file)'
+      : '';
     throw new Error(`handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}${hint}`);
   }
-  if (typeof mod.handle !== 'function') throw new Error(`handler module ${modulePath} does not export a handle(context) function`);
+  if (typeof mod.handle !== 'function')
+    throw new Error(`handler module ${modulePath} does not export a handle(context) function`);
   return mod as IntentHandlerModule;
 }
 
@@ -123,7 +164,10 @@ function issuePath(issue: z.core.$ZodIssue): Array<string | number> {
 function issueText(issue: z.core.$ZodIssue): string {
   const last = issue.path[issue.path.length - 1];
   // Messages that already name their field ("handler must be …") need no prefix.
-  const where = issue.path.length > 0 && !(typeof last === 'string' && issue.message.startsWith(last)) ? `${issue.path.join('.')}: ` : '';
+  const where =
+    issue.path.length > 0 && !(typeof last === 'string' && issue.message.startsWith(last))
+      ? `${issue.path.join('.')}: `
+      : '';
   if (issue.code === 'unrecognized_keys') return `${where}unknown field(s): ${issue.keys.join(', ')}`;
   return `${where}${issue.message}`;
 }

@@ -56,7 +56,10 @@ export class KnowledgeBase {
       // The encoder is English-only: Chinese entries are found by their words alone.
       const english = entries.filter((e) => e.language === 'en');
       const vectors = await semantic.embedder.embed(english.map(entryText));
-      meaning = { index: new SemanticIndex(english.map((e, i) => ({ item: e._id, vector: vectors[i] }))), floor: semantic.floor };
+      meaning = {
+        index: new SemanticIndex(english.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
+        floor: semantic.floor,
+      };
     }
     this.index = new KnowledgeIndex(entries, meaning);
     this.revision = revision;

@@ -14,8 +14,18 @@ const MAX_BODY_CHARS = 20_000;
 
 const jsonEntry = z.strictObject({
   id: z.string().regex(ID, 'id must be 1-128 characters of A-Z a-z 0-9 _ . : -').optional(),
-  title: z.string().trim().min(1, 'title must not be empty').max(300, 'title must be at most 300 characters').refine(clean, 'title must not contain control characters or lone surrogates'),
-  body: z.string().trim().min(1, 'body must not be empty').max(MAX_BODY_CHARS, `body must be at most ${MAX_BODY_CHARS} characters`).refine(clean, 'body must not contain control characters or lone surrogates'),
+  title: z
+    .string()
+    .trim()
+    .min(1, 'title must not be empty')
+    .max(300, 'title must be at most 300 characters')
+    .refine(clean, 'title must not contain control characters or lone surrogates'),
+  body: z
+    .string()
+    .trim()
+    .min(1, 'body must not be empty')
+    .max(MAX_BODY_CHARS, `body must be at most ${MAX_BODY_CHARS} characters`)
+    .refine(clean, 'body must not contain control characters or lone surrogates'),
   tags: z.array(z.string().trim().min(1).max(64)).max(32).default([]),
   language: z.enum(['en', 'zh']).optional(),
 });
@@ -28,14 +38,25 @@ const jsonEntry = z.strictObject({
  */
 export function parseKnowledgeFile(file: string, content: string): KnowledgeEntryInput[] {
   const ext = path.extname(file).toLowerCase();
-  const entries = ext === '.jsonl' || ext === '.ndjson' ? parseJsonLines(file, content) : ext === '.md' || ext === '.markdown' ? parseMarkdown(file, content) : unsupported(file);
+  const entries =
+    ext === '.jsonl' || ext === '.ndjson'
+      ? parseJsonLines(file, content)
+      : ext === '.md' || ext === '.markdown'
+        ? parseMarkdown(file, content)
+        : unsupported(file);
   const seen = new Map<string, number>();
   for (const [i, e] of entries.entries()) {
-    if (seen.has(e.entry._id)) fail(file, e.line, `duplicate id "${e.entry._id}" (first on line ${seen.get(e.entry._id)})`);
+    if (seen.has(e.entry._id))
+      fail(file, e.line, `duplicate id "${e.entry._id}" (first on line ${seen.get(e.entry._id)})`);
     seen.set(e.entry._id, e.line);
     if (i >= 10_000) fail(file, e.line, 'more than 10,000 entries in one file');
   }
-  if (entries.length === 0) fail(file, 1, ext.startsWith('.md') ? 'no entries: a Markdown knowledge file needs a heading per entry' : 'no entries');
+  if (entries.length === 0)
+    fail(
+      file,
+      1,
+      ext.startsWith('.md') ? 'no entries: a Markdown knowledge file needs a heading per entry' : 'no entries',
+    );
   return entries.map((e) => e.entry);
 }
 
@@ -59,7 +80,11 @@ function parseJsonLines(file: string, content: string): Located[] {
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      fail(file, line, issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : `${where}${issue.message}`);
+      fail(
+        file,
+        line,
+        issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : `${where}${issue.message}`,
+      );
     }
     const e = parsed.data!;
     out.push({ line, entry: entryOf(file, e.id, e.title, e.body, e.tags, e.language) });
@@ -81,11 +106,18 @@ function parseMarkdown(file: string, content: string): Located[] {
     if (!current) return;
     const lines = current.parts.join('').trim().split('\n');
     const tagLine = /^tags:\s*(.+)$/i.exec(lines[0] ?? '');
-    const tags = tagLine ? tagLine[1].split(',').map((t) => t.trim()).filter(Boolean) : [];
+    const tags = tagLine
+      ? tagLine[1]
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : [];
     const body = (tagLine ? lines.slice(1) : lines).join('\n').trim();
     if (body === '') fail(file, current.line, `entry "${current.title}" has no body`);
-    if (body.length > MAX_BODY_CHARS) fail(file, current.line, `entry "${current.title}" is longer than ${MAX_BODY_CHARS} characters`);
-    if (!clean(body) || !clean(current.title)) fail(file, current.line, `entry "${current.title}" contains control characters or lone surrogates`);
+    if (body.length > MAX_BODY_CHARS)
+      fail(file, current.line, `entry "${current.title}" is longer than ${MAX_BODY_CHARS} characters`);
+    if (!clean(body) || !clean(current.title))
+      fail(file, current.line, `entry "${current.title}" contains control characters or lone surrogates`);
     out.push({ line: current.line, entry: entryOf(file, current.id, current.title, body, tags) });
   };
   for (const token of tokens) {
@@ -105,11 +137,20 @@ function parseMarkdown(file: string, content: string): Located[] {
   return out;
 }
 
-function entryOf(file: string, id: string | undefined, title: string, body: string, tags: string[], language?: 'en' | 'zh'): KnowledgeEntryInput {
+function entryOf(
+  file: string,
+  id: string | undefined,
+  title: string,
+  body: string,
+  tags: string[],
+  language?: 'en' | 'zh',
+): KnowledgeEntryInput {
   const source = path.basename(file);
   // Derived from where the entry comes from and what it is called, not from its text, so editing the body of an
   // entry updates it instead of adding a second one.
-  const stableId = id ?? `${source.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)}:${createHash('sha256').update(title).digest('hex').slice(0, 16)}`;
+  const stableId =
+    id ??
+    `${source.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)}:${createHash('sha256').update(title).digest('hex').slice(0, 16)}`;
   return { _id: stableId, title, body, tags, language: language ?? languageOf(`${title} ${body}`), source };
 }
 

@@ -40,10 +40,15 @@ export class KnowledgeIndex {
     this.search = new MiniSearch<Indexed>({
       idField: '_id',
       fields: ['title', 'tags', 'body'],
-      extractField: (doc, field) => (field === 'tags' ? doc.tags.join(' ') : (doc as unknown as Record<string, string>)[field]),
+      extractField: (doc, field) =>
+        field === 'tags' ? doc.tags.join(' ') : (doc as unknown as Record<string, string>)[field],
       tokenize: searchTerms,
       processTerm: (t) => t,
-      searchOptions: { boost: { title: 2, tags: 1.5 }, combineWith: 'OR', fuzzy: (term) => (/^[a-z]{5,}$/.test(term) ? 0.2 : false) },
+      searchOptions: {
+        boost: { title: 2, tags: 1.5 },
+        combineWith: 'OR',
+        fuzzy: (term) => (/^[a-z]{5,}$/.test(term) ? 0.2 : false),
+      },
     });
     this.search.addAll(entries);
   }
@@ -66,9 +71,11 @@ export class KnowledgeIndex {
       const e = this.entries.get(id)!;
       return { id: e._id, title: e.title, body: e.body, score };
     };
-    if (!vector || !this.meanings) return lexical.slice(0, k).map((hit) => passage(hit.id as string, Math.round(hit.score * 1000) / 1000));
+    if (!vector || !this.meanings)
+      return lexical.slice(0, k).map((hit) => passage(hit.id as string, Math.round(hit.score * 1000) / 1000));
     const fused = new Map<string, number>();
-    const add = (id: string, rank: number, weight: number) => fused.set(id, (fused.get(id) ?? 0) + weight / (RRF_K + rank + 1));
+    const add = (id: string, rank: number, weight: number) =>
+      fused.set(id, (fused.get(id) ?? 0) + weight / (RRF_K + rank + 1));
     lexical.slice(0, LEXICAL_DEPTH).forEach((hit, rank) => add(hit.id as string, rank, 1));
     this.meanings.index
       .rank(vector)

@@ -9,8 +9,12 @@ const LATIN_WORD = /^[\p{Script=Latin}\p{N}'’]+$/u;
 // Words that carry no intent or topic. Kept short: BM25's inverse document frequency already discounts common words;
 // these are the ones frequent enough in questions to drown a short message's real terms.
 const STOP_WORDS = new Set([
-  ...'a an the is are was were be been am do does did i me my mine you your we our us it its this that these those to of in on at for with and or but so if can could would will shall should may might please hi hey there what how when where which who why has have had any some just about'.split(' '),
-  ...'的 了 吗 呢 吧 啊 呀 哦 嘛 么 怎么 怎样 如何 什么 可以 能 是 我 你 您 我的 你的 您的 我们 你们 他 她 它 这 那 这个 那个 在 有 就 都 也 还 和 与 请 请问 一下 一个'.split(' '),
+  ...'a an the is are was were be been am do does did i me my mine you your we our us it its this that these those to of in on at for with and or but so if can could would will shall should may might please hi hey there what how when where which who why has have had any some just about'.split(
+    ' ',
+  ),
+  ...'的 了 吗 呢 吧 啊 呀 哦 嘛 么 怎么 怎样 如何 什么 可以 能 是 我 你 您 我的 你的 您的 我们 你们 他 她 它 这 那 这个 那个 在 有 就 都 也 还 和 与 请 请问 一下 一个'.split(
+    ' ',
+  ),
 ]);
 
 /**

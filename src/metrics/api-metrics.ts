@@ -22,7 +22,11 @@ export class ApiMetrics {
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
       },
     });
-    const workerGauge = (name: string, help: string, pick: (w: Awaited<ReturnType<typeof liveWorkers>>[number]) => number) =>
+    const workerGauge = (
+      name: string,
+      help: string,
+      pick: (w: Awaited<ReturnType<typeof liveWorkers>>[number]) => number,
+    ) =>
       new Gauge({
         name,
         help,
@@ -50,7 +54,11 @@ export class ApiMetrics {
         this.set((await liveWorkers(redis, heartbeatKey)).length);
       },
     });
-    workerGauge('ava_worker_tokens_per_second', 'Generated tokens per second of each live worker', (w) => w.tokensPerSecond);
+    workerGauge(
+      'ava_worker_tokens_per_second',
+      'Generated tokens per second of each live worker',
+      (w) => w.tokensPerSecond,
+    );
     workerGauge('ava_worker_last_batch_size', 'Jobs in the last batch of each live worker', (w) => w.lastBatchSize);
     this.redis = redis;
     this.key = heartbeatKey;

@@ -59,7 +59,9 @@ export class WorkerHeartbeat {
   private async touch(): Promise<void> {
     if (!this.aliveFile) return;
     const now = new Date();
-    await utimes(this.aliveFile, now, now).catch(() => writeFile(this.aliveFile!, `${process.pid}\n`)).catch((err: unknown) => this.log.warn({ err, file: this.aliveFile }, 'writing the liveness file failed'));
+    await utimes(this.aliveFile, now, now)
+      .catch(() => writeFile(this.aliveFile!, `${process.pid}\n`))
+      .catch((err: unknown) => this.log.warn({ err, file: this.aliveFile }, 'writing the liveness file failed'));
   }
 
   /** Stops and removes this worker's entry. */

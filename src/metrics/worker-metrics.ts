@@ -7,14 +7,54 @@ import type { ReplyDocument } from '../storage/reply-document.js';
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
-  readonly batchSize = new Histogram({ name: 'ava_batch_size', help: 'Jobs per batch taken from the queue', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
-  readonly inferenceSeconds = new Histogram({ name: 'ava_inference_seconds', help: 'Wall time of a batch\'s generation', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
-  readonly latencySeconds = new Histogram({ name: 'ava_enqueue_to_stored_seconds', help: 'From enqueue to the reply being stored', buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry] });
-  readonly generatedTokens = new Counter({ name: 'ava_generated_tokens_total', help: 'Tokens generated', registers: [this.registry] });
-  readonly replies = new Counter({ name: 'ava_replies_total', help: 'Replies stored, by status and intent', labelNames: ['status', 'intent'], registers: [this.registry] });
-  readonly failures = new Counter({ name: 'ava_failures_total', help: 'Failed messages and batches, by error code', labelNames: ['code'], registers: [this.registry] });
-  readonly recognitionSeconds = new Histogram({ name: 'ava_recognition_seconds', help: 'Speech recognition time of a voice message, by engine', labelNames: ['engine'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
-  readonly heardSeconds = new Counter({ name: 'ava_heard_audio_seconds_total', help: 'Seconds of voice messages transcribed, by engine (recognition seconds over these: the real-time factor)', labelNames: ['engine'], registers: [this.registry] });
+  readonly batchSize = new Histogram({
+    name: 'ava_batch_size',
+    help: 'Jobs per batch taken from the queue',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    registers: [this.registry],
+  });
+  readonly inferenceSeconds = new Histogram({
+    name: 'ava_inference_seconds',
+    help: "Wall time of a batch's generation",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly latencySeconds = new Histogram({
+    name: 'ava_enqueue_to_stored_seconds',
+    help: 'From enqueue to the reply being stored',
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    registers: [this.registry],
+  });
+  readonly generatedTokens = new Counter({
+    name: 'ava_generated_tokens_total',
+    help: 'Tokens generated',
+    registers: [this.registry],
+  });
+  readonly replies = new Counter({
+    name: 'ava_replies_total',
+    help: 'Replies stored, by status and intent',
+    labelNames: ['status', 'intent'],
+    registers: [this.registry],
+  });
+  readonly failures = new Counter({
+    name: 'ava_failures_total',
+    help: 'Failed messages and batches, by error code',
+    labelNames: ['code'],
+    registers: [this.registry],
+  });
+  readonly recognitionSeconds = new Histogram({
+    name: 'ava_recognition_seconds',
+    help: 'Speech recognition time of a voice message, by engine',
+    labelNames: ['engine'],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly heardSeconds = new Counter({
+    name: 'ava_heard_audio_seconds_total',
+    help: 'Seconds of voice messages transcribed, by engine (recognition seconds over these: the real-time factor)',
+    labelNames: ['engine'],
+    registers: [this.registry],
+  });
 
   /** Jobs in the last batch recorded, for the heartbeat. */
   lastBatchSize = 0;

@@ -50,10 +50,16 @@ export interface PlannedJob extends ParsedJob {
 }
 
 /** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = { job: QueuedJob; key: string; message?: Message; transcript?: TranscriptInfo; plan?: ReplyPlan; passageIds?: readonly string[]; place?: number; usage?: ReplyDocument['usage'] } & (
-  | { output: GenerationOutput; error?: undefined }
-  | { error: AvaError; output?: undefined }
-);
+export type Answer = {
+  job: QueuedJob;
+  key: string;
+  message?: Message;
+  transcript?: TranscriptInfo;
+  plan?: ReplyPlan;
+  passageIds?: readonly string[];
+  place?: number;
+  usage?: ReplyDocument['usage'];
+} & ({ output: GenerationOutput; error?: undefined } | { error: AvaError; output?: undefined });
 
 /** The jobs of a batch sorted by what happens to them first. */
 export interface Sorted {
@@ -77,7 +83,11 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
       if (message.text !== undefined) sorted.parsed.push({ job, key, message: { ...message, text: message.text } });
       else if (message.audio) sorted.voice.push({ job, key, message: { ...message, audio: message.audio } });
     } catch (err) {
-      sorted.malformed.push({ job, key, error: err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]) });
+      sorted.malformed.push({
+        job,
+        key,
+        error: err instanceof AvaError ? err : new ContractError([{ path: '(root)', message: errorMessageOf(err) }]),
+      });
     }
   }
   return sorted;

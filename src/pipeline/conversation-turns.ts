@@ -17,7 +17,9 @@ export interface ConversationTurns {
  * not; and the turn's time is taken from the place, so that time and place never disagree.
  */
 export function turnPosition(job: QueuedJob, place: number | undefined): Pick<ConversationTurn, 'at' | 'seq'> {
-  return place === undefined ? { at: new Date(job.timestamp), seq: job.timestamp * 1000 } : { at: new Date(Math.floor(place / 1000)), seq: place };
+  return place === undefined
+    ? { at: new Date(job.timestamp), seq: job.timestamp * 1000 }
+    : { at: new Date(Math.floor(place / 1000)), seq: place };
 }
 
 /**
@@ -25,18 +27,34 @@ export function turnPosition(job: QueuedJob, place: number | undefined): Pick<Co
  * attempt may have failed after storing its replies and before writing their turns, and turns are inserts keyed by
  * messageId, so writing one twice is a no-op. Unreadable messages and their "please rephrase" stay out of the history.
  */
-export function conversationTurns(answered: readonly Answer[], redelivered: readonly ParsedJob[], marks: ReadonlyMap<string, StoredReplyMark>): ConversationTurns[] {
+export function conversationTurns(
+  answered: readonly Answer[],
+  redelivered: readonly ParsedJob[],
+  marks: ReadonlyMap<string, StoredReplyMark>,
+): ConversationTurns[] {
   const byConversation = new Map<string, ConversationTurns>();
-  const add = (m: Message, text: string, intent: string | undefined, position: Pick<ConversationTurn, 'at' | 'seq'>) => {
+  const add = (
+    m: Message,
+    text: string,
+    intent: string | undefined,
+    position: Pick<ConversationTurn, 'at' | 'seq'>,
+  ) => {
     if (intent === 'invalid') return;
-    const entry = byConversation.get(m.conversationId) ?? { conversationId: m.conversationId, userId: m.userId, turns: [] };
+    const entry = byConversation.get(m.conversationId) ?? {
+      conversationId: m.conversationId,
+      userId: m.userId,
+      turns: [],
+    };
     entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, ...position });
     byConversation.set(m.conversationId, entry);
   };
-  for (const a of answered) if (a.message && a.output) add(a.message, storableText(a.output.text), a.plan?.intent, turnPosition(a.job, a.place));
+  for (const a of answered)
+    if (a.message && a.output)
+      add(a.message, storableText(a.output.text), a.plan?.intent, turnPosition(a.job, a.place));
   for (const p of redelivered) {
     const prior = marks.get(p.key);
-    if (prior?.status === 'replied' && prior.text !== undefined) add(p.message, prior.text, prior.intent, turnPosition(p.job, prior.place));
+    if (prior?.status === 'replied' && prior.text !== undefined)
+      add(p.message, prior.text, prior.intent, turnPosition(p.job, prior.place));
   }
   return [...byConversation.values()];
 }

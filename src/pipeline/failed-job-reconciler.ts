@@ -44,7 +44,10 @@ export interface ReconcilerDeps {
 export class FailedJobReconciler {
   private readonly periodic: PeriodicTask;
 
-  constructor(private readonly deps: ReconcilerDeps, private readonly intervalMs: number) {
+  constructor(
+    private readonly deps: ReconcilerDeps,
+    private readonly intervalMs: number,
+  ) {
     this.periodic = new PeriodicTask(() => this.pass(), intervalMs);
   }
 
@@ -86,22 +89,35 @@ export class FailedJobReconciler {
     const docs = unmarked.map(({ job, key }) => this.failedReply(job, key));
     if (docs.length === 0) return 0;
     const stored = await this.deps.replies.storeAll(docs);
-    await this.deps.marks.mark(unmarked.filter((c) => stored.has(c.key)).map(({ job }) => ({ job, reply: { status: 'failed' as const } })));
+    await this.deps.marks.mark(
+      unmarked.filter((c) => stored.has(c.key)).map(({ job }) => ({ job, reply: { status: 'failed' as const } })),
+    );
     // Each has its reply now (stored here, or found stored): its place in its conversation is done with.
-    await this.deps.order?.release(docs.flatMap((d) => (d.conversationId ? [{ messageId: d._id, conversationId: d.conversationId }] : [])));
+    await this.deps.order?.release(
+      docs.flatMap((d) => (d.conversationId ? [{ messageId: d._id, conversationId: d.conversationId }] : [])),
+    );
     await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     for (const d of docs) {
       this.deps.stream?.done(d._id);
       if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error!.code });
     }
-    this.deps.log.warn({ stored: stored.size, ids: [...stored].slice(0, 20) }, 'failed replies stored for jobs that ended in the failed set without one');
+    this.deps.log.warn(
+      { stored: stored.size, ids: [...stored].slice(0, 20) },
+      'failed replies stored for jobs that ended in the failed set without one',
+    );
     return stored.size;
   }
 
   private failedReply(job: FailedJob, key: string): ReplyDocument {
     const error = STALLED_REASON.test(job.failedReason)
-      ? new TerminalJobError('ERR_STALLED', `its worker stopped while processing it more times than allowed (${job.failedReason})`)
-      : new TerminalJobError('ERR_RETRIES_EXHAUSTED', `gave up after ${job.attemptsMade} attempts; last error: ${job.failedReason || 'unknown'}`);
+      ? new TerminalJobError(
+          'ERR_STALLED',
+          `its worker stopped while processing it more times than allowed (${job.failedReason})`,
+        )
+      : new TerminalJobError(
+          'ERR_RETRIES_EXHAUSTED',
+          `gave up after ${job.attemptsMade} attempts; last error: ${job.failedReason || 'unknown'}`,
+        );
     const now = new Date();
     let ids: { conversationId?: string; userId?: string } = {};
     try {
@@ -117,7 +133,12 @@ export class FailedJobReconciler {
       error: { code: error.code, message: storableText(errorMessageOf(error).slice(0, 2_000)) },
       model: this.deps.model,
       tokens: { prompt: 0, generated: 0 },
-      timings: { queuedAt: new Date(job.timestamp), startedAt: new Date(job.processedOn ?? job.timestamp), finishedAt: now, inferenceMs: 0 },
+      timings: {
+        queuedAt: new Date(job.timestamp),
+        startedAt: new Date(job.processedOn ?? job.timestamp),
+        finishedAt: now,
+        inferenceMs: 0,
+      },
       createdAt: now,
     };
   }

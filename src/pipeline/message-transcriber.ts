@@ -49,22 +49,33 @@ export class MessageTranscriber {
     const { fileId, language } = v.message.audio;
     const recognizer = this.deps.recognizers.find((r) => r.languages.includes(language));
     if (!recognizer) {
-      if (this.deps.recognizers.length === 0) throw new RecognizerError('this worker has no speech recogniser', { hint: "install Debian's libpocketsphinx3 and pocketsphinx-en-us, or give AVA_ASR_WHISPER_MODEL" });
+      if (this.deps.recognizers.length === 0)
+        throw new RecognizerError('this worker has no speech recogniser', {
+          hint: "install Debian's libpocketsphinx3 and pocketsphinx-en-us, or give AVA_ASR_WHISPER_MODEL",
+        });
       const known = this.deps.recognizers.map((r) => `${r.engine}: ${r.languages.join(', ')}`).join('; ');
       throw new AudioError('ERR_AUDIO_LANGUAGE', `no speech recogniser here knows language '${language}' (${known})`);
     }
     const upload = await this.deps.uploads.get(fileId);
-    if (!upload) throw new AudioError('ERR_AUDIO_NOT_FOUND', `no stored audio ${fileId} (past its retention, or never stored)`);
+    if (!upload)
+      throw new AudioError('ERR_AUDIO_NOT_FOUND', `no stored audio ${fileId} (past its retention, or never stored)`);
     // An upload serves only the message it was uploaded with: another message naming its fileId would hear (and
     // store the transcript of) someone else's voice.
-    if (upload.metadata.messageId !== v.key) throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
+    if (upload.metadata.messageId !== v.key)
+      throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
     const audio = await this.deps.decoder.decode(upload.bytes);
     const started = performance.now();
     const heard = await recognizer.transcribe(audio.pcm, language).catch((cause: unknown) => {
-      throw cause instanceof AvaError ? cause : new RecognizerError(`${recognizer.engine} failed: ${errorMessageOf(cause)}`, { cause });
+      throw cause instanceof AvaError
+        ? cause
+        : new RecognizerError(`${recognizer.engine} failed: ${errorMessageOf(cause)}`, { cause });
     });
     const ms = Math.round(performance.now() - started);
-    if (!heard.text) throw new AudioError('ERR_AUDIO_NO_SPEECH', `${recognizer.engine} heard no words in ${audio.seconds.toFixed(1)} s of audio`);
+    if (!heard.text)
+      throw new AudioError(
+        'ERR_AUDIO_NO_SPEECH',
+        `${recognizer.engine} heard no words in ${audio.seconds.toFixed(1)} s of audio`,
+      );
     const transcript: TranscriptInfo = {
       text: heard.text,
       engine: recognizer.engine,

@@ -7,7 +7,10 @@ export class PeriodicTask {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  constructor(private readonly task: () => Promise<void>, private readonly intervalMs: number) {}
+  constructor(
+    private readonly task: () => Promise<void>,
+    private readonly intervalMs: number,
+  ) {}
 
   /** Starts the ticks. */
   start(): void {

@@ -10,10 +10,15 @@ import { messageIdOfJob } from '../queue/redis-keys.js';
  */
 export function replyKeyOf(jobId: string, data: unknown): string | JobIdError {
   const key = messageIdOfJob(jobId) ?? jobId;
-  if (!KEY_SAFE.test(key)) return new JobIdError(`job id ${JSON.stringify(jobId.slice(0, 140))} is not usable as a message id (letters, digits, _ . : - only, at most 128)`);
+  if (!KEY_SAFE.test(key))
+    return new JobIdError(
+      `job id ${JSON.stringify(jobId.slice(0, 140))} is not usable as a message id (letters, digits, _ . : - only, at most 128)`,
+    );
   const claimed = typeof data === 'object' && data !== null ? (data as Record<string, unknown>).messageId : undefined;
   if (typeof claimed === 'string' && KEY_SAFE.test(claimed) && claimed !== key) {
-    return new JobIdError(`data.messageId ${JSON.stringify(claimed)} differs from the message the job id ${JSON.stringify(jobId)} stands for; enqueue through the producer`);
+    return new JobIdError(
+      `data.messageId ${JSON.stringify(claimed)} differs from the message the job id ${JSON.stringify(jobId)} stands for; enqueue through the producer`,
+    );
   }
   return key;
 }

@@ -38,7 +38,10 @@ export class ReplySpeaker {
       try {
         await this.speech.ensureWav(next.messageId, next.text);
       } catch (err) {
-        this.log.warn({ err, messageId: next.messageId }, 'speaking a reply failed; its audio will be made when first fetched');
+        this.log.warn(
+          { err, messageId: next.messageId },
+          'speaking a reply failed; its audio will be made when first fetched',
+        );
       }
     }
   }

@@ -40,7 +40,9 @@ export class RetentionSweeper {
   private async sweep(): Promise<void> {
     const started = performance.now();
     try {
-      const deleted = await withRedisLock(this.redis, this.lockKey, Math.max(this.intervalMs, 60_000), () => this.retention.sweep());
+      const deleted = await withRedisLock(this.redis, this.lockKey, Math.max(this.intervalMs, 60_000), () =>
+        this.retention.sweep(),
+      );
       if (deleted) this.log.info({ deleted, ms: Math.round(performance.now() - started) }, 'retention sweep done');
     } catch (err) {
       this.log.warn({ err }, 'retention sweep failed; trying again at the next interval');

@@ -55,12 +55,24 @@ export interface WorkerApp {
  * connects Redis and the database (failing fast with a hint when either is unreachable), builds the knowledge base
  * and the batch pipeline, and starts the loop.
  */
-export async function startWorkerApp(config: AvaConfig, generator: TextGenerator, log: Logger, intents?: IntentCatalog): Promise<WorkerApp> {
+export async function startWorkerApp(
+  config: AvaConfig,
+  generator: TextGenerator,
+  log: Logger,
+  intents?: IntentCatalog,
+): Promise<WorkerApp> {
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
   const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
   // A sentence encoder that exists but cannot be loaded stops the start here, before any connection is opened.
   const encoder = await loadEncoder(config, log);
-  const semantics = encoder && { embedder: encoder.encoder, examples: await embedExamples(catalog.intents, encoder.embedder), floor: config.semanticFloor, temperature: config.semanticTemperature, decisive: config.semanticDecisive, log };
+  const semantics = encoder && {
+    embedder: encoder.encoder,
+    examples: await embedExamples(catalog.intents, encoder.embedder),
+    floor: config.semanticFloor,
+    temperature: config.semanticTemperature,
+    decisive: config.semanticDecisive,
+    log,
+  };
   const recognizers = await loadRecognizers(config, log).catch(async (err: unknown) => {
     await encoder?.close();
     throw err;
@@ -74,8 +86,16 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
     throw err;
   });
   const keys = new RedisKeys(config.queuePrefix, config.queueName);
-  const history = new RecentTurnsCache(redis, { keysOf: (id) => keys.history(id), maxTurns: config.historyTurns, ttlSeconds: config.historyTtlSeconds });
-  const conversations = new ConversationRepository(database, { maxTurns: config.historyTurns, maxChars: config.historyChars }, history);
+  const history = new RecentTurnsCache(redis, {
+    keysOf: (id) => keys.history(id),
+    maxTurns: config.historyTurns,
+    ttlSeconds: config.historyTtlSeconds,
+  });
+  const conversations = new ConversationRepository(
+    database,
+    { maxTurns: config.historyTurns, maxChars: config.historyChars },
+    history,
+  );
   const knowledge = new KnowledgeBase(
     new KnowledgeRepository(database),
     {
@@ -107,33 +127,103 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
   const metrics = new WorkerMetrics();
   const planner = new ReplyPlanner(
     catalog,
-    { intentThreshold: config.intentThreshold, kbTopK: config.kbTopK, kbPassageChars: config.kbPassageChars, handlerTimeoutMs: config.handlerTimeoutMs },
+    {
+      intentThreshold: config.intentThreshold,
+      kbTopK: config.kbTopK,
+      kbPassageChars: config.kbPassageChars,
+      handlerTimeoutMs: config.handlerTimeoutMs,
+    },
     knowledge,
     new DialogueState(database, conversations),
     semantics,
   );
   const replies = new ReplyRepository(database);
-  const stream = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds }, log);
+  const stream = new ReplyStreamPublisher(
+    redis,
+    config.queuePrefix,
+    config.queueName,
+    { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds },
+    log,
+  );
   const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
   const marks = new StoredReplyMarks(redis, keys);
   const order = config.conversationOrder ? new ConversationOrder(redis, keys) : undefined;
-  const speaker = new ReplySpeaker(new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()), log);
-  const transcriber = new MessageTranscriber({ uploads: new UploadRepository(database), decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }), recognizers, log });
+  const speaker = new ReplySpeaker(
+    new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+    log,
+  );
+  const transcriber = new MessageTranscriber({
+    uploads: new UploadRepository(database),
+    decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }),
+    recognizers,
+    log,
+  });
   const processor = new BatchProcessor(
-    { generator, replies, conversations, states: new MessageStateRepository(database), planner, stream, metrics, counters, marks, speaker, transcriber, ...(order ? { order } : {}) },
+    {
+      generator,
+      replies,
+      conversations,
+      states: new MessageStateRepository(database),
+      planner,
+      stream,
+      metrics,
+      counters,
+      marks,
+      speaker,
+      transcriber,
+      ...(order ? { order } : {}),
+    },
     { maxNewTokens: config.maxNewTokens },
   );
   const days = config.retentionDays;
-  const retention = await Retention.apply(database, { replies: days.replies * DAY, turns: days.turns * DAY, messages: days.messages * DAY, conversations: days.conversations * DAY, audio: days.audio * DAY, uploads: days.uploads * DAY });
-  const sweeper = new RetentionSweeper(retention, redis, RedisKeys.retentionLock(config.dbName), config.retentionSweepMs, log);
+  const retention = await Retention.apply(database, {
+    replies: days.replies * DAY,
+    turns: days.turns * DAY,
+    messages: days.messages * DAY,
+    conversations: days.conversations * DAY,
+    audio: days.audio * DAY,
+    uploads: days.uploads * DAY,
+  });
+  const sweeper = new RetentionSweeper(
+    retention,
+    redis,
+    RedisKeys.retentionLock(config.dbName),
+    config.retentionSweepMs,
+    log,
+  );
   const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
-  const reconciler = new FailedJobReconciler({ scanner, replies, marks, stream, metrics, counters, model: generator.model, log, ...(order ? { order } : {}) }, config.reconcileIntervalMs);
-  log.info({ intents: catalog.intents.length, intentsFile: catalog.file, knowledge: knowledge.stats, semantic: encoder ? encoder.embedder.model : 'off', retention: { days, mode: retention.mode } }, 'dialogue configured');
-  const loop = new WorkerLoop(collector, processor, log, { lockDurationMs: config.lockDurationMs, maxInflightBatches: config.maxInflightBatches, whenCapacity: () => generator.whenCapacity(), metrics });
+  const reconciler = new FailedJobReconciler(
+    { scanner, replies, marks, stream, metrics, counters, model: generator.model, log, ...(order ? { order } : {}) },
+    config.reconcileIntervalMs,
+  );
+  log.info(
+    {
+      intents: catalog.intents.length,
+      intentsFile: catalog.file,
+      knowledge: knowledge.stats,
+      semantic: encoder ? encoder.embedder.model : 'off',
+      retention: { days, mode: retention.mode },
+    },
+    'dialogue configured',
+  );
+  const loop = new WorkerLoop(collector, processor, log, {
+    lockDurationMs: config.lockDurationMs,
+    maxInflightBatches: config.maxInflightBatches,
+    whenCapacity: () => generator.whenCapacity(),
+    metrics,
+  });
   await loop.start();
   reconciler.start();
   sweeper.start();
-  const heartbeat = new WorkerHeartbeat(redis, keys.workers, collector.consumerId, generator.model, metrics, log, config.heartbeatFile);
+  const heartbeat = new WorkerHeartbeat(
+    redis,
+    keys.workers,
+    collector.consumerId,
+    generator.model,
+    metrics,
+    log,
+    config.heartbeatFile,
+  );
   await heartbeat.start();
   const graceful = async () => {
     await heartbeat.stop();
@@ -152,13 +242,20 @@ export async function startWorkerApp(config: AvaConfig, generator: TextGenerator
       // would wait for them forever. After the grace period the connections are dropped instead: the jobs not
       // acknowledged stay in Redis and are delivered again once their locks expire, and stored replies are kept.
       let timer: NodeJS.Timeout | undefined;
-      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownGraceMs)));
+      const expired = new Promise<'expired'>(
+        (resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownGraceMs)),
+      );
       const done = graceful().then(() => 'done' as const);
       const outcome = await Promise.race([done, expired]);
       clearTimeout(timer);
       if (outcome === 'expired') {
-        log.error({ graceMs: config.shutdownGraceMs }, 'shutdown grace period passed with work unfinished (Redis or the database not answering); dropping the connections');
-        done.catch((err: unknown) => log.warn({ err }, 'an unfinished shutdown step failed once its connection was dropped'));
+        log.error(
+          { graceMs: config.shutdownGraceMs },
+          'shutdown grace period passed with work unfinished (Redis or the database not answering); dropping the connections',
+        );
+        done.catch((err: unknown) =>
+          log.warn({ err }, 'an unfinished shutdown step failed once its connection was dropped'),
+        );
         redis.disconnect();
         await database.close(true);
       }
@@ -173,7 +270,8 @@ async function openConnections(config: AvaConfig): Promise<{ redis: Redis; datab
     connectRedis(redisTargetOf(config)),
     Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
   ]);
-  if (redis.status === 'fulfilled' && database.status === 'fulfilled') return { redis: redis.value, database: database.value };
+  if (redis.status === 'fulfilled' && database.status === 'fulfilled')
+    return { redis: redis.value, database: database.value };
   if (redis.status === 'fulfilled') redis.value.disconnect();
   if (database.status === 'fulfilled') await database.value.close();
   throw redis.status === 'rejected' ? redis.reason : (database as PromiseRejectedResult).reason;
@@ -183,7 +281,11 @@ async function openConnections(config: AvaConfig): Promise<{ redis: Redis; datab
  * Gives the recognisers the domain's text after each knowledge rebuild. A model that cannot be built is logged and
  * the previous one kept: recognition goes on, only less tuned to the new entries.
  */
-async function useDomainText(recognizers: readonly SpeechRecognizer[], sentences: readonly string[], log: Logger): Promise<void> {
+async function useDomainText(
+  recognizers: readonly SpeechRecognizer[],
+  sentences: readonly string[],
+  log: Logger,
+): Promise<void> {
   for (const r of recognizers) {
     try {
       await r.useDomainText?.(sentences);

@@ -115,16 +115,25 @@ export class WorkerLoop {
         }),
       );
       // Parked first, then looked at: a release that came in between cannot go unnoticed (see ConversationOrder.wake).
-      await this.processor.wake(parked).catch((err: unknown) => log.warn({ err, parked: parked.length }, `waking parked messages failed; they wait up to ${PARK_MS} ms`));
+      await this.processor
+        .wake(parked)
+        .catch((err: unknown) =>
+          log.warn({ err, parked: parked.length }, `waking parked messages failed; they wait up to ${PARK_MS} ms`),
+        );
     } catch (err) {
       const retry = err instanceof StorageError;
       this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.jobs.length);
-      log.error({ err, code: errorCodeOf(err) }, retry ? 'batch failed to store; jobs go back for retry with backoff' : 'batch failed');
+      log.error(
+        { err, code: errorCodeOf(err) },
+        retry ? 'batch failed to store; jobs go back for retry with backoff' : 'batch failed',
+      );
       await Promise.all(
         batch.jobs.map((job) =>
-          this.collector.fail(batch, job, `${errorCodeOf(err)}: ${errorMessageOf(err)}`, { retry: true }).catch((ackErr: unknown) => {
-            log.warn({ err: ackErr, jobId: job.id }, 'failing job back to the queue failed');
-          }),
+          this.collector
+            .fail(batch, job, `${errorCodeOf(err)}: ${errorMessageOf(err)}`, { retry: true })
+            .catch((ackErr: unknown) => {
+              log.warn({ err: ackErr, jobId: job.id }, 'failing job back to the queue failed');
+            }),
         ),
       );
     } finally {

@@ -59,7 +59,10 @@ export class BatchCollector {
   private readonly leased = new WeakMap<QueuedJob, Job>();
   private batchSeq = 0;
 
-  constructor(connection: Redis, private readonly opts: CollectorOptions) {
+  constructor(
+    connection: Redis,
+    private readonly opts: CollectorOptions,
+  ) {
     this.worker = new Worker(opts.queueName, null, {
       connection,
       prefix: opts.prefix,
@@ -121,12 +124,21 @@ export class BatchCollector {
     const results = await Promise.allSettled(jobs.map((j) => this.bullJob(j).moveToWait(token)));
     const stuck = results.filter((r) => r.status === 'rejected').length;
     const message = `taking a batch failed after ${jobs.length} job(s): ${(err as Error).message}`;
-    throw new Error(stuck ? `${message}; ${stuck} could not be handed back and wait for their locks to expire` : `${message}; they were handed back`, { cause: err });
+    throw new Error(
+      stuck
+        ? `${message}; ${stuck} could not be handed back and wait for their locks to expire`
+        : `${message}; they were handed back`,
+      { cause: err },
+    );
   }
 
   /** Extends the locks of every job of a batch, in one Redis call. */
   async extendLocks(batch: TakenBatch, durationMs: number): Promise<void> {
-    await this.worker.extendJobLocks(batch.jobs.map((j) => j.id), batch.jobs.map(() => batch.id), durationMs);
+    await this.worker.extendJobLocks(
+      batch.jobs.map((j) => j.id),
+      batch.jobs.map(() => batch.id),
+      durationMs,
+    );
   }
 
   /**

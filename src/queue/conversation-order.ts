@@ -85,12 +85,32 @@ export class ConversationOrder {
    * conversation as its owner; one round trip. Throws {@link ConversationOwnerError}, registering nothing, when any
    * message's conversation belongs to another userId.
    */
-  static async register(redis: Redis, keys: RedisKeys, entries: readonly Registration[], pathOf: (index: number) => string = (i) => `[${i}].`): Promise<void> {
+  static async register(
+    redis: Redis,
+    keys: RedisKeys,
+    entries: readonly Registration[],
+    pathOf: (index: number) => string = (i) => `[${i}].`,
+  ): Promise<void> {
     if (entries.length === 0) return;
-    const keyArgs = entries.flatMap((e) => [keys.conversation(e.conversationId).owner, keys.conversation(e.conversationId).pending]);
-    const offenders = (await redis.eval(REGISTER_SCRIPT, keyArgs.length, ...keyArgs, PENDING_TTL_MS, OWNER_TTL_MS, ...entries.flatMap((e) => [e.messageId, e.userId]))) as number[];
+    const keyArgs = entries.flatMap((e) => [
+      keys.conversation(e.conversationId).owner,
+      keys.conversation(e.conversationId).pending,
+    ]);
+    const offenders = (await redis.eval(
+      REGISTER_SCRIPT,
+      keyArgs.length,
+      ...keyArgs,
+      PENDING_TTL_MS,
+      OWNER_TTL_MS,
+      ...entries.flatMap((e) => [e.messageId, e.userId]),
+    )) as number[];
     if (offenders.length > 0) {
-      throw new ConversationOwnerError(offenders.map((i) => ({ path: `${pathOf(i - 1)}conversationId`, message: `conversation ${entries[i - 1].conversationId} belongs to another user` })));
+      throw new ConversationOwnerError(
+        offenders.map((i) => ({
+          path: `${pathOf(i - 1)}conversationId`,
+          message: `conversation ${entries[i - 1].conversationId} belongs to another user`,
+        })),
+      );
     }
   }
 
@@ -128,7 +148,8 @@ export class ConversationOrder {
         return;
       }
       waiting.push(e);
-      if (head !== undefined) blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(headPlace) / 1000 });
+      if (head !== undefined)
+        blockers.set(head, { conversationId: e.conversationId, placedAtMs: Number(headPlace) / 1000 });
     });
     await this.dropFinished(blockers);
     return { admitted, waiting, places };
@@ -182,12 +203,20 @@ export class ConversationOrder {
   }
 
   /** First messages whose jobs are finished, or unknown to the queue for longer than an enqueue takes, leave their sets. */
-  private async dropFinished(blockers: ReadonlyMap<string, { conversationId: string; placedAtMs: number }>): Promise<void> {
+  private async dropFinished(
+    blockers: ReadonlyMap<string, { conversationId: string; placedAtMs: number }>,
+  ): Promise<void> {
     // One state read per blocker, all sent at once (a batch of a bursty conversation set has hundreds).
-    const states = await Promise.all([...blockers.keys()].map((messageId) => this.queue.getJobState(messageJobId(messageId))));
+    const states = await Promise.all(
+      [...blockers.keys()].map((messageId) => this.queue.getJobState(messageJobId(messageId))),
+    );
     const done = [...blockers].flatMap(([messageId, b], i) => {
       const state = states[i];
-      return state === 'completed' || state === 'failed' || (state === 'unknown' && Date.now() - b.placedAtMs > LOST_AFTER_MS) ? [{ messageId, conversationId: b.conversationId }] : [];
+      return state === 'completed' ||
+        state === 'failed' ||
+        (state === 'unknown' && Date.now() - b.placedAtMs > LOST_AFTER_MS)
+        ? [{ messageId, conversationId: b.conversationId }]
+        : [];
     });
     await this.release(done);
   }

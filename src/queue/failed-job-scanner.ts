@@ -31,7 +31,11 @@ export class FailedJobScanner {
   private readonly cursorKey: string;
   private readonly lockKey: string;
 
-  constructor(private readonly redis: Redis, queueName: string, prefix: string) {
+  constructor(
+    private readonly redis: Redis,
+    queueName: string,
+    prefix: string,
+  ) {
     this.queue = new Queue(queueName, { connection: redis, prefix });
     ({ cursor: this.cursorKey, lock: this.lockKey } = new RedisKeys(prefix, queueName).reconciler);
   }
@@ -47,11 +51,21 @@ export class FailedJobScanner {
       let offset = 0;
       let total = 0;
       for (;;) {
-        const flat = await this.redis.zrangebyscore(this.queue.keys.failed, cursor, '+inf', 'WITHSCORES', 'LIMIT', offset, PAGE);
+        const flat = await this.redis.zrangebyscore(
+          this.queue.keys.failed,
+          cursor,
+          '+inf',
+          'WITHSCORES',
+          'LIMIT',
+          offset,
+          PAGE,
+        );
         if (flat.length === 0) break;
         const entries: Array<{ id: string; score: number }> = [];
         for (let i = 0; i < flat.length; i += 2) entries.push({ id: flat[i], score: Number(flat[i + 1]) });
-        const jobs = (await Promise.all(entries.map((e) => Job.fromId(this.queue, e.id)))).flatMap((j) => (j ? [toFailedJob(j)] : []));
+        const jobs = (await Promise.all(entries.map((e) => Job.fromId(this.queue, e.id)))).flatMap((j) =>
+          j ? [toFailedJob(j)] : [],
+        );
         await handle(jobs);
         total += jobs.length;
         const last = entries[entries.length - 1].score;

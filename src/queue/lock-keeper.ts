@@ -24,16 +24,25 @@ export class LockKeeper {
     this.stop();
     const jobs = batch.jobs.length;
     const giveUpAt = Date.now() + MAX_HOLD_PERIODS * this.lockDurationMs;
-    this.timer = setInterval(() => {
-      if (Date.now() >= giveUpAt) {
-        this.log.error({ jobs }, `batch still running after ${MAX_HOLD_PERIODS} lock periods; releasing its locks so that another worker can take the jobs over`);
-        this.stop();
-        return;
-      }
-      this.collector.extendLocks(batch, this.lockDurationMs).catch((err: unknown) => {
-        this.log.warn({ err, jobs }, 'extending job locks failed; the stalled checker may hand these jobs to another worker');
-      });
-    }, Math.max(500, Math.floor(this.lockDurationMs / 2)));
+    this.timer = setInterval(
+      () => {
+        if (Date.now() >= giveUpAt) {
+          this.log.error(
+            { jobs },
+            `batch still running after ${MAX_HOLD_PERIODS} lock periods; releasing its locks so that another worker can take the jobs over`,
+          );
+          this.stop();
+          return;
+        }
+        this.collector.extendLocks(batch, this.lockDurationMs).catch((err: unknown) => {
+          this.log.warn(
+            { err, jobs },
+            'extending job locks failed; the stalled checker may hand these jobs to another worker',
+          );
+        });
+      },
+      Math.max(500, Math.floor(this.lockDurationMs / 2)),
+    );
     this.timer.unref();
   }
 

@@ -1,7 +1,12 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { QueueView } from './queue-view.js';
 import type { Redis } from 'ioredis';
-import { MESSAGE_JOB_NAME, parseMessage, type InboundMessage, type MessageInput } from '../contract/message-contract.js';
+import {
+  MESSAGE_JOB_NAME,
+  parseMessage,
+  type InboundMessage,
+  type MessageInput,
+} from '../contract/message-contract.js';
 import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
 import { ConversationOrder } from './conversation-order.js';
 import { messageJobId, RedisKeys } from './redis-keys.js';
@@ -43,7 +48,10 @@ export class MessageProducer {
   private readonly queue: Queue;
   private readonly keys: RedisKeys;
 
-  constructor(private readonly connection: Redis, private readonly opts: ProducerOptions) {
+  constructor(
+    private readonly connection: Redis,
+    private readonly opts: ProducerOptions,
+  ) {
     this.queue = new Queue(opts.queueName, { connection, prefix: opts.prefix });
     this.keys = new RedisKeys(opts.prefix, opts.queueName);
   }
@@ -98,7 +106,10 @@ export class MessageProducer {
     // covers the enqueue just made.
     const acked = await this.connection.wait(wanted, REPLICA_WAIT_MS);
     if (acked < wanted) {
-      throw new ServiceUnavailableError(`only ${acked} of ${wanted} Redis replicas acknowledged the enqueue within ${REPLICA_WAIT_MS} ms; it may be lost in a failover`, { hint: 'retry the enqueue (it is idempotent by messageId)' });
+      throw new ServiceUnavailableError(
+        `only ${acked} of ${wanted} Redis replicas acknowledged the enqueue within ${REPLICA_WAIT_MS} ms; it may be lost in a failover`,
+        { hint: 'retry the enqueue (it is idempotent by messageId)' },
+      );
     }
   }
 

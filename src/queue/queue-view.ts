@@ -36,7 +36,13 @@ export class QueueView {
   /** Jobs by state. */
   async counts(): Promise<QueueCounts> {
     const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
-    return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0, completed: c.completed ?? 0 };
+    return {
+      waiting: c.waiting ?? 0,
+      active: c.active ?? 0,
+      delayed: c.delayed ?? 0,
+      failed: c.failed ?? 0,
+      completed: c.completed ?? 0,
+    };
   }
 
   /** Whether the queue holds the job of this message, in any state. */
@@ -49,7 +55,14 @@ export class QueueView {
     const job = await this.queue.getJob(messageJobId(messageId));
     if (!job) return undefined;
     const state = await job.getState();
-    if (state !== 'active' && state !== 'waiting' && state !== 'delayed' && state !== 'prioritized' && state !== 'waiting-children') return undefined;
+    if (
+      state !== 'active' &&
+      state !== 'waiting' &&
+      state !== 'delayed' &&
+      state !== 'prioritized' &&
+      state !== 'waiting-children'
+    )
+      return undefined;
     return {
       state: state === 'active' ? 'active' : 'waiting',
       queuedAt: new Date(job.timestamp),

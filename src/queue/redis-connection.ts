@@ -33,7 +33,11 @@ export function isRedisUnavailable(err: unknown): boolean {
   // The database driver's network errors carry the same errno words; they are the database's, not Redis's.
   if (err.name.startsWith('Mongo')) return false;
   if (err.name === 'MaxRetriesPerRequestError') return true;
-  return /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request limit)/.test(err.message) || /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)\b/.test(err.message);
+  return (
+    /^(Command timed out|Connection is closed|Stream isn't writeable|Reached the max retries per request limit)/.test(
+      err.message,
+    ) || /\b(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)\b/.test(err.message)
+  );
 }
 
 /** Where Redis is and how to trust it. */
@@ -69,7 +73,15 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
   const redis = target.cluster
     ? clusterClient(target.cluster, { ...credentialsOf(url), ...BULLMQ_REDIS_OPTIONS, ...tls, ...extra })
     : target.sentinels
-      ? new Redis({ ...credentialsOf(url), sentinels: [...target.sentinels.hosts], name: target.sentinels.master, ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra })
+      ? new Redis({
+          ...credentialsOf(url),
+          sentinels: [...target.sentinels.hosts],
+          name: target.sentinels.master,
+          ...BULLMQ_REDIS_OPTIONS,
+          lazyConnect: true,
+          ...tls,
+          ...extra,
+        })
       : new Redis(url, { ...BULLMQ_REDIS_OPTIONS, lazyConnect: true, ...tls, ...extra });
   // While connecting, the error event carries the real reason (a certificate not trusted, a refused connection) while
   // connect() often rejects with only "Connection is closed"; it is reported below. Once connected, BullMQ's
@@ -87,10 +99,15 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
   } catch (cause) {
     redis.off('error', duringConnect);
     redis.disconnect();
-    throw new ServiceUnavailableError(`Redis at ${redactUrl(url)} is unreachable: ${(reason ?? (cause as Error)).message}`, {
-      hint: target.sentinels ? 'check AVA_REDIS_SENTINELS and AVA_REDIS_SENTINEL_MASTER' : 'start it with `npm run services -- up` or set AVA_REDIS_URL',
-      cause,
-    });
+    throw new ServiceUnavailableError(
+      `Redis at ${redactUrl(url)} is unreachable: ${(reason ?? (cause as Error)).message}`,
+      {
+        hint: target.sentinels
+          ? 'check AVA_REDIS_SENTINELS and AVA_REDIS_SENTINEL_MASTER'
+          : 'start it with `npm run services -- up` or set AVA_REDIS_URL',
+        cause,
+      },
+    );
   }
 }
 
@@ -100,7 +117,12 @@ export async function connectRedis(target: RedisTarget, extra: RedisOptions = {}
  * for all of AVA's keys; configuration refuses a cluster without one.
  */
 function clusterClient(nodes: ReadonlyArray<{ host: string; port: number }>, redisOptions: RedisOptions): Redis {
-  const cluster = new Cluster([...nodes], { redisOptions, lazyConnect: true, enableReadyCheck: true, clusterRetryStrategy: (times) => Math.min(times * 200, 2_000) });
+  const cluster = new Cluster([...nodes], {
+    redisOptions,
+    lazyConnect: true,
+    enableReadyCheck: true,
+    clusterRetryStrategy: (times) => Math.min(times * 200, 2_000),
+  });
   return cluster as unknown as Redis;
 }
 

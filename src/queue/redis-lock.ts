@@ -8,7 +8,12 @@ const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  * with the task's result, or null when another process holds the lock. Only the holder's own lock is released: one
  * that expired and was taken by another process stays.
  */
-export async function withRedisLock<T>(redis: Redis, key: string, ttlMs: number, task: () => Promise<T>): Promise<T | null> {
+export async function withRedisLock<T>(
+  redis: Redis,
+  key: string,
+  ttlMs: number,
+  task: () => Promise<T>,
+): Promise<T | null> {
   const token = randomUUID();
   if ((await redis.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
   try {

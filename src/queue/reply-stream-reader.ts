@@ -102,7 +102,13 @@ export class ReplyStreamReader {
         f.again = false;
         let page: Array<[string, string[]]>;
         do {
-          page = await this.redis.xrange(this.keys.replyStream(f.messageId), f.after ? `(${f.after}` : '-', '+', 'COUNT', PAGE);
+          page = await this.redis.xrange(
+            this.keys.replyStream(f.messageId),
+            f.after ? `(${f.after}` : '-',
+            '+',
+            'COUNT',
+            PAGE,
+          );
           for (const [id, fields] of page) {
             if (f.closed) return;
             f.after = id;

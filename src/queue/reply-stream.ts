@@ -33,7 +33,9 @@ for i = 1, #KEYS do
 end
 return #KEYS`;
 
-type AppendingRedis = Redis & { avaStreamAppend(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number> };
+type AppendingRedis = Redis & {
+  avaStreamAppend(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+};
 
 /** Most appends sent in one script call. */
 const MAX_APPENDS_PER_CALL = 512;
@@ -53,7 +55,13 @@ export class ReplyStreamPublisher {
   private failures = 0;
   private readonly keys: RedisKeys;
 
-  constructor(redis: Redis, prefix: string, queueName: string, private readonly ttl: ReplyStreamTtl, private readonly log: Logger) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    queueName: string,
+    private readonly ttl: ReplyStreamTtl,
+    private readonly log: Logger,
+  ) {
     this.keys = new RedisKeys(prefix, queueName);
     if (!('avaStreamAppend' in redis)) redis.defineCommand('avaStreamAppend', { lua: APPEND_SCRIPT });
     this.redis = redis as AppendingRedis;
@@ -96,7 +104,8 @@ export class ReplyStreamPublisher {
         .catch((err: unknown) => {
           // A lost append costs liveliness only: readers compare what they streamed with the stored reply and send
           // the difference. Logged once per burst so that an outage does not flood the log.
-          if (this.failures++ % 1000 === 0) this.log.warn({ err, failures: this.failures }, 'appending to a reply stream failed');
+          if (this.failures++ % 1000 === 0)
+            this.log.warn({ err, failures: this.failures }, 'appending to a reply stream failed');
         })
         .finally(() => this.pending.delete(p));
       this.pending.add(p);

@@ -37,7 +37,8 @@ export class StoredReplyMarks {
   async mark(entries: ReadonlyArray<{ job: JobRef; reply: StoredReplyMark }>): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const { job, reply } of entries) pipeline.rpush(this.keys.jobLogs(String(job.id)), `${MARK}${JSON.stringify(reply)}`);
+    for (const { job, reply } of entries)
+      pipeline.rpush(this.keys.jobLogs(String(job.id)), `${MARK}${JSON.stringify(reply)}`);
     const results = await pipeline.exec();
     const failed = results?.find(([err]) => err);
     if (failed) throw failed[0];

@@ -5,7 +5,9 @@
 export interface SequenceBackend {
   /** Cached-token slots that live sequences with these budgets take, padding included. */
   footprint(budgets: readonly number[]): number;
-  prefill(entries: ReadonlyArray<{ handle: number; tokens: readonly number[]; slots: number }>): Promise<Float32Array[]>;
+  prefill(
+    entries: ReadonlyArray<{ handle: number; tokens: readonly number[]; slots: number }>,
+  ): Promise<Float32Array[]>;
   decode(tokens: ReadonlyMap<number, number>): Promise<Map<number, Float32Array>>;
   release(handle: number): void;
 }
@@ -73,7 +75,9 @@ export class ContinuousBatcher {
     }
     const alone = this.backend.footprint([seq.tokenBudget]);
     if (alone > this.limits.maxCachedTokens) {
-      seq.fail(new RangeError(`request needs ${alone} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`));
+      seq.fail(
+        new RangeError(`request needs ${alone} cached tokens, more than the limit of ${this.limits.maxCachedTokens}`),
+      );
       return;
     }
     this.waiting.push(seq);
@@ -108,7 +112,11 @@ export class ContinuousBatcher {
 
   /** Sequences running and waiting. */
   get load(): { running: number; waiting: number; cachedTokens: number } {
-    return { running: this.running.size, waiting: this.waiting.length, cachedTokens: this.backend.footprint(this.runningBudgets()) };
+    return {
+      running: this.running.size,
+      waiting: this.waiting.length,
+      cachedTokens: this.backend.footprint(this.runningBudgets()),
+    };
   }
 
   /** True when a new request would start at the next step rather than wait. */
@@ -155,7 +163,9 @@ export class ContinuousBatcher {
   private async prefill(admitted: Array<{ handle: number; seq: ScheduledSequence }>): Promise<void> {
     let scores: Float32Array[];
     try {
-      scores = await this.backend.prefill(admitted.map(({ handle, seq }) => ({ handle, tokens: seq.promptTokens, slots: seq.tokenBudget })));
+      scores = await this.backend.prefill(
+        admitted.map(({ handle, seq }) => ({ handle, tokens: seq.promptTokens, slots: seq.tokenBudget })),
+      );
     } catch (err) {
       for (const a of admitted) a.seq.fail(err);
       return;

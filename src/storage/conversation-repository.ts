@@ -55,7 +55,11 @@ export class ConversationRepository {
   async recentTurns(conversationId: string): Promise<ConversationTurn[]> {
     if (this.limits.maxTurns === 0) return [];
     try {
-      const newestFirst = await this.database.turns.find({ conversationId }).sort({ at: -1, seq: -1 }).limit(this.limits.maxTurns).toArray();
+      const newestFirst = await this.database.turns
+        .find({ conversationId })
+        .sort({ at: -1, seq: -1 })
+        .limit(this.limits.maxTurns)
+        .toArray();
       return this.bounded(newestFirst.map(({ _id, conversationId: _c, ...t }) => ({ messageId: _id, ...t })));
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
@@ -83,16 +87,26 @@ export class ConversationRepository {
    * the turns (a duplicate key means that turn was written by an earlier attempt); then one round trip to the
    * history cache.
    */
-  async appendMany(entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
+  async appendMany(
+    entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>,
+  ): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0) return;
     // With history off no prompt reads the turns: only the conversations are recorded.
     const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
-    const conversations = new Map(live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]));
-    await insertNew(this.database.conversations, [...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })), 'recording conversations');
+    const conversations = new Map(
+      live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]),
+    );
+    await insertNew(
+      this.database.conversations,
+      [...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })),
+      'recording conversations',
+    );
     for (const id of conversations.keys()) this.known.set(id, true);
-    const docs: TurnDocument[] = live.flatMap((e) => e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })));
+    const docs: TurnDocument[] = live.flatMap((e) =>
+      e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })),
+    );
     if (keepTurns) await insertNew(this.database.turns, docs, 'appending conversation turns');
     if (keepTurns) await this.cache?.append(live);
   }

@@ -1,7 +1,13 @@
 import { MongoClient, type Db } from 'mongodb';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
-import type { ConversationDocument, MessageStateDocument, ReplyDocument, SpeechDocument, TurnDocument } from './reply-document.js';
+import type {
+  ConversationDocument,
+  MessageStateDocument,
+  ReplyDocument,
+  SpeechDocument,
+  TurnDocument,
+} from './reply-document.js';
 import type { KnowledgeEntry } from './knowledge-entry.js';
 
 /** A small document of collection `meta`: a named revision that changes whenever what it describes does. */
@@ -106,7 +112,10 @@ export class Database {
 
   /** Whether the database answers. */
   async ping(): Promise<boolean> {
-    return this.db.command({ ping: 1 }).then(() => true, () => false);
+    return this.db.command({ ping: 1 }).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Closes the client; `force` does not wait for operations in flight (a shutdown past its grace period). */
@@ -116,10 +125,17 @@ export class Database {
 }
 
 /** MongoDB driver errors that mean the server could not be reached in time, by class name (the driver's own). */
-const UNREACHABLE = new Set(['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoTopologyClosedError', 'MongoNotConnectedError']);
+const UNREACHABLE = new Set([
+  'MongoServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoTopologyClosedError',
+  'MongoNotConnectedError',
+]);
 
 /** Whether an error (or its cause) means the database could not be reached, as opposed to refusing a command. */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) if (UNREACHABLE.has(e.name)) return true;
+  for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+    if (UNREACHABLE.has(e.name)) return true;
   return false;
 }

@@ -28,12 +28,16 @@ export class KnowledgeRepository {
   async importEntries(entries: readonly KnowledgeEntryInput[], opts: { prune?: boolean } = {}): Promise<ImportSummary> {
     const collection = this.database.knowledge;
     try {
-      const existing = new Map((await collection.find({ _id: { $in: entries.map((e) => e._id) } }).toArray()).map((d) => [d._id, d]));
+      const existing = new Map(
+        (await collection.find({ _id: { $in: entries.map((e) => e._id) } }).toArray()).map((d) => [d._id, d]),
+      );
       const now = new Date();
       const changed = entries.filter((e) => !sameEntry(existing.get(e._id), e));
       if (changed.length > 0) {
         await collection.bulkWrite(
-          changed.map((e) => ({ replaceOne: { filter: { _id: e._id }, replacement: { ...e, updatedAt: now }, upsert: true } })),
+          changed.map((e) => ({
+            replaceOne: { filter: { _id: e._id }, replacement: { ...e, updatedAt: now }, upsert: true },
+          })),
           { ordered: false },
         );
       }
@@ -41,7 +45,9 @@ export class KnowledgeRepository {
       if (opts.prune) {
         const sources = [...new Set(entries.map((e) => e.source))];
         const keep = new Set(entries.map((e) => e._id));
-        const stale = (await collection.find({ source: { $in: sources } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id).filter((id) => !keep.has(id));
+        const stale = (await collection.find({ source: { $in: sources } }, { projection: { _id: 1 } }).toArray())
+          .map((d) => d._id)
+          .filter((id) => !keep.has(id));
         if (stale.length > 0) removed = (await collection.deleteMany({ _id: { $in: stale } })).deletedCount;
       }
       if (changed.length > 0 || removed > 0) await this.bumpRevision(now);

@@ -22,7 +22,11 @@ export class MessageStateRepository {
 
   /** The records of a conversation's most recent messages, oldest first. */
   async inConversation(conversationId: string, limit: number): Promise<MessageStateDocument[]> {
-    const newest = await this.database.messages.find({ conversationId }).sort({ queuedAt: -1, _id: -1 }).limit(limit).toArray();
+    const newest = await this.database.messages
+      .find({ conversationId })
+      .sort({ queuedAt: -1, _id: -1 })
+      .limit(limit)
+      .toArray();
     return newest.reverse();
   }
 }

@@ -53,7 +53,10 @@ type CacheRedis = Redis & {
 export class RecentTurnsCache {
   private readonly redis: CacheRedis;
 
-  constructor(redis: Redis, private readonly opts: RecentTurnsOptions) {
+  constructor(
+    redis: Redis,
+    private readonly opts: RecentTurnsOptions,
+  ) {
     if (!('avaTurnsAppend' in redis)) {
       redis.defineCommand('avaTurnsAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
       redis.defineCommand('avaTurnsRead', { numberOfKeys: 2, lua: READ_SCRIPT });
@@ -65,10 +68,16 @@ export class RecentTurnsCache {
   async append(entries: ReadonlyArray<{ conversationId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0 || this.opts.maxTurns === 0) return;
-    const pipeline = this.redis.pipeline() as unknown as CacheRedis & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    const pipeline = this.redis.pipeline() as unknown as CacheRedis & {
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
     for (const e of live) {
       // A place in µs stays exact as a Redis score (a double) until the year 2255.
-      const args = e.turns.flatMap((t) => [t.seq ?? t.at.getTime() * 1000, t.messageId, JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime(), s: t.seq })]);
+      const args = e.turns.flatMap((t) => [
+        t.seq ?? t.at.getTime() * 1000,
+        t.messageId,
+        JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime(), s: t.seq }),
+      ]);
       void pipeline.avaTurnsAppend(...this.keys(e.conversationId), this.opts.maxTurns, this.opts.ttlSeconds, ...args);
     }
     await this.run(pipeline, 'appending turns to the history cache');
@@ -78,7 +87,9 @@ export class RecentTurnsCache {
   async recent(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
     const ids = [...new Set(conversationIds)];
     if (ids.length === 0 || this.opts.maxTurns === 0) return new Map();
-    const pipeline = this.redis.pipeline() as unknown as CacheRedis & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    const pipeline = this.redis.pipeline() as unknown as CacheRedis & {
+      exec(): Promise<Array<[Error | null, unknown]> | null>;
+    };
     for (const id of ids) void pipeline.avaTurnsRead(...this.keys(id), this.opts.maxTurns);
     const results = await this.run(pipeline, 'reading the history cache');
     const out = new Map<string, ConversationTurn[]>();
@@ -88,7 +99,14 @@ export class RecentTurnsCache {
       for (const json of raw) {
         if (json === null) continue;
         const t = JSON.parse(json) as { u: string; a: string; i?: string; m: string; t: number; s?: number };
-        turns.push({ messageId: t.m, user: t.u, assistant: t.a, ...(t.i ? { intent: t.i } : {}), at: new Date(t.t), ...(t.s !== undefined ? { seq: t.s } : {}) });
+        turns.push({
+          messageId: t.m,
+          user: t.u,
+          assistant: t.a,
+          ...(t.i ? { intent: t.i } : {}),
+          at: new Date(t.t),
+          ...(t.s !== undefined ? { seq: t.s } : {}),
+        });
       }
       if (turns.length > 0) out.set(conversationId, turns);
     });
@@ -100,7 +118,10 @@ export class RecentTurnsCache {
     return [order, turns];
   }
 
-  private async run(pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> }, what: string): Promise<unknown[]> {
+  private async run(
+    pipeline: { exec(): Promise<Array<[Error | null, unknown]> | null> },
+    what: string,
+  ): Promise<unknown[]> {
     let replies: Array<[Error | null, unknown]> | null;
     try {
       replies = await pipeline.exec();

@@ -18,14 +18,19 @@ export class BadCursorError extends Error {}
  * Stored replies in (createdAt, _id) order, resuming after a cursor: the feed dashboards and `ava replies --follow`
  * read. Returns the page and the cursor of its last reply (or the given one when the page is empty).
  */
-export async function readReplyFeed(database: Database, q: FeedQuery): Promise<{ items: ReplyDocument[]; next: string | null }> {
+export async function readReplyFeed(
+  database: Database,
+  q: FeedQuery,
+): Promise<{ items: ReplyDocument[]; next: string | null }> {
   const filter: Record<string, unknown> = {};
   if (q.status) filter.status = q.status;
   if (q.intent) filter.intent = q.intent;
   const after = q.order === 'asc' ? '$gt' : '$lt';
   if (q.since) {
     const [at, id] = decodeCursor(q.since);
-    filter.$or = id ? [{ createdAt: { [after]: at } }, { createdAt: at, _id: { [after]: id } }] : [{ createdAt: { [after]: at } }];
+    filter.$or = id
+      ? [{ createdAt: { [after]: at } }, { createdAt: at, _id: { [after]: id } }]
+      : [{ createdAt: { [after]: at } }];
   }
   const dir = q.order === 'asc' ? 1 : -1;
   const items = await database.replies.find(filter).sort({ createdAt: dir, _id: dir }).limit(q.limit).toArray();

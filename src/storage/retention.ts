@@ -14,7 +14,13 @@ export interface RetentionPolicy {
 }
 
 /** The date field each collection ages by. */
-const AGE_FIELD: Record<Exclude<keyof RetentionPolicy, 'uploads'>, string> = { replies: 'createdAt', turns: 'at', messages: 'startedAt', conversations: 'createdAt', audio: 'createdAt' };
+const AGE_FIELD: Record<Exclude<keyof RetentionPolicy, 'uploads'>, string> = {
+  replies: 'createdAt',
+  turns: 'at',
+  messages: 'startedAt',
+  conversations: 'createdAt',
+  audio: 'createdAt',
+};
 
 /** How the database enforces retention. */
 export type RetentionMode = 'ttl-index' | 'sweep';
@@ -27,7 +33,11 @@ export type RetentionMode = 'ttl-index' | 'sweep';
  * whose cost grows with the collections.
  */
 export class Retention {
-  private constructor(private readonly database: Database, private readonly policy: RetentionPolicy, readonly mode: RetentionMode) {}
+  private constructor(
+    private readonly database: Database,
+    private readonly policy: RetentionPolicy,
+    readonly mode: RetentionMode,
+  ) {}
 
   /** Detects the server (FerretDB names itself in `buildInfo`) and, on MongoDB, sets the TTL indexes to the policy. */
   static async apply(database: Database, policy: RetentionPolicy): Promise<Retention> {
@@ -49,13 +59,18 @@ export class Retention {
   async sweep(now = new Date()): Promise<Partial<Record<keyof RetentionPolicy, number>>> {
     const deleted: Partial<Record<keyof RetentionPolicy, number>> = {};
     // A GridFS file is a document and its chunks; only deleting through the bucket removes both.
-    if (this.policy.uploads > 0) deleted.uploads = await new UploadRepository(this.database).deleteOlderThan(new Date(now.getTime() - this.policy.uploads * 1000));
+    if (this.policy.uploads > 0)
+      deleted.uploads = await new UploadRepository(this.database).deleteOlderThan(
+        new Date(now.getTime() - this.policy.uploads * 1000),
+      );
     if (this.mode !== 'sweep') return deleted;
     for (const name of Object.keys(AGE_FIELD) as Array<keyof typeof AGE_FIELD>) {
       const seconds = this.policy[name];
       if (seconds === 0) continue;
       const cutoff = new Date(now.getTime() - seconds * 1000);
-      deleted[name] = (await this.database.db.collection(name).deleteMany({ [AGE_FIELD[name]]: { $lt: cutoff } })).deletedCount;
+      deleted[name] = (
+        await this.database.db.collection(name).deleteMany({ [AGE_FIELD[name]]: { $lt: cutoff } })
+      ).deletedCount;
     }
     return deleted;
   }

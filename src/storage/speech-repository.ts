@@ -16,13 +16,24 @@ export class SpeechRepository {
 
   /** Whether speech of `text` is cached for a message, voice and format, reading only its text hash. */
   async has(messageId: string, voice: string, format: AudioFormat, text: string): Promise<boolean> {
-    const doc = await this.database.audio.findOne({ _id: keyOf(messageId, voice, format) }, { projection: { textSha256: 1 } });
+    const doc = await this.database.audio.findOne(
+      { _id: keyOf(messageId, voice, format) },
+      { projection: { textSha256: 1 } },
+    );
     return doc?.textSha256 === sha256(text);
   }
 
   /** Caches speech; a second writer of the same key keeps the first (the insert's duplicate key). */
   async put(messageId: string, voice: string, format: AudioFormat, text: string, audio: Buffer): Promise<void> {
-    const doc: SpeechDocument = { _id: keyOf(messageId, voice, format), messageId, voice, format, textSha256: sha256(text), data: new Binary(audio), createdAt: new Date() };
+    const doc: SpeechDocument = {
+      _id: keyOf(messageId, voice, format),
+      messageId,
+      voice,
+      format,
+      textSha256: sha256(text),
+      data: new Binary(audio),
+      createdAt: new Date(),
+    };
     await insertNew(this.database.audio, [doc], `caching the speech of ${messageId}`);
   }
 }

@@ -34,7 +34,9 @@ export class UploadRepository {
     const upload = this.bucket.openUploadStream(metadata.messageId, { metadata });
     await new Promise<void>((resolve, reject) => {
       upload.once('finish', resolve);
-      upload.once('error', (cause) => reject(new StorageError(`storing the audio of ${metadata.messageId} failed: ${cause.message}`, { cause })));
+      upload.once('error', (cause) =>
+        reject(new StorageError(`storing the audio of ${metadata.messageId} failed: ${cause.message}`, { cause })),
+      );
       upload.end(bytes);
     });
     return upload.id.toHexString();

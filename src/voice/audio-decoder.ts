@@ -35,7 +35,14 @@ export interface AudioDecoderOptions {
 const SILENCE_DBFS = -50;
 
 /** ffmpeg's demuxer for each container AVA accepts. */
-const DEMUXERS: Record<AudioContainer, string> = { wav: 'wav', ogg: 'ogg', webm: 'matroska', mp3: 'mp3', flac: 'flac', mp4: 'mov' };
+const DEMUXERS: Record<AudioContainer, string> = {
+  wav: 'wav',
+  ogg: 'ogg',
+  webm: 'matroska',
+  mp3: 'mp3',
+  flac: 'flac',
+  mp4: 'mov',
+};
 
 /**
  * Any accepted upload to what recognisers take, with Debian's ffmpeg. The upload is checked by its header first
@@ -63,14 +70,47 @@ export class AudioDecoder {
       await writeFile(file, bytes, { mode: 0o600 });
       // The demuxer is the one the bytes were sniffed as, and the input may only be this file: no format probing that
       // could pick a playlist or concat demuxer, and no protocol that reaches another file or the network.
-      const args = ['-hide_banner', '-nostdin', '-f', DEMUXERS[sniff.container], '-protocol_whitelist', 'file', '-i', file, '-t', String(this.opts.maxSeconds + 1), '-vn', '-ac', '1', '-ar', String(RECOGNIZER_RATE), '-f', 's16le', '-acodec', 'pcm_s16le', 'pipe:1'];
-      const { out, log } = await runTool(this.command, args, '', this.timeoutMs, "install Debian's ffmpeg (apt-get install ffmpeg)", (message, started, options) =>
-        started ? new AudioError('ERR_AUDIO_FORMAT', `the ${sniff.container} audio cannot be decoded: ${message}`) : new RecognizerError(message, options),
+      const args = [
+        '-hide_banner',
+        '-nostdin',
+        '-f',
+        DEMUXERS[sniff.container],
+        '-protocol_whitelist',
+        'file',
+        '-i',
+        file,
+        '-t',
+        String(this.opts.maxSeconds + 1),
+        '-vn',
+        '-ac',
+        '1',
+        '-ar',
+        String(RECOGNIZER_RATE),
+        '-f',
+        's16le',
+        '-acodec',
+        'pcm_s16le',
+        'pipe:1',
+      ];
+      const { out, log } = await runTool(
+        this.command,
+        args,
+        '',
+        this.timeoutMs,
+        "install Debian's ffmpeg (apt-get install ffmpeg)",
+        (message, started, options) =>
+          started
+            ? new AudioError('ERR_AUDIO_FORMAT', `the ${sniff.container} audio cannot be decoded: ${message}`)
+            : new RecognizerError(message, options),
       );
       const sourceRate = Number(/Audio: [^\n]*?, (\d+) Hz/.exec(log)?.[1] ?? NaN);
-      if (!Number.isFinite(sourceRate)) throw new AudioError('ERR_AUDIO_FORMAT', `the ${sniff.container} file holds no audio stream`);
+      if (!Number.isFinite(sourceRate))
+        throw new AudioError('ERR_AUDIO_FORMAT', `the ${sniff.container} file holds no audio stream`);
       if (sourceRate < MIN_SAMPLE_RATE || sourceRate > MAX_SAMPLE_RATE) {
-        throw new AudioError('ERR_AUDIO_SAMPLE_RATE', `sample rate ${sourceRate} Hz is outside ${MIN_SAMPLE_RATE}–${MAX_SAMPLE_RATE} Hz`);
+        throw new AudioError(
+          'ERR_AUDIO_SAMPLE_RATE',
+          `sample rate ${sourceRate} Hz is outside ${MIN_SAMPLE_RATE}–${MAX_SAMPLE_RATE} Hz`,
+        );
       }
       // A copy: the output buffer may sit at an odd offset of a shared pool, where no Int16Array can view it.
       const pcm = new Int16Array(new Uint8Array(out).buffer, 0, Math.floor(out.length / 2));
@@ -78,7 +118,11 @@ export class AudioDecoder {
       if (seconds > this.opts.maxSeconds) throw this.tooLong(seconds);
       if (pcm.length === 0) throw new AudioError('ERR_AUDIO_SILENT', `the ${sniff.container} file holds no sound`);
       const loudest = loudestFrameDbfs(pcm);
-      if (loudest < SILENCE_DBFS) throw new AudioError('ERR_AUDIO_SILENT', `nothing audible: the loudest moment is ${loudest === -Infinity ? '-∞' : loudest.toFixed(0)} dBFS (speech needs at least ${SILENCE_DBFS})`);
+      if (loudest < SILENCE_DBFS)
+        throw new AudioError(
+          'ERR_AUDIO_SILENT',
+          `nothing audible: the loudest moment is ${loudest === -Infinity ? '-∞' : loudest.toFixed(0)} dBFS (speech needs at least ${SILENCE_DBFS})`,
+        );
       return { pcm, seconds, container: sniff.container, sourceRate };
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -87,7 +131,11 @@ export class AudioDecoder {
 
   private tooLong(seconds: number): AudioError {
     const shown = seconds > this.opts.maxSeconds + 1 ? `${Math.round(seconds)} s` : `over ${this.opts.maxSeconds} s`;
-    return new AudioError('ERR_AUDIO_TOO_LONG', `the audio lasts ${shown}; at most ${this.opts.maxSeconds} s is accepted`, { hint: 'raise AVA_AUDIO_MAX_SECONDS, or send shorter utterances' });
+    return new AudioError(
+      'ERR_AUDIO_TOO_LONG',
+      `the audio lasts ${shown}; at most ${this.opts.maxSeconds} s is accepted`,
+      { hint: 'raise AVA_AUDIO_MAX_SECONDS, or send shorter utterances' },
+    );
   }
 }
 

@@ -13,7 +13,14 @@ export interface AudioSniff {
   seconds?: number;
 }
 
-const CONTENT_TYPES: Record<AudioContainer, string> = { wav: 'audio/wav', ogg: 'audio/ogg', webm: 'audio/webm', mp3: 'audio/mpeg', flac: 'audio/flac', mp4: 'audio/mp4' };
+const CONTENT_TYPES: Record<AudioContainer, string> = {
+  wav: 'audio/wav',
+  ogg: 'audio/ogg',
+  webm: 'audio/webm',
+  mp3: 'audio/mpeg',
+  flac: 'audio/flac',
+  mp4: 'audio/mp4',
+};
 /** Sample rates speech can be recognised from; outside it the header is nonsense or the sound holds no speech band. */
 export const MIN_SAMPLE_RATE = 8_000;
 export const MAX_SAMPLE_RATE = 192_000;
@@ -30,7 +37,11 @@ const WAV_CODECS = new Set([1, 3, 6, 7, 0xfffe]);
  */
 export function sniffAudio(bytes: Buffer): AudioSniff {
   const container = containerOf(bytes);
-  if (!container) throw new AudioError('ERR_AUDIO_FORMAT', 'not audio in a format AVA reads (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4/M4A)');
+  if (!container)
+    throw new AudioError(
+      'ERR_AUDIO_FORMAT',
+      'not audio in a format AVA reads (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4/M4A)',
+    );
   const sniff: AudioSniff = { container, contentType: CONTENT_TYPES[container] };
   return container === 'wav' ? { ...sniff, ...wavHeader(bytes) } : sniff;
 }
@@ -49,7 +60,14 @@ function containerOf(b: Buffer): AudioContainer | undefined {
 
 /** An MPEG audio frame header at `at`: 11 sync bits, a layer that is not "reserved", a bitrate index that is not "bad". */
 function mpegFrameAt(b: Buffer, at: number): boolean {
-  return at >= 0 && b.length >= at + 4 && b[at] === 0xff && (b[at + 1] & 0xe0) === 0xe0 && (b[at + 1] & 0x06) !== 0 && b[at + 2] >> 4 !== 0x0f;
+  return (
+    at >= 0 &&
+    b.length >= at + 4 &&
+    b[at] === 0xff &&
+    (b[at + 1] & 0xe0) === 0xe0 &&
+    (b[at + 1] & 0x06) !== 0 &&
+    b[at + 2] >> 4 !== 0x0f
+  );
 }
 
 /**
@@ -67,7 +85,8 @@ function afterId3Tag(b: Buffer): number {
 /** Walks a RIFF/WAVE file's chunks to its `fmt ` and `data`. */
 function wavHeader(b: Buffer): { sampleRate: number; seconds?: number } {
   const notWav = (why: string) => new AudioError('ERR_AUDIO_FORMAT', `claims to be WAV but is not: ${why}`);
-  if (b.toString('latin1', 0, 4) !== 'RIFF') throw notWav(`${b.toString('latin1', 0, 4)} files are not read; write little-endian RIFF WAV`);
+  if (b.toString('latin1', 0, 4) !== 'RIFF')
+    throw notWav(`${b.toString('latin1', 0, 4)} files are not read; write little-endian RIFF WAV`);
   if (b.length < 12 || b.toString('latin1', 8, 12) !== 'WAVE') throw notWav('no WAVE form after RIFF');
   let at = 12;
   let fmt: { codec: number; channels: number; sampleRate: number; byteRate: number } | undefined;
@@ -77,18 +96,31 @@ function wavHeader(b: Buffer): { sampleRate: number; seconds?: number } {
     const body = at + 8;
     if (id === 'fmt ') {
       if (size < 16 || body + 16 > b.length) throw notWav('its fmt chunk is shorter than 16 bytes');
-      fmt = { codec: b.readUInt16LE(body), channels: b.readUInt16LE(body + 2), sampleRate: b.readUInt32LE(body + 4), byteRate: b.readUInt32LE(body + 8) };
+      fmt = {
+        codec: b.readUInt16LE(body),
+        channels: b.readUInt16LE(body + 2),
+        sampleRate: b.readUInt32LE(body + 4),
+        byteRate: b.readUInt32LE(body + 8),
+      };
       if (!WAV_CODECS.has(fmt.codec)) throw notWav(`unknown codec tag ${fmt.codec}`);
       if (fmt.channels < 1 || fmt.channels > 8) throw notWav(`${fmt.channels} channels`);
       if (fmt.sampleRate < MIN_SAMPLE_RATE || fmt.sampleRate > MAX_SAMPLE_RATE) {
-        throw new AudioError('ERR_AUDIO_SAMPLE_RATE', `sample rate ${fmt.sampleRate} Hz is outside ${MIN_SAMPLE_RATE}–${MAX_SAMPLE_RATE} Hz`);
+        throw new AudioError(
+          'ERR_AUDIO_SAMPLE_RATE',
+          `sample rate ${fmt.sampleRate} Hz is outside ${MIN_SAMPLE_RATE}–${MAX_SAMPLE_RATE} Hz`,
+        );
       }
       if (fmt.byteRate === 0) throw notWav('its byte rate is 0');
     } else if (id === 'data') {
       if (!fmt) throw notWav('its data chunk comes before any fmt chunk');
       const available = b.length - body;
-      if (UNKNOWN_SIZES.has(size) || size >= 0x7ffff000) return { sampleRate: fmt.sampleRate, seconds: available / fmt.byteRate };
-      if (size > available) throw new AudioError('ERR_AUDIO_TRUNCATED', `the WAV header promises ${size} bytes of sound but the file holds ${available}`);
+      if (UNKNOWN_SIZES.has(size) || size >= 0x7ffff000)
+        return { sampleRate: fmt.sampleRate, seconds: available / fmt.byteRate };
+      if (size > available)
+        throw new AudioError(
+          'ERR_AUDIO_TRUNCATED',
+          `the WAV header promises ${size} bytes of sound but the file holds ${available}`,
+        );
       return { sampleRate: fmt.sampleRate, seconds: size / fmt.byteRate };
     }
     at = body + size + (size % 2);

@@ -3,7 +3,12 @@ const DISCOUNT = 0.5;
 
 /** The words of a sentence as the recogniser's dictionary spells them: lower case, letters and apostrophes. */
 export function sentenceWords(sentence: string): string[] {
-  return sentence.toLowerCase().replace(/[’‘]/g, "'").match(/[a-z]+(?:'[a-z]+)*/g) ?? [];
+  return (
+    sentence
+      .toLowerCase()
+      .replace(/[’‘]/g, "'")
+      .match(/[a-z]+(?:'[a-z]+)*/g) ?? []
+  );
 }
 
 /**
@@ -79,9 +84,11 @@ export function buildArpa(sentences: readonly string[], pronounceable: (word: st
 
   const log10 = (p: number) => (p > 0 ? Math.log10(p).toFixed(4) : '-99.0000');
   const lines = ['\\data\\', `ngram 1=${p1.size}`, `ngram 2=${p2.size}`, `ngram 3=${p3.size}`, '', '\\1-grams:'];
-  for (const [w, p] of [...p1].sort(byKey)) lines.push(`${log10(p)}\t${w}${bigramsOf.has(w) ? `\t${log10(backoff1.get(w)!)}` : ''}`);
+  for (const [w, p] of [...p1].sort(byKey))
+    lines.push(`${log10(p)}\t${w}${bigramsOf.has(w) ? `\t${log10(backoff1.get(w)!)}` : ''}`);
   lines.push('', '\\2-grams:');
-  for (const [vw, p] of [...p2].sort(byKey)) lines.push(`${log10(p)}\t${vw}${trigramsOf.has(vw) ? `\t${log10(backoff2.get(vw)!)}` : ''}`);
+  for (const [vw, p] of [...p2].sort(byKey))
+    lines.push(`${log10(p)}\t${vw}${trigramsOf.has(vw) ? `\t${log10(backoff2.get(vw)!)}` : ''}`);
   lines.push('', '\\3-grams:');
   for (const [uvw, p] of [...p3].sort(byKey)) lines.push(`${log10(p)}\t${uvw}`);
   lines.push('', '\\end\\', '');

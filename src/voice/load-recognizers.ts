@@ -18,19 +18,37 @@ export async function loadRecognizers(config: AvaConfig, log: Logger): Promise<S
   if (config.asr === 'off') return [];
   const out: SpeechRecognizer[] = [];
   if (config.asr === 'auto' || config.asr === 'whisper') {
-    const dir = path.isAbsolute(config.asrWhisperModel) || (await exists(config.asrWhisperModel)) ? config.asrWhisperModel : path.join(config.modelsDir, config.asrWhisperModel);
+    const dir =
+      path.isAbsolute(config.asrWhisperModel) || (await exists(config.asrWhisperModel))
+        ? config.asrWhisperModel
+        : path.join(config.modelsDir, config.asrWhisperModel);
     if (await exists(dir)) out.push(await WhisperRecognizer.load(dir, { intraOpThreads: config.intraOpThreads }));
-    else if (config.asr === 'whisper') throw new RecognizerError(`AVA_ASR=whisper but there is no Whisper model at ${dir}`, { hint: 'make one with `npm run models:whisper -- --out models/whisper`, or put a real export there' });
+    else if (config.asr === 'whisper')
+      throw new RecognizerError(`AVA_ASR=whisper but there is no Whisper model at ${dir}`, {
+        hint: 'make one with `npm run models:whisper -- --out models/whisper`, or put a real export there',
+      });
   }
   if (config.asr === 'auto' || config.asr === 'pocketsphinx') {
     try {
-      out.push(await PocketsphinxRecognizer.load({ modelDir: config.asrPocketsphinxModel, languageModel: config.asrLanguageModel }));
+      out.push(
+        await PocketsphinxRecognizer.load({
+          modelDir: config.asrPocketsphinxModel,
+          languageModel: config.asrLanguageModel,
+        }),
+      );
     } catch (err) {
       if (config.asr === 'pocketsphinx') throw err;
-      log.warn({ err }, 'pocketsphinx not available: English voice messages need it (apt-get install libpocketsphinx3 pocketsphinx-en-us)');
+      log.warn(
+        { err },
+        'pocketsphinx not available: English voice messages need it (apt-get install libpocketsphinx3 pocketsphinx-en-us)',
+      );
     }
   }
   if (out.length === 0) log.warn('no speech recogniser: voice messages will fail with ERR_RECOGNIZER');
-  else log.info({ recognizers: out.map((r) => ({ engine: r.engine, languages: r.languages })) }, 'speech recognisers loaded');
+  else
+    log.info(
+      { recognizers: out.map((r) => ({ engine: r.engine, languages: r.languages })) },
+      'speech recognisers loaded',
+    );
   return out;
 }

@@ -27,7 +27,16 @@ interface Native {
   freeArgs(config: unknown): number;
   free(ps: unknown): number;
   startUtt(ps: unknown): number;
-  processRaw: { async(ps: unknown, data: Int16Array, n: number, noSearch: number, fullUtt: number, done: (err: unknown, res: number) => void): void };
+  processRaw: {
+    async(
+      ps: unknown,
+      data: Int16Array,
+      n: number,
+      noSearch: number,
+      fullUtt: number,
+      done: (err: unknown, res: number) => void,
+    ): void;
+  };
   endUtt(ps: unknown): number;
   getHyp(ps: unknown, score: number[]): string | null;
   getProb(ps: unknown): number;
@@ -47,7 +56,10 @@ function bind(): Native {
     sb = koffi.load('libsphinxbase.so.3');
     ps = koffi.load('libpocketsphinx.so.3');
   } catch (cause) {
-    throw new RecognizerError(`cannot load libpocketsphinx: ${(cause as Error).message}`, { cause, hint: 'apt-get install libpocketsphinx3 pocketsphinx-en-us' });
+    throw new RecognizerError(`cannot load libpocketsphinx: ${(cause as Error).message}`, {
+      cause,
+      hint: 'apt-get install libpocketsphinx3 pocketsphinx-en-us',
+    });
   }
   const psArgs = ps.func('void *ps_args(void)');
   const parse = sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)');
@@ -100,18 +112,46 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     const dir = opts.modelDir ?? DEBIAN_EN_US_MODEL;
     const dict = join(dir, 'cmudict-en-us.dict');
     const text = await readFile(dict, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-      throw new RecognizerError(`cannot read the pocketsphinx dictionary ${dict}: ${cause.code ?? cause.message}`, { cause, hint: 'apt-get install pocketsphinx-en-us, or set AVA_ASR_POCKETSPHINX_MODEL' });
+      throw new RecognizerError(`cannot read the pocketsphinx dictionary ${dict}: ${cause.code ?? cause.message}`, {
+        cause,
+        hint: 'apt-get install pocketsphinx-en-us, or set AVA_ASR_POCKETSPHINX_MODEL',
+      });
     });
     // Headwords; alternative pronunciations are listed as `word(2)`.
-    const words = new Set(text.split('\n').map((l) => l.slice(0, l.indexOf(' '))).filter((w) => w && !w.includes('(')));
+    const words = new Set(
+      text
+        .split('\n')
+        .map((l) => l.slice(0, l.indexOf(' ')))
+        .filter((w) => w && !w.includes('(')),
+    );
     const lib = bind();
-    const argv = ['-hmm', join(dir, 'en-us'), '-lm', join(dir, 'en-us.lm.bin'), '-dict', dict, '-logfn', '/dev/null', '-bestpath', 'yes'];
+    const argv = [
+      '-hmm',
+      join(dir, 'en-us'),
+      '-lm',
+      join(dir, 'en-us.lm.bin'),
+      '-dict',
+      dict,
+      '-logfn',
+      '/dev/null',
+      '-bestpath',
+      'yes',
+    ];
     const config = lib.parseArgs(argv.length, argv);
     const decoder = config && lib.init(config);
     // The decoder holds its own reference to the configuration.
     if (config) lib.freeArgs(config);
-    if (!decoder) throw new RecognizerError(`pocketsphinx could not load its model from ${dir}`, { hint: 'check the folder holds en-us/, en-us.lm.bin and cmudict-en-us.dict' });
-    return new PocketsphinxRecognizer(lib, decoder, words, await mkdtemp(join(tmpdir(), 'ava-asr-')), opts.languageModel ?? 'domain');
+    if (!decoder)
+      throw new RecognizerError(`pocketsphinx could not load its model from ${dir}`, {
+        hint: 'check the folder holds en-us/, en-us.lm.bin and cmudict-en-us.dict',
+      });
+    return new PocketsphinxRecognizer(
+      lib,
+      decoder,
+      words,
+      await mkdtemp(join(tmpdir(), 'ava-asr-')),
+      opts.languageModel ?? 'domain',
+    );
   }
 
   /** Builds the domain model from `sentences` and decodes with it from the next utterance on. */
@@ -124,7 +164,9 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
       const file = join(this.workDir, `domain-${Date.now()}.arpa`);
       await writeFile(file, arpa);
       // Building a search takes seconds (pocketsphinx walks its whole dictionary): off the event loop, like decoding.
-      const status = await new Promise<number>((resolve, reject) => this.lib.setLmFile.async(this.decoder, 'domain', file, (err, res) => (err ? reject(err) : resolve(res))));
+      const status = await new Promise<number>((resolve, reject) =>
+        this.lib.setLmFile.async(this.decoder, 'domain', file, (err, res) => (err ? reject(err) : resolve(res))),
+      );
       const ok = status === 0;
       await rm(file, { force: true });
       if (!ok) throw new RecognizerError('pocketsphinx refused the domain language model');
@@ -157,11 +199,18 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     const lib = this.lib;
     if (lib.setSearch(this.decoder, search) !== 0) throw new RecognizerError(`pocketsphinx has no search ${search}`);
     if (lib.startUtt(this.decoder) !== 0) throw new RecognizerError('pocketsphinx could not start an utterance');
-    const processed = await new Promise<number>((resolve, reject) => lib.processRaw.async(this.decoder, pcm, pcm.length, 0, 1, (err, res) => (err ? reject(err) : resolve(res))));
-    if (lib.endUtt(this.decoder) !== 0 || processed < 0) throw new RecognizerError('pocketsphinx failed to decode the utterance');
+    const processed = await new Promise<number>((resolve, reject) =>
+      lib.processRaw.async(this.decoder, pcm, pcm.length, 0, 1, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+    if (lib.endUtt(this.decoder) !== 0 || processed < 0)
+      throw new RecognizerError('pocketsphinx failed to decode the utterance');
     const hyp = lib.getHyp(this.decoder, [0]) ?? '';
     const confidence = lib.logmathExp(lib.getLogmath(this.decoder), lib.getProb(this.decoder));
-    return { text: hyp.trim(), confidence: Math.min(1, Math.max(0, confidence)), languageModel: search === GENERAL_SEARCH ? 'general' : 'domain' };
+    return {
+      text: hyp.trim(),
+      confidence: Math.min(1, Math.max(0, confidence)),
+      languageModel: search === GENERAL_SEARCH ? 'general' : 'domain',
+    };
   }
 
   /** One decoder, one utterance at a time: later calls wait for earlier ones, whatever their outcome. */

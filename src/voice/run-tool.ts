@@ -17,7 +17,14 @@ export interface ToolOutput {
  * ({@link SpeechError} by default) when it cannot start (with `hint`), exits non-zero or runs past `timeoutMs`
  * (then it is killed).
  */
-export function runTool(command: string, args: readonly string[], input: string | Buffer, timeoutMs: number, hint: string, fail: ToolFailure = speechFailure): Promise<ToolOutput> {
+export function runTool(
+  command: string,
+  args: readonly string[],
+  input: string | Buffer,
+  timeoutMs: number,
+  hint: string,
+  fail: ToolFailure = speechFailure,
+): Promise<ToolOutput> {
   return new Promise<ToolOutput>((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];

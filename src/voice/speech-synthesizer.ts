@@ -45,8 +45,15 @@ export class SpeechSynthesizer {
   async synthesize(text: string): Promise<Speech> {
     const voice = this.voiceFor(text);
     const input = text.slice(0, MAX_CHARS);
-    const { out: wav } = await runTool(this.command, ['-v', voice, '--stdin', '--stdout'], input, this.timeoutMs, "install Debian's espeak-ng (apt-get install espeak-ng)");
-    if (wav.length < 44 || wav.toString('ascii', 0, 4) !== 'RIFF') throw new SpeechError('espeak-ng wrote no WAV on its output');
+    const { out: wav } = await runTool(
+      this.command,
+      ['-v', voice, '--stdin', '--stdout'],
+      input,
+      this.timeoutMs,
+      "install Debian's espeak-ng (apt-get install espeak-ng)",
+    );
+    if (wav.length < 44 || wav.toString('ascii', 0, 4) !== 'RIFF')
+      throw new SpeechError('espeak-ng wrote no WAV on its output');
     return { wav: withSizes(wav), voice };
   }
 }

@@ -47,7 +47,9 @@ export class WhisperRecognizer implements SpeechRecognizer {
         session_options: opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {},
       })) as AutomaticSpeechRecognitionPipeline;
       const multilingual = generation.is_multilingual === true;
-      const languages = multilingual ? Object.keys(generation.lang_to_id ?? {}).map((t) => t.replace(/^<\|(.+)\|>$/, '$1')) : ['en'];
+      const languages = multilingual
+        ? Object.keys(generation.lang_to_id ?? {}).map((t) => t.replace(/^<\|(.+)\|>$/, '$1'))
+        : ['en'];
       return new WhisperRecognizer(asr, languages, multilingual, opts.maxNewTokens ?? 128);
     } catch (cause) {
       throw new RecognizerError(`cannot load Whisper from ${folder}: ${(cause as Error).message}`, { cause });
@@ -58,7 +60,10 @@ export class WhisperRecognizer implements SpeechRecognizer {
   transcribe(pcm: Int16Array, language: string): Promise<Transcript> {
     const run = this.queue.then(async () => {
       const audio = Float32Array.from(pcm, (s) => s / 32768);
-      const out = await this.asr(audio, { max_new_tokens: this.maxNewTokens, ...(this.multilingual ? { language, task: 'transcribe' } : {}) });
+      const out = await this.asr(audio, {
+        max_new_tokens: this.maxNewTokens,
+        ...(this.multilingual ? { language, task: 'transcribe' } : {}),
+      });
       const text = (Array.isArray(out) ? out.map((o) => o.text).join(' ') : out.text).trim();
       return { text };
     });

@@ -14,9 +14,19 @@ import { cleanup, isolatedNames, silentLog, testConfig } from './services.js';
  * A whole service for API-level tests: its own queue and database, an in-process worker on the tiny model (engine),
  * the API server, and a `close` that tears everything down and drops the test's data.
  */
-export async function startApiWorld(tag: string, overrides: Record<string, string>, wrap: (g: TextGenerator) => TextGenerator = (g) => g) {
+export async function startApiWorld(
+  tag: string,
+  overrides: Record<string, string>,
+  wrap: (g: TextGenerator) => TextGenerator = (g) => g,
+) {
   const config = testConfig(isolatedNames(tag), overrides);
-  const generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+  const generator = await EngineGenerator.load({
+    id: 'tiny',
+    dir: TINY_MODEL_DIR,
+    intraOpThreads: 1,
+    maxBatchSize: 16,
+    maxCachedTokens: 8192,
+  });
   const worker: WorkerApp = await startWorkerApp(config, wrap(generator), silentLog);
   const database = await Database.connect(config.mongoUrl, config.dbName);
   // The API's own connection options: request paths fail fast while Redis is away.
@@ -25,7 +35,12 @@ export async function startApiWorld(tag: string, overrides: Record<string, strin
   await subscriber.connect();
   for (const r of [redis, subscriber]) r.on('error', (err) => silentLog.warn({ err }, 'Redis connection error'));
   const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
   const api: FastifyInstance = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });
   return {
     config,

@@ -14,7 +14,10 @@ export class CountingGenerator extends WrappedGenerator {
   hold?: Promise<void>;
 
   /** `poison` sees each request's prompt as text. */
-  constructor(inner: TextGenerator, private readonly poison?: (prompt: string) => boolean) {
+  constructor(
+    inner: TextGenerator,
+    private readonly poison?: (prompt: string) => boolean,
+  ) {
     super(inner);
   }
 

@@ -10,7 +10,10 @@ export class GatedGenerator extends WrappedGenerator {
   private open!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
 
-  constructor(inner: TextGenerator, private readonly pieces: number) {
+  constructor(
+    inner: TextGenerator,
+    private readonly pieces: number,
+  ) {
     super(inner);
   }
 

@@ -10,7 +10,12 @@ export type Attempts = Map<string, string>;
  * under its attempt's id, so a message generated twice has two attempts there, whoever stored its reply). A message
  * answered without the model has none.
  */
-export async function generationAttempts(redis: Redis, prefix: string, queueName: string, messageIds: readonly string[]): Promise<Map<string, Attempts>> {
+export async function generationAttempts(
+  redis: Redis,
+  prefix: string,
+  queueName: string,
+  messageIds: readonly string[],
+): Promise<Map<string, Attempts>> {
   const keys = new RedisKeys(prefix, queueName);
   const out = new Map<string, Attempts>();
   for (const id of messageIds) {

@@ -8,13 +8,24 @@ export interface Gpt2Shape {
   vocab: number;
 }
 
-const i64 = (values: number[], dims: number[]): HostTensor => ({ type: 'int64', data: BigInt64Array.from(values.map(BigInt)), dims });
+const i64 = (values: number[], dims: number[]): HostTensor => ({
+  type: 'int64',
+  data: BigInt64Array.from(values.map(BigInt)),
+  dims,
+});
 
 /**
  * Runs the raw GPT-2 graph once. `ids[b]` are the new tokens of row b (all rows the same length), `mask[b]` covers
  * past + new, `past` holds `past_key_values.*` (empty when undefined). Returns logits and present tensors.
  */
-export async function runGpt2(session: OnnxSession, shape: Gpt2Shape, ids: number[][], mask: number[][], positions: number[][], past?: Record<string, HostTensor>) {
+export async function runGpt2(
+  session: OnnxSession,
+  shape: Gpt2Shape,
+  ids: number[][],
+  mask: number[][],
+  positions: number[][],
+  past?: Record<string, HostTensor>,
+) {
   const B = ids.length;
   const T = ids[0].length;
   const feeds: Record<string, HostTensor> = {
@@ -24,7 +35,11 @@ export async function runGpt2(session: OnnxSession, shape: Gpt2Shape, ids: numbe
   };
   for (let i = 0; i < shape.nLayer; i++) {
     for (const kind of ['key', 'value']) {
-      feeds[`past_key_values.${i}.${kind}`] = past?.[`present.${i}.${kind}`] ?? { type: 'float32', data: new Float32Array(0), dims: [B, shape.nHead, 0, shape.headDim] };
+      feeds[`past_key_values.${i}.${kind}`] = past?.[`present.${i}.${kind}`] ?? {
+        type: 'float32',
+        data: new Float32Array(0),
+        dims: [B, shape.nHead, 0, shape.headDim],
+      };
     }
   }
   return session.run(feeds);

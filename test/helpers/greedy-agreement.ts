@@ -31,7 +31,12 @@ function topTwo(logits: ArrayLike<number>): { best: number; margin: number } {
 }
 
 /** The engine's greedy path after `prompt`: `steps` tokens (fewer when it ends at `eos`) and their margins. */
-export async function greedyPath(engine: Gpt2Engine, prompt: readonly number[], steps: number, eos?: number): Promise<GreedyPath> {
+export async function greedyPath(
+  engine: Gpt2Engine,
+  prompt: readonly number[],
+  steps: number,
+  eos?: number,
+): Promise<GreedyPath> {
   const path: GreedyPath = { tokens: [], margins: [] };
   let logits = (await engine.prefill([{ handle: 1, tokens: prompt, slots: prompt.length + steps + 1 }]))[0];
   try {
@@ -55,12 +60,18 @@ export async function greedyPath(engine: Gpt2Engine, prompt: readonly number[], 
  * so (`knifeEdgeAt`). A candidate that parts where the reference's choice was decisive is a mismatch.
  * `decode` turns a reference prefix into text (the tokenizer's decode, end-of-text dropped).
  */
-export function compareGreedy(reference: GreedyPath, candidateText: string, decode: (tokens: number[]) => string, noise: number): GreedyComparison {
+export function compareGreedy(
+  reference: GreedyPath,
+  candidateText: string,
+  decode: (tokens: number[]) => string,
+  noise: number,
+): GreedyComparison {
   // A prefix ending inside a character decodes to a trailing replacement character; compare what is whole.
   const whole = (text: string) => text.replace(/\uFFFD+$/, '');
   for (let s = 0; s < reference.tokens.length; s++) {
     const text = whole(decode(reference.tokens.slice(0, s + 1)));
-    const agrees = s === reference.tokens.length - 1 ? decode(reference.tokens) === candidateText : candidateText.startsWith(text);
+    const agrees =
+      s === reference.tokens.length - 1 ? decode(reference.tokens) === candidateText : candidateText.startsWith(text);
     if (agrees) continue;
     if (reference.margins[s] < noise) return { agreed: s, mismatchAt: -1, knifeEdgeAt: s };
     return { agreed: s, mismatchAt: s, knifeEdgeAt: -1 };

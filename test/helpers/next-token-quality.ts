@@ -60,8 +60,14 @@ export async function greedyContinuation(engine: Gpt2Engine, prompt: number[], s
 }
 
 /** The engine's next-token logits after the prompt and after each token of `continuation`. */
-export async function engineTeacherForced(engine: Gpt2Engine, prompt: number[], continuation: number[]): Promise<Float32Array[]> {
-  const out = [(await engine.prefill([{ handle: 1, tokens: prompt, slots: prompt.length + continuation.length + 1 }]))[0]];
+export async function engineTeacherForced(
+  engine: Gpt2Engine,
+  prompt: number[],
+  continuation: number[],
+): Promise<Float32Array[]> {
+  const out = [
+    (await engine.prefill([{ handle: 1, tokens: prompt, slots: prompt.length + continuation.length + 1 }]))[0],
+  ];
   for (const token of continuation) out.push((await engine.decode(new Map([[1, token]]))).get(1)!);
   engine.release(1);
   return out;
@@ -72,7 +78,14 @@ export async function engineTeacherForced(engine: Gpt2Engine, prompt: number[], 
  * continuation, empty past), for exports the engine does not run as they are: a quantize_dynamic model with its int8
  * activations, as transformers.js's users run it.
  */
-export async function exportTeacherForced(session: ort.InferenceSession, prompt: number[], continuation: number[], layers: number, heads: number, headSize: number): Promise<Float32Array[]> {
+export async function exportTeacherForced(
+  session: ort.InferenceSession,
+  prompt: number[],
+  continuation: number[],
+  layers: number,
+  heads: number,
+  headSize: number,
+): Promise<Float32Array[]> {
   const tokens = [...prompt, ...continuation];
   const S = tokens.length;
   const feeds: Record<string, ort.Tensor> = {
@@ -80,9 +93,13 @@ export async function exportTeacherForced(session: ort.InferenceSession, prompt:
     attention_mask: new ort.Tensor('int64', new BigInt64Array(S).fill(1n), [1, S]),
     position_ids: new ort.Tensor('int64', BigInt64Array.from(tokens.map((_, i) => BigInt(i))), [1, S]),
   };
-  for (let i = 0; i < layers; i++) for (const kind of ['key', 'value']) feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headSize]);
+  for (let i = 0; i < layers; i++)
+    for (const kind of ['key', 'value'])
+      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headSize]);
   const logits = (await session.run(feeds)).logits;
   const V = logits.dims[2];
   const data = logits.data as Float32Array;
-  return Array.from({ length: continuation.length + 1 }, (_, k) => data.slice((prompt.length - 1 + k) * V, (prompt.length + k) * V));
+  return Array.from({ length: continuation.length + 1 }, (_, k) =>
+    data.slice((prompt.length - 1 + k) * V, (prompt.length + k) * V),
+  );
 }

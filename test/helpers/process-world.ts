@@ -11,11 +11,22 @@ import { cleanup, isolatedNames, testConfig, type WorkerProcess } from './servic
 export async function processWorld(tag: string, overrides: Record<string, string> = {}) {
   const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 200 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 8,
+    backoffMs: 200,
+  });
   const db = await Database.connect(config.mongoUrl, config.dbName);
   const workers: WorkerProcess[] = [];
   const messages = (n: number, text = 'where is my order?') =>
-    Array.from({ length: n }, (_, i) => ({ v: 1 as const, messageId: `p-${i}`, conversationId: `conv-${i % 17}`, userId: 'u', text: `Message ${i}: ${text}` }));
+    Array.from({ length: n }, (_, i) => ({
+      v: 1 as const,
+      messageId: `p-${i}`,
+      conversationId: `conv-${i % 17}`,
+      userId: 'u',
+      text: `Message ${i}: ${text}`,
+    }));
   const close = async () => {
     for (const w of workers) {
       if (w.child.exitCode === null && w.child.signalCode === null) {

@@ -6,18 +6,60 @@ import { stablePort, terminate, waitForPort } from './test-ports.js';
 
 /** A Redis Cluster of a test's own on loopback: three masters (no replicas), made with `redis-cli --cluster create`. */
 export class OwnRedisCluster {
-  private constructor(private readonly dir: string, readonly ports: number[], private readonly servers: ChildProcess[]) {}
+  private constructor(
+    private readonly dir: string,
+    readonly ports: number[],
+    private readonly servers: ChildProcess[],
+  ) {}
 
   static async start(): Promise<OwnRedisCluster> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-cluster-'));
     const ports = [await stablePort(), await stablePort(), await stablePort()];
     const servers = ports.map((port) =>
-      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--appendonly', 'yes', '--appenddirname', `aof-${port}`, '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''], { stdio: 'ignore' }),
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--appendonly',
+          'yes',
+          '--appenddirname',
+          `aof-${port}`,
+          '--appendfsync',
+          'always',
+          '--maxmemory-policy',
+          'noeviction',
+          '--save',
+          '',
+        ],
+        { stdio: 'ignore' },
+      ),
     );
-    for (const port of ports) if (!(await waitForPort(port, 5_000))) throw new Error(`redis-server did not start on ${port}`);
-    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+    for (const port of ports)
+      if (!(await waitForPort(port, 5_000))) throw new Error(`redis-server did not start on ${port}`);
+    execFileSync(
+      'redis-cli',
+      ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'],
+      { stdio: 'ignore' },
+    );
     const cluster = new OwnRedisCluster(dir, ports, servers);
-    for (let i = 0; i < 50 && !execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok'); i++) await new Promise((r) => setTimeout(r, 100));
+    for (
+      let i = 0;
+      i < 50 &&
+      !execFileSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info'], { encoding: 'utf8' }).includes(
+        'cluster_state:ok',
+      );
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
     return cluster;
   }
 

@@ -30,7 +30,31 @@ export class RedisSentinelSet {
     const sentinelPorts = [await stablePort(), await stablePort(), await stablePort()];
     const servers = new Map<number, ChildProcess>();
     const redis = async (port: number, extra: string[]) => {
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfilename', `aof-${port}.aof`, '--appenddirname', `aof-${port}`, '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', '', ...extra], { stdio: 'ignore' });
+      const child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfilename',
+          `aof-${port}.aof`,
+          '--appenddirname',
+          `aof-${port}`,
+          '--appendfsync',
+          'always',
+          '--maxmemory-policy',
+          'noeviction',
+          '--save',
+          '',
+          ...extra,
+        ],
+        { stdio: 'ignore' },
+      );
       servers.set(port, child);
       if (!(await waitForPort(port, 5_000))) throw new Error(`redis-server did not start on ${port}`);
     };
@@ -38,14 +62,32 @@ export class RedisSentinelSet {
     for (const port of replicaPorts) await redis(port, ['--replicaof', '127.0.0.1', String(masterPort)]);
     for (const port of sentinelPorts) {
       const file = path.join(dir, `sentinel-${port}.conf`);
-      await writeFile(file, [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 2`, `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`, `sentinel failover-timeout ${SENTINEL_MASTER} 5000`, ''].join('\n'));
+      await writeFile(
+        file,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${SENTINEL_MASTER} 127.0.0.1 ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
+          `sentinel failover-timeout ${SENTINEL_MASTER} 5000`,
+          '',
+        ].join('\n'),
+      );
       const child = spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' });
       servers.set(port, child);
       if (!(await waitForPort(port, 5_000))) throw new Error(`sentinel did not start on ${port}`);
     }
     const set = new RedisSentinelSet(dir, masterPort, replicaPorts, sentinelPorts, servers);
-    for (const port of replicaPorts) await set.waitUntil(async () => (await set.info(port, 'replication')).includes('master_link_status:up'), 'the replicas to sync');
-    await set.waitUntil(async () => (await set.sentinel(sentinelPorts[0], 'sentinel', 'replicas', SENTINEL_MASTER)).length === 2, 'the sentinels to see the replicas');
+    for (const port of replicaPorts)
+      await set.waitUntil(
+        async () => (await set.info(port, 'replication')).includes('master_link_status:up'),
+        'the replicas to sync',
+      );
+    await set.waitUntil(
+      async () => (await set.sentinel(sentinelPorts[0], 'sentinel', 'replicas', SENTINEL_MASTER)).length === 2,
+      'the sentinels to see the replicas',
+    );
     return set;
   }
 
@@ -56,7 +98,12 @@ export class RedisSentinelSet {
 
   /** The port the sentinels name as master now. */
   async currentMasterPort(): Promise<number> {
-    const [, port] = (await this.sentinel(this.sentinelPorts[0], 'sentinel', 'get-master-addr-by-name', SENTINEL_MASTER)) as string[];
+    const [, port] = (await this.sentinel(
+      this.sentinelPorts[0],
+      'sentinel',
+      'get-master-addr-by-name',
+      SENTINEL_MASTER,
+    )) as string[];
     return Number(port);
   }
 

@@ -11,7 +11,11 @@ import { stablePort, terminate, waitForPort } from './test-ports.js';
 export class OwnRedis {
   private child: ChildProcess | undefined;
 
-  private constructor(readonly port: number, private readonly dir: string, private readonly appendfsync: 'always' | 'everysec') {}
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly appendfsync: 'always' | 'everysec',
+  ) {}
 
   /** Starts a server; `appendfsync` as in scripts/services.sh (`always`) unless given. */
   static async start(appendfsync: 'always' | 'everysec' = 'always'): Promise<OwnRedis> {
@@ -26,7 +30,26 @@ export class OwnRedis {
 
   /** Starts the server on its port and data folder; waits until it accepts connections. */
   async up(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--appendonly', 'yes', '--appendfsync', this.appendfsync, '--maxmemory-policy', 'noeviction', '--dir', this.dir, '--save', ''], { stdio: 'ignore' });
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        this.appendfsync,
+        '--maxmemory-policy',
+        'noeviction',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+      ],
+      { stdio: 'ignore' },
+    );
     if (!(await waitForPort(this.port, 5_000))) throw new Error(`redis-server did not start on ${this.port}`);
   }
 

@@ -21,20 +21,26 @@ export function isolatedNames(tag: string): { queueName: string; dbName: string 
 }
 
 /** Configuration for one test: isolated names, the tiny model, quiet logs, overrides on top. */
-export function testConfig(names: { queueName: string; dbName: string }, overrides: Record<string, string> = {}): AvaConfig {
-  return loadConfig({}, {
-    AVA_REDIS_URL: REDIS_URL,
-    AVA_MONGO_URL: MONGO_URL,
-    AVA_QUEUE_NAME: names.queueName,
-    AVA_DB_NAME: names.dbName,
-    AVA_MODEL: TINY_MODEL_DIR,
-    AVA_LOG_LEVEL: 'silent',
-    AVA_MAX_NEW_TOKENS: '8',
-    AVA_INTRA_OP_THREADS: '1',
-    // The pipeline's own tests send every readable message to the model; the dialogue tests use config/intents.yaml.
-    AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
-    ...overrides,
-  });
+export function testConfig(
+  names: { queueName: string; dbName: string },
+  overrides: Record<string, string> = {},
+): AvaConfig {
+  return loadConfig(
+    {},
+    {
+      AVA_REDIS_URL: REDIS_URL,
+      AVA_MONGO_URL: MONGO_URL,
+      AVA_QUEUE_NAME: names.queueName,
+      AVA_DB_NAME: names.dbName,
+      AVA_MODEL: TINY_MODEL_DIR,
+      AVA_LOG_LEVEL: 'silent',
+      AVA_MAX_NEW_TOKENS: '8',
+      AVA_INTRA_OP_THREADS: '1',
+      // The pipeline's own tests send every readable message to the model; the dialogue tests use config/intents.yaml.
+      AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
+      ...overrides,
+    },
+  );
 }
 
 /** The test's queue as BullMQ sees it, to set up jobs in states a producer never makes (delayed, half-retried). */
@@ -108,7 +114,10 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }> = [];
+  const waiters: Array<{
+    pred: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }> = [];
   let buffer = '';
   let stderr = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -124,7 +133,11 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
         continue;
       }
       lines.push(line);
-      for (const w of [...waiters]) if (w.pred(line)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(line); }
+      for (const w of [...waiters])
+        if (w.pred(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
     }
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -138,8 +151,17 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
       const found = lines.find(pred);
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`worker log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
-        waiters.push({ pred, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        const timer = setTimeout(
+          () => reject(new Error(`worker log line not seen in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          pred,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
       });
     },
   };

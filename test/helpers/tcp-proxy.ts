@@ -26,7 +26,11 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private tap: Tap | undefined;
 
-  private constructor(private readonly targetPort: number, readonly port: number, server: net.Server) {
+  private constructor(
+    private readonly targetPort: number,
+    readonly port: number,
+    server: net.Server,
+  ) {
     this.server = server;
   }
 
@@ -81,7 +85,8 @@ export class TcpProxy {
       release: () => {
         const mode = holding;
         holding = undefined;
-        for (const b of mode === 'request' ? heldUp.splice(0) : heldDown.splice(0)) (mode === 'request' ? upstream : client).write(b);
+        for (const b of mode === 'request' ? heldUp.splice(0) : heldDown.splice(0))
+          (mode === 'request' ? upstream : client).write(b);
         if (clientGone) upstream.end();
       },
       drop: () => {

@@ -9,7 +9,10 @@ import net from 'node:net';
  * the restarted server never sees it.
  */
 export async function stablePort(): Promise<number> {
-  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999')).trim().split(/\s+/).map(Number);
+  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999'))
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   const floor = 10_000;
   const ceiling = Math.max(floor + 1_000, Math.min(low, 32_768));
   for (let attempt = 0; attempt < 50; attempt++) {

@@ -44,14 +44,20 @@ export interface VoiceRow {
 
 /** The held-out utterances (test/fixtures/voice-utterances.jsonl). */
 export function heldOutUtterances(): Utterance[] {
-  return readFileSync(path.join(ROOT, 'test/fixtures/voice-utterances.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Utterance);
+  return readFileSync(path.join(ROOT, 'test/fixtures/voice-utterances.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Utterance);
 }
 
 /** The sample deployment's domain text: config/intents.yaml and kb/shop-faq.en.md, as a worker builds it. */
 export async function sampleDomain() {
   const catalog = await loadIntentCatalog(path.join(ROOT, 'config/intents.yaml'));
   const file = path.join(ROOT, 'kb/shop-faq.en.md');
-  const entries = parseKnowledgeFile('shop-faq.en.md', readFileSync(file, 'utf8')).map((e): KnowledgeEntry => ({ ...e, updatedAt: new Date() }));
+  const entries = parseKnowledgeFile('shop-faq.en.md', readFileSync(file, 'utf8')).map((e): KnowledgeEntry => ({
+    ...e,
+    updatedAt: new Date(),
+  }));
   return { catalog, sentences: domainSentences(catalog, entries) };
 }
 
@@ -60,7 +66,8 @@ export function wordErrors(ref: readonly string[], hyp: readonly string[]): numb
   let prev = Array.from({ length: hyp.length + 1 }, (_, j) => j);
   for (let i = 1; i <= ref.length; i++) {
     const row = [i];
-    for (let j = 1; j <= hyp.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+    for (let j = 1; j <= hyp.length; j++)
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[hyp.length];
@@ -71,14 +78,27 @@ export function wordErrors(ref: readonly string[], hyp: readonly string[]): numb
  * the general (unless `general: false`; its figures are then meaningless) and the domain model, and routes the domain transcript with the worker's intent recogniser (words,
  * and meaning when the sentence encoder is there).
  */
-export async function evaluateVoice(utterances: readonly Utterance[], voices: readonly string[], speeds: readonly number[], opts: { general?: boolean } = {}): Promise<VoiceRow[]> {
+export async function evaluateVoice(
+  utterances: readonly Utterance[],
+  voices: readonly string[],
+  speeds: readonly number[],
+  opts: { general?: boolean } = {},
+): Promise<VoiceRow[]> {
   const withGeneral = opts.general ?? true;
   const { catalog, sentences } = await sampleDomain();
   const defaults = loadConfig({}, {});
   const encoderDir = path.join(ROOT, 'models', defaults.encoder);
   const encoder = existsSync(encoderDir) ? await SentenceEncoder.load(encoderDir, { intraOpThreads: 1 }) : undefined;
-  const semantic = encoder && { index: await embedExamples(catalog.intents, encoder), floor: defaults.semanticFloor, temperature: defaults.semanticTemperature, decisive: defaults.semanticDecisive };
-  const classifier = new IntentClassifier(catalog.intents, { threshold: defaults.intentThreshold, ...(semantic ? { semantic } : {}) });
+  const semantic = encoder && {
+    index: await embedExamples(catalog.intents, encoder),
+    floor: defaults.semanticFloor,
+    temperature: defaults.semanticTemperature,
+    decisive: defaults.semanticDecisive,
+  };
+  const classifier = new IntentClassifier(catalog.intents, {
+    threshold: defaults.intentThreshold,
+    ...(semantic ? { semantic } : {}),
+  });
   const route = async (text: string) => classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name;
   const general = await PocketsphinxRecognizer.load({ languageModel: 'general' });
   const domain = await PocketsphinxRecognizer.load();
@@ -88,10 +108,27 @@ export async function evaluateVoice(utterances: readonly Utterance[], voices: re
   try {
     for (const voice of voices) {
       for (const speed of speeds) {
-        const row: VoiceRow = { voice, speed, utterances: utterances.length, words: 0, werGeneral: 0, werDomain: 0, exactGeneral: 0, exactDomain: 0, routed: 0, routedFromText: 0, rtfGeneral: 0, rtfDomain: 0, audioSeconds: 0, misses: [] };
+        const row: VoiceRow = {
+          voice,
+          speed,
+          utterances: utterances.length,
+          words: 0,
+          werGeneral: 0,
+          werDomain: 0,
+          exactGeneral: 0,
+          exactDomain: 0,
+          routed: 0,
+          routedFromText: 0,
+          rtfGeneral: 0,
+          rtfDomain: 0,
+          audioSeconds: 0,
+          misses: [],
+        };
         let [errGeneral, errDomain, msGeneral, msDomain] = [0, 0, 0, 0];
         for (const u of utterances) {
-          const audio = await decoder.decode(execFileSync('espeak-ng', ['-v', voice, '-s', String(speed), '--stdout', u.text]));
+          const audio = await decoder.decode(
+            execFileSync('espeak-ng', ['-v', voice, '-s', String(speed), '--stdout', u.text]),
+          );
           row.audioSeconds += audio.seconds;
           const ref = sentenceWords(u.text);
           row.words += ref.length;

@@ -45,14 +45,25 @@ afterAll(async () => {
 });
 
 it('survives every request while the database is down: each gets an answer, the process never exits', async () => {
-  const post = (id: string) => fetch(`${base}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify({ v: 1, messageId: id, conversationId: 'c', userId: 'u', text: 'hello' }) });
+  const post = (id: string) =>
+    fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ v: 1, messageId: id, conversationId: 'c', userId: 'u', text: 'hello' }),
+    });
   expect((await post('crash-1')).status).toBe(202);
   // A client waiting on a stream (no worker runs here) when the database goes away.
   const waiting = sseReader(await fetch(`${base}/v1/messages/crash-1/stream`, { headers: auth }));
   await proxy.cut();
   // The worker's "done" arrives; the relay's read of the stored reply then fails. It must end that stream, not the process.
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const publisher = new ReplyStreamPublisher(redis, config.queuePrefix, config.queueName, { liveSeconds: 60, retainSeconds: 60 }, silentLog);
+  const publisher = new ReplyStreamPublisher(
+    redis,
+    config.queuePrefix,
+    config.queueName,
+    { liveSeconds: 60, retainSeconds: 60 },
+    silentLog,
+  );
   publisher.token('crash-1', 'a1', 'partial');
   publisher.done('crash-1');
   await publisher.flush();
@@ -77,9 +88,14 @@ it('survives every request while the database is down: each gets an answer, the 
   expect(answers.map((r) => r.status)).toEqual([503, 503, 200, 503, 200, 503, 503, 503, 202]);
   expect(answers[0].headers.get('retry-after')).toBe('2');
   // The stream exists in Redis, so it opens; it ends with an error event once it needs the database.
-  expect(parseSse(bodies[2]).at(-1)).toEqual({ event: 'error', data: { code: 'ERR_STREAM', message: expect.any(String) } });
+  expect(parseSse(bodies[2]).at(-1)).toEqual({
+    event: 'error',
+    data: { code: 'ERR_STREAM', message: expect.any(String) },
+  });
   for (const body of bodies) expect(body).not.toMatch(/\.ts:\d+/);
-  expect(JSON.parse(bodies[0])).toEqual({ error: { code: 'ERR_SERVICE_UNAVAILABLE', message: 'the database is not answering; retry in 2 s' } });
+  expect(JSON.parse(bodies[0])).toEqual({
+    error: { code: 'ERR_SERVICE_UNAVAILABLE', message: 'the database is not answering; retry in 2 s' },
+  });
   expect(JSON.parse(bodies[7])).toMatchObject({ status: 'not ready', checks: { redis: true, database: false } });
   await proxy.restore();
   expect(api.exitCode, stderr).toBeNull();

@@ -19,7 +19,13 @@ let streams: ReplyStreamReader;
 let producer: MessageProducer;
 let database: Database;
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
-const msg = (id: string, text = 'Where is my parcel?') => ({ v: 1 as const, messageId: id, conversationId: 'api-conv', userId: 'u1', text });
+const msg = (id: string, text = 'Where is my parcel?') => ({
+  v: 1 as const,
+  messageId: id,
+  conversationId: 'api-conv',
+  userId: 'u1',
+  text,
+});
 
 beforeAll(async () => {
   world = await startApiWorld('api', {
@@ -37,21 +43,49 @@ describe('HTTP API on real services', () => {
     const none = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1') });
     expect(none.statusCode).toBe(401);
     expect(none.json()).toEqual({ error: { code: 'ERR_UNAUTHENTICATED', message: expect.stringContaining('bearer') } });
-    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1'), headers: as('revoked-token-0123456789') })).statusCode).toBe(401);
-    const wrongScope = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('a1'), headers: as(READER) });
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          payload: msg('a1'),
+          headers: as('revoked-token-0123456789'),
+        })
+      ).statusCode,
+    ).toBe(401);
+    const wrongScope = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: msg('a1'),
+      headers: as(READER),
+    });
     expect(wrongScope.statusCode).toBe(403);
     expect(wrongScope.json().error.code).toBe('ERR_FORBIDDEN');
-    for (const url of ['/openapi.json', '/v1/replies', '/v1/messages/x', '/v1/conversations/x']) expect((await app.inject({ url })).statusCode, url).toBe(401);
+    for (const url of ['/openapi.json', '/v1/replies', '/v1/messages/x', '/v1/conversations/x'])
+      expect((await app.inject({ url })).statusCode, url).toBe(401);
   });
 
   it('enqueues, then long-polls the reply; a repeated enqueue is accepted and answered once', async () => {
-    const posted = await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('m1', '你好'), headers: as(WRITER) });
+    const posted = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: msg('m1', '你好'),
+      headers: as(WRITER),
+    });
     expect(posted.statusCode).toBe(202);
     expect(posted.json()).toEqual({ messageId: 'm1', status: 'queued' });
-    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('m1', '你好'), headers: as(WRITER) })).statusCode).toBe(202);
+    expect(
+      (await app.inject({ method: 'POST', url: '/v1/messages', payload: msg('m1', '你好'), headers: as(WRITER) }))
+        .statusCode,
+    ).toBe(202);
     const got = await app.inject({ url: '/v1/messages/m1?wait=20000', headers: as(READER) });
     expect(got.statusCode).toBe(200);
-    expect(got.json()).toMatchObject({ messageId: 'm1', status: 'replied', text: expect.any(String), conversationId: 'api-conv' });
+    expect(got.json()).toMatchObject({
+      messageId: 'm1',
+      status: 'replied',
+      text: expect.any(String),
+      conversationId: 'api-conv',
+    });
     expect(await database.replies.countDocuments({ _id: 'm1' })).toBe(1);
     expect((await app.inject({ url: '/v1/messages/nope', headers: as(READER) })).statusCode).toBe(404);
     const queue = bullQueueOf(world.config, redis);
@@ -66,14 +100,29 @@ describe('HTTP API on real services', () => {
     // Turns (with intents) and message statuses; turns are written just after the reply is stored.
     await expect
       .poll(async () => (await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) })).json())
-      .toMatchObject({ _id: 'api-conv', userId: 'u1', turns: [{ messageId: 'm1', user: '你好', intent: expect.any(String) }], messages: [{ messageId: 'm1', status: 'replied' }] });
+      .toMatchObject({
+        _id: 'api-conv',
+        userId: 'u1',
+        turns: [{ messageId: 'm1', user: '你好', intent: expect.any(String) }],
+        messages: [{ messageId: 'm1', status: 'replied' }],
+      });
   });
 
   it('takes arrays of messages and names every bad field of every bad one', async () => {
-    const ok = await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('b1'), msg('b2')], headers: as(WRITER) });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: [msg('b1'), msg('b2')],
+      headers: as(WRITER),
+    });
     expect(ok.statusCode).toBe(202);
     expect(ok.json()).toHaveLength(2);
-    const bad = await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('b3'), { ...msg('$b4'), text: '' }], headers: as(WRITER) });
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: [msg('b3'), { ...msg('$b4'), text: '' }],
+      headers: as(WRITER),
+    });
     expect(bad.statusCode).toBe(400);
     const paths = bad.json().error.issues.map((i: { path: string }) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['[1].messageId', '[1].text']));
@@ -82,9 +131,24 @@ describe('HTTP API on real services', () => {
 
   it('answers malformed requests with a 4xx JSON error naming the problem, never a 500', async () => {
     const cases = [
-      { method: 'POST' as const, url: '/v1/messages', payload: '{"v":1,', headers: { ...as(WRITER), 'content-type': 'application/json' } },
-      { method: 'POST' as const, url: '/v1/messages', payload: 'v=1', headers: { ...as(WRITER), 'content-type': 'text/plain' } },
-      { method: 'POST' as const, url: '/v1/messages', payload: JSON.stringify({ ...msg('big'), text: 'x'.repeat(300_000) }), headers: { ...as(WRITER), 'content-type': 'application/json' } },
+      {
+        method: 'POST' as const,
+        url: '/v1/messages',
+        payload: '{"v":1,',
+        headers: { ...as(WRITER), 'content-type': 'application/json' },
+      },
+      {
+        method: 'POST' as const,
+        url: '/v1/messages',
+        payload: 'v=1',
+        headers: { ...as(WRITER), 'content-type': 'text/plain' },
+      },
+      {
+        method: 'POST' as const,
+        url: '/v1/messages',
+        payload: JSON.stringify({ ...msg('big'), text: 'x'.repeat(300_000) }),
+        headers: { ...as(WRITER), 'content-type': 'application/json' },
+      },
       { method: 'POST' as const, url: '/v1/messages', payload: { ...msg('c1'), extra: true }, headers: as(WRITER) },
       { method: 'POST' as const, url: '/v1/messages', payload: [], headers: as(WRITER) },
       { method: 'GET' as const, url: '/v1/messages/$where', headers: as(READER) },
@@ -103,14 +167,22 @@ describe('HTTP API on real services', () => {
   });
 
   it('pages through stored replies with a cursor, filtered by status', async () => {
-    await app.inject({ method: 'POST', url: '/v1/messages', payload: [msg('p1'), msg('p2'), msg('p3')], headers: as(WRITER) });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: [msg('p1'), msg('p2'), msg('p3')],
+      headers: as(WRITER),
+    });
     await app.inject({ url: '/v1/messages/p3?wait=20000', headers: as(READER) });
     await app.inject({ url: '/v1/messages/p1?wait=20000', headers: as(READER) });
     await app.inject({ url: '/v1/messages/p2?wait=20000', headers: as(READER) });
     const seen: string[] = [];
     let since = '';
     for (let page = 0; page < 20; page++) {
-      const res = await app.inject({ url: `/v1/replies?limit=2&status=replied${since ? `&since=${since}` : ''}`, headers: as(READER) });
+      const res = await app.inject({
+        url: `/v1/replies?limit=2&status=replied${since ? `&since=${since}` : ''}`,
+        headers: as(READER),
+      });
       const body = res.json();
       if (body.items.length === 0) break;
       seen.push(...body.items.map((i: { messageId: string }) => i.messageId));
@@ -121,26 +193,60 @@ describe('HTTP API on real services', () => {
     expect(seen.length).toBe(await database.replies.countDocuments({ status: 'replied' }));
   });
 
-  it('serves the origin document\'s /generate by GET and POST, and the OpenAPI document', async () => {
+  it("serves the origin document's /generate by GET and POST, and the OpenAPI document", async () => {
     const got = await app.inject({ url: '/generate?context=Hello%20there', headers: as(WRITER) });
     expect(got.statusCode).toBe(200);
     expect(got.json()).toEqual({ status: 'ok', data: { generated_text: expect.any(String) } });
-    const posted = await app.inject({ method: 'POST', url: '/generate', payload: { context: '你好' }, headers: as(WRITER) });
+    const posted = await app.inject({
+      method: 'POST',
+      url: '/generate',
+      payload: { context: '你好' },
+      headers: as(WRITER),
+    });
     expect(posted.json().status).toBe('ok');
     // The document is derived from the routes: every route but the dashboard's files and the document itself is in it,
     // with the parameters and bodies its schema validates.
     const spec = (await app.inject({ url: '/openapi.json', headers: as(READER) })).json();
     expect(spec.openapi).toBe('3.1.0');
     expect(Object.keys(spec.paths).sort()).toEqual([
-      '/generate', '/healthz', '/metrics', '/readyz', '/v1/chat/completions', '/v1/completions', '/v1/conversations/{id}', '/v1/embeddings',
-      '/v1/messages', '/v1/messages/audio', '/v1/messages/{id}', '/v1/messages/{id}/audio', '/v1/messages/{id}/stream', '/v1/models', '/v1/replies', '/v1/stats',
+      '/generate',
+      '/healthz',
+      '/metrics',
+      '/readyz',
+      '/v1/chat/completions',
+      '/v1/completions',
+      '/v1/conversations/{id}',
+      '/v1/embeddings',
+      '/v1/messages',
+      '/v1/messages/audio',
+      '/v1/messages/{id}',
+      '/v1/messages/{id}/audio',
+      '/v1/messages/{id}/stream',
+      '/v1/models',
+      '/v1/replies',
+      '/v1/stats',
     ]);
     expect(spec.components.schemas.Message.properties.text).toBeDefined();
-    expect(spec.paths['/v1/messages/{id}'].get.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`).sort()).toEqual(['path:id', 'query:wait']);
-    expect(spec.paths['/v1/replies'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['intent', 'limit', 'order', 'since', 'status']);
+    expect(
+      spec.paths['/v1/messages/{id}'].get.parameters
+        .map((p: { name: string; in: string }) => `${p.in}:${p.name}`)
+        .sort(),
+    ).toEqual(['path:id', 'query:wait']);
+    expect(spec.paths['/v1/replies'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual([
+      'intent',
+      'limit',
+      'order',
+      'since',
+      'status',
+    ]);
     expect(JSON.stringify(spec.paths['/v1/messages'].post.requestBody)).toContain('#/components/schemas/Message');
-    expect(Object.keys(spec.paths['/v1/messages/audio'].post.requestBody.content).sort()).toEqual(['application/json', 'multipart/form-data']);
-    expect(spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema.properties.messages).toBeDefined();
+    expect(Object.keys(spec.paths['/v1/messages/audio'].post.requestBody.content).sort()).toEqual([
+      'application/json',
+      'multipart/form-data',
+    ]);
+    expect(
+      spec.paths['/v1/chat/completions'].post.requestBody.content['application/json'].schema.properties.messages,
+    ).toBeDefined();
     expect(spec.paths['/v1/stats'].get.security).toEqual([{ bearer: [] }]);
     expect(spec.paths['/healthz'].get.security).toBeUndefined();
   });
@@ -148,13 +254,28 @@ describe('HTTP API on real services', () => {
   it('speaks a stored reply as WAV or Ogg/Opus in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
     const now = new Date();
     const stored = (id: string, text: string | undefined, status: 'replied' | 'failed' = 'replied') => ({
-      _id: id, conversationId: 'speech', userId: 'u1', status, ...(text ? { text } : { error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
-      model: { id: 'tiny', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 0 }, createdAt: now,
+      _id: id,
+      conversationId: 'speech',
+      userId: 'u1',
+      status,
+      ...(text ? { text } : { error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
+      model: { id: 'tiny', revision: 'r' },
+      tokens: { prompt: 0, generated: 0 },
+      timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 0 },
+      createdAt: now,
     });
-    await database.replies.insertMany([stored('say-en', 'Your order has shipped and will arrive on Friday.'), stored('say-zh', '您的订单已发货，周五送达。'), stored('say-failed', undefined, 'failed')]);
+    await database.replies.insertMany([
+      stored('say-en', 'Your order has shipped and will arrive on Friday.'),
+      stored('say-zh', '您的订单已发货，周五送达。'),
+      stored('say-failed', undefined, 'failed'),
+    ]);
     const first = await app.inject({ url: '/v1/messages/say-en/audio', headers: as(READER) });
     expect(first.statusCode).toBe(200);
-    expect(first.headers).toMatchObject({ 'content-type': 'audio/wav', 'x-ava-voice': 'en-us', 'x-ava-audio-cache': 'miss' });
+    expect(first.headers).toMatchObject({
+      'content-type': 'audio/wav',
+      'x-ava-voice': 'en-us',
+      'x-ava-audio-cache': 'miss',
+    });
     const wav = first.rawPayload;
     expect(wav.toString('ascii', 0, 4)).toBe('RIFF');
     expect(wav.readUInt32LE(4)).toBe(wav.length - 8);
@@ -169,20 +290,43 @@ describe('HTTP API on real services', () => {
     expect(ogg.rawPayload.toString('ascii', 0, 4)).toBe('OggS');
     expect(ogg.rawPayload.includes(Buffer.from('OpusHead'))).toBe(true);
     expect(ogg.rawPayload.length).toBeLessThan(wav.length / 4);
-    expect((await app.inject({ url: '/v1/messages/say-en/audio?format=ogg', headers: as(READER) })).headers['x-ava-audio-cache']).toBe('hit');
-    expect((await app.inject({ url: '/v1/messages/say-en/audio?format=mp3', headers: as(READER) })).json()).toMatchObject({ error: { code: 'ERR_REQUEST', message: expect.stringContaining('query.format') } });
+    expect(
+      (await app.inject({ url: '/v1/messages/say-en/audio?format=ogg', headers: as(READER) })).headers[
+        'x-ava-audio-cache'
+      ],
+    ).toBe('hit');
+    expect(
+      (await app.inject({ url: '/v1/messages/say-en/audio?format=mp3', headers: as(READER) })).json(),
+    ).toMatchObject({ error: { code: 'ERR_REQUEST', message: expect.stringContaining('query.format') } });
     const zh = await app.inject({ url: '/v1/messages/say-zh/audio', headers: as(READER) });
     expect(zh.headers).toMatchObject({ 'x-ava-voice': 'cmn' });
     expect(zh.rawPayload.length).toBeGreaterThan(44);
-    expect((await app.inject({ url: '/v1/messages/say-failed/audio', headers: as(READER) })).json()).toMatchObject({ error: { code: 'ERR_NO_TEXT' } });
+    expect((await app.inject({ url: '/v1/messages/say-failed/audio', headers: as(READER) })).json()).toMatchObject({
+      error: { code: 'ERR_NO_TEXT' },
+    });
     expect((await app.inject({ url: '/v1/messages/say-none/audio', headers: as(READER) })).statusCode).toBe(404);
     expect((await app.inject({ url: '/v1/messages/say-en/audio' })).statusCode).toBe(401);
 
     // A message that asks for speech has it made by the worker once its reply is stored: the first fetch is a hit.
-    expect((await app.inject({ method: 'POST', url: '/v1/messages', payload: { ...msg('say-asked', 'hello'), speech: true }, headers: as(WRITER) })).statusCode).toBe(202);
-    expect((await app.inject({ url: '/v1/messages/say-asked?wait=20000', headers: as(READER) })).json()).toMatchObject({ status: 'replied' });
-    await expect.poll(async () => (await database.audio.countDocuments({ messageId: 'say-asked' })), { timeout: 10_000 }).toBe(1);
-    expect((await app.inject({ url: '/v1/messages/say-asked/audio', headers: as(READER) })).headers['x-ava-audio-cache']).toBe('hit');
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          payload: { ...msg('say-asked', 'hello'), speech: true },
+          headers: as(WRITER),
+        })
+      ).statusCode,
+    ).toBe(202);
+    expect((await app.inject({ url: '/v1/messages/say-asked?wait=20000', headers: as(READER) })).json()).toMatchObject({
+      status: 'replied',
+    });
+    await expect
+      .poll(async () => await database.audio.countDocuments({ messageId: 'say-asked' }), { timeout: 10_000 })
+      .toBe(1);
+    expect(
+      (await app.inject({ url: '/v1/messages/say-asked/audio', headers: as(READER) })).headers['x-ava-audio-cache'],
+    ).toBe('hit');
   });
 
   it('reports readiness from Redis, the database and a connected worker', async () => {
@@ -193,16 +337,27 @@ describe('HTTP API on real services', () => {
 
   it('limits each token to its rate and answers 429 with JSON', async () => {
     // A budget of its own: rate limits are counted in Redis under the queue's name, shared by every API process.
-    const limited = await buildApiServer({ config: { ...world.config, apiRateLimit: 3, queueName: `${world.config.queueName}_limited` }, producer, database, redis, streams, log: silentLog });
+    const limited = await buildApiServer({
+      config: { ...world.config, apiRateLimit: 3, queueName: `${world.config.queueName}_limited` },
+      producer,
+      database,
+      redis,
+      streams,
+      log: silentLog,
+    });
     const codes = [];
-    for (let i = 0; i < 5; i++) codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
+    for (let i = 0; i < 5; i++)
+      codes.push((await limited.inject({ url: '/v1/messages/m1', headers: as(READER) })).statusCode);
     expect(codes).toEqual([200, 200, 200, 429, 429]);
     const res = await limited.inject({ url: '/v1/messages/m1', headers: as(READER) });
     expect(res.json().error.code).toBe('ERR_RATE_LIMIT');
     expect((await limited.inject({ url: '/v1/messages/m1', headers: as(WRITER) })).statusCode).toBe(200);
     // Another spelling of the same token's header is the same token: no fresh bucket.
     for (const authorization of [`bearer ${READER}`, `BEARER   ${READER}  `, `Bearer\t${READER}`]) {
-      expect((await limited.inject({ url: '/v1/messages/m1', headers: { authorization } })).statusCode, authorization).toBe(429);
+      expect(
+        (await limited.inject({ url: '/v1/messages/m1', headers: { authorization } })).statusCode,
+        authorization,
+      ).toBe(429);
     }
     expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200);
     expect((await limited.inject({ url: '/nowhere', headers: as(READER) })).json().error.code).toBe('ERR_NOT_FOUND');
@@ -233,7 +388,9 @@ describe('HTTP API on real services', () => {
   it('exposes Prometheus metrics: queue depth, live workers and their aggregated metrics', async () => {
     // Workers publish their metrics with each heartbeat (every 5 s).
     const scrape = async () => (await app.inject({ url: '/metrics', headers: as(READER) })).body;
-    await expect.poll(scrape, { timeout: 15_000, interval: 500 }).toMatch(/^ava_replies_total\{status="replied",intent="unknown"\} [1-9]\d*$/m);
+    await expect
+      .poll(scrape, { timeout: 15_000, interval: 500 })
+      .toMatch(/^ava_replies_total\{status="replied",intent="unknown"\} [1-9]\d*$/m);
     const res = await app.inject({ url: '/metrics', headers: as(READER) });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);

@@ -15,7 +15,13 @@ import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/servic
 const ok = (id: string) => ({ v: 1, messageId: id, conversationId: 'c-bad', userId: 'u', text: `good message ${id}` });
 
 /** Raw job data a producer that skips validation could put on the queue, with the reply each must get. */
-const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'failed' | 'replied'; keyedByJob?: boolean; apiAccepts?: boolean }> = [
+const CATALOGUE: Array<{
+  kind: string;
+  data: (id: string) => unknown;
+  expect: 'failed' | 'replied';
+  keyedByJob?: boolean;
+  apiAccepts?: boolean;
+}> = [
   { kind: 'empty text', data: (id) => ({ ...ok(id), text: '' }), expect: 'failed' },
   { kind: 'whitespace text', data: (id) => ({ ...ok(id), text: ' \n\t ' }), expect: 'failed' },
   { kind: '8,001 characters', data: (id) => ({ ...ok(id), text: 'x'.repeat(8001) }), expect: 'failed' },
@@ -24,13 +30,44 @@ const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'f
   { kind: 'NUL', data: (id) => ({ ...ok(id), text: 'a\u0000b' }), expect: 'failed' },
   { kind: 'control character', data: (id) => ({ ...ok(id), text: 'bell\u0007' }), expect: 'failed' },
   { kind: 'wrong version', data: (id) => ({ ...ok(id), v: 2 }), expect: 'failed' },
-  { kind: 'missing version', data: (id) => { const { v: _v, ...rest } = ok(id); return rest; }, expect: 'failed' },
+  {
+    kind: 'missing version',
+    data: (id) => {
+      const { v: _v, ...rest } = ok(id);
+      return rest;
+    },
+    expect: 'failed',
+  },
   { kind: 'version as a string', data: (id) => ({ ...ok(id), v: '1' }), expect: 'failed' },
   { kind: 'extra field', data: (id) => ({ ...ok(id), role: 'admin' }), expect: 'failed' },
-  { kind: 'missing text', data: (id) => { const { text: _t, ...rest } = ok(id); return rest; }, expect: 'failed' },
-  { kind: 'missing conversationId', data: (id) => { const { conversationId: _c, ...rest } = ok(id); return rest; }, expect: 'failed' },
-  { kind: '$-prefixed messageId', data: (id) => ({ ...ok(id), messageId: '$where' }), expect: 'failed', keyedByJob: true },
-  { kind: 'operator object as messageId', data: (id) => ({ ...ok(id), messageId: { $ne: null } }), expect: 'failed', keyedByJob: true },
+  {
+    kind: 'missing text',
+    data: (id) => {
+      const { text: _t, ...rest } = ok(id);
+      return rest;
+    },
+    expect: 'failed',
+  },
+  {
+    kind: 'missing conversationId',
+    data: (id) => {
+      const { conversationId: _c, ...rest } = ok(id);
+      return rest;
+    },
+    expect: 'failed',
+  },
+  {
+    kind: '$-prefixed messageId',
+    data: (id) => ({ ...ok(id), messageId: '$where' }),
+    expect: 'failed',
+    keyedByJob: true,
+  },
+  {
+    kind: 'operator object as messageId',
+    data: (id) => ({ ...ok(id), messageId: { $ne: null } }),
+    expect: 'failed',
+    keyedByJob: true,
+  },
   { kind: 'space in conversationId', data: (id) => ({ ...ok(id), conversationId: 'a b' }), expect: 'failed' },
   { kind: '129-character userId', data: (id) => ({ ...ok(id), userId: 'u'.repeat(129) }), expect: 'failed' },
   { kind: 'number as text', data: (id) => ({ ...ok(id), text: 42 }), expect: 'failed' },
@@ -38,12 +75,28 @@ const CATALOGUE: Array<{ kind: string; data: (id: string) => unknown; expect: 'f
   { kind: 'operator object as text', data: (id) => ({ ...ok(id), text: { $gt: '' } }), expect: 'failed' },
   { kind: '$ metadata key', data: (id) => ({ ...ok(id), metadata: { $set: { admin: true } } }), expect: 'failed' },
   { kind: 'dotted metadata key', data: (id) => ({ ...ok(id), metadata: { 'a.b': 1 } }), expect: 'failed' },
-  { kind: '__proto__ metadata key', data: (id) => ({ ...ok(id), metadata: JSON.parse('{"__proto__": {"polluted": true}}') }), expect: 'failed' },
+  {
+    kind: '__proto__ metadata key',
+    data: (id) => ({ ...ok(id), metadata: JSON.parse('{"__proto__": {"polluted": true}}') }),
+    expect: 'failed',
+  },
   { kind: 'constructor metadata key', data: (id) => ({ ...ok(id), metadata: { constructor: 'x' } }), expect: 'failed' },
   { kind: 'nested metadata value', data: (id) => ({ ...ok(id), metadata: { a: { b: 1 } } }), expect: 'failed' },
-  { kind: '33 metadata keys', data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }), expect: 'failed' },
-  { kind: '10,000 metadata keys', data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) }), expect: 'failed' },
-  { kind: 'NaN metadata value (null after JSON)', data: (id) => ({ ...ok(id), metadata: { score: Number.NaN } }), expect: 'failed' },
+  {
+    kind: '33 metadata keys',
+    data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }),
+    expect: 'failed',
+  },
+  {
+    kind: '10,000 metadata keys',
+    data: (id) => ({ ...ok(id), metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) }),
+    expect: 'failed',
+  },
+  {
+    kind: 'NaN metadata value (null after JSON)',
+    data: (id) => ({ ...ok(id), metadata: { score: Number.NaN } }),
+    expect: 'failed',
+  },
   { kind: 'invalid createdAt', data: (id) => ({ ...ok(id), createdAt: '31/12/2026' }), expect: 'failed' },
   { kind: 'null data', data: () => null, expect: 'failed', keyedByJob: true },
   // The API takes an array of messages by design; as raw job data it is malformed.
@@ -60,7 +113,13 @@ let db: Database;
 let queue: Queue;
 let redis: Redis;
 beforeAll(async () => {
-  generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+  generator = await EngineGenerator.load({
+    id: 'tiny',
+    dir: TINY_MODEL_DIR,
+    intraOpThreads: 1,
+    maxBatchSize: 16,
+    maxCachedTokens: 8192,
+  });
   db = await Database.connect(config.mongoUrl, config.dbName);
   redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
@@ -96,12 +155,14 @@ it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome 
   // Exactly one reply per job and nothing else; no prototype was polluted.
   expect(await db.replies.countDocuments({})).toBe(ids.length);
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-  await expect.poll(() => queue.getJobCounts('failed', 'completed', 'active', 'wait')).toEqual({
-    failed: CATALOGUE.filter((c) => c.expect === 'failed').length,
-    completed: ids.length - CATALOGUE.filter((c) => c.expect === 'failed').length,
-    active: 0,
-    wait: 0,
-  });
+  await expect
+    .poll(() => queue.getJobCounts('failed', 'completed', 'active', 'wait'))
+    .toEqual({
+      failed: CATALOGUE.filter((c) => c.expect === 'failed').length,
+      completed: ids.length - CATALOGUE.filter((c) => c.expect === 'failed').length,
+      active: 0,
+      wait: 0,
+    });
 });
 
 it('refuses jobs whose data names another message or whose id is unusable, touching no reply, each failure visible', async () => {
@@ -121,22 +182,34 @@ it('refuses jobs whose data names another message or whose id is unusable, touch
   const failedJobs = async () => Object.fromEntries((await queue.getFailed()).map((j) => [j.id, j.failedReason]));
   await expect.poll(async () => Object.keys(await failedJobs()).filter((id) => !/^bad-\d+$/.test(id)).length).toBe(6);
   const reasons = await failedJobs();
-  expect(reasons['claim-1']).toMatch(/^ERR_JOB_ID: data.messageId "good-0" differs from the message the job id "claim-1" stands for/);
+  expect(reasons['claim-1']).toMatch(
+    /^ERR_JOB_ID: data.messageId "good-0" differs from the message the job id "claim-1" stands for/,
+  );
   expect(reasons['claim-2']).toMatch(/^ERR_JOB_ID: data.messageId "fresh-1" differs/);
   expect(reasons['bad id/1']).toMatch(/^ERR_JOB_ID: job id "bad id\/1" is not usable/);
   expect(reasons['bad id/2']).toMatch(/^ERR_JOB_ID: job id "bad id\/2" is not usable/);
   // The claimed message's reply is untouched; nothing was stored under the claims or the unusable ids.
   expect(await db.replies.findOne({ _id: 'good-0' })).toEqual(before);
-  expect(await db.replies.countDocuments({ _id: { $in: ['claim-1', 'claim-2', 'fresh-1', 'bad id/1', 'bad id/2', 'job-invalid'] } })).toBe(0);
+  expect(
+    await db.replies.countDocuments({
+      _id: { $in: ['claim-1', 'claim-2', 'fresh-1', 'bad id/1', 'bad id/2', 'job-invalid'] },
+    }),
+  ).toBe(0);
   const numbered = Object.keys(reasons).filter((id) => /^\d+$/.test(id));
   expect(numbered).toHaveLength(2);
-  for (const id of numbered) expect(await db.replies.findOne({ _id: id })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT' } });
+  for (const id of numbered)
+    expect(await db.replies.findOne({ _id: id })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT' } });
 });
 
 it('gives the same catalogue sent through the HTTP API a 4xx naming the problem, and stores nothing for it', async () => {
   const TOKEN = 'catalogue-token-0123456789';
   const subscriber = redis.duplicate();
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
   const api = await buildApiServer({
     config: { ...config, apiTokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'] }] },
     producer,
@@ -148,7 +221,12 @@ it('gives the same catalogue sent through the HTTP API a 4xx naming the problem,
   try {
     for (const [i, c] of CATALOGUE.entries()) {
       const id = `api-bad-${i}`;
-      const res = await api.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, payload: JSON.stringify(c.data(id)) });
+      const res = await api.inject({
+        method: 'POST',
+        url: '/v1/messages',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(c.data(id)),
+      });
       if (c.expect === 'replied' || c.apiAccepts) {
         expect(res.statusCode, c.kind).toBe(202);
         continue;

@@ -13,8 +13,21 @@ afterAll(async () => {
 });
 
 it('hands the jobs it took back to the queue when filling a batch fails half-way, and says so', async () => {
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
-  const collector = new BatchCollector(redis.duplicate(), { queueName: config.queueName, prefix: config.queuePrefix, batchSize: 8, batchWaitMs: 3_000, lockDurationMs: 30_000, stalledIntervalMs: 30_000, maxStalledCount: 1 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
+  const collector = new BatchCollector(redis.duplicate(), {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    batchSize: 8,
+    batchWaitMs: 3_000,
+    lockDurationMs: 30_000,
+    stalledIntervalMs: 30_000,
+    maxStalledCount: 1,
+  });
   const queue = bullQueueOf(config, redis);
   const prioritized = `${new RedisKeys(config.queuePrefix, config.queueName).queue}:prioritized`;
   try {

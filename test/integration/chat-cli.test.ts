@@ -26,8 +26,18 @@ afterAll(async () => world.close());
 
 /** Runs `ava chat` in a pseudo-terminal, typing `lines`; returns the transcript without terminal control codes. */
 async function chat(lines: string[], extraArgs: string[] = []) {
-  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName };
-  const { stdout } = await run('python3', ['test/helpers/chat_pty.py', ...lines, '--', process.execPath, 'bin/ava.js', 'chat', ...extraArgs], { cwd: ROOT, env, timeout: 90_000 });
+  const env = {
+    ...process.env,
+    AVA_REDIS_URL: config.redisUrl,
+    AVA_MONGO_URL: config.mongoUrl,
+    AVA_QUEUE_NAME: config.queueName,
+    AVA_DB_NAME: config.dbName,
+  };
+  const { stdout } = await run(
+    'python3',
+    ['test/helpers/chat_pty.py', ...lines, '--', process.execPath, 'bin/ava.js', 'chat', ...extraArgs],
+    { cwd: ROOT, env, timeout: 90_000 },
+  );
   // eslint-disable-next-line no-control-regex
   return stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
 }
@@ -50,11 +60,14 @@ it('chats through the HTTP API with a token', async () => {
   expect(transcript).toContain(`Bot> ${reply!.text}`);
 });
 
-it('saves each reply\'s speech as WAV with --save-audio, straight and through the API', async () => {
+it("saves each reply's speech as WAV with --save-audio, straight and through the API", async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-chat-audio-'));
   try {
     const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
-    for (const args of [['--save-audio', dir], ['--save-audio', dir, '--api', url, '--token', TOKEN]]) {
+    for (const args of [
+      ['--save-audio', dir],
+      ['--save-audio', dir, '--api', url, '--token', TOKEN],
+    ]) {
       const transcript = await chat(['Hello, can you speak?'], args);
       expect(transcript).toMatch(/EXIT 0\s*$/);
       const file = /\[audio: (.+\.wav)\]/.exec(transcript)?.[1];
@@ -68,13 +81,24 @@ it('saves each reply\'s speech as WAV with --save-audio, straight and through th
 });
 
 it('lists replies as JSON lines and shows stats, straight and through the API', async () => {
-  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName, AVA_API_TOKEN: TOKEN };
-  const ava = async (...args: string[]) => (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
+  const env = {
+    ...process.env,
+    AVA_REDIS_URL: config.redisUrl,
+    AVA_MONGO_URL: config.mongoUrl,
+    AVA_QUEUE_NAME: config.queueName,
+    AVA_DB_NAME: config.dbName,
+    AVA_API_TOKEN: TOKEN,
+  };
+  const ava = async (...args: string[]) =>
+    (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
   const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
   const total = await db.replies.countDocuments({});
   expect(total).toBeGreaterThan(0);
   for (const extra of [[], ['--api', url]]) {
-    const lines = (await ava('replies', '--limit', '1', ...extra)).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await ava('replies', '--limit', '1', ...extra))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(total);
     expect(new Set(lines.map((l) => l.messageId)).size).toBe(total);
     const stats = JSON.parse(await ava('stats', ...extra));
@@ -84,11 +108,24 @@ it('lists replies as JSON lines and shows stats, straight and through the API', 
 });
 
 it('enqueues and shows a conversation, straight and through the API', async () => {
-  const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_QUEUE_NAME: config.queueName, AVA_DB_NAME: config.dbName, AVA_API_TOKEN: TOKEN };
-  const ava = async (...args: string[]) => (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
+  const env = {
+    ...process.env,
+    AVA_REDIS_URL: config.redisUrl,
+    AVA_MONGO_URL: config.mongoUrl,
+    AVA_QUEUE_NAME: config.queueName,
+    AVA_DB_NAME: config.dbName,
+    AVA_API_TOKEN: TOKEN,
+  };
+  const ava = async (...args: string[]) =>
+    (await run(process.execPath, ['bin/ava.js', ...args], { cwd: ROOT, env, timeout: 60_000 })).stdout;
   const url = `http://127.0.0.1:${(api.server.address() as import('node:net').AddressInfo).port}`;
   for (const [i, extra] of [[], ['--api', url]].entries()) {
-    const out = (await ava('enqueue', '-c', 'cli-conv', '-i', `cli-${i}`, '--wait', ...extra, 'Hello', 'from', 'the', 'CLI')).trim().split('\n').map((l) => JSON.parse(l));
+    const out = (
+      await ava('enqueue', '-c', 'cli-conv', '-i', `cli-${i}`, '--wait', ...extra, 'Hello', 'from', 'the', 'CLI')
+    )
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(out[0]).toEqual({ messageId: `cli-${i}`, status: 'queued' });
     expect(out[1]).toMatchObject({ messageId: `cli-${i}`, status: 'replied', text: expect.any(String) });
   }
@@ -98,8 +135,14 @@ it('enqueues and shows a conversation, straight and through the API', async () =
       .poll(async () => JSON.parse(await ava('conversation', 'cli-conv', ...extra)), { timeout: 10_000 })
       .toMatchObject({
         _id: 'cli-conv',
-        turns: [{ messageId: 'cli-0', user: 'Hello from the CLI', intent: expect.any(String) }, { messageId: 'cli-1', intent: expect.any(String) }],
-        messages: [{ messageId: 'cli-0', status: 'replied', intent: expect.any(String) }, { messageId: 'cli-1', status: 'replied' }],
+        turns: [
+          { messageId: 'cli-0', user: 'Hello from the CLI', intent: expect.any(String) },
+          { messageId: 'cli-1', intent: expect.any(String) },
+        ],
+        messages: [
+          { messageId: 'cli-0', status: 'replied', intent: expect.any(String) },
+          { messageId: 'cli-1', status: 'replied' },
+        ],
       });
     const text = await ava('conversation', 'cli-conv', '--text', ...extra);
     expect(text).toMatch(/^conversation cli-conv \(user cli-user\)/);

@@ -9,8 +9,18 @@ const keys = new RedisKeys(config.queuePrefix, config.queueName);
 const stores = sharedStores(config);
 
 let at = Date.UTC(2026, 10, 29);
-const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({ messageId: id, user, assistant, at: new Date(at++) });
-const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) => new ConversationRepository(stores.db, { maxTurns, maxChars }, new RecentTurnsCache(stores.redis, { keysOf: (id) => keys.history(id), maxTurns, ttlSeconds }));
+const turn = (id: string, user = `q${id}`, assistant = `a${id}`) => ({
+  messageId: id,
+  user,
+  assistant,
+  at: new Date(at++),
+});
+const repoOf = (maxTurns: number, maxChars: number, ttlSeconds = 3600) =>
+  new ConversationRepository(
+    stores.db,
+    { maxTurns, maxChars },
+    new RecentTurnsCache(stores.redis, { keysOf: (id) => keys.history(id), maxTurns, ttlSeconds }),
+  );
 const ids = (turns: ReadonlyArray<{ messageId: string }> | undefined) => (turns ?? []).map((t) => t.messageId);
 
 it('gives prompts the newest turns in order within the count and character bounds, from Redis', async () => {
@@ -60,7 +70,13 @@ it('answers a conversation Redis lost without history, keeps every turn in the d
 it('orders turns accepted within one millisecond by their places, not their ids, in Redis and the database', async () => {
   const repo = repoOf(10, 10_000);
   const sameMs = new Date(Date.UTC(2026, 11, 4));
-  const placed = ['9', '10', '100', '11'].map((id, k) => ({ messageId: id, user: `q${id}`, assistant: `a${id}`, at: sameMs, seq: sameMs.getTime() * 1000 + k }));
+  const placed = ['9', '10', '100', '11'].map((id, k) => ({
+    messageId: id,
+    user: `q${id}`,
+    assistant: `a${id}`,
+    at: sameMs,
+    seq: sameMs.getTime() * 1000 + k,
+  }));
   await Promise.all([...placed].reverse().map((t) => repo.append('tied', 'u', [t])));
   expect(ids((await repo.history(['tied'])).get('tied'))).toEqual(['9', '10', '100', '11']);
   expect(ids((await repo.get('tied'))!.turns)).toEqual(['9', '10', '100', '11']);

@@ -31,7 +31,10 @@ async function killWhileStoring(tag: string, hold: 'request' | 'response', then:
   const msgs = s.messages(16);
   await s.producer.enqueueMany(msgs);
   const caught = proxy.holdAt(isRepliesInsert, hold);
-  const victim = spawnWorker(s.config, { ...env, AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true` });
+  const victim = spawnWorker(s.config, {
+    ...env,
+    AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`,
+  });
   s.workers.push(victim);
   const held = await caught;
   const storedBeforeKill = async () => s.db.replies.countDocuments({});
@@ -47,11 +50,18 @@ async function killWhileStoring(tag: string, hold: 'request' | 'response', then:
   const before = await s.db.replies.find({}).sort({ _id: 1 }).toArray();
   const heir = spawnWorker(s.config, env);
   s.workers.push(heir);
-  await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 60_000);
+  await followReplies(
+    s.db,
+    msgs.map((m) => m.messageId),
+    () => undefined,
+    60_000,
+  );
   // Replies stored before the heir came are the ones kept: the heir's duplicates were refused by their key.
   if (before.length > 0) expect(await s.db.replies.find({}).sort({ _id: 1 }).toArray()).toEqual(before);
   const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl }, prefix: s.config.queuePrefix });
-  await expect.poll(() => queue.getJobCounts('completed', 'failed', 'active', 'wait'), { timeout: 30_000 }).toEqual({ completed: 16, failed: 0, active: 0, wait: 0 });
+  await expect
+    .poll(() => queue.getJobCounts('completed', 'failed', 'active', 'wait'), { timeout: 30_000 })
+    .toEqual({ completed: 16, failed: 0, active: 0, wait: 0 });
   await queue.close();
   expect(await s.db.replies.countDocuments({})).toBe(16);
   expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(16);

@@ -33,17 +33,29 @@ it('shows queue, workers and the latest replies live in headless Chromium', asyn
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(`${base}/#token=${TOKEN}`);
-  await page.waitForFunction(() => document.getElementById('workers')?.textContent === '1', undefined, { timeout: 20_000 });
+  await page.waitForFunction(() => document.getElementById('workers')?.textContent === '1', undefined, {
+    timeout: 20_000,
+  });
 
   const ids = Array.from({ length: 5 }, (_, i) => `dash-${i}`);
   const posted = await api.inject({
     method: 'POST',
     url: '/v1/messages',
     headers: { authorization: `Bearer ${TOKEN}` },
-    payload: ids.map((messageId, i) => ({ v: 1, messageId, conversationId: `c-${i % 2}`, userId: 'u', text: i % 2 ? '你好，订单在哪里？' : 'Where is my order?' })),
+    payload: ids.map((messageId, i) => ({
+      v: 1,
+      messageId,
+      conversationId: `c-${i % 2}`,
+      userId: 'u',
+      text: i % 2 ? '你好，订单在哪里？' : 'Where is my order?',
+    })),
   });
   expect(posted.statusCode).toBe(202);
-  await page.waitForFunction((want) => want.every((id) => document.getElementById('reply-rows')?.textContent?.includes(id)), ids, { timeout: 30_000 });
+  await page.waitForFunction(
+    (want) => want.every((id) => document.getElementById('reply-rows')?.textContent?.includes(id)),
+    ids,
+    { timeout: 30_000 },
+  );
   const stored = await db.replies.find({ _id: { $in: ids } }).toArray();
   const table = (await page.textContent('#reply-rows')) ?? '';
   for (const r of stored) expect(table).toContain(r.text!.slice(0, 20));
@@ -64,6 +76,8 @@ it('shows an error and no data without a valid token', async () => {
   const base = `http://127.0.0.1:${(api.server.address() as AddressInfo).port}`;
   const page = await browser.newPage();
   await page.goto(`${base}/#token=wrong-token-0123456789`);
-  await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '').includes('401'), undefined, { timeout: 10_000 });
+  await page.waitForFunction(() => (document.getElementById('error')?.textContent ?? '').includes('401'), undefined, {
+    timeout: 10_000,
+  });
   expect(await page.textContent('#reply-rows')).toBe('');
 });

@@ -9,52 +9,94 @@ import { loadConfig } from '../../src/config/config.js';
 import { ROOT } from '../helpers/paths.js';
 
 const DIR = path.join(ROOT, 'deploy/kubernetes');
-const VALIDATE = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), 'venv', 'bin', 'kubernetes-validate');
+const VALIDATE = path.join(
+  process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'),
+  'venv',
+  'bin',
+  'kubernetes-validate',
+);
 
-type Manifest = { kind: string; metadata: { name: string }; spec?: any; data?: Record<string, string>; stringData?: Record<string, string> };
+type Manifest = {
+  kind: string;
+  metadata: { name: string };
+  spec?: any;
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+};
 let manifests: Array<Manifest & { file: string }>;
 beforeAll(async () => {
   manifests = [];
   for (const file of (await readdir(DIR)).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')) {
-    for (const doc of parseAllDocuments(await readFile(path.join(DIR, file), 'utf8'))) manifests.push({ ...(doc.toJS() as Manifest), file });
+    for (const doc of parseAllDocuments(await readFile(path.join(DIR, file), 'utf8')))
+      manifests.push({ ...(doc.toJS() as Manifest), file });
   }
 });
 const find = (kind: string, name: string) => manifests.find((m) => m.kind === kind && m.metadata.name === name)!;
 const container = (name: string) => find('Deployment', name).spec.template.spec.containers[0];
 
 describe('Kubernetes manifests in deploy/kubernetes', () => {
-  it('validate against Kubernetes 1.30 schemas (strict) and KEDA\'s, and kustomize lists every one', async () => {
-    const core = [...new Set(manifests.filter((m) => !m.kind.startsWith('Scaled') && m.kind !== 'TriggerAuthentication').map((m) => m.file))];
-    const out = execFileSync(VALIDATE, ['--strict', '-k', '1.30.0', ...core.map((f) => path.join(DIR, f))], { encoding: 'utf8' });
-    expect(out.match(/passed for resource/g)).toHaveLength(manifests.filter((m) => !m.kind.startsWith('Scaled') && m.kind !== 'TriggerAuthentication').length);
+  it("validate against Kubernetes 1.30 schemas (strict) and KEDA's, and kustomize lists every one", async () => {
+    const core = [
+      ...new Set(
+        manifests.filter((m) => !m.kind.startsWith('Scaled') && m.kind !== 'TriggerAuthentication').map((m) => m.file),
+      ),
+    ];
+    const out = execFileSync(VALIDATE, ['--strict', '-k', '1.30.0', ...core.map((f) => path.join(DIR, f))], {
+      encoding: 'utf8',
+    });
+    expect(out.match(/passed for resource/g)).toHaveLength(
+      manifests.filter((m) => !m.kind.startsWith('Scaled') && m.kind !== 'TriggerAuthentication').length,
+    );
     // A broken manifest is refused: the validator is really checking.
-    expect(() => execFileSync(VALIDATE, ['--strict', '-k', '1.30.0', '-'], { input: 'apiVersion: v1\nkind: Service\nmetadata: { name: x }\nspec: { ports: [{ port: "eighty" }] }\n', encoding: 'utf8', stdio: 'pipe' })).toThrow();
+    expect(() =>
+      execFileSync(VALIDATE, ['--strict', '-k', '1.30.0', '-'], {
+        input: 'apiVersion: v1\nkind: Service\nmetadata: { name: x }\nspec: { ports: [{ port: "eighty" }] }\n',
+        encoding: 'utf8',
+        stdio: 'pipe',
+      }),
+    ).toThrow();
     for (const m of manifests.filter((x) => x.kind === 'ScaledObject')) new ScaledObject(m as never).validate();
-    for (const m of manifests.filter((x) => x.kind === 'TriggerAuthentication')) new TriggerAuthentication(m as never).validate();
-    const kustomization = (parseAllDocuments(await readFile(path.join(DIR, 'kustomization.yaml'), 'utf8'))[0].toJS() as { resources: string[] }).resources;
-    expect(kustomization.sort()).toEqual([...new Set(manifests.map((m) => m.file))].filter((f) => f !== 'secret.example.yaml').sort());
+    for (const m of manifests.filter((x) => x.kind === 'TriggerAuthentication'))
+      new TriggerAuthentication(m as never).validate();
+    const kustomization = (
+      parseAllDocuments(await readFile(path.join(DIR, 'kustomization.yaml'), 'utf8'))[0].toJS() as {
+        resources: string[];
+      }
+    ).resources;
+    expect(kustomization.sort()).toEqual(
+      [...new Set(manifests.map((m) => m.file))].filter((f) => f !== 'secret.example.yaml').sort(),
+    );
   });
 
   it('configure AVA with settings it accepts, and agree with each other', () => {
     const config = find('ConfigMap', 'ava-config').data!;
     const secret = find('Secret', 'ava-secrets').stringData!;
     // Every AVA_* setting in the manifests is one AVA reads and accepts.
-    const avaSettings = Object.fromEntries(Object.entries({ ...config, ...secret }).filter(([k]) => k.startsWith('AVA_')));
+    const avaSettings = Object.fromEntries(
+      Object.entries({ ...config, ...secret }).filter(([k]) => k.startsWith('AVA_')),
+    );
     const loaded = loadConfig({}, avaSettings as never);
     for (const c of [container('ava-worker-cpu'), container('ava-worker-gpu'), container('ava-api')]) {
-      for (const e of c.env as Array<{ name: string; value?: string }>) if (e.value !== undefined && e.name.startsWith('AVA_')) loadConfig({}, { ...avaSettings, [e.name]: e.value } as never);
+      for (const e of c.env as Array<{ name: string; value?: string }>)
+        if (e.value !== undefined && e.name.startsWith('AVA_'))
+          loadConfig({}, { ...avaSettings, [e.name]: e.value } as never);
     }
     // KEDA watches the queue the workers take from.
     for (const so of manifests.filter((m) => m.kind === 'ScaledObject')) {
       expect(so.spec.triggers[0].metadata.listName).toBe(`${loaded.queuePrefix}:${loaded.queueName}:wait`);
       const target = container(so.spec.scaleTargetRef.name);
-      for (const v of ['hostFromEnv', 'portFromEnv']) expect(target.env.map((e: { name: string }) => e.name)).toContain(so.spec.triggers[0].metadata[v]);
+      for (const v of ['hostFromEnv', 'portFromEnv'])
+        expect(target.env.map((e: { name: string }) => e.name)).toContain(so.spec.triggers[0].metadata[v]);
     }
     // The workers' liveness probe reads the file their heartbeat touches; the API's probes are its health routes.
     for (const name of ['ava-worker-cpu', 'ava-worker-gpu']) {
       expect(container(name).livenessProbe.exec.command.join(' ')).toContain(loaded.heartbeatFile);
       expect(find('Deployment', name).spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
-      expect(container(name).volumeMounts).toContainEqual({ name: 'models', mountPath: loaded.modelsDir, readOnly: true });
+      expect(container(name).volumeMounts).toContainEqual({
+        name: 'models',
+        mountPath: loaded.modelsDir,
+        readOnly: true,
+      });
     }
     expect(container('ava-api').livenessProbe.httpGet.path).toBe('/healthz');
     expect(container('ava-api').readinessProbe.httpGet.path).toBe('/readyz');

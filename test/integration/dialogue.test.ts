@@ -47,16 +47,33 @@ let queue: Queue;
 const run = promisify(execFile);
 
 const sampleEntries = async () =>
-  (await Promise.all(['kb/shop-faq.en.md', 'kb/shop-faq.zh.jsonl'].map(async (f) => parseKnowledgeFile(f, await readFile(path.join(ROOT, f), 'utf8'))))).flat();
+  (
+    await Promise.all(
+      ['kb/shop-faq.en.md', 'kb/shop-faq.zh.jsonl'].map(async (f) =>
+        parseKnowledgeFile(f, await readFile(path.join(ROOT, f), 'utf8')),
+      ),
+    )
+  ).flat();
 
 beforeAll(async () => {
   db = await Database.connect(config.mongoUrl, config.dbName);
   await new KnowledgeRepository(db).importEntries(await sampleEntries());
-  engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 16_384 });
+  engine = await EngineGenerator.load({
+    id: 'tiny',
+    dir: TINY_MODEL_DIR,
+    intraOpThreads: 1,
+    maxBatchSize: 16,
+    maxCachedTokens: 16_384,
+  });
   generator = new CountingGenerator(engine);
   worker = await startWorkerApp(config, generator, silentLog);
   redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
   dialogue = new DialogueState(db, new ConversationRepository(db, { maxTurns: 20, maxChars: 100_000 }), producer.view);
   queue = bullQueueOf(config, redis);
 });
@@ -72,7 +89,13 @@ afterAll(async () => {
 });
 
 let seq = 0;
-const msg = (conversationId: string, text: string) => ({ v: CONTRACT_VERSION as 1, messageId: `d-${++seq}`, conversationId, userId: 'u-dialogue', text });
+const msg = (conversationId: string, text: string) => ({
+  v: CONTRACT_VERSION as 1,
+  messageId: `d-${++seq}`,
+  conversationId,
+  userId: 'u-dialogue',
+  text,
+});
 
 /**
  * Enqueues messages and waits for their replies, then for their jobs to be acknowledged: a worker writes the turns
@@ -80,9 +103,16 @@ const msg = (conversationId: string, text: string) => ({ v: CONTRACT_VERSION as 
  */
 async function ask(...messages: Array<ReturnType<typeof msg>>): Promise<ReplyDocument[]> {
   await producer.enqueueMany(messages);
-  await followReplies(db, messages.map((m) => m.messageId), () => undefined, 60_000);
+  await followReplies(
+    db,
+    messages.map((m) => m.messageId),
+    () => undefined,
+    60_000,
+  );
   for (const m of messages) {
-    await expect.poll(() => queue.getJobState(messageJobId(m.messageId)), { timeout: 15_000, interval: 20 }).toMatch(/^(completed|failed|unknown)$/);
+    await expect
+      .poll(() => queue.getJobState(messageJobId(m.messageId)), { timeout: 15_000, interval: 20 })
+      .toMatch(/^(completed|failed|unknown)$/);
   }
   return Promise.all(messages.map(async (m) => (await db.replies.findOne({ _id: m.messageId }))!));
 }
@@ -97,11 +127,24 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       msg('intents-pay', 'my card got declined, why did my payment fail?'),
       msg('intents-other', 'I like turtles'),
     );
-    expect(hello).toMatchObject({ status: 'replied', intent: 'greeting', text: expect.stringContaining('Maple & Pine Home Goods'), tokens: { generated: 0 } });
+    expect(hello).toMatchObject({
+      status: 'replied',
+      intent: 'greeting',
+      text: expect.stringContaining('Maple & Pine Home Goods'),
+      tokens: { generated: 0 },
+    });
     expect(hello.recognition!.ranking[0]).toEqual({ name: 'greeting', confidence: hello.recognition!.confidence });
     expect(thanks).toMatchObject({ status: 'replied', intent: 'thanks', text: '不客气！还有什么可以帮您的吗？' });
-    expect(order).toMatchObject({ status: 'replied', intent: 'order_status', text: expect.stringContaining('SF1234567890') });
-    expect(payment).toMatchObject({ status: 'replied', intent: 'payment', passageIds: expect.arrayContaining(['en-payment-failed']) });
+    expect(order).toMatchObject({
+      status: 'replied',
+      intent: 'order_status',
+      text: expect.stringContaining('SF1234567890'),
+    });
+    expect(payment).toMatchObject({
+      status: 'replied',
+      intent: 'payment',
+      passageIds: expect.arrayContaining(['en-payment-failed']),
+    });
     expect(payment.passageIds![0]).toBe('en-payment-failed');
     expect(payment.tokens.generated).toBeGreaterThan(0);
     expect(turtles).toMatchObject({ status: 'replied', intent: 'unknown' });
@@ -117,9 +160,17 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
 
   it('answers a knowledge intent set to `answer: entry` with the best entry itself, without the model', async () => {
     const before = generator.prompts.length;
-    const [shipping, zh] = await ask(msg('entry-en', 'How much does shipping cost?'), msg('entry-zh', '你们的退货政策是什么？'));
+    const [shipping, zh] = await ask(
+      msg('entry-en', 'How much does shipping cost?'),
+      msg('entry-zh', '你们的退货政策是什么？'),
+    );
     const entries = new Map((await sampleEntries()).map((e) => [e._id, e]));
-    expect(shipping).toMatchObject({ status: 'replied', intent: 'shipping', passageIds: ['en-shipping-cost'], tokens: { generated: 0 } });
+    expect(shipping).toMatchObject({
+      status: 'replied',
+      intent: 'shipping',
+      passageIds: ['en-shipping-cost'],
+      tokens: { generated: 0 },
+    });
     expect(shipping.text).toBe(entries.get('en-shipping-cost')!.body);
     expect(zh).toMatchObject({ status: 'replied', intent: 'returns', passageIds: ['zh-return-policy'] });
     expect(zh.text).toBe(entries.get('zh-return-policy')!.body);
@@ -130,7 +181,13 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const before = generator.prompts.length;
     const texts = ['?!?!...', 'aaaaaaaa', '\uFFFD\uFFFD\uFFFD', 'sdfghjkl', '哈哈哈哈'];
     const docs = await ask(...texts.map((t) => msg('unreadable', t)));
-    for (const d of docs) expect(d).toMatchObject({ status: 'replied', intent: 'invalid', recognition: { reason: expect.any(String) }, tokens: { prompt: 0, generated: 0 } });
+    for (const d of docs)
+      expect(d).toMatchObject({
+        status: 'replied',
+        intent: 'invalid',
+        recognition: { reason: expect.any(String) },
+        tokens: { prompt: 0, generated: 0 },
+      });
     expect(docs[0].text).toMatch(/rephrase/);
     expect(docs[4].text).toMatch(/换一种说法/);
     expect(generator.prompts.length).toBe(before);
@@ -149,11 +206,19 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     // The pieces' ids joined are the ids of the joined text.
     expect(third.tokens.prompt).toBe(engine.tokenizer.encode(prompt).length);
     // Turns are written just after the replies are stored.
-    await expect.poll(async () => (await dialogue.conversation('history'))!.turns.map((t) => t.intent)).toEqual(['greeting', 'unknown', 'unknown']);
-    expect((await dialogue.conversation('history'))!.messages.map((m) => m.status)).toEqual(['replied', 'replied', 'replied']);
+    await expect
+      .poll(async () => (await dialogue.conversation('history'))!.turns.map((t) => t.intent))
+      .toEqual(['greeting', 'unknown', 'unknown']);
+    expect((await dialogue.conversation('history'))!.messages.map((m) => m.status)).toEqual([
+      'replied',
+      'replied',
+      'replied',
+    ]);
 
     // A history far longer than the window: only the newest turns that fit go in, and prompt + new tokens fit.
-    const long = Array.from({ length: 12 }, (_, i) => msg('long-history', `Turn ${i}: ${'tell me more about the weather in spring '.repeat(12)}`));
+    const long = Array.from({ length: 12 }, (_, i) =>
+      msg('long-history', `Turn ${i}: ${'tell me more about the weather in spring '.repeat(12)}`),
+    );
     for (const m of long) await ask(m);
     const at = generator.prompts.length;
     await ask(msg('long-history', 'And now?'));
@@ -166,7 +231,18 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
 
   it('writes the turn of a reply an earlier attempt stored before it failed, without generating again', async () => {
     const now = new Date();
-    const stored = (id: string, text: string) => ({ _id: id, conversationId: 'crashed', userId: 'u1', status: 'replied' as const, text, intent: 'chitchat', model: engine.model, tokens: { prompt: 5, generated: 4 }, timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 }, createdAt: now });
+    const stored = (id: string, text: string) => ({
+      _id: id,
+      conversationId: 'crashed',
+      userId: 'u1',
+      status: 'replied' as const,
+      text,
+      intent: 'chitchat',
+      model: engine.model,
+      tokens: { prompt: 5, generated: 4 },
+      timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 1 },
+      createdAt: now,
+    });
     // What an attempt leaves when the database fails after the replies were stored (and the jobs marked) and before
     // the turns were written; BullMQ counts the failed attempt (attemptsMade 1).
     const retry = async (id: string, markIt: boolean) => {
@@ -175,20 +251,27 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       const jobId = messageJobId(id);
       await queue.add('message', m, { jobId, delay: 60_000 });
       const job = (await queue.getJob(jobId))!;
-      if (markIt) await new StoredReplyMarks(redis, new RedisKeys(config.queuePrefix, config.queueName)).mark([{ job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } }]);
+      if (markIt)
+        await new StoredReplyMarks(redis, new RedisKeys(config.queuePrefix, config.queueName)).mark([
+          { job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } },
+        ]);
       await redis.hset(`${config.queuePrefix}:${config.queueName}:${jobId}`, 'atm', '1');
       await job.promote();
     };
     await db.replies.insertOne(stored('crashed-1', 'Once upon a time…'));
     const before = generator.prompts.length;
     await retry('crashed-1', true);
-    await expect.poll(() => db.turns.findOne({ _id: 'crashed-1' }), { timeout: 15_000 }).toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
+    await expect
+      .poll(() => db.turns.findOne({ _id: 'crashed-1' }), { timeout: 15_000 })
+      .toMatchObject({ conversationId: 'crashed', assistant: 'Once upon a time…', intent: 'chitchat' });
     expect(generator.prompts.length).toBe(before);
     // Without the mark (the worker died between storing and marking) it is generated again, and the first reply is
     // kept, with its turn.
     await db.replies.insertOne(stored('crashed-2', 'There once was a ship…'));
     await retry('crashed-2', false);
-    await expect.poll(() => db.turns.findOne({ _id: 'crashed-2' }), { timeout: 15_000 }).toMatchObject({ assistant: 'There once was a ship…' });
+    await expect
+      .poll(() => db.turns.findOne({ _id: 'crashed-2' }), { timeout: 15_000 })
+      .toMatchObject({ assistant: 'There once was a ship…' });
     expect(generator.prompts.length).toBe(before + 1);
     expect(await db.replies.findOne({ _id: 'crashed-2' })).toMatchObject({ text: 'There once was a ship…' });
     expect(await db.replies.countDocuments({ conversationId: 'crashed' })).toBe(2);
@@ -214,7 +297,11 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
 
     // The status question is answered from the dialogue state while the first message is still being generated.
     const [status] = await ask(msg('status', 'where is my answer?'));
-    expect(status).toMatchObject({ status: 'replied', intent: 'answer_status', text: expect.stringContaining('Your earlier message is being processed') });
+    expect(status).toMatchObject({
+      status: 'replied',
+      intent: 'answer_status',
+      text: expect.stringContaining('Your earlier message is being processed'),
+    });
     release();
     generator.hold = undefined;
     await followReplies(db, [first.messageId], () => undefined, 30_000);
@@ -239,7 +326,9 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       .split('\n')
       .map((l) => JSON.parse(l) as { q: string; id: string });
     const hits = questions.filter((q) => kb.top(q.q, 3).some((p) => p.id === q.id)).length;
-    console.log(`knowledge base in the database: ${kb.stats.entries} entries, recall@3 ${((hits / questions.length) * 100).toFixed(1)}% over ${questions.length} questions`);
+    console.log(
+      `knowledge base in the database: ${kb.stats.entries} entries, recall@3 ${((hits / questions.length) * 100).toFixed(1)}% over ${questions.length} questions`,
+    );
     expect(hits / questions.length).toBeGreaterThanOrEqual(0.9);
     const [shipping] = await ask(msg('kb', 'how much does shipping cost for a sofa?'));
     expect(shipping).toMatchObject({ intent: 'shipping' });
@@ -248,17 +337,33 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
 
   it('rebuilds the index in running workers within seconds when another process imports knowledge', async () => {
     const file = path.join(os.tmpdir(), `ava-kb-${process.pid}.jsonl`);
-    await writeFile(file, '{"id":"en-pets","title":"Can I bring my dog to the showroom?","body":"Dogs on a leash are welcome in every Maple & Pine showroom.","tags":["pets","dog"]}\n');
+    await writeFile(
+      file,
+      '{"id":"en-pets","title":"Can I bring my dog to the showroom?","body":"Dogs on a leash are welcome in every Maple & Pine showroom.","tags":["pets","dog"]}\n',
+    );
     try {
-      const env = { ...process.env, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_DB_NAME: config.dbName, AVA_QUEUE_NAME: config.queueName };
-      const { stdout } = await run(process.execPath, ['bin/ava.js', 'kb', 'import', file], { cwd: ROOT, env, timeout: 60_000 });
+      const env = {
+        ...process.env,
+        AVA_REDIS_URL: config.redisUrl,
+        AVA_MONGO_URL: config.mongoUrl,
+        AVA_DB_NAME: config.dbName,
+        AVA_QUEUE_NAME: config.queueName,
+      };
+      const { stdout } = await run(process.execPath, ['bin/ava.js', 'kb', 'import', file], {
+        cwd: ROOT,
+        env,
+        timeout: 60_000,
+      });
       expect(stdout).toMatch(/imported 1 entries: 1 new, 0 updated, 0 unchanged, 0 removed/);
     } finally {
       await rm(file, { force: true });
     }
     // "store_info" is a knowledge intent: the worker's index must now hold the new entry.
     await expect
-      .poll(async () => (await ask(msg('kb-live', 'where is your showroom, can I bring my dog?')))[0].passageIds?.[0], { timeout: 10_000, interval: 300 })
+      .poll(async () => (await ask(msg('kb-live', 'where is your showroom, can I bring my dog?')))[0].passageIds?.[0], {
+        timeout: 10_000,
+        interval: 300,
+      })
       .toBe('en-pets');
   });
 });
@@ -279,19 +384,45 @@ describe('a custom handler that fails, and a bad intents file', () => {
       path.join(dir, 'intents.yaml'),
       `version: 1\nintents:\n  - name: order\n    handler: { module: ./broken.ts }\n    examples: { en: [where is my order] }\n  - name: greeting\n    handler: template\n    reply: Hi {userId}!\n    examples: { en: [hello] }\n`,
     );
-    const own = testConfig(isolatedNames('handler'), { AVA_INTENTS_FILE: path.join(dir, 'intents.yaml'), AVA_HANDLER_TIMEOUT_MS: '300' });
+    const own = testConfig(isolatedNames('handler'), {
+      AVA_INTENTS_FILE: path.join(dir, 'intents.yaml'),
+      AVA_HANDLER_TIMEOUT_MS: '300',
+    });
     const app = await startWorkerApp(own, generator, silentLog);
     const ownDb = await Database.connect(own.mongoUrl, own.dbName);
     const ownRedis = new Redis(own.redisUrl, { maxRetriesPerRequest: null });
-    const ownProducer = new MessageProducer(ownRedis, { queueName: own.queueName, prefix: own.queuePrefix, attempts: 3, backoffMs: 100 });
+    const ownProducer = new MessageProducer(ownRedis, {
+      queueName: own.queueName,
+      prefix: own.queuePrefix,
+      attempts: 3,
+      backoffMs: 100,
+    });
     try {
-      const ms = [msg('h', 'where is my order'), msg('h', 'hello'), msg('h', 'where is my order, slow'), msg('h', 'I like turtles'), msg('h', 'where is my order, nul')];
+      const ms = [
+        msg('h', 'where is my order'),
+        msg('h', 'hello'),
+        msg('h', 'where is my order, slow'),
+        msg('h', 'I like turtles'),
+        msg('h', 'where is my order, nul'),
+      ];
       await ownProducer.enqueueMany(ms);
-      await followReplies(ownDb, ms.map((m) => m.messageId), () => undefined, 30_000);
+      await followReplies(
+        ownDb,
+        ms.map((m) => m.messageId),
+        () => undefined,
+        30_000,
+      );
       const docs = await Promise.all(ms.map((m) => ownDb.replies.findOne({ _id: m.messageId })));
-      expect(docs[0]).toMatchObject({ status: 'failed', intent: 'order', error: { code: 'ERR_HANDLER', message: expect.stringContaining('order system is down') } });
+      expect(docs[0]).toMatchObject({
+        status: 'failed',
+        intent: 'order',
+        error: { code: 'ERR_HANDLER', message: expect.stringContaining('order system is down') },
+      });
       expect(docs[1]).toMatchObject({ status: 'replied', intent: 'greeting', text: 'Hi u-dialogue!' });
-      expect(docs[2]).toMatchObject({ status: 'failed', error: { code: 'ERR_HANDLER', message: expect.stringContaining('did not answer within 300 ms') } });
+      expect(docs[2]).toMatchObject({
+        status: 'failed',
+        error: { code: 'ERR_HANDLER', message: expect.stringContaining('did not answer within 300 ms') },
+      });
       expect(docs[3]).toMatchObject({ status: 'replied', intent: 'unknown' });
       // Control characters (NUL is refused by FerretDB) are dropped from what a handler returns, not stored.
       expect(docs[4]).toMatchObject({ status: 'replied', intent: 'order', text: 'order MP-1 found' });
@@ -306,7 +437,10 @@ describe('a custom handler that fails, and a bad intents file', () => {
 
   it('refuses to start a worker with a bad intents file, naming the file, line and reason', async () => {
     const bad = path.join(dir, 'bad.yaml');
-    await writeFile(bad, 'version: 1\nintents:\n  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n');
+    await writeFile(
+      bad,
+      'version: 1\nintents:\n  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n',
+    );
     const w = spawnWorker({ ...config, intentsFile: bad });
     const code = await w.exited;
     expect(code).toBe(1);

@@ -7,15 +7,30 @@ import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 
 const PROMPTS = [
-  'Hi', 'Where is my order 1234? It has been two weeks and nobody answers my emails.', '你好', 'Can I pay by card?',
-  'ok', '请问你们周末营业吗？我想周六过来看看。', 'The quick brown fox jumps over the lazy dog. '.repeat(6), 'Refund',
-  'User: hello\nAssistant: hi\nUser: what is the time?\nAssistant:', '🙂🙂🙂', 'A', 'Tell me about your return policy for shoes, please.',
+  'Hi',
+  'Where is my order 1234? It has been two weeks and nobody answers my emails.',
+  '你好',
+  'Can I pay by card?',
+  'ok',
+  '请问你们周末营业吗？我想周六过来看看。',
+  'The quick brown fox jumps over the lazy dog. '.repeat(6),
+  'Refund',
+  'User: hello\nAssistant: hi\nUser: what is the time?\nAssistant:',
+  '🙂🙂🙂',
+  'A',
+  'Tell me about your return policy for shoes, please.',
 ];
 
 let engine: EngineGenerator;
 let reference: PipelineGenerator;
 beforeAll(async () => {
-  engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 4096 });
+  engine = await EngineGenerator.load({
+    id: 'tiny',
+    dir: TINY_MODEL_DIR,
+    intraOpThreads: 1,
+    maxBatchSize: 8,
+    maxCachedTokens: 4096,
+  });
   reference = await PipelineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1 });
 });
 /** A text's ids in the model's tokenizer. */
@@ -34,14 +49,16 @@ const FLOAT_NOISE = 1e-3;
 /** Waits until the engine has run `n` more decode steps, or has nothing left to run. */
 async function steps(n: number) {
   const target = engine.batcher.stats.steps + n;
-  while (engine.batcher.stats.steps < target && engine.batcher.load.running + engine.batcher.load.waiting > 0) await sleep(1);
+  while (engine.batcher.stats.steps < target && engine.batcher.load.running + engine.batcher.load.waiting > 0)
+    await sleep(1);
 }
 
 describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
   it('answers 12 prompts of mixed lengths arriving at different steps exactly as each alone and as transformers.js', async () => {
     const maxNew = (i: number) => 6 + (i % 4) * 5;
     const alone = [];
-    for (let i = 0; i < PROMPTS.length; i++) alone.push(await engine.stream({ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }));
+    for (let i = 0; i < PROMPTS.length; i++)
+      alone.push(await engine.stream({ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }));
     const pending = [];
     for (let i = 0; i < PROMPTS.length; i++) {
       pending.push(engine.stream({ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }));
@@ -61,8 +78,16 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
         const [ref] = await reference.generate([{ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }]);
         if (ref.finishReason === 'error') throw ref.error;
         const path = await greedyPath(paths, ids(PROMPTS[i]), maxNew(i), eos);
-        expect(engine.tokenizer.decode(path.tokens.filter((t) => t !== eos)), 'the engine generator follows its own greedy path').toBe(together[i].text);
-        const result = compareGreedy(path, ref.text, (t) => engine.tokenizer.decode(t.filter((x) => x !== eos)), FLOAT_NOISE);
+        expect(
+          engine.tokenizer.decode(path.tokens.filter((t) => t !== eos)),
+          'the engine generator follows its own greedy path',
+        ).toBe(together[i].text);
+        const result = compareGreedy(
+          path,
+          ref.text,
+          (t) => engine.tokenizer.decode(t.filter((x) => x !== eos)),
+          FLOAT_NOISE,
+        );
         expect(result.mismatchAt, `${PROMPTS[i]}: transformers.js parts from the engine at a decisive step`).toBe(-1);
         if (result.knifeEdgeAt >= 0) knifeEdges++;
         else expect(together[i].generatedTokens).toBe(ref.generatedTokens);
@@ -71,18 +96,29 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     } finally {
       await paths.close();
     }
-    console.info(`engine vs transformers.js: ${compared} greedy steps compared; ${knifeEdges} of ${PROMPTS.length} texts part at a knife edge (top-2 logits within ${FLOAT_NOISE}) and are compared up to it`);
+    console.info(
+      `engine vs transformers.js: ${compared} greedy steps compared; ${knifeEdges} of ${PROMPTS.length} texts part at a knife edge (top-2 logits within ${FLOAT_NOISE}) and are compared up to it`,
+    );
   });
 
   it('keeps the KV cache within its token bound on one long prompt among many short ones, with unchanged outputs', async () => {
     const LIMIT = 1024;
-    const bounded = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 32, maxCachedTokens: LIMIT });
+    const bounded = await EngineGenerator.load({
+      id: 'tiny',
+      dir: TINY_MODEL_DIR,
+      intraOpThreads: 1,
+      maxBatchSize: 32,
+      maxCachedTokens: LIMIT,
+    });
     try {
       const long = 'The quick brown fox jumps over the lazy dog. '.repeat(60);
       const prompts = [long, ...Array.from({ length: 24 }, (_, i) => `Short question number ${i}?`)];
       const alone = [];
-      for (const prompt of prompts) alone.push((await bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })).text);
-      const together = await Promise.all(prompts.map((prompt) => bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })));
+      for (const prompt of prompts)
+        alone.push((await bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })).text);
+      const together = await Promise.all(
+        prompts.map((prompt) => bounded.stream({ promptIds: ids(prompt), maxNewTokens: 12 })),
+      );
       expect(together.map((t) => t.text)).toEqual(alone);
       const { peakBytes, bytesPerToken, allocatedBytes } = bounded.stats.cache;
       expect(ids(long).length + 12).toBeGreaterThan(LIMIT / 2);
@@ -92,14 +128,24 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
       expect(allocatedBytes).toBe(0);
       // Had every row been as long as the long prompt (the cache before it was bounded), 25 rows would have taken:
       const unbounded = 25 * Math.ceil((ids(long).length + 12) / 64) * 64 * bytesPerToken;
-      console.info(`KV cache: peak ${peakBytes} B, bound ${LIMIT * bytesPerToken} B, rows × longest would be ${unbounded} B`);
+      console.info(
+        `KV cache: peak ${peakBytes} B, bound ${LIMIT * bytesPerToken} B, rows × longest would be ${unbounded} B`,
+      );
     } finally {
       await bounded.close();
     }
   });
 
   it('gives a seeded sampled reply the same text whatever else is in the batch', async () => {
-    const req = { promptIds: ids('Where is my parcel?'), maxNewTokens: 16, temperature: 0.9, topK: 50, topP: 0.95, repetitionPenalty: 1.2, seed: 1234 };
+    const req = {
+      promptIds: ids('Where is my parcel?'),
+      maxNewTokens: 16,
+      temperature: 0.9,
+      topK: 50,
+      topP: 0.95,
+      repetitionPenalty: 1.2,
+      seed: 1234,
+    };
     const alone = await engine.stream(req);
     const crowd = await Promise.all([
       engine.stream({ promptIds: ids('noise one'), maxNewTokens: 5, temperature: 1, seed: 1 }),
@@ -115,12 +161,21 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     const full = await engine.stream({ promptIds: ids(PROMPTS[3]), maxNewTokens: 20 });
     const stop = full.text.slice(8, 12);
     const deltas: string[] = [];
-    const cut = await engine.stream({ promptIds: ids(PROMPTS[3]), maxNewTokens: 20, stop: [stop], onText: (d) => deltas.push(d) });
+    const cut = await engine.stream({
+      promptIds: ids(PROMPTS[3]),
+      maxNewTokens: 20,
+      stop: [stop],
+      onText: (d) => deltas.push(d),
+    });
     expect(cut.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
     expect(cut.generatedTokens).toBeLessThan(full.generatedTokens);
     expect(deltas.join('')).toBe(cut.text);
     const streamed: string[] = [];
-    const plain = await engine.stream({ promptIds: ids(PROMPTS[0]), maxNewTokens: 10, onText: (d) => streamed.push(d) });
+    const plain = await engine.stream({
+      promptIds: ids(PROMPTS[0]),
+      maxNewTokens: 10,
+      onText: (d) => streamed.push(d),
+    });
     expect(streamed.join('')).toBe(plain.text);
     expect(streamed.length).toBeGreaterThan(1);
   });
@@ -131,7 +186,10 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
       { promptIds: long.slice(0, 1001), maxNewTokens: 24 },
       { promptIds: long.slice(0, 1000), maxNewTokens: 24 },
     ]);
-    expect(over).toMatchObject({ finishReason: 'error', error: { code: 'ERR_GENERATION', message: expect.stringContaining('does not fit the window of 1024 tokens') } });
+    expect(over).toMatchObject({
+      finishReason: 'error',
+      error: { code: 'ERR_GENERATION', message: expect.stringContaining('does not fit the window of 1024 tokens') },
+    });
     expect(fits.finishReason).not.toBe('error');
     expect(fits).toMatchObject({ promptTokens: 1000 });
   });
@@ -139,7 +197,11 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
   it('returns the cache and process memory to their baseline after 1,000 requests', async () => {
     const run = async (n: number) => {
       for (let i = 0; i < n; i += 50) {
-        await Promise.all(Array.from({ length: 50 }, (_, k) => engine.stream({ promptIds: ids(PROMPTS[(i + k) % 12]), maxNewTokens: 3 + ((i + k) % 5) })));
+        await Promise.all(
+          Array.from({ length: 50 }, (_, k) =>
+            engine.stream({ promptIds: ids(PROMPTS[(i + k) % 12]), maxNewTokens: 3 + ((i + k) % 5) }),
+          ),
+        );
       }
     };
     await run(200);

@@ -8,7 +8,14 @@ import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { AgreementMeter, engineTeacherForced, greedyContinuation } from '../helpers/next-token-quality.js';
 
-const PROMPTS = ['Hi', 'Where is my order 1234? It has been two weeks.', '你好', 'Can I pay by card?', 'The quick brown fox jumps over the lazy dog.', 'Tell me about your return policy for shoes, please.'];
+const PROMPTS = [
+  'Hi',
+  'Where is my order 1234? It has been two weeks.',
+  '你好',
+  'Can I pay by card?',
+  'The quick brown fox jumps over the lazy dog.',
+  'Tell me about your return policy for shoes, please.',
+];
 /** Teacher-forced steps per prompt. */
 const STEPS = 24;
 
@@ -25,14 +32,22 @@ afterAll(async () => {
 describe('the int8 engine (per-column int8 weights, per-token int8 activations)', () => {
   it('stays close to the float32 engine under teacher forcing: mean KL and top-1 agreement, measured and bounded', async () => {
     const fp32 = await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096, cacheDir });
-    const int8 = await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096, cacheDir, precision: 'int8' });
+    const int8 = await Gpt2Engine.load(TINY_MODEL_DIR, {
+      intraOpThreads: 1,
+      maxCachedTokens: 4096,
+      cacheDir,
+      precision: 'int8',
+    });
     const meter = new AgreementMeter();
     try {
       for (const text of PROMPTS) {
         const prompt = tokenizer.encode(text);
         // The continuation both are fed: the float32 engine's greedy choice at each step.
         const continuation = await greedyContinuation(fp32, prompt, STEPS);
-        const [a, b] = [await engineTeacherForced(fp32, prompt, continuation), await engineTeacherForced(int8, prompt, continuation)];
+        const [a, b] = [
+          await engineTeacherForced(fp32, prompt, continuation),
+          await engineTeacherForced(int8, prompt, continuation),
+        ];
         for (let s = 0; s < a.length; s++) meter.add(a[s], b[s]);
       }
     } finally {
@@ -40,13 +55,23 @@ describe('the int8 engine (per-column int8 weights, per-token int8 activations)'
       await int8.close();
     }
     const { meanKl, top1, steps } = meter.result;
-    console.info(`int8 vs fp32 (tiny model, ${steps} teacher-forced steps): mean KL ${meanKl.toFixed(5)} nats, top-1 agreement ${(top1 * 100).toFixed(1)}%`);
+    console.info(
+      `int8 vs fp32 (tiny model, ${steps} teacher-forced steps): mean KL ${meanKl.toFixed(5)} nats, top-1 agreement ${(top1 * 100).toFixed(1)}%`,
+    );
     expect(meanKl).toBeLessThan(0.001);
     expect(top1).toBeGreaterThanOrEqual(0.9);
   });
 
   it('answers a batch exactly as each request alone', async () => {
-    const engine = await EngineGenerator.load({ id: 'tiny-int8', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 8, maxCachedTokens: 4096, cacheDir, precision: 'int8' });
+    const engine = await EngineGenerator.load({
+      id: 'tiny-int8',
+      dir: TINY_MODEL_DIR,
+      intraOpThreads: 1,
+      maxBatchSize: 8,
+      maxCachedTokens: 4096,
+      cacheDir,
+      precision: 'int8',
+    });
     try {
       const requests = PROMPTS.map((p) => ({ promptIds: engine.tokenizer.encode(p), maxNewTokens: 12 }));
       const alone = [];

@@ -42,29 +42,47 @@ describe('the int8 products are exact on the CPU the tests run on', () => {
   it('the kernel chosen for this CPU (auto) equals the exact integer product', async () => {
     const choice = await chooseInt8Kernel('auto');
     console.info(`int8 kernel chosen: ${choice.formulation} (${choice.reason})`);
-    expect(await probeInt8Formulation(choice.formulation)).toEqual({ formulation: choice.formulation, exact: true, worstError: 0 });
+    expect(await probeInt8Formulation(choice.formulation)).toEqual({
+      formulation: choice.formulation,
+      exact: true,
+      worstError: 0,
+    });
   });
 
   it.skipIf(!u8s8.exact)('u8s8 is exact where the CPU’s flags say so (VNNI, AMX, ARM)', () => {
     expect(u8s8Probe).toEqual({ formulation: 'u8s8', exact: true, worstError: 0 });
   });
 
-  it.skipIf(!u8s8Probe.exact)('u8s8 and u8u8 engines give the same logits, step for step (only where u8s8 is exact)', async () => {
-    const tokenizer = await TextTokenizer.load(TINY_MODEL_DIR);
-    const load = (int8Kernel: 'u8s8' | 'u8u8') => Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024, cacheDir, precision: 'int8', int8Kernel });
-    const [signed, unsigned] = [await load('u8s8'), await load('u8u8')];
-    try {
-      expect([signed.numerics.int8?.formulation, unsigned.numerics.int8?.formulation]).toEqual(['u8s8', 'u8u8']);
-      const prompt = tokenizer.encode('Where is my order 1234? It has been two weeks.');
-      const continuation = await greedyContinuation(unsigned, prompt, 8);
-      const [a, b] = [await engineTeacherForced(signed, prompt, continuation), await engineTeacherForced(unsigned, prompt, continuation)];
-      let worst = 0;
-      for (let s = 0; s < a.length; s++) for (let v = 0; v < a[s].length; v++) worst = Math.max(worst, Math.abs(a[s][v] - b[s][v]));
-      // The same integer sums; only the order of the float epilogue may differ.
-      expect(worst).toBeLessThan(1e-4);
-    } finally {
-      await signed.close();
-      await unsigned.close();
-    }
-  });
+  it.skipIf(!u8s8Probe.exact)(
+    'u8s8 and u8u8 engines give the same logits, step for step (only where u8s8 is exact)',
+    async () => {
+      const tokenizer = await TextTokenizer.load(TINY_MODEL_DIR);
+      const load = (int8Kernel: 'u8s8' | 'u8u8') =>
+        Gpt2Engine.load(TINY_MODEL_DIR, {
+          intraOpThreads: 1,
+          maxCachedTokens: 1024,
+          cacheDir,
+          precision: 'int8',
+          int8Kernel,
+        });
+      const [signed, unsigned] = [await load('u8s8'), await load('u8u8')];
+      try {
+        expect([signed.numerics.int8?.formulation, unsigned.numerics.int8?.formulation]).toEqual(['u8s8', 'u8u8']);
+        const prompt = tokenizer.encode('Where is my order 1234? It has been two weeks.');
+        const continuation = await greedyContinuation(unsigned, prompt, 8);
+        const [a, b] = [
+          await engineTeacherForced(signed, prompt, continuation),
+          await engineTeacherForced(unsigned, prompt, continuation),
+        ];
+        let worst = 0;
+        for (let s = 0; s < a.length; s++)
+          for (let v = 0; v < a[s].length; v++) worst = Math.max(worst, Math.abs(a[s][v] - b[s][v]));
+        // The same integer sums; only the order of the float epilogue may differ.
+        expect(worst).toBeLessThan(1e-4);
+      } finally {
+        await signed.close();
+        await unsigned.close();
+      }
+    },
+  );
 });

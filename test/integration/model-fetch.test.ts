@@ -53,6 +53,8 @@ it('downloads a model through the hub URL layout into the models folder, and the
 });
 
 it('fails cleanly and leaves nothing behind when the hub lacks the model', async () => {
-  await expect(fetchModel('ava-test/missing', path.join(tmp, 'missing'), { hubHost: host })).rejects.toThrow(/downloading ava-test\/missing/);
+  await expect(fetchModel('ava-test/missing', path.join(tmp, 'missing'), { hubHost: host })).rejects.toThrow(
+    /downloading ava-test\/missing/,
+  );
   await expect(stat(path.join(tmp, 'missing'))).rejects.toThrow();
 });

@@ -2,7 +2,13 @@ import { mkdtemp, readFile, readdir, rm, unlink, cp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AutoTokenizer, env, pipeline, type PreTrainedTokenizer, type TextGenerationPipeline } from '@huggingface/transformers';
+import {
+  AutoTokenizer,
+  env,
+  pipeline,
+  type PreTrainedTokenizer,
+  type TextGenerationPipeline,
+} from '@huggingface/transformers';
 import { encode as referenceEncode } from 'gpt-3-encoder';
 import { forgeModel } from '../../src/models/model-forge.js';
 import { resolveModel } from '../../src/models/model-resolver.js';
@@ -13,9 +19,18 @@ import { logitsAt, maxAbsDiff, runGpt2, type Gpt2Shape } from '../helpers/gpt2-r
 
 const SHAPE: Gpt2Shape = { nLayer: 2, nHead: 4, headDim: 16, vocab: 50257 };
 const PROMPTS = [
-  'Hello, how are you?', 'What is the weather like today', '你好，我是虚拟助手', 'The quick brown fox',
-  'Where is my order 1234?', 'I want a refund for my shoes', 'Tell me a joke', '请问你们几点开门？',
-  'Can I change my delivery address', 'Thanks a lot!', 'Bonjour le monde', 'Open the pod bay doors, please',
+  'Hello, how are you?',
+  'What is the weather like today',
+  '你好，我是虚拟助手',
+  'The quick brown fox',
+  'Where is my order 1234?',
+  'I want a refund for my shoes',
+  'Tell me a joke',
+  '请问你们几点开门？',
+  'Can I change my delivery address',
+  'Thanks a lot!',
+  'Bonjour le monde',
+  'Open the pod bay doors, please',
 ];
 
 let tmp: string;
@@ -32,18 +47,40 @@ describe('model forge', () => {
     const a = await forgeModel({ preset: 'tiny', outDir: path.join(tmp, 'a'), seed: 7 });
     const b = await forgeModel({ preset: 'tiny', outDir: path.join(tmp, 'b'), seed: 7 });
     const c = await forgeModel({ preset: 'tiny', outDir: path.join(tmp, 'c'), seed: 8 });
-    const files = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
+    const files = [
+      'config.json',
+      'generation_config.json',
+      'tokenizer.json',
+      'tokenizer_config.json',
+      'onnx/model.onnx',
+    ];
     for (const f of files) {
       expect(Buffer.compare(await readFile(path.join(a.outDir, f)), await readFile(path.join(b.outDir, f))), f).toBe(0);
     }
-    expect(Buffer.compare(await readFile(path.join(a.outDir, 'onnx/model.onnx')), await readFile(path.join(c.outDir, 'onnx/model.onnx')))).not.toBe(0);
+    expect(
+      Buffer.compare(
+        await readFile(path.join(a.outDir, 'onnx/model.onnx')),
+        await readFile(path.join(c.outDir, 'onnx/model.onnx')),
+      ),
+    ).not.toBe(0);
     const config = JSON.parse(await readFile(path.join(a.outDir, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ model_type: 'gpt2', n_layer: 2, n_head: 4, n_embd: 64, n_positions: 1024, vocab_size: 50257, bos_token_id: 50256, eos_token_id: 50256 });
+    expect(config).toMatchObject({
+      model_type: 'gpt2',
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 64,
+      n_positions: 1024,
+      vocab_size: 50257,
+      bos_token_id: 50256,
+      eos_token_id: 50256,
+    });
     expect(a.parameters).toBe(3_382_080);
   });
 
   it('refuses bad input with a clear error and leaves nothing half-written', async () => {
-    await expect(forgeModel({ preset: 'huge', outDir: path.join(tmp, 'x') })).rejects.toThrow(/unknown preset "huge".*/);
+    await expect(forgeModel({ preset: 'huge', outDir: path.join(tmp, 'x') })).rejects.toThrow(
+      /unknown preset "huge".*/,
+    );
     await expect(forgeModel({ preset: 'tiny', outDir: path.join(tmp, 'a') })).rejects.toThrow(/already exists/);
     await expect(forgeModel({ preset: 'tiny', outDir: '/etc/hostname/model' })).rejects.toBeInstanceOf(ModelForgeError);
     await expect(forgeModel({ preset: 'tiny', outDir: path.join(tmp, 'y'), seed: -1 })).rejects.toThrow(/seed/);
@@ -88,10 +125,21 @@ describe('forged tiny model in ONNX Runtime', () => {
 
   it('has the inputs and outputs of the standard text-generation-with-past export', () => {
     expect(session.inputNames).toEqual([
-      'input_ids', 'attention_mask', 'position_ids',
-      'past_key_values.0.key', 'past_key_values.0.value', 'past_key_values.1.key', 'past_key_values.1.value',
+      'input_ids',
+      'attention_mask',
+      'position_ids',
+      'past_key_values.0.key',
+      'past_key_values.0.value',
+      'past_key_values.1.key',
+      'past_key_values.1.value',
     ]);
-    expect(session.outputNames).toEqual(['present.0.key', 'present.0.value', 'present.1.key', 'present.1.value', 'logits']);
+    expect(session.outputNames).toEqual([
+      'present.0.key',
+      'present.0.value',
+      'present.1.key',
+      'present.1.value',
+      'logits',
+    ]);
   });
 
   it('gives the same logits in one pass as token by token through the KV cache', async () => {
@@ -117,7 +165,9 @@ describe('forged tiny model in ONNX Runtime', () => {
     const batch = await runGpt2(session, SHAPE, ids, mask, pos);
     for (let b = 0; b < rows.length; b++) {
       const alone = await runGpt2(session, SHAPE, [rows[b]], [rows[b].map(() => 1)], [rows[b].map((_, i) => i)]);
-      expect(maxAbsDiff(logitsAt(batch.logits, b, T - 1), logitsAt(alone.logits, 0, rows[b].length - 1))).toBeLessThan(1e-4);
+      expect(maxAbsDiff(logitsAt(batch.logits, b, T - 1), logitsAt(alone.logits, 0, rows[b].length - 1))).toBeLessThan(
+        1e-4,
+      );
     }
   });
 });
@@ -126,13 +176,18 @@ describe('forged tiny model in transformers.js', () => {
   let generator: TextGenerationPipeline;
   let tokenizer: PreTrainedTokenizer;
   beforeAll(async () => {
-    generator = (await pipeline('text-generation', TINY_MODEL_DIR, { dtype: 'fp32', local_files_only: true })) as TextGenerationPipeline;
+    generator = (await pipeline('text-generation', TINY_MODEL_DIR, {
+      dtype: 'fp32',
+      local_files_only: true,
+    })) as TextGenerationPipeline;
     tokenizer = await AutoTokenizer.from_pretrained(TINY_MODEL_DIR, { local_files_only: true });
   });
   afterAll(async () => generator.dispose());
 
   const continuation = async (prompt: string) => {
-    const out = (await generator(prompt, { max_new_tokens: 12, do_sample: false })) as Array<{ generated_text: string }>;
+    const out = (await generator(prompt, { max_new_tokens: 12, do_sample: false })) as Array<{
+      generated_text: string;
+    }>;
     return out[0].generated_text.slice(prompt.length);
   };
 
@@ -151,7 +206,13 @@ describe('forged tiny model in transformers.js', () => {
   });
 
   it('round-trips English, emoji and Chinese and matches the reference GPT-2 ids', () => {
-    for (const text of ['Hello world', ' Hello world', 'The café costs €5 😀👍🏽', '你好，我是虚拟助手', 'mixed 中文 and English!\n\ttabs']) {
+    for (const text of [
+      'Hello world',
+      ' Hello world',
+      'The café costs €5 😀👍🏽',
+      '你好，我是虚拟助手',
+      'mixed 中文 and English!\n\ttabs',
+    ]) {
       const ids = tokenizer.encode(text, { add_special_tokens: false });
       expect(ids, text).toEqual(referenceEncode(text));
       expect(tokenizer.decode(ids)).toBe(text);

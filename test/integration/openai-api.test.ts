@@ -8,7 +8,11 @@ let world: Awaited<ReturnType<typeof startApiWorld>>;
 let client: OpenAI;
 let baseURL: string;
 beforeAll(async () => {
-  world = await startApiWorld('openai', { AVA_API_TOKENS: `app:${WRITER}:enqueue+read,dash:${READER}:read`, AVA_API_RATE_LIMIT: '10000', AVA_MAX_NEW_TOKENS: '16' });
+  world = await startApiWorld('openai', {
+    AVA_API_TOKENS: `app:${WRITER}:enqueue+read,dash:${READER}:read`,
+    AVA_API_RATE_LIMIT: '10000',
+    AVA_MAX_NEW_TOKENS: '16',
+  });
   baseURL = `${await world.listen()}/v1`;
   client = new OpenAI({ apiKey: WRITER, baseURL, maxRetries: 0 });
 });
@@ -38,14 +42,23 @@ it('lists the served model and answers a chat completion with the stored reply, 
   expect(completion.usage!.completion_tokens).toBeLessThanOrEqual(6);
   expect(completion.usage!.total_tokens).toBe(completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
   // The client's dialogue is the history: its turns are in the prompt, so the prompt is longer than the message alone.
-  const alone = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Tell me about your opening hours' }], max_tokens: 6 });
+  const alone = await client.chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'Tell me about your opening hours' }],
+    max_tokens: 6,
+  });
   expect(completion.usage!.prompt_tokens).toBeGreaterThan(alone.usage!.prompt_tokens);
   // A user that is not an AVA id is kept as a stable hash.
   expect(doc!.userId).toMatch(/^user-[0-9a-f]{24}$/);
 });
 
 it('streams chunks that concatenate to exactly the stored text, ending with the finish reason and [DONE]', async () => {
-  const stream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Tell me a story about the sea' }], stream: true, stream_options: { include_usage: true } });
+  const stream = await client.chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'Tell me a story about the sea' }],
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let text = '';
   let id = '';
   let finish: string | null = null;
@@ -62,9 +75,18 @@ it('streams chunks that concatenate to exactly the stored text, ending with the 
   expect(text).toBe(doc!.text);
   expect(text.length).toBeGreaterThan(0);
   expect(finish).toBe(doc!.finishReason);
-  expect(usage).toEqual({ prompt_tokens: doc!.tokens.prompt, completion_tokens: doc!.tokens.generated, total_tokens: doc!.tokens.prompt + doc!.tokens.generated });
+  expect(usage).toEqual({
+    prompt_tokens: doc!.tokens.prompt,
+    completion_tokens: doc!.tokens.generated,
+    total_tokens: doc!.tokens.prompt + doc!.tokens.generated,
+  });
   // The legacy completions route streams the same way.
-  const legacy = await client.completions.create({ model: 'tiny', prompt: 'Once upon a time', max_tokens: 5, stream: true });
+  const legacy = await client.completions.create({
+    model: 'tiny',
+    prompt: 'Once upon a time',
+    max_tokens: 5,
+    stream: true,
+  });
   let legacyText = '';
   let legacyId = '';
   for await (const chunk of legacy) {
@@ -75,17 +97,32 @@ it('streams chunks that concatenate to exactly the stored text, ending with the 
 });
 
 it('ends at a stop string: the text stops before it and the finish reason is stop', async () => {
-  const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Where is my parcel? It has been a week.' }];
+  const messages: OpenAI.ChatCompletionMessageParam[] = [
+    { role: 'user', content: 'Where is my parcel? It has been a week.' },
+  ];
   // Greedy and seeded: the same request gives the same text, so a piece of it can serve as the stop string.
   const free = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16, temperature: 0 });
   const full = free.choices[0].message.content!;
   expect(full.length).toBeGreaterThan(6);
   const stop = full.slice(3, 6);
   const cut = full.slice(0, full.indexOf(stop));
-  const stopped = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16, temperature: 0, stop: [stop] });
+  const stopped = await client.chat.completions.create({
+    model: 'tiny',
+    messages,
+    max_tokens: 16,
+    temperature: 0,
+    stop: [stop],
+  });
   expect(stopped.choices[0].message.content).toBe(cut);
   expect(stopped.choices[0].finish_reason).toBe('stop');
-  const streamed = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 16, temperature: 0, stop, stream: true });
+  const streamed = await client.chat.completions.create({
+    model: 'tiny',
+    messages,
+    max_tokens: 16,
+    temperature: 0,
+    stop,
+    stream: true,
+  });
   let text = '';
   for await (const chunk of streamed) text += chunk.choices[0]?.delta.content ?? '';
   expect(text).toBe(cut);
@@ -93,10 +130,16 @@ it('ends at a stop string: the text stops before it and the finish reason is sto
 
 it('answers a wrong token, a missing scope, an unknown model and a bad request with OpenAI errors', async () => {
   const wrong = new OpenAI({ apiKey: 'not-a-valid-token-0123456789', baseURL, maxRetries: 0 });
-  await expect(wrong.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 401, error: { type: 'authentication_error', code: 'ERR_UNAUTHENTICATED' } });
+  await expect(
+    wrong.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }),
+  ).rejects.toMatchObject({ status: 401, error: { type: 'authentication_error', code: 'ERR_UNAUTHENTICATED' } });
   const reader = new OpenAI({ apiKey: READER, baseURL, maxRetries: 0 });
-  await expect(reader.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 403, error: { type: 'permission_error' } });
-  await expect(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { code: 'model_not_found', param: 'model' } });
+  await expect(
+    reader.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }),
+  ).rejects.toMatchObject({ status: 403, error: { type: 'permission_error' } });
+  await expect(
+    client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+  ).rejects.toMatchObject({ status: 404, error: { code: 'model_not_found', param: 'model' } });
   const bad = [
     [{ model: 'tiny', messages: [] }, 'messages'],
     [{ model: 'tiny', messages: [{ role: 'user', content: 'hi' }], temperature: 7 }, 'temperature'],
@@ -106,6 +149,9 @@ it('answers a wrong token, a missing scope, an unknown model and a bad request w
     [{ model: 'tiny', messages: [{ role: 'user', content: '   ' }] }, 'text'],
   ] as const;
   for (const [body, param] of bad) {
-    await expect(client.chat.completions.create(body as never), JSON.stringify(body)).rejects.toMatchObject({ status: 400, error: { type: 'invalid_request_error', param } });
+    await expect(client.chat.completions.create(body as never), JSON.stringify(body)).rejects.toMatchObject({
+      status: 400,
+      error: { type: 'invalid_request_error', param },
+    });
   }
 });

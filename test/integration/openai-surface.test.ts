@@ -17,7 +17,16 @@ let counting: CountingGenerator;
 let client: OpenAI;
 let encoder: SentenceEncoder;
 beforeAll(async () => {
-  world = await startApiWorld('oaisurface', { AVA_API_TOKENS: `app:${WRITER}:enqueue+read`, AVA_API_RATE_LIMIT: '10000', AVA_MAX_NEW_TOKENS: '8', AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml') }, (g) => (counting = new CountingGenerator(g)));
+  world = await startApiWorld(
+    'oaisurface',
+    {
+      AVA_API_TOKENS: `app:${WRITER}:enqueue+read`,
+      AVA_API_RATE_LIMIT: '10000',
+      AVA_MAX_NEW_TOKENS: '8',
+      AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
+    },
+    (g) => (counting = new CountingGenerator(g)),
+  );
   client = new OpenAI({ apiKey: WRITER, baseURL: `${await world.listen()}/v1`, maxRetries: 0 });
   // The encoder as the API loads it (int8 where it holds), to compare its embeddings with.
   encoder = await openEncoder(ENCODER_DIR, world.config, silentLog);
@@ -41,9 +50,17 @@ describe('a reply the model did not write', () => {
     const r = await client.chat.completions.create({ model: 'tiny', messages: user('Hello') });
     expect(r.choices[0]).toMatchObject({ message: { content: GREETING }, finish_reason: 'stop' });
     const prompt = tokens('User: Hello\nAssistant:').length;
-    expect(r.usage).toEqual({ prompt_tokens: prompt, completion_tokens: tokens(GREETING).length, total_tokens: prompt + tokens(GREETING).length });
+    expect(r.usage).toEqual({
+      prompt_tokens: prompt,
+      completion_tokens: tokens(GREETING).length,
+      total_tokens: prompt + tokens(GREETING).length,
+    });
     // The model did nothing (its counts stay 0, as metrics read them); the client is told what it used.
-    expect(await stored(r.id)).toMatchObject({ intent: 'greeting', tokens: { prompt: 0, generated: 0 }, usage: { prompt, completion: tokens(GREETING).length } });
+    expect(await stored(r.id)).toMatchObject({
+      intent: 'greeting',
+      tokens: { prompt: 0, generated: 0 },
+      usage: { prompt, completion: tokens(GREETING).length },
+    });
     expect(counting.prompts.some((p) => p.endsWith('User: Hello\nAssistant:'))).toBe(false);
   });
 
@@ -52,7 +69,12 @@ describe('a reply the model did not write', () => {
     expect(cut.choices[0].finish_reason).toBe('length');
     expect(cut.choices[0].message.content).toBe(world.generator.tokenizer.decode(tokens(GREETING).slice(0, 5)));
     expect(cut.usage!.completion_tokens).toBe(5);
-    const stream = await client.chat.completions.create({ model: 'tiny', messages: user('Hello'), max_completion_tokens: 5, stream: true });
+    const stream = await client.chat.completions.create({
+      model: 'tiny',
+      messages: user('Hello'),
+      max_completion_tokens: 5,
+      stream: true,
+    });
     let text = '';
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -77,24 +99,41 @@ describe('a reply the model did not write', () => {
 });
 
 it("puts system messages before the dialogue as the model's instructions, and counts them", async () => {
-  const plain = await client.chat.completions.create({ model: 'tiny', messages: user('tell me a joke'), max_tokens: 2 });
+  const plain = await client.chat.completions.create({
+    model: 'tiny',
+    messages: user('tell me a joke'),
+    max_tokens: 2,
+  });
   const instructed = await client.chat.completions.create({
     model: 'tiny',
-    messages: [{ role: 'system', content: 'Answer like a pirate.' }, { role: 'developer', content: 'Keep it short.' }, { role: 'user', content: 'tell me a joke' }],
+    messages: [
+      { role: 'system', content: 'Answer like a pirate.' },
+      { role: 'developer', content: 'Keep it short.' },
+      { role: 'user', content: 'tell me a joke' },
+    ],
     max_tokens: 2,
   });
   expect(counting.prompts).toContain('Answer like a pirate.\nKeep it short.\n\nUser: tell me a joke\nAssistant:');
   // The instructions' own tokens and a blank line (two newline tokens) after them.
-  expect(instructed.usage!.prompt_tokens).toBe(plain.usage!.prompt_tokens + tokens('Answer like a pirate.\nKeep it short.').length + 2 * tokens('\n').length);
+  expect(instructed.usage!.prompt_tokens).toBe(
+    plain.usage!.prompt_tokens + tokens('Answer like a pirate.\nKeep it short.').length + 2 * tokens('\n').length,
+  );
   expect(await stored(instructed.id)).toMatchObject({ intent: 'chitchat' });
 });
 
 it('sends the raw model a chat with no intents, and a text completion as the whole prompt', async () => {
   const chat = await client.chat.completions.create({ model: 'tiny-raw', messages: user('Hello'), max_tokens: 3 });
   expect(chat.model).toBe('tiny-raw');
-  expect(await stored(chat.id)).toMatchObject({ intent: 'model', tokens: { prompt: tokens('User: Hello\nAssistant:').length } });
+  expect(await stored(chat.id)).toMatchObject({
+    intent: 'model',
+    tokens: { prompt: tokens('User: Hello\nAssistant:').length },
+  });
   expect(counting.prompts.filter((p) => p === 'User: Hello\nAssistant:')).toHaveLength(1);
-  const text = await client.completions.create({ model: 'tiny-raw', prompt: 'Once upon a time, in a lighthouse', max_tokens: 3 });
+  const text = await client.completions.create({
+    model: 'tiny-raw',
+    prompt: 'Once upon a time, in a lighthouse',
+    max_tokens: 3,
+  });
   expect(counting.prompts).toContain('Once upon a time, in a lighthouse');
   expect(text.usage).toMatchObject({ prompt_tokens: tokens('Once upon a time, in a lighthouse').length });
   expect(text.usage!.completion_tokens).toBeLessThanOrEqual(3);
@@ -111,7 +150,11 @@ describe('embeddings', () => {
     const usage = encoder.tokenCounts(texts).reduce((a, b) => a + b, 0);
     // The SDK asks for base64 unless told otherwise, and decodes it.
     const viaBase64 = await client.embeddings.create({ model: 'all-MiniLM-L6-v2', input: texts });
-    const viaFloat = await client.embeddings.create({ model: 'all-MiniLM-L6-v2', input: texts, encoding_format: 'float' });
+    const viaFloat = await client.embeddings.create({
+      model: 'all-MiniLM-L6-v2',
+      input: texts,
+      encoding_format: 'float',
+    });
     for (const r of [viaBase64, viaFloat]) {
       expect(r.model).toBe('all-MiniLM-L6-v2');
       expect(r.usage).toEqual({ prompt_tokens: usage, total_tokens: usage });
@@ -120,7 +163,11 @@ describe('embeddings', () => {
       // last place moves with the batch's padding and the thread's float state).
       r.data.forEach((d, i) => expect(maxDifference(d.embedding, expected[i])).toBeLessThan(1e-6));
     }
-    const one = await client.embeddings.create({ model: 'all-MiniLM-L6-v2', input: texts[0], encoding_format: 'float' });
+    const one = await client.embeddings.create({
+      model: 'all-MiniLM-L6-v2',
+      input: texts[0],
+      encoding_format: 'float',
+    });
     expect(one.data).toHaveLength(1);
     expect(maxDifference(one.data[0].embedding, (await encoder.embed([texts[0]]))[0])).toBeLessThan(1e-6);
   });
@@ -134,7 +181,10 @@ describe('embeddings', () => {
       [{ model: 'text-embedding-3-small', input: 'fine' }, 404, 'model'],
     ] as const;
     for (const [body, status, param] of refused) {
-      await expect(client.embeddings.create(body as never), JSON.stringify(body).slice(0, 80)).rejects.toMatchObject({ status, error: { param } });
+      await expect(client.embeddings.create(body as never), JSON.stringify(body).slice(0, 80)).rejects.toMatchObject({
+        status,
+        error: { param },
+      });
     }
   });
 });

@@ -28,15 +28,24 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const promtool = (...args: string[]) => execFileSync('promtool', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const promtool = (...args: string[]) =>
+  execFileSync('promtool', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 /** Metric names an expression reads, histogram and summary series folded to their family. */
-const metricNames = (expr: string) => [...expr.matchAll(/\bava_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''));
+const metricNames = (expr: string) =>
+  [...expr.matchAll(/\bava_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, ''));
 
 /** A real scrape of the API's /metrics once a message has been answered and a heartbeat has carried the metrics. */
 async function scrape(): Promise<string> {
-  await world.producer.enqueue({ v: 1, messageId: 'ops-1', conversationId: 'ops', userId: 'u', text: 'Where is my parcel?' });
+  await world.producer.enqueue({
+    v: 1,
+    messageId: 'ops-1',
+    conversationId: 'ops',
+    userId: 'u',
+    text: 'Where is my parcel?',
+  });
   await followReplies(world.database, ['ops-1'], () => undefined, 30_000);
-  const body = async () => (await world.api.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
+  const body = async () =>
+    (await world.api.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })).body;
   await expect.poll(body, { timeout: 15_000, interval: 500 }).toMatch(/^ava_replies_total\{/m);
   return body();
 }
@@ -50,11 +59,24 @@ it('has alert rules that promtool accepts and whose unit tests pass, on metrics 
 });
 
 it('has a Grafana dashboard whose every query is valid PromQL on exposed metrics', async () => {
-  const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as { uid: string; panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as {
+    uid: string;
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
   const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
   expect(exprs.length).toBeGreaterThanOrEqual(9);
   // promtool parses PromQL in rule files: each query becomes a recording rule ($__rate_interval is Grafana's).
-  const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `ava_dashboard_query_${i}`, expr: expr.replaceAll('$__rate_interval', '5m') })) }] };
+  const rules = {
+    groups: [
+      {
+        name: 'dashboard',
+        rules: exprs.map((expr, i) => ({
+          record: `ava_dashboard_query_${i}`,
+          expr: expr.replaceAll('$__rate_interval', '5m'),
+        })),
+      },
+    ],
+  };
   const file = path.join(tmp, 'dashboard-queries.yml');
   await writeFile(file, JSON.stringify(rules));
   expect(promtool('check', 'rules', file)).toMatch(new RegExp(`SUCCESS: ${exprs.length} rules found`));
@@ -67,7 +89,11 @@ it('exposes the age of the oldest waiting message, 0 when none waits', async () 
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
   try {
-    const metrics = new ApiMetrics(new QueueView(queue), redis, new RedisKeys(config.queuePrefix, config.queueName).workers);
+    const metrics = new ApiMetrics(
+      new QueueView(queue),
+      redis,
+      new RedisKeys(config.queuePrefix, config.queueName).workers,
+    );
     const age = async () => Number(/^ava_queue_oldest_waiting_seconds (\S+)$/m.exec((await metrics.render()).body)![1]);
     expect(await age()).toBe(0);
     await queue.add('message', { n: 1 }, { jobId: 'first' });

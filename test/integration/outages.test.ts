@@ -26,11 +26,23 @@ const GRACE_MS = 3_000;
 
 let own: OwnRedis;
 let world: Awaited<ReturnType<typeof startApiWorld>>;
-const msg = (id: string) => ({ v: 1 as const, messageId: id, conversationId: `out-${id}`, userId: 'u-out', text: `Hello, this is ${id}` });
+const msg = (id: string) => ({
+  v: 1 as const,
+  messageId: id,
+  conversationId: `out-${id}`,
+  userId: 'u-out',
+  text: `Hello, this is ${id}`,
+});
 
 beforeAll(async () => {
   own = await OwnRedis.start();
-  world = await startApiWorld('outage', { AVA_REDIS_URL: own.url, AVA_API_TOKENS: `crm:${TOKEN}:enqueue+read`, AVA_REDIS_COMMAND_TIMEOUT_MS: String(TIMEOUT_MS), AVA_MAX_NEW_TOKENS: '2', ...FAST_LOCKS });
+  world = await startApiWorld('outage', {
+    AVA_REDIS_URL: own.url,
+    AVA_API_TOKENS: `crm:${TOKEN}:enqueue+read`,
+    AVA_REDIS_COMMAND_TIMEOUT_MS: String(TIMEOUT_MS),
+    AVA_MAX_NEW_TOKENS: '2',
+    ...FAST_LOCKS,
+  });
 }, 120_000);
 afterAll(async () => {
   own?.resume();
@@ -47,7 +59,12 @@ async function timed(opts: InjectOptions) {
 
 describe('the API while Redis is away', () => {
   it('paused (SIGSTOP): enqueue answers 503 with Retry-After, long-polls keep their wait, /readyz says redis: false, each within its bound; then everything accepted is answered', async () => {
-    const before = await world.api.inject({ method: 'POST', url: '/v1/messages', payload: msg('before-pause'), headers: as });
+    const before = await world.api.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: msg('before-pause'),
+      headers: as,
+    });
     expect(before.statusCode).toBe(202);
     await followReplies(world.database, ['before-pause'], () => undefined, 30_000);
     own.pause();
@@ -56,7 +73,10 @@ describe('the API while Redis is away', () => {
       console.info(`Redis paused: enqueue answered ${enqueue.res.statusCode} in ${enqueue.ms.toFixed(0)} ms`);
       expect(enqueue.res.statusCode, enqueue.res.body).toBe(503);
       expect(enqueue.res.headers['retry-after']).toBe('2');
-      expect(enqueue.res.json().error).toMatchObject({ code: 'ERR_SERVICE_UNAVAILABLE', message: expect.stringContaining('Redis') });
+      expect(enqueue.res.json().error).toMatchObject({
+        code: 'ERR_SERVICE_UNAVAILABLE',
+        message: expect.stringContaining('Redis'),
+      });
       expect(enqueue.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
       const poll = await timed({ url: '/v1/messages/never-sent?wait=2000', headers: as });
       console.info(`Redis paused: a 2 s long-poll answered ${poll.res.statusCode} in ${poll.ms.toFixed(0)} ms`);
@@ -71,7 +91,14 @@ describe('the API while Redis is away', () => {
       own.resume();
     }
     // Redis back: the API and the worker go on by themselves.
-    await expect.poll(async () => (await world.api.inject({ method: 'POST', url: '/v1/messages', payload: msg('after-pause'), headers: as })).statusCode, { timeout: 15_000, interval: 250 }).toBe(202);
+    await expect
+      .poll(
+        async () =>
+          (await world.api.inject({ method: 'POST', url: '/v1/messages', payload: msg('after-pause'), headers: as }))
+            .statusCode,
+        { timeout: 15_000, interval: 250 },
+      )
+      .toBe(202);
     await followReplies(world.database, ['after-pause'], () => undefined, 30_000);
     // The 503 promised nothing: the enqueue may still have reached Redis (it sat in the socket while Redis was
     // frozen). A client retries with the same messageId, which is idempotent; either way it is answered at most once.
@@ -80,7 +107,10 @@ describe('the API while Redis is away', () => {
 
   it('killed: requests answer 503 at once; restarted: the worker reconnects by itself and nothing accepted is lost', async () => {
     const accepted = ['k-1', 'k-2', 'k-3'];
-    expect((await world.api.inject({ method: 'POST', url: '/v1/messages', payload: accepted.map(msg), headers: as })).statusCode).toBe(202);
+    expect(
+      (await world.api.inject({ method: 'POST', url: '/v1/messages', payload: accepted.map(msg), headers: as }))
+        .statusCode,
+    ).toBe(202);
     await own.kill();
     const enqueue = await timed({ method: 'POST', url: '/v1/messages', payload: msg('during-kill'), headers: as });
     console.info(`Redis killed: enqueue answered ${enqueue.res.statusCode} in ${enqueue.ms.toFixed(0)} ms`);
@@ -94,17 +124,35 @@ describe('the API while Redis is away', () => {
     const restarted = performance.now();
     // The append-only file (fsync always) kept the accepted messages; the worker answers each once.
     await followReplies(world.database, accepted, () => undefined, 60_000);
-    console.info(`Redis killed and restarted: the worker answered the ${accepted.length} accepted messages ${(performance.now() - restarted).toFixed(0)} ms after the restart`);
+    console.info(
+      `Redis killed and restarted: the worker answered the ${accepted.length} accepted messages ${(performance.now() - restarted).toFixed(0)} ms after the restart`,
+    );
     for (const id of accepted) expect(await world.database.replies.countDocuments({ _id: id })).toBe(1);
   });
 });
 
 describe('a worker while Redis is away', () => {
   it('stops within its grace period with Redis paused mid-batch; a new worker answers every accepted message once', async () => {
-    const config = testConfig(isolatedNames('outage_worker'), { AVA_REDIS_URL: own.url, AVA_SHUTDOWN_GRACE_MS: String(GRACE_MS), AVA_MAX_NEW_TOKENS: '24', ...FAST_LOCKS });
-    const generator = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+    const config = testConfig(isolatedNames('outage_worker'), {
+      AVA_REDIS_URL: own.url,
+      AVA_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      AVA_MAX_NEW_TOKENS: '24',
+      ...FAST_LOCKS,
+    });
+    const generator = await EngineGenerator.load({
+      id: 'tiny',
+      dir: TINY_MODEL_DIR,
+      intraOpThreads: 1,
+      maxBatchSize: 16,
+      maxCachedTokens: 8192,
+    });
     const redis = await connectRedis({ url: own.url });
-    const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+    const producer = new MessageProducer(redis, {
+      queueName: config.queueName,
+      prefix: config.queuePrefix,
+      attempts: 3,
+      backoffMs: 100,
+    });
     const database = await Database.connect(config.mongoUrl, config.dbName);
     const ids = Array.from({ length: 24 }, (_, i) => `w-${i}`);
     try {

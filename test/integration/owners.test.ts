@@ -8,23 +8,39 @@ const ALICE_APP = 'alice-app-token-0123456789abcdef';
 const OTHER_APP = 'other-app-token-0123456789abcdef';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 let world: Awaited<ReturnType<typeof startApiWorld>>;
-const msg = (messageId: string, conversationId: string, userId: string, text = `Hello from ${userId}`) => ({ v: 1, messageId, conversationId, userId, text });
+const msg = (messageId: string, conversationId: string, userId: string, text = `Hello from ${userId}`) => ({
+  v: 1,
+  messageId,
+  conversationId,
+  userId,
+  text,
+});
 
 beforeAll(async () => {
-  world = await startApiWorld('owners', { AVA_API_TOKENS: `alice:${ALICE_APP}:enqueue+read,other:${OTHER_APP}:enqueue`, AVA_MAX_NEW_TOKENS: '2' });
+  world = await startApiWorld('owners', {
+    AVA_API_TOKENS: `alice:${ALICE_APP}:enqueue+read,other:${OTHER_APP}:enqueue`,
+    AVA_MAX_NEW_TOKENS: '2',
+  });
 }, 120_000);
 afterAll(async () => world?.close());
 
 describe('conversations and uploads have owners', () => {
   it('refuses a message from another userId for a conversation, 403 naming conversationId, and never touches the owner’s history', async () => {
-    const post = (token: string, payload: object) => world.api.inject({ method: 'POST', url: '/v1/messages', payload, headers: as(token) });
+    const post = (token: string, payload: object) =>
+      world.api.inject({ method: 'POST', url: '/v1/messages', payload, headers: as(token) });
     expect((await post(ALICE_APP, msg('own-1', 'alice-conv', 'alice', 'My order is MP-10001.'))).statusCode).toBe(202);
     await followReplies(world.database, ['own-1'], () => undefined, 30_000);
     const intruder = await post(OTHER_APP, msg('intrude-1', 'alice-conv', 'mallory', 'What did I say my order was?'));
     expect(intruder.statusCode).toBe(403);
-    expect(intruder.json().error).toMatchObject({ code: 'ERR_CONVERSATION_OWNER', issues: [{ path: 'conversationId', message: expect.stringContaining('belongs to another user') }] });
+    expect(intruder.json().error).toMatchObject({
+      code: 'ERR_CONVERSATION_OWNER',
+      issues: [{ path: 'conversationId', message: expect.stringContaining('belongs to another user') }],
+    });
     // In a bulk POST the offending item is named by its index and nothing of the request is queued.
-    const bulk = await post(OTHER_APP, [msg('mine-1', 'mallory-conv', 'mallory'), msg('intrude-2', 'alice-conv', 'mallory')]);
+    const bulk = await post(OTHER_APP, [
+      msg('mine-1', 'mallory-conv', 'mallory'),
+      msg('intrude-2', 'alice-conv', 'mallory'),
+    ]);
     expect(bulk.statusCode).toBe(403);
     expect(bulk.json().error.issues.map((i: { path: string }) => i.path)).toEqual(['[1].conversationId']);
     // The owner goes on; the intruder's own conversation is its own.
@@ -39,8 +55,22 @@ describe('conversations and uploads have owners', () => {
 
   it('fails a message that names an upload made for another message (ERR_AUDIO_NOT_YOURS), hearing nothing of it', async () => {
     const uploads = new UploadRepository(world.database);
-    const fileId = await uploads.put(Buffer.from('RIFF0000WAVEfmt '), { contentType: 'audio/wav', messageId: 'alice-voice-1' });
-    const res = await world.api.inject({ method: 'POST', url: '/v1/messages', payload: { v: 1, messageId: 'steal-1', conversationId: 'thief-conv', userId: 'mallory', audio: { fileId, language: 'en' } }, headers: as(OTHER_APP) });
+    const fileId = await uploads.put(Buffer.from('RIFF0000WAVEfmt '), {
+      contentType: 'audio/wav',
+      messageId: 'alice-voice-1',
+    });
+    const res = await world.api.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: {
+        v: 1,
+        messageId: 'steal-1',
+        conversationId: 'thief-conv',
+        userId: 'mallory',
+        audio: { fileId, language: 'en' },
+      },
+      headers: as(OTHER_APP),
+    });
     expect(res.statusCode).toBe(202);
     await followReplies(world.database, ['steal-1'], () => undefined, 30_000);
     const reply = await world.database.replies.findOne({ _id: 'steal-1' });

@@ -28,7 +28,12 @@ afterAll(async () => generator.close());
 async function world(tag: string, overrides: Record<string, string> = {}) {
   const config = testConfig(isolatedNames(tag), overrides);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
   const db = await Database.connect(config.mongoUrl, config.dbName);
   const apps: WorkerApp[] = [];
   const w = {
@@ -82,7 +87,12 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       text: expect.any(String),
       model: { id: 'tiny', revision: expect.stringMatching(/^[0-9a-f]{12}$/) },
       tokens: { prompt: expect.any(Number), generated: expect.any(Number) },
-      timings: { queuedAt: expect.any(Date), startedAt: expect.any(Date), finishedAt: expect.any(Date), inferenceMs: expect.any(Number) },
+      timings: {
+        queuedAt: expect.any(Date),
+        startedAt: expect.any(Date),
+        finishedAt: expect.any(Date),
+        inferenceMs: expect.any(Number),
+      },
       createdAt: expect.any(Date),
     });
     expect(doc!.tokens.generated).toBeGreaterThan(0);
@@ -90,8 +100,13 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(doc!.timings.queuedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
     expect(doc!.timings.startedAt.getTime()).toBeGreaterThanOrEqual(doc!.timings.queuedAt.getTime());
     // Turns are appended right after the replies are stored.
-    await expect.poll(() => w.db.turns.find({ conversationId: 'c1' }).toArray()).toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
-    expect(await w.db.conversations.findOne({ _id: 'c1' })).toMatchObject({ userId: 'u1', updatedAt: expect.any(Date) });
+    await expect
+      .poll(() => w.db.turns.find({ conversationId: 'c1' }).toArray())
+      .toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
+    expect(await w.db.conversations.findOne({ _id: 'c1' })).toMatchObject({
+      userId: 'u1',
+      updatedAt: expect.any(Date),
+    });
     const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
     await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     await queue.close();
@@ -124,7 +139,10 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
     expect(await w.db.turns.countDocuments({ conversationId: 'c1' })).toBe(1);
     // The counters behind the stats count the reply once too.
-    expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({ replied: 1, failed: 0 });
+    expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({
+      replied: 1,
+      failed: 0,
+    });
   });
 
   it('stores a failed reply with its code for invalid job data, does not retry it, and keeps working', async () => {
@@ -137,8 +155,14 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await queue.add(MESSAGE_JOB_NAME, { garbage: { $gt: '' } }, { jobId: 'no-id', attempts: 3 });
     await w.producer.enqueue(msg('good'));
     await followReplies(w.db, ['m-bad', 'm-v2', 'no-id', 'm-good'], () => undefined, 30_000);
-    expect(await w.db.replies.findOne({ _id: 'm-bad' })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT', message: expect.stringContaining('text') } });
-    expect(await w.db.replies.findOne({ _id: 'm-v2' })).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT', message: expect.stringContaining('v must be 1') } });
+    expect(await w.db.replies.findOne({ _id: 'm-bad' })).toMatchObject({
+      status: 'failed',
+      error: { code: 'ERR_CONTRACT', message: expect.stringContaining('text') },
+    });
+    expect(await w.db.replies.findOne({ _id: 'm-v2' })).toMatchObject({
+      status: 'failed',
+      error: { code: 'ERR_CONTRACT', message: expect.stringContaining('v must be 1') },
+    });
     // Keyed by its job id, which BullMQ keeps unique: no other message's reply can be claimed.
     const noId = await w.db.replies.findOne({ _id: 'no-id' });
     expect(noId).toMatchObject({ status: 'failed', error: { code: 'ERR_CONTRACT' } });
@@ -157,16 +181,30 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await w.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => msg(i, `conv-${i}`)));
     const counting = new CountingGenerator(generator);
     await w.startWorker(counting);
-    await followReplies(w.db, Array.from({ length: 16 }, (_, i) => `m-${i}`), () => undefined, 30_000);
+    await followReplies(
+      w.db,
+      Array.from({ length: 16 }, (_, i) => `m-${i}`),
+      () => undefined,
+      30_000,
+    );
     expect(counting.calls).toEqual([16]);
     expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(16);
   });
 
   it('answers each message of a batch exactly as if it were generated alone', async () => {
-    const texts = ['Hi', 'Where is my order 1234? It has been two weeks.', '你好', 'Can I pay by card?', 'ok', '请问你们周末营业吗？我想周六过来看看。'];
+    const texts = [
+      'Hi',
+      'Where is my order 1234? It has been two weeks.',
+      '你好',
+      'Can I pay by card?',
+      'ok',
+      '请问你们周末营业吗？我想周六过来看看。',
+    ];
     const alone = [];
     for (const t of texts) {
-      const [one] = await generator.generate([{ promptIds: generator.tokenizer.encode(`User: ${t}\nAssistant:`), maxNewTokens: 8 }]);
+      const [one] = await generator.generate([
+        { promptIds: generator.tokenizer.encode(`User: ${t}\nAssistant:`), maxNewTokens: 8 },
+      ]);
       if (one.finishReason === 'error') throw one.error;
       alone.push(one.text);
     }
@@ -174,10 +212,18 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await w.producer.enqueueMany(texts.map((t, i) => msg(i, `conv-${i}`, t)));
     const counting = new CountingGenerator(generator);
     await w.startWorker(counting);
-    await followReplies(w.db, texts.map((_, i) => `m-${i}`), () => undefined, 30_000);
+    await followReplies(
+      w.db,
+      texts.map((_, i) => `m-${i}`),
+      () => undefined,
+      30_000,
+    );
     expect(counting.calls).toEqual([texts.length]);
     // A left-padded batch changes the float sums: equal texts, but after a step within float noise (margins from the engine) either may part.
-    const [paths, eos] = [await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024 }), generator.tokenizer.eosTokenId];
+    const [paths, eos] = [
+      await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024 }),
+      generator.tokenizer.eosTokenId,
+    ];
     const decode = (t: number[]) => generator.tokenizer.decode(t.filter((x) => x !== eos));
     try {
       for (let i = 0; i < texts.length; i++) {
@@ -212,27 +258,47 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
   });
 
   it('fails a poisoned request alone: the other 15 of its batch run through the model once and stream once', async () => {
-    const engine = await EngineGenerator.load({ id: 'tiny', dir: TINY_MODEL_DIR, intraOpThreads: 1, maxBatchSize: 16, maxCachedTokens: 8192 });
+    const engine = await EngineGenerator.load({
+      id: 'tiny',
+      dir: TINY_MODEL_DIR,
+      intraOpThreads: 1,
+      maxBatchSize: 16,
+      maxCachedTokens: 8192,
+    });
     try {
       const w = await world('poison', { AVA_BATCH_WAIT_MS: '300', AVA_BATCH_SIZE: '16' });
-      await w.producer.enqueueMany(Array.from({ length: 16 }, (_, i) => msg(i, `p-${i}`, i === 7 ? 'POISON please' : `Hello number ${i}`)));
+      await w.producer.enqueueMany(
+        Array.from({ length: 16 }, (_, i) => msg(i, `p-${i}`, i === 7 ? 'POISON please' : `Hello number ${i}`)),
+      );
       // The poisoned request fails inside the running batch, at its first piece of text.
       const counting = new CountingGenerator(engine, (prompt) => prompt.includes('POISON'));
       const admittedBefore = engine.batcher.stats.admitted;
       await w.startWorker(counting);
       const ids = Array.from({ length: 16 }, (_, i) => `m-${i}`);
       await followReplies(w.db, ids, () => undefined, 30_000);
-      expect(await w.db.replies.findOne({ _id: 'm-7' })).toMatchObject({ status: 'failed', error: { code: 'ERR_GENERATION', message: expect.stringContaining('POISON') } });
+      expect(await w.db.replies.findOne({ _id: 'm-7' })).toMatchObject({
+        status: 'failed',
+        error: { code: 'ERR_GENERATION', message: expect.stringContaining('POISON') },
+      });
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(15);
       expect(counting.calls).toEqual([16]);
       expect(engine.batcher.stats.admitted - admittedBefore).toBe(16);
       for (const id of ids.filter((x) => x !== 'm-7')) {
-        const entries = await w.redis.xrange(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id), '-', '+');
-        const events = entries.map(([, fields]) => JSON.parse(fields[1]) as { type: string; text?: string; attempt?: string });
+        const entries = await w.redis.xrange(
+          new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id),
+          '-',
+          '+',
+        );
+        const events = entries.map(
+          ([, fields]) => JSON.parse(fields[1]) as { type: string; text?: string; attempt?: string },
+        );
         const tokens = events.filter((e) => e.type === 'token');
         expect(new Set(tokens.map((e) => e.attempt)).size, id).toBe(1);
         expect(tokens.map((e) => e.text).join(''), id).toBe((await w.db.replies.findOne({ _id: id }))!.text);
-        expect(events.filter((e) => e.type === 'done'), id).toHaveLength(1);
+        expect(
+          events.filter((e) => e.type === 'done'),
+          id,
+        ).toHaveLength(1);
       }
     } finally {
       await engine.close();
@@ -242,19 +308,35 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
   it('retries with exponential backoff while the database is unreachable, then stores every reply once', async () => {
     const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
     try {
-      const w = await world('dbdown', { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '500', AVA_BATCH_WAIT_MS: '50' });
-      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), { queueName: w.config.queueName, prefix: w.config.queuePrefix, attempts: 10, backoffMs: 100 });
+      const w = await world('dbdown', {
+        AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`,
+        AVA_MONGO_TIMEOUT_MS: '500',
+        AVA_BATCH_WAIT_MS: '50',
+      });
+      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), {
+        queueName: w.config.queueName,
+        prefix: w.config.queuePrefix,
+        attempts: 10,
+        backoffMs: 100,
+      });
       await w.startWorker();
       await proxy.cut();
       await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(i, `c-${i}`)));
       await sleep(2_500);
       await proxy.restore();
-      await followReplies(w.db, Array.from({ length: 6 }, (_, i) => `m-${i}`), () => undefined, 60_000);
+      await followReplies(
+        w.db,
+        Array.from({ length: 6 }, (_, i) => `m-${i}`),
+        () => undefined,
+        60_000,
+      );
       expect(await w.db.replies.countDocuments({})).toBe(6);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(6);
       const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
       await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 6 });
-      const attempts = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await queue.getJob(messageJobId(`m-${i}`)))!.attemptsMade));
+      const attempts = await Promise.all(
+        Array.from({ length: 6 }, async (_, i) => (await queue.getJob(messageJobId(`m-${i}`)))!.attemptsMade),
+      );
       expect(Math.max(...attempts), `attempts: ${attempts}`).toBeGreaterThanOrEqual(2);
       await queue.close();
       await producer.close();
@@ -266,8 +348,18 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
   it('gives every message a stored reply when the database is down longer than the whole retry budget', async () => {
     const proxy = await TcpProxy.start(Number(new URL(MONGO_URL).port || 27017));
     try {
-      const w = await world('exhausted', { AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`, AVA_MONGO_TIMEOUT_MS: '300', AVA_BATCH_WAIT_MS: '50', AVA_RECONCILE_INTERVAL_MS: '300' });
-      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), { queueName: w.config.queueName, prefix: w.config.queuePrefix, attempts: 2, backoffMs: 100 });
+      const w = await world('exhausted', {
+        AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`,
+        AVA_MONGO_TIMEOUT_MS: '300',
+        AVA_BATCH_WAIT_MS: '50',
+        AVA_RECONCILE_INTERVAL_MS: '300',
+      });
+      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), {
+        queueName: w.config.queueName,
+        prefix: w.config.queuePrefix,
+        attempts: 2,
+        backoffMs: 100,
+      });
       await w.startWorker();
       await producer.enqueueMany(Array.from({ length: 3 }, (_, i) => msg(`before-${i}`, `c-${i}`)));
       await followReplies(w.db, ['m-before-0', 'm-before-1', 'm-before-2'], () => undefined, 30_000);
@@ -283,7 +375,14 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       const during = Array.from({ length: 6 }, (_, i) => `m-during-${i}`);
       await followReplies(w.db, during, () => undefined, 30_000);
       for (const id of during) {
-        expect(await w.db.replies.findOne({ _id: id }), id).toMatchObject({ status: 'failed', conversationId: expect.any(String), error: { code: 'ERR_RETRIES_EXHAUSTED', message: expect.stringMatching(/gave up after 2 attempts; last error: ERR_STORAGE/) } });
+        expect(await w.db.replies.findOne({ _id: id }), id).toMatchObject({
+          status: 'failed',
+          conversationId: expect.any(String),
+          error: {
+            code: 'ERR_RETRIES_EXHAUSTED',
+            message: expect.stringMatching(/gave up after 2 attempts; last error: ERR_STORAGE/),
+          },
+        });
       }
       // Their places in their conversations are released just after their failed replies are stored, so no next
       // message waits on them.
@@ -294,7 +393,10 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await sleep(1_000);
       expect(await w.db.replies.countDocuments({})).toBe(9);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(3);
-      expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({ replied: 3, failed: 6 });
+      expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({
+        replied: 3,
+        failed: 6,
+      });
       await queue.close();
       await producer.close();
     } finally {

@@ -19,19 +19,33 @@ const run = promisify(execFile);
 let app: string;
 beforeAll(async () => {
   const lock = await readFile(path.join(ROOT, 'package-lock.json'));
-  const hash = createHash('sha256').update(lock).update(await readFile(path.join(ROOT, 'package.json'))).digest('hex').slice(0, 16);
-  const cache = path.join(process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'), `production-install-${hash}`);
+  const hash = createHash('sha256')
+    .update(lock)
+    .update(await readFile(path.join(ROOT, 'package.json')))
+    .digest('hex')
+    .slice(0, 16);
+  const cache = path.join(
+    process.env.AVA_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'ava'),
+    `production-install-${hash}`,
+  );
   if (!(await stat(path.join(cache, 'node_modules')).catch(() => undefined))) {
     const tmp = `${cache}.${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
     for (const f of ['package.json', 'package-lock.json', '.npmrc']) await cp(path.join(ROOT, f), path.join(tmp, f));
-    await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tmp, timeout: 600_000 });
+    await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: tmp,
+      timeout: 600_000,
+    });
     await rename(tmp, cache);
   }
   app = await import('node:fs/promises').then((fs) => fs.mkdtemp(path.join(os.tmpdir(), 'ava-production-')));
-  await cp(path.join(cache, 'node_modules'), path.join(app, 'node_modules'), { recursive: true, verbatimSymlinks: true });
-  for (const f of ['package.json', 'dist', 'bin', 'config', 'kb']) await cp(path.join(ROOT, f), path.join(app, f), { recursive: true });
+  await cp(path.join(cache, 'node_modules'), path.join(app, 'node_modules'), {
+    recursive: true,
+    verbatimSymlinks: true,
+  });
+  for (const f of ['package.json', 'dist', 'bin', 'config', 'kb'])
+    await cp(path.join(ROOT, f), path.join(app, f), { recursive: true });
 }, 660_000);
 afterAll(async () => {
   if (app) await rm(app, { recursive: true, force: true });
@@ -39,7 +53,8 @@ afterAll(async () => {
 
 describe('the production install (dist/ and production dependencies only)', () => {
   it('has no TypeScript tooling, and the CLI runs', async () => {
-    for (const dev of ['typescript', 'tsx', 'vitest']) await expect(stat(path.join(app, 'node_modules', dev))).rejects.toThrow(/ENOENT/);
+    for (const dev of ['typescript', 'tsx', 'vitest'])
+      await expect(stat(path.join(app, 'node_modules', dev))).rejects.toThrow(/ENOENT/);
     const { stdout } = await run(process.execPath, ['bin/ava.js', '--help'], { cwd: app });
     expect(stdout).toMatch(/enqueue/);
   });
@@ -52,13 +67,22 @@ describe('the production install (dist/ and production dependencies only)', () =
       await worker.waitFor((l) => l.msg === 'worker ready');
       await world.producer.enqueueMany([
         { v: 1, messageId: 'prod-order', conversationId: 'c1', userId: 'u', text: 'Where is my order MP-10001?' },
-        { v: 1, messageId: 'prod-chat', conversationId: 'c2', userId: 'u', text: 'Tell me something nice about the weather today' },
+        {
+          v: 1,
+          messageId: 'prod-chat',
+          conversationId: 'c2',
+          userId: 'u',
+          text: 'Tell me something nice about the weather today',
+        },
       ]);
       await followReplies(world.db, ['prod-order', 'prod-chat'], () => undefined, 60_000);
       const order = await world.db.replies.findOne({ _id: 'prod-order' });
       expect(order).toMatchObject({ status: 'replied', intent: 'order_status' });
       expect(order!.text).toMatch(/MP-10001 has shipped/);
-      expect(await world.db.replies.findOne({ _id: 'prod-chat' })).toMatchObject({ status: 'replied', tokens: { generated: expect.any(Number) } });
+      expect(await world.db.replies.findOne({ _id: 'prod-chat' })).toMatchObject({
+        status: 'replied',
+        tokens: { generated: expect.any(Number) },
+      });
       worker.child.kill('SIGTERM');
       expect(await worker.exited).toBe(0);
     } finally {

@@ -24,12 +24,29 @@ beforeAll(async () => {
   set = await RedisSentinelSet.start();
   config = testConfig(isolatedNames('failover'), { AVA_REDIS_URL: `redis://127.0.0.1:${set.masterPort}` });
   db = await Database.connect(config.mongoUrl, config.dbName);
-  const sentinelEnv = { AVA_REDIS_SENTINELS: set.sentinels, AVA_REDIS_SENTINEL_MASTER: SENTINEL_MASTER, AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' };
+  const sentinelEnv = {
+    AVA_REDIS_SENTINELS: set.sentinels,
+    AVA_REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
+    AVA_LOCK_DURATION_MS: '5000',
+    AVA_STALLED_INTERVAL_MS: '1000',
+  };
   worker = spawnWorker(config, sentinelEnv);
   const port = await stablePort();
   api = spawn(process.execPath, ['dist/workers/api-server.js'], {
     cwd: ROOT,
-    env: { ...process.env, ...sentinelEnv, AVA_REDIS_URL: config.redisUrl, AVA_MONGO_URL: config.mongoUrl, AVA_DB_NAME: config.dbName, AVA_QUEUE_NAME: config.queueName, AVA_API_PORT: String(port), AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_REDIS_MIN_REPLICAS: '1', AVA_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      ...sentinelEnv,
+      AVA_REDIS_URL: config.redisUrl,
+      AVA_MONGO_URL: config.mongoUrl,
+      AVA_DB_NAME: config.dbName,
+      AVA_QUEUE_NAME: config.queueName,
+      AVA_API_PORT: String(port),
+      AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`,
+      AVA_API_RATE_LIMIT: '100000',
+      AVA_REDIS_MIN_REPLICAS: '1',
+      AVA_LOG_LEVEL: 'warn',
+    },
     stdio: 'ignore',
   });
   base = `http://127.0.0.1:${port}`;
@@ -46,95 +63,162 @@ afterAll(async () => {
   await cleanup(config);
 });
 
-it('fails over when the master is killed with SIGKILL mid-run: every message the API accepted gets exactly one reply', { timeout: 120_000 }, async () => {
-  const accepted: Array<{ id: string; at: number }> = [];
-  const refused: string[] = [];
-  let killedAt = 0;
-  const acceptedSinceKill = () => accepted.filter((a) => killedAt && a.at > killedAt).length;
-  // Until 80 are accepted before the kill and 70 after it: while the sentinels elect a new master the API refuses at
-  // once (503, Retry-After), so the client keeps sending, pausing a little after each refusal, for up to a minute.
-  const deadline = performance.now() + 60_000;
-  for (let i = 0; acceptedSinceKill() < 70 && performance.now() < deadline; i++) {
-    const id = `fo-${i}`;
-    if (accepted.length === 80 && !killedAt) {
-      await set.killMaster();
-      killedAt = performance.now();
-    }
-    try {
-      const res = await fetch(`${base}/v1/messages`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ v: 1, messageId: id, conversationId: `c-${i % 7}`, userId: 'u', text: `Message ${i}: where is my order?` }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (res.status === 202) accepted.push({ id, at: performance.now() });
-      else {
-        refused.push(`${id} (${res.status})`);
-        await sleep(100);
+it(
+  'fails over when the master is killed with SIGKILL mid-run: every message the API accepted gets exactly one reply',
+  { timeout: 120_000 },
+  async () => {
+    const accepted: Array<{ id: string; at: number }> = [];
+    const refused: string[] = [];
+    let killedAt = 0;
+    const acceptedSinceKill = () => accepted.filter((a) => killedAt && a.at > killedAt).length;
+    // Until 80 are accepted before the kill and 70 after it: while the sentinels elect a new master the API refuses at
+    // once (503, Retry-After), so the client keeps sending, pausing a little after each refusal, for up to a minute.
+    const deadline = performance.now() + 60_000;
+    for (let i = 0; acceptedSinceKill() < 70 && performance.now() < deadline; i++) {
+      const id = `fo-${i}`;
+      if (accepted.length === 80 && !killedAt) {
+        await set.killMaster();
+        killedAt = performance.now();
       }
-    } catch (err) {
-      refused.push(`${id} (${(err as Error).name})`);
+      try {
+        const res = await fetch(`${base}/v1/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            v: 1,
+            messageId: id,
+            conversationId: `c-${i % 7}`,
+            userId: 'u',
+            text: `Message ${i}: where is my order?`,
+          }),
+          signal: AbortSignal.timeout(10_000),
+        });
+        if (res.status === 202) accepted.push({ id, at: performance.now() });
+        else {
+          refused.push(`${id} (${res.status})`);
+          await sleep(100);
+        }
+      } catch (err) {
+        refused.push(`${id} (${(err as Error).name})`);
+      }
+      await sleep(10);
     }
-    await sleep(10);
-  }
-  expect(killedAt).toBeGreaterThan(0);
-  expect(set.replicaPorts).toContain(await set.currentMasterPort());
-  const after = accepted.filter((a) => a.at > killedAt);
-  expect(after.length).toBeGreaterThan(60);
-  // The gap in acceptances around the kill is the failover as a client sees it.
-  const gapMs = Math.round(after[0].at - killedAt);
-  console.info(`failover: ${accepted.length} accepted (${refused.length} refused or timed out: ${refused.slice(0, 20).join(', ') || 'none'}${refused.length > 20 ? ', …' : ''}), first accepted ${gapMs} ms after the kill`);
-  await followReplies(db, accepted.map((a) => a.id), () => undefined, 90_000);
-  expect(await db.replies.countDocuments({ _id: { $in: accepted.map((a) => a.id) } })).toBe(accepted.length);
-  // A refused enqueue promises nothing: a 503 (no replica confirmed the write within 5 s while the sentinels were
-  // still re-pointing the replicas) or a client time-out may come after the job landed on the new master, and such a
-  // job is answered like any other — once, since replies are keyed by messageId. So every stored reply is a
-  // `replied` one for a message that was sent, and there are at least as many as were accepted.
-  const stored = await db.replies.find({}, { projection: { _id: 1, status: 1 } }).toArray();
-  const sent = new Set([...accepted.map((a) => a.id), ...refused.map((r) => r.split(' ')[0])]);
-  expect(stored.filter((d) => !sent.has(d._id) || d.status !== 'replied')).toEqual([]);
-  expect(stored.length).toBeGreaterThanOrEqual(accepted.length);
-  const acceptedIds = new Set(accepted.map((a) => a.id));
-  console.info(`replies stored: ${stored.length}; for enqueues refused but landed: ${stored.filter((d) => !acceptedIds.has(d._id)).map((d) => d._id).join(', ') || 'none'}`);
-  expect(worker.child.exitCode).toBeNull();
-  expect(api.exitCode).toBeNull();
-});
+    expect(killedAt).toBeGreaterThan(0);
+    expect(set.replicaPorts).toContain(await set.currentMasterPort());
+    const after = accepted.filter((a) => a.at > killedAt);
+    expect(after.length).toBeGreaterThan(60);
+    // The gap in acceptances around the kill is the failover as a client sees it.
+    const gapMs = Math.round(after[0].at - killedAt);
+    console.info(
+      `failover: ${accepted.length} accepted (${refused.length} refused or timed out: ${refused.slice(0, 20).join(', ') || 'none'}${refused.length > 20 ? ', …' : ''}), first accepted ${gapMs} ms after the kill`,
+    );
+    await followReplies(
+      db,
+      accepted.map((a) => a.id),
+      () => undefined,
+      90_000,
+    );
+    expect(await db.replies.countDocuments({ _id: { $in: accepted.map((a) => a.id) } })).toBe(accepted.length);
+    // A refused enqueue promises nothing: a 503 (no replica confirmed the write within 5 s while the sentinels were
+    // still re-pointing the replicas) or a client time-out may come after the job landed on the new master, and such a
+    // job is answered like any other — once, since replies are keyed by messageId. So every stored reply is a
+    // `replied` one for a message that was sent, and there are at least as many as were accepted.
+    const stored = await db.replies.find({}, { projection: { _id: 1, status: 1 } }).toArray();
+    const sent = new Set([...accepted.map((a) => a.id), ...refused.map((r) => r.split(' ')[0])]);
+    expect(stored.filter((d) => !sent.has(d._id) || d.status !== 'replied')).toEqual([]);
+    expect(stored.length).toBeGreaterThanOrEqual(accepted.length);
+    const acceptedIds = new Set(accepted.map((a) => a.id));
+    console.info(
+      `replies stored: ${stored.length}; for enqueues refused but landed: ${
+        stored
+          .filter((d) => !acceptedIds.has(d._id))
+          .map((d) => d._id)
+          .join(', ') || 'none'
+      }`,
+    );
+    expect(worker.child.exitCode).toBeNull();
+    expect(api.exitCode).toBeNull();
+  },
+);
 
-it('runs on a Redis Cluster of three masters with the queue on a hash-tagged prefix', { timeout: 120_000 }, async () => {
-  const cluster = await OwnRedisCluster.start();
-  const clusterConfig = testConfig(isolatedNames('cluster'), { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes });
-  const clusterEnv = { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes };
-  const clusterWorker = spawnWorker(clusterConfig, clusterEnv);
-  const redis = await connectRedis(redisTargetOf(clusterConfig));
-  const producer = new MessageProducer(redis, { queueName: clusterConfig.queueName, prefix: clusterConfig.queuePrefix, attempts: 3, backoffMs: 100 });
-  const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queuePrefix, clusterConfig.queueName);
-  const clusterDb = await Database.connect(clusterConfig.mongoUrl, clusterConfig.dbName);
-  try {
-    await clusterWorker.waitFor((l) => l.msg === 'worker ready');
-    const ids = Array.from({ length: 60 }, (_, i) => `cl-${i}`);
-    // A stream followed from before its message is enqueued: pub/sub and the streams work across the cluster.
-    const streamed: string[] = [];
-    const follow = await reader.follow('cl-0', undefined, { onEntry: ({ event }) => event.type === 'token' && streamed.push(event.text), onError: () => undefined });
-    await producer.enqueueMany(ids.map((id, i) => ({ v: 1, messageId: id, conversationId: `c-${i % 5}`, userId: 'u', text: `Message ${i}: where is my order?` })));
-    await followReplies(clusterDb, ids, () => undefined, 60_000);
-    expect(await clusterDb.replies.countDocuments({ status: 'replied' })).toBe(60);
-    const first = (await clusterDb.replies.findOne({ _id: 'cl-0' }))?.text ?? '';
-    await expect.poll(async () => {
-      await follow.catchUp();
-      return streamed.join('');
-    }).toBe(first);
-    follow.close();
-    // Every key of the queue is in the slot of its hash tag.
-    const slots = new Set(ids.slice(0, 5).map((id) => Number(execFileSync('redis-cli', ['-p', String(cluster.ports[0]), 'cluster', 'keyslot', `${clusterConfig.queuePrefix}:${clusterConfig.queueName}:${id}`], { encoding: 'utf8' }))));
-    expect(slots.size).toBe(1);
-    expect(clusterWorker.child.exitCode).toBeNull();
-  } finally {
-    clusterWorker.child.kill('SIGTERM');
-    await clusterWorker.exited;
-    await producer.close();
-    redis.disconnect();
-    await cluster.close();
-    await clusterDb.db.dropDatabase();
-    await clusterDb.close();
-  }
-});
+it(
+  'runs on a Redis Cluster of three masters with the queue on a hash-tagged prefix',
+  { timeout: 120_000 },
+  async () => {
+    const cluster = await OwnRedisCluster.start();
+    const clusterConfig = testConfig(isolatedNames('cluster'), {
+      AVA_QUEUE_PREFIX: '{ava}',
+      AVA_REDIS_CLUSTER_NODES: cluster.nodes,
+    });
+    const clusterEnv = { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes };
+    const clusterWorker = spawnWorker(clusterConfig, clusterEnv);
+    const redis = await connectRedis(redisTargetOf(clusterConfig));
+    const producer = new MessageProducer(redis, {
+      queueName: clusterConfig.queueName,
+      prefix: clusterConfig.queuePrefix,
+      attempts: 3,
+      backoffMs: 100,
+    });
+    const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queuePrefix, clusterConfig.queueName);
+    const clusterDb = await Database.connect(clusterConfig.mongoUrl, clusterConfig.dbName);
+    try {
+      await clusterWorker.waitFor((l) => l.msg === 'worker ready');
+      const ids = Array.from({ length: 60 }, (_, i) => `cl-${i}`);
+      // A stream followed from before its message is enqueued: pub/sub and the streams work across the cluster.
+      const streamed: string[] = [];
+      const follow = await reader.follow('cl-0', undefined, {
+        onEntry: ({ event }) => event.type === 'token' && streamed.push(event.text),
+        onError: () => undefined,
+      });
+      await producer.enqueueMany(
+        ids.map((id, i) => ({
+          v: 1,
+          messageId: id,
+          conversationId: `c-${i % 5}`,
+          userId: 'u',
+          text: `Message ${i}: where is my order?`,
+        })),
+      );
+      await followReplies(clusterDb, ids, () => undefined, 60_000);
+      expect(await clusterDb.replies.countDocuments({ status: 'replied' })).toBe(60);
+      const first = (await clusterDb.replies.findOne({ _id: 'cl-0' }))?.text ?? '';
+      await expect
+        .poll(async () => {
+          await follow.catchUp();
+          return streamed.join('');
+        })
+        .toBe(first);
+      follow.close();
+      // Every key of the queue is in the slot of its hash tag.
+      const slots = new Set(
+        ids
+          .slice(0, 5)
+          .map((id) =>
+            Number(
+              execFileSync(
+                'redis-cli',
+                [
+                  '-p',
+                  String(cluster.ports[0]),
+                  'cluster',
+                  'keyslot',
+                  `${clusterConfig.queuePrefix}:${clusterConfig.queueName}:${id}`,
+                ],
+                { encoding: 'utf8' },
+              ),
+            ),
+          ),
+      );
+      expect(slots.size).toBe(1);
+      expect(clusterWorker.child.exitCode).toBeNull();
+    } finally {
+      clusterWorker.child.kill('SIGTERM');
+      await clusterWorker.exited;
+      await producer.close();
+      redis.disconnect();
+      await cluster.close();
+      await clusterDb.db.dropDatabase();
+      await clusterDb.close();
+    }
+  },
+);

@@ -15,7 +15,13 @@ const FIRST_FALLBACK_MS = 2_000;
 
 const TOKEN = 'stream-token-0123456789abcdef';
 const auth = { authorization: `Bearer ${TOKEN}` };
-const msg = (id: string, text = 'Tell me about your opening hours') => ({ v: 1, messageId: id, conversationId: `conv-${id}`, userId: 'u1', text });
+const msg = (id: string, text = 'Tell me about your opening hours') => ({
+  v: 1,
+  messageId: id,
+  conversationId: `conv-${id}`,
+  userId: 'u1',
+  text,
+});
 const worlds: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
   while (worlds.length) await worlds.pop()!.close();
@@ -23,17 +29,27 @@ afterEach(async () => {
 
 async function world(tag: string, gatePieces?: number) {
   let gated: GatedGenerator | undefined;
-  const w = await startApiWorld(tag, { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' }, (g) =>
-    gatePieces === undefined ? g : (gated = new GatedGenerator(g, gatePieces)),
+  const w = await startApiWorld(
+    tag,
+    { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' },
+    (g) => (gatePieces === undefined ? g : (gated = new GatedGenerator(g, gatePieces))),
   );
   worlds.push(w);
   const base = await w.listen();
   const post = async (id: string) => {
-    const res = await fetch(`${base}/v1/messages`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(msg(id)) });
+    const res = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(msg(id)),
+    });
     expect(res.status).toBe(202);
   };
-  const open = (id: string, lastEventId?: string) => fetch(`${base}/v1/messages/${id}/stream`, { headers: { ...auth, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) } });
-  const streamLength = (id: string) => w.redis.xlen(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id));
+  const open = (id: string, lastEventId?: string) =>
+    fetch(`${base}/v1/messages/${id}/stream`, {
+      headers: { ...auth, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    });
+  const streamLength = (id: string) =>
+    w.redis.xlen(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id));
   return { ...w, gated: () => gated!, post, open, streamLength };
 }
 
@@ -71,7 +87,9 @@ describe('replayable reply streams', () => {
     const before = await first.next(2);
     await first.cancel();
     w.gated().release();
-    await expect.poll(async () => (await w.database.replies.findOne({ _id: 'res-1' }))?.status, { timeout: 20_000 }).toBe('replied');
+    await expect
+      .poll(async () => (await w.database.replies.findOne({ _id: 'res-1' }))?.status, { timeout: 20_000 })
+      .toBe('replied');
     const after = parseSse(await (await w.open('res-1', before[1].id)).text());
     expect(after.some((e) => e.event === 'reset')).toBe(false);
     expect(shownText([...before, ...after])).toBe(finalText(after));
@@ -93,8 +111,14 @@ describe('replayable reply streams', () => {
         const events = parseSse(await (await w.open(id)).text());
         const text = finalText(events);
         expect(shownText(events), id).toBe(text);
-        expect(events.some((e) => e.event === 'reset'), id).toBe(false);
-        expect(events.filter((e) => e.event === 'token').every((e) => e.id), id).toBe(true);
+        expect(
+          events.some((e) => e.event === 'reset'),
+          id,
+        ).toBe(false);
+        expect(
+          events.filter((e) => e.event === 'token').every((e) => e.id),
+          id,
+        ).toBe(true);
       }
     }
   });
@@ -102,7 +126,9 @@ describe('replayable reply streams', () => {
   it('frees a disconnected client and gives a stream whose Redis copy expired the stored text whole', async () => {
     const w = await world('expired');
     await w.post('exp-1');
-    await expect.poll(async () => (await w.database.replies.findOne({ _id: 'exp-1' }))?.status, { timeout: 20_000 }).toBe('replied');
+    await expect
+      .poll(async () => (await w.database.replies.findOne({ _id: 'exp-1' }))?.status, { timeout: 20_000 })
+      .toBe('replied');
     await w.redis.del(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream('exp-1'));
     const events = parseSse(await (await w.open('exp-1')).text());
     expect(events.map((e) => e.event)).toEqual(['token', 'reply']);
@@ -116,8 +142,22 @@ describe('replayable reply streams', () => {
 
   it('wakes a long-poll when the worker marks the reply stored, with a database read every 2 s as the fallback', async () => {
     const w = await world('waiter');
-    const publisher = new ReplyStreamPublisher(w.redis, w.config.queuePrefix, w.config.queueName, { liveSeconds: 60, retainSeconds: 60 }, silentLog);
-    const reply = (id: string) => ({ _id: id, status: 'replied' as const, text: 'stored', model: { id: 'm', revision: 'r' }, tokens: { prompt: 0, generated: 0 }, timings: { queuedAt: new Date(), startedAt: new Date(), finishedAt: new Date(), inferenceMs: 0 }, createdAt: new Date() });
+    const publisher = new ReplyStreamPublisher(
+      w.redis,
+      w.config.queuePrefix,
+      w.config.queueName,
+      { liveSeconds: 60, retainSeconds: 60 },
+      silentLog,
+    );
+    const reply = (id: string) => ({
+      _id: id,
+      status: 'replied' as const,
+      text: 'stored',
+      model: { id: 'm', revision: 'r' },
+      tokens: { prompt: 0, generated: 0 },
+      timings: { queuedAt: new Date(), startedAt: new Date(), finishedAt: new Date(), inferenceMs: 0 },
+      createdAt: new Date(),
+    });
     const deps = { replies: new ReplyRepository(w.database), streams: w.streams, log: silentLog };
     const timed = async (id: string, store: () => Promise<void>) => {
       const started = performance.now();

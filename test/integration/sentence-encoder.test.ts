@@ -10,7 +10,10 @@ import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { ENCODER_DIR, ROOT } from '../helpers/paths.js';
 
 /** Embeddings of 20 sentences (English and Chinese) made by sentence-transformers 6.2.0 from the same weights. */
-const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/minilm-reference.json'), 'utf8')) as { sentences: string[]; embeddings: number[][] };
+const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/minilm-reference.json'), 'utf8')) as {
+  sentences: string[];
+  embeddings: number[][];
+};
 const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let dot = 0;
   let na = 0;
@@ -55,12 +58,17 @@ describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → 
     const forms: Int8Formulation[] = cpu.formulation === 'u8s8' ? ['u8s8', 'u8u8'] : ['u8u8'];
     const results: Float32Array[][] = [];
     for (const formulation of forms) {
-      const int8 = await SentenceEncoder.load(ENCODER_DIR, { intraOpThreads: 1, int8: { formulation, cacheDir: scratchDir() } });
+      const int8 = await SentenceEncoder.load(ENCODER_DIR, {
+        intraOpThreads: 1,
+        int8: { formulation, cacheDir: scratchDir() },
+      });
       try {
         expect(int8.model.revision).toBe(`${encoder.model.revision}+int8-${formulation}`);
         const together = await int8.embed(reference.sentences);
         const sims = together.map((v, i) => cosine(v, reference.embeddings[i]));
-        console.info(`int8 (${formulation}) cosine to sentence-transformers: min ${Math.min(...sims).toFixed(4)}, mean ${(sims.reduce((a, b) => a + b, 0) / sims.length).toFixed(4)} over ${sims.length} sentences`);
+        console.info(
+          `int8 (${formulation}) cosine to sentence-transformers: min ${Math.min(...sims).toFixed(4)}, mean ${(sims.reduce((a, b) => a + b, 0) / sims.length).toFixed(4)} over ${sims.length} sentences`,
+        );
         for (const [i, s] of sims.entries()) expect(s, reference.sentences[i]).toBeGreaterThanOrEqual(0.99);
         // Each token is quantized on its own: the padding of a batch changes nothing but float rounding.
         const alone = await int8.embed([reference.sentences[3], reference.sentences[0]]);
@@ -72,16 +80,21 @@ describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → 
       }
     }
     // Both kernels carry the same integers.
-    if (results.length === 2) for (const [i, v] of results[0].entries()) expect(cosine(v, results[1][i])).toBeGreaterThan(0.99999);
+    if (results.length === 2)
+      for (const [i, v] of results[0].entries()) expect(cosine(v, results[1][i])).toBeGreaterThan(0.99999);
   });
 
-  it('is loaded by transformers.js\'s feature-extraction pipeline as it is', async () => {
+  it("is loaded by transformers.js's feature-extraction pipeline as it is", async () => {
     env.allowRemoteModels = false;
-    const extractor = (await pipeline('feature-extraction', ENCODER_DIR, { dtype: 'fp32', local_files_only: true })) as FeatureExtractionPipeline;
+    const extractor = (await pipeline('feature-extraction', ENCODER_DIR, {
+      dtype: 'fp32',
+      local_files_only: true,
+    })) as FeatureExtractionPipeline;
     try {
       const out = await extractor(reference.sentences.slice(0, 6), { pooling: 'mean', normalize: true });
       const rows = out.tolist() as number[][];
-      for (let i = 0; i < rows.length; i++) expect(cosine(rows[i], reference.embeddings[i]), reference.sentences[i]).toBeGreaterThanOrEqual(0.999);
+      for (let i = 0; i < rows.length; i++)
+        expect(cosine(rows[i], reference.embeddings[i]), reference.sentences[i]).toBeGreaterThanOrEqual(0.999);
     } finally {
       await extractor.dispose();
     }
@@ -94,15 +107,25 @@ describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → 
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) {
       await copyFile(path.join(ENCODER_DIR, f), path.join(dir, f)).catch(() => undefined);
     }
-    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_LOAD', message: expect.stringContaining('has no onnx/model.onnx') });
+    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({
+      code: 'ERR_MODEL_LOAD',
+      message: expect.stringContaining('has no onnx/model.onnx'),
+    });
     await import('node:fs/promises').then((fs) => fs.mkdir(path.join(dir, 'onnx')));
     await writeFile(path.join(dir, 'onnx', 'model.onnx'), 'not a model');
-    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({ code: 'ERR_MODEL_LOAD', message: expect.stringContaining('model.onnx') });
+    await expect(SentenceEncoder.load(dir)).rejects.toMatchObject({
+      code: 'ERR_MODEL_LOAD',
+      message: expect.stringContaining('model.onnx'),
+    });
     // Weights cut short: the converter names the file and the tensor it could not read.
     const weights = path.join(dir, 'model.safetensors');
     await writeFile(weights, Buffer.concat([Buffer.from([16, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a":1}        ')]));
-    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({ message: expect.stringMatching(/model\.safetensors/) });
+    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({
+      message: expect.stringMatching(/model\.safetensors/),
+    });
     await truncate(weights, 3);
-    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({ message: expect.stringMatching(/model\.safetensors.*shorter than its header/) });
+    await expect(convertSentenceEncoder({ from: dir, outDir: bad })).rejects.toMatchObject({
+      message: expect.stringMatching(/model\.safetensors.*shorter than its header/),
+    });
   });
 });

@@ -33,7 +33,9 @@ it('speaks a reply once however many ask at once, and runs at most two syntheses
   expect(new Set(same.map((s) => s.audio.toString('base64'))).size).toBe(1);
   expect((await cache.get('same-reply', text, 'wav')).cached).toBe(true);
 
-  const many = await Promise.all(Array.from({ length: 6 }, (_, i) => cache.get(`reply-${i}`, `Reply number ${i} is ready.`, 'wav')));
+  const many = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => cache.get(`reply-${i}`, `Reply number ${i} is ready.`, 'wav')),
+  );
   expect(many.every((s) => s.audio.toString('ascii', 0, 4) === 'RIFF')).toBe(true);
   expect(synthesizer.runs).toBe(7);
   expect(synthesizer.mostAtOnce).toBe(2);

@@ -27,10 +27,40 @@ const children: ChildProcess[] = [];
 /** A private CA and a server certificate for 127.0.0.1 signed by it, made with openssl. */
 function makeCertificates(at: string): void {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: at, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=AVA test CA');
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=AVA test CA',
+  );
   ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
   execFileSync('bash', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > san.ext'], { cwd: at });
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+  ssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'san.ext',
+  );
 }
 
 beforeAll(async () => {
@@ -39,14 +69,51 @@ beforeAll(async () => {
   [redisPort, mongoPort] = [await stablePort(), await stablePort()];
   const [plainMongo, debug] = [await stablePort(), await stablePort()];
   children.push(
-    spawn('redis-server', ['--port', '0', '--tls-port', String(redisPort), '--bind', '127.0.0.1', '--tls-cert-file', 'server.crt', '--tls-key-file', 'server.key', '--tls-ca-cert-file', 'ca.crt', '--tls-auth-clients', 'no', '--requirepass', PASSWORD, '--save', '', '--dir', dir], { cwd: dir, stdio: 'ignore' }),
+    spawn(
+      'redis-server',
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(redisPort),
+        '--bind',
+        '127.0.0.1',
+        '--tls-cert-file',
+        'server.crt',
+        '--tls-key-file',
+        'server.key',
+        '--tls-ca-cert-file',
+        'ca.crt',
+        '--tls-auth-clients',
+        'no',
+        '--requirepass',
+        PASSWORD,
+        '--save',
+        '',
+        '--dir',
+        dir,
+      ],
+      { cwd: dir, stdio: 'ignore' },
+    ),
   );
   await mkdir(path.join(dir, 'data'));
   children.push(
-    spawn(FERRETDB_BIN, [
-      '--handler=sqlite', `--sqlite-url=file:${dir}/data/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${plainMongo}`, `--listen-tls=127.0.0.1:${mongoPort}`,
-      `--listen-tls-cert-file=${dir}/server.crt`, `--listen-tls-key-file=${dir}/server.key`, `--debug-addr=127.0.0.1:${debug}`, '--telemetry=disable', '--log-level=error',
-    ], { stdio: 'ignore' }),
+    spawn(
+      FERRETDB_BIN,
+      [
+        '--handler=sqlite',
+        `--sqlite-url=file:${dir}/data/`,
+        `--state-dir=${dir}`,
+        `--listen-addr=127.0.0.1:${plainMongo}`,
+        `--listen-tls=127.0.0.1:${mongoPort}`,
+        `--listen-tls-cert-file=${dir}/server.crt`,
+        `--listen-tls-key-file=${dir}/server.key`,
+        `--debug-addr=127.0.0.1:${debug}`,
+        '--telemetry=disable',
+        '--log-level=error',
+      ],
+      { stdio: 'ignore' },
+    ),
   );
   expect(await waitForPort(redisPort, 5_000)).toBe(true);
   expect(await waitForPort(mongoPort, 10_000)).toBe(true);
@@ -59,28 +126,43 @@ afterAll(async () => {
 
 function tlsConfig(extra: Record<string, string> = {}): AvaConfig {
   const names = isolatedNames('tls');
-  return loadConfig({}, {
-    AVA_QUEUE_NAME: names.queueName,
-    AVA_DB_NAME: names.dbName,
-    AVA_REDIS_URL: `rediss://:${PASSWORD}@127.0.0.1:${redisPort}`,
-    AVA_REDIS_TLS_CA_FILE: path.join(dir, 'ca.crt'),
-    AVA_MONGO_URL: `mongodb://127.0.0.1:${mongoPort}/?tls=true&tlsCAFile=${encodeURIComponent(path.join(dir, 'ca.crt'))}`,
-    AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
-    AVA_LOG_LEVEL: 'silent',
-    ...extra,
-  });
+  return loadConfig(
+    {},
+    {
+      AVA_QUEUE_NAME: names.queueName,
+      AVA_DB_NAME: names.dbName,
+      AVA_REDIS_URL: `rediss://:${PASSWORD}@127.0.0.1:${redisPort}`,
+      AVA_REDIS_TLS_CA_FILE: path.join(dir, 'ca.crt'),
+      AVA_MONGO_URL: `mongodb://127.0.0.1:${mongoPort}/?tls=true&tlsCAFile=${encodeURIComponent(path.join(dir, 'ca.crt'))}`,
+      AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
+      AVA_LOG_LEVEL: 'silent',
+      ...extra,
+    },
+  );
 }
 
 it('answers a message over TLS to Redis (with a password) and to the database, trusting a private CA', async () => {
   const config = tlsConfig();
-  const worker = await startWorkerApp(config, new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)), silentLog);
+  const worker = await startWorkerApp(
+    config,
+    new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)),
+    silentLog,
+  );
   const redis = await connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile });
-  const producer = new MessageProducer(redis, { queueName: config.queueName, prefix: config.queuePrefix, attempts: 3, backoffMs: 100 });
+  const producer = new MessageProducer(redis, {
+    queueName: config.queueName,
+    prefix: config.queuePrefix,
+    attempts: 3,
+    backoffMs: 100,
+  });
   const db = await Database.connect(config.mongoUrl, config.dbName);
   try {
     await producer.enqueue({ v: 1, messageId: 'tls-1', conversationId: 'tls', userId: 'u', text: 'Hello over TLS' });
     await followReplies(db, ['tls-1'], () => undefined, 20_000);
-    expect(await db.replies.findOne({ _id: 'tls-1' })).toMatchObject({ status: 'replied', text: 'Thank you for your message.' });
+    expect(await db.replies.findOne({ _id: 'tls-1' })).toMatchObject({
+      status: 'replied',
+      text: 'Thank you for your message.',
+    });
   } finally {
     await worker.stop();
     await producer.close();
@@ -91,19 +173,30 @@ it('answers a message over TLS to Redis (with a password) and to the database, t
 });
 
 it('verifies the server: without the CA, with a wrong password or to a database it cannot verify, it refuses, and the password is never in the error', async () => {
-  const untrusted = await connectRedis({ url: `rediss://:${PASSWORD}@127.0.0.1:${redisPort}` }).catch((e: unknown) => e);
+  const untrusted = await connectRedis({ url: `rediss://:${PASSWORD}@127.0.0.1:${redisPort}` }).catch(
+    (e: unknown) => e,
+  );
   expect(untrusted).toBeInstanceOf(ServiceUnavailableError);
   expect((untrusted as Error).message).toMatch(/self[- ]signed|unable to (verify|get local issuer)/i);
   expect((untrusted as Error).message).not.toContain(PASSWORD);
-  const wrongPassword = await connectRedis({ url: `rediss://:wrong-password@127.0.0.1:${redisPort}`, tlsCaFile: path.join(dir, 'ca.crt') }, { retryStrategy: () => null }).catch((e: unknown) => e);
+  const wrongPassword = await connectRedis(
+    { url: `rediss://:wrong-password@127.0.0.1:${redisPort}`, tlsCaFile: path.join(dir, 'ca.crt') },
+    { retryStrategy: () => null },
+  ).catch((e: unknown) => e);
   expect((wrongPassword as Error).message).toMatch(/WRONGPASS|invalid password|NOAUTH/i);
   expect((wrongPassword as Error).message).not.toContain('wrong-password');
-  const untrustedDb = await Database.connect(`mongodb://127.0.0.1:${mongoPort}/?tls=true`, 'x', 2_000).catch((e: unknown) => e);
+  const untrustedDb = await Database.connect(`mongodb://127.0.0.1:${mongoPort}/?tls=true`, 'x', 2_000).catch(
+    (e: unknown) => e,
+  );
   expect(untrustedDb).toBeInstanceOf(ServiceUnavailableError);
 });
 
 it('refuses a CA file without a rediss:// URL, or a CA file that does not exist, at start-up', async () => {
   await writeFile(path.join(dir, 'empty.pem'), '');
-  expect(() => loadConfig({}, { AVA_REDIS_URL: 'redis://127.0.0.1:6379', AVA_REDIS_TLS_CA_FILE: path.join(dir, 'empty.pem') })).toThrow(ConfigError);
-  expect(() => loadConfig({}, { AVA_REDIS_URL: 'rediss://127.0.0.1:6379', AVA_REDIS_TLS_CA_FILE: path.join(dir, 'nope.pem') })).toThrow(/no such file/);
+  expect(() =>
+    loadConfig({}, { AVA_REDIS_URL: 'redis://127.0.0.1:6379', AVA_REDIS_TLS_CA_FILE: path.join(dir, 'empty.pem') }),
+  ).toThrow(ConfigError);
+  expect(() =>
+    loadConfig({}, { AVA_REDIS_URL: 'rediss://127.0.0.1:6379', AVA_REDIS_TLS_CA_FILE: path.join(dir, 'nope.pem') }),
+  ).toThrow(/no such file/);
 });

@@ -15,15 +15,50 @@ let browser: Browser;
 let dir: string;
 
 beforeAll(async () => {
-  world = await startApiWorld('voicepage', { AVA_ASR: 'pocketsphinx', AVA_INTENTS_FILE: 'config/intents.yaml', AVA_API_TOKENS: `page:${TOKEN}:enqueue+read` });
+  world = await startApiWorld('voicepage', {
+    AVA_ASR: 'pocketsphinx',
+    AVA_INTENTS_FILE: 'config/intents.yaml',
+    AVA_API_TOKENS: `page:${TOKEN}:enqueue+read`,
+  });
   dir = await mkdtemp(path.join(tmpdir(), 'ava-voice-page-'));
   // What the fake microphone plays, once: a question spoken by espeak-ng, then two seconds of silence.
   const wav = path.join(dir, 'question.wav');
   const spoken = execFileSync('espeak-ng', ['-v', 'en-us+f5', '-s', '150', '--stdout', 'where is my order']);
-  await writeFile(wav, execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', 'pipe:0', '-af', 'apad=pad_dur=2', '-ar', '48000', '-ac', '1', '-c:a', 'pcm_s16le', '-f', 'wav', 'pipe:1'], { input: spoken }));
+  await writeFile(
+    wav,
+    execFileSync(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-i',
+        'pipe:0',
+        '-af',
+        'apad=pad_dur=2',
+        '-ar',
+        '48000',
+        '-ac',
+        '1',
+        '-c:a',
+        'pcm_s16le',
+        '-f',
+        'wav',
+        'pipe:1',
+      ],
+      { input: spoken },
+    ),
+  );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}%noloop`, '--autoplay-policy=no-user-gesture-required'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      `--use-file-for-fake-audio-capture=${wav}%noloop`,
+      '--autoplay-policy=no-user-gesture-required',
+    ],
   });
 });
 afterAll(async () => {
@@ -43,13 +78,21 @@ it('takes a question from the microphone in headless Chromium, shows what was he
   // The fake device plays the question once; recording a little past its end keeps all of it.
   await page.waitForTimeout(2_500);
   await page.click('#talk');
-  await page.waitForFunction(() => Boolean(document.querySelector<HTMLAudioElement>('#player')?.dataset.played), undefined, { timeout: 45_000 }).catch(async (err: unknown) => {
-    throw new Error(`no reply played; state: ${await page.textContent('#state')}; ${String(err)}`);
-  });
+  await page
+    .waitForFunction(() => Boolean(document.querySelector<HTMLAudioElement>('#player')?.dataset.played), undefined, {
+      timeout: 45_000,
+    })
+    .catch(async (err: unknown) => {
+      throw new Error(`no reply played; state: ${await page.textContent('#state')}; ${String(err)}`);
+    });
   const messageId = await page.getAttribute('#player', 'data-message-id');
   expect(await page.textContent('#heard')).toBe('where is my order');
   const stored = await world.database.replies.findOne({ _id: messageId! });
-  expect(stored).toMatchObject({ status: 'replied', intent: 'order_status', transcript: { text: 'where is my order', engine: 'pocketsphinx' } });
+  expect(stored).toMatchObject({
+    status: 'replied',
+    intent: 'order_status',
+    transcript: { text: 'where is my order', engine: 'pocketsphinx' },
+  });
   expect(await page.textContent('#reply')).toBe(stored!.text);
   // Played from the speech cache the worker filled (the page asked for a spoken reply) and transcoded to Ogg/Opus.
   expect(await world.database.audio.countDocuments({ messageId: messageId! })).toBeGreaterThanOrEqual(1);

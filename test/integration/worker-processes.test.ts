@@ -34,7 +34,9 @@ describe('worker processes', () => {
     const t0 = performance.now();
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
-    console.info(`worker drain on SIGTERM with a batch in flight (tiny model, 16 jobs, 48 tokens): ${Math.round(performance.now() - t0)} ms`);
+    console.info(
+      `worker drain on SIGTERM with a batch in flight (tiny model, 16 jobs, 48 tokens): ${Math.round(performance.now() - t0)} ms`,
+    );
     await expect(stat(file)).rejects.toThrow(/ENOENT/);
   });
 
@@ -44,7 +46,12 @@ describe('worker processes', () => {
     await Promise.all(s.workers.map((w) => w.waitFor((l) => l.msg === 'worker ready')));
     const msgs = s.messages(200);
     await s.producer.enqueueMany(msgs);
-    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    await followReplies(
+      s.db,
+      msgs.map((m) => m.messageId),
+      () => undefined,
+      120_000,
+    );
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(200);
     // A reply is visible before its worker logs the batch: stop them first so every log line is in.
     for (const w of s.workers) w.child.kill('SIGTERM');
@@ -53,7 +60,12 @@ describe('worker processes', () => {
     expect(counts[0] + counts[1]).toBe(200);
     expect(Math.min(...counts)).toBeGreaterThan(0);
     // Per message too: one generation attempt in its reply stream, whose text is the stored reply's.
-    const attempts = await generationAttempts(s.redis, s.config.queuePrefix, s.config.queueName, msgs.map((m) => m.messageId));
+    const attempts = await generationAttempts(
+      s.redis,
+      s.config.queuePrefix,
+      s.config.queueName,
+      msgs.map((m) => m.messageId),
+    );
     for (const m of msgs) {
       const texts = [...attempts.get(m.messageId)!.values()];
       expect(texts, m.messageId).toEqual([(await s.db.replies.findOne({ _id: m.messageId }))!.text]);
@@ -79,7 +91,12 @@ describe('worker processes', () => {
 
     const second = spawnWorker(s.config);
     s.workers.push(second);
-    await followReplies(s.db, msgs.map((m) => m.messageId), () => undefined, 120_000);
+    await followReplies(
+      s.db,
+      msgs.map((m) => m.messageId),
+      () => undefined,
+      120_000,
+    );
     expect(await s.db.replies.countDocuments({})).toBe(40);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
@@ -90,10 +107,14 @@ describe('worker processes', () => {
     const s = await setup('startup');
     const noModel = spawnWorker(s.config, { AVA_MODEL: 'no-such-model' });
     expect(await noModel.exited).toBe(1);
-    expect(noModel.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_MODEL_RESOLVE: model "no-such-model" not found.*models:forge/);
+    expect(noModel.lines.find((l) => l.level === 60)?.msg).toMatch(
+      /ERR_MODEL_RESOLVE: model "no-such-model" not found.*models:forge/,
+    );
     const noRedis = spawnWorker(s.config, { AVA_REDIS_URL: 'redis://ava:s3cr3t-pw@127.0.0.1:1' });
     expect(await noRedis.exited).toBe(1);
-    expect(noRedis.lines.find((l) => l.level === 60)?.msg).toMatch(/ERR_SERVICE_UNAVAILABLE: Redis at redis:\/\/ava:\*\*\*@127.0.0.1:1 is unreachable.*services/);
+    expect(noRedis.lines.find((l) => l.level === 60)?.msg).toMatch(
+      /ERR_SERVICE_UNAVAILABLE: Redis at redis:\/\/ava:\*\*\*@127.0.0.1:1 is unreachable.*services/,
+    );
     // Credentials never reach the logs.
     expect(JSON.stringify(noRedis.lines)).not.toContain('s3cr3t-pw');
     const badConfig = spawnWorker(s.config, { AVA_BATCH_SIZE: 'lots' });

@@ -12,14 +12,19 @@ function modules(dir = SRC): Array<{ file: string; imports: string[] }> {
     if (statSync(p).isDirectory()) return modules(p);
     if (!name.endsWith('.ts')) return [];
     const text = readFileSync(p, 'utf8');
-    const imports = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)].map((m) => m[1] ?? m[2]);
+    const imports = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)].map(
+      (m) => m[1] ?? m[2],
+    );
     return [{ file: path.relative(SRC, p), imports }];
   });
 }
 
 const folderOf = (file: string) => file.split(path.sep)[0];
 /** Which modules import a package: what the seams promise. */
-const importersOf = (pkg: string) => modules().filter((m) => m.imports.some((i) => i === pkg || i.startsWith(`${pkg}/`))).map((m) => m.file);
+const importersOf = (pkg: string) =>
+  modules()
+    .filter((m) => m.imports.some((i) => i === pkg || i.startsWith(`${pkg}/`)))
+    .map((m) => m.file);
 
 describe('the layout', () => {
   it('has folders that depend one way (no cycle between folders)', () => {

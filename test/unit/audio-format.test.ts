@@ -13,10 +13,17 @@ const codeOf = (bytes: Buffer) => {
 
 describe('sniffAudio', () => {
   it('names each accepted container by its magic bytes', () => {
-    expect(sniffAudio(wavFile(16000, Buffer.alloc(32000)))).toEqual({ container: 'wav', contentType: 'audio/wav', sampleRate: 16000, seconds: 1 });
+    expect(sniffAudio(wavFile(16000, Buffer.alloc(32000)))).toEqual({
+      container: 'wav',
+      contentType: 'audio/wav',
+      sampleRate: 16000,
+      seconds: 1,
+    });
     expect(sniffAudio(Buffer.from('OggS\0\x02rest-of-page')).container).toBe('ogg');
     expect(sniffAudio(Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42])).container).toBe('webm');
-    expect(sniffAudio(Buffer.from([...Buffer.from('ID3\x04\0\0\0\0\0\x02'), 0, 0, 0xff, 0xfb, 0x90, 0x64])).container).toBe('mp3');
+    expect(
+      sniffAudio(Buffer.from([...Buffer.from('ID3\x04\0\0\0\0\0\x02'), 0, 0, 0xff, 0xfb, 0x90, 0x64])).container,
+    ).toBe('mp3');
     expect(sniffAudio(Buffer.from([0xff, 0xfb, 0x90, 0x64])).container).toBe('mp3');
     expect(sniffAudio(Buffer.from('fLaC\0\0\0\x22')).container).toBe('flac');
     expect(sniffAudio(Buffer.from('\0\0\0\x20ftypM4A ')).container).toBe('mp4');
@@ -29,7 +36,9 @@ describe('sniffAudio', () => {
     // Three letters are not an MP3: an ID3 tag must be a well-formed one with an MPEG frame after it.
     expect(codeOf(Buffer.from('ID3\x04\0\0\0\0\0\0#EXTM3U\nfile:///etc/passwd'))).toBe('ERR_AUDIO_FORMAT');
     expect(codeOf(Buffer.from('ID3 anything at all'))).toBe('ERR_AUDIO_FORMAT');
-    expect(codeOf(Buffer.from([...Buffer.from('ID3\x04\0\0\0\0\0\x7f'), 0xff, 0xfb, 0x90, 0x64]))).toBe('ERR_AUDIO_FORMAT');
+    expect(codeOf(Buffer.from([...Buffer.from('ID3\x04\0\0\0\0\0\x7f'), 0xff, 0xfb, 0x90, 0x64]))).toBe(
+      'ERR_AUDIO_FORMAT',
+    );
     expect(codeOf(Buffer.from('RIFF\x10\0\0\0AVI LIST'))).toBe('ERR_AUDIO_FORMAT');
     expect(codeOf(Buffer.from('RIFF\x10\0\0\0WAVEjunkjunkjunk'))).toBe('ERR_AUDIO_FORMAT');
     expect(codeOf(wavFile(16000, Buffer.alloc(100), 100, 0x55))).toBe('ERR_AUDIO_FORMAT');
@@ -39,7 +48,7 @@ describe('sniffAudio', () => {
     expect(codeOf(wavFile(4_000_000, Buffer.alloc(100)))).toBe('ERR_AUDIO_SAMPLE_RATE');
   });
 
-  it("measures a streamed WAV (size unknown in its header) by the bytes it holds", () => {
+  it('measures a streamed WAV (size unknown in its header) by the bytes it holds', () => {
     expect(sniffAudio(wavFile(8000, Buffer.alloc(16000 * 3), 0xffffffff)).seconds).toBe(3);
     expect(sniffAudio(wavFile(8000, Buffer.alloc(16000), 0x7ffff000)).seconds).toBe(1);
   });

@@ -13,14 +13,25 @@ describe('a reply the model did not write, bounded as a generated one', () => {
   const en = 'Hello! How can I help you today?';
   const zh = '您好！请问有什么可以帮您？';
 
-  it('is whole with finish reason stop when it fits, counted in the model\'s tokens', () => {
-    expect(cannedCompletion(tokenizer, en, {})).toEqual({ text: en, tokens: tokenizer.encode(en).length, finishReason: 'stop' });
-    expect(cannedCompletion(tokenizer, en, { maxTokens: tokenizer.encode(en).length })).toMatchObject({ text: en, finishReason: 'stop' });
+  it("is whole with finish reason stop when it fits, counted in the model's tokens", () => {
+    expect(cannedCompletion(tokenizer, en, {})).toEqual({
+      text: en,
+      tokens: tokenizer.encode(en).length,
+      finishReason: 'stop',
+    });
+    expect(cannedCompletion(tokenizer, en, { maxTokens: tokenizer.encode(en).length })).toMatchObject({
+      text: en,
+      finishReason: 'stop',
+    });
   });
 
   it('is cut at a token boundary past its budget, with finish reason length', () => {
     const ids = tokenizer.encode(en);
-    expect(cannedCompletion(tokenizer, en, { maxTokens: 3 })).toEqual({ text: tokenizer.decode(ids.slice(0, 3)), tokens: 3, finishReason: 'length' });
+    expect(cannedCompletion(tokenizer, en, { maxTokens: 3 })).toEqual({
+      text: tokenizer.decode(ids.slice(0, 3)),
+      tokens: 3,
+      finishReason: 'length',
+    });
   });
 
   it('never ends inside a character: every budget gives a prefix of the text, counted exactly', () => {
@@ -36,7 +47,10 @@ describe('a reply the model did not write, bounded as a generated one', () => {
   });
 
   it('ends before the first stop string', () => {
-    expect(cannedCompletion(tokenizer, en, { stop: ['help', 'How'] })).toMatchObject({ text: 'Hello! ', finishReason: 'stop' });
+    expect(cannedCompletion(tokenizer, en, { stop: ['help', 'How'] })).toMatchObject({
+      text: 'Hello! ',
+      finishReason: 'stop',
+    });
     expect(cannedCompletion(tokenizer, en, { stop: ['absent'] }).text).toBe(en);
   });
 });

@@ -5,12 +5,23 @@ import { ConfigError } from '../../src/errors/errors.js';
 describe('config', () => {
   it('has documented defaults and is frozen', () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', mongoUrl: 'mongodb://127.0.0.1:27017', queueName: 'ava-messages', batchSize: 16, batchWaitMs: 20, model: 'tiny' });
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      mongoUrl: 'mongodb://127.0.0.1:27017',
+      queueName: 'ava-messages',
+      batchSize: 16,
+      batchWaitMs: 20,
+      model: 'tiny',
+    });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
   it('reads and coerces environment variables', () => {
-    const c = loadConfig({ AVA_BATCH_SIZE: '32', AVA_ALLOW_REMOTE_MODELS: 'true', AVA_MONGO_URL: 'mongodb://user:pw@db.example:27017/?tls=true' });
+    const c = loadConfig({
+      AVA_BATCH_SIZE: '32',
+      AVA_ALLOW_REMOTE_MODELS: 'true',
+      AVA_MONGO_URL: 'mongodb://user:pw@db.example:27017/?tls=true',
+    });
     expect(c.batchSize).toBe(32);
     expect(c.allowRemoteModels).toBe(true);
     expect(c.mongoUrl).toContain('tls=true');
@@ -32,7 +43,9 @@ describe('config', () => {
   });
 
   it('never echoes secrets in its errors', () => {
-    expect(() => loadConfig({ AVA_API_TOKENS: 'ops:short-secret:admin', AVA_REDIS_URL: 'redis://u:hunter2@' })).toThrow(/AVA_API_TOKENS=\[redacted\]/);
+    expect(() => loadConfig({ AVA_API_TOKENS: 'ops:short-secret:admin', AVA_REDIS_URL: 'redis://u:hunter2@' })).toThrow(
+      /AVA_API_TOKENS=\[redacted\]/,
+    );
     try {
       loadConfig({ AVA_API_TOKENS: 'ops:short-secret:admin', AVA_REDIS_URL: 'redis://u:hunter2@' });
     } catch (err) {
@@ -42,12 +55,29 @@ describe('config', () => {
   });
 
   it('reads Redis Sentinel and Cluster settings, and refuses a cluster without a hash-tagged prefix', () => {
-    const s = loadConfig({ AVA_REDIS_SENTINELS: '10.0.0.1:26379,sentinel-2.local:26380', AVA_REDIS_SENTINEL_MASTER: 'ava', AVA_REDIS_MIN_REPLICAS: '1' });
-    expect(s.redisSentinels).toEqual({ hosts: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-2.local', port: 26380 }], master: 'ava' });
+    const s = loadConfig({
+      AVA_REDIS_SENTINELS: '10.0.0.1:26379,sentinel-2.local:26380',
+      AVA_REDIS_SENTINEL_MASTER: 'ava',
+      AVA_REDIS_MIN_REPLICAS: '1',
+    });
+    expect(s.redisSentinels).toEqual({
+      hosts: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: 'sentinel-2.local', port: 26380 },
+      ],
+      master: 'ava',
+    });
     expect(s.redisMinReplicas).toBe(1);
-    expect(loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000,b:7001', AVA_QUEUE_PREFIX: '{ava}' }).redisClusterNodes).toEqual([{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }]);
+    expect(
+      loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000,b:7001', AVA_QUEUE_PREFIX: '{ava}' }).redisClusterNodes,
+    ).toEqual([
+      { host: 'a', port: 7000 },
+      { host: 'b', port: 7001 },
+    ]);
     expect(() => loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000' })).toThrow(/AVA_QUEUE_PREFIX="bull" has no hash tag/);
-    expect(() => loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000', AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_SENTINELS: 'b:26379' })).toThrow(/both set/);
+    expect(() =>
+      loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000', AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_SENTINELS: 'b:26379' }),
+    ).toThrow(/both set/);
     expect(() => loadConfig({ AVA_REDIS_SENTINELS: 'no-port' })).toThrow(/AVA_REDIS_SENTINELS.*host:port/);
   });
 

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ContinuousBatcher, type ScheduledSequence, type SequenceBackend } from '../../src/scheduler/continuous-batcher.js';
+import {
+  ContinuousBatcher,
+  type ScheduledSequence,
+  type SequenceBackend,
+} from '../../src/scheduler/continuous-batcher.js';
 
 /**
  * A backend that records what the scheduler asks of it: which handles each step advanced. Scores put all weight on
@@ -28,7 +32,12 @@ class RecordingBackend implements SequenceBackend {
 }
 
 /** A sequence that stops after `length` tokens and records when it finished. */
-function seq(name: string, length: number, budget = 10, log: string[] = []): ScheduledSequence & { done: Promise<void> } {
+function seq(
+  name: string,
+  length: number,
+  budget = 10,
+  log: string[] = [],
+): ScheduledSequence & { done: Promise<void> } {
   let n = 0;
   let resolve!: () => void;
   const done = new Promise<void>((r) => (resolve = r));
@@ -121,7 +130,12 @@ describe('ContinuousBatcher', () => {
     const failures: string[] = [];
     const tracked = (name: string, length = 1_000) => {
       let n = 0;
-      return { promptTokens: [1], tokenBudget: 5, next: () => (++n >= length ? null : 7), fail: (e: unknown) => failures.push(`${name}: ${String(e)}`) };
+      return {
+        promptTokens: [1],
+        tokenBudget: 5,
+        next: () => (++n >= length ? null : 7),
+        fail: (e: unknown) => failures.push(`${name}: ${String(e)}`),
+      };
     };
     // A bug outside any request's own steps: releasing a finished sequence's cache row throws.
     backend.release = () => {

@@ -4,8 +4,15 @@ import type { QueuedJob } from '../../src/queue/batch-collector.js';
 import type { Answer, ParsedJob } from '../../src/pipeline/batch-stages.js';
 
 const ms = Date.UTC(2026, 11, 4, 12);
-const job = (id: string) => ({ id, timestamp: ms, attemptsMade: 0, stalledCounter: 0, data: {} }) as unknown as QueuedJob;
-const message = (messageId: string, conversationId = 'c') => ({ v: 1 as const, messageId, conversationId, userId: 'u', text: `q${messageId}` });
+const job = (id: string) =>
+  ({ id, timestamp: ms, attemptsMade: 0, stalledCounter: 0, data: {} }) as unknown as QueuedJob;
+const message = (messageId: string, conversationId = 'c') => ({
+  v: 1 as const,
+  messageId,
+  conversationId,
+  userId: 'u',
+  text: `q${messageId}`,
+});
 const answer = (id: string, place?: number, intent = 'chitchat'): Answer => ({
   job: job(id),
   key: id,
@@ -23,8 +30,14 @@ describe('conversation turns', () => {
 
   it('writes the answered turns and, from their marks, the ones an earlier pass answered; never an unreadable one', () => {
     const redelivered: ParsedJob = { job: job('7'), key: '7', message: message('7') };
-    const marks = new Map([['7', { status: 'replied' as const, text: 'before', intent: 'greeting', place: ms * 1000 + 5 }]]);
-    const out = conversationTurns([answer('10', ms * 1000 + 9), answer('9', ms * 1000 + 8), answer('x', undefined, 'invalid')], [redelivered], marks);
+    const marks = new Map([
+      ['7', { status: 'replied' as const, text: 'before', intent: 'greeting', place: ms * 1000 + 5 }],
+    ]);
+    const out = conversationTurns(
+      [answer('10', ms * 1000 + 9), answer('9', ms * 1000 + 8), answer('x', undefined, 'invalid')],
+      [redelivered],
+      marks,
+    );
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ conversationId: 'c', userId: 'u' });
     expect(out[0].turns.map((t) => [t.messageId, t.assistant, t.seq])).toEqual([

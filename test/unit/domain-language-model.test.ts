@@ -3,7 +3,11 @@ import { buildArpa, sentenceWords } from '../../src/voice/domain-language-model.
 
 /** The ARPA file read back: log10 probabilities and back-off weights per n-gram. */
 function readArpa(text: string) {
-  const grams = [new Map<string, { p: number; bo: number }>(), new Map<string, { p: number; bo: number }>(), new Map<string, { p: number; bo: number }>()];
+  const grams = [
+    new Map<string, { p: number; bo: number }>(),
+    new Map<string, { p: number; bo: number }>(),
+    new Map<string, { p: number; bo: number }>(),
+  ];
   let order = -1;
   for (const line of text.split('\n')) {
     const m = /^\\(\d)-grams:$/.exec(line);
@@ -26,7 +30,13 @@ function prob(grams: ReturnType<typeof readArpa>, history: string[], w: string):
 }
 
 describe('domain language model', () => {
-  const sentences = ['Where is my order?', 'where is my refund', 'track my order please', 'how much is shipping', "I'd like a refund, thanks"];
+  const sentences = [
+    'Where is my order?',
+    'where is my refund',
+    'track my order please',
+    'how much is shipping',
+    "I'd like a refund, thanks",
+  ];
   const arpa = buildArpa(sentences, (w) => w !== 'please')!;
   const grams = readArpa(arpa);
   const vocab = [...grams[0].keys()].filter((w) => w !== '<s>');
@@ -55,6 +65,6 @@ describe('domain language model', () => {
   it('returns null when no word can be pronounced', () => {
     expect(buildArpa(['!!!', '你好'], () => true)).toBeNull();
     expect(buildArpa(['hello'], () => false)).toBeNull();
-    expect(sentenceWords("Don’t STOP—now")).toEqual(["don't", 'stop', 'now']);
+    expect(sentenceWords('Don’t STOP—now')).toEqual(["don't", 'stop', 'now']);
   });
 });

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { RepetitionPenaltyProcessor, TemperatureWarper, TopKWarper, TopPWarper, softmax } from '../../src/generation/logits-processors.js';
+import {
+  RepetitionPenaltyProcessor,
+  TemperatureWarper,
+  TopKWarper,
+  TopPWarper,
+  softmax,
+} from '../../src/generation/logits-processors.js';
 import { GreedySampler, SeededSampler } from '../../src/generation/samplers.js';
-import { EosTokenCriterion, MaxNewTokensCriterion, StopStringCriterion } from '../../src/generation/stopping-criteria.js';
+import {
+  EosTokenCriterion,
+  MaxNewTokensCriterion,
+  StopStringCriterion,
+} from '../../src/generation/stopping-criteria.js';
 
 const f = (...v: number[]) => Float32Array.from(v);
 
@@ -41,7 +51,14 @@ describe('samplers', () => {
   });
   it('seeded sampling is reproducible and follows the distribution', () => {
     const logits = f(Math.log(0.7), Math.log(0.2), Math.log(0.1));
-    const draw = (seed: number) => Array.from({ length: 2000 }, ((s) => () => s.sample(logits))(new SeededSampler(seed)));
+    const draw = (seed: number) =>
+      Array.from(
+        { length: 2000 },
+        (
+          (s) => () =>
+            s.sample(logits)
+        )(new SeededSampler(seed)),
+      );
     const a = draw(5);
     expect(a).toEqual(draw(5));
     expect(a).not.toEqual(draw(6));
@@ -86,13 +103,24 @@ describe('GenerationSequence', () => {
     expect(seq.next(scoresFor(1))).toBe(1);
     expect(seq.next(scoresFor(2))).toBe(2);
     expect(seq.next(scoresFor(9))).toBeNull();
-    await expect(seq.result).resolves.toEqual({ text: 'ab', promptTokens: 1, generatedTokens: 2, finishReason: 'stop' });
+    await expect(seq.result).resolves.toEqual({
+      text: 'ab',
+      promptTokens: 1,
+      generatedTokens: 2,
+      finishReason: 'stop',
+    });
   });
 
   it('ends at the token that completes a stop string and streams nothing from it on', async () => {
     const { GenerationSequence } = await import('../../src/generation/generation-sequence.js');
     const deltas: string[] = [];
-    const seq = new GenerationSequence([1], { maxNewTokens: 10, eosTokenIds: [9], decode, stop: ['cd'], onText: (d) => deltas.push(d) });
+    const seq = new GenerationSequence([1], {
+      maxNewTokens: 10,
+      eosTokenIds: [9],
+      decode,
+      stop: ['cd'],
+      onText: (d) => deltas.push(d),
+    });
     for (const t of [1, 2, 3]) expect(seq.next(scoresFor(t))).toBe(t);
     expect(deltas.join('')).toBe('ab');
     expect(seq.next(scoresFor(4))).toBeNull();

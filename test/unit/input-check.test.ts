@@ -19,7 +19,16 @@ describe('checkInput', () => {
     expect(checkInput(text)).toEqual({ ok: false, reason });
   });
 
-  it.each(['好', 'ok', 'Where is my order MP-10001?', '我的订单到哪了？', '😀 thanks', 'ありがとう 東京', 'Why?', 'rhythm'])('accepts %j', (text) => {
+  it.each([
+    '好',
+    'ok',
+    'Where is my order MP-10001?',
+    '我的订单到哪了？',
+    '😀 thanks',
+    'ありがとう 東京',
+    'Why?',
+    'rhythm',
+  ])('accepts %j', (text) => {
     expect(checkInput(text)).toEqual({ ok: true });
   });
 });

@@ -9,7 +9,12 @@ import { LinearPattern } from '../../src/intent/linear-pattern.js';
 import { renderTemplate } from '../../src/intent/template.js';
 import { ROOT } from '../helpers/paths.js';
 
-const intent = (name: string, en: string[], zh: string[] = [], extra: Partial<IntentDefinition> = {}): IntentDefinition => ({
+const intent = (
+  name: string,
+  en: string[],
+  zh: string[] = [],
+  extra: Partial<IntentDefinition> = {},
+): IntentDefinition => ({
   name,
   handler: 'generate',
   examples: { en, zh },
@@ -22,8 +27,12 @@ describe('IntentClassifier', () => {
   const classifier = new IntentClassifier(
     [
       intent('shipping', ['how much is shipping', 'how long does delivery take'], ['运费多少', '配送需要几天']),
-      intent('returns', ['how do I return an item', 'can I get a refund'], ['怎么退货', '可以退款吗'], { keywords: ['refund'] }),
-      intent('order', ['where is my order'], ['我的订单到哪了'], { patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')] }),
+      intent('returns', ['how do I return an item', 'can I get a refund'], ['怎么退货', '可以退款吗'], {
+        keywords: ['refund'],
+      }),
+      intent('order', ['where is my order'], ['我的订单到哪了'], {
+        patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')],
+      }),
     ],
     { threshold: 0.3 },
   );
@@ -55,20 +64,39 @@ describe('IntentClassifier', () => {
   it('is unknown below the threshold, keeping the best guess in the ranking', () => {
     const r = classifier.recognize('I like turtles');
     expect(r).toEqual({ name: 'unknown', confidence: 0, ranking: [], slots: {} });
-    expect(new IntentClassifier([intent('shipping', ['how much is shipping to the moon'])], { threshold: 0.9 }).recognize('moon').name).toBe('unknown');
+    expect(
+      new IntentClassifier([intent('shipping', ['how much is shipping to the moon'])], { threshold: 0.9 }).recognize(
+        'moon',
+      ).name,
+    ).toBe('unknown');
   });
 
   it('lets a question outrank a greeting in front of it', () => {
-    const g = new IntentClassifier([intent('greeting', ['hello']), intent('order', ['where is my order'], [], { patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')] })], { threshold: 0.3 });
+    const g = new IntentClassifier(
+      [
+        intent('greeting', ['hello']),
+        intent('order', ['where is my order'], [], {
+          patterns: [LinearPattern.compile('\\b(?<orderId>MP-\\d{5})\\b')],
+        }),
+      ],
+      { threshold: 0.3 },
+    );
     expect(g.recognize('hello').name).toBe('greeting');
-    expect(g.recognize('Hello! Where is my parcel? The order number is MP-10001.')).toMatchObject({ name: 'order', slots: { orderId: 'MP-10001' } });
+    expect(g.recognize('Hello! Where is my parcel? The order number is MP-10001.')).toMatchObject({
+      name: 'order',
+      slots: { orderId: 'MP-10001' },
+    });
   });
 
   it('takes slots only from the winning intent', () => {
     const c = new IntentClassifier(
       [
-        intent('order', ['where is my order'], [], { patterns: [LinearPattern.compile('order (?<orderId>MP-\\d{5})')] }),
-        intent('coupon', ['do you have a discount code'], [], { patterns: [LinearPattern.compile('(?<code>[A-Z]{4}\\d{2})'), LinearPattern.compile('(?<orderId>\\d{3})')] }),
+        intent('order', ['where is my order'], [], {
+          patterns: [LinearPattern.compile('order (?<orderId>MP-\\d{5})')],
+        }),
+        intent('coupon', ['do you have a discount code'], [], {
+          patterns: [LinearPattern.compile('(?<code>[A-Z]{4}\\d{2})'), LinearPattern.compile('(?<orderId>\\d{3})')],
+        }),
       ],
       { threshold: 0.3 },
     );
@@ -89,12 +117,29 @@ describe('IntentClassifier', () => {
   });
 
   it('renders templates from own properties only', () => {
-    const message = { v: 1 as const, messageId: 'm', conversationId: 'c', userId: 'u', text: 't', metadata: { tier: 'gold' } };
-    expect(renderTemplate('{metadata.tier} {metadata.constructor|none} {metadata.toString|none} {constructor|none}', message, {}, {})).toBe('gold none none none');
+    const message = {
+      v: 1 as const,
+      messageId: 'm',
+      conversationId: 'c',
+      userId: 'u',
+      text: 't',
+      metadata: { tier: 'gold' },
+    };
+    expect(
+      renderTemplate(
+        '{metadata.tier} {metadata.constructor|none} {metadata.toString|none} {constructor|none}',
+        message,
+        {},
+        {},
+      ),
+    ).toBe('gold none none none');
   });
 
   it('raises an intent to a floor on a keyword and takes slots from a pattern', () => {
-    expect(classifier.recognize('refunds, please').ranking[0]).toEqual({ name: 'returns', confidence: KEYWORD_CONFIDENCE });
+    expect(classifier.recognize('refunds, please').ranking[0]).toEqual({
+      name: 'returns',
+      confidence: KEYWORD_CONFIDENCE,
+    });
     const r = classifier.recognize('mp-10001 ??');
     expect(r).toMatchObject({ name: 'order', confidence: PATTERN_CONFIDENCE, slots: { orderId: 'mp-10001' } });
   });
@@ -121,7 +166,9 @@ describe('the sample intents on the labelled evaluation set', () => {
     expect(chinese * 2).toBeGreaterThanOrEqual(rows.length - 1);
 
     const classifier = new IntentClassifier(catalog.intents, { threshold: loadConfig({}).intentThreshold });
-    const misses = rows.map((r) => ({ ...r, got: classifier.recognize(r.text).name })).filter((r) => r.got !== r.intent);
+    const misses = rows
+      .map((r) => ({ ...r, got: classifier.recognize(r.text).name }))
+      .filter((r) => r.got !== r.intent);
     const accuracy = 1 - misses.length / rows.length;
     const byLanguage = (zh: boolean) => {
       const some = rows.filter((r) => /\p{Script=Han}/u.test(r.text) === zh);

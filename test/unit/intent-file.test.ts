@@ -32,18 +32,73 @@ describe('loadIntentCatalog', () => {
   });
 
   it.each([
-    ['an unknown handler', `${HEAD}${GOOD}  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n`, 9, /handler must be one of generate, template, knowledge, status/],
-    ['a duplicate name', `${HEAD}${GOOD}  - name: greeting\n    handler: generate\n    examples: { en: [hey] }\n`, 8, /duplicate intent name "greeting" \(first defined on line 3\)/],
+    [
+      'an unknown handler',
+      `${HEAD}${GOOD}  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n`,
+      9,
+      /handler must be one of generate, template, knowledge, status/,
+    ],
+    [
+      'a duplicate name',
+      `${HEAD}${GOOD}  - name: greeting\n    handler: generate\n    examples: { en: [hey] }\n`,
+      8,
+      /duplicate intent name "greeting" \(first defined on line 3\)/,
+    ],
     ['no examples', `${HEAD}${GOOD}  - name: chat\n    handler: generate\n`, 8, /intent "chat" has no examples/],
-    ['empty example lists', `${HEAD}${GOOD}  - name: chat\n    handler: generate\n    examples: { en: [], zh: [] }\n`, 10, /intent "chat" has no examples/],
-    ['a template without reply', `${HEAD}  - name: hi\n    handler: template\n    examples: { en: [hi] }\n`, 4, /template intent "hi" needs a reply/],
-    ['an unknown field', `${HEAD}${GOOD}  - name: chat\n    handler: generate\n    exmples: { en: [hi] }\n`, 10, /unknown field\(s\): exmples/],
-    ['a bad pattern', `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['(unclosed']\n`, 6, /not a valid RE2 regular expression/],
-    ['a look-ahead pattern (not linear-time)', `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['order(?=\\\\d)']\n`, 6, /unsupported Perl syntax/],
-    ['an answer on a template intent', `${HEAD}  - name: hi\n    handler: template\n    reply: hello\n    answer: entry\n    examples: { en: [hi] }\n`, 6, /answer is only used by knowledge intents/],
-    ['a reserved name', `${HEAD}  - name: unknown\n    handler: generate\n    examples: { en: [hi] }\n`, 3, /"unknown" is reserved/],
-    ['a missing module', `${HEAD}  - name: order\n    handler: { module: ./missing.ts }\n    examples: { en: [order] }\n`, 4, /handler module .*missing\.ts cannot be loaded/],
-    ['a module without handle', `${HEAD}  - name: order\n    handler:\n      module: ./no-handle.ts\n    examples: { en: [order] }\n`, 5, /does not export a handle\(context\) function/],
+    [
+      'empty example lists',
+      `${HEAD}${GOOD}  - name: chat\n    handler: generate\n    examples: { en: [], zh: [] }\n`,
+      10,
+      /intent "chat" has no examples/,
+    ],
+    [
+      'a template without reply',
+      `${HEAD}  - name: hi\n    handler: template\n    examples: { en: [hi] }\n`,
+      4,
+      /template intent "hi" needs a reply/,
+    ],
+    [
+      'an unknown field',
+      `${HEAD}${GOOD}  - name: chat\n    handler: generate\n    exmples: { en: [hi] }\n`,
+      10,
+      /unknown field\(s\): exmples/,
+    ],
+    [
+      'a bad pattern',
+      `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['(unclosed']\n`,
+      6,
+      /not a valid RE2 regular expression/,
+    ],
+    [
+      'a look-ahead pattern (not linear-time)',
+      `${HEAD}  - name: chat\n    handler: generate\n    examples: { en: [hi] }\n    patterns: ['order(?=\\\\d)']\n`,
+      6,
+      /unsupported Perl syntax/,
+    ],
+    [
+      'an answer on a template intent',
+      `${HEAD}  - name: hi\n    handler: template\n    reply: hello\n    answer: entry\n    examples: { en: [hi] }\n`,
+      6,
+      /answer is only used by knowledge intents/,
+    ],
+    [
+      'a reserved name',
+      `${HEAD}  - name: unknown\n    handler: generate\n    examples: { en: [hi] }\n`,
+      3,
+      /"unknown" is reserved/,
+    ],
+    [
+      'a missing module',
+      `${HEAD}  - name: order\n    handler: { module: ./missing.ts }\n    examples: { en: [order] }\n`,
+      4,
+      /handler module .*missing\.ts cannot be loaded/,
+    ],
+    [
+      'a module without handle',
+      `${HEAD}  - name: order\n    handler:\n      module: ./no-handle.ts\n    examples: { en: [order] }\n`,
+      5,
+      /does not export a handle\(context\) function/,
+    ],
     ['invalid YAML', `${HEAD}  - name: [unclosed\n`, 4, /not valid YAML/],
     ['a wrong version', `version: 2\nintents: []\n`, 1, /version must be 1/],
   ])('refuses %s with the file, line and reason', async (_what, yaml, line, reason) => {
@@ -53,7 +108,9 @@ describe('loadIntentCatalog', () => {
     expect(e.code).toBe('ERR_INTENTS_FILE');
     expect(e.problem.reason).toMatch(reason);
     expect(e.problem.line).toBe(line);
-    expect(e.message).toMatch(new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/intents-\\w+\\.yaml:${line}: `));
+    expect(e.message).toMatch(
+      new RegExp(`^${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/intents-\\w+\\.yaml:${line}: `),
+    );
   });
 
   it('refuses a file that does not exist', async () => {

@@ -4,11 +4,25 @@ import type { MessageStatusView } from '../../src/conversation/dialogue-state.js
 import { statusReply } from '../../src/conversation/status-reply.js';
 import { renderTemplate } from '../../src/intent/template.js';
 
-const message: Message = { v: 1, messageId: 'm1', conversationId: 'c1', userId: 'alice', text: 'hi', metadata: { tier: 'gold', visits: 3 } };
+const message: Message = {
+  v: 1,
+  messageId: 'm1',
+  conversationId: 'c1',
+  userId: 'alice',
+  text: 'hi',
+  metadata: { tier: 'gold', visits: 3 },
+};
 
 describe('renderTemplate', () => {
   it('fills slots from the pattern, the message, its metadata and the file vars, in that order', () => {
-    expect(renderTemplate('{orderId} for {userId} ({metadata.tier}, {metadata.visits}) at {shop}', message, { orderId: 'MP-1' }, { shop: 'Maple' })).toBe('MP-1 for alice (gold, 3) at Maple');
+    expect(
+      renderTemplate(
+        '{orderId} for {userId} ({metadata.tier}, {metadata.visits}) at {shop}',
+        message,
+        { orderId: 'MP-1' },
+        { shop: 'Maple' },
+      ),
+    ).toBe('MP-1 for alice (gold, 3) at Maple');
     expect(renderTemplate('{userId}', message, { userId: 'from-pattern' }, {})).toBe('from-pattern');
   });
 
@@ -21,15 +35,32 @@ describe('renderTemplate', () => {
 
 describe('statusReply', () => {
   const at = (s: string) => new Date(`2026-11-28T${s}Z`);
-  const view = (status: MessageStatusView['status'], extra: Partial<MessageStatusView> = {}): MessageStatusView => ({ messageId: 'x', status, queuedAt: at('10:00:00'), ...extra });
+  const view = (status: MessageStatusView['status'], extra: Partial<MessageStatusView> = {}): MessageStatusView => ({
+    messageId: 'x',
+    status,
+    queuedAt: at('10:00:00'),
+    ...extra,
+  });
 
   it('tells of messages still being processed, since when', () => {
-    expect(statusReply([view('processing', { startedAt: at('10:00:02') })], 'en')).toBe('Your earlier message is being processed (since 10:00:02 UTC); the answer will be here shortly.');
-    expect(statusReply([view('queued'), view('processing')], 'zh')).toBe('您有 2 条消息正在处理中（最早的一条从 10:00:00 UTC 开始处理），回复马上就到。');
+    expect(statusReply([view('processing', { startedAt: at('10:00:02') })], 'en')).toBe(
+      'Your earlier message is being processed (since 10:00:02 UTC); the answer will be here shortly.',
+    );
+    expect(statusReply([view('queued'), view('processing')], 'zh')).toBe(
+      '您有 2 条消息正在处理中（最早的一条从 10:00:00 UTC 开始处理），回复马上就到。',
+    );
   });
 
   it('tells of failed messages with their codes, and of the last reply when nothing is pending', () => {
-    expect(statusReply([view('replied', { finishedAt: at('10:01:00') }), view('failed', { error: { code: 'ERR_HANDLER', message: 'x' } })], 'en')).toBe(
+    expect(
+      statusReply(
+        [
+          view('replied', { finishedAt: at('10:01:00') }),
+          view('failed', { error: { code: 'ERR_HANDLER', message: 'x' } }),
+        ],
+        'en',
+      ),
+    ).toBe(
       'One message could not be answered (ERR_HANDLER); please send it again. All your earlier messages have been answered; the latest reply was at 10:01:00 UTC.',
     );
     expect(statusReply([], 'en')).toBe("I haven't received any earlier message from you in this conversation.");

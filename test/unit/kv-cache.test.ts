@@ -7,7 +7,8 @@ const D = 3;
 const QUANTUM = 4;
 
 /** A value that says where it belongs: layer, key or value, sequence, head, token, channel. */
-const code = (i: number, kind: number, seq: number, h: number, t: number, d: number) => i * 1e6 + kind * 1e5 + seq * 1e4 + h * 1e3 + t * 10 + d;
+const code = (i: number, kind: number, seq: number, h: number, t: number, d: number) =>
+  i * 1e6 + kind * 1e5 + seq * 1e4 + h * 1e3 + t * 10 + d;
 
 /** Prefill outputs [Bn, H, T, D] per layer for sequences `seqs` (left-padded to T) holding `lengths` tokens. */
 function prefillOutputs(seqs: number[], lengths: number[], T: number) {
@@ -16,7 +17,9 @@ function prefillOutputs(seqs: number[], lengths: number[], T: number) {
       const out = new Float32Array(seqs.length * H * T * D).fill(-1);
       seqs.forEach((seq, b) => {
         const pad = T - lengths[b];
-        for (let h = 0; h < H; h++) for (let t = 0; t < lengths[b]; t++) for (let d = 0; d < D; d++) out[((b * H + h) * T + pad + t) * D + d] = code(i, kind, seq, h, t, d);
+        for (let h = 0; h < H; h++)
+          for (let t = 0; t < lengths[b]; t++)
+            for (let d = 0; d < D; d++) out[((b * H + h) * T + pad + t) * D + d] = code(i, kind, seq, h, t, d);
       });
       return out;
     });
@@ -28,7 +31,9 @@ function tokenOutputs(cache: KvCache, seqOfRow: number[]) {
   const make = (kind: number) =>
     Array.from({ length: LAYERS }, (_, i) => {
       const out = new Float32Array(cache.rows * H * D);
-      for (let r = 0; r < cache.rows; r++) for (let h = 0; h < H; h++) for (let d = 0; d < D; d++) out[(r * H + h) * D + d] = code(i, kind, seqOfRow[r], h, cache.lengths[r], d);
+      for (let r = 0; r < cache.rows; r++)
+        for (let h = 0; h < H; h++)
+          for (let d = 0; d < D; d++) out[(r * H + h) * D + d] = code(i, kind, seqOfRow[r], h, cache.lengths[r], d);
       return out;
     });
   return { keys: make(0), values: make(1) };
@@ -45,7 +50,8 @@ function expectContents(cache: KvCache, seqOfRow: number[]) {
       for (let r = 0; r < cache.rows; r++)
         for (let h = 0; h < H; h++)
           for (let t = 0; t < cache.lengths[r]; t++)
-            for (let d = 0; d < D; d++) expect(view[((r * H + h) * P + t) * D + d]).toBe(code(i, kind, seqOfRow[r], h, t, d));
+            for (let d = 0; d < D; d++)
+              expect(view[((r * H + h) * P + t) * D + d]).toBe(code(i, kind, seqOfRow[r], h, t, d));
     });
   }
 }

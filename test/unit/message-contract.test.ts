@@ -33,7 +33,14 @@ describe('message contract v1', () => {
   });
 
   it('accepts a valid message and trims its text', () => {
-    expect(parseMessage({ ...ok, text: '  你好 😀  ', createdAt: '2026-11-28T10:00:00Z', metadata: { channel: 'web', score: 3, vip: true } })).toEqual({
+    expect(
+      parseMessage({
+        ...ok,
+        text: '  你好 😀  ',
+        createdAt: '2026-11-28T10:00:00Z',
+        metadata: { channel: 'web', score: 3, vip: true },
+      }),
+    ).toEqual({
       ...ok,
       text: '你好 😀',
       createdAt: '2026-11-28T10:00:00Z',
@@ -59,10 +66,25 @@ describe('message contract v1', () => {
     ['a bad date', { ...ok, createdAt: 'yesterday' }, 'createdAt', /ISO-8601/],
     ['a $ metadata key', { ...ok, metadata: { $set: 'x' } }, 'metadata.$set', /\$/],
     ['a dotted metadata key', { ...ok, metadata: { 'a.b': 'x' } }, 'metadata.a.b', /contain \./],
-    ['__proto__ metadata key', { ...ok, metadata: JSON.parse('{"__proto__": "x"}') }, 'metadata.__proto__', /__proto__/],
+    [
+      '__proto__ metadata key',
+      { ...ok, metadata: JSON.parse('{"__proto__": "x"}') },
+      'metadata.__proto__',
+      /__proto__/,
+    ],
     ['an object metadata value', { ...ok, metadata: { a: { b: 1 } } }, 'metadata.a', /strings.*numbers.*booleans/],
-    ['33 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) }, 'metadata', /at most 32/],
-    ['10,000 metadata keys', { ...ok, metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) }, 'metadata', /at most 32/],
+    [
+      '33 metadata keys',
+      { ...ok, metadata: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])) },
+      'metadata',
+      /at most 32/,
+    ],
+    [
+      '10,000 metadata keys',
+      { ...ok, metadata: Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])) },
+      'metadata',
+      /at most 32/,
+    ],
   ])('refuses %s', (_name, data, path, reason) => refused(data, path, reason));
 
   it('takes generation settings and a dialogue, and names each bad one', () => {

@@ -3,7 +3,12 @@ import { PromptEncoder, type PieceTokenizer } from '../../src/conversation/promp
 import type { ConversationTurn } from '../../src/storage/reply-document.js';
 
 const at = new Date(0);
-const turn = (n: number, user: string, assistant: string): ConversationTurn => ({ messageId: `m${n}`, user, assistant, at });
+const turn = (n: number, user: string, assistant: string): ConversationTurn => ({
+  messageId: `m${n}`,
+  user,
+  assistant,
+  at,
+});
 
 /** One token per whitespace-separated word and one per line break: easy to count by hand below. */
 class WordTokenizer implements PieceTokenizer {
@@ -18,7 +23,10 @@ class WordTokenizer implements PieceTokenizer {
   }
   decode(ids: readonly number[]): string {
     const words = [...this.vocab.keys()];
-    return ids.map((id) => words[id]).join(' ').replace(/ ?\n ?/g, '\n');
+    return ids
+      .map((id) => words[id])
+      .join(' ')
+      .replace(/ ?\n ?/g, '\n');
   }
 }
 
@@ -31,21 +39,40 @@ function encoderFor(room: number) {
 describe('PromptEncoder', () => {
   it('puts recent turns oldest first, then the new message and the assistant cue', () => {
     const { tokenizer, encoder } = encoderFor(1000);
-    const r = encoder.encode({ passages: [], turns: [turn(1, 'Hi', 'Hello!'), turn(2, '你好', '您好')], text: 'Where is my order?' }, 1);
-    expect(tokenizer.decode(r.ids)).toBe('User: Hi\nAssistant: Hello!\nUser: 你好\nAssistant: 您好\nUser: Where is my order?\nAssistant:');
-    expect(tokenizer.decode(encoder.encode({ passages: [], turns: [], text: 'Hi' }, 1).ids)).toBe('User: Hi\nAssistant:');
+    const r = encoder.encode(
+      { passages: [], turns: [turn(1, 'Hi', 'Hello!'), turn(2, '你好', '您好')], text: 'Where is my order?' },
+      1,
+    );
+    expect(tokenizer.decode(r.ids)).toBe(
+      'User: Hi\nAssistant: Hello!\nUser: 你好\nAssistant: 您好\nUser: Where is my order?\nAssistant:',
+    );
+    expect(tokenizer.decode(encoder.encode({ passages: [], turns: [], text: 'Hi' }, 1).ids)).toBe(
+      'User: Hi\nAssistant:',
+    );
   });
 
   it('puts passages before the dialogue, one line each, most relevant first', () => {
     const { tokenizer, encoder } = encoderFor(1000);
-    const r = encoder.encode({ passages: [{ title: 'Shipping', body: 'Costs 15 yuan.\nFree over 299.' }, { body: 'Order MP-1 has shipped.' }], turns: [turn(1, 'Hi', 'Hello!')], text: 'How much is shipping?' }, 1);
-    expect(tokenizer.decode(r.ids)).toBe('Knowledge:\n- Shipping: Costs 15 yuan. Free over 299.\n- Order MP-1 has shipped.\n\nUser: Hi\nAssistant: Hello!\nUser: How much is shipping?\nAssistant:');
+    const r = encoder.encode(
+      {
+        passages: [{ title: 'Shipping', body: 'Costs 15 yuan.\nFree over 299.' }, { body: 'Order MP-1 has shipped.' }],
+        turns: [turn(1, 'Hi', 'Hello!')],
+        text: 'How much is shipping?',
+      },
+      1,
+    );
+    expect(tokenizer.decode(r.ids)).toBe(
+      'Knowledge:\n- Shipping: Costs 15 yuan. Free over 299.\n- Order MP-1 has shipped.\n\nUser: Hi\nAssistant: Hello!\nUser: How much is shipping?\nAssistant:',
+    );
     expect(r).toMatchObject({ passages: 2, turns: 1 });
   });
 
   it('keeps the new message, then passages, then as many recent turns as fit, each counted exactly', () => {
     const parts = {
-      passages: [{ title: 'A', body: 'one two three' }, { title: 'B', body: 'four five six seven eight' }],
+      passages: [
+        { title: 'A', body: 'one two three' },
+        { title: 'B', body: 'four five six seven eight' },
+      ],
       turns: [turn(1, 'old question', 'old answer'), turn(2, 'new question', 'new answer')],
       text: 'what now',
     };
@@ -73,11 +100,21 @@ describe('PromptEncoder', () => {
     const { tokenizer, encoder } = encoderFor(1000);
     tokenizer.calls.length = 0;
     encoder.encode({ passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'r', 'b')], text: 'x' }, 1);
-    expect(tokenizer.calls).toEqual(['User: x\nAssistant:', '- a b c', 'User: r\nAssistant: b', 'User: q\nAssistant: a']);
+    expect(tokenizer.calls).toEqual([
+      'User: x\nAssistant:',
+      '- a b c',
+      'User: r\nAssistant: b',
+      'User: q\nAssistant: a',
+    ]);
     tokenizer.calls.length = 0;
-    const again = encoder.encode({ passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'r', 'b'), turn(3, 'y', 'c')], text: 'z' }, 1);
+    const again = encoder.encode(
+      { passages: [{ body: 'a b c' }], turns: [turn(1, 'q', 'a'), turn(2, 'r', 'b'), turn(3, 'y', 'c')], text: 'z' },
+      1,
+    );
     expect(tokenizer.calls).toEqual(['User: z\nAssistant:', 'User: y\nAssistant: c']);
-    expect(tokenizer.decode(again.ids)).toBe('Knowledge:\n- a b c\n\nUser: q\nAssistant: a\nUser: r\nAssistant: b\nUser: y\nAssistant: c\nUser: z\nAssistant:');
+    expect(tokenizer.decode(again.ids)).toBe(
+      'Knowledge:\n- a b c\n\nUser: q\nAssistant: a\nUser: r\nAssistant: b\nUser: y\nAssistant: c\nUser: z\nAssistant:',
+    );
   });
 
   it('leaves room for the new tokens, lowering them only when the window itself is smaller', () => {
@@ -92,7 +129,10 @@ describe('PromptEncoder', () => {
 
   it('cuts only a message longer than the window, from the left, keeping its end and the assistant cue', () => {
     const { tokenizer, encoder } = encoderFor(5);
-    const r = encoder.encode({ passages: [{ body: 'p' }], turns: [turn(1, 'q', 'a')], text: 'a very long message indeed' }, 1);
+    const r = encoder.encode(
+      { passages: [{ body: 'p' }], turns: [turn(1, 'q', 'a')], text: 'a very long message indeed' },
+      1,
+    );
     expect(tokenizer.decode(r.ids)).toBe('long message indeed\nAssistant:');
     expect(r).toMatchObject({ passages: 0, turns: 0, maxNewTokens: 1 });
   });
@@ -100,7 +140,9 @@ describe('PromptEncoder', () => {
   it('puts instructions first, keeping them after the message and before passages and turns, whole or not at all', () => {
     const parts = { instructions: 'be brief', passages: [{ body: 'p q' }], turns: [turn(1, 'q', 'a')], text: 'x' };
     const { tokenizer, encoder } = encoderFor(1000);
-    expect(tokenizer.decode(encoder.encode(parts, 1).ids)).toBe('be brief\n\nKnowledge:\n- p q\n\nUser: q\nAssistant: a\nUser: x\nAssistant:');
+    expect(tokenizer.decode(encoder.encode(parts, 1).ids)).toBe(
+      'be brief\n\nKnowledge:\n- p q\n\nUser: q\nAssistant: a\nUser: x\nAssistant:',
+    );
     // The message "User: x \n Assistant:" = 4; the instructions and their blank line = 4; the passage = 7; the turn = 6.
     const kept = (room: number) => {
       const r = encoderFor(room).encoder.encode(parts, 1);
@@ -115,6 +157,11 @@ describe('PromptEncoder', () => {
   it('gives a plain completion the text alone, cut from the left to leave room for the new tokens', () => {
     const { tokenizer, encoder } = encoderFor(3);
     expect(tokenizer.decode(encoder.encodePlain('once upon', 1).ids)).toBe('once upon');
-    expect(encoder.encodePlain('once upon a time there', 1)).toMatchObject({ ids: tokenizer.encode('a time there'), maxNewTokens: 1, passages: 0, turns: 0 });
+    expect(encoder.encodePlain('once upon a time there', 1)).toMatchObject({
+      ids: tokenizer.encode('a time there'),
+      maxNewTokens: 1,
+      passages: 0,
+      turns: 0,
+    });
   });
 });

@@ -26,8 +26,20 @@ describe('bench:inference FLOP arithmetic', () => {
     const fed = [0, 1, 2, 3].reduce((sum, pos) => sum + tokenFlops(C, LAYERS, pos), 0);
     expect(one).toBe(fed + 2 * 2 * C * VOCAB);
     // A sequence that generated nothing costs its prompt only; sequences add up.
-    expect(workloadFlops([{ promptTokens: 5, generatedTokens: 0 }], C, LAYERS, VOCAB)).toBe([0, 1, 2, 3, 4].reduce((s, pos) => s + tokenFlops(C, LAYERS, pos), 0));
-    expect(workloadFlops([{ promptTokens: 3, generatedTokens: 2 }, { promptTokens: 3, generatedTokens: 2 }], C, LAYERS, VOCAB)).toBe(2 * one);
+    expect(workloadFlops([{ promptTokens: 5, generatedTokens: 0 }], C, LAYERS, VOCAB)).toBe(
+      [0, 1, 2, 3, 4].reduce((s, pos) => s + tokenFlops(C, LAYERS, pos), 0),
+    );
+    expect(
+      workloadFlops(
+        [
+          { promptTokens: 3, generatedTokens: 2 },
+          { promptTokens: 3, generatedTokens: 2 },
+        ],
+        C,
+        LAYERS,
+        VOCAB,
+      ),
+    ).toBe(2 * one);
   });
 
   it('reports a run faster than the peak allows as a measurement error, not a fraction above 1', () => {

@@ -11,7 +11,17 @@
 
   const el = (id) => document.getElementById(id);
   const chart = (id, title, names) =>
-    new uPlot({ title, width: el(id).clientWidth - 16, height: 180, series: [{}, ...names.map((n, i) => ({ label: n, stroke: ['#2563eb', '#f59e0b', '#10b981'][i], width: 2 }))], axes: [{}, {}] }, [[], ...names.map(() => [])], el(id));
+    new uPlot(
+      {
+        title,
+        width: el(id).clientWidth - 16,
+        height: 180,
+        series: [{}, ...names.map((n, i) => ({ label: n, stroke: ['#2563eb', '#f59e0b', '#10b981'][i], width: 2 }))],
+        axes: [{}, {}],
+      },
+      [[], ...names.map(() => [])],
+      el(id),
+    );
   const charts = {
     queue: chart('chart-queue', 'Queue depth', ['waiting', 'active']),
     throughput: chart('chart-throughput', 'Replies per second', ['replies/s']),
@@ -50,21 +60,43 @@
       el('throughput').textContent = rate.toFixed(1);
       el('latency').textContent = stats.latencyMs.p50 ?? '–';
       el('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
-      for (const [k, v] of [['t', now], ['waiting', stats.queue.waiting + stats.queue.delayed], ['active', stats.queue.active], ['throughput', rate], ['latency', stats.latencyMs.p50 ?? 0]]) {
+      for (const [k, v] of [
+        ['t', now],
+        ['waiting', stats.queue.waiting + stats.queue.delayed],
+        ['active', stats.queue.active],
+        ['throughput', rate],
+        ['latency', stats.latencyMs.p50 ?? 0],
+      ]) {
         series[k].push(v);
         if (series[k].length > WINDOW) series[k].shift();
       }
       charts.queue.setData([series.t, series.waiting, series.active]);
       charts.throughput.setData([series.t, series.throughput]);
       charts.latency.setData([series.t, series.latency]);
-      el('worker-rows').replaceChildren(...stats.workers.map((w) => row([
-        { text: w.id.slice(0, 8) }, { text: `${w.host} / ${w.pid}` }, { text: `${w.model.id}@${w.model.revision}` },
-        { text: String(w.lastBatchSize) }, { text: String(w.tokensPerSecond) }, { text: `${Math.round((Date.now() - w.lastSeen) / 1000)} s ago` },
-      ])));
-      el('reply-rows').replaceChildren(...latest.items.map((r) => row([
-        { text: new Date(r.createdAt).toLocaleTimeString() }, { text: r.messageId }, { text: r.conversationId ?? '' }, { text: r.intent ?? '' },
-        { text: r.status, cls: r.status }, { text: r.status === 'replied' ? r.text : `${r.error?.code}: ${r.error?.message}`, cls: 'text' },
-      ])));
+      el('worker-rows').replaceChildren(
+        ...stats.workers.map((w) =>
+          row([
+            { text: w.id.slice(0, 8) },
+            { text: `${w.host} / ${w.pid}` },
+            { text: `${w.model.id}@${w.model.revision}` },
+            { text: String(w.lastBatchSize) },
+            { text: String(w.tokensPerSecond) },
+            { text: `${Math.round((Date.now() - w.lastSeen) / 1000)} s ago` },
+          ]),
+        ),
+      );
+      el('reply-rows').replaceChildren(
+        ...latest.items.map((r) =>
+          row([
+            { text: new Date(r.createdAt).toLocaleTimeString() },
+            { text: r.messageId },
+            { text: r.conversationId ?? '' },
+            { text: r.intent ?? '' },
+            { text: r.status, cls: r.status },
+            { text: r.status === 'replied' ? r.text : `${r.error?.code}: ${r.error?.message}`, cls: 'text' },
+          ]),
+        ),
+      );
       el('error').textContent = '';
     } catch (err) {
       el('error').textContent = String(err.message ?? err);

@@ -4,7 +4,8 @@
 // (#token=…) or is asked for once, and stays in this tab's sessionStorage.
 (() => {
   const fragment = new URLSearchParams(location.hash.slice(1));
-  const token = fragment.get('token') || sessionStorage.getItem('ava-token') || prompt('API token (enqueue and read scopes)');
+  const token =
+    fragment.get('token') || sessionStorage.getItem('ava-token') || prompt('API token (enqueue and read scopes)');
   if (token) sessionStorage.setItem('ava-token', token);
   const auth = { authorization: `Bearer ${token}` };
   const conversationId = sessionStorage.getItem('ava-voice-conversation') || `voice-${crypto.randomUUID()}`;
@@ -43,7 +44,8 @@
       doc = await (await api(`/v1/messages/${messageId}?wait=25000`)).json();
     }
     if (doc.transcript) $('heard').textContent = doc.transcript.text;
-    if (doc.status !== 'replied') throw new Error(doc.error ? `${doc.error.code}: ${doc.error.message}` : `no reply yet (${doc.status})`);
+    if (doc.status !== 'replied')
+      throw new Error(doc.error ? `${doc.error.code}: ${doc.error.message}` : `no reply yet (${doc.status})`);
     $('reply').textContent = doc.text;
     $('intent').textContent = doc.intent ? `(${doc.intent})` : '';
     say('Speaking…');

@@ -4,12 +4,22 @@ import { idParamSchema, SECURED } from '../api-schemas.js';
 
 /** `GET /v1/conversations/:id`: a conversation with its recent turns and the status of its messages. */
 export const conversationRoutes: FastifyPluginAsyncZod<{ dialogue: DialogueState }> = async (app, { dialogue }) => {
-  app.get('/v1/conversations/:id', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'A conversation with its recent turns; 404 when unknown', tags: ['conversations'], params: idParamSchema },
-  }, async (req, reply) => {
-    const view = await dialogue.conversation(req.params.id);
-    if (!view) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${req.params.id}` } });
-    return view;
-  });
+  app.get(
+    '/v1/conversations/:id',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'A conversation with its recent turns; 404 when unknown',
+        tags: ['conversations'],
+        params: idParamSchema,
+      },
+    },
+    async (req, reply) => {
+      const view = await dialogue.conversation(req.params.id);
+      if (!view)
+        return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${req.params.id}` } });
+      return view;
+    },
+  );
 };

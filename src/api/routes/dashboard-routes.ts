@@ -19,11 +19,16 @@ export const dashboardRoutes: FastifyPluginAsync = async (app) => {
     '/dashboard.js': { type: 'text/javascript; charset=utf-8', file: path.join(here, '../dashboard/dashboard.js') },
     '/voice': { type: 'text/html; charset=utf-8', file: path.join(here, '../dashboard/voice.html') },
     '/voice.js': { type: 'text/javascript; charset=utf-8', file: path.join(here, '../dashboard/voice.js') },
-    '/assets/uplot.iife.min.js': { type: 'text/javascript; charset=utf-8', file: path.join(uplotDir, 'uPlot.iife.min.js') },
+    '/assets/uplot.iife.min.js': {
+      type: 'text/javascript; charset=utf-8',
+      file: path.join(uplotDir, 'uPlot.iife.min.js'),
+    },
     '/assets/uplot.min.css': { type: 'text/css; charset=utf-8', file: path.join(uplotDir, 'uPlot.min.css') },
   };
   for (const [url, asset] of Object.entries(assets)) {
     const body = await readFile(asset.file, 'utf8');
-    app.get(url, { config: { public: true, rateLimit: false }, schema: { hide: true } }, async (_req, reply) => reply.type(asset.type).header('cache-control', 'no-cache').send(body));
+    app.get(url, { config: { public: true, rateLimit: false }, schema: { hide: true } }, async (_req, reply) =>
+      reply.type(asset.type).header('cache-control', 'no-cache').send(body),
+    );
   }
 };

@@ -24,13 +24,33 @@ const GENERATE_TIMEOUT_MS = 30_000;
 export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = async (app, opts) => {
   const generate = async (req: FastifyRequest, reply: FastifyReply, context: string) => {
     const messageId = randomUUID();
-    await opts.producer.enqueue({ v: CONTRACT_VERSION, messageId, conversationId: `generate-${messageId}`, userId: req.caller || 'api', text: context });
+    await opts.producer.enqueue({
+      v: CONTRACT_VERSION,
+      messageId,
+      conversationId: `generate-${messageId}`,
+      userId: req.caller || 'api',
+      text: context,
+    });
     const doc = await waitForReply(opts, messageId, GENERATE_TIMEOUT_MS);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
     return { status: 'ok', data: { generated_text: doc.text } };
   };
   const summary = 'Enqueue and wait (origin-document clients): {"status":"ok","data":{"generated_text":"…"}}';
-  app.get('/generate', { onRequest: app.requireScope('enqueue'), schema: { ...SECURED, summary, tags: ['generate'], querystring: generateSchema } }, (req, reply) => generate(req, reply, req.query.context));
-  app.post('/generate', { onRequest: app.requireScope('enqueue'), schema: { ...SECURED, summary, tags: ['generate'], body: generateSchema } }, (req, reply) => generate(req, reply, req.body.context));
+  app.get(
+    '/generate',
+    {
+      onRequest: app.requireScope('enqueue'),
+      schema: { ...SECURED, summary, tags: ['generate'], querystring: generateSchema },
+    },
+    (req, reply) => generate(req, reply, req.query.context),
+  );
+  app.post(
+    '/generate',
+    {
+      onRequest: app.requireScope('enqueue'),
+      schema: { ...SECURED, summary, tags: ['generate'], body: generateSchema },
+    },
+    (req, reply) => generate(req, reply, req.body.context),
+  );
 };

@@ -6,7 +6,14 @@ import type { Logger } from '../../logging/logger.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
-import { idParamSchema, MAX_MESSAGES_PER_REQUEST, messagesBodySchema, presentReply, SECURED, waitQuerySchema } from '../api-schemas.js';
+import {
+  idParamSchema,
+  MAX_MESSAGES_PER_REQUEST,
+  messagesBodySchema,
+  presentReply,
+  SECURED,
+  waitQuerySchema,
+} from '../api-schemas.js';
 import { HttpError, zodValidatorCompiler } from '../http-error.js';
 import { waitForReply } from '../reply-waiter.js';
 import { avaSseFormat, SseReplyRelay } from '../sse-reply-relay.js';
@@ -26,17 +33,26 @@ const STREAM_TIMEOUT_MS = 60_000;
 const STREAM_KEEPALIVE_MS = 15_000;
 /** A Redis stream entry id, as SSE clients send it back in `Last-Event-ID`. */
 const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
-const streamHeaders = z.looseObject({ 'last-event-id': z.string().regex(STREAM_ID, 'must be an event id this stream sent (<ms>-<seq>)').optional() });
+const streamHeaders = z.looseObject({
+  'last-event-id': z.string().regex(STREAM_ID, 'must be an event id this stream sent (<ms>-<seq>)').optional(),
+});
 
 /**
  * The body of `POST /v1/messages` is checked for its shape here and against the message contract by the producer,
  * which names each bad field with its index (`[3].text`); the route's schema documents it.
  */
 const messagesBodyValidator: FastifySchemaCompiler<unknown> = ({ httpPart, ...rest }) => {
-  if (httpPart !== 'body') return zodValidatorCompiler({ httpPart, ...rest } as Parameters<typeof zodValidatorCompiler>[0]);
+  if (httpPart !== 'body')
+    return zodValidatorCompiler({ httpPart, ...rest } as Parameters<typeof zodValidatorCompiler>[0]);
   return (body: unknown) => {
-    if (Array.isArray(body) && (body.length === 0 || body.length > MAX_MESSAGES_PER_REQUEST)) return { error: new HttpError(400, 'ERR_CONTRACT', `send 1 to ${MAX_MESSAGES_PER_REQUEST} messages, got ${body.length}`) };
-    if (!Array.isArray(body) && (typeof body !== 'object' || body === null)) return { error: new HttpError(400, 'ERR_CONTRACT', 'the body must be a JSON message object or an array of them') };
+    if (Array.isArray(body) && (body.length === 0 || body.length > MAX_MESSAGES_PER_REQUEST))
+      return {
+        error: new HttpError(400, 'ERR_CONTRACT', `send 1 to ${MAX_MESSAGES_PER_REQUEST} messages, got ${body.length}`),
+      };
+    if (!Array.isArray(body) && (typeof body !== 'object' || body === null))
+      return {
+        error: new HttpError(400, 'ERR_CONTRACT', 'the body must be a JSON message object or an array of them'),
+      };
     return { value: body };
   };
 };
@@ -45,41 +61,87 @@ const messagesBodyValidator: FastifySchemaCompiler<unknown> = ({ httpPart, ...re
 export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async (app, opts) => {
   const { producer, replies, dialogue, streams, log } = opts;
 
-  app.post('/v1/messages', {
-    onRequest: app.requireScope('enqueue'),
-    validatorCompiler: messagesBodyValidator,
-    schema: { ...SECURED, summary: `Enqueue one message or an array of up to ${MAX_MESSAGES_PER_REQUEST}; 202 when queued, 400 naming every bad field`, tags: ['messages'], body: messagesBodySchema },
-  }, async (req, reply) => {
-    if (!Array.isArray(req.body)) return reply.code(202).send(await producer.enqueue(req.body as never));
-    return reply.code(202).send(await producer.enqueueMany(req.body as never[]));
-  });
+  app.post(
+    '/v1/messages',
+    {
+      onRequest: app.requireScope('enqueue'),
+      validatorCompiler: messagesBodyValidator,
+      schema: {
+        ...SECURED,
+        summary: `Enqueue one message or an array of up to ${MAX_MESSAGES_PER_REQUEST}; 202 when queued, 400 naming every bad field`,
+        tags: ['messages'],
+        body: messagesBodySchema,
+      },
+    },
+    async (req, reply) => {
+      if (!Array.isArray(req.body)) return reply.code(202).send(await producer.enqueue(req.body as never));
+      return reply.code(202).send(await producer.enqueueMany(req.body as never[]));
+    },
+  );
 
-  app.get('/v1/messages/:id', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'Status and reply; long-polls with ?wait=ms; 404 when unknown', tags: ['messages'], params: idParamSchema, querystring: waitQuerySchema },
-  }, async (req, reply) => {
-    const { id } = req.params;
-    const doc = await waitForReply({ replies, streams, log }, id, req.query.wait);
-    if (doc) return presentReply(doc);
-    // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
-    const status = await dialogue.message(id);
-    if (!status) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
-    return status;
-  });
+  app.get(
+    '/v1/messages/:id',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'Status and reply; long-polls with ?wait=ms; 404 when unknown',
+        tags: ['messages'],
+        params: idParamSchema,
+        querystring: waitQuerySchema,
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      const doc = await waitForReply({ replies, streams, log }, id, req.query.wait);
+      if (doc) return presentReply(doc);
+      // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
+      const status = await dialogue.message(id);
+      if (!status) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+      return status;
+    },
+  );
 
-  app.get('/v1/messages/:id/stream', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'The reply as Server-Sent Events: token pieces from the first (resumable with Last-Event-ID), reset, then reply or timeout', tags: ['messages'], params: idParamSchema, headers: streamHeaders },
-  }, async (req, reply) => {
-    const { id } = req.params;
-    const known = (await streams.exists(id)) || (await replies.has(id)) || (await producer.view.has(id));
-    if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
-    // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
-    // when a retried message starts over, then `reply` (the stored document) or `timeout`. After the hijack the relay
-    // answers its own errors (an `error` event, then the end of the stream).
-    reply.hijack();
-    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const format = avaSseFormat(id, presentReply);
-    await new SseReplyRelay({ streams, readReply: (messageId) => replies.get(messageId), format, log, timeoutMs: STREAM_TIMEOUT_MS, keepAliveMs: STREAM_KEEPALIVE_MS }, reply.raw, id, req.headers['last-event-id']).start();
-  });
+  app.get(
+    '/v1/messages/:id/stream',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary:
+          'The reply as Server-Sent Events: token pieces from the first (resumable with Last-Event-ID), reset, then reply or timeout',
+        tags: ['messages'],
+        params: idParamSchema,
+        headers: streamHeaders,
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      const known = (await streams.exists(id)) || (await replies.has(id)) || (await producer.view.has(id));
+      if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+      // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
+      // when a retried message starts over, then `reply` (the stored document) or `timeout`. After the hijack the relay
+      // answers its own errors (an `error` event, then the end of the stream).
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const format = avaSseFormat(id, presentReply);
+      await new SseReplyRelay(
+        {
+          streams,
+          readReply: (messageId) => replies.get(messageId),
+          format,
+          log,
+          timeoutMs: STREAM_TIMEOUT_MS,
+          keepAliveMs: STREAM_KEEPALIVE_MS,
+        },
+        reply.raw,
+        id,
+        req.headers['last-event-id'],
+      ).start();
+    },
+  );
 };

@@ -16,11 +16,31 @@ export interface MetricsRoutesOptions {
 /** `GET /metrics` (Prometheus) and `GET /v1/stats` (the dashboard's and `ava stats`'s summary); `read` scope. */
 export const metricsRoutes: FastifyPluginAsyncZod<MetricsRoutesOptions> = async (app, opts) => {
   const metrics = new ApiMetrics(opts.queue, opts.redis, opts.heartbeatKey);
-  app.get('/metrics', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'Prometheus metrics: queue, live workers and their aggregated metrics', tags: ['operations'] } }, async (_req, reply) => {
-    const { contentType, body } = await metrics.render();
-    return reply.type(contentType).send(body);
-  });
-  app.get('/v1/stats', { onRequest: app.requireScope('read'), schema: { ...SECURED, summary: 'Queue depth, live workers, reply counts and recent latency, for dashboards', tags: ['operations'] } }, async () =>
-    collectStats(opts.queue, opts.redis, opts.heartbeatKey),
+  app.get(
+    '/metrics',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'Prometheus metrics: queue, live workers and their aggregated metrics',
+        tags: ['operations'],
+      },
+    },
+    async (_req, reply) => {
+      const { contentType, body } = await metrics.render();
+      return reply.type(contentType).send(body);
+    },
+  );
+  app.get(
+    '/v1/stats',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'Queue depth, live workers, reply counts and recent latency, for dashboards',
+        tags: ['operations'],
+      },
+    },
+    async () => collectStats(opts.queue, opts.redis, opts.heartbeatKey),
   );
 };

@@ -17,32 +17,61 @@ export interface OpenAiEmbeddingDeps {
  * Registered inside the OpenAI plugin, whose error handler gives errors OpenAI's shape.
  */
 export const openAiEmbeddingRoutes: FastifyPluginAsyncZod<OpenAiEmbeddingDeps> = async (app, { encoder: handle }) => {
-  app.post('/v1/embeddings', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'OpenAI-compatible embeddings from the sentence encoder (encoding_format float or base64)', tags: ['openai'], body: embeddingSchema },
-  }, async (req) => {
-    const body = req.body;
-    if (body.model !== handle.id) throw new HttpError(404, 'model_not_found', `the embedding model ${JSON.stringify(body.model)} does not exist; this server embeds with ${JSON.stringify(handle.id)}`, [{ path: 'model', message: 'unknown model' }]);
-    const encoder = await handle.get();
-    if (body.dimensions !== undefined && body.dimensions !== encoder.dims) {
-      throw new HttpError(400, 'invalid_value', `${handle.id} gives ${encoder.dims} dimensions and cannot shorten them`, [{ path: 'dimensions', message: `must be ${encoder.dims} or absent` }]);
-    }
-    const texts = typeof body.input === 'string' ? [body.input] : body.input;
-    const counts = encoder.tokenCounts(texts);
-    const over = counts.findIndex((n) => n > encoder.maxTokens);
-    if (over >= 0) {
-      const where = typeof body.input === 'string' ? 'input' : `input[${over}]`;
-      throw new HttpError(400, 'context_length_exceeded', `${where} is ${counts[over]} tokens; ${handle.id} takes at most ${encoder.maxTokens}`, [{ path: where, message: 'too long' }]);
-    }
-    const vectors = await encoder.embed(texts);
-    const tokens = counts.reduce((a, b) => a + b, 0);
-    return {
-      object: 'list',
-      data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: body.encoding_format === 'base64' ? base64Of(v) : Array.from(v) })),
-      model: handle.id,
-      usage: { prompt_tokens: tokens, total_tokens: tokens },
-    };
-  });
+  app.post(
+    '/v1/embeddings',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'OpenAI-compatible embeddings from the sentence encoder (encoding_format float or base64)',
+        tags: ['openai'],
+        body: embeddingSchema,
+      },
+    },
+    async (req) => {
+      const body = req.body;
+      if (body.model !== handle.id)
+        throw new HttpError(
+          404,
+          'model_not_found',
+          `the embedding model ${JSON.stringify(body.model)} does not exist; this server embeds with ${JSON.stringify(handle.id)}`,
+          [{ path: 'model', message: 'unknown model' }],
+        );
+      const encoder = await handle.get();
+      if (body.dimensions !== undefined && body.dimensions !== encoder.dims) {
+        throw new HttpError(
+          400,
+          'invalid_value',
+          `${handle.id} gives ${encoder.dims} dimensions and cannot shorten them`,
+          [{ path: 'dimensions', message: `must be ${encoder.dims} or absent` }],
+        );
+      }
+      const texts = typeof body.input === 'string' ? [body.input] : body.input;
+      const counts = encoder.tokenCounts(texts);
+      const over = counts.findIndex((n) => n > encoder.maxTokens);
+      if (over >= 0) {
+        const where = typeof body.input === 'string' ? 'input' : `input[${over}]`;
+        throw new HttpError(
+          400,
+          'context_length_exceeded',
+          `${where} is ${counts[over]} tokens; ${handle.id} takes at most ${encoder.maxTokens}`,
+          [{ path: where, message: 'too long' }],
+        );
+      }
+      const vectors = await encoder.embed(texts);
+      const tokens = counts.reduce((a, b) => a + b, 0);
+      return {
+        object: 'list',
+        data: vectors.map((v, index) => ({
+          object: 'embedding',
+          index,
+          embedding: body.encoding_format === 'base64' ? base64Of(v) : Array.from(v),
+        })),
+        model: handle.id,
+        usage: { prompt_tokens: tokens, total_tokens: tokens },
+      };
+    },
+  );
 };
 
 /** OpenAI's base64 encoding: the float32 values' little-endian bytes. */

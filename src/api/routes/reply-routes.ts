@@ -6,16 +6,25 @@ import { HttpError } from '../http-error.js';
 
 /** `GET /v1/replies`: the cursor-paginated feed of stored replies that dashboards and upstream systems read. */
 export const replyRoutes: FastifyPluginAsyncZod<{ database: Database }> = async (app, { database }) => {
-  app.get('/v1/replies', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'Stored replies, oldest (or with order=desc newest) first, cursor-paginated: { items, next }', tags: ['replies'], querystring: repliesQuerySchema },
-  }, async (req) => {
-    try {
-      const page = await readReplyFeed(database, req.query);
-      return { items: page.items.map(presentReply), next: page.next };
-    } catch (err) {
-      if (err instanceof BadCursorError) throw new HttpError(400, 'ERR_REQUEST', `query.since: ${err.message}`);
-      throw err;
-    }
-  });
+  app.get(
+    '/v1/replies',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary: 'Stored replies, oldest (or with order=desc newest) first, cursor-paginated: { items, next }',
+        tags: ['replies'],
+        querystring: repliesQuerySchema,
+      },
+    },
+    async (req) => {
+      try {
+        const page = await readReplyFeed(database, req.query);
+        return { items: page.items.map(presentReply), next: page.next };
+      } catch (err) {
+        if (err instanceof BadCursorError) throw new HttpError(400, 'ERR_REQUEST', `query.since: ${err.message}`);
+        throw err;
+      }
+    },
+  );
 };

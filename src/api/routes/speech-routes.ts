@@ -19,16 +19,38 @@ const audioQuery = z.strictObject({ format: z.enum(['wav', 'ogg']).default('wav'
  * read.
  */
 export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (app, { replies, speech }) => {
-  app.get('/v1/messages/:id/audio', {
-    onRequest: app.requireScope('read'),
-    schema: { ...SECURED, summary: 'A stored reply spoken (espeak-ng, English or Mandarin by the reply\'s language), as audio/wav or Ogg/Opus; 404 without a stored reply, 409 for a failed one', tags: ['messages'], params: idParamSchema, querystring: audioQuery },
-  }, async (req, reply) => {
-    const { id } = req.params;
-    const doc = await replies.get(id);
-    if (!doc) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
-    if (doc.status !== 'replied' || !doc.text?.trim()) return reply.code(409).send({ error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` } });
-    const { format } = req.query;
-    const { audio, voice, cached } = await speech.get(id, doc.text, format);
-    return reply.type(CONTENT_TYPES[format]).header('x-ava-voice', voice).header('x-ava-audio-cache', cached ? 'hit' : 'miss').header('cache-control', 'private, max-age=86400').send(audio);
-  });
+  app.get(
+    '/v1/messages/:id/audio',
+    {
+      onRequest: app.requireScope('read'),
+      schema: {
+        ...SECURED,
+        summary:
+          "A stored reply spoken (espeak-ng, English or Mandarin by the reply's language), as audio/wav or Ogg/Opus; 404 without a stored reply, 409 for a failed one",
+        tags: ['messages'],
+        params: idParamSchema,
+        querystring: audioQuery,
+      },
+    },
+    async (req, reply) => {
+      const { id } = req.params;
+      const doc = await replies.get(id);
+      if (!doc)
+        return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
+      if (doc.status !== 'replied' || !doc.text?.trim())
+        return reply
+          .code(409)
+          .send({
+            error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` },
+          });
+      const { format } = req.query;
+      const { audio, voice, cached } = await speech.get(id, doc.text, format);
+      return reply
+        .type(CONTENT_TYPES[format])
+        .header('x-ava-voice', voice)
+        .header('x-ava-audio-cache', cached ? 'hit' : 'miss')
+        .header('cache-control', 'private, max-age=86400')
+        .send(audio);
+    },
+  );
 };

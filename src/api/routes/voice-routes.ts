@@ -28,11 +28,14 @@ const voiceFieldsSchema = z.strictObject({
   messageId: ids.messageId,
   conversationId: ids.conversationId,
   userId: ids.userId,
-  language: z.string().regex(/^[a-z]{2,3}$/, 'must be an ISO 639 code such as en').default('en'),
+  language: z
+    .string()
+    .regex(/^[a-z]{2,3}$/, 'must be an ISO 639 code such as en')
+    .default('en'),
   speech: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
 });
 /** The JSON form: the fields and the audio file's bytes in base64. */
-const voiceJsonSchema = voiceFieldsSchema.extend({ audio: z.base64('audio must be the file\'s bytes in base64') });
+const voiceJsonSchema = voiceFieldsSchema.extend({ audio: z.base64("audio must be the file's bytes in base64") });
 
 /** The HTTP status of each audio problem the API finds itself. */
 const AUDIO_STATUS: Partial<Record<AudioError['code'], number>> = { ERR_AUDIO_FORMAT: 415, ERR_AUDIO_TOO_LARGE: 413 };
@@ -49,63 +52,94 @@ export const voiceRoutes: FastifyPluginAsyncZod<VoiceRoutesOptions> = async (app
   await app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 11 } });
 
   // Multipart bodies are read by the handler (streamed, with their own limits); JSON bodies are checked by the schema.
-  const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => (data) => {
-    if (data === undefined || data === null) return { value: data };
-    const r = (schema as z.ZodType).safeParse(data);
-    return r.success ? { value: r.data } : { error: requestError(r.error, 'body') };
-  };
+  const validatorCompiler: FastifySchemaCompiler<unknown> =
+    ({ schema }) =>
+    (data) => {
+      if (data === undefined || data === null) return { value: data };
+      const r = (schema as z.ZodType).safeParse(data);
+      return r.success ? { value: r.data } : { error: requestError(r.error, 'body') };
+    };
 
-  app.post('/v1/messages/audio', {
-    onRequest: app.requireScope('enqueue'),
-    // Base64 is 4/3 of the bytes, plus the fields.
-    bodyLimit: Math.ceil((maxBytes * 4) / 3) + 16_384,
-    validatorCompiler,
-    schema: {
-      ...SECURED,
-      summary: `Enqueue a voice message (multipart/form-data with part \`audio\`, or JSON with \`audio\` in base64): WAV, Ogg/Opus, WebM, MP3, FLAC or MP4, at most ${maxBytes} bytes and ${maxSeconds} s; 202 when queued`,
-      tags: ['messages'],
-      consumes: ['multipart/form-data', 'application/json'],
-      body: voiceJsonSchema,
+  app.post(
+    '/v1/messages/audio',
+    {
+      onRequest: app.requireScope('enqueue'),
+      // Base64 is 4/3 of the bytes, plus the fields.
+      bodyLimit: Math.ceil((maxBytes * 4) / 3) + 16_384,
+      validatorCompiler,
+      schema: {
+        ...SECURED,
+        summary: `Enqueue a voice message (multipart/form-data with part \`audio\`, or JSON with \`audio\` in base64): WAV, Ogg/Opus, WebM, MP3, FLAC or MP4, at most ${maxBytes} bytes and ${maxSeconds} s; 202 when queued`,
+        tags: ['messages'],
+        consumes: ['multipart/form-data', 'application/json'],
+        body: voiceJsonSchema,
+      },
     },
-  }, async (req, reply) => {
-    if (!req.isMultipart() && (req.body === null || req.body === undefined)) throw new HttpError(400, 'ERR_REQUEST', 'body: send multipart/form-data with part "audio", or a JSON object');
-    const { fields, bytes } = req.isMultipart() ? await readForm(req, maxBytes) : { fields: req.body as z.output<typeof voiceJsonSchema>, bytes: Buffer.from((req.body as { audio: string }).audio, 'base64') };
-    if (bytes.length > maxBytes) throw new HttpError(413, 'ERR_AUDIO_TOO_LARGE', `the audio is ${bytes.length} bytes; at most ${maxBytes} are accepted`);
-    let contentType: string;
-    try {
-      const sniff = sniffAudio(bytes);
-      if (sniff.seconds !== undefined && sniff.seconds > maxSeconds) throw new AudioError('ERR_AUDIO_TOO_LONG', `the audio lasts ${Math.round(sniff.seconds)} s; at most ${maxSeconds} s is accepted`);
-      contentType = sniff.contentType;
-    } catch (err) {
-      if (err instanceof AudioError) throw new HttpError(AUDIO_STATUS[err.code] ?? 400, err.code, err.message);
-      throw err;
-    }
-    // A repeated upload of a message already accepted changes nothing, like a repeated enqueue.
-    if ((await producer.view.has(fields.messageId)) || (await replies.has(fields.messageId))) return reply.code(202).send({ messageId: fields.messageId, status: 'queued' });
-    const fileId = await uploads.put(bytes, { contentType, messageId: fields.messageId });
-    const queued = await producer.enqueue({
-      v: CONTRACT_VERSION,
-      messageId: fields.messageId,
-      conversationId: fields.conversationId,
-      userId: fields.userId,
-      audio: { fileId, language: fields.language },
-      ...(fields.speech !== undefined ? { speech: fields.speech } : {}),
-    });
-    return reply.code(202).send({ ...queued, audio: { fileId, contentType, bytes: bytes.length } });
-  });
+    async (req, reply) => {
+      if (!req.isMultipart() && (req.body === null || req.body === undefined))
+        throw new HttpError(400, 'ERR_REQUEST', 'body: send multipart/form-data with part "audio", or a JSON object');
+      const { fields, bytes } = req.isMultipart()
+        ? await readForm(req, maxBytes)
+        : {
+            fields: req.body as z.output<typeof voiceJsonSchema>,
+            bytes: Buffer.from((req.body as { audio: string }).audio, 'base64'),
+          };
+      if (bytes.length > maxBytes)
+        throw new HttpError(
+          413,
+          'ERR_AUDIO_TOO_LARGE',
+          `the audio is ${bytes.length} bytes; at most ${maxBytes} are accepted`,
+        );
+      let contentType: string;
+      try {
+        const sniff = sniffAudio(bytes);
+        if (sniff.seconds !== undefined && sniff.seconds > maxSeconds)
+          throw new AudioError(
+            'ERR_AUDIO_TOO_LONG',
+            `the audio lasts ${Math.round(sniff.seconds)} s; at most ${maxSeconds} s is accepted`,
+          );
+        contentType = sniff.contentType;
+      } catch (err) {
+        if (err instanceof AudioError) throw new HttpError(AUDIO_STATUS[err.code] ?? 400, err.code, err.message);
+        throw err;
+      }
+      // A repeated upload of a message already accepted changes nothing, like a repeated enqueue.
+      if ((await producer.view.has(fields.messageId)) || (await replies.has(fields.messageId)))
+        return reply.code(202).send({ messageId: fields.messageId, status: 'queued' });
+      const fileId = await uploads.put(bytes, { contentType, messageId: fields.messageId });
+      const queued = await producer.enqueue({
+        v: CONTRACT_VERSION,
+        messageId: fields.messageId,
+        conversationId: fields.conversationId,
+        userId: fields.userId,
+        audio: { fileId, language: fields.language },
+        ...(fields.speech !== undefined ? { speech: fields.speech } : {}),
+      });
+      return reply.code(202).send({ ...queued, audio: { fileId, contentType, bytes: bytes.length } });
+    },
+  );
 };
 
 /** Reads a multipart voice message: its fields and its one file, refusing a file past `maxBytes` with 413. */
-async function readForm(req: FastifyRequest, maxBytes: number): Promise<{ fields: z.output<typeof voiceFieldsSchema>; bytes: Buffer }> {
+async function readForm(
+  req: FastifyRequest,
+  maxBytes: number,
+): Promise<{ fields: z.output<typeof voiceFieldsSchema>; bytes: Buffer }> {
   const raw: Record<string, string> = {};
   let bytes: Buffer | undefined;
   for await (const part of req.parts()) {
     if (part.type === 'file') {
-      if (part.fieldname !== 'audio') throw new HttpError(400, 'ERR_REQUEST', `body.${part.fieldname}: unknown file part; send the audio in part "audio"`);
+      if (part.fieldname !== 'audio')
+        throw new HttpError(
+          400,
+          'ERR_REQUEST',
+          `body.${part.fieldname}: unknown file part; send the audio in part "audio"`,
+        );
       try {
         bytes = await part.toBuffer();
       } catch (err) {
-        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new HttpError(413, 'ERR_AUDIO_TOO_LARGE', `the audio is larger than ${maxBytes} bytes`);
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE')
+          throw new HttpError(413, 'ERR_AUDIO_TOO_LARGE', `the audio is larger than ${maxBytes} bytes`);
         throw err;
       }
     } else raw[part.fieldname] = String(part.value);
