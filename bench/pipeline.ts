@@ -71,9 +71,9 @@ async function run(
     AVA_MAX_NEW_TOKENS: '8',
     AVA_MODEL: process.env.AVA_MODEL || 'tiny',
   });
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName, prefix: config.queuePrefix, attempts: 8, backoffMs: 500 });
-  const counters = new ReplyCounters(redis, config.queuePrefix, queueName);
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  const producer = new MessageProducer(redis, { queueName, prefix: config.queue.prefix, attempts: 8, backoffMs: 500 });
+  const counters = new ReplyCounters(redis, config.queue.prefix, queueName);
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
     spawnWorker(config, {
       AVA_GENERATOR: generator,
@@ -111,7 +111,7 @@ async function run(
         throw new Error(`${label}: only ${stored} of ${count} replies after 30 minutes`);
     }
     const wallRate = count / ((performance.now() - t0) / 1000);
-    const queue = new Queue(queueName, { connection: redis, prefix: config.queuePrefix });
+    const queue = new Queue(queueName, { connection: redis, prefix: config.queue.prefix });
     // Jobs are acknowledged just after their replies are stored and counted.
     let counts = await queue.getJobCounts('completed', 'failed');
     for (let waited = 0; counts.completed + counts.failed < count && waited < 30_000; waited += 100) {
@@ -156,7 +156,7 @@ async function run(
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await producer.close();
-    const leftovers = await redis.keys(`${config.queuePrefix}:${queueName}:*`);
+    const leftovers = await redis.keys(`${config.queue.prefix}:${queueName}:*`);
     if (leftovers.length > 0) await redis.del(...leftovers);
     redis.disconnect();
   }
@@ -169,7 +169,7 @@ async function run(
 async function summarize(runs: Run[]) {
   const rows = [];
   for (const dbName of [...new Set(runs.map((r) => r.dbName))]) {
-    const db = await Database.connect(loadConfig().mongoUrl, dbName, 5_000, 3_600_000);
+    const db = await Database.connect(loadConfig().storage.url, dbName, 5_000, 3_600_000);
     const docs = await db.replies
       .find({ _id: { $regex: '^bench_' } }, { projection: { timings: 1, createdAt: 1, status: 1 } })
       .toArray();
@@ -202,7 +202,7 @@ async function summarize(runs: Run[]) {
 }
 
 async function dropDatabase(name: string) {
-  const client = await MongoClient.connect(loadConfig().mongoUrl);
+  const client = await MongoClient.connect(loadConfig().storage.url);
   await client.db(name).dropDatabase();
   await client.close();
 }
@@ -239,7 +239,7 @@ try {
   );
   let prefillS = 0;
   if (PREFILL > 0) {
-    const db = await Database.connect(loadConfig().mongoUrl, fullDb);
+    const db = await Database.connect(loadConfig().storage.url, fullDb);
     const t = performance.now();
     await prefillStore(db, PREFILL, (done) => process.stderr.write(`pre-filled ${done} of ${PREFILL}\r`));
     prefillS = (performance.now() - t) / 1000;

@@ -36,9 +36,9 @@ const epochMs = () => performance.timeOrigin + performance.now();
  * row; returns when it took its first job and acknowledged its last, so that start-up and the idle tail are not timed.
  */
 async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const worker = new Worker(queueName, null, { connection: redis, autorun: false, lockDuration: 60_000 });
-  const db = await Database.connect(config.mongoUrl, dbName);
+  const db = await Database.connect(config.storage.url, dbName);
   let idle = 0;
   let seq = 0;
   const span: DrainSpan = { first: 0, last: 0 };
@@ -112,7 +112,7 @@ async function measure(
   dbName: string,
 ): Promise<{ run: string; messages: number; 'messages/s': number }> {
   const queueName = `bound_${label.replace(/\W+/g, '_')}_${Date.now()}`;
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue(queueName, { connection: redis });
   for (let s = 0; s < N; s += 1000) {
     await queue.addBulk(
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
   try {
     const empty = await measure('inserts and acks only, empty store', emptyDb);
     if (PREFILL > 0) {
-      const db = await Database.connect(config.mongoUrl, fullDb);
+      const db = await Database.connect(config.storage.url, fullDb);
       await prefillStore(db, PREFILL, (done) => process.stderr.write(`pre-filled ${done} of ${PREFILL}\r`));
       process.stderr.write('\n');
       await db.close();
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
       `written ${await writeResult('store-bound', { benchmark: 'store-bound', machine: machine(), processes: PROCESSES, batchSize: BATCH, prefill: PREFILL, rows: [empty, full], ratios: { prefilledOverEmpty: ratio } })}`,
     );
   } finally {
-    const client = await MongoClient.connect(config.mongoUrl);
+    const client = await MongoClient.connect(config.storage.url);
     await client.db(emptyDb).dropDatabase();
     await client.db(fullDb).dropDatabase();
     await client.close();

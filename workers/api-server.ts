@@ -12,26 +12,26 @@ import { Database } from '../src/storage/database.js';
 const { config, log } = startProcess('ava-api');
 
 try {
-  if (config.apiTokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
+  if (config.api.tokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
   const [redis, database] = await Promise.all([
-    connectRedis(redisTargetOf(config), requestPathRedisOptions(config.redisCommandTimeoutMs)),
-    Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
+    connectRedis(redisTargetOf(config.redis), requestPathRedisOptions(config.redis.commandTimeoutMs)),
+    Database.connect(config.storage.url, config.storage.dbName, config.storage.timeoutMs, config.storage.socketTimeoutMs),
   ]);
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
-    attempts: config.jobAttempts,
-    backoffMs: config.jobBackoffMs,
-    minReplicas: config.redisMinReplicas,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
+    attempts: config.queue.jobAttempts,
+    backoffMs: config.queue.jobBackoffMs,
+    minReplicas: config.redis.minReplicas,
   });
   // Connected before use: a request-path connection has no offline queue to hold commands until it is.
   const subscriber = redis.duplicate();
   await subscriber.connect();
   // While Redis is away each reconnection attempt fails; requests answer 503 on their own, this keeps it on record.
   for (const r of [redis, subscriber]) r.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error'));
-  const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
+  const streams = new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name);
   const app = await buildApiServer({ config, producer, database, redis, streams, log });
-  await app.listen({ host: config.apiHost, port: config.apiPort });
+  await app.listen({ host: config.api.host, port: config.api.port });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping the API');
     await app.close();

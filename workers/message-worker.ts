@@ -13,11 +13,11 @@ const { config, log } = startProcess('ava-worker');
 
 try {
   // Checked before the model loads, so a bad intents file fails in milliseconds, not after a model load.
-  const intents = await loadIntentCatalog(config.intentsFile);
-  const model = await resolveModel(config.model, {
-    modelsDir: config.modelsDir,
-    allowRemote: config.allowRemoteModels,
-    fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.hubHost }),
+  const intents = await loadIntentCatalog(config.intents.file);
+  const model = await resolveModel(config.model.id, {
+    modelsDir: config.model.dir,
+    allowRemote: config.model.allowRemote,
+    fetch: (id, dir) => fetchModel(id, dir, { hubHost: config.model.hubHost }),
   });
   const generator = await createGenerator(config, model);
   // A generator that broke for good fails every request: exit non-zero so that the supervisor starts a fresh process;
@@ -29,12 +29,12 @@ try {
   const app = await startWorkerApp(config, generator, log, intents);
   log.info(
     {
-      queue: config.queueName,
-      db: config.dbName,
+      queue: config.queue.name,
+      db: config.storage.dbName,
       model: generator.model,
       numerics: generator.numerics,
-      generator: config.generator,
-      batchSize: config.batchSize,
+      generator: config.engine.generator,
+      batchSize: config.queue.batchSize,
     },
     'worker ready',
   );

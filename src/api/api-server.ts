@@ -64,7 +64,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, producer, database, redis, streams, log } = deps;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    bodyLimit: config.apiBodyLimitBytes,
+    bodyLimit: config.api.bodyLimitBytes,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setErrorHandler(avaErrorHandler(log));
@@ -84,27 +84,27 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     transform: createJsonSchemaTransform({ schemaRegistry: openApiComponents }),
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: openApiComponents }),
   });
-  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
   // The limits have a connection of their own that gives up sooner than the request paths': with Redis frozen, a
   // request waits for its own commands, not for two limit checks before them as well.
-  const limits = redis.duplicate({ commandTimeout: Math.min(LIMIT_CHECK_TIMEOUT_MS, config.redisCommandTimeoutMs) });
+  const limits = redis.duplicate({ commandTimeout: Math.min(LIMIT_CHECK_TIMEOUT_MS, config.redis.commandTimeoutMs) });
   limits.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error (API limits)'));
   // A duplicate of a lazily connected client waits to be connected; one of an eager client connects by itself.
   if (limits.status === 'wait') await limits.connect();
   app.addHook('onClose', async () => limits.disconnect());
   await app.register(authPlugin, {
-    tokens: config.apiTokens,
+    tokens: config.api.tokens,
     failures: new FailedAuthLimiter(
       limits,
       (address) => keys.rateLimit(`auth:${address}`),
-      config.apiAuthFailuresPerMinute,
+      config.api.authFailuresPerMinute,
       log,
     ),
   });
   // Requests are counted per authenticated token name: authentication runs at onRequest and the limiter after it, at
   // preValidation, so a raw header as the key would not give each spelling of "Bearer" a fresh bucket.
   await app.register(rateLimit, {
-    max: config.apiRateLimit,
+    max: config.api.rateLimit,
     timeWindow: 60_000,
     // Counted in Redis, so that every API process shares one budget per caller. With Redis away the limit is not
     // enforced (requests that need Redis answer 503 on their own).
@@ -123,8 +123,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   const replies = new ReplyRepository(database);
   const conversations = new ConversationRepository(database, {
-    maxTurns: config.historyTurns,
-    maxChars: config.historyChars,
+    maxTurns: config.history.turns,
+    maxChars: config.history.chars,
   });
   const dialogue = new DialogueState(database, conversations, producer.view);
   const heartbeats = keys.workers;
@@ -138,8 +138,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     producer,
     replies,
     uploads: new UploadRepository(database),
-    maxBytes: config.audioMaxBytes,
-    maxSeconds: config.audioMaxSeconds,
+    maxBytes: config.voice.maxBytes,
+    maxSeconds: config.voice.maxSeconds,
   });
   await app.register(speechRoutes, {
     replies,
@@ -158,7 +158,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     replies,
     streams,
     log,
-    modelId: path.basename(config.model),
+    modelId: path.basename(config.model.id),
     ...(encoder ? { encoder } : {}),
   });
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());

@@ -107,13 +107,11 @@ export function avaErrorHandler(log: Logger) {
     const { statusCode, code } = err as FastifyError;
     const status = statusCode && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
     if (status === 500) log.error({ err }, 'request failed');
-    return reply
-      .code(status)
-      .send({
-        error: {
-          code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'),
-          message: status === 500 ? 'internal error' : err.message,
-        },
-      });
+    return reply.code(status).send({
+      error: {
+        code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'),
+        message: status === 500 ? 'internal error' : err.message,
+      },
+    });
   };
 }

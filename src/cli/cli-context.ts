@@ -21,8 +21,8 @@ export class CliContext {
   /** A Redis connection whose commands fail after AVA_REDIS_COMMAND_TIMEOUT_MS instead of hanging. */
   async redis(): Promise<Redis> {
     this.redisConnection ??= await connectRedis(
-      redisTargetOf(this.config),
-      requestPathRedisOptions(this.config.redisCommandTimeoutMs),
+      redisTargetOf(this.config.redis),
+      requestPathRedisOptions(this.config.redis.commandTimeoutMs),
     );
     return this.redisConnection;
   }
@@ -32,11 +32,11 @@ export class CliContext {
     if (!this.producerInstance) {
       const redis = await this.redis();
       this.producerInstance = new MessageProducer(redis, {
-        queueName: this.config.queueName,
-        prefix: this.config.queuePrefix,
-        attempts: this.config.jobAttempts,
-        backoffMs: this.config.jobBackoffMs,
-        minReplicas: this.config.redisMinReplicas,
+        queueName: this.config.queue.name,
+        prefix: this.config.queue.prefix,
+        attempts: this.config.queue.jobAttempts,
+        backoffMs: this.config.queue.jobBackoffMs,
+        minReplicas: this.config.redis.minReplicas,
       });
     }
     return this.producerInstance;
@@ -45,10 +45,10 @@ export class CliContext {
   /** The database. */
   async db(): Promise<Database> {
     this.database ??= await Database.connect(
-      this.config.mongoUrl,
-      this.config.dbName,
-      this.config.mongoTimeoutMs,
-      this.config.mongoSocketTimeoutMs,
+      this.config.storage.url,
+      this.config.storage.dbName,
+      this.config.storage.timeoutMs,
+      this.config.storage.socketTimeoutMs,
     );
     return this.database;
   }
@@ -57,14 +57,14 @@ export class CliContext {
   async streams(): Promise<ReplyStreamReader> {
     if (!this.streamReader) {
       this.subscriberConnection ??= await connectRedis(
-        redisTargetOf(this.config),
-        requestPathRedisOptions(this.config.redisCommandTimeoutMs),
+        redisTargetOf(this.config.redis),
+        requestPathRedisOptions(this.config.redis.commandTimeoutMs),
       );
       this.streamReader = new ReplyStreamReader(
         await this.redis(),
         this.subscriberConnection,
-        this.config.queuePrefix,
-        this.config.queueName,
+        this.config.queue.prefix,
+        this.config.queue.name,
       );
     }
     return this.streamReader;

@@ -34,7 +34,9 @@ try {
     await producer.enqueue(m);
     await sleep(25);
   }
-  console.log(`enqueued ${messages.length} messages on queue "${ctx.config.queueName}"; replies as they are stored:\n`);
+  console.log(
+    `enqueued ${messages.length} messages on queue "${ctx.config.queue.name}"; replies as they are stored:\n`,
+  );
   const byId = new Map(messages.map((m) => [m.messageId, m]));
   const knowledge = new KnowledgeRepository(db);
   const titles = new Map((await knowledge.all()).map((e) => [e._id, e.title]));

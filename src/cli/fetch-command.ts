@@ -20,14 +20,14 @@ const [id] = program.args;
 const opts = program.opts<{ host?: string; revision: string; out?: string }>();
 try {
   const config = loadConfig();
-  const target = path.resolve(opts.out ?? path.join(config.modelsDir, id));
+  const target = path.resolve(opts.out ?? path.join(config.model.dir, id));
   const bars = new MultiBar(
     { format: '{file} [{bar}] {percentage}% | {loaded}/{total} bytes', stream: process.stderr, hideCursor: true },
     Presets.shades_classic,
   );
   const byFile = new Map<string, ReturnType<MultiBar['create']>>();
   await fetchModel(id, target, {
-    hubHost: opts.host ?? config.hubHost,
+    hubHost: opts.host ?? config.model.hubHost,
     revision: opts.revision,
     onProgress: (info) => {
       if (info.status !== 'progress') return;

@@ -11,13 +11,11 @@ import { runChat } from './chat-session.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectStats } from '../metrics/service-stats.js';
 import { RedisKeys } from '../queue/redis-keys.js';
-import type { Database } from '../storage/database.js';
-import { readReplyFeed } from '../storage/reply-feed.js';
 import { registerKnowledgeCommands } from './kb-command.js';
 import { conversationText } from './conversation-text.js';
-import { readFile } from 'node:fs/promises';
-import { sniffAudio } from '../voice/audio-format.js';
-import { UploadRepository } from '../storage/upload-repository.js';
+import { enqueueAudio } from './enqueue-audio.js';
+import { apiGet, apiReader, apiSend, apiToken } from './remote-api.js';
+import { directReader } from './reply-pages.js';
 
 const program = new Command('ava')
   .description(
@@ -91,7 +89,7 @@ Examples:
         const print = (doc: { status: string; text?: string; error?: unknown }, messageId: string) =>
           console.log(JSON.stringify({ messageId, status: doc.status, text: doc.text, error: doc.error }));
         if (opts.api) {
-          const token = apiToken(opts.token);
+          const token = apiToken(opts.token, ctx.config.cli.apiToken);
           const results = (await apiSend(opts.api, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
           for (const r of results) console.log(JSON.stringify(r));
           if (opts.wait) {
@@ -139,7 +137,7 @@ Examples:
   .action(async (opts: { api?: string; token?: string; user: string; saveAudio?: string }) => {
     const ctx = new CliContext();
     try {
-      const token = opts.token ?? process.env.AVA_API_TOKEN;
+      const token = opts.token ?? ctx.config.cli.apiToken;
       if (opts.api && !token)
         throw new ContractError([
           { path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' },
@@ -175,7 +173,9 @@ program
     }) => {
       const ctx = new CliContext();
       try {
-        const page = opts.api ? apiReader(opts.api, apiToken(opts.token)) : directReader(await ctx.db());
+        const page = opts.api
+          ? apiReader(opts.api, apiToken(opts.token, ctx.config.cli.apiToken))
+          : directReader(await ctx.db());
         let since = opts.since;
         for (;;) {
           const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
@@ -201,11 +201,11 @@ program
     const ctx = new CliContext();
     try {
       const stats = opts.api
-        ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token))
+        ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token, ctx.config.cli.apiToken))
         : await collectStats(
             (await ctx.producer()).view,
             await ctx.redis(),
-            new RedisKeys(ctx.config.queuePrefix, ctx.config.queueName).workers,
+            new RedisKeys(ctx.config.queue.prefix, ctx.config.queue.name).workers,
           );
       console.log(JSON.stringify(stats, null, 2));
     } finally {
@@ -224,17 +224,19 @@ program
     const ctx = new CliContext();
     try {
       const doc = opts.api
-        ? await apiGet(opts.api, `/v1/conversations/${encodeURIComponent(id)}`, apiToken(opts.token)).catch(
-            (err: Error) => {
-              if (/answered 404/.test(err.message)) return null;
-              throw err;
-            },
-          )
+        ? await apiGet(
+            opts.api,
+            `/v1/conversations/${encodeURIComponent(id)}`,
+            apiToken(opts.token, ctx.config.cli.apiToken),
+          ).catch((err: Error) => {
+            if (/answered 404/.test(err.message)) return null;
+            throw err;
+          })
         : await new DialogueState(
             await ctx.db(),
             new ConversationRepository(await ctx.db(), {
-              maxTurns: ctx.config.historyTurns,
-              maxChars: ctx.config.historyChars,
+              maxTurns: ctx.config.history.turns,
+              maxChars: ctx.config.history.chars,
             }),
             (await ctx.producer()).view,
           ).conversation(id);
@@ -252,108 +254,6 @@ program
   });
 
 registerKnowledgeCommands(program);
-
-type PageReader = (q: {
-  since?: string;
-  limit: number;
-  status?: 'replied' | 'failed';
-}) => Promise<{ items: unknown[]; next: string | null }>;
-
-function directReader(db: Database): PageReader {
-  return async (q) => {
-    const page = await readReplyFeed(db, { ...q, order: 'asc' });
-    return { items: page.items.map(({ _id, ...rest }) => ({ messageId: _id, ...rest })), next: page.next };
-  };
-}
-
-function apiReader(url: string, token: string): PageReader {
-  return async (q) => {
-    const params = new URLSearchParams({
-      limit: String(q.limit),
-      ...(q.since ? { since: q.since } : {}),
-      ...(q.status ? { status: q.status } : {}),
-    });
-    return (await apiGet(url, `/v1/replies?${params}`, token)) as { items: unknown[]; next: string | null };
-  };
-}
-
-function apiToken(given?: string): string {
-  const token = given ?? process.env.AVA_API_TOKEN;
-  if (!token)
-    throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
-  return token;
-}
-
-async function apiGet(base: string, path: string, token: string): Promise<unknown> {
-  const res = await fetch(new URL(path, base), { headers: { authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
-  return res.json();
-}
-
-async function apiSend(base: string, path: string, token: string, body: unknown): Promise<unknown> {
-  const res = await fetch(new URL(path, base), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
-  return res.json();
-}
-
-/**
- * `ava enqueue --audio FILE`: checks the file by its bytes, then sends it through the API (JSON, base64) or stores it
- * in GridFS and enqueues a message referring to it, as the API would; `--wait` prints the reply with what was heard.
- */
-async function enqueueAudio(
-  ctx: CliContext,
-  file: string,
-  ids: { messageId: string; conversationId: string; userId: string; language: string },
-  opts: { wait: boolean; api?: string; token?: string },
-): Promise<void> {
-  const bytes = await readFile(file);
-  const { contentType } = sniffAudio(bytes);
-  const print = (doc: { status: string; text?: string; error?: unknown; transcript?: { text: string } }) =>
-    console.log(
-      JSON.stringify({
-        messageId: ids.messageId,
-        status: doc.status,
-        heard: doc.transcript?.text,
-        text: doc.text,
-        error: doc.error,
-      }),
-    );
-  if (opts.api) {
-    const token = apiToken(opts.token);
-    console.log(
-      JSON.stringify(await apiSend(opts.api, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })),
-    );
-    if (opts.wait)
-      print(
-        (await apiGet(opts.api, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as {
-          status: string;
-        },
-      );
-    return;
-  }
-  const maxBytes = ctx.config.audioMaxBytes;
-  if (bytes.length > maxBytes)
-    throw new ContractError([
-      {
-        path: '--audio',
-        message: `${file} is ${bytes.length} bytes; at most ${maxBytes} are accepted (AVA_AUDIO_MAX_BYTES)`,
-      },
-    ]);
-  const fileId = await new UploadRepository(await ctx.db()).put(bytes, { contentType, messageId: ids.messageId });
-  const { language, ...rest } = ids;
-  console.log(
-    JSON.stringify(
-      await (
-        await ctx.producer()
-      ).enqueue({ v: CONTRACT_VERSION, ...rest, audio: { fileId, language }, createdAt: new Date().toISOString() }),
-    ),
-  );
-  if (opts.wait) await followReplies(await ctx.db(), [ids.messageId], print, 120_000, await ctx.streams());
-}
 
 async function readJsonLines(): Promise<MessageInput[]> {
   if (process.stdin.isTTY)

@@ -15,7 +15,7 @@ export function startProcess(name: string): { config: AvaConfig; log: Logger } {
     process.stderr.write(`${err instanceof AvaError ? err.toLine() : String(err)}\n`);
     process.exit(1);
   }
-  return { config, log: createLogger({ level: config.logLevel, name }) };
+  return { config, log: createLogger({ level: config.log.level, name }) };
 }
 
 /** Logs why the process could not start — code, message and hint on one line — and exits 1. */

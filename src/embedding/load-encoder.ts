@@ -7,6 +7,9 @@ import { defaultEngineCacheDir } from '../inference/engine-graph-converter.js';
 import { SentenceEncoder } from './sentence-encoder.js';
 import { CachedEmbedder, type TextEmbedder } from './text-embedder.js';
 
+/** The configuration an encoder is found and loaded with. */
+export type EncoderSections = Pick<AvaConfig, 'semantic' | 'runtime' | 'model'>;
+
 /** A sentence encoder and how to release it. */
 export interface LoadedEncoder {
   /** For texts that come back (intent examples, knowledge entries at each rebuild): cached by text. */
@@ -21,12 +24,15 @@ export interface LoadedEncoder {
  * when its folder does not exist (with a warning saying how to make it). A folder that exists but cannot be loaded
  * throws, so a corrupt model stops the worker at start instead of failing messages later.
  */
-export async function loadEncoder(config: AvaConfig, log: Logger): Promise<LoadedEncoder | undefined> {
-  if (config.encoder === 'off') return undefined;
+export async function loadEncoder(config: EncoderSections, log: Logger): Promise<LoadedEncoder | undefined> {
+  if (config.semantic.encoder === 'off') return undefined;
   const dir = await encoderDir(config);
   if (!dir) {
     log.warn(
-      { encoder: config.encoder, looked: [config.encoder, path.join(config.modelsDir, config.encoder)] },
+      {
+        encoder: config.semantic.encoder,
+        looked: [config.semantic.encoder, path.join(config.model.dir, config.semantic.encoder)],
+      },
       'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)',
     );
     return undefined;
@@ -37,9 +43,11 @@ export async function loadEncoder(config: AvaConfig, log: Logger): Promise<Loade
 }
 
 /** The configured sentence encoder's folder (`AVA_ENCODER`, a path or a name under the models folder), if it exists. */
-export async function encoderDir(config: AvaConfig): Promise<string | undefined> {
-  if (config.encoder === 'off') return undefined;
-  const dir = (await exists(config.encoder)) ? config.encoder : path.join(config.modelsDir, config.encoder);
+export async function encoderDir(config: Pick<AvaConfig, 'semantic' | 'model'>): Promise<string | undefined> {
+  if (config.semantic.encoder === 'off') return undefined;
+  const dir = (await exists(config.semantic.encoder))
+    ? config.semantic.encoder
+    : path.join(config.model.dir, config.semantic.encoder);
   return (await exists(dir)) ? dir : undefined;
 }
 
@@ -61,15 +69,19 @@ export const INT8_ENCODER_MIN_COSINE = 0.99;
  * {@link INT8_ENCODER_MIN_COSINE} of the float32 encoder's. Otherwise, or when no int8 form can be built (an encoder
  * not converted by this project), the float32 encoder is used and a warning says why.
  */
-export async function openEncoder(dir: string, config: AvaConfig, log: Logger): Promise<SentenceEncoder> {
-  const fp32 = await SentenceEncoder.load(dir, { intraOpThreads: config.intraOpThreads });
-  if (config.encoderPrecision === 'fp32') return fp32;
+export async function openEncoder(
+  dir: string,
+  config: Pick<AvaConfig, 'semantic' | 'runtime'>,
+  log: Logger,
+): Promise<SentenceEncoder> {
+  const fp32 = await SentenceEncoder.load(dir, { intraOpThreads: config.runtime.intraOpThreads });
+  if (config.semantic.precision === 'fp32') return fp32;
   let int8: SentenceEncoder | undefined;
   try {
-    const kernel = await chooseInt8Kernel(config.engineInt8Kernel);
+    const kernel = await chooseInt8Kernel(config.runtime.int8Kernel);
     int8 = await SentenceEncoder.load(dir, {
-      intraOpThreads: config.intraOpThreads,
-      int8: { formulation: kernel.formulation, cacheDir: config.engineCacheDir ?? defaultEngineCacheDir() },
+      intraOpThreads: config.runtime.intraOpThreads,
+      int8: { formulation: kernel.formulation, cacheDir: config.runtime.cacheDir ?? defaultEngineCacheDir() },
     });
     const [exact, quantized] = [await fp32.embed(CHECK_SENTENCES), await int8.embed(CHECK_SENTENCES)];
     const cosine = Math.min(...exact.map((v, i) => v.reduce((sum, x, k) => sum + x * quantized[i][k], 0)));

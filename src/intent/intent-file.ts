@@ -148,7 +148,12 @@ async function importHandler(modulePath: string): Promise<IntentHandlerModule> {
     const hint = /\.[cm]?ts$/.test(modulePath)
       ? ' (handler modules are JavaScript: compile a TypeScript one with tsc and name the .js file)'
       : '';
-    throw new Error(`handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}${hint}`);
+    throw new Error(
+      `handler module ${modulePath} cannot be loaded: ${(cause as Error).message.split('\n')[0]}${hint}`,
+      {
+        cause,
+      },
+    );
   }
   if (typeof mod.handle !== 'function')
     throw new Error(`handler module ${modulePath} does not export a handle(context) function`);

@@ -62,15 +62,15 @@ export async function startWorkerApp(
   intents?: IntentCatalog,
 ): Promise<WorkerApp> {
   // The intents file is checked before any connection is opened: a bad one stops the start with file, line and reason.
-  const catalog = intents ?? (await loadIntentCatalog(config.intentsFile));
+  const catalog = intents ?? (await loadIntentCatalog(config.intents.file));
   // A sentence encoder that exists but cannot be loaded stops the start here, before any connection is opened.
   const encoder = await loadEncoder(config, log);
   const semantics = encoder && {
     embedder: encoder.encoder,
     examples: await embedExamples(catalog.intents, encoder.embedder),
-    floor: config.semanticFloor,
-    temperature: config.semanticTemperature,
-    decisive: config.semanticDecisive,
+    floor: config.semantic.floor,
+    temperature: config.semantic.temperature,
+    decisive: config.semantic.decisive,
     log,
   };
   const recognizers = await loadRecognizers(config, log).catch(async (err: unknown) => {
@@ -85,22 +85,22 @@ export async function startWorkerApp(
     await closeModels();
     throw err;
   });
-  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
   const history = new RecentTurnsCache(redis, {
     keysOf: (id) => keys.history(id),
-    maxTurns: config.historyTurns,
-    ttlSeconds: config.historyTtlSeconds,
+    maxTurns: config.history.turns,
+    ttlSeconds: config.history.ttlSeconds,
   });
   const conversations = new ConversationRepository(
     database,
-    { maxTurns: config.historyTurns, maxChars: config.historyChars },
+    { maxTurns: config.history.turns, maxChars: config.history.chars },
     history,
   );
   const knowledge = new KnowledgeBase(
     new KnowledgeRepository(database),
     {
-      refreshMs: config.kbRefreshMs,
-      ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semanticFloor } } : {}),
+      refreshMs: config.knowledge.refreshMs,
+      ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semantic.floor } } : {}),
       onRebuild: (entries) => useDomainText(recognizers, domainSentences(catalog, entries), log),
     },
     log,
@@ -115,23 +115,23 @@ export async function startWorkerApp(
     throw err;
   }
   const collector = new BatchCollector(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
-    batchSize: config.batchSize,
-    batchWaitMs: config.batchWaitMs,
-    lockDurationMs: config.lockDurationMs,
-    stalledIntervalMs: config.stalledIntervalMs,
-    maxStalledCount: config.maxStalledCount,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
+    batchSize: config.queue.batchSize,
+    batchWaitMs: config.queue.batchWaitMs,
+    lockDurationMs: config.queue.lockDurationMs,
+    stalledIntervalMs: config.queue.stalledIntervalMs,
+    maxStalledCount: config.queue.maxStalledCount,
   });
   collector.onError((err) => log.error({ err }, 'queue error'));
   const metrics = new WorkerMetrics();
   const planner = new ReplyPlanner(
     catalog,
     {
-      intentThreshold: config.intentThreshold,
-      kbTopK: config.kbTopK,
-      kbPassageChars: config.kbPassageChars,
-      handlerTimeoutMs: config.handlerTimeoutMs,
+      intentThreshold: config.intents.threshold,
+      kbTopK: config.knowledge.topK,
+      kbPassageChars: config.knowledge.passageChars,
+      handlerTimeoutMs: config.intents.handlerTimeoutMs,
     },
     knowledge,
     new DialogueState(database, conversations),
@@ -140,21 +140,21 @@ export async function startWorkerApp(
   const replies = new ReplyRepository(database);
   const stream = new ReplyStreamPublisher(
     redis,
-    config.queuePrefix,
-    config.queueName,
-    { liveSeconds: config.streamTtlSeconds, retainSeconds: config.streamRetainSeconds },
+    config.queue.prefix,
+    config.queue.name,
+    { liveSeconds: config.stream.ttlSeconds, retainSeconds: config.stream.retainSeconds },
     log,
   );
-  const counters = new ReplyCounters(redis, config.queuePrefix, config.queueName);
+  const counters = new ReplyCounters(redis, config.queue.prefix, config.queue.name);
   const marks = new StoredReplyMarks(redis, keys);
-  const order = config.conversationOrder ? new ConversationOrder(redis, keys) : undefined;
+  const order = config.queue.conversationOrder ? new ConversationOrder(redis, keys) : undefined;
   const speaker = new ReplySpeaker(
     new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
     log,
   );
   const transcriber = new MessageTranscriber({
     uploads: new UploadRepository(database),
-    decoder: new AudioDecoder({ maxSeconds: config.audioMaxSeconds }),
+    decoder: new AudioDecoder({ maxSeconds: config.voice.maxSeconds }),
     recognizers,
     log,
   });
@@ -173,9 +173,9 @@ export async function startWorkerApp(
       transcriber,
       ...(order ? { order } : {}),
     },
-    { maxNewTokens: config.maxNewTokens },
+    { maxNewTokens: config.engine.maxNewTokens },
   );
-  const days = config.retentionDays;
+  const days = config.retention;
   const retention = await Retention.apply(database, {
     replies: days.replies * DAY,
     turns: days.turns * DAY,
@@ -187,14 +187,14 @@ export async function startWorkerApp(
   const sweeper = new RetentionSweeper(
     retention,
     redis,
-    RedisKeys.retentionLock(config.dbName),
-    config.retentionSweepMs,
+    RedisKeys.retentionLock(config.storage.dbName),
+    config.retention.sweepMs,
     log,
   );
-  const scanner = new FailedJobScanner(redis, config.queueName, config.queuePrefix);
+  const scanner = new FailedJobScanner(redis, config.queue.name, config.queue.prefix);
   const reconciler = new FailedJobReconciler(
     { scanner, replies, marks, stream, metrics, counters, model: generator.model, log, ...(order ? { order } : {}) },
-    config.reconcileIntervalMs,
+    config.queue.reconcileIntervalMs,
   );
   log.info(
     {
@@ -207,8 +207,8 @@ export async function startWorkerApp(
     'dialogue configured',
   );
   const loop = new WorkerLoop(collector, processor, log, {
-    lockDurationMs: config.lockDurationMs,
-    maxInflightBatches: config.maxInflightBatches,
+    lockDurationMs: config.queue.lockDurationMs,
+    maxInflightBatches: config.queue.maxInflightBatches,
     whenCapacity: () => generator.whenCapacity(),
     metrics,
   });
@@ -222,7 +222,7 @@ export async function startWorkerApp(
     generator.model,
     metrics,
     log,
-    config.heartbeatFile,
+    config.worker.heartbeatFile,
   );
   await heartbeat.start();
   const graceful = async () => {
@@ -243,14 +243,14 @@ export async function startWorkerApp(
       // acknowledged stay in Redis and are delivered again once their locks expire, and stored replies are kept.
       let timer: NodeJS.Timeout | undefined;
       const expired = new Promise<'expired'>(
-        (resolve) => (timer = setTimeout(() => resolve('expired'), config.shutdownGraceMs)),
+        (resolve) => (timer = setTimeout(() => resolve('expired'), config.worker.shutdownGraceMs)),
       );
       const done = graceful().then(() => 'done' as const);
       const outcome = await Promise.race([done, expired]);
       clearTimeout(timer);
       if (outcome === 'expired') {
         log.error(
-          { graceMs: config.shutdownGraceMs },
+          { graceMs: config.worker.shutdownGraceMs },
           'shutdown grace period passed with work unfinished (Redis or the database not answering); dropping the connections',
         );
         done.catch((err: unknown) =>
@@ -267,8 +267,13 @@ export async function startWorkerApp(
 /** Opens Redis and the database together; if either fails, the one that opened is closed and the error thrown. */
 async function openConnections(config: AvaConfig): Promise<{ redis: Redis; database: Database }> {
   const [redis, database] = await Promise.allSettled([
-    connectRedis(redisTargetOf(config)),
-    Database.connect(config.mongoUrl, config.dbName, config.mongoTimeoutMs, config.mongoSocketTimeoutMs),
+    connectRedis(redisTargetOf(config.redis)),
+    Database.connect(
+      config.storage.url,
+      config.storage.dbName,
+      config.storage.timeoutMs,
+      config.storage.socketTimeoutMs,
+    ),
   ]);
   if (redis.status === 'fulfilled' && database.status === 'fulfilled')
     return { redis: redis.value, database: database.value };

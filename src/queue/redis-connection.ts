@@ -52,13 +52,13 @@ export interface RedisTarget {
   cluster?: ReadonlyArray<{ host: string; port: number }>;
 }
 
-/** Where the configuration says Redis is. */
-export function redisTargetOf(config: AvaConfig): RedisTarget {
+/** Where the configuration's Redis section says Redis is. */
+export function redisTargetOf(redis: AvaConfig['redis']): RedisTarget {
   return {
-    url: config.redisUrl,
-    ...(config.redisTlsCaFile ? { tlsCaFile: config.redisTlsCaFile } : {}),
-    ...(config.redisSentinels ? { sentinels: config.redisSentinels } : {}),
-    ...(config.redisClusterNodes ? { cluster: config.redisClusterNodes } : {}),
+    url: redis.url,
+    ...(redis.tlsCaFile ? { tlsCaFile: redis.tlsCaFile } : {}),
+    ...(redis.sentinels ? { sentinels: { hosts: redis.sentinels, master: redis.sentinelMaster } } : {}),
+    ...(redis.clusterNodes ? { cluster: redis.clusterNodes } : {}),
   };
 }
 

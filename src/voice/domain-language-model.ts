@@ -23,7 +23,10 @@ export function buildArpa(sentences: readonly string[], pronounceable: (word: st
     let run: string[] = [];
     for (const w of sentenceWords(s)) {
       if (pronounceable(w)) run.push(w);
-      else if (run.length > 0) (runs.push(run), (run = []));
+      else if (run.length > 0) {
+        runs.push(run);
+        run = [];
+      }
     }
     if (run.length > 0) runs.push(run);
   }

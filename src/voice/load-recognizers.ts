@@ -14,30 +14,34 @@ import { RecognizerError } from '../errors/errors.js';
  * exists but does not load always stops it. `off`, or nothing installed: none, and voice messages fail with
  * ERR_RECOGNIZER.
  */
-export async function loadRecognizers(config: AvaConfig, log: Logger): Promise<SpeechRecognizer[]> {
-  if (config.asr === 'off') return [];
+export async function loadRecognizers(
+  config: Pick<AvaConfig, 'voice' | 'runtime' | 'model'>,
+  log: Logger,
+): Promise<SpeechRecognizer[]> {
+  if (config.voice.asr === 'off') return [];
   const out: SpeechRecognizer[] = [];
-  if (config.asr === 'auto' || config.asr === 'whisper') {
+  if (config.voice.asr === 'auto' || config.voice.asr === 'whisper') {
     const dir =
-      path.isAbsolute(config.asrWhisperModel) || (await exists(config.asrWhisperModel))
-        ? config.asrWhisperModel
-        : path.join(config.modelsDir, config.asrWhisperModel);
-    if (await exists(dir)) out.push(await WhisperRecognizer.load(dir, { intraOpThreads: config.intraOpThreads }));
-    else if (config.asr === 'whisper')
+      path.isAbsolute(config.voice.whisperModel) || (await exists(config.voice.whisperModel))
+        ? config.voice.whisperModel
+        : path.join(config.model.dir, config.voice.whisperModel);
+    if (await exists(dir))
+      out.push(await WhisperRecognizer.load(dir, { intraOpThreads: config.runtime.intraOpThreads }));
+    else if (config.voice.asr === 'whisper')
       throw new RecognizerError(`AVA_ASR=whisper but there is no Whisper model at ${dir}`, {
         hint: 'make one with `npm run models:whisper -- --out models/whisper`, or put a real export there',
       });
   }
-  if (config.asr === 'auto' || config.asr === 'pocketsphinx') {
+  if (config.voice.asr === 'auto' || config.voice.asr === 'pocketsphinx') {
     try {
       out.push(
         await PocketsphinxRecognizer.load({
-          modelDir: config.asrPocketsphinxModel,
-          languageModel: config.asrLanguageModel,
+          modelDir: config.voice.pocketsphinxModel,
+          languageModel: config.voice.languageModel,
         }),
       );
     } catch (err) {
-      if (config.asr === 'pocketsphinx') throw err;
+      if (config.voice.asr === 'pocketsphinx') throw err;
       log.warn(
         { err },
         'pocketsphinx not available: English voice messages need it (apt-get install libpocketsphinx3 pocketsphinx-en-us)',

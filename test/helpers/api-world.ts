@@ -28,16 +28,16 @@ export async function startApiWorld(
     maxCachedTokens: 8192,
   });
   const worker: WorkerApp = await startWorkerApp(config, wrap(generator), silentLog);
-  const database = await Database.connect(config.mongoUrl, config.dbName);
+  const database = await Database.connect(config.storage.url, config.storage.dbName);
   // The API's own connection options: request paths fail fast while Redis is away.
-  const redis = await connectRedis({ url: config.redisUrl }, requestPathRedisOptions(config.redisCommandTimeoutMs));
+  const redis = await connectRedis({ url: config.redis.url }, requestPathRedisOptions(config.redis.commandTimeoutMs));
   const subscriber = redis.duplicate();
   await subscriber.connect();
   for (const r of [redis, subscriber]) r.on('error', (err) => silentLog.warn({ err }, 'Redis connection error'));
-  const streams = new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName);
+  const streams = new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name);
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });

@@ -10,14 +10,14 @@ import { cleanup, isolatedNames, testConfig, type WorkerProcess } from './servic
  */
 export async function processWorld(tag: string, overrides: Record<string, string> = {}) {
   const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 8,
     backoffMs: 200,
   });
-  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const db = await Database.connect(config.storage.url, config.storage.dbName);
   const workers: WorkerProcess[] = [];
   const messages = (n: number, text = 'where is my order?') =>
     Array.from({ length: n }, (_, i) => ({

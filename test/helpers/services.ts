@@ -45,7 +45,7 @@ export function testConfig(
 
 /** The test's queue as BullMQ sees it, to set up jobs in states a producer never makes (delayed, half-retried). */
 export function bullQueueOf(config: AvaConfig, connection: Redis): Queue {
-  return new Queue(config.queueName, { connection, prefix: config.queuePrefix });
+  return new Queue(config.queue.name, { connection, prefix: config.queue.prefix });
 }
 
 /**
@@ -55,8 +55,8 @@ export function bullQueueOf(config: AvaConfig, connection: Redis): Queue {
 export function sharedStores(config: AvaConfig): { db: Database; redis: Redis } {
   const stores = {} as { db: Database; redis: Redis };
   beforeAll(async () => {
-    stores.db = await Database.connect(config.mongoUrl, config.dbName);
-    stores.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    stores.db = await Database.connect(config.storage.url, config.storage.dbName);
+    stores.redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   });
   afterAll(async () => {
     stores.redis?.disconnect();
@@ -72,14 +72,14 @@ export const silentLog = createLogger({ level: 'silent' });
 /** Drops the test's database, obliterates its queue and deletes every other key under the queue's name. */
 export async function cleanup(config: AvaConfig): Promise<void> {
   const client = await MongoClient.connect(MONGO_URL);
-  await client.db(config.dbName).dropDatabase();
+  await client.db(config.storage.dbName).dropDatabase();
   await client.close();
-  const queue = new Queue(config.queueName, { connection: { url: REDIS_URL }, prefix: config.queuePrefix });
+  const queue = new Queue(config.queue.name, { connection: { url: REDIS_URL }, prefix: config.queue.prefix });
   await queue.obliterate({ force: true });
   await queue.close();
   const redis = new Redis(REDIS_URL);
   // Reply streams and the reconciler's cursor live beside BullMQ's keys, which obliterate does not know.
-  const leftovers = await redis.keys(`${config.queuePrefix}:${config.queueName}:*`);
+  const leftovers = await redis.keys(`${config.queue.prefix}:${config.queue.name}:*`);
   if (leftovers.length > 0) await redis.del(...leftovers);
   await redis.quit();
 }
@@ -99,14 +99,14 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
     cwd: root,
     env: {
       ...process.env,
-      AVA_REDIS_URL: config.redisUrl,
-      AVA_MONGO_URL: config.mongoUrl,
-      AVA_QUEUE_NAME: config.queueName,
-      AVA_DB_NAME: config.dbName,
-      AVA_MODEL: config.model,
-      AVA_MAX_NEW_TOKENS: String(config.maxNewTokens),
-      AVA_BATCH_SIZE: String(config.batchSize),
-      AVA_INTENTS_FILE: config.intentsFile,
+      AVA_REDIS_URL: config.redis.url,
+      AVA_MONGO_URL: config.storage.url,
+      AVA_QUEUE_NAME: config.queue.name,
+      AVA_DB_NAME: config.storage.dbName,
+      AVA_MODEL: config.model.id,
+      AVA_MAX_NEW_TOKENS: String(config.engine.maxNewTokens),
+      AVA_BATCH_SIZE: String(config.queue.batchSize),
+      AVA_INTENTS_FILE: config.intents.file,
       AVA_INTRA_OP_THREADS: '1',
       AVA_LOG_LEVEL: 'info',
       ...env,

@@ -87,16 +87,16 @@ export async function evaluateVoice(
   const withGeneral = opts.general ?? true;
   const { catalog, sentences } = await sampleDomain();
   const defaults = loadConfig({}, {});
-  const encoderDir = path.join(ROOT, 'models', defaults.encoder);
+  const encoderDir = path.join(ROOT, 'models', defaults.semantic.encoder);
   const encoder = existsSync(encoderDir) ? await SentenceEncoder.load(encoderDir, { intraOpThreads: 1 }) : undefined;
   const semantic = encoder && {
     index: await embedExamples(catalog.intents, encoder),
-    floor: defaults.semanticFloor,
-    temperature: defaults.semanticTemperature,
-    decisive: defaults.semanticDecisive,
+    floor: defaults.semantic.floor,
+    temperature: defaults.semantic.temperature,
+    decisive: defaults.semantic.decisive,
   };
   const classifier = new IntentClassifier(catalog.intents, {
-    threshold: defaults.intentThreshold,
+    threshold: defaults.intents.threshold,
     ...(semantic ? { semantic } : {}),
   });
   const route = async (text: string) => classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name;

@@ -23,11 +23,11 @@ beforeAll(async () => {
     cwd: ROOT,
     env: {
       ...process.env,
-      AVA_REDIS_URL: config.redisUrl,
+      AVA_REDIS_URL: config.redis.url,
       AVA_MONGO_URL: `mongodb://127.0.0.1:${proxy.port}/?directConnection=true`,
       AVA_MONGO_TIMEOUT_MS: '300',
-      AVA_DB_NAME: config.dbName,
-      AVA_QUEUE_NAME: config.queueName,
+      AVA_DB_NAME: config.storage.dbName,
+      AVA_QUEUE_NAME: config.queue.name,
       AVA_API_PORT: String(port),
       AVA_API_TOKENS: `p:${TOKEN}:enqueue+read`,
       AVA_LOG_LEVEL: 'warn',
@@ -56,11 +56,11 @@ it('survives every request while the database is down: each gets an answer, the 
   const waiting = sseReader(await fetch(`${base}/v1/messages/crash-1/stream`, { headers: auth }));
   await proxy.cut();
   // The worker's "done" arrives; the relay's read of the stored reply then fails. It must end that stream, not the process.
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const publisher = new ReplyStreamPublisher(
     redis,
-    config.queuePrefix,
-    config.queueName,
+    config.queue.prefix,
+    config.queue.name,
     { liveSeconds: 60, retainSeconds: 60 },
     silentLog,
   );

@@ -338,7 +338,11 @@ describe('HTTP API on real services', () => {
   it('limits each token to its rate and answers 429 with JSON', async () => {
     // A budget of its own: rate limits are counted in Redis under the queue's name, shared by every API process.
     const limited = await buildApiServer({
-      config: { ...world.config, apiRateLimit: 3, queueName: `${world.config.queueName}_limited` },
+      config: {
+        ...world.config,
+        api: { ...world.config.api, rateLimit: 3 },
+        queue: { ...world.config.queue, name: `${world.config.queue.name}_limited` },
+      },
       producer,
       database,
       redis,

@@ -120,9 +120,9 @@ beforeAll(async () => {
     maxBatchSize: 16,
     maxCachedTokens: 8192,
   });
-  db = await Database.connect(config.mongoUrl, config.dbName);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
+  db = await Database.connect(config.storage.url, config.storage.dbName);
+  redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  queue = new Queue(config.queue.name, { connection: redis, prefix: config.queue.prefix });
 });
 afterAll(async () => {
   await app?.stop();
@@ -205,17 +205,17 @@ it('gives the same catalogue sent through the HTTP API a 4xx naming the problem,
   const TOKEN = 'catalogue-token-0123456789';
   const subscriber = redis.duplicate();
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
   const api = await buildApiServer({
-    config: { ...config, apiTokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'] }] },
+    config: { ...config, api: { ...config.api, tokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'] }] } },
     producer,
     database: db,
     redis,
-    streams: new ReplyStreamReader(redis, subscriber, config.queuePrefix, config.queueName),
+    streams: new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name),
     log: silentLog,
   });
   try {

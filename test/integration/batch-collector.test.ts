@@ -6,7 +6,7 @@ import { messageJobId, RedisKeys } from '../../src/queue/redis-keys.js';
 import { bullQueueOf, cleanup, isolatedNames, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('collector'));
-const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
 afterAll(async () => {
   redis.disconnect();
   await cleanup(config);
@@ -14,14 +14,14 @@ afterAll(async () => {
 
 it('hands the jobs it took back to the queue when filling a batch fails half-way, and says so', async () => {
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
   const collector = new BatchCollector(redis.duplicate(), {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     batchSize: 8,
     batchWaitMs: 3_000,
     lockDurationMs: 30_000,
@@ -29,7 +29,7 @@ it('hands the jobs it took back to the queue when filling a batch fails half-way
     maxStalledCount: 1,
   });
   const queue = bullQueueOf(config, redis);
-  const prioritized = `${new RedisKeys(config.queuePrefix, config.queueName).queue}:prioritized`;
+  const prioritized = `${new RedisKeys(config.queue.prefix, config.queue.name).queue}:prioritized`;
   try {
     await collector.start();
     await producer.enqueue({ v: 1, messageId: 'first', conversationId: 'c', userId: 'u', text: 'hello' });

@@ -28,10 +28,10 @@ afterAll(async () => world.close());
 async function chat(lines: string[], extraArgs: string[] = []) {
   const env = {
     ...process.env,
-    AVA_REDIS_URL: config.redisUrl,
-    AVA_MONGO_URL: config.mongoUrl,
-    AVA_QUEUE_NAME: config.queueName,
-    AVA_DB_NAME: config.dbName,
+    AVA_REDIS_URL: config.redis.url,
+    AVA_MONGO_URL: config.storage.url,
+    AVA_QUEUE_NAME: config.queue.name,
+    AVA_DB_NAME: config.storage.dbName,
   };
   const { stdout } = await run(
     'python3',
@@ -83,10 +83,10 @@ it("saves each reply's speech as WAV with --save-audio, straight and through the
 it('lists replies as JSON lines and shows stats, straight and through the API', async () => {
   const env = {
     ...process.env,
-    AVA_REDIS_URL: config.redisUrl,
-    AVA_MONGO_URL: config.mongoUrl,
-    AVA_QUEUE_NAME: config.queueName,
-    AVA_DB_NAME: config.dbName,
+    AVA_REDIS_URL: config.redis.url,
+    AVA_MONGO_URL: config.storage.url,
+    AVA_QUEUE_NAME: config.queue.name,
+    AVA_DB_NAME: config.storage.dbName,
     AVA_API_TOKEN: TOKEN,
   };
   const ava = async (...args: string[]) =>
@@ -110,10 +110,10 @@ it('lists replies as JSON lines and shows stats, straight and through the API', 
 it('enqueues and shows a conversation, straight and through the API', async () => {
   const env = {
     ...process.env,
-    AVA_REDIS_URL: config.redisUrl,
-    AVA_MONGO_URL: config.mongoUrl,
-    AVA_QUEUE_NAME: config.queueName,
-    AVA_DB_NAME: config.dbName,
+    AVA_REDIS_URL: config.redis.url,
+    AVA_MONGO_URL: config.storage.url,
+    AVA_QUEUE_NAME: config.queue.name,
+    AVA_DB_NAME: config.storage.dbName,
     AVA_API_TOKEN: TOKEN,
   };
   const ava = async (...args: string[]) =>

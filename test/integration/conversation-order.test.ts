@@ -33,14 +33,14 @@ beforeAll(async () => {
     maxCachedTokens: 16_384,
   });
   counting = new CountingGenerator(engine);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
-  db = await Database.connect(config.mongoUrl, config.dbName);
+  db = await Database.connect(config.storage.url, config.storage.dbName);
 }, 120_000);
 afterAll(async () => {
   for (const w of workers) await w.stop();
@@ -100,7 +100,7 @@ it('answers 5 messages of one conversation sent at once in order, each prompt ho
   }
   // The turns were written in the order the messages were accepted, and each conversation's set is empty again. A
   // reply is stored before its turn is written and its place released, so both are waited for.
-  const keys = new RedisKeys(config.queuePrefix, config.queueName);
+  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
   await expect.poll(() => redis.exists(keys.conversation('story').pending), { timeout: 10_000 }).toBe(0);
   const turns = await db.turns.find({ conversationId: 'story' }).sort({ at: 1, seq: 1 }).toArray();
   expect(turns.map((t) => t._id)).toEqual(steps.map((s) => s.messageId));

@@ -5,7 +5,7 @@ import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { isolatedNames, sharedStores, testConfig } from '../helpers/services.js';
 
 const config = testConfig(isolatedNames('conv'));
-const keys = new RedisKeys(config.queuePrefix, config.queueName);
+const keys = new RedisKeys(config.queue.prefix, config.queue.name);
 const stores = sharedStores(config);
 
 let at = Date.UTC(2026, 10, 29);

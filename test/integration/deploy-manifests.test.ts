@@ -19,6 +19,7 @@ const VALIDATE = path.join(
 type Manifest = {
   kind: string;
   metadata: { name: string };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kubernetes specs of many kinds, read field by field
   spec?: any;
   data?: Record<string, string>;
   stringData?: Record<string, string>;
@@ -83,18 +84,18 @@ describe('Kubernetes manifests in deploy/kubernetes', () => {
     }
     // KEDA watches the queue the workers take from.
     for (const so of manifests.filter((m) => m.kind === 'ScaledObject')) {
-      expect(so.spec.triggers[0].metadata.listName).toBe(`${loaded.queuePrefix}:${loaded.queueName}:wait`);
+      expect(so.spec.triggers[0].metadata.listName).toBe(`${loaded.queue.prefix}:${loaded.queue.name}:wait`);
       const target = container(so.spec.scaleTargetRef.name);
       for (const v of ['hostFromEnv', 'portFromEnv'])
         expect(target.env.map((e: { name: string }) => e.name)).toContain(so.spec.triggers[0].metadata[v]);
     }
     // The workers' liveness probe reads the file their heartbeat touches; the API's probes are its health routes.
     for (const name of ['ava-worker-cpu', 'ava-worker-gpu']) {
-      expect(container(name).livenessProbe.exec.command.join(' ')).toContain(loaded.heartbeatFile);
+      expect(container(name).livenessProbe.exec.command.join(' ')).toContain(loaded.worker.heartbeatFile);
       expect(find('Deployment', name).spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(60);
       expect(container(name).volumeMounts).toContainEqual({
         name: 'models',
-        mountPath: loaded.modelsDir,
+        mountPath: loaded.model.dir,
         readOnly: true,
       });
     }

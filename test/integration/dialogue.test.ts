@@ -56,7 +56,7 @@ const sampleEntries = async () =>
   ).flat();
 
 beforeAll(async () => {
-  db = await Database.connect(config.mongoUrl, config.dbName);
+  db = await Database.connect(config.storage.url, config.storage.dbName);
   await new KnowledgeRepository(db).importEntries(await sampleEntries());
   engine = await EngineGenerator.load({
     id: 'tiny',
@@ -67,10 +67,10 @@ beforeAll(async () => {
   });
   generator = new CountingGenerator(engine);
   worker = await startWorkerApp(config, generator, silentLog);
-  redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
@@ -223,7 +223,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const at = generator.prompts.length;
     await ask(msg('long-history', 'And now?'));
     const fitted = generator.prompts[at];
-    expect(engine.tokenizer.encode(fitted).length).toBeLessThanOrEqual(engine.window - config.maxNewTokens);
+    expect(engine.tokenizer.encode(fitted).length).toBeLessThanOrEqual(engine.window - config.engine.maxNewTokens);
     expect(fitted).toContain('Turn 11:');
     expect(fitted).not.toContain('Turn 0:');
     expect(fitted.startsWith('User: Turn ')).toBe(true);
@@ -252,10 +252,10 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       await queue.add('message', m, { jobId, delay: 60_000 });
       const job = (await queue.getJob(jobId))!;
       if (markIt)
-        await new StoredReplyMarks(redis, new RedisKeys(config.queuePrefix, config.queueName)).mark([
+        await new StoredReplyMarks(redis, new RedisKeys(config.queue.prefix, config.queue.name)).mark([
           { job, reply: { status: 'replied', text: 'Once upon a time…', intent: 'chitchat' } },
         ]);
-      await redis.hset(`${config.queuePrefix}:${config.queueName}:${jobId}`, 'atm', '1');
+      await redis.hset(`${config.queue.prefix}:${config.queue.name}:${jobId}`, 'atm', '1');
       await job.promote();
     };
     await db.replies.insertOne(stored('crashed-1', 'Once upon a time…'));
@@ -344,10 +344,10 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     try {
       const env = {
         ...process.env,
-        AVA_REDIS_URL: config.redisUrl,
-        AVA_MONGO_URL: config.mongoUrl,
-        AVA_DB_NAME: config.dbName,
-        AVA_QUEUE_NAME: config.queueName,
+        AVA_REDIS_URL: config.redis.url,
+        AVA_MONGO_URL: config.storage.url,
+        AVA_DB_NAME: config.storage.dbName,
+        AVA_QUEUE_NAME: config.queue.name,
       };
       const { stdout } = await run(process.execPath, ['bin/ava.js', 'kb', 'import', file], {
         cwd: ROOT,
@@ -389,11 +389,11 @@ describe('a custom handler that fails, and a bad intents file', () => {
       AVA_HANDLER_TIMEOUT_MS: '300',
     });
     const app = await startWorkerApp(own, generator, silentLog);
-    const ownDb = await Database.connect(own.mongoUrl, own.dbName);
-    const ownRedis = new Redis(own.redisUrl, { maxRetriesPerRequest: null });
+    const ownDb = await Database.connect(own.storage.url, own.storage.dbName);
+    const ownRedis = new Redis(own.redis.url, { maxRetriesPerRequest: null });
     const ownProducer = new MessageProducer(ownRedis, {
-      queueName: own.queueName,
-      prefix: own.queuePrefix,
+      queueName: own.queue.name,
+      prefix: own.queue.prefix,
       attempts: 3,
       backoffMs: 100,
     });
@@ -441,7 +441,7 @@ describe('a custom handler that fails, and a bad intents file', () => {
       bad,
       'version: 1\nintents:\n  - name: order\n    handler: lookup\n    examples: { en: [where is my order] }\n',
     );
-    const w = spawnWorker({ ...config, intentsFile: bad });
+    const w = spawnWorker({ ...config, intents: { ...config.intents, file: bad } });
     const code = await w.exited;
     expect(code).toBe(1);
     expect(JSON.stringify(w.lines)).toMatch(new RegExp(`ERR_INTENTS_FILE.*bad\\.yaml:4: handler must be one of`));

@@ -52,7 +52,7 @@ describe('fault tolerance (real worker processes)', () => {
     const env = { AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '1000' };
     const msgs = s.messages(40);
     await s.producer.enqueueMany(msgs);
-    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url } });
     await killMidBatchThenStartHeir(s, env, async () => expect(await queue.getActiveCount()).toBeGreaterThan(0));
     await followReplies(
       s.db,
@@ -66,8 +66,8 @@ describe('fault tolerance (real worker processes)', () => {
     // (two attempts at most), and each stored reply is the text of one attempt.
     const attempts = await generationAttempts(
       s.redis,
-      s.config.queuePrefix,
-      s.config.queueName,
+      s.config.queue.prefix,
+      s.config.queue.name,
       msgs.map((m) => m.messageId),
     );
     const regenerated = msgs.filter((m) => attempts.get(m.messageId)!.size === 2).length;
@@ -104,7 +104,7 @@ describe('fault tolerance (real worker processes)', () => {
       () => undefined,
       120_000,
     );
-    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url } });
     const failedJobs = await queue.getFailed();
     expect(failedJobs.length).toBeGreaterThan(0);
     expect(failedJobs.every((j) => /stalled more than allowable limit/.test(j.failedReason))).toBe(true);
@@ -166,7 +166,7 @@ describe('fault tolerance (real worker processes)', () => {
     await sleep(500);
     await own.up();
     await Promise.all(producers);
-    const queue = new Queue(s.config.queueName, { connection: { url: own.url } });
+    const queue = new Queue(s.config.queue.name, { connection: { url: own.url } });
     const lost = [];
     for (const id of acked) if (!(await queue.getJob(messageJobId(id)))) lost.push(id);
     await queue.close();
@@ -191,7 +191,7 @@ describe('fault tolerance (real worker processes)', () => {
       mongo.freeze();
       await sleep(10_000);
       mongo.thaw();
-      const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+      const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url } });
       try {
         await followReplies(
           s.db,
@@ -217,6 +217,7 @@ describe('fault tolerance (real worker processes)', () => {
         console.log(`missing replies: ${missing.join(', ')}; worker log in test-output/faults-dbdown10-worker.log`);
         throw new Error(
           `${(err as Error).message}; jobs ${JSON.stringify(counts)}; failed ${JSON.stringify(failed)}; worker's last lines ${JSON.stringify(worker.lines.slice(-5).map((l) => l.msg))}`,
+          { cause: err },
         );
       }
       expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);

@@ -41,7 +41,7 @@ function bullmqWords(): string[] {
 }
 
 /** AVA's own key names, past and present, and the segments of its namespace. */
-const AVA_WORDS = [
+const PRODUCT_WORDS = [
   'ava',
   'ava-workers',
   'reply-counts',
@@ -138,10 +138,10 @@ describe('message ids: safe by construction, whatever the contract accepts', () 
         'lock',
       ]),
     );
-    const ids = [...new Set([...words, ...AVA_WORDS, ...EVERYDAY])];
+    const ids = [...new Set([...words, ...PRODUCT_WORDS, ...EVERYDAY])];
     await expectAnsweredOnce(ids);
     // BullMQ's own keys kept their types: the queue still takes and answers an ordinary message.
-    const keys = new RedisKeys(world.config.queuePrefix, world.config.queueName);
+    const keys = new RedisKeys(world.config.queue.prefix, world.config.queue.name);
     expect(await world.redis.type(`${keys.queue}:wait`)).toMatch(/^(list|none)$/);
     expect(await world.redis.type(`${keys.queue}:meta`)).toMatch(/^(hash|none)$/);
     await expectAnsweredOnce(['ordinary-after-keys']);

@@ -17,22 +17,24 @@ const requested: string[] = [];
 /** A loopback stand-in for the hub: serves the forged tiny model at `/<org>/<name>/resolve/<revision>/<file>`. */
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ava-fetch-'));
-  server = http.createServer(async (req, res) => {
-    requested.push(req.url ?? '');
-    const m = /^\/ava-test\/tiny-gpt2\/resolve\/main\/(.+)$/.exec(req.url ?? '');
-    const file = m && path.join(TINY_MODEL_DIR, decodeURIComponent(m[1]));
-    if (!file || !file.startsWith(TINY_MODEL_DIR)) return void res.writeHead(404).end();
-    try {
-      const s = await stat(file);
-      res.writeHead(200, { 'content-length': s.size });
-      createReadStream(file).pipe(res);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
+  server = http.createServer((req, res) => void serveFile(req, res));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   host = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 });
+
+async function serveFile(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  requested.push(req.url ?? '');
+  const m = /^\/ava-test\/tiny-gpt2\/resolve\/main\/(.+)$/.exec(req.url ?? '');
+  const file = m && path.join(TINY_MODEL_DIR, decodeURIComponent(m[1]));
+  if (!file || !file.startsWith(TINY_MODEL_DIR)) return void res.writeHead(404).end();
+  try {
+    const s = await stat(file);
+    res.writeHead(200, { 'content-length': s.size });
+    createReadStream(file).pipe(res);
+  } catch {
+    res.writeHead(404).end();
+  }
+}
 afterAll(async () => {
   server.close();
   await rm(tmp, { recursive: true, force: true });

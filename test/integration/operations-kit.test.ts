@@ -86,13 +86,13 @@ it('has a Grafana dashboard whose every query is valid PromQL on exposed metrics
 
 it('exposes the age of the oldest waiting message, 0 when none waits', async () => {
   const config = testConfig(isolatedNames('oldest'));
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue(config.queueName, { connection: redis, prefix: config.queuePrefix });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+  const queue = new Queue(config.queue.name, { connection: redis, prefix: config.queue.prefix });
   try {
     const metrics = new ApiMetrics(
       new QueueView(queue),
       redis,
-      new RedisKeys(config.queuePrefix, config.queueName).workers,
+      new RedisKeys(config.queue.prefix, config.queue.name).workers,
     );
     const age = async () => Number(/^ava_queue_oldest_waiting_seconds (\S+)$/m.exec((await metrics.render()).body)![1]);
     expect(await age()).toBe(0);

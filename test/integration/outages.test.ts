@@ -148,12 +148,12 @@ describe('a worker while Redis is away', () => {
     });
     const redis = await connectRedis({ url: own.url });
     const producer = new MessageProducer(redis, {
-      queueName: config.queueName,
-      prefix: config.queuePrefix,
+      queueName: config.queue.name,
+      prefix: config.queue.prefix,
       attempts: 3,
       backoffMs: 100,
     });
-    const database = await Database.connect(config.mongoUrl, config.dbName);
+    const database = await Database.connect(config.storage.url, config.storage.dbName);
     const ids = Array.from({ length: 24 }, (_, i) => `w-${i}`);
     try {
       const first = await startWorkerApp(config, generator, silentLog);

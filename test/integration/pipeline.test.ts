@@ -27,14 +27,14 @@ afterAll(async () => generator.close());
 /** One test's world: its own queue and database, a producer, a database handle, and workers it starts. */
 async function world(tag: string, overrides: Record<string, string> = {}) {
   const config = testConfig(isolatedNames(tag), overrides);
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
-  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const db = await Database.connect(config.storage.url, config.storage.dbName);
   const apps: WorkerApp[] = [];
   const w = {
     config,
@@ -107,7 +107,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       userId: 'u1',
       updatedAt: expect.any(Date),
     });
-    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    const queue = new Queue(w.config.queue.name, { connection: { url: w.config.redis.url } });
     await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     await queue.close();
   });
@@ -121,12 +121,12 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await followReplies(w.db, ['m-1'], () => undefined, 30_000);
     const first = await w.db.replies.findOne({ _id: 'm-1' });
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
-    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    const queue = new Queue(w.config.queue.name, { connection: { url: w.config.redis.url } });
     await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     // The same job delivered again (attemptsMade > 0, as after a failure between storing and acknowledging) finds the
     // mark its first pass left on it and is not generated again.
     await (await queue.getJob(messageJobId('m-1')))!.retry('completed');
-    await w.redis.hset(`${w.config.queuePrefix}:${w.config.queueName}:m-1`, 'atm', '1');
+    await w.redis.hset(`${w.config.queue.prefix}:${w.config.queue.name}:m-1`, 'atm', '1');
     await expect.poll(() => queue.getJobState(messageJobId('m-1'))).toBe('completed');
     expect(counting.calls.reduce((a, b) => a + b, 0)).toBe(1);
     // An enqueue after BullMQ trimmed the job record looks like a first delivery: it may be generated again, but the
@@ -139,7 +139,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
     expect(await w.db.turns.countDocuments({ conversationId: 'c1' })).toBe(1);
     // The counters behind the stats count the reply once too.
-    expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({
+    expect(await new ReplyCounters(w.redis, w.config.queue.prefix, w.config.queue.name).read()).toMatchObject({
       replied: 1,
       failed: 0,
     });
@@ -149,7 +149,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     const w = await world('invalid');
     const counting = new CountingGenerator(generator);
     await w.startWorker(counting);
-    const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+    const queue = new Queue(w.config.queue.name, { connection: { url: w.config.redis.url } });
     await queue.add(MESSAGE_JOB_NAME, { ...msg('bad'), text: '   ' }, { jobId: 'm-bad', attempts: 3 });
     await queue.add(MESSAGE_JOB_NAME, { v: 2, messageId: 'm-v2' }, { jobId: 'm-v2', attempts: 3 });
     await queue.add(MESSAGE_JOB_NAME, { garbage: { $gt: '' } }, { jobId: 'no-id', attempts: 3 });
@@ -285,7 +285,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       expect(engine.batcher.stats.admitted - admittedBefore).toBe(16);
       for (const id of ids.filter((x) => x !== 'm-7')) {
         const entries = await w.redis.xrange(
-          new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id),
+          new RedisKeys(w.config.queue.prefix, w.config.queue.name).replyStream(id),
           '-',
           '+',
         );
@@ -313,9 +313,9 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
         AVA_MONGO_TIMEOUT_MS: '500',
         AVA_BATCH_WAIT_MS: '50',
       });
-      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), {
-        queueName: w.config.queueName,
-        prefix: w.config.queuePrefix,
+      const producer = new MessageProducer(new Redis(w.config.redis.url, { maxRetriesPerRequest: null }), {
+        queueName: w.config.queue.name,
+        prefix: w.config.queue.prefix,
         attempts: 10,
         backoffMs: 100,
       });
@@ -332,7 +332,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       );
       expect(await w.db.replies.countDocuments({})).toBe(6);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(6);
-      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+      const queue = new Queue(w.config.queue.name, { connection: { url: w.config.redis.url } });
       await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 6 });
       const attempts = await Promise.all(
         Array.from({ length: 6 }, async (_, i) => (await queue.getJob(messageJobId(`m-${i}`)))!.attemptsMade),
@@ -354,9 +354,9 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
         AVA_BATCH_WAIT_MS: '50',
         AVA_RECONCILE_INTERVAL_MS: '300',
       });
-      const producer = new MessageProducer(new Redis(w.config.redisUrl, { maxRetriesPerRequest: null }), {
-        queueName: w.config.queueName,
-        prefix: w.config.queuePrefix,
+      const producer = new MessageProducer(new Redis(w.config.redis.url, { maxRetriesPerRequest: null }), {
+        queueName: w.config.queue.name,
+        prefix: w.config.queue.prefix,
         attempts: 2,
         backoffMs: 100,
       });
@@ -365,7 +365,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await followReplies(w.db, ['m-before-0', 'm-before-1', 'm-before-2'], () => undefined, 30_000);
       // A reply is visible before its batch has written the turns and acknowledged the jobs: cutting the database then
       // would fail that batch too. Wait until its jobs are completed.
-      const queue = new Queue(w.config.queueName, { connection: { url: w.config.redisUrl } });
+      const queue = new Queue(w.config.queue.name, { connection: { url: w.config.redis.url } });
       await expect.poll(() => queue.getJobCounts('completed'), { timeout: 10_000 }).toEqual({ completed: 3 });
       await proxy.cut();
       await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(`during-${i}`, `c-${i}`)));
@@ -386,14 +386,14 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       }
       // Their places in their conversations are released just after their failed replies are stored, so no next
       // message waits on them.
-      const keys = new RedisKeys(w.config.queuePrefix, w.config.queueName);
+      const keys = new RedisKeys(w.config.queue.prefix, w.config.queue.name);
       const placed = () => Promise.all(during.map((id, i) => w.redis.zscore(keys.conversation(`c-${i}`).pending, id)));
       await expect.poll(placed, { timeout: 5_000 }).toEqual(during.map(() => null));
       // Exactly one reply per message, also after more reconciler passes.
       await sleep(1_000);
       expect(await w.db.replies.countDocuments({})).toBe(9);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(3);
-      expect(await new ReplyCounters(w.redis, w.config.queuePrefix, w.config.queueName).read()).toMatchObject({
+      expect(await new ReplyCounters(w.redis, w.config.queue.prefix, w.config.queue.name).read()).toMatchObject({
         replied: 3,
         failed: 6,
       });

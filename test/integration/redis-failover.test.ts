@@ -23,7 +23,7 @@ let base: string;
 beforeAll(async () => {
   set = await RedisSentinelSet.start();
   config = testConfig(isolatedNames('failover'), { AVA_REDIS_URL: `redis://127.0.0.1:${set.masterPort}` });
-  db = await Database.connect(config.mongoUrl, config.dbName);
+  db = await Database.connect(config.storage.url, config.storage.dbName);
   const sentinelEnv = {
     AVA_REDIS_SENTINELS: set.sentinels,
     AVA_REDIS_SENTINEL_MASTER: SENTINEL_MASTER,
@@ -37,10 +37,10 @@ beforeAll(async () => {
     env: {
       ...process.env,
       ...sentinelEnv,
-      AVA_REDIS_URL: config.redisUrl,
-      AVA_MONGO_URL: config.mongoUrl,
-      AVA_DB_NAME: config.dbName,
-      AVA_QUEUE_NAME: config.queueName,
+      AVA_REDIS_URL: config.redis.url,
+      AVA_MONGO_URL: config.storage.url,
+      AVA_DB_NAME: config.storage.dbName,
+      AVA_QUEUE_NAME: config.queue.name,
       AVA_API_PORT: String(port),
       AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`,
       AVA_API_RATE_LIMIT: '100000',
@@ -152,15 +152,15 @@ it(
     });
     const clusterEnv = { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes };
     const clusterWorker = spawnWorker(clusterConfig, clusterEnv);
-    const redis = await connectRedis(redisTargetOf(clusterConfig));
+    const redis = await connectRedis(redisTargetOf(clusterConfig.redis));
     const producer = new MessageProducer(redis, {
-      queueName: clusterConfig.queueName,
-      prefix: clusterConfig.queuePrefix,
+      queueName: clusterConfig.queue.name,
+      prefix: clusterConfig.queue.prefix,
       attempts: 3,
       backoffMs: 100,
     });
-    const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queuePrefix, clusterConfig.queueName);
-    const clusterDb = await Database.connect(clusterConfig.mongoUrl, clusterConfig.dbName);
+    const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queue.prefix, clusterConfig.queue.name);
+    const clusterDb = await Database.connect(clusterConfig.storage.url, clusterConfig.storage.dbName);
     try {
       await clusterWorker.waitFor((l) => l.msg === 'worker ready');
       const ids = Array.from({ length: 60 }, (_, i) => `cl-${i}`);
@@ -202,7 +202,7 @@ it(
                   String(cluster.ports[0]),
                   'cluster',
                   'keyslot',
-                  `${clusterConfig.queuePrefix}:${clusterConfig.queueName}:${id}`,
+                  `${clusterConfig.queue.prefix}:${clusterConfig.queue.name}:${id}`,
                 ],
                 { encoding: 'utf8' },
               ),

@@ -49,7 +49,7 @@ async function world(tag: string, gatePieces?: number) {
       headers: { ...auth, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
     });
   const streamLength = (id: string) =>
-    w.redis.xlen(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream(id));
+    w.redis.xlen(new RedisKeys(w.config.queue.prefix, w.config.queue.name).replyStream(id));
   return { ...w, gated: () => gated!, post, open, streamLength };
 }
 
@@ -129,7 +129,7 @@ describe('replayable reply streams', () => {
     await expect
       .poll(async () => (await w.database.replies.findOne({ _id: 'exp-1' }))?.status, { timeout: 20_000 })
       .toBe('replied');
-    await w.redis.del(new RedisKeys(w.config.queuePrefix, w.config.queueName).replyStream('exp-1'));
+    await w.redis.del(new RedisKeys(w.config.queue.prefix, w.config.queue.name).replyStream('exp-1'));
     const events = parseSse(await (await w.open('exp-1')).text());
     expect(events.map((e) => e.event)).toEqual(['token', 'reply']);
     expect(events[0].data.text).toBe(finalText(events));
@@ -144,8 +144,8 @@ describe('replayable reply streams', () => {
     const w = await world('waiter');
     const publisher = new ReplyStreamPublisher(
       w.redis,
-      w.config.queuePrefix,
-      w.config.queueName,
+      w.config.queue.prefix,
+      w.config.queue.name,
       { liveSeconds: 60, retainSeconds: 60 },
       silentLog,
     );

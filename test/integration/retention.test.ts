@@ -101,7 +101,7 @@ it('sweeps in one worker at a time', async () => {
     audio: DAY,
     uploads: 0,
   });
-  const lockKey = `${config.queuePrefix}:${config.queueName}:retention-lock`;
+  const lockKey = `${config.queue.prefix}:${config.queue.name}:retention-lock`;
   await stores.redis.set(lockKey, 'another worker', 'PX', 10_000);
   await fill([5]);
   await new RetentionSweeper(retention, stores.redis, lockKey, 60_000, silentLog).runOnce();

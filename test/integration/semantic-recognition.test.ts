@@ -82,12 +82,12 @@ function sharedWords(texts: ReadonlyArray<{ text: string }>): Array<{ text: stri
 describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', () => {
   it('leaves messages about other topics to the model: no shop intent claims them (held-out false claims at most 2 %)', async () => {
     const hybrid = new IntentClassifier(catalog.intents, {
-      threshold: defaults.intentThreshold,
+      threshold: defaults.intents.threshold,
       semantic: {
         index: await embedExamples(catalog.intents, embedder),
-        floor: defaults.semanticFloor,
-        temperature: defaults.semanticTemperature,
-        decisive: defaults.semanticDecisive,
+        floor: defaults.semantic.floor,
+        temperature: defaults.semantic.temperature,
+        decisive: defaults.semantic.decisive,
       },
     });
     // Answered by the model either way: no intent, or small talk.
@@ -123,14 +123,14 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
     expect(english.length).toBeGreaterThanOrEqual(60);
     expect(chinese.length).toBeGreaterThanOrEqual(30);
 
-    const lexical = new IntentClassifier(catalog.intents, { threshold: defaults.intentThreshold });
+    const lexical = new IntentClassifier(catalog.intents, { threshold: defaults.intents.threshold });
     const hybrid = new IntentClassifier(catalog.intents, {
-      threshold: defaults.intentThreshold,
+      threshold: defaults.intents.threshold,
       semantic: {
         index: await embedExamples(catalog.intents, embedder),
-        floor: defaults.semanticFloor,
-        temperature: defaults.semanticTemperature,
-        decisive: defaults.semanticDecisive,
+        floor: defaults.semantic.floor,
+        temperature: defaults.semantic.temperature,
+        decisive: defaults.semantic.decisive,
       },
     });
     const vectors = await embedder.embed(english.map((r) => r.text));
@@ -177,7 +177,7 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
     const lexical = new KnowledgeIndex(entries);
     const hybrid = new KnowledgeIndex(entries, {
       index: new SemanticIndex(english.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
-      floor: defaults.semanticFloor,
+      floor: defaults.semantic.floor,
     });
     const recall = async (file: string) => {
       const qs = (await rows(file)) as Array<{ q: string; id: string }>;
@@ -216,15 +216,15 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
     };
     const planner = new ReplyPlanner(
       catalog,
-      { intentThreshold: defaults.intentThreshold, kbTopK: 0, kbPassageChars: 600, handlerTimeoutMs: 1_000 },
+      { intentThreshold: defaults.intents.threshold, kbTopK: 0, kbPassageChars: 600, handlerTimeoutMs: 1_000 },
       undefined,
       undefined,
       {
         embedder: counting,
         examples: await embedExamples(catalog.intents, encoder),
-        floor: defaults.semanticFloor,
-        temperature: defaults.semanticTemperature,
-        decisive: defaults.semanticDecisive,
+        floor: defaults.semantic.floor,
+        temperature: defaults.semantic.temperature,
+        decisive: defaults.semantic.decisive,
         log: silentLog,
       },
     );
@@ -279,7 +279,7 @@ describe('a worker with and without the encoder', () => {
       AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
       AVA_ENCODER: ENCODER_DIR,
     });
-    const db = await Database.connect(config.mongoUrl, config.dbName);
+    const db = await Database.connect(config.storage.url, config.storage.dbName);
     const entries = (
       await Promise.all(
         ['kb/shop-faq.en.md', 'kb/shop-faq.zh.jsonl'].map(async (f) =>
@@ -293,10 +293,10 @@ describe('a worker with and without the encoder', () => {
       new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)),
       silentLog,
     );
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     const producer = new MessageProducer(redis, {
-      queueName: config.queueName,
-      prefix: config.queuePrefix,
+      queueName: config.queue.name,
+      prefix: config.queue.prefix,
       attempts: 3,
       backoffMs: 100,
     });

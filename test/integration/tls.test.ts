@@ -148,14 +148,14 @@ it('answers a message over TLS to Redis (with a password) and to the database, t
     new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)),
     silentLog,
   );
-  const redis = await connectRedis({ url: config.redisUrl, tlsCaFile: config.redisTlsCaFile });
+  const redis = await connectRedis({ url: config.redis.url, tlsCaFile: config.redis.tlsCaFile });
   const producer = new MessageProducer(redis, {
-    queueName: config.queueName,
-    prefix: config.queuePrefix,
+    queueName: config.queue.name,
+    prefix: config.queue.prefix,
     attempts: 3,
     backoffMs: 100,
   });
-  const db = await Database.connect(config.mongoUrl, config.dbName);
+  const db = await Database.connect(config.storage.url, config.storage.dbName);
   try {
     await producer.enqueue({ v: 1, messageId: 'tls-1', conversationId: 'tls', userId: 'u', text: 'Hello over TLS' });
     await followReplies(db, ['tls-1'], () => undefined, 20_000);

@@ -62,8 +62,8 @@ describe('worker processes', () => {
     // Per message too: one generation attempt in its reply stream, whose text is the stored reply's.
     const attempts = await generationAttempts(
       s.redis,
-      s.config.queuePrefix,
-      s.config.queueName,
+      s.config.queue.prefix,
+      s.config.queue.name,
       msgs.map((m) => m.messageId),
     );
     for (const m of msgs) {
@@ -84,7 +84,7 @@ describe('worker processes', () => {
     const taken = first.lines.filter((l) => l.msg === 'batch taken').reduce((n, l) => n + Number(l.size), 0);
     expect(generatedCount(first)).toBe(taken);
     expect(await s.db.replies.countDocuments({})).toBe(taken);
-    const queue = new Queue(s.config.queueName, { connection: { url: s.config.redisUrl } });
+    const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url } });
     expect(await queue.getActiveCount()).toBe(0);
     expect(await queue.getWaitingCount()).toBe(40 - taken);
     await queue.close();

@@ -6,14 +6,15 @@ describe('config', () => {
   it('has documented defaults and is frozen', () => {
     const c = loadConfig({});
     expect(c).toMatchObject({
-      redisUrl: 'redis://127.0.0.1:6379',
-      mongoUrl: 'mongodb://127.0.0.1:27017',
-      queueName: 'ava-messages',
-      batchSize: 16,
-      batchWaitMs: 20,
-      model: 'tiny',
+      redis: { url: 'redis://127.0.0.1:6379' },
+      storage: { url: 'mongodb://127.0.0.1:27017' },
+      queue: { name: 'ava-messages', batchSize: 16, batchWaitMs: 20, conversationOrder: true },
+      model: { id: 'tiny' },
+      api: { tokens: [] },
     });
+    expect(c.redis.tlsCaFile).toBeUndefined();
     expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.queue)).toBe(true);
   });
 
   it('reads and coerces environment variables', () => {
@@ -22,9 +23,9 @@ describe('config', () => {
       AVA_ALLOW_REMOTE_MODELS: 'true',
       AVA_MONGO_URL: 'mongodb://user:pw@db.example:27017/?tls=true',
     });
-    expect(c.batchSize).toBe(32);
-    expect(c.allowRemoteModels).toBe(true);
-    expect(c.mongoUrl).toContain('tls=true');
+    expect(c.queue.batchSize).toBe(32);
+    expect(c.model.allowRemote).toBe(true);
+    expect(c.storage.url).toContain('tls=true');
   });
 
   it('fails fast naming every bad variable, with a hint', () => {
@@ -60,16 +61,14 @@ describe('config', () => {
       AVA_REDIS_SENTINEL_MASTER: 'ava',
       AVA_REDIS_MIN_REPLICAS: '1',
     });
-    expect(s.redisSentinels).toEqual({
-      hosts: [
-        { host: '10.0.0.1', port: 26379 },
-        { host: 'sentinel-2.local', port: 26380 },
-      ],
-      master: 'ava',
-    });
-    expect(s.redisMinReplicas).toBe(1);
+    expect(s.redis.sentinels).toEqual([
+      { host: '10.0.0.1', port: 26379 },
+      { host: 'sentinel-2.local', port: 26380 },
+    ]);
+    expect(s.redis.sentinelMaster).toBe('ava');
+    expect(s.redis.minReplicas).toBe(1);
     expect(
-      loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000,b:7001', AVA_QUEUE_PREFIX: '{ava}' }).redisClusterNodes,
+      loadConfig({ AVA_REDIS_CLUSTER_NODES: 'a:7000,b:7001', AVA_QUEUE_PREFIX: '{ava}' }).redis.clusterNodes,
     ).toEqual([
       { host: 'a', port: 7000 },
       { host: 'b', port: 7001 },
@@ -83,7 +82,7 @@ describe('config', () => {
 
   it('parses API tokens with their scopes', () => {
     const c = loadConfig({ AVA_API_TOKENS: 'crm:0123456789abcdef0123:enqueue+read,dash:fedcba9876543210fedc:read' });
-    expect(c.apiTokens).toEqual([
+    expect(c.api.tokens).toEqual([
       { name: 'crm', token: '0123456789abcdef0123', scopes: ['enqueue', 'read'] },
       { name: 'dash', token: 'fedcba9876543210fedc', scopes: ['read'] },
     ]);

@@ -165,7 +165,7 @@ describe('the sample intents on the labelled evaluation set', () => {
     expect(labels.size).toBeGreaterThanOrEqual(8);
     expect(chinese * 2).toBeGreaterThanOrEqual(rows.length - 1);
 
-    const classifier = new IntentClassifier(catalog.intents, { threshold: loadConfig({}).intentThreshold });
+    const classifier = new IntentClassifier(catalog.intents, { threshold: loadConfig({}).intents.threshold });
     const misses = rows
       .map((r) => ({ ...r, got: classifier.recognize(r.text).name }))
       .filter((r) => r.got !== r.intent);

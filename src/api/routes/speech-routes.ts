@@ -38,11 +38,9 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
       if (!doc)
         return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
       if (doc.status !== 'replied' || !doc.text?.trim())
-        return reply
-          .code(409)
-          .send({
-            error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` },
-          });
+        return reply.code(409).send({
+          error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` },
+        });
       const { format } = req.query;
       const { audio, voice, cached } = await speech.get(id, doc.text, format);
       return reply
