@@ -4,26 +4,16 @@
  */
 import { buildApiServer } from '../src/api/api-server.js';
 import { failStart, startProcess } from '../src/config/process-start.js';
-import { MessageProducer } from '../src/queue/message-producer.js';
-import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../src/queue/redis-connection.js';
+import { ServiceConnections } from '../src/connections/service-connections.js';
 import { ReplyStreamReader } from '../src/queue/reply-stream-reader.js';
-import { Database } from '../src/storage/database.js';
 
 const { config, log } = startProcess('ava-api');
 
 try {
   if (config.api.tokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
-  const [redis, database] = await Promise.all([
-    connectRedis(redisTargetOf(config.redis), requestPathRedisOptions(config.redis.commandTimeoutMs)),
-    Database.connect(config.storage.url, config.storage.dbName, config.storage.timeoutMs, config.storage.socketTimeoutMs),
-  ]);
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
-    attempts: config.queue.jobAttempts,
-    backoffMs: config.queue.jobBackoffMs,
-    minReplicas: config.redis.minReplicas,
-  });
+  const connections = new ServiceConnections(config);
+  const { redis, database } = await connections.both('requests');
+  const producer = connections.producer(redis);
   // Connected before use: a request-path connection has no offline queue to hold commands until it is.
   const subscriber = redis.duplicate();
   await subscriber.connect();

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import { loadConfig, type AvaConfig } from '../config/config.js';
-import { MessageProducer } from '../queue/message-producer.js';
-import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../queue/redis-connection.js';
+import { ServiceConnections } from '../connections/service-connections.js';
+import type { MessageProducer } from '../queue/message-producer.js';
 import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
-import { Database } from '../storage/database.js';
+import type { Database } from '../storage/database.js';
 
 /** Connections a CLI command opens lazily and closes at the end. */
 export class CliContext {
@@ -14,16 +14,16 @@ export class CliContext {
   private subscriberConnection?: Redis;
   private streamReader?: ReplyStreamReader;
 
+  private readonly connections: ServiceConnections;
+
   constructor() {
     this.config = loadConfig();
+    this.connections = new ServiceConnections(this.config);
   }
 
   /** A Redis connection whose commands fail after AVA_REDIS_COMMAND_TIMEOUT_MS instead of hanging. */
   async redis(): Promise<Redis> {
-    this.redisConnection ??= await connectRedis(
-      redisTargetOf(this.config.redis),
-      requestPathRedisOptions(this.config.redis.commandTimeoutMs),
-    );
+    this.redisConnection ??= await this.connections.redis('requests');
     return this.redisConnection;
   }
 
@@ -31,35 +31,21 @@ export class CliContext {
   async producer(): Promise<MessageProducer> {
     if (!this.producerInstance) {
       const redis = await this.redis();
-      this.producerInstance = new MessageProducer(redis, {
-        queueName: this.config.queue.name,
-        prefix: this.config.queue.prefix,
-        attempts: this.config.queue.jobAttempts,
-        backoffMs: this.config.queue.jobBackoffMs,
-        minReplicas: this.config.redis.minReplicas,
-      });
+      this.producerInstance = this.connections.producer(redis);
     }
     return this.producerInstance;
   }
 
   /** The database. */
   async db(): Promise<Database> {
-    this.database ??= await Database.connect(
-      this.config.storage.url,
-      this.config.storage.dbName,
-      this.config.storage.timeoutMs,
-      this.config.storage.socketTimeoutMs,
-    );
+    this.database ??= await this.connections.database();
     return this.database;
   }
 
   /** The workers' reply streams on the configured queue: tokens as they are generated, and `done` once stored. */
   async streams(): Promise<ReplyStreamReader> {
     if (!this.streamReader) {
-      this.subscriberConnection ??= await connectRedis(
-        redisTargetOf(this.config.redis),
-        requestPathRedisOptions(this.config.redis.commandTimeoutMs),
-      );
+      this.subscriberConnection ??= await this.connections.redis('requests');
       this.streamReader = new ReplyStreamReader(
         await this.redis(),
         this.subscriberConnection,

@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type { AvaConfig } from '../config/config.js';
+import { MessageProducer } from '../queue/message-producer.js';
+import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../queue/redis-connection.js';
+import { Database } from '../storage/database.js';
+
+/**
+ * What a connection serves. `worker`: blocking commands that outlive a Redis restart (BullMQ's options; commands
+ * wait for the connection to come back). `requests`: a request path (the API, the CLI) whose commands fail after
+ * `AVA_REDIS_COMMAND_TIMEOUT_MS`, and at once while the connection is down, so that a caller answers 503 instead of
+ * hanging.
+ */
+export type ConnectionUse = 'worker' | 'requests';
+
+/**
+ * Opens the connections a process needs from the configuration's `redis`, `storage` and `queue` sections: the one
+ * place where Redis, the database and the producer are wired, for workers, the API and the CLI alike.
+ */
+export class ServiceConnections {
+  constructor(private readonly config: Pick<AvaConfig, 'redis' | 'storage' | 'queue'>) {}
+
+  /** A Redis connection for `use`, checked to answer. */
+  redis(use: ConnectionUse): Promise<Redis> {
+    const { redis } = this.config;
+    return connectRedis(
+      redisTargetOf(redis),
+      use === 'requests' ? requestPathRedisOptions(redis.commandTimeoutMs) : {},
+    );
+  }
+
+  /** The database, checked to answer. */
+  database(): Promise<Database> {
+    const { storage } = this.config;
+    return Database.connect(storage.url, storage.dbName, storage.timeoutMs, storage.socketTimeoutMs);
+  }
+
+  /** Redis and the database, opened together; if either fails, the one that opened is closed and the error thrown. */
+  async both(use: ConnectionUse): Promise<{ redis: Redis; database: Database }> {
+    const [redis, database] = await Promise.allSettled([this.redis(use), this.database()]);
+    if (redis.status === 'fulfilled' && database.status === 'fulfilled')
+      return { redis: redis.value, database: database.value };
+    if (redis.status === 'fulfilled') redis.value.disconnect();
+    if (database.status === 'fulfilled') await database.value.close();
+    throw redis.status === 'rejected' ? redis.reason : (database as PromiseRejectedResult).reason;
+  }
+
+  /** A producer on the configured queue, over `redis`. */
+  producer(redis: Redis): MessageProducer {
+    const { queue, redis: r } = this.config;
+    return new MessageProducer(redis, {
+      queueName: queue.name,
+      prefix: queue.prefix,
+      attempts: queue.jobAttempts,
+      backoffMs: queue.jobBackoffMs,
+      minReplicas: r.minReplicas,
+    });
+  }
+}

@@ -1,0 +1,238 @@
+import type { Redis } from 'ioredis';
+import type { AvaConfig } from '../config/config.js';
+import { DialogueState } from '../conversation/dialogue-state.js';
+import { ReplyPlanner } from '../conversation/reply-planner.js';
+import { loadEncoder, type LoadedEncoder } from '../embedding/load-encoder.js';
+import type { TextGenerator } from '../generation/text-generator.js';
+import { embedExamples } from '../intent/semantic-examples.js';
+import type { IntentCatalog } from '../intent/intent-types.js';
+import { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import type { Logger } from '../logging/logger.js';
+import { ReplyCounters } from '../metrics/reply-counters.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { BatchCollector } from '../queue/batch-collector.js';
+import { ConversationOrder } from '../queue/conversation-order.js';
+import { RedisKeys } from '../queue/redis-keys.js';
+import { ReplyStreamPublisher } from '../queue/reply-stream.js';
+import { StoredReplyMarks } from '../queue/stored-reply-marks.js';
+import { ConversationRepository } from '../storage/conversation-repository.js';
+import type { Database } from '../storage/database.js';
+import { KnowledgeRepository } from '../storage/knowledge-repository.js';
+import { MessageStateRepository } from '../storage/message-state-repository.js';
+import { RecentTurnsCache } from '../storage/recent-turns-cache.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
+import { SpeechRepository } from '../storage/speech-repository.js';
+import { UploadRepository } from '../storage/upload-repository.js';
+import { AudioDecoder } from '../voice/audio-decoder.js';
+import { AudioTranscoder } from '../voice/audio-transcoder.js';
+import { loadRecognizers } from '../voice/load-recognizers.js';
+import { SpeechCache } from '../voice/speech-cache.js';
+import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
+import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { BatchProcessor } from './batch-processor.js';
+import { domainSentences } from './domain-sentences.js';
+import { MessageTranscriber } from './message-transcriber.js';
+import { ReplySpeaker } from './reply-speaker.js';
+import type { Subsystem } from './subsystems.js';
+
+/** The models a worker loads beside its generator: the sentence encoder (optional) and the speech recognisers. */
+export interface WorkerModels {
+  encoder: LoadedEncoder | undefined;
+  recognizers: SpeechRecognizer[];
+  close(): Promise<void>;
+}
+
+/** The encoder and the recognisers; a model that exists but cannot be loaded throws (and closes the other). */
+export function loadWorkerModels(config: AvaConfig, log: Logger): Subsystem<WorkerModels> {
+  return {
+    name: 'models',
+    start: async () => {
+      const encoder = await loadEncoder(config, log);
+      const recognizers = await loadRecognizers(config, log).catch(async (err: unknown) => {
+        await encoder?.close();
+        throw err;
+      });
+      const close = async () => {
+        await encoder?.close();
+        await Promise.all(recognizers.map((r) => r.close()));
+      };
+      return { encoder, recognizers, close };
+    },
+    stopping: (models) => ({ stop: models.close, abort: models.close }),
+  };
+}
+
+/** The queue's batch collector (BullMQ), its errors logged. */
+export function batchCollector(config: AvaConfig, redis: Redis, log: Logger): BatchCollector {
+  const { queue } = config;
+  const collector = new BatchCollector(redis, {
+    queueName: queue.name,
+    prefix: queue.prefix,
+    batchSize: queue.batchSize,
+    batchWaitMs: queue.batchWaitMs,
+    lockDurationMs: queue.lockDurationMs,
+    stalledIntervalMs: queue.stalledIntervalMs,
+    maxStalledCount: queue.maxStalledCount,
+  });
+  collector.onError((err) => log.error({ err }, 'queue error'));
+  return collector;
+}
+
+/** The stores the batch pipeline and the dialogue share. */
+export interface WorkerStores {
+  keys: RedisKeys;
+  conversations: ConversationRepository;
+  replies: ReplyRepository;
+  marks: StoredReplyMarks;
+  stream: ReplyStreamPublisher;
+  counters: ReplyCounters;
+  order: ConversationOrder | undefined;
+}
+
+/** The repositories, caches and Redis structures of one queue. */
+export function workerStores(config: AvaConfig, redis: Redis, database: Database, log: Logger): WorkerStores {
+  const { queue, history, stream } = config;
+  const keys = new RedisKeys(queue.prefix, queue.name);
+  const cache = new RecentTurnsCache(redis, {
+    keysOf: (id) => keys.history(id),
+    maxTurns: history.turns,
+    ttlSeconds: history.ttlSeconds,
+  });
+  return {
+    keys,
+    conversations: new ConversationRepository(database, { maxTurns: history.turns, maxChars: history.chars }, cache),
+    replies: new ReplyRepository(database),
+    marks: new StoredReplyMarks(redis, keys),
+    stream: new ReplyStreamPublisher(
+      redis,
+      queue.prefix,
+      queue.name,
+      { liveSeconds: stream.ttlSeconds, retainSeconds: stream.retainSeconds },
+      log,
+    ),
+    counters: new ReplyCounters(redis, queue.prefix, queue.name),
+    order: queue.conversationOrder ? new ConversationOrder(redis, keys) : undefined,
+  };
+}
+
+/** The knowledge base, which tells the recognisers the domain's words at each rebuild. */
+export function knowledgeBase(
+  config: AvaConfig,
+  database: Database,
+  catalog: IntentCatalog,
+  models: WorkerModels,
+  log: Logger,
+): KnowledgeBase {
+  const { encoder, recognizers } = models;
+  return new KnowledgeBase(
+    new KnowledgeRepository(database),
+    {
+      refreshMs: config.knowledge.refreshMs,
+      ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semantic.floor } } : {}),
+      onRebuild: (entries) => useDomainText(recognizers, domainSentences(catalog, entries), log),
+    },
+    log,
+  );
+}
+
+/** The reply planner: intents (by words, and by meaning when the encoder is loaded), knowledge and dialogue state. */
+export async function replyPlanner(
+  config: AvaConfig,
+  parts: { catalog: IntentCatalog; knowledge: KnowledgeBase; database: Database; stores: WorkerStores },
+  models: WorkerModels,
+  log: Logger,
+): Promise<ReplyPlanner> {
+  const { semantic, intents, knowledge } = config;
+  const { encoder } = models;
+  const semantics = encoder && {
+    embedder: encoder.encoder,
+    examples: await embedExamples(parts.catalog.intents, encoder.embedder),
+    floor: semantic.floor,
+    temperature: semantic.temperature,
+    decisive: semantic.decisive,
+    log,
+  };
+  return new ReplyPlanner(
+    parts.catalog,
+    {
+      intentThreshold: intents.threshold,
+      kbTopK: knowledge.topK,
+      kbPassageChars: knowledge.passageChars,
+      handlerTimeoutMs: intents.handlerTimeoutMs,
+    },
+    parts.knowledge,
+    new DialogueState(parts.database, parts.stores.conversations),
+    semantics,
+  );
+}
+
+/** The batch pipeline (transcription, planning, generation, storage, speech); it stops once its speech is done. */
+export function batchProcessor(
+  config: AvaConfig,
+  parts: { generator: TextGenerator; planner: ReplyPlanner; database: Database; stores: WorkerStores },
+  models: WorkerModels,
+  metrics: WorkerMetrics,
+  log: Logger,
+): Subsystem<{ processor: BatchProcessor; speaker: ReplySpeaker }> {
+  return {
+    name: 'batch pipeline',
+    start: () => buildProcessor(config, parts, models, metrics, log),
+    stopping: ({ speaker }) => ({ stop: () => speaker.idle() }),
+  };
+}
+
+function buildProcessor(
+  config: AvaConfig,
+  parts: { generator: TextGenerator; planner: ReplyPlanner; database: Database; stores: WorkerStores },
+  models: WorkerModels,
+  metrics: WorkerMetrics,
+  log: Logger,
+): { processor: BatchProcessor; speaker: ReplySpeaker } {
+  const { database, stores } = parts;
+  const speaker = new ReplySpeaker(
+    new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+    log,
+  );
+  const transcriber = new MessageTranscriber({
+    uploads: new UploadRepository(database),
+    decoder: new AudioDecoder({ maxSeconds: config.voice.maxSeconds }),
+    recognizers: models.recognizers,
+    log,
+  });
+  const processor = new BatchProcessor(
+    {
+      generator: parts.generator,
+      replies: stores.replies,
+      conversations: stores.conversations,
+      states: new MessageStateRepository(database),
+      planner: parts.planner,
+      stream: stores.stream,
+      metrics,
+      counters: stores.counters,
+      marks: stores.marks,
+      speaker,
+      transcriber,
+      ...(stores.order ? { order: stores.order } : {}),
+    },
+    { maxNewTokens: config.engine.maxNewTokens },
+  );
+  return { processor, speaker };
+}
+
+/**
+ * Gives the recognisers the domain's text after each knowledge rebuild. A model that cannot be built is logged and
+ * the previous one kept: recognition goes on, only less tuned to the new entries.
+ */
+async function useDomainText(
+  recognizers: readonly SpeechRecognizer[],
+  sentences: readonly string[],
+  log: Logger,
+): Promise<void> {
+  for (const r of recognizers) {
+    try {
+      await r.useDomainText?.(sentences);
+    } catch (err) {
+      log.warn({ err, engine: r.engine }, 'domain language model not rebuilt; keeping the previous one');
+    }
+  }
+}
