@@ -25,6 +25,15 @@ export type ErrorCode =
   | 'ERR_RECOGNIZER'
   | 'ERR_INTERNAL';
 
+/**
+ * Whether trying again can help: `transient` (a dependency was away or slow; a retry may succeed) or `permanent`
+ * (the same input fails the same way).
+ */
+export type ErrorKind = 'transient' | 'permanent';
+
+/** The codes of errors that pass: Redis or the database away or slow. */
+const TRANSIENT_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['ERR_STORAGE', 'ERR_SERVICE_UNAVAILABLE']);
+
 /** Base class: an error with a stable `code` and an optional hint telling the operator how to fix it. */
 export class AvaError extends Error {
   /** Stable machine-readable code. */
@@ -37,6 +46,11 @@ export class AvaError extends Error {
     this.name = new.target.name;
     this.code = code;
     this.hint = options.hint;
+  }
+
+  /** Whether trying again can help; decided by the code. */
+  get kind(): ErrorKind {
+    return TRANSIENT_CODES.has(this.code) ? 'transient' : 'permanent';
   }
 
   /** One line for a terminal: code, message and hint. */
@@ -174,6 +188,14 @@ export class ServiceUnavailableError extends AvaError {
 /** Stable code of any thrown value; unknown errors map to `ERR_INTERNAL`. */
 export function errorCodeOf(err: unknown): ErrorCode {
   return err instanceof AvaError ? err.code : 'ERR_INTERNAL';
+}
+
+/**
+ * Whether trying again can help, for any thrown value. An error without a kind of its own (not an AvaError) is of
+ * unknown cause and counts as transient: the job's attempts bound how often it is tried.
+ */
+export function errorKindOf(err: unknown): ErrorKind {
+  return err instanceof AvaError ? err.kind : 'transient';
 }
 
 /** Message of any thrown value, never empty. */

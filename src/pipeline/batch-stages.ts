@@ -3,7 +3,7 @@ import { parseMessage, type Message, type VoiceMessage } from '../contract/messa
 import type { ReplyDocument, TranscriptInfo } from '../storage/reply-document.js';
 import type { ReplyPlan } from '../conversation/reply-planner.js';
 import { AvaError, ContractError, JobIdError, errorMessageOf } from '../errors/errors.js';
-import type { GenerationOutput } from '../generation/text-generator.js';
+import type { GenerationOutput, GenerationResult } from '../generation/text-generator.js';
 import type { StoredReplyMark } from '../queue/stored-reply-marks.js';
 import { replyKeyOf } from './reply-key.js';
 
@@ -49,17 +49,48 @@ export interface PlannedJob extends ParsedJob {
   plan: ReplyPlan;
 }
 
-/** What a job is answered with: a text and how it ended, or an error. */
-export type Answer = {
+/** The job an answer is for, under its reply key. */
+interface Answering {
   job: QueuedJob;
   key: string;
-  message?: Message;
-  transcript?: TranscriptInfo;
-  plan?: ReplyPlan;
-  passageIds?: readonly string[];
-  place?: number;
-  usage?: ReplyDocument['usage'];
-} & ({ output: GenerationOutput; error?: undefined } | { error: AvaError; output?: undefined });
+}
+
+/**
+ * What a job is answered with, by the stage that answered it:
+ * - `rejected`: before planning (its data broke the contract, or its audio could not be heard);
+ * - `plan-failed`: by planning (unreadable text, a failing handler, a conversation that is not the user's);
+ * - `canned`: by planning, without the model (a template, a state, a handler's or a knowledge reply);
+ * - `generated`: by the model, with its own result (a failure of one request fails only its message).
+ */
+export type Answer =
+  | (Answering & { kind: 'rejected'; error: AvaError })
+  | (Answering & { kind: 'plan-failed'; planned: PlannedJob; error: AvaError })
+  | (Answering & {
+      kind: 'canned';
+      planned: PlannedJob;
+      text: string;
+      finishReason: GenerationOutput['finishReason'];
+      usage: NonNullable<ReplyDocument['usage']>;
+      passageIds: readonly string[];
+    })
+  | (Answering & { kind: 'generated'; planned: PlannedJob; passageIds: readonly string[]; result: GenerationResult });
+
+/** The answers that went through planning. */
+export type PlannedAnswer = Exclude<Answer, { kind: 'rejected' }>;
+
+/** The error an answer fails its message with; undefined for a reply. */
+export function answerError(a: Answer): AvaError | undefined {
+  if (a.kind === 'rejected' || a.kind === 'plan-failed') return a.error;
+  if (a.kind === 'generated' && a.result.finishReason === 'error') return a.result.error;
+  return undefined;
+}
+
+/** The reply's text (as generated or composed, before it is made storable); undefined for a failure. */
+export function answerText(a: Answer): string | undefined {
+  if (a.kind === 'canned') return a.text;
+  if (a.kind === 'generated' && a.result.finishReason !== 'error') return a.result.text;
+  return undefined;
+}
 
 /** The jobs of a batch sorted by what happens to them first. */
 export interface Sorted {

@@ -2,7 +2,7 @@ import type { QueuedJob } from '../queue/batch-collector.js';
 import type { Message } from '../contract/message-contract.js';
 import type { StoredReplyMark } from '../queue/stored-reply-marks.js';
 import { storableText, type ConversationTurn } from '../storage/reply-document.js';
-import type { Answer, ParsedJob, VoiceJob } from './batch-stages.js';
+import { answerText, type Answer, type ParsedJob, type VoiceJob } from './batch-stages.js';
 
 /** A conversation's new turns, as `ConversationRepository.appendMany` takes them. */
 export interface ConversationTurns {
@@ -48,9 +48,11 @@ export function conversationTurns(
     entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, ...position });
     byConversation.set(m.conversationId, entry);
   };
-  for (const a of answered)
-    if (a.message && a.output)
-      add(a.message, storableText(a.output.text), a.plan?.intent, turnPosition(a.job, a.place));
+  for (const a of answered) {
+    const text = answerText(a);
+    if (a.kind !== 'rejected' && text !== undefined)
+      add(a.planned.message, storableText(text), a.planned.plan.intent, turnPosition(a.job, a.planned.place));
+  }
   for (const p of redelivered) {
     const prior = marks.get(p.key);
     if (prior?.status === 'replied' && prior.text !== undefined)

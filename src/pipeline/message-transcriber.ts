@@ -39,7 +39,7 @@ export class MessageTranscriber {
       } catch (err) {
         if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
         this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
-        out.failed.push({ job: v.job, key: v.key, error: err });
+        out.failed.push({ kind: 'rejected', job: v.job, key: v.key, error: err });
       }
     }
     return out;

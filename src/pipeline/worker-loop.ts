@@ -1,4 +1,4 @@
-import { StorageError, errorCodeOf, errorMessageOf } from '../errors/errors.js';
+import { errorCodeOf, errorKindOf, errorMessageOf } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { BatchCollector, TakenBatch } from '../queue/batch-collector.js';
 import { LockKeeper } from '../queue/lock-keeper.js';
@@ -121,16 +121,18 @@ export class WorkerLoop {
           log.warn({ err, parked: parked.length }, `waking parked messages failed; they wait up to ${PARK_MS} ms`),
         );
     } catch (err) {
-      const retry = err instanceof StorageError;
+      // Retried only when trying again can help (Redis or the database away); a permanent failure is failed for good,
+      // and the failed-job reconciler stores a `failed` reply for each job.
+      const retry = errorKindOf(err) === 'transient';
       this.opts.metrics?.failures.inc({ code: errorCodeOf(err) }, batch.jobs.length);
       log.error(
-        { err, code: errorCodeOf(err) },
-        retry ? 'batch failed to store; jobs go back for retry with backoff' : 'batch failed',
+        { err, code: errorCodeOf(err), retry },
+        retry ? 'batch failed; jobs go back for retry with backoff' : 'batch failed for good; jobs are not retried',
       );
       await Promise.all(
         batch.jobs.map((job) =>
           this.collector
-            .fail(batch, job, `${errorCodeOf(err)}: ${errorMessageOf(err)}`, { retry: true })
+            .fail(batch, job, `${errorCodeOf(err)}: ${errorMessageOf(err)}`, { retry })
             .catch((ackErr: unknown) => {
               log.warn({ err: ackErr, jobId: job.id }, 'failing job back to the queue failed');
             }),

@@ -221,7 +221,7 @@ describe('fault tolerance (real worker processes)', () => {
         );
       }
       expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);
-      expect(worker.lines.some((l) => l.msg === 'batch failed to store; jobs go back for retry with backoff')).toBe(
+      expect(worker.lines.some((l) => l.msg === 'batch failed; jobs go back for retry with backoff')).toBe(
         true,
       );
       await expect

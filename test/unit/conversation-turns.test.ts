@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { conversationTurns, turnPosition } from '../../src/pipeline/conversation-turns.js';
 import type { QueuedJob } from '../../src/queue/batch-collector.js';
-import type { Answer, ParsedJob } from '../../src/pipeline/batch-stages.js';
+import type { Answer, ParsedJob, PlannedJob } from '../../src/pipeline/batch-stages.js';
 
 const ms = Date.UTC(2026, 11, 4, 12);
 const job = (id: string) =>
@@ -14,12 +14,18 @@ const message = (messageId: string, conversationId = 'c') => ({
   text: `q${messageId}`,
 });
 const answer = (id: string, place?: number, intent = 'chitchat'): Answer => ({
+  kind: 'generated',
   job: job(id),
   key: id,
-  message: message(id),
-  plan: { kind: 'generate', intent } as Answer['plan'],
-  place,
-  output: { text: `a${id}`, promptTokens: 1, generatedTokens: 1, finishReason: 'stop' },
+  planned: {
+    job: job(id),
+    key: id,
+    message: message(id),
+    plan: { kind: 'generate', intent } as PlannedJob['plan'],
+    place,
+  },
+  passageIds: [],
+  result: { text: `a${id}`, promptTokens: 1, generatedTokens: 1, finishReason: 'stop' },
 });
 
 describe('conversation turns', () => {
