@@ -4,7 +4,6 @@ import type { ConversationRepository } from '../storage/conversation-repository.
 import type { Database } from '../storage/database.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
-import type { QueueView } from '../queue/queue-view.js';
 
 /** Where a message stands. */
 export type MessageStatus = 'queued' | 'processing' | 'replied' | 'failed';
@@ -28,6 +27,14 @@ export interface DialogueView extends ConversationView {
   messages: MessageStatusView[];
 }
 
+/** Where a message that is neither answered nor recorded may still be: waiting, or taken, in the queue. */
+export interface PendingMessages {
+  /** The message's job while it waits or is taken; undefined once it is finished or when there is none. */
+  pending(
+    messageId: string,
+  ): Promise<{ state: 'active' | 'waiting'; queuedAt: Date; startedAt?: Date; attempts: number } | undefined>;
+}
+
 /** Most messages a conversation view lists. */
 export const CONVERSATION_MESSAGES_SHOWN = 50;
 
@@ -43,7 +50,7 @@ export class DialogueState {
   constructor(
     database: Database,
     private readonly conversations: ConversationRepository,
-    private readonly queue?: QueueView,
+    private readonly queue?: PendingMessages,
   ) {
     this.states = new MessageStateRepository(database);
     this.replies = new ReplyRepository(database);

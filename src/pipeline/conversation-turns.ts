@@ -1,7 +1,8 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import type { Message } from '../contract/message-contract.js';
 import type { StoredReplyMark } from '../queue/stored-reply-marks.js';
-import { storableText, type ConversationTurn } from '../storage/reply-document.js';
+import type { ConversationTurn } from '../storage/reply-document.js';
+import { storableText } from '../contract/storable-text.js';
 import { answerText, type Answer, type ParsedJob, type VoiceJob } from './batch-stages.js';
 
 /** A conversation's new turns, as `ConversationRepository.appendMany` takes them. */

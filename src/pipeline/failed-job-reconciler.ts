@@ -1,5 +1,6 @@
 import { parseMessage } from '../contract/message-contract.js';
-import { storableText, type ReplyDocument } from '../storage/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
+import { storableText } from '../contract/storable-text.js';
 import { TerminalJobError, errorMessageOf } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';

@@ -1,5 +1,6 @@
 import { errorCodeOf, errorMessageOf, type AvaError } from '../errors/errors.js';
-import { storableText, type ReplyDocument } from '../storage/reply-document.js';
+import type { ReplyDocument } from '../storage/reply-document.js';
+import { storableText } from '../contract/storable-text.js';
 import type { Answer } from './batch-stages.js';
 import { idField } from './reply-key.js';
 

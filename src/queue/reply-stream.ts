@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { storableText } from '../storage/reply-document.js';
+import { storableText } from '../contract/storable-text.js';
 import { RedisKeys } from './redis-keys.js';
 import type { Logger } from '../logging/logger.js';
 

@@ -58,7 +58,10 @@ async function killWhileStoring(tag: string, hold: 'request' | 'response', then:
   );
   // Replies stored before the heir came are the ones kept: the heir's duplicates were refused by their key.
   if (before.length > 0) expect(await s.db.replies.find({}).sort({ _id: 1 }).toArray()).toEqual(before);
-  const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url }, prefix: s.config.queue.prefix });
+  const queue = new Queue(s.config.queue.name, {
+    connection: { url: s.config.redis.url },
+    prefix: s.config.queue.prefix,
+  });
   await expect
     .poll(() => queue.getJobCounts('completed', 'failed', 'active', 'wait'), { timeout: 30_000 })
     .toEqual({ completed: 16, failed: 0, active: 0, wait: 0 });

@@ -221,9 +221,7 @@ describe('fault tolerance (real worker processes)', () => {
         );
       }
       expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(80);
-      expect(worker.lines.some((l) => l.msg === 'batch failed; jobs go back for retry with backoff')).toBe(
-        true,
-      );
+      expect(worker.lines.some((l) => l.msg === 'batch failed; jobs go back for retry with backoff')).toBe(true);
       await expect
         .poll(() => queue.getJobCounts('completed', 'failed'), { timeout: 30_000 })
         .toEqual({ completed: 80, failed: 0 });

@@ -159,7 +159,12 @@ it(
       attempts: 3,
       backoffMs: 100,
     });
-    const reader = new ReplyStreamReader(redis, redis.duplicate(), clusterConfig.queue.prefix, clusterConfig.queue.name);
+    const reader = new ReplyStreamReader(
+      redis,
+      redis.duplicate(),
+      clusterConfig.queue.prefix,
+      clusterConfig.queue.name,
+    );
     const clusterDb = await Database.connect(clusterConfig.storage.url, clusterConfig.storage.dbName);
     try {
       await clusterWorker.waitFor((l) => l.msg === 'worker ready');

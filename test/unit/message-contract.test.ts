@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseMessage } from '../../src/contract/message-contract.js';
 import { ContractError } from '../../src/errors/errors.js';
-import { storableText } from '../../src/storage/reply-document.js';
+import { storableText } from '../../src/contract/storable-text.js';
 
 const ok = { v: 1, messageId: 'm-1', conversationId: 'c:1', userId: 'u.1', text: 'hello' };
 
