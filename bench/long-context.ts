@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
-import { cacheAttention } from '../src/models/gpt2-graph.js';
+import { cacheAttention } from '../src/models/gpt2-attention.js';
 import { ElemType, OnnxGraphBuilder } from '../src/models/onnx-graph-builder.js';
 import { ensureForged, machine, quantile, writeResult } from './lib/bench-utils.js';
 import { timeDecodeSteps } from './lib/decode-steps.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, `npm test`, `.ci/run`): installs what is missing, starts Redis, PostgreSQL and FerretDB
-# on loopback, type-checks, builds dist/, forges the tiny model when absent (vitest global setup) and runs every test on the real services.
+# on loopback, type-checks, lints, checks formatting, builds dist/, forges the tiny model when absent (vitest global setup) and runs every test on the real services.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
@@ -35,6 +35,9 @@ if [ ! -x "$venv/bin/kubernetes-validate" ] || ! "$venv/bin/python" -c 'import o
     || { echo "[test] installing the PyPI test tools failed; see /tmp/ava-test-venv.log" >&2; exit 1; }
 fi
 npx tsc --noEmit
+# Lint (typescript-eslint's type-aware promise rules, size limits) and formatting: both must be clean.
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 # The build the README's commands and the image run; tests start workers and the API from it.
 node scripts/build.mjs
 npx vitest run "$@"

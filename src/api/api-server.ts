@@ -85,8 +85,50 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: openApiComponents }),
   });
   const keys = new RedisKeys(config.queue.prefix, config.queue.name);
-  // The limits have a connection of their own that gives up sooner than the request paths': with Redis frozen, a
-  // request waits for its own commands, not for two limit checks before them as well.
+  await registerLimits(app, config, redis, keys, log);
+
+  const replies = new ReplyRepository(database);
+  const conversations = new ConversationRepository(database, {
+    maxTurns: config.history.turns,
+    maxChars: config.history.chars,
+  });
+  const dialogue = new DialogueState(database, conversations, producer.view);
+  const heartbeats = keys.workers;
+  await app.register(dashboardRoutes);
+  await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
+  await app.register(metricsRoutes, { queue: producer.view, redis, heartbeatKey: heartbeats });
+  await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
+  await app.register(conversationRoutes, { dialogue });
+  await app.register(replyRoutes, { database });
+  await app.register(voiceRoutes, {
+    producer,
+    replies,
+    uploads: new UploadRepository(database),
+    maxBytes: config.voice.maxBytes,
+    maxSeconds: config.voice.maxSeconds,
+  });
+  await app.register(speechRoutes, {
+    replies,
+    speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+  });
+  await app.register(generateRoutes, { producer, replies, streams, log });
+  await registerOpenAi(app, deps, replies);
+  app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/**
+ * Authentication and the rate limit, both counted in Redis over every API process, on a connection of their own
+ * that gives up sooner than the request paths': with Redis frozen, a request waits for its own commands, not for two
+ * limit checks before them as well.
+ */
+async function registerLimits(
+  app: FastifyInstance,
+  config: AvaConfig,
+  redis: Redis,
+  keys: RedisKeys,
+  log: Logger,
+): Promise<void> {
   const limits = redis.duplicate({ commandTimeout: Math.min(LIMIT_CHECK_TIMEOUT_MS, config.redis.commandTimeoutMs) });
   limits.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error (API limits)'));
   // A duplicate of a lazily connected client waits to be connected; one of an eager client connects by itself.
@@ -120,33 +162,11 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
         `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
       ),
   });
+}
 
-  const replies = new ReplyRepository(database);
-  const conversations = new ConversationRepository(database, {
-    maxTurns: config.history.turns,
-    maxChars: config.history.chars,
-  });
-  const dialogue = new DialogueState(database, conversations, producer.view);
-  const heartbeats = keys.workers;
-  await app.register(dashboardRoutes);
-  await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
-  await app.register(metricsRoutes, { queue: producer.view, redis, heartbeatKey: heartbeats });
-  await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
-  await app.register(conversationRoutes, { dialogue });
-  await app.register(replyRoutes, { database });
-  await app.register(voiceRoutes, {
-    producer,
-    replies,
-    uploads: new UploadRepository(database),
-    maxBytes: config.voice.maxBytes,
-    maxSeconds: config.voice.maxSeconds,
-  });
-  await app.register(speechRoutes, {
-    replies,
-    speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
-  });
-  await app.register(generateRoutes, { producer, replies, streams, log });
-  // OpenAI's shapes, with its error object: the plugin's own error handler applies to its routes only.
+/** The OpenAI-compatible routes (with OpenAI's error object: the plugin's own error handler applies to its routes only). */
+async function registerOpenAi(app: FastifyInstance, deps: ApiDeps, replies: ReplyRepository): Promise<void> {
+  const { config, producer, streams, log } = deps;
   const encoderFolder = await encoderDir(config);
   // The workers' encoder, in the precision they choose, so that a client's embeddings live in the same space.
   const encoder = encoderFolder
@@ -161,6 +181,4 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     modelId: path.basename(config.model.id),
     ...(encoder ? { encoder } : {}),
   });
-  app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
-  return app;
 }

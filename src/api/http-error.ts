@@ -87,31 +87,37 @@ export function withStatus(reply: FastifyReply, http: HttpError): FastifyReply {
 }
 
 /**
- * The API's error handler: AVA's error shape `{ error: { code, message, issues? } }` with the right status. Fastify's
- * own 4xx (malformed JSON, wrong content type, body too large) keep their reason; a 500 says nothing about inside.
+ * The HTTP answer of any error, for AVA's and the OpenAI-compatible routes alike (each renders it in its own shape):
+ * {@link httpErrorOf}'s, speech that cannot be made now 503, Fastify's own 4xx (malformed JSON, wrong content type,
+ * body too large) with their reason, and anything else 500 `ERR_INTERNAL` that says nothing about inside.
  */
+export function toHttpError(err: unknown): HttpError {
+  const known = httpErrorOf(err);
+  if (known) return known;
+  // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
+  if (err instanceof SpeechError) return new HttpError(503, err.code, err.message);
+  const { statusCode, code, message } = err as Partial<FastifyError>;
+  if (statusCode && statusCode >= 400 && statusCode < 500)
+    return new HttpError(statusCode, code ?? 'ERR_REQUEST', message ?? 'bad request');
+  return new HttpError(500, 'ERR_INTERNAL', 'internal error');
+}
+
+/**
+ * Logs a request's failure by what it says: a 5xx other than 503 is a fault of ours (error), a 503 a dependency
+ * away (warn), a 4xx the client's (not logged).
+ */
+export function logHttpFailure(log: Logger, err: unknown, http: HttpError, what: string): void {
+  if (http.status === 503) log.warn({ err }, `${what}: a dependency is unavailable; answered 503`);
+  else if (http.status >= 500) log.error({ err }, `${what} failed`);
+}
+
+/** The API's error handler: AVA's error shape `{ error: { code, message, issues? } }` with the right status. */
 export function avaErrorHandler(log: Logger) {
   return (err: FastifyError | Error, _req: FastifyRequest, reply: FastifyReply) => {
-    const http = httpErrorOf(err);
-    if (http) {
-      if (http.status === 503) log.warn({ err }, 'a dependency is unavailable; answered 503');
-      return withStatus(reply, http).send({
-        error: { code: http.code, message: http.message, ...(http.issues ? { issues: http.issues } : {}) },
-      });
-    }
-    // The synthesiser is missing or failed: the reply itself is fine, its speech is not available now.
-    if (err instanceof SpeechError) {
-      log.error({ err }, 'speech synthesis failed');
-      return reply.code(503).send({ error: { code: err.code, message: err.message } });
-    }
-    const { statusCode, code } = err as FastifyError;
-    const status = statusCode && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
-    if (status === 500) log.error({ err }, 'request failed');
-    return reply.code(status).send({
-      error: {
-        code: status === 500 ? 'ERR_INTERNAL' : (code ?? 'ERR_REQUEST'),
-        message: status === 500 ? 'internal error' : err.message,
-      },
+    const http = toHttpError(err);
+    logHttpFailure(log, err, http, 'request');
+    return withStatus(reply, http).send({
+      error: { code: http.code, message: http.message, ...(http.issues ? { issues: http.issues } : {}) },
     });
   };
 }

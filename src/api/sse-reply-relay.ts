@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import type { ReplyDocument } from '../storage/reply-document.js';
 import type { Logger } from '../logging/logger.js';
 import type { ReplyStreamReader, StreamFollow } from '../queue/reply-stream-reader.js';
@@ -65,6 +67,7 @@ export class SseReplyRelay {
   private open = true;
   private follow: StreamFollow | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
+  private keepAlive: PeriodicTask | undefined;
 
   constructor(
     private readonly deps: RelayDeps,
@@ -87,7 +90,11 @@ export class SseReplyRelay {
       });
       if (!this.open) return this.follow.close();
       this.timers.push(setTimeout(() => void this.finish(), this.deps.timeoutMs));
-      this.timers.push(setInterval(() => this.open && this.raw.write(': keep-alive\n\n'), this.deps.keepAliveMs));
+      this.keepAlive = new PeriodicTask(
+        async () => void (this.open && this.raw.write(': keep-alive\n\n')),
+        this.deps.keepAliveMs,
+      );
+      this.keepAlive.start();
       await this.follow.catchUp();
       // Tokens reach the stream before their reply is stored, so a reply stored now has all its tokens relayed.
       if (this.open && (await this.deps.readReply(this.messageId))) await this.finish();
@@ -159,5 +166,25 @@ export class SseReplyRelay {
     this.open = false;
     this.follow?.close();
     for (const t of this.timers) clearTimeout(t);
+    this.keepAlive?.cancel();
   }
+}
+
+/**
+ * Answers `reply` with a message's reply as Server-Sent Events, relayed by {@link SseReplyRelay}: the one place an SSE
+ * response is opened. After the hijack the relay answers its own errors (an `error` event, then the end).
+ */
+export async function respondWithSse(
+  reply: FastifyReply,
+  deps: RelayDeps,
+  messageId: string,
+  lastEventId?: string,
+): Promise<void> {
+  reply.hijack();
+  reply.raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+  await new SseReplyRelay(deps, reply.raw, messageId, lastEventId).start();
 }

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../storage/reply-document.js';
-import { followReplies } from './follow-replies.js';
+import { followReplies } from '../connections/reply-waiter.js';
 import type { CliContext } from './cli-context.js';
 import { StreamedText } from '../queue/streamed-text.js';
 import { SpeechRepository } from '../storage/speech-repository.js';

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { MessageInput } from '../contract/message-contract.js';
 import { AvaError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
-import { followReplies } from './follow-replies.js';
+import { followReplies } from '../connections/reply-waiter.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import type { QueueView } from '../queue/queue-view.js';
 

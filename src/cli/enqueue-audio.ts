@@ -4,7 +4,7 @@ import { ContractError } from '../errors/errors.js';
 import { UploadRepository } from '../storage/upload-repository.js';
 import { sniffAudio } from '../voice/audio-format.js';
 import type { CliContext } from './cli-context.js';
-import { followReplies } from './follow-replies.js';
+import { followReplies } from '../connections/reply-waiter.js';
 import { apiGet, apiSend, apiToken } from './remote-api.js';
 
 /**

@@ -6,7 +6,7 @@ import { AvaError, ContractError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
-import { followReplies } from './follow-replies.js';
+import { followReplies } from '../connections/reply-waiter.js';
 import { runChat } from './chat-session.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectStats } from '../metrics/service-stats.js';

@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { offlineTransformers } from '../models/transformers-env.js';
 import { ModelLoadError } from '../errors/errors.js';
 import { OnnxSession, type HostTensor } from '../inference/onnx-session.js';
 import { modelRevision } from '../models/model-revision.js';
@@ -45,7 +46,7 @@ export class SentenceEncoder implements TextEmbedder {
 
   /** Loads the encoder from a model folder and embeds one text to check it. */
   static async load(dir: string, opts: SentenceEncoderOptions = {}): Promise<SentenceEncoder> {
-    env.allowRemoteModels = false;
+    offlineTransformers();
     const folder = path.resolve(dir);
     const graph = path.join(folder, 'onnx', 'model.onnx');
     try {

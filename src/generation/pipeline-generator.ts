@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { AutoModelForCausalLM, env, Tensor, type PreTrainedModel } from '@huggingface/transformers';
+import { AutoModelForCausalLM, Tensor, type PreTrainedModel } from '@huggingface/transformers';
+import { offlineTransformers } from '../models/transformers-env.js';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
 import { modelRevision } from '../models/model-revision.js';
 import {
@@ -40,7 +41,7 @@ export class PipelineGenerator implements TextGenerator {
   /** Loads the model from a local directory (never from a hub). */
   static async load(opts: PipelineGeneratorOptions): Promise<PipelineGenerator> {
     // Serving never goes online: a model that is not on disk is an error, not a download.
-    env.allowRemoteModels = false;
+    offlineTransformers();
     const dir = path.resolve(opts.dir);
     try {
       const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));

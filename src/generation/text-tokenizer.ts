@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
+import { offlineTransformers } from '../models/transformers-env.js';
 import { ModelLoadError } from '../errors/errors.js';
 
 /**
@@ -18,7 +19,7 @@ export class TextTokenizer {
 
   /** Loads `tokenizer.json`, the end-of-text id and the window (`config.json`) from a local model folder; never from a hub. */
   static async load(dir: string): Promise<TextTokenizer> {
-    env.allowRemoteModels = false;
+    offlineTransformers();
     const folder = path.resolve(dir);
     try {
       const config = JSON.parse(await readFile(path.join(folder, 'config.json'), 'utf8')) as {

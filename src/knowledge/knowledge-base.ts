@@ -1,4 +1,5 @@
 import { SemanticIndex } from '../embedding/semantic-index.js';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import type { TextEmbedder } from '../embedding/text-embedder.js';
 import type { Logger } from '../logging/logger.js';
 import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
@@ -23,8 +24,7 @@ export interface KnowledgeBaseOptions {
 export class KnowledgeBase {
   private index = new KnowledgeIndex([]);
   private revision: string | null = null;
-  private timer?: NodeJS.Timeout;
-  private refreshing?: Promise<unknown>;
+  private watch?: PeriodicTask;
 
   constructor(
     private readonly repository: KnowledgeRepository,
@@ -36,12 +36,16 @@ export class KnowledgeBase {
   async start(): Promise<void> {
     await this.refresh(true);
     if (this.opts.refreshMs > 0) {
-      this.timer = setInterval(() => {
-        this.refreshing ??= this.refresh()
-          .catch((err: unknown) => this.log.warn({ err }, 'knowledge base refresh failed; keeping the current index'))
-          .finally(() => (this.refreshing = undefined));
-      }, this.opts.refreshMs);
-      this.timer.unref();
+      this.watch = new PeriodicTask(
+        () =>
+          this.refresh()
+            .then(() => undefined)
+            .catch((err: unknown) =>
+              this.log.warn({ err }, 'knowledge base refresh failed; keeping the current index'),
+            ),
+        this.opts.refreshMs,
+      );
+      this.watch.start();
     }
   }
 
@@ -80,8 +84,7 @@ export class KnowledgeBase {
 
   /** Stops watching. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.refreshing;
+    await this.watch?.stop();
   }
 }
 

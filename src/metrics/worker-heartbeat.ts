@@ -1,4 +1,5 @@
 import { rm, utimes, writeFile } from 'node:fs/promises';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -26,7 +27,10 @@ export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /** Publishes a worker's liveness, model and metrics to Redis, and removes them on stop. */
 export class WorkerHeartbeat {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly ticks = new PeriodicTask(async () => {
+    await this.touch();
+    await this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+  }, HEARTBEAT_INTERVAL_MS);
   private lastTokens = 0;
   private lastAt = Date.now();
   private readonly startedAt = new Date().toISOString();
@@ -49,11 +53,7 @@ export class WorkerHeartbeat {
   async start(): Promise<void> {
     await this.touch();
     await this.beat();
-    this.timer = setInterval(() => {
-      void this.touch();
-      void this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
-    }, HEARTBEAT_INTERVAL_MS);
-    this.timer.unref();
+    this.ticks.start();
   }
 
   private async touch(): Promise<void> {
@@ -66,7 +66,7 @@ export class WorkerHeartbeat {
 
   /** Stops and removes this worker's entry. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    await this.ticks.stop();
     if (this.aliveFile) await rm(this.aliveFile, { force: true });
     await this.redis.hdel(this.key, this.id).catch(() => undefined);
   }

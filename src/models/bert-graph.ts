@@ -38,7 +38,11 @@ export const BERT_OPSET = 17;
 export type BertPrecision = { precision: 'fp32' } | { precision: 'int8'; formulation: Int8Formulation };
 
 /** Builds the encoder, pulling each weight from `weights`. */
-export function buildBertGraph(s: BertShape, weights: BertWeights, numerics: BertPrecision = { precision: 'fp32' }): OnnxGraphBuilder {
+export function buildBertGraph(
+  s: BertShape,
+  weights: BertWeights,
+  numerics: BertPrecision = { precision: 'fp32' },
+): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const C = s.hiddenSize;
   const H = s.numHeads;
@@ -60,19 +64,36 @@ export function buildBertGraph(s: BertShape, weights: BertWeights, numerics: Ber
   const linear = (x: string, prefix: string, inDim: number, outDim: number) => {
     const wT = transpose(weights(`${prefix}.weight`, [outDim, inDim]), outDim, inDim); // [in, out]
     const bias = w(`${prefix}.bias`, [outDim]);
-    if (numerics.precision === 'fp32') return g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight.T`, [inDim, outDim], wT)]), bias]);
+    if (numerics.precision === 'fp32')
+      return g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight.T`, [inDim, outDim], wT)]), bias]);
     const flat = g.op('Reshape', [x, g.int64([-1, inDim])]); // [B·T, in]
-    const product = int8MatMulAsymmetric(g, flat, `${prefix}.weight.T`, quantizeColumns(wT, inDim, outDim), inDim, outDim, numerics.formulation); // [B·T, out]
+    const product = int8MatMulAsymmetric(
+      g,
+      flat,
+      `${prefix}.weight.T`,
+      quantizeColumns(wT, inDim, outDim),
+      inDim,
+      outDim,
+      numerics.formulation,
+    ); // [B·T, out]
     return g.op('Add', [g.op('Reshape', [product, shapeWith(outDim)]), bias]); // [B, T, out]
   };
-  const layerNorm = (x: string, prefix: string) => g.op('LayerNormalization', [x, w(`${prefix}.weight`, [C]), w(`${prefix}.bias`, [C])], { axis: -1, epsilon: s.layerNormEps });
+  const layerNorm = (x: string, prefix: string) =>
+    g.op('LayerNormalization', [x, w(`${prefix}.weight`, [C]), w(`${prefix}.bias`, [C])], {
+      axis: -1,
+      epsilon: s.layerNormEps,
+    });
 
   // Embeddings: token + absolute position + token type, then LayerNorm.
   const T = g.op('Gather', [inputShape, g.int64([1], [])], { axis: 0 }); // scalar T
   const positions = g.op('Range', [g.int64([0], []), T, g.int64([1], [])]); // [T]
   const words = g.op('Gather', [w('embeddings.word_embeddings.weight', [s.vocabSize, C]), inputIds], { axis: 0 }); // [B, T, C]
-  const where = g.op('Gather', [w('embeddings.position_embeddings.weight', [s.maxPositions, C]), positions], { axis: 0 }); // [T, C]
-  const types = g.op('Gather', [w('embeddings.token_type_embeddings.weight', [s.typeVocabSize, C]), tokenTypes], { axis: 0 }); // [B, T, C]
+  const where = g.op('Gather', [w('embeddings.position_embeddings.weight', [s.maxPositions, C]), positions], {
+    axis: 0,
+  }); // [T, C]
+  const types = g.op('Gather', [w('embeddings.token_type_embeddings.weight', [s.typeVocabSize, C]), tokenTypes], {
+    axis: 0,
+  }); // [B, T, C]
   let x = layerNorm(g.op('Add', [g.op('Add', [words, where]), types]), 'embeddings.LayerNorm'); // [B, T, C]
 
   // Padding keys get a large negative score: [B, 1, 1, T].
@@ -90,23 +111,36 @@ export function buildBertGraph(s: BertShape, weights: BertWeights, numerics: Ber
     const v = heads(linear(x, `${p}.attention.self.value`, C, C), [0, 2, 1, 3]); // [B, H, T, D]
     const probs = g.op('Softmax', [g.op('Add', [g.op('Mul', [g.op('MatMul', [q, kT]), scale]), bias])], { axis: -1 }); // [B, H, T, T]
     const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergedShape]); // [B, T, C]
-    x = layerNorm(g.op('Add', [x, linear(ctx, `${p}.attention.output.dense`, C, C)]), `${p}.attention.output.LayerNorm`);
+    x = layerNorm(
+      g.op('Add', [x, linear(ctx, `${p}.attention.output.dense`, C, C)]),
+      `${p}.attention.output.LayerNorm`,
+    );
     const ff = geluErf(g, linear(x, `${p}.intermediate.dense`, C, F)); // [B, T, F]
     x = layerNorm(g.op('Add', [x, linear(ff, `${p}.output.dense`, F, C)]), `${p}.output.LayerNorm`); // [B, T, C]
   }
   g.op('Identity', [x], {}, 'last_hidden_state');
   g.output('last_hidden_state', ElemType.FLOAT, ['batch_size', 'sequence_length', C]);
 
-  // Mean over the attended tokens, then unit length (sentence-transformers' Pooling and Normalize modules).
+  sentenceEmbedding(g, x, attentionMask);
+  g.output('sentence_embedding', ElemType.FLOAT, ['batch_size', C]);
+  return g;
+}
+
+/**
+ * The sentence embedding: the mean over the attended tokens, then unit length (sentence-transformers' Pooling and
+ * Normalize modules).
+ */
+function sentenceEmbedding(g: OnnxGraphBuilder, x: string, attentionMask: string): void {
   const m = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: ElemType.FLOAT }), g.int64([2])]); // [B, T, 1]
   const axis1 = g.int64([1]);
   const summed = g.op('ReduceSum', [g.op('Mul', [x, m]), axis1], { keepdims: 0 }); // [B, C]
   const counted = g.op('Max', [g.op('ReduceSum', [m, axis1], { keepdims: 0 }), g.float(1e-9)]); // [B, 1]
   const mean = g.op('Div', [summed, counted]); // [B, C]
-  const norm = g.op('Max', [g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [mean, mean]), g.int64([1])], { keepdims: 1 })]), g.float(1e-12)]); // [B, 1]
+  const norm = g.op('Max', [
+    g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [mean, mean]), g.int64([1])], { keepdims: 1 })]),
+    g.float(1e-12),
+  ]); // [B, 1]
   g.op('Div', [mean, norm], {}, 'sentence_embedding');
-  g.output('sentence_embedding', ElemType.FLOAT, ['batch_size', C]);
-  return g;
 }
 
 /** BERT's exact GELU: 0.5·x·(1 + erf(x / √2)). */

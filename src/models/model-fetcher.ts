@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rename, rm, access } from 'node:fs/promises';
 import path from 'node:path';
-import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, env, type ProgressInfo } from '@huggingface/transformers';
+import { AutoConfig, AutoModelForCausalLM, AutoTokenizer, type ProgressInfo } from '@huggingface/transformers';
+import { withHubDownloads } from './transformers-env.js';
 import { ModelResolveError } from '../errors/errors.js';
 import { checkModelDir } from './model-resolver.js';
 
@@ -29,22 +30,23 @@ export async function fetchModel(id: string, targetDir: string, opts: FetchOptio
   const parent = path.dirname(targetDir);
   await mkdir(parent, { recursive: true });
   const cacheDir = await mkdtemp(path.join(parent, '.fetching-'));
-  const saved = { allowRemoteModels: env.allowRemoteModels, allowLocalModels: env.allowLocalModels, remoteHost: env.remoteHost, cacheDir: env.cacheDir, useFSCache: env.useFSCache };
   try {
-    Object.assign(env, { allowRemoteModels: true, allowLocalModels: false, remoteHost: opts.hubHost, cacheDir, useFSCache: true });
     const common = { revision: opts.revision, progress_callback: opts.onProgress };
-    await AutoConfig.from_pretrained(id, common);
-    await AutoTokenizer.from_pretrained(id, common);
-    const model = await AutoModelForCausalLM.from_pretrained(id, { ...common, dtype: 'fp32' });
-    await model.dispose();
+    await withHubDownloads(opts.hubHost, cacheDir, async () => {
+      await AutoConfig.from_pretrained(id, common);
+      await AutoTokenizer.from_pretrained(id, common);
+      const model = await AutoModelForCausalLM.from_pretrained(id, { ...common, dtype: 'fp32' });
+      await model.dispose();
+    });
     const downloaded = path.join(cacheDir, ...id.split('/'));
     await checkModelDir(downloaded);
     await rename(downloaded, targetDir);
   } catch (err) {
     if (err instanceof ModelResolveError) throw err;
-    throw new ModelResolveError(`downloading ${id} from ${opts.hubHost} failed: ${(err as Error).message}`, { cause: err });
+    throw new ModelResolveError(`downloading ${id} from ${opts.hubHost} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
-    Object.assign(env, saved);
     await rm(cacheDir, { recursive: true, force: true });
   }
 }

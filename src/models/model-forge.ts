@@ -33,7 +33,9 @@ export const DEFAULT_FORGE_SEED = 42;
 export async function forgeModel(opts: ForgeOptions): Promise<{ outDir: string; parameters: number; bytes: number }> {
   const preset = PRESETS[opts.preset];
   if (!preset) {
-    throw new ModelForgeError(`unknown preset "${opts.preset}"`, { hint: `choose one of: ${Object.keys(PRESETS).join(', ')}` });
+    throw new ModelForgeError(`unknown preset "${opts.preset}"`, {
+      hint: `choose one of: ${Object.keys(PRESETS).join(', ')}`,
+    });
   }
   const seed = opts.seed ?? DEFAULT_FORGE_SEED;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0x7fffffff) {
@@ -41,7 +43,9 @@ export async function forgeModel(opts: ForgeOptions): Promise<{ outDir: string; 
   }
   const outDir = path.resolve(opts.outDir);
   if (!opts.force && (await exists(outDir))) {
-    throw new ModelForgeError(`output folder ${outDir} already exists`, { hint: 'pass --force to replace it, or choose another --out' });
+    throw new ModelForgeError(`output folder ${outDir} already exists`, {
+      hint: 'pass --force to replace it, or choose another --out',
+    });
   }
   const parent = path.dirname(outDir);
   try {
@@ -80,7 +84,9 @@ export async function forgeModel(opts: ForgeOptions): Promise<{ outDir: string; 
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     if (err instanceof ModelForgeError) throw err;
-    throw new ModelForgeError(`forging ${preset.name} into ${outDir} failed: ${(err as Error).message}`, { cause: err });
+    throw new ModelForgeError(`forging ${preset.name} into ${outDir} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

@@ -3,7 +3,12 @@ import path from 'node:path';
 import { ModelLoadError, ModelResolveError } from '../errors/errors.js';
 
 /** Files every model directory must hold, relative to it. */
-export const REQUIRED_MODEL_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'] as const;
+export const REQUIRED_MODEL_FILES = [
+  'config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'onnx/model.onnx',
+] as const;
 
 /** How a model id is resolved. */
 export interface ResolveOptions {

@@ -6,13 +6,21 @@ const { onnx } = onnxProto;
 export type Dim = number | string;
 
 /** Attribute values the builder understands; arrays of integers become INTS, of floats FLOATS. */
-export type AttrValue = number | string | number[] | { floats: number[] } | { int: number } | { float: number } | { graph: Subgraph };
+export type AttrValue =
+  number | string | number[] | { floats: number[] } | { int: number } | { float: number } | { graph: Subgraph };
 
 /** A branch of an `If` node, made by {@link OnnxGraphBuilder.branch}. */
 export type Subgraph = InstanceType<typeof onnx.GraphProto>;
 
 /** ONNX element types used by GPT-2 graphs. */
-export const ElemType = { FLOAT: onnx.TensorProto.DataType.FLOAT, INT64: onnx.TensorProto.DataType.INT64, BOOL: onnx.TensorProto.DataType.BOOL, INT8: onnx.TensorProto.DataType.INT8, UINT8: onnx.TensorProto.DataType.UINT8, INT32: onnx.TensorProto.DataType.INT32 } as const;
+export const ElemType = {
+  FLOAT: onnx.TensorProto.DataType.FLOAT,
+  INT64: onnx.TensorProto.DataType.INT64,
+  BOOL: onnx.TensorProto.DataType.BOOL,
+  INT8: onnx.TensorProto.DataType.INT8,
+  UINT8: onnx.TensorProto.DataType.UINT8,
+  INT32: onnx.TensorProto.DataType.INT32,
+} as const;
 
 /**
  * Builds an ONNX model through the protobuf definition that `onnx-proto` ships, so the file is encoded by the
@@ -52,20 +60,36 @@ export class OnnxGraphBuilder {
 
   /** Adds an int8 initializer (a quantized weight). */
   int8Weight(name: string, dims: number[], data: Int8Array): string {
-    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.INT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: ElemType.INT8,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      }),
+    );
     return name;
   }
 
   /** Adds a uint8 initializer (a quantized weight carried around a zero point). */
   uint8Weight(name: string, dims: number[], data: Uint8Array): string {
-    this.initializers.push(onnx.TensorProto.create({ name, dims, dataType: ElemType.UINT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dims,
+        dataType: ElemType.UINT8,
+        rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      }),
+    );
     return name;
   }
 
   /** Adds a uint8 scalar constant (a zero point). */
   uint8(value: number): string {
     const name = `const_u8_${this.counter++}`;
-    this.initializers.push(onnx.TensorProto.create({ name, dims: [], dataType: ElemType.UINT8, rawData: Uint8Array.of(value) }));
+    this.initializers.push(
+      onnx.TensorProto.create({ name, dims: [], dataType: ElemType.UINT8, rawData: Uint8Array.of(value) }),
+    );
     return name;
   }
 
@@ -83,7 +107,12 @@ export class OnnxGraphBuilder {
   float(value: number): string {
     const name = `const_f32_${this.counter++}`;
     this.initializers.push(
-      onnx.TensorProto.create({ name, dims: [], dataType: ElemType.FLOAT, rawData: new Uint8Array(Float32Array.of(value).buffer) }),
+      onnx.TensorProto.create({
+        name,
+        dims: [],
+        dataType: ElemType.FLOAT,
+        rawData: new Uint8Array(Float32Array.of(value).buffer),
+      }),
     );
     return name;
   }
@@ -98,7 +127,14 @@ export class OnnxGraphBuilder {
    * standard one (`com.microsoft` for ONNX Runtime's contributed operators); an empty input name skips an optional
    * input.
    */
-  opN(opType: string, inputs: string[], nOutputs: number, attrs: Record<string, AttrValue> = {}, outputNames?: string[], domain = ''): string[] {
+  opN(
+    opType: string,
+    inputs: string[],
+    nOutputs: number,
+    attrs: Record<string, AttrValue> = {},
+    outputNames?: string[],
+    domain = '',
+  ): string[] {
     const id = this.counter++;
     const outputs = outputNames ?? Array.from({ length: nOutputs }, (_, k) => `${opType.toLowerCase()}_${id}_${k}`);
     if (domain) this.domains.add(domain);
@@ -125,7 +161,11 @@ export class OnnxGraphBuilder {
     this.nodes = [];
     try {
       const result = build();
-      return onnx.GraphProto.create({ name, node: this.nodes, output: [valueInfo(result, output.elemType, output.dims)] });
+      return onnx.GraphProto.create({
+        name,
+        node: this.nodes,
+        output: [valueInfo(result, output.elemType, output.dims)],
+      });
     } finally {
       this.nodes = outer;
     }
@@ -136,7 +176,10 @@ export class OnnxGraphBuilder {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: opts.producer,
-      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      opsetImport: [
+        { domain: '', version: opts.opset },
+        ...[...this.domains].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: onnx.GraphProto.create({
         name: opts.graphName,
         node: this.nodes,
@@ -163,7 +206,8 @@ function valueInfo(name: string, elemType: number, dims: Dim[]) {
 
 function attribute(name: string, value: AttrValue) {
   const T = onnx.AttributeProto.AttributeType;
-  if (typeof value === 'string') return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(value) });
+  if (typeof value === 'string')
+    return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(value) });
   if (typeof value === 'number') {
     return Number.isInteger(value)
       ? onnx.AttributeProto.create({ name, type: T.INT, i: value })

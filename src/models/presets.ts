@@ -25,7 +25,15 @@ const GPT2_VOCAB = 50257;
 /** All presets by name. */
 export const PRESETS: Readonly<Record<string, ModelPreset>> = Object.freeze({
   tiny: { name: 'tiny', nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 1024, vocabSize: GPT2_VOCAB, blockScale: 12 },
-  distilgpt2: { name: 'distilgpt2', nLayer: 6, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: GPT2_VOCAB, blockScale: 1 },
+  distilgpt2: {
+    name: 'distilgpt2',
+    nLayer: 6,
+    nHead: 12,
+    nEmbd: 768,
+    nPositions: 1024,
+    vocabSize: GPT2_VOCAB,
+    blockScale: 1,
+  },
   gpt2: { name: 'gpt2', nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: GPT2_VOCAB, blockScale: 1 },
 });
 

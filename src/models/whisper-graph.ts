@@ -24,7 +24,11 @@ export interface WhisperDims {
 }
 
 /** Supplies one weight by its Hugging Face name; `kind` decides its initialisation when forged. */
-export type WhisperWeights = (name: string, shape: number[], kind: 'linear' | 'embedding' | 'bias' | 'ln-gain' | 'ln-bias') => Float32Array;
+export type WhisperWeights = (
+  name: string,
+  shape: number[],
+  kind: 'linear' | 'embedding' | 'bias' | 'ln-gain' | 'ln-bias',
+) => Float32Array;
 
 /** ONNX opset of the graphs. */
 export const WHISPER_OPSET = 17;
@@ -35,8 +39,16 @@ export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): On
   const w = weightsOf(g, weights);
   const C = d.dModel;
   const features = g.input('input_features', ElemType.FLOAT, ['batch_size', d.nMels, 2 * d.nAudioCtx]); // [B, M, F]
-  const conv1 = g.op('Conv', [features, w('model.encoder.conv1.weight', [C, d.nMels, 3], 'linear'), w('model.encoder.conv1.bias', [C], 'bias')], { pads: [1, 1] }); // [B, C, F]
-  const conv2 = g.op('Conv', [gelu(g, conv1), w('model.encoder.conv2.weight', [C, C, 3], 'linear'), w('model.encoder.conv2.bias', [C], 'bias')], { pads: [1, 1], strides: [2] }); // [B, C, E]
+  const conv1 = g.op(
+    'Conv',
+    [features, w('model.encoder.conv1.weight', [C, d.nMels, 3], 'linear'), w('model.encoder.conv1.bias', [C], 'bias')],
+    { pads: [1, 1] },
+  ); // [B, C, F]
+  const conv2 = g.op(
+    'Conv',
+    [gelu(g, conv1), w('model.encoder.conv2.weight', [C, C, 3], 'linear'), w('model.encoder.conv2.bias', [C], 'bias')],
+    { pads: [1, 1], strides: [2] },
+  ); // [B, C, E]
   let x = g.op('Transpose', [gelu(g, conv2)], { perm: [0, 2, 1] }); // [B, E, C]
   x = g.op('Add', [x, w('model.encoder.embed_positions.weight', [d.nAudioCtx, C], 'embedding')]);
   for (let i = 0; i < d.encoderLayers; i++) {
@@ -67,9 +79,16 @@ export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): On
   const hidden = g.input('encoder_hidden_states', ElemType.FLOAT, ['batch_size', 'encoder_sequence_length', C]); // [B, E, C]
   const past: string[][] = [];
   for (let i = 0; i < d.decoderLayers; i++) {
-    past.push(['decoder.key', 'decoder.value', 'encoder.key', 'encoder.value'].map((kind) =>
-      g.input(`past_key_values.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, kind.startsWith('decoder') ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out', D]),
-    ));
+    past.push(
+      ['decoder.key', 'decoder.value', 'encoder.key', 'encoder.value'].map((kind) =>
+        g.input(`past_key_values.${i}.${kind}`, ElemType.FLOAT, [
+          'batch_size',
+          d.nHeads,
+          kind.startsWith('decoder') ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out',
+          D,
+        ]),
+      ),
+    );
   }
   g.input('use_cache_branch', ElemType.BOOL, [1]);
 
@@ -79,9 +98,15 @@ export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): On
   const total = g.op('Add', [pastLen, g.op('Gather', [g.op('Shape', [ids]), one], { axis: 0 })]); // scalar S
   const positions = g.op('Range', [pastLen, total, one]); // [T]
   const tokens = w('model.decoder.embed_tokens.weight', [d.vocabSize, C], 'embedding');
-  let x = g.op('Add', [g.op('Gather', [tokens, ids], { axis: 0 }), g.op('Gather', [w('model.decoder.embed_positions.weight', [d.nTextCtx, C], 'embedding'), positions], { axis: 0 })]); // [B, T, C]
+  let x = g.op('Add', [
+    g.op('Gather', [tokens, ids], { axis: 0 }),
+    g.op('Gather', [w('model.decoder.embed_positions.weight', [d.nTextCtx, C], 'embedding'), positions], { axis: 0 }),
+  ]); // [B, T, C]
   // Query t (position P + t) sees keys 0 … P + t.
-  const causal = g.op('LessOrEqual', [g.op('Range', [g.int64([0], []), total, one]), g.op('Unsqueeze', [positions, g.int64([1])])]); // [T, S]
+  const causal = g.op('LessOrEqual', [
+    g.op('Range', [g.int64([0], []), total, one]),
+    g.op('Unsqueeze', [positions, g.int64([1])]),
+  ]); // [T, S]
   const bias = g.op('Where', [causal, g.float(0), g.float(-1e9)]);
 
   for (let i = 0; i < d.decoderLayers; i++) {
@@ -97,8 +122,10 @@ export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): On
     g.op('Identity', [cross.v], {}, `present.${i}.encoder.value`);
     x = g.op('Add', [x, output(g, w, attend(g, cross.q, cross.k, cross.v, null, d), `${p}.encoder_attn`, d)]);
     x = g.op('Add', [x, feedForward(g, w, layerNorm(g, w, x, `${p}.final_layer_norm`, C), p, d)]);
-    for (const kind of ['decoder.key', 'decoder.value']) g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'total_sequence_length', D]);
-    for (const kind of ['encoder.key', 'encoder.value']) g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'encoder_sequence_length', D]);
+    for (const kind of ['decoder.key', 'decoder.value'])
+      g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'total_sequence_length', D]);
+    for (const kind of ['encoder.key', 'encoder.value'])
+      g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'encoder_sequence_length', D]);
   }
   const final = layerNorm(g, w, x, 'model.decoder.layer_norm', C);
   g.op('MatMul', [final, g.op('Transpose', [tokens], { perm: [1, 0] })], {}, 'logits'); // [B, T, V]
@@ -115,18 +142,26 @@ function weightsOf(g: OnnxGraphBuilder, weights: WhisperWeights): Weight {
 /** Queries from `x`, keys and values from `kv` (itself, or the encoder's states), split into heads: [B, H, ·, D]. */
 function projections(g: OnnxGraphBuilder, w: Weight, x: string, kv: string, p: string, d: WhisperDims) {
   const C = d.dModel;
-  const heads = (t: string) => g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, d.nHeads, C / d.nHeads])])], { perm: [0, 2, 1, 3] });
+  const heads = (t: string) =>
+    g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, d.nHeads, C / d.nHeads])])], { perm: [0, 2, 1, 3] });
   const linear = (input: string, name: string, withBias: boolean) => {
     const y = g.op('MatMul', [input, w(`${p}.${name}.weight`, [C, C], 'linear')]);
     return withBias ? g.op('Add', [y, w(`${p}.${name}.bias`, [C], 'bias')]) : y;
   };
   // Whisper's key projection has no bias.
-  return { q: heads(linear(x, 'q_proj', true)), k: heads(linear(kv, 'k_proj', false)), v: heads(linear(kv, 'v_proj', true)) };
+  return {
+    q: heads(linear(x, 'q_proj', true)),
+    k: heads(linear(kv, 'k_proj', false)),
+    v: heads(linear(kv, 'v_proj', true)),
+  };
 }
 
 /** softmax(q·kᵀ/√D + bias)·v: [B, H, T, D]. */
 function attend(g: OnnxGraphBuilder, q: string, k: string, v: string, bias: string | null, d: WhisperDims): string {
-  let scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.float(1 / Math.sqrt(d.dModel / d.nHeads))]); // [B, H, T, S]
+  let scores = g.op('Mul', [
+    g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]),
+    g.float(1 / Math.sqrt(d.dModel / d.nHeads)),
+  ]); // [B, H, T, S]
   if (bias) scores = g.op('Add', [scores, bias]);
   return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
 }
@@ -134,19 +169,37 @@ function attend(g: OnnxGraphBuilder, q: string, k: string, v: string, bias: stri
 /** Heads merged back and projected: [B, T, C]. */
 function output(g: OnnxGraphBuilder, w: Weight, ctx: string, p: string, d: WhisperDims): string {
   const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64([0, 0, d.dModel])]);
-  return g.op('Add', [g.op('MatMul', [merged, w(`${p}.out_proj.weight`, [d.dModel, d.dModel], 'linear')]), w(`${p}.out_proj.bias`, [d.dModel], 'bias')]);
+  return g.op('Add', [
+    g.op('MatMul', [merged, w(`${p}.out_proj.weight`, [d.dModel, d.dModel], 'linear')]),
+    w(`${p}.out_proj.bias`, [d.dModel], 'bias'),
+  ]);
 }
 
 function feedForward(g: OnnxGraphBuilder, w: Weight, x: string, p: string, d: WhisperDims): string {
-  const hiddenUnits = gelu(g, g.op('Add', [g.op('MatMul', [x, w(`${p}.fc1.weight`, [d.dModel, d.ffnDim], 'linear')]), w(`${p}.fc1.bias`, [d.ffnDim], 'bias')]));
-  return g.op('Add', [g.op('MatMul', [hiddenUnits, w(`${p}.fc2.weight`, [d.ffnDim, d.dModel], 'linear')]), w(`${p}.fc2.bias`, [d.dModel], 'bias')]);
+  const hiddenUnits = gelu(
+    g,
+    g.op('Add', [
+      g.op('MatMul', [x, w(`${p}.fc1.weight`, [d.dModel, d.ffnDim], 'linear')]),
+      w(`${p}.fc1.bias`, [d.ffnDim], 'bias'),
+    ]),
+  );
+  return g.op('Add', [
+    g.op('MatMul', [hiddenUnits, w(`${p}.fc2.weight`, [d.ffnDim, d.dModel], 'linear')]),
+    w(`${p}.fc2.bias`, [d.dModel], 'bias'),
+  ]);
 }
 
 function layerNorm(g: OnnxGraphBuilder, w: Weight, x: string, p: string, C: number): string {
-  return g.op('LayerNormalization', [x, w(`${p}.weight`, [C], 'ln-gain'), w(`${p}.bias`, [C], 'ln-bias')], { axis: -1, epsilon: 1e-5 });
+  return g.op('LayerNormalization', [x, w(`${p}.weight`, [C], 'ln-gain'), w(`${p}.bias`, [C], 'ln-bias')], {
+    axis: -1,
+    epsilon: 1e-5,
+  });
 }
 
 /** Exact GELU: 0.5·x·(1 + erf(x/√2)). */
 function gelu(g: OnnxGraphBuilder, x: string): string {
-  return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [g.op('Erf', [g.op('Mul', [x, g.float(Math.SQRT1_2)])]), g.float(1)])]);
+  return g.op('Mul', [
+    g.op('Mul', [x, g.float(0.5)]),
+    g.op('Add', [g.op('Erf', [g.op('Mul', [x, g.float(Math.SQRT1_2)])]), g.float(1)]),
+  ]);
 }

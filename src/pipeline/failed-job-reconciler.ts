@@ -10,7 +10,7 @@ import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import type { ConversationOrder } from '../queue/conversation-order.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
-import { PeriodicTask } from './periodic-task.js';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import { replyKeyOf } from './reply-key.js';
 
 /** BullMQ's reason for a job that stalled more times than allowed. */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { withRedisLock } from '../queue/redis-lock.js';
 import type { Retention } from '../storage/retention.js';
-import { PeriodicTask } from './periodic-task.js';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 
 /**
  * Runs {@link Retention.sweep} every `intervalMs` in one worker at a time (a Redis lock per database), where the

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import type { BatchCollector, TakenBatch } from './batch-collector.js';
 
 /** A batch's locks are renewed for at most this many lock periods; a batch still running then is presumed hung. */
@@ -6,12 +7,12 @@ const MAX_HOLD_PERIODS = 10;
 
 /**
  * Keeps the locks of a batch in flight alive: every half lock period it extends all of them in one Redis call.
- * Inference runs off the event loop (ONNX Runtime's thread pool), so the timer fires on time even mid-batch.
+ * Inference runs off the event loop (ONNX Runtime's thread pool), so the renewal runs on time even mid-batch.
  * Renewal stops after {@link MAX_HOLD_PERIODS} lock periods: a batch that hangs then lets its jobs go, and the
  * stalled-job checker hands them to a worker that can answer them (storing is idempotent if the hung one wakes up).
  */
 export class LockKeeper {
-  private timer: NodeJS.Timeout | undefined;
+  private renewal: PeriodicTask | undefined;
 
   constructor(
     private readonly collector: BatchCollector,
@@ -24,8 +25,8 @@ export class LockKeeper {
     this.stop();
     const jobs = batch.jobs.length;
     const giveUpAt = Date.now() + MAX_HOLD_PERIODS * this.lockDurationMs;
-    this.timer = setInterval(
-      () => {
+    this.renewal = new PeriodicTask(
+      async () => {
         if (Date.now() >= giveUpAt) {
           this.log.error(
             { jobs },
@@ -34,7 +35,7 @@ export class LockKeeper {
           this.stop();
           return;
         }
-        this.collector.extendLocks(batch, this.lockDurationMs).catch((err: unknown) => {
+        await this.collector.extendLocks(batch, this.lockDurationMs).catch((err: unknown) => {
           this.log.warn(
             { err, jobs },
             'extending job locks failed; the stalled checker may hand these jobs to another worker',
@@ -43,12 +44,12 @@ export class LockKeeper {
       },
       Math.max(500, Math.floor(this.lockDurationMs / 2)),
     );
-    this.timer.unref();
+    this.renewal.start();
   }
 
   /** Stops renewing. */
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.renewal?.cancel();
+    this.renewal = undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { PeriodicTask } from '../tasks/periodic-task.js';
 import { RedisKeys } from './redis-keys.js';
 import type { StreamEntry, StreamEvent } from './reply-stream.js';
 
@@ -71,12 +72,13 @@ export class ReplyStreamReader {
     const set = this.followers.get(messageId) ?? new Set();
     set.add(f);
     this.followers.set(messageId, set);
-    const poll = setInterval(() => void this.read(f), this.pollMs);
+    const poll = new PeriodicTask(() => this.read(f), this.pollMs);
+    poll.start();
     return {
       catchUp: () => this.read(f),
       close: () => {
         f.closed = true;
-        clearInterval(poll);
+        poll.cancel();
         set.delete(f);
         if (set.size === 0 && this.followers.get(messageId) === set) this.followers.delete(messageId);
       },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { env, pipeline, type AutomaticSpeechRecognitionPipeline } from '@huggingface/transformers';
+import { pipeline, type AutomaticSpeechRecognitionPipeline } from '@huggingface/transformers';
+import { offlineTransformers } from '../models/transformers-env.js';
 import { RecognizerError } from '../errors/errors.js';
 import type { SpeechRecognizer, Transcript } from './speech-recognizer.js';
 
@@ -38,7 +39,7 @@ export class WhisperRecognizer implements SpeechRecognizer {
     } catch (cause) {
       throw new RecognizerError(`${folder} has no readable generation_config.json; is it a Whisper export?`, { cause });
     }
-    env.allowRemoteModels = false;
+    offlineTransformers();
     try {
       const asr = (await pipeline('automatic-speech-recognition', folder, {
         local_files_only: true,

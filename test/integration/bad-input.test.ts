@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { MESSAGE_JOB_NAME } from '../../src/contract/message-contract.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';

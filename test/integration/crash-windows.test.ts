@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { generatedCount, MONGO_URL, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';

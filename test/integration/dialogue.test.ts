@@ -14,7 +14,7 @@ import { KnowledgeBase } from '../../src/knowledge/knowledge-base.js';
 import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { ConversationRepository } from '../../src/storage/conversation-repository.js';
 import { Database } from '../../src/storage/database.js';
 import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';

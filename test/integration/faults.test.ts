@@ -3,7 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { OwnRedis } from '../helpers/redis-server.js';
 import { OwnFerretDb } from '../helpers/ferretdb-server.js';
 import { spawnWorker } from '../helpers/services.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { QueueKeys } from 'bullmq';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { ID_PATTERN } from '../../src/contract/message-contract.js';
 import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { startApiWorld } from '../helpers/api-world.js';

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiMetrics } from '../../src/metrics/api-metrics.js';
 import { RedisKeys } from '../../src/queue/redis-keys.js';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { ROOT } from '../helpers/paths.js';
 import { cleanup, isolatedNames, testConfig } from '../helpers/services.js';

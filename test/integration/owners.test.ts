@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { UploadRepository } from '../../src/storage/upload-repository.js';
 import { startApiWorld } from '../helpers/api-world.js';
 

@@ -9,7 +9,7 @@ import { messageJobId, RedisKeys } from '../../src/queue/redis-keys.js';
 import { ReplyCounters } from '../../src/metrics/reply-counters.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { Database } from '../../src/storage/database.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';

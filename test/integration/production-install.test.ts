@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { processWorld } from '../helpers/process-world.js';
 import { ROOT } from '../helpers/paths.js';
 import { spawnWorker } from '../helpers/services.js';

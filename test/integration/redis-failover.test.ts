@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { Database } from '../../src/storage/database.js';
 import { ROOT } from '../helpers/paths.js';
 import { RedisSentinelSet, SENTINEL_MASTER } from '../helpers/redis-sentinel.js';

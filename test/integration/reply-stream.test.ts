@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { ReplyStreamPublisher } from '../../src/queue/reply-stream.js';
-import { waitForReply } from '../../src/api/reply-waiter.js';
+import { waitForReply } from '../../src/connections/reply-waiter.js';
 import { ReplyRepository } from '../../src/storage/reply-repository.js';
 import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';

@@ -21,7 +21,7 @@ import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { KnowledgeRepository } from '../../src/storage/knowledge-repository.js';
 import { Database } from '../../src/storage/database.js';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { Redis } from 'ioredis';
 import { ENCODER_DIR, ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';

@@ -11,7 +11,7 @@ import { startWorkerApp } from '../../src/pipeline/worker-app.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { connectRedis } from '../../src/queue/redis-connection.js';
 import { Database } from '../../src/storage/database.js';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { FERRETDB_BIN } from '../helpers/ferretdb-server.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { isolatedNames, silentLog } from '../helpers/services.js';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { followReplies } from '../../src/cli/follow-replies.js';
+import { followReplies } from '../../src/connections/reply-waiter.js';
 import { generatedCount, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { generationAttempts } from '../helpers/generation-attempts.js';

@@ -99,5 +99,14 @@ describe('the layout', () => {
     expect(importersOf('mongodb').every((f) => folderOf(f) === 'storage')).toBe(true);
     // The C library behind the recogniser: one file binds it.
     expect(importersOf('koffi')).toEqual(['voice/pocketsphinx-recognizer.ts']);
+    // transformers.js's global settings: one file sets them.
+    const setsEnv = modules()
+      .filter((m) =>
+        /import \{[^}]*\benv\b[^}]*\} from '@huggingface\/transformers'/.test(
+          readFileSync(path.join(SRC, m.file), 'utf8'),
+        ),
+      )
+      .map((m) => m.file);
+    expect(setsEnv).toEqual(['models/transformers-env.ts']);
   });
 });

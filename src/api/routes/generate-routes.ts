@@ -7,7 +7,7 @@ import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
 import { generateSchema, SECURED } from '../api-schemas.js';
-import { waitForReply } from '../reply-waiter.js';
+import { waitForReply } from '../../connections/reply-waiter.js';
 
 /** What `/generate` works with. */
 export interface GenerateRoutesOptions {

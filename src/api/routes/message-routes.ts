@@ -15,8 +15,8 @@ import {
   waitQuerySchema,
 } from '../api-schemas.js';
 import { HttpError, zodValidatorCompiler } from '../http-error.js';
-import { waitForReply } from '../reply-waiter.js';
-import { avaSseFormat, SseReplyRelay } from '../sse-reply-relay.js';
+import { waitForReply } from '../../connections/reply-waiter.js';
+import { avaSseFormat, respondWithSse } from '../sse-reply-relay.js';
 
 /** What the message routes work with. */
 export interface MessageRoutesOptions {
@@ -122,14 +122,9 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
       // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
       // when a retried message starts over, then `reply` (the stored document) or `timeout`. After the hijack the relay
       // answers its own errors (an `error` event, then the end of the stream).
-      reply.hijack();
-      reply.raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
       const format = avaSseFormat(id, presentReply);
-      await new SseReplyRelay(
+      await respondWithSse(
+        reply,
         {
           streams,
           readReply: (messageId) => replies.get(messageId),
@@ -138,10 +133,9 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
           timeoutMs: STREAM_TIMEOUT_MS,
           keepAliveMs: STREAM_KEEPALIVE_MS,
         },
-        reply.raw,
         id,
         req.headers['last-event-id'],
-      ).start();
+      );
     },
   );
 };

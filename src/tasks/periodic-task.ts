@@ -1,7 +1,8 @@
 /**
  * Runs a background task every `intervalMs`, one run at a time (a tick that comes while a run goes on is skipped),
- * without keeping the process alive. The task must not reject: it logs its own failures and is tried again at the
- * next tick.
+ * without keeping the process alive: the one way AVA runs anything periodically (heartbeats, lock renewal, knowledge
+ * refresh, reconciliation, retention sweeps, stream polls, SSE keep-alives). The task must not reject: it logs its
+ * own failures and is tried again at the next tick.
  */
 export class PeriodicTask {
   private timer: NodeJS.Timeout | undefined;
@@ -20,8 +21,14 @@ export class PeriodicTask {
 
   /** Stops the ticks and waits for a run in progress. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.cancel();
     await this.running;
+  }
+
+  /** Stops the ticks at once; a run in progress finishes on its own. */
+  cancel(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** One run now, or the one in progress. */
