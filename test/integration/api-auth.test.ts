@@ -41,14 +41,21 @@ describe('deny by default', () => {
   });
 });
 
+const READER = 'reader-token-0123456789abcdef';
+const WRITER = 'writer-token-0123456789abcdef';
+
 describe('every route of the API', () => {
   let world: Awaited<ReturnType<typeof startApiWorld>>;
   beforeAll(async () => {
-    world = await startApiWorld('auth', { AVA_API_TOKENS: 'app:auth-token-0123456789abcdef:enqueue+read' });
+    world = await startApiWorld('auth', {
+      AVA_API_TOKENS: `reader:${READER}:read,writer:${WRITER}:enqueue`,
+      // Every route is refused several times over from one address; the failed-authentication limit is not under test.
+      AVA_API_AUTH_FAILURES_PER_MINUTE: '100000',
+    });
   }, 120_000);
   afterAll(async () => world?.close());
 
-  it('is public only if it is a health check or a static page, and answers every other request without a token 401', async () => {
+  it('is public only if it is a health check or a static page; every other route refuses no token and a wrong token (401) and a token without its scope (403)', async () => {
     const routes = world.api.routeAccess;
     expect(routes.length).toBeGreaterThan(20);
     expect([...new Set(routes.filter((r) => r.access === 'public').map((r) => r.url))].sort()).toEqual(
@@ -57,12 +64,17 @@ describe('every route of the API', () => {
     for (const r of routes.filter((x) => x.access !== 'public')) {
       for (const method of r.method.split(',')) {
         const url = r.url.replace(/:(\w+)/g, 'x1');
-        const res = await world.api.inject({
-          method: method as 'GET',
-          url,
-          ...(method === 'POST' ? { payload: {} } : {}),
-        });
-        expect(res.statusCode, `${method} ${url}`).toBe(401);
+        const call = (token?: string) =>
+          world.api.inject({
+            method: method as 'GET',
+            url,
+            ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
+            ...(method === 'POST' ? { payload: {} } : {}),
+          });
+        expect((await call()).statusCode, `${method} ${url} without a token`).toBe(401);
+        expect((await call('not-a-token-of-this-server')).statusCode, `${method} ${url} with a wrong token`).toBe(401);
+        const other = r.access === 'read' ? WRITER : READER;
+        expect((await call(other)).statusCode, `${method} ${url} without scope ${r.access}`).toBe(403);
       }
     }
   });
