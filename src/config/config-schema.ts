@@ -420,6 +420,30 @@ export const configSchema = {
       'domain',
       "`domain`: decode with a model of the intents and knowledge base first; `general`: pocketsphinx's own only",
     ),
+    decoders: option(
+      'AVA_ASR_DECODERS',
+      int(1, 16),
+      '1',
+      "pocketsphinx decoders per worker: a batch's voice messages are heard this many at once (each decoder holds its own copy of the model)",
+    ),
+    nbest: option(
+      'AVA_ASR_NBEST',
+      int(1, 50),
+      '10',
+      'hypotheses pocketsphinx keeps from its n-best list for rescoring by meaning; 1: its best path only',
+    ),
+    meaningWeight: option(
+      'AVA_ASR_MEANING_WEIGHT',
+      z.coerce.number().min(0).max(100),
+      '1',
+      "rescoring by meaning: the weight of a hypothesis's intent confidence against pocketsphinx's log score (0: the engine's best always)",
+    ),
+    condition: option(
+      'AVA_ASR_CONDITION',
+      z.enum(['on', 'off']).transform((v) => v === 'on'),
+      'off',
+      '`on`: voice messages are trimmed of silence and brought to -20 dBFS before recognition (off by default: on synthesised speech it did not help, see docs/voice.md)',
+    ),
     whisperModel: option(
       'AVA_ASR_WHISPER_MODEL',
       z.string().min(1),

@@ -107,6 +107,19 @@ export class ReplyPlanner {
   }
 
   /**
+   * How surely each text names an intent (the recogniser's confidence in its best one, by words and, for English,
+   * meaning; 0 for unreadable text): what a voice message's hypotheses are rescored by. Embeds the texts in one call.
+   */
+  async intentConfidences(texts: readonly string[]): Promise<number[]> {
+    const evidence = texts.map((t) => (checkInput(t).ok ? this.classifier.evidence(t) : undefined));
+    const vectors = await this.embed(texts, evidence);
+    return texts.map((t, k) => {
+      const e = evidence[k];
+      return e ? this.classifier.recognize(t, vectors[k], e).confidence : 0;
+    });
+  }
+
+  /**
    * Whether a message's words settle that it asks about the state of the user's earlier messages (decisively, where
    * meaning is consulted too): such a question is answered from that state at once, without waiting for the earlier
    * messages to be answered first.

@@ -22,6 +22,10 @@ export interface LexicalEvidence {
   readonly scores: ReadonlyMap<string, number>;
   readonly raw: ReadonlyMap<string, number>;
   readonly slotsOf: ReadonlyMap<string, Record<string, string>>;
+  /** Per intent, the largest share of the message's terms one of its examples matched. */
+  readonly covered: ReadonlyMap<string, number>;
+  /** Intents a keyword or a pattern named: explicit evidence, whatever share of the message it covers. */
+  readonly named: ReadonlySet<string>;
 }
 
 /** Semantic evidence: the intents' English examples embedded, and how similarities become confidences. */
@@ -54,6 +58,13 @@ export const PATTERN_CONFIDENCE = 0.95;
  * and "store"): off-topic messages were claimed by shop intents through such matches. Fuzzy matching stays, for typos.
  */
 const WEAK_EVIDENCE = 0.5;
+
+/**
+ * The share of a message's terms its best intent's example must cover for the words alone to decide (a keyword or a
+ * pattern decides regardless). One word shared with an example is no verdict on a message of several: "did you get
+ * my question" shares only "question" with the greeting "hi, I have a question", and its meaning is its status.
+ */
+const DECISIVE_SHARE = 0.6;
 
 /** How much an example counts when it covers none of the message beyond itself; at 1 message length is ignored. */
 const MESSAGE_SHARE_FLOOR = 0.6;
@@ -117,7 +128,7 @@ export class IntentClassifier {
     const semantic = this.opts.semantic;
     // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
     // one salient word ("Message 12: …" is nearest to "did you get my message").
-    const wordsDecide = semantic !== undefined && Math.max(0, ...scores.values()) >= semantic.decisive;
+    const wordsDecide = this.decisiveIntent(evidence) !== undefined;
     if (vector && semantic && !wordsDecide)
       for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
     const ranking = [...scores]
@@ -146,7 +157,8 @@ export class IntentClassifier {
     let best: string | undefined;
     let top = -1;
     for (const [name, confidence] of evidence.scores) if (confidence > top) [best, top] = [name, confidence];
-    return top >= semantic.decisive ? best : undefined;
+    if (best === undefined || top < semantic.decisive) return undefined;
+    return evidence.named.has(best) || (evidence.covered.get(best) ?? 0) >= DECISIVE_SHARE ? best : undefined;
   }
 
   /**
@@ -157,6 +169,8 @@ export class IntentClassifier {
     const scores = new Map<string, number>();
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
+    const covered = new Map<string, number>();
+    const named = new Set<string>();
     const raise = (name: string, value: number) =>
       scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
     const terms = new Set(searchTerms(text));
@@ -176,22 +190,26 @@ export class IntentClassifier {
           weight * Math.sqrt(hit.score / self) * (MESSAGE_SHARE_FLOOR + (1 - MESSAGE_SHARE_FLOOR) * messageShare),
         );
       raw.set(name, Math.max(raw.get(name) ?? 0, hit.score));
+      covered.set(name, Math.max(covered.get(name) ?? 0, messageShare));
     }
     const lower = text.toLowerCase();
     // Slots per intent: only the winner's reach its handler or template.
     const slotsOf = new Map<string, Record<string, string>>();
     for (const intent of this.byName.values()) {
-      if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms)))
+      if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms))) {
         raise(intent.name, KEYWORD_CONFIDENCE);
+        named.add(intent.name);
+      }
       for (const pattern of intent.patterns) {
         const found = pattern.match(text);
         if (!found) continue;
         raise(intent.name, PATTERN_CONFIDENCE);
+        named.add(intent.name);
         // The first pattern to capture a name keeps it.
         slotsOf.set(intent.name, { ...found, ...slotsOf.get(intent.name) });
       }
     }
-    return { scores, raw, slotsOf };
+    return { scores, raw, slotsOf, covered, named };
   }
 
   /** The definition of a recognised intent; undefined for `unknown` and `invalid`. */

@@ -3,7 +3,10 @@ import { AudioError, AvaError, RecognizerError, errorMessageOf } from '../errors
 import type { UploadRepository } from '../storage/upload-repository.js';
 import type { TranscriptInfo } from '../storage/reply-document.js';
 import type { AudioDecoder } from '../voice/audio-decoder.js';
-import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
+import pLimit from 'p-limit';
+import { conditionPcm } from '../voice/pcm-conditioning.js';
+import type { SpeechRecognizer, Transcript } from '../voice/speech-recognizer.js';
+import { chooseHypothesis } from './hypothesis-choice.js';
 import type { Answer, ParsedJob, VoiceJob } from './batch-stages.js';
 
 /** What the transcriber works with. */
@@ -13,6 +16,15 @@ export interface MessageTranscriberDeps {
   /** In order of preference: the first that knows a message's language transcribes it. None: voice messages fail. */
   recognizers: readonly SpeechRecognizer[];
   log: Logger;
+  /** Level and silence conditioning before recognition (`AVA_ASR_CONDITION`). */
+  condition?: boolean;
+  /**
+   * Rescoring of an n-best list by meaning: each hypothesis's intent confidence, and its weight against the engine's
+   * log score (`AVA_ASR_MEANING_WEIGHT`; see {@link chooseHypothesis}).
+   */
+  rescore?: { confidences(texts: readonly string[]): Promise<number[]>; weight: number };
+  /** Voice messages of a batch transcribed at once: the decoders the recognisers have (`AVA_ASR_DECODERS`). */
+  parallel?: number;
 }
 
 /** Voice messages after the transcription stage: heard (with their text) or failed. */
@@ -29,20 +41,27 @@ export interface Transcribed {
 export class MessageTranscriber {
   constructor(private readonly deps: MessageTranscriberDeps) {}
 
-  /** Transcribes the voice messages of a batch, one after another (each recogniser decodes one at a time). */
+  /** Transcribes the voice messages of a batch, up to `parallel` at once (each decoder takes one at a time). */
   async transcribeAll(jobs: readonly VoiceJob[]): Promise<Transcribed> {
-    const out: Transcribed = { heard: [], failed: [] };
-    for (const v of jobs) {
-      try {
-        const { text, transcript } = await this.transcribe(v);
-        out.heard.push({ job: v.job, key: v.key, message: { ...v.message, text }, transcript });
-      } catch (err) {
-        if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
-        this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
-        out.failed.push({ kind: 'rejected', job: v.job, key: v.key, error: err });
-      }
-    }
-    return out;
+    const limit = pLimit(Math.max(1, this.deps.parallel ?? 1));
+    const results = await Promise.all(
+      jobs.map((v) =>
+        limit(async (): Promise<ParsedJob | Answer> => {
+          try {
+            const { text, transcript } = await this.transcribe(v);
+            return { job: v.job, key: v.key, message: { ...v.message, text }, transcript };
+          } catch (err) {
+            if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
+            this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
+            return { kind: 'rejected', job: v.job, key: v.key, error: err };
+          }
+        }),
+      ),
+    );
+    return {
+      heard: results.filter((r): r is ParsedJob => !('kind' in r)),
+      failed: results.filter((r): r is Answer => 'kind' in r),
+    };
   }
 
   private async transcribe(v: VoiceJob): Promise<{ text: string; transcript: TranscriptInfo }> {
@@ -65,26 +84,38 @@ export class MessageTranscriber {
       throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
     const audio = await this.deps.decoder.decode(upload.bytes);
     const started = performance.now();
-    const heard = await recognizer.transcribe(audio.pcm, language).catch((cause: unknown) => {
+    const pcm = this.deps.condition ? conditionPcm(audio.pcm).pcm : audio.pcm;
+    const heard = await recognizer.transcribe(pcm, language).catch((cause: unknown) => {
       throw cause instanceof AvaError
         ? cause
         : new RecognizerError(`${recognizer.engine} failed: ${errorMessageOf(cause)}`, { cause });
     });
+    const chosen = await this.choose(heard);
     const ms = Math.round(performance.now() - started);
     if (!heard.text)
       throw new AudioError(
         'ERR_AUDIO_NO_SPEECH',
         `${recognizer.engine} heard no words in ${audio.seconds.toFixed(1)} s of audio`,
       );
+    const text = heard.hypotheses?.[chosen]?.text ?? heard.text;
     const transcript: TranscriptInfo = {
-      text: heard.text,
+      text,
       engine: recognizer.engine,
       language,
       ...(heard.confidence !== undefined ? { confidence: heard.confidence } : {}),
       ...(heard.languageModel ? { languageModel: heard.languageModel } : {}),
       ms,
       audioSeconds: Math.round(audio.seconds * 100) / 100,
+      ...(heard.hypotheses ? { nbest: { chosen, of: heard.hypotheses.length } } : {}),
     };
-    return { text: heard.text, transcript };
+    return { text, transcript };
+  }
+
+  /** Which of the hypotheses meaning chooses (0: the engine's best; also without a list or without rescoring). */
+  private async choose(heard: Transcript): Promise<number> {
+    const { rescore } = this.deps;
+    if (!rescore || !heard.hypotheses || heard.hypotheses.length < 2) return 0;
+    const confidences = await rescore.confidences(heard.hypotheses.map((h) => h.text));
+    return chooseHypothesis(heard.hypotheses, confidences, rescore.weight);
   }
 }

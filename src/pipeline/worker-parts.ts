@@ -193,11 +193,17 @@ function buildProcessor(
     new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
     log,
   );
+  const { voice } = config;
   const transcriber = new MessageTranscriber({
     uploads: new UploadRepository(database),
-    decoder: new AudioDecoder({ maxSeconds: config.voice.maxSeconds }),
+    decoder: new AudioDecoder({ maxSeconds: voice.maxSeconds }),
     recognizers: models.recognizers,
     log,
+    condition: voice.condition,
+    parallel: voice.decoders,
+    ...(voice.meaningWeight > 0
+      ? { rescore: { confidences: (texts) => parts.planner.intentConfidences(texts), weight: voice.meaningWeight } }
+      : {}),
   });
   const processor = new BatchProcessor(
     {

@@ -67,6 +67,8 @@ export interface TranscriptInfo {
   ms: number;
   /** Length of the audio, in seconds. */
   audioSeconds: number;
+  /** Which hypothesis of the engine's n-best list was chosen by meaning (0: the engine's best), of how many. */
+  nbest?: { chosen: number; of: number };
 }
 
 /**

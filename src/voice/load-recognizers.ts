@@ -3,6 +3,7 @@ import type { AvaConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { exists } from '../models/folder-files.js';
 import { PocketsphinxRecognizer } from './pocketsphinx-recognizer.js';
+import { RecognizerPool } from './recognizer-pool.js';
 import type { SpeechRecognizer } from './speech-recognizer.js';
 import { WhisperRecognizer } from './whisper-recognizer.js';
 import { RecognizerError } from '../errors/errors.js';
@@ -34,12 +35,21 @@ export async function loadRecognizers(
   }
   if (config.voice.asr === 'auto' || config.voice.asr === 'pocketsphinx') {
     try {
-      out.push(
-        await PocketsphinxRecognizer.load({
+      const load = () =>
+        PocketsphinxRecognizer.load({
           modelDir: config.voice.pocketsphinxModel,
           languageModel: config.voice.languageModel,
-        }),
-      );
+          nbest: config.voice.nbest,
+        });
+      // Decoders one after another: a failure leaves none half-loaded behind.
+      const decoders: SpeechRecognizer[] = [];
+      try {
+        for (let i = 0; i < config.voice.decoders; i++) decoders.push(await load());
+      } catch (err) {
+        await Promise.all(decoders.map((d) => d.close()));
+        throw err;
+      }
+      out.push(decoders.length === 1 ? decoders[0] : new RecognizerPool(decoders));
     } catch (err) {
       if (config.voice.asr === 'pocketsphinx') throw err;
       log.warn(
@@ -51,7 +61,13 @@ export async function loadRecognizers(
   if (out.length === 0) log.warn('no speech recogniser: voice messages will fail with ERR_RECOGNIZER');
   else
     log.info(
-      { recognizers: out.map((r) => ({ engine: r.engine, languages: r.languages })) },
+      {
+        recognizers: out.map((r) => ({
+          engine: r.engine,
+          languages: r.languages,
+          decoders: r instanceof RecognizerPool ? r.size : 1,
+        })),
+      },
       'speech recognisers loaded',
     );
   return out;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { RecognizerError } from '../errors/errors.js';
 import { buildArpa } from './domain-language-model.js';
-import type { SpeechRecognizer, Transcript } from './speech-recognizer.js';
+import type { Hypothesis, SpeechRecognizer, Transcript } from './speech-recognizer.js';
 
 /** Where Debian's `pocketsphinx-en-us` puts the US English model. */
 export const DEBIAN_EN_US_MODEL = '/usr/share/pocketsphinx/model/en-us';
@@ -18,7 +18,12 @@ export interface PocketsphinxOptions {
   modelDir?: string;
   /** `general` ignores the domain's text; for measuring what the domain model adds. */
   languageModel?: LanguageModelChoice;
+  /** Hypotheses kept from the n-best list (1: the best path only). */
+  nbest?: number;
 }
+
+/** pocketsphinx's log base: scores are in units of log(1.0001). */
+const LOG_BASE = Math.log(1.0001);
 
 /** The C functions of libpocketsphinx 5prealpha (Debian's libpocketsphinx3) that decoding needs. */
 interface Native {
@@ -44,6 +49,10 @@ interface Native {
   logmathExp(lmath: unknown, p: number): number;
   setLmFile: { async(ps: unknown, name: string, path: string, done: (err: unknown, res: number) => void): void };
   setSearch(ps: unknown, name: string): number;
+  nbest(ps: unknown): unknown;
+  nbestNext(nbest: unknown): unknown;
+  nbestHyp(nbest: unknown, score: number[]): string | null;
+  nbestFree(nbest: unknown): void;
 }
 
 let native: Native | undefined;
@@ -77,6 +86,10 @@ function bind(): Native {
     logmathExp: sb.func('double logmath_exp(void *lmath, int p)'),
     setLmFile: ps.func('int ps_set_lm_file(void *ps, const char *name, const char *path)'),
     setSearch: ps.func('int ps_set_search(void *ps, const char *name)'),
+    nbest: ps.func('void *ps_nbest(void *ps)'),
+    nbestNext: ps.func('void *ps_nbest_next(void *nbest)'),
+    nbestHyp: ps.func('const char *ps_nbest_hyp(void *nbest, _Out_ int *score)'),
+    nbestFree: ps.func('void ps_nbest_free(void *nbest)'),
   } as Native;
   return native;
 }
@@ -105,6 +118,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     private readonly words: ReadonlySet<string>,
     private readonly workDir: string,
     private readonly choice: LanguageModelChoice,
+    private readonly nbestSize: number,
   ) {}
 
   /** Loads the acoustic model, the general language model and the dictionary. */
@@ -151,6 +165,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
       words,
       await mkdtemp(join(tmpdir(), 'ava-asr-')),
       opts.languageModel ?? 'domain',
+      opts.nbest ?? 1,
     );
   }
 
@@ -204,13 +219,47 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     );
     if (lib.endUtt(this.decoder) !== 0 || processed < 0)
       throw new RecognizerError('pocketsphinx failed to decode the utterance');
-    const hyp = lib.getHyp(this.decoder, [0]) ?? '';
+    const hyp = (lib.getHyp(this.decoder, [0]) ?? '').trim();
     const confidence = lib.logmathExp(lib.getLogmath(this.decoder), lib.getProb(this.decoder));
+    const hypotheses = hyp && this.nbestSize > 1 ? this.nbest(hyp) : [];
     return {
-      text: hyp.trim(),
+      text: hyp,
       confidence: Math.min(1, Math.max(0, confidence)),
       languageModel: search === GENERAL_SEARCH ? 'general' : 'domain',
+      ...(hypotheses.length > 1 ? { hypotheses } : {}),
     };
+  }
+
+  /**
+   * Up to n word sequences from the lattice's n-best list (A* search), best first, with their A* scores (the best
+   * path's own score is on another scale). Entries that differ only in fillers or timing repeat a word sequence; each
+   * is kept once. The best path comes first, with the best A* score, when the search did not find it.
+   */
+  private nbest(bestPath: string): Hypothesis[] {
+    const lib = this.lib;
+    const out: Hypothesis[] = [];
+    const seen = new Set<string>();
+    let it = lib.nbest(this.decoder);
+    for (let steps = 0; it && out.length < this.nbestSize && steps < 4 * this.nbestSize; steps++) {
+      const score = [0];
+      const text = (lib.nbestHyp(it, score) ?? '').trim();
+      if (text && !seen.has(text)) {
+        seen.add(text);
+        out.push({ text, logScore: score[0] * LOG_BASE });
+      }
+      it = lib.nbestNext(it);
+    }
+    // The iterator frees itself when it runs out; one stopped early is freed here.
+    if (it) lib.nbestFree(it);
+    if (!seen.has(bestPath)) out.unshift({ text: bestPath, logScore: out[0]?.logScore ?? 0 });
+    else
+      out.unshift(
+        ...out.splice(
+          out.findIndex((h) => h.text === bestPath),
+          1,
+        ),
+      );
+    return out.slice(0, this.nbestSize);
   }
 
   /** One decoder, one utterance at a time: later calls wait for earlier ones, whatever their outcome. */

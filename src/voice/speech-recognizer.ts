@@ -6,6 +6,18 @@ export interface Transcript {
   confidence?: number;
   /** Which language model decoded it, where the engine has several (`domain` or `general`). */
   languageModel?: string;
+  /**
+   * The engine's n-best list where it gives one, best first (the first is `text`): each hypothesis with its score as
+   * a natural logarithm (acoustic and language model together), so that a later stage may choose another by meaning.
+   */
+  hypotheses?: ReadonlyArray<Hypothesis>;
+}
+
+/** One hypothesis of an n-best list. */
+export interface Hypothesis {
+  text: string;
+  /** The engine's score, a natural logarithm; only differences between hypotheses of one utterance mean anything. */
+  logScore: number;
 }
 
 /**

@@ -1,50 +1,61 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import { loadConfig } from '../../src/config/config.js';
+import { ReplyPlanner } from '../../src/conversation/reply-planner.js';
 import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { IntentClassifier } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
 import { embedExamples } from '../../src/intent/semantic-examples.js';
 import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
+import { chooseHypothesis } from '../../src/pipeline/hypothesis-choice.js';
 import { domainSentences } from '../../src/pipeline/domain-sentences.js';
 import type { KnowledgeEntry } from '../../src/storage/knowledge-entry.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
 import { sentenceWords } from '../../src/voice/domain-language-model.js';
+import { conditionPcm, speechRms } from '../../src/voice/pcm-conditioning.js';
 import { PocketsphinxRecognizer } from '../../src/voice/pocketsphinx-recognizer.js';
+import { RecognizerPool } from '../../src/voice/recognizer-pool.js';
 import { ROOT } from './paths.js';
+import { silentLog } from './services.js';
 
-/** One held-out utterance: what is said and the intent it should reach. */
+/** One utterance: what is said and the intent it should reach. */
 export interface Utterance {
   text: string;
   intent: string;
 }
 
-/** How one voice at one speed was heard. */
-export interface VoiceRow {
+/** How an utterance is spoken: an espeak-ng voice, words a minute, and whether white noise is mixed in at 10 dB SNR. */
+export interface VoiceSetting {
   voice: string;
   speed: number;
+  noisy: boolean;
+}
+
+/** Which optional steps recognition takes: level and silence conditioning, and rescoring by meaning (weight; 0: off). */
+export interface VoiceSteps {
+  condition: boolean;
+  meaningWeight: number;
+}
+
+/** How one setting was heard with one set of steps. */
+export interface VoiceRow extends VoiceSetting, VoiceSteps {
   utterances: number;
   words: number;
-  /** Word error rate with pocketsphinx's general model, and with the domain model (general as fallback). */
-  werGeneral: number;
-  werDomain: number;
-  /** Utterances heard word for word. */
-  exactGeneral: number;
-  exactDomain: number;
-  /** Share routed to the right intent from the domain-model transcript, and from the text itself (the ceiling). */
+  /** Word errors / words; utterances heard word for word; share routed to the right intent. */
+  wer: number;
+  exact: number;
   routed: number;
-  routedFromText: number;
-  /** Seconds of recognition per second of audio. */
-  rtfGeneral: number;
-  rtfDomain: number;
-  audioSeconds: number;
+  /** Seconds of recognition per second of audio (n-best list included). */
+  rtf: number;
   misses: Array<{ said: string; heard: string; intent: string; routedTo: string }>;
 }
 
-/** The held-out utterances (test/fixtures/voice-utterances.jsonl). */
-export function heldOutUtterances(): Utterance[] {
-  return readFileSync(path.join(ROOT, 'test/fixtures/voice-utterances.jsonl'), 'utf8')
+/** Held-out utterances (test/fixtures/voice-utterances.jsonl), or the dev set that weights are tuned on. */
+export function voiceUtterances(set: 'held-out' | 'dev' = 'held-out'): Utterance[] {
+  const file = set === 'dev' ? 'voice-utterances-dev.jsonl' : 'voice-utterances.jsonl';
+  return readFileSync(path.join(ROOT, 'test/fixtures', file), 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Utterance);
@@ -73,95 +84,155 @@ export function wordErrors(ref: readonly string[], hyp: readonly string[]): numb
   return prev[hyp.length];
 }
 
-/**
- * Speaks each utterance with espeak-ng in every voice and speed, decodes it as a worker does, transcribes it with
- * the general (unless `general: false`; its figures are then meaningless) and the domain model, and routes the domain transcript with the worker's intent recogniser (words,
- * and meaning when the sentence encoder is there).
- */
-export async function evaluateVoice(
-  utterances: readonly Utterance[],
-  voices: readonly string[],
-  speeds: readonly number[],
-  opts: { general?: boolean } = {},
-): Promise<VoiceRow[]> {
-  const withGeneral = opts.general ?? true;
+/** `pcm` with seeded white noise mixed in at `snrDb` below the speech's RMS. */
+export function withNoise(pcm: Int16Array, snrDb: number, seed: number): Int16Array {
+  const sigma = speechRms(pcm) / 10 ** (snrDb / 20);
+  let state = seed >>> 0 || 1;
+  const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const out = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) {
+    const gauss = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] + sigma * gauss)));
+  }
+  return out;
+}
+
+/** What recognises and routes: pocketsphinx decoders with the domain model, and the worker's reply planner. */
+export async function voiceLab(decoders = 2, nbest = 10) {
   const { catalog, sentences } = await sampleDomain();
   const defaults = loadConfig({}, {});
   const encoderDir = path.join(ROOT, 'models', defaults.semantic.encoder);
   const encoder = existsSync(encoderDir) ? await SentenceEncoder.load(encoderDir, { intraOpThreads: 1 }) : undefined;
-  const semantic = encoder && {
-    index: await embedExamples(catalog.intents, encoder),
+  const semantics = encoder && {
+    embedder: encoder,
+    examples: await embedExamples(catalog.intents, encoder),
     floor: defaults.semantic.floor,
     temperature: defaults.semantic.temperature,
     decisive: defaults.semantic.decisive,
+    log: silentLog,
   };
+  const planner = new ReplyPlanner(
+    catalog,
+    { intentThreshold: defaults.intents.threshold, kbTopK: 0, kbPassageChars: 600, handlerTimeoutMs: 1_000 },
+    undefined,
+    undefined,
+    semantics,
+  );
   const classifier = new IntentClassifier(catalog.intents, {
     threshold: defaults.intents.threshold,
-    ...(semantic ? { semantic } : {}),
-  });
-  const route = async (text: string) => classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name;
-  const general = await PocketsphinxRecognizer.load({ languageModel: 'general' });
-  const domain = await PocketsphinxRecognizer.load();
-  await domain.useDomainText(sentences);
-  const decoder = new AudioDecoder({ maxSeconds: 60 });
-  const rows: VoiceRow[] = [];
-  try {
-    for (const voice of voices) {
-      for (const speed of speeds) {
-        const row: VoiceRow = {
-          voice,
-          speed,
-          utterances: utterances.length,
-          words: 0,
-          werGeneral: 0,
-          werDomain: 0,
-          exactGeneral: 0,
-          exactDomain: 0,
-          routed: 0,
-          routedFromText: 0,
-          rtfGeneral: 0,
-          rtfDomain: 0,
-          audioSeconds: 0,
-          misses: [],
-        };
-        let [errGeneral, errDomain, msGeneral, msDomain] = [0, 0, 0, 0];
-        for (const u of utterances) {
-          const audio = await decoder.decode(
-            execFileSync('espeak-ng', ['-v', voice, '-s', String(speed), '--stdout', u.text]),
-          );
-          row.audioSeconds += audio.seconds;
-          const ref = sentenceWords(u.text);
-          row.words += ref.length;
-          let t = performance.now();
-          const g = withGeneral ? await general.transcribe(audio.pcm, 'en') : { text: '' };
-          msGeneral += performance.now() - t;
-          t = performance.now();
-          const d = await domain.transcribe(audio.pcm, 'en');
-          msDomain += performance.now() - t;
-          const eg = wordErrors(ref, sentenceWords(g.text));
-          const ed = wordErrors(ref, sentenceWords(d.text));
-          errGeneral += eg;
-          errDomain += ed;
-          if (eg === 0) row.exactGeneral++;
-          if (ed === 0) row.exactDomain++;
-          const routedTo = d.text ? await route(d.text) : 'unknown';
-          if (routedTo === u.intent) row.routed++;
-          else row.misses.push({ said: u.text, heard: d.text, intent: u.intent, routedTo });
-          if ((await route(u.text)) === u.intent) row.routedFromText++;
+    ...(semantics
+      ? {
+          semantic: {
+            index: semantics.examples,
+            floor: semantics.floor,
+            temperature: semantics.temperature,
+            decisive: semantics.decisive,
+          },
         }
-        Object.assign(row, {
-          werGeneral: errGeneral / row.words,
-          werDomain: errDomain / row.words,
-          routed: row.routed / utterances.length,
-          routedFromText: row.routedFromText / utterances.length,
-          rtfGeneral: msGeneral / 1000 / row.audioSeconds,
-          rtfDomain: msDomain / 1000 / row.audioSeconds,
-        });
-        rows.push(row);
+      : {}),
+  });
+  /** The intent a worker recognises for a text: by its words, and its meaning when the encoder is there. */
+  const route = async (text: string) =>
+    text ? classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name : 'unknown';
+  const loaded = [];
+  for (let i = 0; i < decoders; i++) loaded.push(await PocketsphinxRecognizer.load({ nbest }));
+  const pool = new RecognizerPool(loaded);
+  await pool.useDomainText(sentences);
+  return {
+    planner,
+    route,
+    pool,
+    decoders,
+    close: async () => Promise.all([pool.close(), encoder?.close()]).then(() => undefined),
+  };
+}
+
+/** The lab {@link voiceLab} makes. */
+export type VoiceLab = Awaited<ReturnType<typeof voiceLab>>;
+
+/**
+ * Speaks each utterance in each setting with espeak-ng, decodes it as a worker decodes uploads, and recognises it once
+ * per conditioning choice of `steps` (with its n-best list), then applies each step's rescoring weight to that list:
+ * one row per setting and steps. Utterances are decoded on the lab's decoders in parallel.
+ */
+export async function evaluateVoice(
+  lab: VoiceLab,
+  utterances: readonly Utterance[],
+  settings: readonly VoiceSetting[],
+  steps: readonly VoiceSteps[],
+): Promise<VoiceRow[]> {
+  const decoder = new AudioDecoder({ maxSeconds: 60 });
+  const limit = pLimit(lab.decoders);
+  const rows: VoiceRow[] = [];
+  for (const setting of settings) {
+    const conditions = [...new Set(steps.map((s) => s.condition))];
+    // Per utterance and conditioning choice: its audio length, the recognition time and the hypotheses.
+    const heard = await Promise.all(
+      utterances.map((u, k) =>
+        limit(async () => {
+          const wav = execFileSync('espeak-ng', ['-v', setting.voice, '-s', String(setting.speed), '--stdout', u.text]);
+          const audio = await decoder.decode(wav);
+          const pcm = setting.noisy ? withNoise(audio.pcm, 10, k + 1) : audio.pcm;
+          const out = new Map<boolean, { ms: number; hypotheses: Array<{ text: string; logScore: number }> }>();
+          for (const condition of conditions) {
+            const t = performance.now();
+            const r = await lab.pool.transcribe(condition ? conditionPcm(pcm).pcm : pcm, 'en');
+            const hypotheses = r.hypotheses ? [...r.hypotheses] : [{ text: r.text, logScore: 0 }];
+            const confidences =
+              hypotheses.length > 1 ? await lab.planner.intentConfidences(hypotheses.map((h) => h.text)) : [];
+            out.set(condition, {
+              ms: performance.now() - t,
+              hypotheses: hypotheses.map((h, i) => ({ ...h, confidence: confidences[i] ?? 0 })),
+            });
+          }
+          return { u, seconds: audio.seconds, out };
+        }),
+      ),
+    );
+    for (const step of steps) {
+      const row: VoiceRow = {
+        ...setting,
+        ...step,
+        utterances: utterances.length,
+        words: 0,
+        wer: 0,
+        exact: 0,
+        routed: 0,
+        rtf: 0,
+        misses: [],
+      };
+      let [errors, ms, seconds] = [0, 0, 0];
+      for (const h of heard) {
+        const r = h.out.get(step.condition)!;
+        const hyps = r.hypotheses as Array<{ text: string; logScore: number; confidence: number }>;
+        const text =
+          hyps[
+            chooseHypothesis(
+              hyps,
+              hyps.map((x) => x.confidence),
+              step.meaningWeight,
+            )
+          ]?.text ?? '';
+        const ref = sentenceWords(h.u.text);
+        const e = wordErrors(ref, sentenceWords(text));
+        row.words += ref.length;
+        errors += e;
+        if (e === 0) row.exact++;
+        const routedTo = await lab.route(text);
+        if (routedTo === h.u.intent) row.routed++;
+        else row.misses.push({ said: h.u.text, heard: text, intent: h.u.intent, routedTo });
+        ms += r.ms;
+        seconds += h.seconds;
       }
+      rows.push({ ...row, wer: errors / row.words, routed: row.routed / utterances.length, rtf: ms / 1000 / seconds });
     }
-  } finally {
-    await Promise.all([general.close(), domain.close(), encoder?.close()]);
   }
   return rows;
+}
+
+/** The share of utterances routed right from their own text: what a perfect transcript reaches. */
+export async function routedFromText(lab: VoiceLab, utterances: readonly Utterance[]): Promise<number> {
+  let right = 0;
+  for (const u of utterances) if ((await lab.route(u.text)) === u.intent) right++;
+  return right / utterances.length;
 }
