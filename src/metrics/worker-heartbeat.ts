@@ -27,10 +27,13 @@ export const HEARTBEAT_STALE_MS = 3 * HEARTBEAT_INTERVAL_MS;
 
 /** Publishes a worker's liveness, model and metrics to Redis, and removes them on stop. */
 export class WorkerHeartbeat {
-  private readonly ticks = new PeriodicTask(async () => {
-    await this.touch();
-    await this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
-  }, HEARTBEAT_INTERVAL_MS);
+  // Two tasks, so that a beat waiting for an absent Redis never holds the liveness file back: the file says the
+  // event loop runs, and a restart would not bring Redis back.
+  private readonly fileTicks = new PeriodicTask(() => this.touch(), HEARTBEAT_INTERVAL_MS);
+  private readonly beatTicks = new PeriodicTask(
+    () => this.beat().catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed')),
+    HEARTBEAT_INTERVAL_MS,
+  );
   private lastTokens = 0;
   private lastAt = Date.now();
   private readonly startedAt = new Date().toISOString();
@@ -53,7 +56,8 @@ export class WorkerHeartbeat {
   async start(): Promise<void> {
     await this.touch();
     await this.beat();
-    this.ticks.start();
+    this.fileTicks.start();
+    this.beatTicks.start();
   }
 
   private async touch(): Promise<void> {
@@ -66,7 +70,9 @@ export class WorkerHeartbeat {
 
   /** Stops and removes this worker's entry. */
   async stop(): Promise<void> {
-    await this.ticks.stop();
+    await this.fileTicks.stop();
+    // A beat in progress is not waited for: with Redis away it would hold the shutdown until Redis came back.
+    this.beatTicks.cancel();
     if (this.aliveFile) await rm(this.aliveFile, { force: true });
     await this.redis.hdel(this.key, this.id).catch(() => undefined);
   }
