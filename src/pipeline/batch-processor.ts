@@ -74,7 +74,10 @@ export class BatchProcessor {
     this.composer = new AnswerComposer(deps.generator, opts.maxNewTokens);
   }
 
-  /** Processes one batch: an outcome per job, in order. Throws only errors with a kind (see BatchPass.io). */
+  /**
+   * Processes one batch: an outcome per job, in order. A failing Redis or database step throws a transient
+   * StorageError (see BatchPass.io); the worker loop decides by the error's kind whether the batch is retried.
+   */
   async process(jobs: readonly QueuedJob[], log: Logger): Promise<JobOutcome[]> {
     const pass = new BatchPass();
     const sorted = sortJobs(jobs);

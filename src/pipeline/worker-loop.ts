@@ -27,8 +27,9 @@ export interface WorkerLoopOptions {
 
 /**
  * The worker's main loop: take a batch, keep its locks alive, process it, and only then acknowledge each job.
- * A reply is always stored before its job completes; a storage failure fails every job of the batch back to BullMQ,
- * which retries it with exponential backoff. Up to `maxInflightBatches` batches run at once, and no batch is taken
+ * A reply is always stored before its job completes. A batch that fails transiently (Redis or the database away)
+ * fails every job back to BullMQ, which retries it with exponential backoff; one that fails permanently fails them for
+ * good, and the failed-job reconciler stores their `failed` replies. Up to `maxInflightBatches` batches run at once, and no batch is taken
  * while the generator is full (back-pressure: jobs wait in Redis, not in memory). `stop()` lets the batches in
  * flight finish, then closes.
  */
