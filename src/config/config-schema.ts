@@ -416,9 +416,15 @@ export const configSchema = {
     ),
     languageModel: option(
       'AVA_ASR_LANGUAGE_MODEL',
-      z.enum(['domain', 'general']),
+      z.enum(['domain', 'blend', 'general']),
       'domain',
-      "`domain`: decode with a model of the intents and knowledge base first; `general`: pocketsphinx's own only",
+      "`domain`: decode with a model of the intents and knowledge base first; `blend`: that model interpolated with pocketsphinx's own (`AVA_ASR_BLEND_WEIGHT`), so words outside the domain text can be heard; `general`: pocketsphinx's own only",
+    ),
+    blendWeight: option(
+      'AVA_ASR_BLEND_WEIGHT',
+      z.coerce.number().gt(0).lt(1),
+      '0.9',
+      "with `AVA_ASR_LANGUAGE_MODEL=blend`: the domain model's interpolation weight (the general model has the rest)",
     ),
     decoders: option(
       'AVA_ASR_DECODERS',

@@ -61,7 +61,7 @@ export interface TranscriptInfo {
   language: string;
   /** The engine's confidence in [0, 1], where it gives one. */
   confidence?: number;
-  /** The language model that decoded it, where the engine has several (`domain`, `general`). */
+  /** The language model that decoded it, where the engine has several (`domain`, `blend`, `general`). */
   languageModel?: string;
   /** Recognition time, in ms. */
   ms: number;

@@ -40,6 +40,7 @@ export async function loadRecognizers(
           modelDir: config.voice.pocketsphinxModel,
           languageModel: config.voice.languageModel,
           nbest: config.voice.nbest,
+          blendWeight: config.voice.blendWeight,
         });
       // Decoders one after another: a failure leaves none half-loaded behind.
       const decoders: SpeechRecognizer[] = [];

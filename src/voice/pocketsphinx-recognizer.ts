@@ -9,8 +9,11 @@ import type { Hypothesis, SpeechRecognizer, Transcript } from './speech-recogniz
 /** Where Debian's `pocketsphinx-en-us` puts the US English model. */
 export const DEBIAN_EN_US_MODEL = '/usr/share/pocketsphinx/model/en-us';
 
-/** Which language model decodes: the domain's (falling back to the general one when it hears nothing) or the general one. */
-export type LanguageModelChoice = 'domain' | 'general';
+/**
+ * Which language model decodes: the domain's (falling back to the general one when it hears nothing), the domain's
+ * interpolated with the general one (`blend`; the same fallback), or the general one.
+ */
+export type LanguageModelChoice = 'domain' | 'blend' | 'general';
 
 /** Options of the pocketsphinx recogniser. */
 export interface PocketsphinxOptions {
@@ -20,7 +23,12 @@ export interface PocketsphinxOptions {
   languageModel?: LanguageModelChoice;
   /** Hypotheses kept from the n-best list (1: the best path only). */
   nbest?: number;
+  /** With `blend`: the domain model's interpolation weight, the general model having the rest. */
+  blendWeight?: number;
 }
+
+/** sphinxbase's NGRAM_AUTO: the file type is told by its contents. */
+const NGRAM_AUTO = 0;
 
 /** pocketsphinx's log base: scores are in units of log(1.0001). */
 const LOG_BASE = Math.log(1.0001);
@@ -53,6 +61,10 @@ interface Native {
   nbestNext(nbest: unknown): unknown;
   nbestHyp(nbest: unknown, score: number[]): string | null;
   nbestFree(nbest: unknown): void;
+  getConfig(ps: unknown): unknown;
+  readLm(config: unknown, path: string, type: number, lmath: unknown): unknown;
+  lmSet(config: unknown, models: unknown[], names: string[], weights: Float32Array, n: number): unknown;
+  setLm: { async(ps: unknown, name: string, lm: unknown, done: (err: unknown, res: number) => void): void };
 }
 
 let native: Native | undefined;
@@ -90,6 +102,12 @@ function bind(): Native {
     nbestNext: ps.func('void *ps_nbest_next(void *nbest)'),
     nbestHyp: ps.func('const char *ps_nbest_hyp(void *nbest, _Out_ int *score)'),
     nbestFree: ps.func('void ps_nbest_free(void *nbest)'),
+    getConfig: ps.func('void *ps_get_config(void *ps)'),
+    readLm: sb.func('void *ngram_model_read(void *config, const char *file, int type, void *lmath)'),
+    lmSet: sb.func(
+      'void *ngram_model_set_init(void *config, void **models, const char **names, const float *weights, int n)',
+    ),
+    setLm: ps.func('int ps_set_lm(void *ps, const char *name, void *lm)'),
   } as Native;
   return native;
 }
@@ -119,6 +137,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     private readonly workDir: string,
     private readonly choice: LanguageModelChoice,
     private readonly nbestSize: number,
+    private readonly blend?: { weight: number; generalFile: string },
   ) {}
 
   /** Loads the acoustic model, the general language model and the dictionary. */
@@ -166,6 +185,9 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
       await mkdtemp(join(tmpdir(), 'ava-asr-')),
       opts.languageModel ?? 'domain',
       opts.nbest ?? 1,
+      opts.languageModel === 'blend'
+        ? { weight: opts.blendWeight ?? 0.9, generalFile: join(dir, 'en-us.lm.bin') }
+        : undefined,
     );
   }
 
@@ -179,14 +201,37 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
       const file = join(this.workDir, `domain-${Date.now()}.arpa`);
       await writeFile(file, arpa);
       // Building a search takes seconds (pocketsphinx walks its whole dictionary): off the event loop, like decoding.
-      const status = await new Promise<number>((resolve, reject) =>
-        this.lib.setLmFile.async(this.decoder, 'domain', file, (err, res) => (err ? reject(err) : resolve(res))),
-      );
+      const status = await (this.blend ? this.setBlend(file, this.blend) : this.setDomain(file));
       const ok = status === 0;
       await rm(file, { force: true });
       if (!ok) throw new RecognizerError('pocketsphinx refused the domain language model');
       this.domain = true;
     });
+  }
+
+  private setDomain(file: string): Promise<number> {
+    return new Promise<number>((resolve, reject) =>
+      this.lib.setLmFile.async(this.decoder, 'domain', file, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  }
+
+  /**
+   * The domain model interpolated with the general one (sphinxbase's model set): words outside the domain text can
+   * still be heard, at the weight the general model is given. Both are read afresh for each set, which owns them.
+   */
+  private setBlend(file: string, blend: { weight: number; generalFile: string }): Promise<number> {
+    const lib = this.lib;
+    const config = lib.getConfig(this.decoder);
+    const lmath = lib.getLogmath(this.decoder);
+    const domain = lib.readLm(config, file, NGRAM_AUTO, lmath);
+    const general = lib.readLm(config, blend.generalFile, NGRAM_AUTO, lmath);
+    if (!domain || !general) return Promise.resolve(-1);
+    const weights = Float32Array.of(blend.weight, 1 - blend.weight);
+    const set = lib.lmSet(config, [domain, general], ['domain', 'general'], weights, 2);
+    if (!set) return Promise.resolve(-1);
+    return new Promise<number>((resolve, reject) =>
+      lib.setLm.async(this.decoder, 'domain', set, (err, res) => (err ? reject(err) : resolve(res))),
+    );
   }
 
   /** Transcribes one utterance of US English. */
@@ -225,7 +270,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
     return {
       text: hyp,
       confidence: Math.min(1, Math.max(0, confidence)),
-      languageModel: search === GENERAL_SEARCH ? 'general' : 'domain',
+      languageModel: search === GENERAL_SEARCH ? 'general' : this.blend ? 'blend' : 'domain',
       ...(hypotheses.length > 1 ? { hypotheses } : {}),
     };
   }

@@ -15,7 +15,7 @@ import type { KnowledgeEntry } from '../../src/storage/knowledge-entry.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
 import { sentenceWords } from '../../src/voice/domain-language-model.js';
 import { conditionPcm, speechRms } from '../../src/voice/pcm-conditioning.js';
-import { PocketsphinxRecognizer } from '../../src/voice/pocketsphinx-recognizer.js';
+import { PocketsphinxRecognizer, type LanguageModelChoice } from '../../src/voice/pocketsphinx-recognizer.js';
 import { RecognizerPool } from '../../src/voice/recognizer-pool.js';
 import { ROOT } from './paths.js';
 import { silentLog } from './services.js';
@@ -98,7 +98,11 @@ export function withNoise(pcm: Int16Array, snrDb: number, seed: number): Int16Ar
 }
 
 /** What recognises and routes: pocketsphinx decoders with the domain model, and the worker's reply planner. */
-export async function voiceLab(decoders = 2, nbest = 10) {
+export async function voiceLab(
+  decoders = 2,
+  nbest = 10,
+  languageModel: { languageModel?: LanguageModelChoice; blendWeight?: number } = {},
+) {
   const { catalog, sentences } = await sampleDomain();
   const defaults = loadConfig({}, {});
   const encoderDir = path.join(ROOT, 'models', defaults.semantic.encoder);
@@ -135,7 +139,7 @@ export async function voiceLab(decoders = 2, nbest = 10) {
   const route = async (text: string) =>
     text ? classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name : 'unknown';
   const loaded = [];
-  for (let i = 0; i < decoders; i++) loaded.push(await PocketsphinxRecognizer.load({ nbest }));
+  for (let i = 0; i < decoders; i++) loaded.push(await PocketsphinxRecognizer.load({ nbest, ...languageModel }));
   const pool = new RecognizerPool(loaded);
   await pool.useDomainText(sentences);
   return {

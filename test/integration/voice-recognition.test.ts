@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import { loadConfig } from '../../src/config/config.js';
+import { AudioDecoder } from '../../src/voice/audio-decoder.js';
+import { PocketsphinxRecognizer } from '../../src/voice/pocketsphinx-recognizer.js';
 import { sentenceWords } from '../../src/voice/domain-language-model.js';
 import { evaluateVoice, sampleDomain, voiceLab, voiceUtterances, type VoiceLab } from '../helpers/voice-eval.js';
 
@@ -30,6 +33,20 @@ describe('voice recognition on held-out utterances', () => {
     const devTexts = new Set(dev.map((u) => words(u.text)));
     expect(heldOut.filter((u) => devTexts.has(words(u.text)))).toEqual([]);
   });
+
+  it('decodes with the blended language model (the domain model interpolated with the general one)', async () => {
+    const { sentences } = await sampleDomain();
+    const blended = await PocketsphinxRecognizer.load({ languageModel: 'blend', blendWeight: 0.9 });
+    try {
+      await blended.useDomainText(sentences);
+      const wav = execFileSync('espeak-ng', ['-v', 'en-us+f5', '-s', '130', '--stdout', 'where is my package']);
+      const heard = await blended.transcribe((await new AudioDecoder({ maxSeconds: 60 }).decode(wav)).pcm, 'en');
+      expect(heard.languageModel).toBe('blend');
+      expect(heard.text).toMatch(/\bpackage\b/);
+    } finally {
+      await blended.close();
+    }
+  }, 60_000);
 
   it(`routes at least ${100 * ROUTED_AT_LEAST} % of spoken utterances to the right intent`, async () => {
     const { voice } = loadConfig({});
