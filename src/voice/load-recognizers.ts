@@ -39,7 +39,8 @@ export async function loadRecognizers(
         PocketsphinxRecognizer.load({
           modelDir: config.voice.pocketsphinxModel,
           languageModel: config.voice.languageModel,
-          nbest: config.voice.nbest,
+          // The n-best list serves rescoring only: without it, no A* search after each utterance.
+          nbest: config.voice.meaningWeight > 0 ? config.voice.nbest : 1,
           blendWeight: config.voice.blendWeight,
         });
       // Decoders one after another: a failure leaves none half-loaded behind.

@@ -33,21 +33,17 @@ export interface Conditioning {
  * silence, or nothing at all, comes back unchanged.
  */
 export function conditionPcm(pcm: Int16Array): Conditioning {
-  const frames = Math.floor(pcm.length / FRAME);
-  const rms = Array.from({ length: frames }, (_, f) => frameRms(pcm, f * FRAME, FRAME));
-  const loudest = Math.max(0, ...rms);
-  if (loudest === 0) return { pcm: pcm.slice(), trimmed: { start: 0, end: 0 }, gain: 1 };
-  const floor = loudest * SILENCE_RATIO;
+  const { rms, floor } = frameLevels(pcm);
+  if (floor === 0) return { pcm: pcm.slice(), trimmed: { start: 0, end: 0 }, gain: 1 };
+  const frames = rms.length;
   const first = rms.findIndex((r) => r >= floor);
-  const last = frames - 1 - [...rms].reverse().findIndex((r) => r >= floor);
+  const last = rms.findLastIndex((r) => r >= floor);
   const start = Math.max(0, first - MARGIN_FRAMES) * FRAME;
   const end = last + MARGIN_FRAMES + 1 >= frames ? pcm.length : (last + MARGIN_FRAMES + 1) * FRAME;
   const kept = pcm.subarray(start, end);
-  const speech = rms.filter((r) => r >= floor);
-  const speechRms = Math.sqrt(speech.reduce((s, r) => s + r * r, 0) / speech.length);
   let peak = 0;
   for (const x of kept) peak = Math.max(peak, Math.abs(x));
-  const gain = Math.min(TARGET_RMS / speechRms, PEAK_LIMIT / peak, MAX_GAIN);
+  const gain = Math.min(TARGET_RMS / rmsOfSpeech(rms, floor), PEAK_LIMIT / peak, MAX_GAIN);
   const out = new Int16Array(kept.length);
   for (let i = 0; i < kept.length; i++) out[i] = Math.round(kept[i] * gain);
   return { pcm: out, trimmed: { start, end: pcm.length - end }, gain };
@@ -55,11 +51,25 @@ export function conditionPcm(pcm: Int16Array): Conditioning {
 
 /** The RMS of the speech in `pcm`: over its 10 ms frames no more than 35 dB below the loudest; 0 for silence. */
 export function speechRms(pcm: Int16Array): number {
-  const frames = Math.floor(pcm.length / FRAME);
-  const rms = Array.from({ length: frames }, (_, f) => frameRms(pcm, f * FRAME, FRAME));
-  const loudest = Math.max(0, ...rms);
-  const speech = rms.filter((r) => r > 0 && r >= loudest * SILENCE_RATIO);
-  return speech.length === 0 ? 0 : Math.sqrt(speech.reduce((s, r) => s + r * r, 0) / speech.length);
+  const { rms, floor } = frameLevels(pcm);
+  return floor === 0 ? 0 : rmsOfSpeech(rms, floor);
+}
+
+/**
+ * Each 10 ms frame's RMS, and the level below which a frame is silence (0 when all is silence). The loudest frame is
+ * found by a loop, not by spreading into Math.max, which an hour of frames would overflow.
+ */
+function frameLevels(pcm: Int16Array): { rms: number[]; floor: number } {
+  const rms = Array.from({ length: Math.floor(pcm.length / FRAME) }, (_, f) => frameRms(pcm, f * FRAME, FRAME));
+  let loudest = 0;
+  for (const r of rms) loudest = Math.max(loudest, r);
+  return { rms, floor: loudest * SILENCE_RATIO };
+}
+
+/** The RMS over the frames at or above the silence floor. */
+function rmsOfSpeech(rms: readonly number[], floor: number): number {
+  const speech = rms.filter((r) => r >= floor);
+  return Math.sqrt(speech.reduce((s, r) => s + r * r, 0) / speech.length);
 }
 
 function frameRms(pcm: Int16Array, from: number, length: number): number {

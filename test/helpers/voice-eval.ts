@@ -167,6 +167,8 @@ export async function evaluateVoice(
 ): Promise<VoiceRow[]> {
   const decoder = new AudioDecoder({ maxSeconds: 60 });
   const limit = pLimit(lab.decoders);
+  // Intent confidences serve rescoring only.
+  const rescoring = steps.some((s) => s.meaningWeight > 0);
   const rows: VoiceRow[] = [];
   for (const setting of settings) {
     const conditions = [...new Set(steps.map((s) => s.condition))];
@@ -183,7 +185,9 @@ export async function evaluateVoice(
             const r = await lab.pool.transcribe(condition ? conditionPcm(pcm).pcm : pcm, 'en');
             const hypotheses = r.hypotheses ? [...r.hypotheses] : [{ text: r.text, logScore: 0 }];
             const confidences =
-              hypotheses.length > 1 ? await lab.planner.intentConfidences(hypotheses.map((h) => h.text)) : [];
+              rescoring && hypotheses.length > 1
+                ? await lab.planner.intentConfidences(hypotheses.map((h) => h.text))
+                : [];
             out.set(condition, {
               ms: performance.now() - t,
               hypotheses: hypotheses.map((h, i) => ({ ...h, confidence: confidences[i] ?? 0 })),

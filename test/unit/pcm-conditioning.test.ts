@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { conditionPcm } from '../../src/voice/pcm-conditioning.js';
+import { conditionPcm, speechRms } from '../../src/voice/pcm-conditioning.js';
 
 /** `seconds` of a 220 Hz tone at `amplitude`, between `silence` seconds of quiet on each side. */
 function toneBetweenSilence(seconds: number, amplitude: number, silence: number): Int16Array {
@@ -30,5 +30,12 @@ describe('PCM conditioning', () => {
   it('leaves all-silence alone and bounds the gain at 30 dB', () => {
     expect(conditionPcm(new Int16Array(16_000)).gain).toBe(1);
     expect(conditionPcm(toneBetweenSilence(1, 2, 0)).gain).toBeCloseTo(10 ** 1.5, 5);
+  });
+
+  it('takes long audio (25 minutes of frames) without overflowing the stack', () => {
+    // 25 minutes: 150,000 frames, past what spreading them into Math.max survives.
+    const long = toneBetweenSilence(1_500, 300, 0);
+    expect(conditionPcm(long).pcm.length).toBe(long.length);
+    expect(speechRms(long)).toBeCloseTo(300 / Math.SQRT2, -1);
   });
 });
