@@ -34,7 +34,7 @@ export async function waitForReplies(
   const pending = new Set(messageIds);
   const deadline = Date.now() + waitMs;
   const check = async () => {
-    const docs = await readReplies(deps.replies, [...pending]);
+    const docs = await deps.replies.getMany([...pending]);
     for (const id of messageIds) {
       const doc = docs.get(id);
       if (doc && pending.delete(id)) onReply(doc);
@@ -55,13 +55,6 @@ export async function waitForReplies(
   } finally {
     signal?.close();
   }
-}
-
-/** The stored replies of `ids`; one id is read by equality on `_id`, which stays an index lookup on every backend. */
-async function readReplies(replies: ReplyRepository, ids: string[]): Promise<Map<string, ReplyDocument>> {
-  if (ids.length !== 1) return replies.getMany(ids);
-  const doc = await replies.get(ids[0]);
-  return new Map(doc ? [[ids[0], doc]] : []);
 }
 
 /** One message's stored reply, waiting up to `waitMs` for it (see {@link waitForReplies}); null when none came. */

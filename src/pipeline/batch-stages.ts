@@ -75,9 +75,6 @@ export type Answer =
     })
   | (Answering & { kind: 'generated'; planned: PlannedJob; passageIds: readonly string[]; result: GenerationResult });
 
-/** The answers that went through planning. */
-export type PlannedAnswer = Exclude<Answer, { kind: 'rejected' }>;
-
 /** The error an answer fails its message with; undefined for a reply. */
 export function answerError(a: Answer): AvaError | undefined {
   if (a.kind === 'rejected' || a.kind === 'plan-failed') return a.error;
