@@ -349,7 +349,7 @@ export const configSchema = {
     decisive: option(
       'AVA_SEMANTIC_DECISIVE',
       z.coerce.number().min(0).max(1.01),
-      '0.5',
+      '0.55',
       "lexical confidence from which a message's words alone decide its intent; below it the meaning is consulted too",
     ),
   },

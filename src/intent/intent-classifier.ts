@@ -48,7 +48,7 @@ export interface IntentClassifierOptions {
   semantic?: SemanticExamples;
 }
 
-/** Confidence given by a keyword found in the message. */
+/** Confidence given by a keyword found in the message, before the intent's examples add theirs. */
 export const KEYWORD_CONFIDENCE = 0.7;
 /** Confidence given by a pattern matching the message. */
 export const PATTERN_CONFIDENCE = 0.95;
@@ -197,7 +197,9 @@ export class IntentClassifier {
     const slotsOf = new Map<string, Record<string, string>>();
     for (const intent of this.byName.values()) {
       if (this.keywords.get(intent.name)!.some((k) => matchesKeyword(k, lower, terms))) {
-        raise(intent.name, KEYWORD_CONFIDENCE);
+        // A keyword and the intent's examples are two pieces of evidence, combined as independent ones: "I want to
+        // return my order" names returns and also holds all of order_status's "where is my order" (only "order").
+        raise(intent.name, 1 - (1 - KEYWORD_CONFIDENCE) * (1 - (scores.get(intent.name) ?? 0)));
         named.add(intent.name);
       }
       for (const pattern of intent.patterns) {
