@@ -3,10 +3,11 @@
  * utterance (test/fixtures/voice-utterances-dev.jsonl to tune on, voice-utterances.jsonl held out; none a sentence of
  * the domain text) is spoken by espeak-ng in each voice at each speed, clean and with white noise at 10 dB SNR,
  * decoded as a worker decodes uploads and recognised by pocketsphinx with the domain model and its n-best list.
- * The rescoring weight is chosen on the dev set; the held-out set is then reported per voice with each step
- * (conditioning, rescoring by meaning) off and on, against the bound a perfect transcript reaches. Also measures the
- * decoder pool: held-out utterances per second with 1 and with 2 decoders, and the blended language model (domain
- * weights `BENCH_BLEND` on dev, the best held out). `BENCH_PARTS` (domain,blend,pool) picks the parts. Writes
+ * The noise floor's level (`BENCH_FLOORS`) and the rescoring weight are chosen on the dev set; the held-out set is
+ * then reported per voice with each step (noise floor, conditioning, rescoring by meaning) on its own and together,
+ * against the bound a perfect transcript reaches. Also measures the decoder pool (held-out utterances per second with
+ * 1 and with 2 decoders) and the blended language model (domain weights `BENCH_BLEND` on dev, the best held out),
+ * both with the default steps. `BENCH_PARTS` (domain,blend,pool) picks the parts. Writes
  * bench/results/voice-<time>.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +21,8 @@ import {
   type VoiceSteps,
 } from '../test/helpers/voice-eval.js';
 import { AudioDecoder } from '../src/voice/audio-decoder.js';
-import { conditionPcm } from '../src/voice/pcm-conditioning.js';
+import { loadConfig } from '../src/config/config.js';
+import { preparePcm } from '../src/voice/pcm-conditioning.js';
 import { machine, writeResult } from './lib/bench-utils.js';
 
 const VOICES = (process.env.BENCH_VOICES ?? 'en-us+f5,en-us+m3,en-us+klatt2,en-gb+f2,en-gb-scotland,en-029').split(',');
@@ -30,6 +32,22 @@ const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(B
 /** Which parts run: the domain model's steps, the blended model, the decoder pool. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool').split(','));
 const WEIGHTS = [0.5, 1, 2, 4, 8];
+/** Noise floor levels tried on dev, in dB below the speech (`off`: none). */
+const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')
+  .split(',')
+  .map((f) => (f === 'off' ? undefined : Number(f)));
+/** The steps a worker takes with the default configuration. */
+const DEFAULTS: VoiceSteps = (({ condition, noiseFloorDb, meaningWeight }) => ({
+  condition,
+  noiseFloorDb,
+  meaningWeight,
+}))(loadConfig({}).voice);
+const stepName = (s: VoiceSteps) =>
+  [
+    s.condition ? 'cond' : '-',
+    s.noiseFloorDb !== undefined ? `floor ${s.noiseFloorDb}` : '-',
+    s.meaningWeight > 0 ? `rescore ${s.meaningWeight}` : '-',
+  ].join(' / ');
 const settings: VoiceSetting[] = VOICES.flatMap((voice) =>
   SPEEDS.flatMap((speed) => [false, true].map((noisy) => ({ voice, speed, noisy }))),
 );
@@ -38,40 +56,52 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 const mean = (rows: VoiceRow[], key: 'wer' | 'routed' | 'rtf') => rows.reduce((s, r) => s + r[key], 0) / rows.length;
 const lab = await voiceLab(2);
 
-/** The domain model's steps: the rescoring weight tuned on dev, then the held-out set with each step off and on. */
-async function domainSteps() {
-  // Tune the weight on the dev set, with conditioning as the better of off and on.
-  const dev = voiceUtterances('dev');
-  const devSteps: VoiceSteps[] = [false, true].flatMap((condition) =>
-    [0, ...WEIGHTS].map((meaningWeight) => ({ condition, meaningWeight })),
-  );
-  const devRows = await evaluateVoice(lab, dev, settings, devSteps);
-  const devTable = devSteps.map((s) => {
-    const rows = devRows.filter((r) => r.condition === s.condition && r.meaningWeight === s.meaningWeight);
-    return { ...s, routed: mean(rows, 'routed'), wer: mean(rows, 'wer') };
+/** One row per steps: the mean over `rows` of those steps' right intent and WER. */
+function tabulate(rows: VoiceRow[], steps: readonly VoiceSteps[]) {
+  return steps.map((s) => {
+    const mine = rows.filter((r) => stepName(r) === stepName(s));
+    return { steps: stepName(s), ...s, routed: mean(mine, 'routed'), wer: mean(mine, 'wer') };
   });
+}
+
+/** The best of `table` by right intent; ties go to the first. */
+const bestOf = <T extends { routed: number }>(table: T[]): T => table.reduce((b, r) => (r.routed > b.routed ? r : b));
+
+/**
+ * The domain model's steps. On dev: the noise floor's level (without rescoring), then the rescoring weight with that
+ * floor, then conditioning with both. Held out: each step on its own, the defaults, and all three.
+ */
+async function domainSteps() {
+  const dev = voiceUtterances('dev');
+  const devSteps: VoiceSteps[] = FLOORS.flatMap((noiseFloorDb) =>
+    [0, ...WEIGHTS].map((meaningWeight) => ({ condition: false, noiseFloorDb, meaningWeight })),
+  );
+  const devTable = tabulate(await evaluateVoice(lab, dev, settings, devSteps), devSteps);
+  const floor = bestOf(devTable.filter((r) => r.meaningWeight === 0)).noiseFloorDb;
+  const weight = bestOf(devTable.filter((r) => r.noiseFloorDb === floor && r.meaningWeight > 0)).meaningWeight;
+  const conditionedSteps: VoiceSteps[] = [0, weight].map((w) => ({
+    condition: true,
+    noiseFloorDb: floor,
+    meaningWeight: w,
+  }));
+  devTable.push(...tabulate(await evaluateVoice(lab, dev, settings, conditionedSteps), conditionedSteps));
   console.log(`\ndev set: ${dev.length} utterances × ${settings.length} settings`);
-  console.table(devTable.map((r) => ({ ...r, routed: pct(r.routed), wer: pct(r.wer) })));
-  const best = devTable
-    .filter((r) => r.meaningWeight > 0)
-    .sort((a, b) => b.routed - a.routed || a.meaningWeight - b.meaningWeight)[0];
-  const weight = best.meaningWeight;
+  console.table(devTable.map((r) => ({ steps: r.steps, routed: pct(r.routed), wer: pct(r.wer) })));
 
   // The held-out set, each step off and on.
+  const none = { condition: false, noiseFloorDb: undefined, meaningWeight: 0 };
   const steps: VoiceSteps[] = [
-    { condition: false, meaningWeight: 0 },
-    { condition: true, meaningWeight: 0 },
-    { condition: false, meaningWeight: weight },
-    { condition: true, meaningWeight: weight },
+    none,
+    { ...none, noiseFloorDb: floor },
+    { ...none, meaningWeight: weight },
+    { ...none, condition: true },
+    { ...none, noiseFloorDb: floor, meaningWeight: weight },
+    { condition: true, noiseFloorDb: floor, meaningWeight: weight },
   ];
   const rows = await evaluateVoice(lab, heldOut, settings, steps);
-  const stepName = (s: VoiceSteps) =>
-    `${s.condition ? 'cond' : '-'} / ${s.meaningWeight > 0 ? `rescore ${s.meaningWeight}` : '-'}`;
   const perVoice = VOICES.flatMap((voice) =>
     steps.map((s) => {
-      const mine = rows.filter(
-        (r) => r.voice === voice && r.condition === s.condition && r.meaningWeight === s.meaningWeight,
-      );
+      const mine = rows.filter((r) => r.voice === voice && stepName(r) === stepName(s));
       const clean = mine.filter((r) => !r.noisy);
       const noisy = mine.filter((r) => r.noisy);
       return {
@@ -88,7 +118,7 @@ async function domainSteps() {
   );
   const typed = await routedFromText(lab, heldOut);
   console.log(
-    `\nheld-out: ${heldOut.length} utterances; rescoring weight ${weight} (chosen on dev); typed text routes ${pct(typed)}`,
+    `\nheld-out: ${heldOut.length} utterances; noise floor ${floor === undefined ? 'off' : `${floor} dB below the speech`} and rescoring weight ${weight} (chosen on dev); typed text routes ${pct(typed)}`,
   );
   console.table(
     perVoice.map((r) => ({
@@ -113,15 +143,15 @@ async function domainSteps() {
     summary.map((r) => ({ steps: r.steps, 'mean right intent': pct(r.meanRouted), 'worst voice': pct(r.worstVoice) })),
   );
 
-  return { dev: devTable, weight, typed, perVoice, summary, rows };
+  return { dev: devTable, floor, weight, typed, perVoice, summary, rows };
 }
 
 /**
  * The blended language model (the domain model interpolated with pocketsphinx's general one): each domain weight on
- * dev, then the best one held out, both with the defaults' other steps (no conditioning, rescoring at weight 1).
+ * dev, then the best one held out, both with the default steps.
  */
 async function blendedModel() {
-  const steps: VoiceSteps[] = [{ condition: false, meaningWeight: 1 }];
+  const steps: VoiceSteps[] = [DEFAULTS];
   const dev: Array<{ blendWeight: number; routed: number; wer: number; rtf: number }> = [];
   for (const blendWeight of BLEND_WEIGHTS) {
     const blendLab = await voiceLab(2, 10, { languageModel: 'blend', blendWeight });
@@ -129,7 +159,7 @@ async function blendedModel() {
     await blendLab.close();
     dev.push({ blendWeight, routed: mean(rows, 'routed'), wer: mean(rows, 'wer'), rtf: mean(rows, 'rtf') });
   }
-  console.log('\nblended language model, dev set (no conditioning, rescoring at weight 1):');
+  console.log(`\nblended language model, dev set (${stepName(DEFAULTS)}):`);
   console.table(dev.map((r) => ({ ...r, routed: pct(r.routed), wer: pct(r.wer), rtf: r.rtf.toFixed(3) })));
   const best = [...dev].sort((x, y) => y.routed - x.routed)[0];
   const blendLab = await voiceLab(2, 10, { languageModel: 'blend', blendWeight: best.blendWeight });
@@ -150,11 +180,11 @@ async function blendedModel() {
 async function decoderPool() {
   const decoder = new AudioDecoder({ maxSeconds: 60 });
   const audio = await Promise.all(
-    heldOut.map(
-      async (u) =>
-        conditionPcm(
-          (await decoder.decode(execFileSync('espeak-ng', ['-v', 'en-us+m3', '-s', '160', '--stdout', u.text]))).pcm,
-        ).pcm,
+    heldOut.map(async (u) =>
+      preparePcm(
+        (await decoder.decode(execFileSync('espeak-ng', ['-v', 'en-us+m3', '-s', '160', '--stdout', u.text]))).pcm,
+        DEFAULTS,
+      ),
     ),
   );
   const pool: Record<string, number> = {};

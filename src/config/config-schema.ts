@@ -450,6 +450,12 @@ export const configSchema = {
       'off',
       '`on`: voice messages are trimmed of silence and brought to -20 dBFS before recognition (off by default: on synthesised speech it did not help, see docs/voice.md)',
     ),
+    noiseFloorDb: option(
+      'AVA_ASR_NOISE_FLOOR',
+      z.union([z.literal('off'), z.coerce.number().min(10).max(90)]).transform((v) => (v === 'off' ? undefined : v)),
+      '30',
+      "a voice message's noise is raised to this many dB below its speech before recognition (seeded white noise, only what the recording lacks), so that digital silence does not mislead pocketsphinx; `off`: none",
+    ),
     whisperModel: option(
       'AVA_ASR_WHISPER_MODEL',
       z.string().min(1),

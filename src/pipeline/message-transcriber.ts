@@ -4,7 +4,7 @@ import type { UploadRepository } from '../storage/upload-repository.js';
 import type { TranscriptInfo } from '../storage/reply-document.js';
 import type { AudioDecoder } from '../voice/audio-decoder.js';
 import pLimit from 'p-limit';
-import { conditionPcm } from '../voice/pcm-conditioning.js';
+import { preparePcm, type PcmPreparation } from '../voice/pcm-conditioning.js';
 import type { SpeechRecognizer, Transcript } from '../voice/speech-recognizer.js';
 import { chooseHypothesis } from './hypothesis-choice.js';
 import type { Answer, ParsedJob, VoiceJob } from './batch-stages.js';
@@ -16,8 +16,8 @@ export interface MessageTranscriberDeps {
   /** In order of preference: the first that knows a message's language transcribes it. None: voice messages fail. */
   recognizers: readonly SpeechRecognizer[];
   log: Logger;
-  /** Level and silence conditioning before recognition (`AVA_ASR_CONDITION`). */
-  condition?: boolean;
+  /** Conditioning and the noise floor before recognition (`AVA_ASR_CONDITION`, `AVA_ASR_NOISE_FLOOR`); none without. */
+  preparation?: PcmPreparation;
   /**
    * Rescoring of an n-best list by meaning: each hypothesis's intent confidence, and its weight against the engine's
    * log score (`AVA_ASR_MEANING_WEIGHT`; see {@link chooseHypothesis}).
@@ -84,7 +84,8 @@ export class MessageTranscriber {
       throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
     const audio = await this.deps.decoder.decode(upload.bytes);
     const started = performance.now();
-    const pcm = this.deps.condition ? conditionPcm(audio.pcm).pcm : audio.pcm;
+    const { preparation } = this.deps;
+    const pcm = preparation ? preparePcm(audio.pcm, preparation) : audio.pcm;
     const heard = await recognizer.transcribe(pcm, language).catch((cause: unknown) => {
       throw cause instanceof AvaError
         ? cause

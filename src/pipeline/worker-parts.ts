@@ -199,7 +199,7 @@ function buildProcessor(
     decoder: new AudioDecoder({ maxSeconds: voice.maxSeconds }),
     recognizers: models.recognizers,
     log,
-    condition: voice.condition,
+    preparation: { condition: voice.condition, noiseFloorDb: voice.noiseFloorDb },
     parallel: voice.decoders,
     ...(voice.meaningWeight > 0
       ? { rescore: { confidences: (texts) => parts.planner.intentConfidences(texts), weight: voice.meaningWeight } }

@@ -1,6 +1,6 @@
 /**
- * Level and silence conditioning of 16 kHz mono PCM before recognition: what a phone line or a quiet microphone does
- * to speech, undone. The recogniser's acoustic model was trained on speech at a conversational level; a recording
+ * Preparing 16 kHz mono PCM for recognition: a noise floor under digital silence, and level and silence conditioning
+ * (what a phone line or a quiet microphone does to speech, undone). The recogniser's acoustic model was trained on speech at a conversational level; a recording
  * far below it (or clipped above it) is heard worse, and long silence around the words costs decoding time and gives
  * the language model room to insert words.
  */
@@ -47,6 +47,55 @@ export function conditionPcm(pcm: Int16Array): Conditioning {
   const out = new Int16Array(kept.length);
   for (let i = 0; i < kept.length; i++) out[i] = Math.round(kept[i] * gain);
   return { pcm: out, trimmed: { start, end: pcm.length - end }, gain };
+}
+
+/**
+ * Seed of the noise floor: fixed, so that the same audio is always heard the same way (a retried message, a replay).
+ */
+const NOISE_SEED = 0x5eed;
+
+/** How a worker prepares PCM for its recogniser. */
+export interface PcmPreparation {
+  /** Trim and level ({@link conditionPcm}); `AVA_ASR_CONDITION`. */
+  condition: boolean;
+  /** The noise floor, in dB below the speech ({@link addNoiseFloor}), or undefined for none; `AVA_ASR_NOISE_FLOOR`. */
+  noiseFloorDb: number | undefined;
+}
+
+/** `pcm` as the recogniser hears it: conditioned when asked, then with the noise floor under it. */
+export function preparePcm(pcm: Int16Array, how: PcmPreparation): Int16Array {
+  const conditioned = how.condition ? conditionPcm(pcm).pcm : pcm;
+  return how.noiseFloorDb === undefined ? conditioned : addNoiseFloor(conditioned, how.noiseFloorDb);
+}
+
+/**
+ * `pcm` with its noise raised to a floor `belowSpeechDb` under the speech's RMS, by seeded white noise: only as much
+ * as the recording lacks (its own noise is the RMS of its quietest tenth of frames), so a recording already that
+ * noisy is returned as it is, and so is silence. Digital silence, runs of exact zeros such as a synthesiser, a
+ * client's voice-activity gate or a muted line writes, is nothing a microphone records, and pocketsphinx hears the
+ * speech around it much worse (measured in docs/voice.md; turning its own noise removal off does not help).
+ */
+export function addNoiseFloor(pcm: Int16Array, belowSpeechDb: number): Int16Array {
+  const { rms, floor } = frameLevels(pcm);
+  if (floor === 0) return pcm;
+  const target = rmsOfSpeech(rms, floor) / 10 ** (belowSpeechDb / 20);
+  const quietest = [...rms].sort((a, b) => a - b).slice(0, Math.max(1, Math.floor(rms.length / 10)));
+  const own = Math.sqrt(quietest.reduce((s, r) => s + r * r, 0) / quietest.length);
+  const sigma = Math.sqrt(Math.max(0, target * target - own * own));
+  return sigma > 0 ? mixNoise(pcm, sigma, NOISE_SEED) : pcm;
+}
+
+/** `pcm` plus seeded white Gaussian noise of RMS `sigma` (in sample units), clipped to 16 bits: a new array. */
+export function mixNoise(pcm: Int16Array, sigma: number, seed: number): Int16Array {
+  let state = seed >>> 0 || 1;
+  // A linear congruential generator (Numerical Recipes' constants), then Box-Muller: reproducible from the seed.
+  const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const out = new Int16Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) {
+    const gauss = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+    out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] + sigma * gauss)));
+  }
+  return out;
 }
 
 /** The RMS of the speech in `pcm`: over its 10 ms frames no more than 35 dB below the loudest; 0 for silence. */

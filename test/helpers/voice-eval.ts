@@ -14,7 +14,7 @@ import { domainSentences } from '../../src/pipeline/domain-sentences.js';
 import type { KnowledgeEntry } from '../../src/storage/knowledge-entry.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
 import { sentenceWords } from '../../src/voice/domain-language-model.js';
-import { conditionPcm, speechRms } from '../../src/voice/pcm-conditioning.js';
+import { mixNoise, preparePcm, speechRms, type PcmPreparation } from '../../src/voice/pcm-conditioning.js';
 import { PocketsphinxRecognizer, type LanguageModelChoice } from '../../src/voice/pocketsphinx-recognizer.js';
 import { RecognizerPool } from '../../src/voice/recognizer-pool.js';
 import { ROOT } from './paths.js';
@@ -33,9 +33,13 @@ export interface VoiceSetting {
   noisy: boolean;
 }
 
-/** Which optional steps recognition takes: level and silence conditioning, and rescoring by meaning (weight; 0: off). */
+/**
+ * Which optional steps recognition takes: level and silence conditioning, the noise floor (dBFS; undefined: none),
+ * and rescoring by meaning (weight; 0: off).
+ */
 export interface VoiceSteps {
   condition: boolean;
+  noiseFloorDb: number | undefined;
   meaningWeight: number;
 }
 
@@ -86,15 +90,7 @@ export function wordErrors(ref: readonly string[], hyp: readonly string[]): numb
 
 /** `pcm` with seeded white noise mixed in at `snrDb` below the speech's RMS. */
 export function withNoise(pcm: Int16Array, snrDb: number, seed: number): Int16Array {
-  const sigma = speechRms(pcm) / 10 ** (snrDb / 20);
-  let state = seed >>> 0 || 1;
-  const uniform = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
-  const out = new Int16Array(pcm.length);
-  for (let i = 0; i < pcm.length; i++) {
-    const gauss = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-    out[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i] + sigma * gauss)));
-  }
-  return out;
+  return mixNoise(pcm, speechRms(pcm) / 10 ** (snrDb / 20), seed);
 }
 
 /** What recognises and routes: pocketsphinx decoders with the domain model, and the worker's reply planner. */
@@ -156,7 +152,7 @@ export type VoiceLab = Awaited<ReturnType<typeof voiceLab>>;
 
 /**
  * Speaks each utterance in each setting with espeak-ng, decodes it as a worker decodes uploads, and recognises it once
- * per conditioning choice of `steps` (with its n-best list), then applies each step's rescoring weight to that list:
+ * per preparation of `steps` (conditioning, noise floor) (with its n-best list), then applies each step's rescoring weight to that list:
  * one row per setting and steps. Utterances are decoded on the lab's decoders in parallel.
  */
 export async function evaluateVoice(
@@ -171,24 +167,25 @@ export async function evaluateVoice(
   const rescoring = steps.some((s) => s.meaningWeight > 0);
   const rows: VoiceRow[] = [];
   for (const setting of settings) {
-    const conditions = [...new Set(steps.map((s) => s.condition))];
-    // Per utterance and conditioning choice: its audio length, the recognition time and the hypotheses.
+    // Each distinct preparation is decoded once; the steps that differ only in their rescoring weight share it.
+    const preparations = new Map<string, PcmPreparation>(steps.map((s) => [preparationKey(s), s]));
+    // Per utterance and preparation: its audio length, the recognition time and the hypotheses.
     const heard = await Promise.all(
       utterances.map((u, k) =>
         limit(async () => {
           const wav = execFileSync('espeak-ng', ['-v', setting.voice, '-s', String(setting.speed), '--stdout', u.text]);
           const audio = await decoder.decode(wav);
           const pcm = setting.noisy ? withNoise(audio.pcm, 10, k + 1) : audio.pcm;
-          const out = new Map<boolean, { ms: number; hypotheses: Array<{ text: string; logScore: number }> }>();
-          for (const condition of conditions) {
+          const out = new Map<string, { ms: number; hypotheses: Array<{ text: string; logScore: number }> }>();
+          for (const [key, how] of preparations) {
             const t = performance.now();
-            const r = await lab.pool.transcribe(condition ? conditionPcm(pcm).pcm : pcm, 'en');
+            const r = await lab.pool.transcribe(preparePcm(pcm, how), 'en');
             const hypotheses = r.hypotheses ? [...r.hypotheses] : [{ text: r.text, logScore: 0 }];
             const confidences =
               rescoring && hypotheses.length > 1
                 ? await lab.planner.intentConfidences(hypotheses.map((h) => h.text))
                 : [];
-            out.set(condition, {
+            out.set(key, {
               ms: performance.now() - t,
               hypotheses: hypotheses.map((h, i) => ({ ...h, confidence: confidences[i] ?? 0 })),
             });
@@ -211,7 +208,7 @@ export async function evaluateVoice(
       };
       let [errors, ms, seconds] = [0, 0, 0];
       for (const h of heard) {
-        const r = h.out.get(step.condition)!;
+        const r = h.out.get(preparationKey(step))!;
         const hyps = r.hypotheses as Array<{ text: string; logScore: number; confidence: number }>;
         const text =
           hyps[
@@ -236,6 +233,10 @@ export async function evaluateVoice(
     }
   }
   return rows;
+}
+
+function preparationKey(s: PcmPreparation): string {
+  return `${s.condition}/${s.noiseFloorDb ?? 'none'}`;
 }
 
 /** The share of utterances routed right from their own text: what a perfect transcript reaches. */

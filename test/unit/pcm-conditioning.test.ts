@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { conditionPcm, speechRms } from '../../src/voice/pcm-conditioning.js';
+import { addNoiseFloor, conditionPcm, preparePcm, speechRms } from '../../src/voice/pcm-conditioning.js';
 
 /** `seconds` of a 220 Hz tone at `amplitude`, between `silence` seconds of quiet on each side. */
 function toneBetweenSilence(seconds: number, amplitude: number, silence: number): Int16Array {
@@ -37,5 +37,31 @@ describe('PCM conditioning', () => {
     const long = toneBetweenSilence(1_500, 300, 0);
     expect(conditionPcm(long).pcm.length).toBe(long.length);
     expect(speechRms(long)).toBeCloseTo(300 / Math.SQRT2, -1);
+  });
+
+  it('raises digital silence to a seeded noise floor below the speech, the same every time', () => {
+    const tone = toneBetweenSilence(1, 3_000, 1);
+    const floored = addNoiseFloor(tone, 30);
+    expect(tone.slice(0, 16_000).every((x) => x === 0)).toBe(true);
+    // The silence before the tone now holds noise 30 dB below the tone's RMS.
+    expect(20 * Math.log10(rms(tone.subarray(16_000, 32_000)) / rms(floored.subarray(0, 16_000)))).toBeCloseTo(30, 0);
+    // The same audio is heard the same way: a retried message gets the same transcript.
+    expect(addNoiseFloor(tone, 30)).toEqual(floored);
+  });
+
+  it('adds only the noise a recording lacks: none to a noisy one, none to silence', () => {
+    const tone = toneBetweenSilence(1, 3_000, 1);
+    const noisy = addNoiseFloor(tone, 20);
+    expect(addNoiseFloor(noisy, 30)).toBe(noisy);
+    const silence = new Int16Array(16_000);
+    expect(addNoiseFloor(silence, 30)).toBe(silence);
+  });
+
+  it('prepares PCM as asked: conditioned, then with the floor under it, or untouched', () => {
+    const pcm = toneBetweenSilence(1, 300, 1);
+    expect(preparePcm(pcm, { condition: false, noiseFloorDb: undefined })).toBe(pcm);
+    const prepared = preparePcm(pcm, { condition: true, noiseFloorDb: 30 });
+    expect(prepared).toEqual(addNoiseFloor(conditionPcm(pcm).pcm, 30));
+    expect(prepared.length).toBe(16_000 + 2 * 3_200);
   });
 });
