@@ -32,7 +32,7 @@ const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(B
 /** Which parts run: the domain model's steps, the blended model, the decoder pool. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool').split(','));
 const WEIGHTS = [0.5, 1, 2, 4, 8];
-/** Noise floor levels tried on dev, in dB below the speech (`off`: none). */
+/** Noise floor levels tried on dev, in dB below the speech (`off`: none): least noise first, so ties go to less. */
 const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')
   .split(',')
   .map((f) => (f === 'off' ? undefined : Number(f)));

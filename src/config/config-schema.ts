@@ -441,7 +441,7 @@ export const configSchema = {
     meaningWeight: option(
       'AVA_ASR_MEANING_WEIGHT',
       z.coerce.number().min(0).max(100),
-      '1',
+      '0.5',
       "rescoring by meaning: the weight of a hypothesis's intent confidence against pocketsphinx's log score (0: the engine's best always)",
     ),
     condition: option(
@@ -453,7 +453,7 @@ export const configSchema = {
     noiseFloorDb: option(
       'AVA_ASR_NOISE_FLOOR',
       z.union([z.literal('off'), z.coerce.number().min(10).max(90)]).transform((v) => (v === 'off' ? undefined : v)),
-      '30',
+      '35',
       "a voice message's noise is raised to this many dB below its speech before recognition (seeded white noise, only what the recording lacks), so that digital silence does not mislead pocketsphinx; `off`: none",
     ),
     whisperModel: option(

@@ -28,6 +28,13 @@ describe('config', () => {
     expect(c.storage.url).toContain('tls=true');
   });
 
+  it('reads the noise floor as dB below the speech, or off', () => {
+    expect(loadConfig({}).voice.noiseFloorDb).toBe(35);
+    expect(loadConfig({ AVA_ASR_NOISE_FLOOR: '40' }).voice.noiseFloorDb).toBe(40);
+    expect(loadConfig({ AVA_ASR_NOISE_FLOOR: 'off' }).voice.noiseFloorDb).toBeUndefined();
+    expect(() => loadConfig({ AVA_ASR_NOISE_FLOOR: '-60' })).toThrow(/AVA_ASR_NOISE_FLOOR="-60"/);
+  });
+
   it('fails fast naming every bad variable, with a hint', () => {
     let err: unknown;
     try {
