@@ -1,8 +1,8 @@
 /**
  * Preparing 16 kHz mono PCM for recognition: a noise floor under digital silence, and level and silence conditioning
- * (what a phone line or a quiet microphone does to speech, undone). The recogniser's acoustic model was trained on speech at a conversational level; a recording
- * far below it (or clipped above it) is heard worse, and long silence around the words costs decoding time and gives
- * the language model room to insert words.
+ * (what a phone line or a quiet microphone does to speech, undone). The recogniser's acoustic model was trained on
+ * speech at a conversational level; a recording far below it (or clipped above it) is heard worse, and long silence
+ * around the words costs decoding time and gives the language model room to insert words.
  */
 
 /** Frame length for the energy measure: 10 ms at 16 kHz. */

@@ -34,7 +34,7 @@ export interface VoiceSetting {
 }
 
 /**
- * Which optional steps recognition takes: level and silence conditioning, the noise floor (dBFS; undefined: none),
+ * Which optional steps recognition takes: level and silence conditioning, the noise floor (dB below the speech; undefined: none),
  * and rescoring by meaning (weight; 0: off).
  */
 export interface VoiceSteps {
