@@ -6,8 +6,9 @@
  * The noise floor's level (`BENCH_FLOORS`) and the rescoring weight are chosen on the dev set; the held-out set is
  * then reported per voice with each step (noise floor, conditioning, rescoring by meaning) on its own and together,
  * against the bound a perfect transcript reaches. Also measures the decoder pool (held-out utterances per second with
- * 1 and with 2 decoders) and the blended language model (domain weights `BENCH_BLEND` on dev, the best held out),
- * both with the default steps. `BENCH_PARTS` (domain,blend,pool) picks the parts. Writes
+ * 1 and with 2 decoders), the worker's transcription stage over uploads in the database (starting the services)
+ * with 1 and with 2 decoders, and the blended language model (domain weights `BENCH_BLEND` on dev, the best held
+ * out), all with the default steps. `BENCH_PARTS` (domain,blend,pool,stage) picks the parts. Writes
  * bench/results/voice-<time>.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,14 +24,20 @@ import {
 import { AudioDecoder } from '../src/voice/audio-decoder.js';
 import { loadConfig } from '../src/config/config.js';
 import { preparePcm } from '../src/voice/pcm-conditioning.js';
+import type { VoiceMessage } from '../src/contract/message-contract.js';
+import { MessageTranscriber } from '../src/pipeline/message-transcriber.js';
+import type { VoiceJob } from '../src/pipeline/batch-stages.js';
+import { Database } from '../src/storage/database.js';
+import { UploadRepository } from '../src/storage/upload-repository.js';
+import { cleanup, silentLog } from '../test/helpers/services.js';
 import { machine, writeResult } from './lib/bench-utils.js';
 
 const VOICES = (process.env.BENCH_VOICES ?? 'en-us+f5,en-us+m3,en-us+klatt2,en-gb+f2,en-gb-scotland,en-029').split(',');
 const SPEEDS = (process.env.BENCH_SPEEDS ?? '140,180').split(',').map(Number);
 /** The blended language model's domain weights tried on dev (`AVA_ASR_LANGUAGE_MODEL=blend`). */
 const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(Boolean).map(Number);
-/** Which parts run: the domain model's steps, the blended model, the decoder pool. */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool').split(','));
+/** Which parts run: the domain model's steps, the blended model, the decoder pool, the worker's transcription stage. */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool,stage').split(','));
 const WEIGHTS = [0.5, 1, 2, 4, 8];
 /** Noise floor levels tried on dev, in dB below the speech (`off`: none): least noise first, so ties go to less. */
 const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')
@@ -204,10 +211,73 @@ async function decoderPool() {
   return pool;
 }
 
+/**
+ * The transcription stage as a worker runs it, with 1 and with 2 decoders at once: the held-out utterances (`en-us+m3`,
+ * 160 words a minute) stored as uploads in the database (GridFS), then read back, decoded by ffmpeg, prepared,
+ * recognised and rescored by the worker's `MessageTranscriber`, one batch of 36 voice messages.
+ */
+async function transcriptionStage() {
+  execFileSync('bash', ['scripts/services.sh', 'up'], { stdio: 'inherit' });
+  const config = loadConfig({ AVA_DB_NAME: `bench_voice_${Date.now()}` });
+  const database = await Database.connect(config.storage.url, config.storage.dbName);
+  try {
+    const uploads = new UploadRepository(database);
+    const jobs: VoiceJob[] = [];
+    for (const [i, u] of heldOut.entries()) {
+      const key = `voice-${i}`;
+      const wav = execFileSync('espeak-ng', ['-v', 'en-us+m3', '-s', '160', '--stdout', u.text]);
+      const fileId = await uploads.put(wav, { contentType: 'audio/wav', messageId: key });
+      const message = {
+        v: 1,
+        messageId: key,
+        conversationId: 'bench',
+        userId: 'bench',
+        audio: { fileId, language: 'en' },
+      };
+      jobs.push({
+        job: {
+          id: key,
+          data: message,
+          timestamp: Date.now(),
+          attemptsMade: 0,
+          stalledCounter: 0,
+          queueQualifiedName: '',
+        },
+        key,
+        message: message as VoiceMessage,
+      });
+    }
+    const stage: Record<string, number> = {};
+    for (const parallel of [1, 2]) {
+      const transcriber = new MessageTranscriber({
+        uploads,
+        decoder: new AudioDecoder({ maxSeconds: 60 }),
+        recognizers: [lab.pool],
+        log: silentLog,
+        preparation: DEFAULTS,
+        rescore: { confidences: (texts) => lab.planner.intentConfidences(texts), weight: DEFAULTS.meaningWeight },
+        parallel,
+      });
+      const t = performance.now();
+      const { heard, failed } = await transcriber.transcribeAll(jobs);
+      if (failed.length > 0 || heard.length !== jobs.length) throw new Error(`${failed.length} voice messages failed`);
+      stage[`${parallel} decoder${parallel > 1 ? 's' : ''}`] = jobs.length / ((performance.now() - t) / 1000);
+    }
+    console.log(
+      `\ntranscription stage, voice messages/s: ${JSON.stringify(stage)}; 2/1 = ${(stage['2 decoders'] / stage['1 decoder']).toFixed(2)}`,
+    );
+    return stage;
+  } finally {
+    await database.close();
+    await cleanup(config);
+  }
+}
+
 const heldOut = voiceUtterances('held-out');
 const domain = PARTS.has('domain') ? await domainSteps() : undefined;
 const blend = PARTS.has('blend') && BLEND_WEIGHTS.length > 0 ? await blendedModel() : undefined;
 const pool = PARTS.has('pool') ? await decoderPool() : undefined;
+const stage = PARTS.has('stage') ? await transcriptionStage() : undefined;
 await lab.close();
 
 const file = await writeResult('voice', {
@@ -222,5 +292,6 @@ const file = await writeResult('voice', {
   domain,
   blend,
   pool,
+  stage,
 });
 console.log(`results: ${file}`);
