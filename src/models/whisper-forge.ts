@@ -104,22 +104,16 @@ async function writeGraphs(tmp: string, dims: WhisperDims, seed: number): Promis
     return rng.fill(out, 0.02);
   };
   await mkdir(path.join(tmp, 'onnx'));
-  await writeFile(
-    path.join(tmp, 'onnx', 'encoder_model.onnx'),
-    buildWhisperEncoder(dims, weights).encode({
-      opset: WHISPER_OPSET,
-      producer: 'ava-model-forge',
-      graphName: 'whisper-encoder',
-    }),
-  );
-  await writeFile(
-    path.join(tmp, 'onnx', 'decoder_model_merged.onnx'),
-    buildWhisperDecoder(dims, weights).encode({
-      opset: WHISPER_OPSET,
-      producer: 'ava-model-forge',
-      graphName: 'whisper-decoder',
-    }),
-  );
+  // One graph at a time, encoder first: the seeded weights are drawn in this order.
+  const graphs = [
+    { file: 'encoder_model.onnx', graphName: 'whisper-encoder', build: buildWhisperEncoder },
+    { file: 'decoder_model_merged.onnx', graphName: 'whisper-decoder', build: buildWhisperDecoder },
+  ];
+  for (const { file, graphName, build } of graphs)
+    await writeFile(
+      path.join(tmp, 'onnx', file),
+      build(dims, weights).encode({ opset: WHISPER_OPSET, producer: 'ava-model-forge', graphName }),
+    );
 }
 
 /** config.json, generation_config.json and preprocessor_config.json, as a real English-only export has them. */
