@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { ModelLoadError } from '../errors/errors.js';
+import { bfloatToFloat, halfToFloat } from './half-float.js';
 
 /** One tensor's entry in a safetensors header. */
 interface TensorEntry {
@@ -100,8 +101,8 @@ export class SafetensorsFile {
       throw new ModelLoadError(`weights ${this.file} end early (${this.size} bytes) inside tensor ${name}`);
     const out = new Float32Array(count);
     if (e.dtype === 'F32') for (let i = 0; i < count; i++) out[i] = bytes.readFloatLE(i * 4);
-    else if (e.dtype === 'BF16') for (let i = 0; i < count; i++) out[i] = bf16(bytes.readUInt16LE(i * 2));
-    else for (let i = 0; i < count; i++) out[i] = f16(bytes.readUInt16LE(i * 2));
+    else if (e.dtype === 'BF16') for (let i = 0; i < count; i++) out[i] = bfloatToFloat(bytes.readUInt16LE(i * 2));
+    else for (let i = 0; i < count; i++) out[i] = halfToFloat(bytes.readUInt16LE(i * 2));
     return out;
   }
 
@@ -109,22 +110,4 @@ export class SafetensorsFile {
   async close(): Promise<void> {
     await this.handle.close();
   }
-}
-
-const scratch = new DataView(new ArrayBuffer(4));
-
-/** bfloat16 is the top half of a float32. */
-function bf16(bits: number): number {
-  scratch.setUint32(0, bits << 16);
-  return scratch.getFloat32(0);
-}
-
-/** IEEE half precision: sign, 5-bit exponent, 10-bit mantissa. */
-function f16(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 0x1f) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
