@@ -14,7 +14,7 @@ import { pipeline, env, type Tensor, type TextGenerationPipeline } from '@huggin
 import { EngineGenerator } from '../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../src/generation/pipeline-generator.js';
 import type { GenerationOutput } from '../src/generation/text-generator.js';
-import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../src/inference/decoder-engine.js';
 import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
 import { benchPrompts } from './lib/bench-prompts.js';
 import { timeDecodeSteps } from './lib/decode-steps.js';
@@ -83,7 +83,7 @@ const peakBefore = await measureMatMulPeak(shapes, THREADS);
 process.stderr.write('measuring decode steps…\n');
 /** Decode-step throughput of one engine precision: median tok/s per batch size and the 10th–90th percentile. */
 async function measureDecode(precision: 'fp32' | 'int8') {
-  const raw = await Gpt2Engine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 64 * 256, precision });
+  const raw = await DecoderEngine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 64 * 256, precision });
   const steps: Record<string, number> = {};
   const spread: Record<string, string> = {};
   for (const B of [1, 8, 16, 32, 64]) {

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
-import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../src/inference/decoder-engine.js';
 import { cacheAttention } from '../src/models/gpt2-attention.js';
 import { ElemType, OnnxGraphBuilder } from '../src/models/onnx-graph-builder.js';
 import { ensureForged, machine, quantile, writeResult } from './lib/bench-utils.js';
@@ -26,7 +26,7 @@ const C = H * D;
 const dir = await ensureForged(process.env.BENCH_PRESET || 'gpt2');
 const decode: Array<Record<string, string | number>> = [];
 for (const precision of ['fp32', 'int8'] as const) {
-  const engine = await Gpt2Engine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8 * 1024 + 64, precision });
+  const engine = await DecoderEngine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8 * 1024 + 64, precision });
   for (const B of BATCHES) {
     for (const L of LENGTHS) {
       for (let h = 1; h <= B; h++)

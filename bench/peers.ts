@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EngineGenerator } from '../src/generation/engine-generator.js';
 import { TextTokenizer } from '../src/generation/text-tokenizer.js';
-import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../src/inference/decoder-engine.js';
 import { compareGreedy, greedyPath } from '../test/helpers/greedy-agreement.js';
 import { benchPrompts } from './lib/bench-prompts.js';
 import { BENCH_MODELS_DIR, ensureForged, machine, quantile, withPeakRss, writeResult } from './lib/bench-utils.js';
@@ -140,7 +140,7 @@ async function engine(precision: 'fp32' | 'int8'): Promise<PeerRun> {
 
 // Right answers first: the first greedy token of every prompt, engine fp32 against CTranslate2 float32.
 const reference = ct2('float32', 64);
-const paths = await Gpt2Engine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 4096 });
+const paths = await DecoderEngine.load(dir, { intraOpThreads: THREADS, maxCachedTokens: 4096 });
 let agree = 0;
 let knifeEdges = 0;
 const mismatches: number[] = [];

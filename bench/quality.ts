@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { TextTokenizer } from '../src/generation/text-tokenizer.js';
-import { Gpt2Engine } from '../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../src/inference/decoder-engine.js';
 import {
   AgreementMeter,
   argmax,
@@ -77,8 +77,8 @@ const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'))
 const dims = [config.n_layer, config.n_head, config.n_embd / config.n_head] as const;
 
 const tokenizer = await TextTokenizer.load(dir);
-const fp32 = await Gpt2Engine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8192 });
-const int8 = await Gpt2Engine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8192, precision: 'int8' });
+const fp32 = await DecoderEngine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8192 });
+const int8 = await DecoderEngine.load(dir, { intraOpThreads: 2, maxCachedTokens: 8192, precision: 'int8' });
 const reference = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'), { intraOpNumThreads: 2 });
 const dynamic = await ort.InferenceSession.create(quantized, { intraOpNumThreads: 2 });
 const engineMeter = new AgreementMeter();

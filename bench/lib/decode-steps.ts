@@ -1,10 +1,10 @@
-import type { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import type { DecoderEngine } from '../../src/inference/decoder-engine.js';
 
 /**
  * Times `steps` decode steps of an engine whose live sequences are handles 1..`rows`, each step alone, after one
  * untimed step (every sequence is fed the same token). Returns the milliseconds of each step.
  */
-export async function timeDecodeSteps(engine: Gpt2Engine, rows: number, steps: number): Promise<number[]> {
+export async function timeDecodeSteps(engine: DecoderEngine, rows: number, steps: number): Promise<number[]> {
   const tokens = new Map(Array.from({ length: rows }, (_, k) => [k + 1, 262] as [number, number]));
   await engine.decode(tokens);
   const ms: number[] = [];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { GenerationError, ModelLoadError } from '../errors/errors.js';
-import { Gpt2Engine } from '../inference/gpt2-engine.js';
+import { DecoderEngine } from '../inference/decoder-engine.js';
 import type { ExecutionProvider } from '../inference/onnx-session.js';
 import type { WeightPrecision } from '../models/gpt2-graph.js';
 import type { Int8KernelSetting } from '../inference/int8-kernel.js';
@@ -44,7 +44,7 @@ export class EngineGenerator implements TextGenerator {
   private constructor(
     readonly model: { readonly id: string; readonly revision: string },
     readonly tokenizer: TextTokenizer,
-    private readonly engine: Gpt2Engine,
+    private readonly engine: DecoderEngine,
     /** The scheduler, exposed for back-pressure and statistics. */
     readonly batcher: ContinuousBatcher,
   ) {}
@@ -54,7 +54,7 @@ export class EngineGenerator implements TextGenerator {
     const dir = path.resolve(opts.dir);
     try {
       const tokenizer = opts.tokenizer ?? (await TextTokenizer.load(dir));
-      const engine = await Gpt2Engine.load(dir, {
+      const engine = await DecoderEngine.load(dir, {
         executionProvider: opts.executionProvider,
         intraOpThreads: opts.intraOpThreads,
         cacheDir: opts.cacheDir,

@@ -13,7 +13,7 @@ export class TextTokenizer {
     private readonly inner: PreTrainedTokenizer,
     /** The end-of-text token, which ends a generation. */
     readonly eosTokenId: number,
-    /** The model's window in tokens (`n_positions` of its `config.json`). */
+    /** The model's window in tokens (`n_positions` or `max_position_embeddings` of its `config.json`). */
     readonly window: number,
   ) {}
 
@@ -26,9 +26,14 @@ export class TextTokenizer {
         eos_token_id?: number;
         n_positions?: number;
         n_ctx?: number;
+        max_position_embeddings?: number;
       };
       const inner = await AutoTokenizer.from_pretrained(folder, { local_files_only: true });
-      return new TextTokenizer(inner, config.eos_token_id ?? 50256, config.n_positions ?? config.n_ctx ?? 1024);
+      return new TextTokenizer(
+        inner,
+        config.eos_token_id ?? 50256,
+        config.n_positions ?? config.n_ctx ?? config.max_position_embeddings ?? 1024,
+      );
     } catch (cause) {
       throw new ModelLoadError(`loading the tokenizer from ${folder} failed: ${(cause as Error).message}`, { cause });
     }

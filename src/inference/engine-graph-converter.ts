@@ -9,6 +9,9 @@ import { modelRevision } from '../models/model-revision.js';
 import { cachedFile } from '../models/folder-files.js';
 import { ExportWeights } from './export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
+import { buildLlamaGraph, LLAMA_OPSET } from '../models/llama-graph.js';
+import type { LlamaShape } from '../models/llama-shape.js';
+import { llamaShapeFromConfig } from '../models/llama-weights.js';
 
 const { onnx } = onnxProto;
 
@@ -16,22 +19,61 @@ const { onnx } = onnxProto;
 const ENGINE_GRAPH_VERSION = 2;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
 const INT8_GRAPH_VERSION = 7;
+/** Bumped whenever the Llama engine graph changes. */
+const LLAMA_GRAPH_VERSION = 1;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'ava', 'engine');
 }
 
-/** Architecture read from a model's `config.json`. */
-export async function readArchitecture(modelDir: string): Promise<ModelPreset> {
+/** A decoder-only model's architecture, by family: what the engine graph is built from. */
+export type DecoderArchitecture = { family: 'gpt2'; preset: ModelPreset } | { family: 'llama'; shape: LlamaShape };
+
+/** What the engine needs of any family: layers, the cached (key/value) heads, head size, vocabulary and window. */
+export interface EngineShape {
+  nLayer: number;
+  nKvHead: number;
+  headDim: number;
+  vocabSize: number;
+  window: number;
+}
+
+/** The engine's view of an architecture. */
+export function engineShapeOf(arch: DecoderArchitecture): EngineShape {
+  if (arch.family === 'llama') {
+    const s = arch.shape;
+    return { nLayer: s.nLayer, nKvHead: s.nKvHead, headDim: s.headDim, vocabSize: s.vocabSize, window: s.window };
+  }
+  const p = arch.preset;
+  return {
+    nLayer: p.nLayer,
+    nKvHead: p.nHead,
+    headDim: p.nEmbd / p.nHead,
+    vocabSize: p.vocabSize,
+    window: p.nPositions,
+  };
+}
+
+/** Architecture read from a model's `config.json`: GPT-2, or the Llama family (llama, qwen2). */
+export async function readArchitecture(modelDir: string): Promise<DecoderArchitecture> {
   const c = JSON.parse(await readFile(path.join(modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  if (c.model_type === 'llama' || c.model_type === 'qwen2')
+    return { family: 'llama', shape: llamaShapeFromConfig(c, path.basename(modelDir), modelDir) };
+  return { family: 'gpt2', preset: readGpt2Preset(c, modelDir) };
+}
+
+/** A GPT-2 `config.json` as a preset. */
+export function readGpt2Preset(c: Record<string, unknown>, modelDir: string): ModelPreset {
   const num = (k: string) => {
     if (typeof c[k] !== 'number')
       throw new ModelLoadError(`${modelDir}/config.json has no numeric ${k}; is this a GPT-2 model?`);
     return c[k] as number;
   };
   if (c.model_type !== 'gpt2')
-    throw new ModelLoadError(`${modelDir}/config.json: model_type is ${JSON.stringify(c.model_type)}, expected "gpt2"`);
+    throw new ModelLoadError(
+      `${modelDir}/config.json: model_type is ${JSON.stringify(c.model_type)}, expected "gpt2", "llama" or "qwen2"`,
+    );
   return {
     name: path.basename(modelDir),
     nLayer: num('n_layer'),
@@ -60,8 +102,10 @@ export async function ensureEngineGraph(
   formulation: Int8Formulation = 'u8u8',
 ): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
+  const { family } = await readArchitecture(modelDir);
   const form = precision === 'fp32' ? '' : `-${precision}-${formulation}.${INT8_GRAPH_VERSION}`;
-  const target = path.join(cacheDir, `gpt2-${revision}-v${ENGINE_GRAPH_VERSION}${form}.onnx`);
+  const version = family === 'gpt2' ? ENGINE_GRAPH_VERSION : LLAMA_GRAPH_VERSION;
+  const target = path.join(cacheDir, `${family}-${revision}-v${version}${form}.onnx`);
   await cachedFile(
     target,
     () => convertToEngineGraph(modelDir, precision, formulation),
@@ -85,27 +129,27 @@ export async function convertToEngineGraph(
     throw new ModelLoadError(`${source} is not a readable ONNX model: ${(cause as Error).message}`, { cause });
   }
   const weights = new ExportWeights(model, source);
-  checkTiedHead(weights, arch, source);
-  const graph = buildGpt2Graph(
-    arch,
-    (name, shape) => {
-      const data = weights.get(name);
-      if (!data)
-        throw new ModelLoadError(
-          `${source} has no weight named ${name}; only GPT-2 exports that keep Hugging Face weight names can be converted`,
-        );
-      const want = shape.reduce((a, b) => a * b, 1);
-      if (data.length !== want)
-        throw new ModelLoadError(
-          `${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`,
-        );
-      return data;
-    },
-    'engine',
-    precision,
-    formulation,
-  );
-  return graph.encode({ opset: GPT2_OPSET, producer: 'ava-engine-converter', graphName: `${arch.name}-engine` });
+  const named = (name: string, shape: number[]) => {
+    const data = weights.get(name);
+    if (!data)
+      throw new ModelLoadError(
+        `${source} has no weight named ${name}; only exports that keep Hugging Face weight names can be converted`,
+      );
+    const want = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== want)
+      throw new ModelLoadError(
+        `${source}: weight ${name} has ${data.length} values, expected ${want} (shape ${shape.join('×')})`,
+      );
+    return data;
+  };
+  const producer = { producer: 'ava-engine-converter' };
+  if (arch.family === 'llama') {
+    const graph = buildLlamaGraph(arch.shape, named, 'engine', precision, formulation);
+    return graph.encode({ opset: LLAMA_OPSET, ...producer, graphName: `${arch.shape.name}-engine` });
+  }
+  checkTiedHead(weights, arch.preset, source);
+  const graph = buildGpt2Graph(arch.preset, named, 'engine', precision, formulation);
+  return graph.encode({ opset: GPT2_OPSET, ...producer, graphName: `${arch.preset.name}-engine` });
 }
 
 /**

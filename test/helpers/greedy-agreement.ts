@@ -1,4 +1,4 @@
-import type { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import type { DecoderEngine } from '../../src/inference/decoder-engine.js';
 
 /** A greedy continuation, token by token, with the gap between the two largest logits at each step. */
 export interface GreedyPath {
@@ -32,7 +32,7 @@ function topTwo(logits: ArrayLike<number>): { best: number; margin: number } {
 
 /** The engine's greedy path after `prompt`: `steps` tokens (fewer when it ends at `eos`) and their margins. */
 export async function greedyPath(
-  engine: Gpt2Engine,
+  engine: DecoderEngine,
   prompt: readonly number[],
   steps: number,
   eos?: number,

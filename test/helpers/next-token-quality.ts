@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import type { DecoderEngine } from '../../src/inference/decoder-engine.js';
 
 /** How close a model's next-token distributions come to a reference's over the same teacher-forced tokens. */
 export interface Agreement {
@@ -48,7 +48,7 @@ export class AgreementMeter {
 }
 
 /** The engine's greedy continuation of `prompt` (`steps` tokens). */
-export async function greedyContinuation(engine: Gpt2Engine, prompt: number[], steps: number): Promise<number[]> {
+export async function greedyContinuation(engine: DecoderEngine, prompt: number[], steps: number): Promise<number[]> {
   const out: number[] = [];
   let logits = (await engine.prefill([{ handle: 1, tokens: prompt, slots: prompt.length + steps + 1 }]))[0];
   for (let s = 0; s < steps; s++) {
@@ -61,7 +61,7 @@ export async function greedyContinuation(engine: Gpt2Engine, prompt: number[], s
 
 /** The engine's next-token logits after the prompt and after each token of `continuation`. */
 export async function engineTeacherForced(
-  engine: Gpt2Engine,
+  engine: DecoderEngine,
   prompt: number[],
   continuation: number[],
 ): Promise<Float32Array[]> {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
-import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 
@@ -69,7 +69,7 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     expect(together.map((t) => t.text)).toEqual(alone.map((a) => a.text));
     // Against transformers.js: the same model through another graph, so the texts are compared step by step up to
     // any step whose top two logits lie within float noise (where either may pick either token with no bug).
-    const paths = await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096 });
+    const paths = await DecoderEngine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096 });
     const eos = engine.tokenizer.eosTokenId;
     let knifeEdges = 0;
     let compared = 0;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
-import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { AgreementMeter, engineTeacherForced, greedyContinuation } from '../helpers/next-token-quality.js';
 
@@ -31,8 +31,8 @@ afterAll(async () => {
 
 describe('the int8 engine (per-column int8 weights, per-token int8 activations)', () => {
   it('stays close to the float32 engine under teacher forcing: mean KL and top-1 agreement, measured and bounded', async () => {
-    const fp32 = await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096, cacheDir });
-    const int8 = await Gpt2Engine.load(TINY_MODEL_DIR, {
+    const fp32 = await DecoderEngine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096, cacheDir });
+    const int8 = await DecoderEngine.load(TINY_MODEL_DIR, {
       intraOpThreads: 1,
       maxCachedTokens: 4096,
       cacheDir,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCpuFeatures, u8s8IsExact } from '../../src/inference/cpu-features.js';
-import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { exactProduct, probeInt8Formulation, probeOperands } from '../../src/inference/int8-probe.js';
 import { chooseInt8Kernel } from '../../src/inference/int8-kernel.js';
 import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
@@ -58,7 +58,7 @@ describe('the int8 products are exact on the CPU the tests run on', () => {
     async () => {
       const tokenizer = await TextTokenizer.load(TINY_MODEL_DIR);
       const load = (int8Kernel: 'u8s8' | 'u8u8') =>
-        Gpt2Engine.load(TINY_MODEL_DIR, {
+        DecoderEngine.load(TINY_MODEL_DIR, {
           intraOpThreads: 1,
           maxCachedTokens: 1024,
           cacheDir,

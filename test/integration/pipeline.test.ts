@@ -14,7 +14,7 @@ import { Database } from '../../src/storage/database.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
 import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
-import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { cleanup, isolatedNames, MONGO_URL, silentLog, testConfig } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -221,7 +221,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(counting.calls).toEqual([texts.length]);
     // A left-padded batch changes the float sums: equal texts, but after a step within float noise (margins from the engine) either may part.
     const [paths, eos] = [
-      await Gpt2Engine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024 }),
+      await DecoderEngine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 1024 }),
       generator.tokenizer.eosTokenId,
     ];
     const decode = (t: number[]) => generator.tokenizer.decode(t.filter((x) => x !== eos));

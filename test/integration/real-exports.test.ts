@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Gpt2Engine } from '../../src/inference/gpt2-engine.js';
+import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { AgreementMeter, exportTeacherForced, greedyContinuation } from '../helpers/next-token-quality.js';
 import { compareGreedy, greedyPath, type GreedyComparison } from '../helpers/greedy-agreement.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
@@ -87,7 +87,7 @@ async function bothWays(dir: string, maxNewTokens = 12, noise = FLOAT_NOISE) {
     maxCachedTokens: 4096,
     cacheDir: path.join(work, 'engine-cache'),
   });
-  const paths = await Gpt2Engine.load(dir, {
+  const paths = await DecoderEngine.load(dir, {
     intraOpThreads: 1,
     maxCachedTokens: 4096,
     cacheDir: path.join(work, 'engine-cache'),
@@ -174,7 +174,7 @@ describe('real-world export layouts load into the engine', () => {
       n_embd: number;
     };
     const asIs = await ort.InferenceSession.create(path.join(dir, 'onnx', 'model.onnx'), { intraOpNumThreads: 1 });
-    const readBack = await Gpt2Engine.load(dir, {
+    const readBack = await DecoderEngine.load(dir, {
       intraOpThreads: 1,
       maxCachedTokens: 4096,
       cacheDir: path.join(work, 'engine-cache'),
@@ -218,7 +218,7 @@ describe('real-world export layouts load into the engine', () => {
       intraOpNumThreads: 1,
     });
     const int8 = await ort.InferenceSession.create(path.join(work, 'quantized.onnx'), { intraOpNumThreads: 1 });
-    const engine = await Gpt2Engine.load(TINY_MODEL_DIR, {
+    const engine = await DecoderEngine.load(TINY_MODEL_DIR, {
       intraOpThreads: 1,
       maxCachedTokens: 4096,
       cacheDir: path.join(work, 'engine-cache'),

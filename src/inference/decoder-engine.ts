@@ -1,5 +1,5 @@
 import type { WeightPrecision } from '../models/gpt2-graph.js';
-import { ensureEngineGraph, readArchitecture } from './engine-graph-converter.js';
+import { engineShapeOf, ensureEngineGraph, readArchitecture, type EngineShape } from './engine-graph-converter.js';
 import { chooseInt8Kernel, type Int8KernelChoice, type Int8KernelSetting } from './int8-kernel.js';
 import { KvCache } from './kv-cache.js';
 import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
@@ -15,15 +15,13 @@ const i64 = (data: BigInt64Array, dims: number[]): HostTensor => ({ type: 'int64
 
 /** Most tokens (padding included) in one prefill call; bounds the memory of its outputs. */
 const PREFILL_MAX_TOKENS = 4096;
-/** A prefill group may spend at most this factor of its real tokens on padding. */
-const PREFILL_MAX_WASTE = 1.15;
 
 /**
- * GPT-2 on the engine graph: prefill adds sequences to the running batch, decode advances every live sequence by one
+ * A decoder-only model (GPT-2 or the Llama family) on its engine graph: prefill adds sequences to the running batch, decode advances every live sequence by one
  * token. It deals in tensors and cache rows; which sequences run is the scheduler's business. Each step fetches only
  * the last-position logits and the new tokens' keys and values, which are written into the {@link KvCache}.
  */
-export class Gpt2Engine {
+export class DecoderEngine {
   private readonly cache: KvCache;
   private readonly rowOf = new Map<number, number>();
   private readonly handleAt: number[] = [];
@@ -32,14 +30,14 @@ export class Gpt2Engine {
   private constructor(
     private readonly session: OnnxSession,
     /** Layers, heads, head size and vocabulary of the model. */
-    readonly shape: { nLayer: number; nHead: number; headDim: number; vocabSize: number; window: number },
+    readonly shape: EngineShape,
     /** Revision of the source graph (see `modelRevision`). */
     readonly revision: string,
     maxCachedTokens: number,
     /** The linear layers' precision and, for int8, the integer kernel chosen for this CPU and why. */
     readonly numerics: { precision: WeightPrecision; int8?: Int8KernelChoice },
   ) {
-    this.cache = new KvCache(shape.nLayer, shape.nHead, shape.headDim, maxCachedTokens);
+    this.cache = new KvCache(shape.nLayer, shape.nKvHead, shape.headDim, maxCachedTokens);
     this.fetches = ['logits'];
     for (let i = 0; i < shape.nLayer; i++) this.fetches.push(`new.${i}.key`, `new.${i}.value`);
   }
@@ -58,20 +56,13 @@ export class Gpt2Engine {
       precision?: WeightPrecision;
       int8Kernel?: Int8KernelSetting;
     },
-  ): Promise<Gpt2Engine> {
+  ): Promise<DecoderEngine> {
     const arch = await readArchitecture(modelDir);
     const precision = opts.precision ?? 'fp32';
     const int8 = precision === 'int8' ? await chooseInt8Kernel(opts.int8Kernel ?? 'auto') : undefined;
     const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, int8?.formulation);
     const session = await OnnxSession.open(graph.path, opts);
-    const shape = {
-      nLayer: arch.nLayer,
-      nHead: arch.nHead,
-      headDim: arch.nEmbd / arch.nHead,
-      vocabSize: arch.vocabSize,
-      window: arch.nPositions,
-    };
-    return new Gpt2Engine(session, shape, graph.sourceRevision, opts.maxCachedTokens, {
+    return new DecoderEngine(session, engineShapeOf(arch), graph.sourceRevision, opts.maxCachedTokens, {
       precision,
       ...(int8 ? { int8 } : {}),
     });
@@ -109,8 +100,10 @@ export class Gpt2Engine {
 
   /**
    * Runs the prompts of new sequences and adds them to the running batch; returns each one's next-token logits.
-   * Prompts are grouped by length so that left padding wastes little compute: prefill is compute-bound, and one
-   * 200-token prompt padding fifteen 10-token ones would nearly double its cost.
+   * Only prompts of the same length share a call, so no row is padded: padding shifts where a row's tokens fall in
+   * the kernels' vector lanes, its sums then round differently, and on a trained model the int8 engine's per-token
+   * quantization turned that into a different greedy token (SmolLM2, one prompt of four). Prefill is compute-bound
+   * from a few dozen tokens on, so grouping buys little beyond equal lengths.
    */
   async prefill(entries: readonly PrefillEntry[]): Promise<Float32Array[]> {
     const order = entries.map((_, i) => i).sort((a, b) => entries[a].tokens.length - entries[b].tokens.length);
@@ -118,15 +111,14 @@ export class Gpt2Engine {
     const logits: Float32Array[] = new Array(entries.length);
     let start = 0;
     while (start < order.length) {
+      const length = entries[order[start]].tokens.length;
       let end = start + 1;
-      let real = entries[order[start]].tokens.length;
-      while (end < order.length) {
-        const longest = entries[order[end]].tokens.length;
-        const padded = longest * (end - start + 1);
-        if (padded > PREFILL_MAX_TOKENS || padded > PREFILL_MAX_WASTE * (real + longest)) break;
-        real += longest;
+      while (
+        end < order.length &&
+        entries[order[end]].tokens.length === length &&
+        length * (end - start + 1) <= PREFILL_MAX_TOKENS
+      )
         end++;
-      }
       const group = order.slice(start, end);
       try {
         const out = await this.prefillGroup(group.map((i) => entries[i]));
@@ -163,7 +155,7 @@ export class Gpt2Engine {
     const empty: HostTensor = {
       type: 'float32',
       data: new Float32Array(0),
-      dims: [B, this.shape.nHead, 0, this.shape.headDim],
+      dims: [B, this.shape.nKvHead, 0, this.shape.headDim],
     };
     for (let i = 0; i < this.shape.nLayer; i++) feeds[`cache.${i}.key`] = feeds[`cache.${i}.value`] = empty;
     const out = await this.session.run(feeds, this.fetches);
@@ -200,7 +192,7 @@ export class Gpt2Engine {
       attention_mask: i64(mask, [B, P + 1]),
       position_ids: i64(pos, [B, 1]),
     };
-    const dims = [B, this.shape.nHead, P, this.shape.headDim];
+    const dims = [B, this.shape.nKvHead, P, this.shape.headDim];
     for (let i = 0; i < this.shape.nLayer; i++) {
       feeds[`cache.${i}.key`] = { type: 'float32', data: this.cache.keysOf(i), dims };
       feeds[`cache.${i}.value`] = { type: 'float32', data: this.cache.valuesOf(i), dims };
