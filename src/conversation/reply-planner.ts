@@ -32,7 +32,7 @@ export interface PromptPassage {
 /** What to do with one message. */
 export type ReplyPlan = { intent: string; recognition: Recognition } & (
   | { kind: 'reply'; text: string; passageIds?: string[] }
-  | { kind: 'generate'; passages: PromptPassage[] }
+  | { kind: 'generate'; passages: PromptPassage[]; instructions?: string }
   | { kind: 'fail'; error: AvaError }
 );
 
@@ -42,6 +42,12 @@ export interface ReplyPlannerOptions {
   kbTopK: number;
   kbPassageChars: number;
   handlerTimeoutMs: number;
+  /**
+   * Languages the model writes (`en` for SmolLM2); absent: any. A message in another language that would reach the
+   * model is answered from the knowledge base or with the intents file's `replies.modelLanguage` instead, never with
+   * text in the wrong language.
+   */
+  modelLanguages?: readonly string[];
 }
 
 /** Semantic recognition and retrieval: the encoder, the intents' examples embedded, and how to score them. */
@@ -199,7 +205,7 @@ export class ReplyPlanner {
     const base = { intent: r.name, recognition };
     const def = this.classifier.definition(r.name);
     try {
-      switch (def?.handler ?? 'generate') {
+      switch (def?.handler ?? 'none') {
         case 'template':
           return {
             ...base,
@@ -214,12 +220,18 @@ export class ReplyPlanner {
               ? this.knowledge?.top(message.text, 1, vector)[0]
               : undefined;
           if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
-          return { ...base, kind: 'generate', passages: this.passages(message.text, vector) };
+          return this.generate(base, message, language, this.passages(message.text, vector));
         }
-        case 'custom':
-          return { ...base, ...(await this.custom(def!, message, r.slots, r.confidence, language, vector)) };
+        case 'custom': {
+          const handled = await this.custom(def!, message, r.slots, r.confidence, language, vector);
+          if (handled.kind === 'reply') return { ...base, ...handled };
+          return this.generate(base, message, language, handled.passages);
+        }
+        case 'generate':
+          return this.generate(base, message, language, []);
         default:
-          return { ...base, kind: 'generate', passages: [] };
+          // No intent owns the message: the model answers, with what the knowledge base knows of it.
+          return this.generate(base, message, language, this.passages(message.text, vector));
       }
     } catch (err) {
       // The database failing under the status handler is transient: the whole batch goes back for a retry.
@@ -231,6 +243,28 @@ export class ReplyPlanner {
           err instanceof AvaError ? err : new HandlerError(`intent ${r.name}: ${errorMessageOf(err)}`, { cause: err }),
       };
     }
+  }
+
+  /**
+   * A plan for the model, with the shop's persona as its instructions; for a language the model does not write, the
+   * best passage (or a handler's facts) as the reply, else the intents file's `replies.modelLanguage`.
+   */
+  private generate(
+    base: Pick<ReplyPlan, 'intent' | 'recognition'>,
+    message: Message,
+    language: 'en' | 'zh',
+    passages: PromptPassage[],
+  ): ReplyPlan {
+    const languages = this.opts.modelLanguages;
+    if (languages && !languages.includes(language)) {
+      const best = passages[0];
+      if (best?.id) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
+      if (best) return { ...base, kind: 'reply', text: passages.map((p) => p.body).join('\n') };
+      return { ...base, kind: 'reply', text: localize(this.catalog.modelLanguageReply, language) };
+    }
+    const persona =
+      this.catalog.persona && renderTemplate(localize(this.catalog.persona, language), message, {}, this.catalog.vars);
+    return { ...base, kind: 'generate', passages, ...(persona ? { instructions: persona } : {}) };
   }
 
   private passages(text: string, vector?: Float32Array): PromptPassage[] {

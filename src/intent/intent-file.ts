@@ -53,9 +53,15 @@ const intentSchema = z.strictObject({
 const fileSchema = z.strictObject({
   version: z.literal(1, { error: 'version must be 1' }),
   vars: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), z.string()).default({}),
-  replies: z.strictObject({ invalid: localized }).optional(),
+  persona: localized.optional(),
+  replies: z.strictObject({ invalid: localized, modelLanguage: localized.optional() }).optional(),
   intents: z.array(z.unknown()).min(1, 'intents must list at least one intent'),
 });
+
+const DEFAULT_MODEL_LANGUAGE_REPLY = {
+  en: "Sorry, I can't answer that in this language yet. Please ask in English, or ask for a person.",
+  zh: '抱歉，这个问题我暂时只能用英文回答。您可以用英文提问，或输入“转人工”联系人工客服。',
+};
 
 const DEFAULT_INVALID_REPLY = {
   en: "Sorry, I couldn't understand that. Could you please rephrase your message?",
@@ -136,7 +142,14 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
       ...(def.answer ? { answer: def.answer } : {}),
     });
   }
-  return { file, intents, invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY, vars: top.data.vars };
+  return {
+    file,
+    intents,
+    invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY,
+    modelLanguageReply: top.data.replies?.modelLanguage ?? DEFAULT_MODEL_LANGUAGE_REPLY,
+    vars: top.data.vars,
+    ...(top.data.persona ? { persona: top.data.persona } : {}),
+  };
 }
 
 async function importHandler(modulePath: string): Promise<IntentHandlerModule> {

@@ -55,6 +55,10 @@ export interface IntentCatalog {
   intents: readonly IntentDefinition[];
   /** Reply to a message that cannot be understood. */
   invalidReply: LocalizedText;
+  /** Reply to a message in a language the model does not write, when the knowledge base has nothing for it. */
+  modelLanguageReply: LocalizedText;
+  /** Who the assistant is, for the model's system prompt (`{var}` placeholders as in templates). */
+  persona?: LocalizedText;
   /** Named values every template may use, such as the shop's name. */
   vars: Readonly<Record<string, string>>;
 }

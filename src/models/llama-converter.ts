@@ -70,7 +70,11 @@ async function fromGguf(file: string, name: string, out: string) {
   const { shape, arch } = llamaShapeFromGguf(gguf, name);
   const tok = tokenizerFromGguf(gguf, shape.window);
   const json = (f: string, v: unknown) => writeFile(path.join(out, f), JSON.stringify(v, null, 1));
-  await json('config.json', llamaConfigJson(shape, tok, arch));
+  const languages = gguf.optional('general.languages');
+  await json('config.json', {
+    ...llamaConfigJson(shape, tok, arch),
+    ...(Array.isArray(languages) ? { languages: languages.map(String) } : {}),
+  });
   await json('generation_config.json', { bos_token_id: tok.bos, eos_token_id: tok.eos, do_sample: false });
   await json('tokenizer.json', tok.tokenizerJson);
   await json('tokenizer_config.json', tok.tokenizerConfig);

@@ -1,5 +1,6 @@
 import { cannedCompletion } from '../conversation/canned-completion.js';
-import { PromptEncoder, type EncodedPrompt } from '../conversation/prompt-encoder.js';
+import { PromptEncoder } from '../conversation/prompt-encoder.js';
+import type { EncodedPrompt } from '../conversation/prompt-parts.js';
 import type { GenerationRequest, TextGenerator } from '../generation/text-generator.js';
 import type { ConversationTurn } from '../storage/reply-document.js';
 import type { Answer, PlannedJob } from './batch-stages.js';
@@ -70,8 +71,11 @@ export class AnswerComposer {
     const turns = m.history
       ? m.history.map((t, i) => ({ messageId: `${m.messageId}.h${i}`, ...t, at: startedAt }))
       : (history.get(m.conversationId) ?? []);
+    // The deployment's persona first, then a client's own instructions.
+    const persona = p.plan.kind === 'generate' ? p.plan.instructions : undefined;
+    const instructions = [persona, m.instructions].filter(Boolean).join('\n\n');
     return this.prompts.encode(
-      { passages, turns, text: m.text, ...(m.instructions ? { instructions: m.instructions } : {}) },
+      { passages, turns, text: m.text, ...(instructions ? { instructions } : {}) },
       maxNewTokens,
     );
   }

@@ -58,7 +58,7 @@ export async function startWorkerApp(
     service('knowledge', () => knowledgeBase(config, database, catalog, models, log)),
   );
   const metrics = new WorkerMetrics();
-  const planner = await replyPlanner(config, { catalog, knowledge, database, stores }, models, log);
+  const planner = await replyPlanner(config, { catalog, knowledge, database, stores, generator }, models, log);
   const { processor } = await subsystems.start(
     batchProcessor(config, { generator, planner, database, stores }, models, metrics, log),
   );

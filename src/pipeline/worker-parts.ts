@@ -138,7 +138,13 @@ export function knowledgeBase(
 /** The reply planner: intents (by words, and by meaning when the encoder is loaded), knowledge and dialogue state. */
 export async function replyPlanner(
   config: AvaConfig,
-  parts: { catalog: IntentCatalog; knowledge: KnowledgeBase; database: Database; stores: WorkerStores },
+  parts: {
+    catalog: IntentCatalog;
+    knowledge: KnowledgeBase;
+    database: Database;
+    stores: WorkerStores;
+    generator: TextGenerator;
+  },
   models: WorkerModels,
   log: Logger,
 ): Promise<ReplyPlanner> {
@@ -159,6 +165,7 @@ export async function replyPlanner(
       kbTopK: knowledge.topK,
       kbPassageChars: knowledge.passageChars,
       handlerTimeoutMs: intents.handlerTimeoutMs,
+      ...(parts.generator.tokenizer.languages ? { modelLanguages: parts.generator.tokenizer.languages } : {}),
     },
     parts.knowledge,
     new DialogueState(parts.database, parts.stores.conversations),

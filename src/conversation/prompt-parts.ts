@@ -1,0 +1,36 @@
+import type { ConversationTurn } from '../storage/reply-document.js';
+
+/** Heading of the knowledge block. */
+export const KNOWLEDGE_LABEL = 'Knowledge:';
+
+/** What may go into one prompt. */
+export interface PromptParts {
+  /** Knowledge passages (and a custom handler's facts), most relevant first. */
+  passages: ReadonlyArray<{ title?: string; body: string }>;
+  /** Recent turns of the conversation, oldest first. */
+  turns: readonly ConversationTurn[];
+  /** The new message. */
+  text: string;
+  /** Instructions for the model (a client's system messages), placed first. */
+  instructions?: string;
+}
+
+/** The prompt as the model receives it, and what went into it. */
+export interface EncodedPrompt {
+  /** Token ids; with `maxNewTokens` they fit the model's window. */
+  ids: number[];
+  /** Tokens to generate: the request's, lowered when the window is smaller (at least 1). */
+  maxNewTokens: number;
+  /** How many passages, from the first, were kept. */
+  passages: number;
+  /** How many turns, from the newest, were kept. */
+  turns: number;
+  /** Whether the instructions were kept. */
+  instructions: boolean;
+}
+
+/** A passage as one line of the knowledge block. */
+export function passageLine(p: { title?: string; body: string }): string {
+  const body = p.body.replace(/\s*\n\s*/g, ' ').trim();
+  return p.title ? `- ${p.title}: ${body}` : `- ${body}`;
+}
