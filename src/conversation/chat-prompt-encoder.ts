@@ -1,5 +1,11 @@
-import type { ChatFrame, ChatRole } from '../generation/chat-frame.js';
-import { KNOWLEDGE_LABEL, passageLine, type EncodedPrompt, type PromptParts } from './prompt-parts.js';
+import {
+  KNOWLEDGE_LABEL,
+  passageLine,
+  type EncodedPrompt,
+  type PromptFrame,
+  type PromptParts,
+  type PromptRole,
+} from './prompt-parts.js';
 
 /**
  * The prompt of a chat model: one system message (the instructions, then `Knowledge:` and a `- title: body` line per
@@ -12,14 +18,14 @@ import { KNOWLEDGE_LABEL, passageLine, type EncodedPrompt, type PromptParts } fr
  * Only a new message longer than the window is cut, from the left, inside its frame.
  */
 export class ChatPromptEncoder {
-  private readonly open: Record<ChatRole, number[]>;
-  private readonly close: Record<ChatRole, number[]>;
+  private readonly open: Record<PromptRole, number[]>;
+  private readonly close: Record<PromptRole, number[]>;
   private readonly generation: number[];
   private readonly newline: number[];
   private readonly heading: number[];
 
   constructor(
-    frame: ChatFrame,
+    frame: PromptFrame,
     markup: (text: string) => number[],
     private readonly piece: (text: string) => number[],
     private readonly window: number,
@@ -29,7 +35,7 @@ export class ChatPromptEncoder {
         system: markup(frame[side].system),
         user: markup(frame[side].user),
         assistant: markup(frame[side].assistant),
-      }) as Record<ChatRole, number[]>;
+      }) as Record<PromptRole, number[]>;
     this.open = each('open');
     this.close = each('close');
     this.generation = markup(frame.generation);
@@ -40,7 +46,7 @@ export class ChatPromptEncoder {
   encode(parts: PromptParts, maxNewTokens: number): EncodedPrompt {
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     let room = this.window - maxNew;
-    const framing = (role: ChatRole) => this.open[role].length + this.close[role].length;
+    const framing = (role: PromptRole) => this.open[role].length + this.close[role].length;
     const text = this.piece(parts.text);
     const tailCost = framing('user') + this.generation.length;
     if (text.length + tailCost >= room) {
@@ -88,7 +94,7 @@ export class ChatPromptEncoder {
     });
   }
 
-  private message(role: ChatRole, ids: number[]): number[] {
+  private message(role: PromptRole, ids: number[]): number[] {
     return [...this.open[role], ...ids, ...this.close[role]];
   }
 

@@ -1,8 +1,13 @@
 import { LRUCache } from 'lru-cache';
 import { ChatPromptEncoder } from './chat-prompt-encoder.js';
-import { KNOWLEDGE_LABEL, passageLine, type EncodedPrompt, type PromptParts } from './prompt-parts.js';
+import {
+  KNOWLEDGE_LABEL,
+  passageLine,
+  type EncodedPrompt,
+  type PromptFrame,
+  type PromptParts,
+} from './prompt-parts.js';
 import type { ConversationTurn } from '../storage/reply-document.js';
-import type { ChatFrame } from '../generation/chat-frame.js';
 
 /** Role labels of the dialogue prompt. */
 export const USER_LABEL = 'User';
@@ -15,7 +20,7 @@ export interface PieceTokenizer {
   /** Ids of text as text (never special tokens). */
   encode(text: string): number[];
   /** The chat template's frame, when the model has one: prompts are then chat messages. */
-  readonly chat?: ChatFrame;
+  readonly chat?: PromptFrame;
   /** Ids of the frame's pieces, whose special-token literals are tokens. */
   encodeMarkup?(text: string): number[];
 }

@@ -1,5 +1,19 @@
 import type { ConversationTurn } from '../storage/reply-document.js';
 
+/** The roles of a chat prompt. */
+export type PromptRole = 'system' | 'user' | 'assistant';
+
+/**
+ * What a chat model's template puts around each message, and its generation prompt: the part of the tokenizer's chat
+ * frame (models/chat-frame.ts) the prompt encoder needs, declared here so that prompts do not depend on how the
+ * frame was derived.
+ */
+export interface PromptFrame {
+  readonly open: Readonly<Record<PromptRole, string>>;
+  readonly close: Readonly<Record<PromptRole, string>>;
+  readonly generation: string;
+}
+
 /** Heading of the knowledge block. */
 export const KNOWLEDGE_LABEL = 'Knowledge:';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { AutoTokenizer, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { offlineTransformers } from '../models/transformers-env.js';
 import { ModelLoadError } from '../errors/errors.js';
-import { deriveChatFrame, type ChatFrame, type ChatRole } from './chat-frame.js';
+import { deriveChatFrame, type ChatFrame, type ChatRole } from '../models/chat-frame.js';
 
 /**
  * A model's tokenizer, loaded once per process and shared by the prompt encoder (text → ids) and the generator

@@ -153,9 +153,14 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const prompts = generator.prompts.slice(before);
     expect(prompts).toHaveLength(2);
     const paymentPrompt = prompts.find((p) => p.includes('my card got declined'))!;
-    expect(paymentPrompt.startsWith('Knowledge:\n- Why did my payment fail?: A payment usually fails')).toBe(true);
+    // The intents file's persona, then the passages, then the dialogue.
+    expect(paymentPrompt).toMatch(
+      /^You are AVA, [^]*\n\nKnowledge:\n- Why did my payment fail\?: A payment usually fails/,
+    );
     expect(paymentPrompt.endsWith('User: my card got declined, why did my payment fail?\nAssistant:')).toBe(true);
-    expect(prompts.find((p) => p.includes('turtles'))).toBe('User: I like turtles\nAssistant:');
+    expect(prompts.find((p) => p.includes('turtles'))).toMatch(
+      /^You are AVA, [^\n]*\n\nUser: I like turtles\nAssistant:$/,
+    );
   });
 
   it('answers a knowledge intent set to `answer: entry` with the best entry itself, without the model', async () => {
@@ -226,7 +231,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(engine.tokenizer.encode(fitted).length).toBeLessThanOrEqual(engine.window - config.engine.maxNewTokens);
     expect(fitted).toContain('Turn 11:');
     expect(fitted).not.toContain('Turn 0:');
-    expect(fitted.startsWith('User: Turn ')).toBe(true);
+    expect(fitted).toMatch(/^You are AVA, [^\n]*\n\nUser: Turn /);
   });
 
   it('writes the turn of a reply an earlier attempt stored before it failed, without generating again', async () => {

@@ -113,11 +113,14 @@ it("puts system messages before the dialogue as the model's instructions, and co
     ],
     max_tokens: 2,
   });
-  expect(counting.prompts).toContain('Answer like a pirate.\nKeep it short.\n\nUser: tell me a joke\nAssistant:');
-  // The instructions' own tokens and a blank line (two newline tokens) after them.
-  expect(instructed.usage!.prompt_tokens).toBe(
-    plain.usage!.prompt_tokens + tokens('Answer like a pirate.\nKeep it short.').length + 2 * tokens('\n').length,
-  );
+  // The deployment's persona (the intents file's) comes first, then the client's instructions, then the dialogue.
+  const prompt = counting.prompts.find((p) => p.includes('Answer like a pirate.'))!;
+  expect(prompt).toMatch(/^You are AVA, the friendly customer-service assistant of Maple & Pine Home Goods/);
+  expect(prompt.endsWith('\n\nAnswer like a pirate.\nKeep it short.\n\nUser: tell me a joke\nAssistant:')).toBe(true);
+  // What is counted is what the model received.
+  expect(instructed.usage!.prompt_tokens).toBe(tokens(prompt).length);
+  const plainPrompt = counting.prompts.find((p) => p.endsWith('\n\nUser: tell me a joke\nAssistant:') && p !== prompt)!;
+  expect(plain.usage!.prompt_tokens).toBe(tokens(plainPrompt).length);
   expect(await stored(instructed.id)).toMatchObject({ intent: 'chitchat' });
 });
 

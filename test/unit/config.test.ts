@@ -9,7 +9,7 @@ describe('config', () => {
       redis: { url: 'redis://127.0.0.1:6379' },
       storage: { url: 'mongodb://127.0.0.1:27017' },
       queue: { name: 'ava-messages', batchSize: 16, batchWaitMs: 20, conversationOrder: true },
-      model: { id: 'tiny' },
+      model: { id: 'smollm2-135m-instruct' },
       api: { tokens: [] },
     });
     expect(c.redis.tlsCaFile).toBeUndefined();
