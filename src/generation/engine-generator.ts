@@ -91,8 +91,10 @@ export class EngineGenerator implements TextGenerator {
   }
 
   get numerics(): Readonly<Record<string, string>> {
-    const { precision, int8 } = this.engine.numerics;
-    return int8 ? { precision, int8Kernel: int8.formulation, cpu: int8.cpu, reason: int8.reason } : { precision };
+    const n = this.engine.numerics;
+    return n.precision === 'int8'
+      ? { precision: n.precision, int8Kernel: n.kernel, cpu: n.cpu, reason: n.reason }
+      : { precision: n.precision };
   }
 
   /** Generates one request, streaming through `request.onText`; rejects with {@link GenerationError}. */

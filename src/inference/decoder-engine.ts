@@ -1,8 +1,12 @@
 import type { WeightPrecision } from '../models/gpt2-graph.js';
 import { engineShapeOf, ensureEngineGraph, readArchitecture, type EngineShape } from './engine-graph-converter.js';
-import { chooseInt8Kernel, type Int8KernelChoice, type Int8KernelSetting } from './int8-kernel.js';
+import { chooseBlockInt8, chooseInt8Kernel, type Int8KernelSetting } from './int8-kernel.js';
 import { KvCache } from './kv-cache.js';
 import { OnnxSession, type HostTensor, type SessionOptions } from './onnx-session.js';
+
+/** How an engine computes: float32, or int8 with the integer kernel chosen (and proven exact) for this CPU. */
+export type EngineNumerics =
+  { precision: 'fp32' } | { precision: 'int8'; kernel: 'u8s8' | 'u8u8' | 'block-q8'; cpu: string; reason: string };
 
 /** One sequence to prefill: its prompt tokens and the cache slots it will need (prompt + new tokens). */
 export interface PrefillEntry {
@@ -35,7 +39,7 @@ export class DecoderEngine {
     readonly revision: string,
     maxCachedTokens: number,
     /** The linear layers' precision and, for int8, the integer kernel chosen for this CPU and why. */
-    readonly numerics: { precision: WeightPrecision; int8?: Int8KernelChoice },
+    readonly numerics: EngineNumerics,
   ) {
     this.cache = new KvCache(shape.nLayer, shape.nKvHead, shape.headDim, maxCachedTokens);
     this.fetches = ['logits'];
@@ -59,13 +63,22 @@ export class DecoderEngine {
   ): Promise<DecoderEngine> {
     const arch = await readArchitecture(modelDir);
     const precision = opts.precision ?? 'fp32';
-    const int8 = precision === 'int8' ? await chooseInt8Kernel(opts.int8Kernel ?? 'auto') : undefined;
-    const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, int8?.formulation);
+    // GPT-2's int8 graph runs per-token MatMulInteger products (u8s8 or u8u8); the Llama family's runs int8 blocks.
+    const numerics: EngineNumerics =
+      precision === 'fp32'
+        ? { precision }
+        : arch.family === 'llama'
+          ? { precision, ...(await chooseBlockInt8()) }
+          : await chooseInt8Kernel(opts.int8Kernel ?? 'auto').then((c) => ({
+              precision,
+              kernel: c.formulation,
+              cpu: c.cpu,
+              reason: c.reason,
+            }));
+    const formulation = numerics.precision === 'int8' && numerics.kernel !== 'block-q8' ? numerics.kernel : undefined;
+    const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, formulation);
     const session = await OnnxSession.open(graph.path, opts);
-    return new DecoderEngine(session, engineShapeOf(arch), graph.sourceRevision, opts.maxCachedTokens, {
-      precision,
-      ...(int8 ? { int8 } : {}),
-    });
+    return new DecoderEngine(session, engineShapeOf(arch), graph.sourceRevision, opts.maxCachedTokens, numerics);
   }
 
   /** Live sequences. */

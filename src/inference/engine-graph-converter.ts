@@ -144,7 +144,7 @@ export async function convertToEngineGraph(
   };
   const producer = { producer: 'ava-engine-converter' };
   if (arch.family === 'llama') {
-    const graph = buildLlamaGraph(arch.shape, named, 'engine', precision, formulation);
+    const graph = buildLlamaGraph(arch.shape, named, 'engine', precision);
     return graph.encode({ opset: LLAMA_OPSET, ...producer, graphName: `${arch.shape.name}-engine` });
   }
   checkTiedHead(weights, arch.preset, source);

@@ -2,6 +2,7 @@ import { ModelLoadError } from '../errors/errors.js';
 import type { Int8Formulation } from '../models/int8-matmul.js';
 import { readCpuFeatures, u8s8IsExact, type CpuFeatures } from './cpu-features.js';
 import { probeInt8Formulation, type Int8ProbeResult } from './int8-probe.js';
+import { probeBlockInt8, type BlockInt8ProbeResult } from './block-int8-probe.js';
 
 /** What AVA_ENGINE_INT8_KERNEL asks for: `auto` picks from the CPU; a formulation is taken as asked, once proven exact. */
 export type Int8KernelSetting = 'auto' | Int8Formulation;
@@ -48,4 +49,21 @@ export async function chooseInt8Kernel(
     cpu: cpu.model,
     reason: `${flags.reason}, but the u8s8 probe was off by ${result.worstError}; probe exact`,
   };
+}
+
+/**
+ * The int8 block kernel of Llama-family engines (`MatMulNBits`, see blockwise-int8.ts), proven exact on this CPU by
+ * {@link probeBlockInt8} before any graph is built; refused when it is not, so the engine never runs on clipped sums.
+ */
+export async function chooseBlockInt8(
+  cpu: CpuFeatures = readCpuFeatures(),
+  probe: () => Promise<BlockInt8ProbeResult> = probeBlockInt8,
+): Promise<{ kernel: 'block-q8'; cpu: string; reason: string }> {
+  const result = await probe();
+  if (!result.exact)
+    throw new ModelLoadError(
+      `ONNX Runtime's int8 block kernel is not exact on this CPU (${cpu.model || cpu.arch}): the probe's largest error is ${result.worstError}`,
+      { hint: 'run the engine in fp32 (AVA_ENGINE_PRECISION=fp32)' },
+    );
+  return { kernel: 'block-q8', cpu: cpu.model, reason: 'int8 blocks of 32 (MatMulNBits); probe exact' };
 }

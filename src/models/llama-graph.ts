@@ -1,5 +1,5 @@
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
-import { int8MatMul, quantizeColumns, rowZeroPoints, type Int8Formulation } from './int8-matmul.js';
+import { blockwiseInt8MatMul, stackRows } from './blockwise-int8.js';
 import { attentionBias } from './gpt2-attention.js';
 import type { GraphMode, WeightPrecision } from './gpt2-graph.js';
 import type { LlamaShape } from './llama-shape.js';
@@ -24,19 +24,21 @@ export type LlamaWeightSource = (name: string, shape: number[]) => Float32Array;
 /** ONNX opset of Llama graphs. */
 export const LLAMA_OPSET = 17;
 
-/** Builds the graph, pulling each weight once from `weights`. */
+/**
+ * Builds the graph, pulling each weight once from `weights`. An int8 graph quantizes the linear layers and the LM head
+ * in blocks of 32 (see {@link blockwiseInt8MatMul}); attention, norms and embeddings stay float32.
+ */
 export function buildLlamaGraph(
   s: LlamaShape,
   weights: LlamaWeightSource,
   mode: GraphMode = 'standard',
   precision: WeightPrecision = 'fp32',
-  formulation: Int8Formulation = 'u8u8',
 ): OnnxGraphBuilder {
   if (precision === 'int8' && mode !== 'engine') throw new Error('int8 Llama graphs exist in the engine form only');
   const g = new OnnxGraphBuilder();
   const engine = mode === 'engine';
   const io = graphInputs(g, s, engine);
-  const linear = linearLayers(g, weights, engine, precision, formulation, io.inputIds);
+  const linear = linearLayers(g, weights, engine, precision);
   const G = s.nHead / s.nKvHead;
   const bias = attentionBias(g, io.inputIds, io.attentionMask); // [B, 1, T, S]
   const attention: LlamaAttentionInputs = {
@@ -103,12 +105,8 @@ function linearLayers(
   weights: LlamaWeightSource,
   engine: boolean,
   precision: WeightPrecision,
-  formulation: Int8Formulation,
-  inputIds: string,
 ): LinearLayers {
   const int8 = precision === 'int8';
-  const inputShape = int8 ? g.op('Shape', [inputIds]) : ''; // [2] = B, T
-  const tokenZeroPoints = int8 ? rowZeroPoints(g, g.op('ReduceProd', [inputShape], { keepdims: 0 })) : '';
   const transposed = (name: string, shape: number[], data: Float32Array) =>
     g.op('Transpose', [g.weight(name, shape, data)], { perm: [1, 0] });
   return {
@@ -117,26 +115,16 @@ function linearLayers(
       if (!engine)
         return names.map((n, k) => g.op('MatMul', [x, transposed(n, [outs[k], K], weights(n, [outs[k], K]))]));
       const N = outs.reduce((a, b) => a + b, 0);
-      const fused = columnsOf(
-        names.map((n, k) => weights(n, [outs[k], K])),
-        outs,
-        K,
-      );
+      const ws = names.map((n, k) => weights(n, [outs[k], K]));
       const name = names.length === 1 ? names[0] : names[0].replace(/[^.]+$/, `fused_${names.length}`);
-      let y: string;
-      if (!int8) y = g.op('MatMul', [x, g.weight(`${name}.T`, [K, N], fused)]);
-      else {
-        const rows = g.op('Reshape', [x, g.int64([-1, K])]);
-        const product = int8MatMul(g, rows, name, quantizeColumns(fused, K, N), K, N, tokenZeroPoints, formulation);
-        y = g.op('Reshape', [product, g.op('Concat', [inputShape, g.int64([N])], { axis: 0 })]);
-      }
+      const y = int8
+        ? blockwiseInt8MatMul(g, x, name, stackRows(ws), N, K)
+        : g.op('MatMul', [x, g.weight(`${name}.T`, [K, N], columnsOf(ws, outs, K))]);
       return names.length === 1 ? [y] : g.opN('Split', [y, g.int64(outs)], names.length, { axis: -1 });
     },
     head(x, w, K, N) {
-      const columns = columnsOf([w], [N], K);
-      if (!int8) return g.op('MatMul', [x, g.weight('lm_head.T', [K, N], columns)]);
-      const batchZeroPoints = rowZeroPoints(g, g.op('Gather', [inputShape, g.int64([0], [])], { axis: 0 }));
-      return int8MatMul(g, x, 'lm_head', quantizeColumns(columns, K, N), K, N, batchZeroPoints, formulation);
+      if (int8) return blockwiseInt8MatMul(g, x, 'lm_head', w, N, K);
+      return g.op('MatMul', [x, g.weight('lm_head.T', [K, N], columnsOf([w], [N], K))]);
     },
   };
 }

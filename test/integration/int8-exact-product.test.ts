@@ -67,7 +67,7 @@ describe('the int8 products are exact on the CPU the tests run on', () => {
         });
       const [signed, unsigned] = [await load('u8s8'), await load('u8u8')];
       try {
-        expect([signed.numerics.int8?.formulation, unsigned.numerics.int8?.formulation]).toEqual(['u8s8', 'u8u8']);
+        expect([signed.numerics, unsigned.numerics]).toMatchObject([{ kernel: 'u8s8' }, { kernel: 'u8u8' }]);
         const prompt = tokenizer.encode('Where is my order 1234? It has been two weeks.');
         const continuation = await greedyContinuation(unsigned, prompt, 8);
         const [a, b] = [

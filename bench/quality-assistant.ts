@@ -1,0 +1,92 @@
+/**
+ * `npm run bench:quality` on the assistant (the default; BENCH_PRESET picks a forged GPT-2 instead): how far the
+ * int8 engine (linear layers in int8 blocks of 32, see blockwise-int8.ts) takes SmolLM2-135M-Instruct from float32.
+ * - Teacher-forced: the project's own English prose (docs/*.md and the English knowledge base, cut into chunks of
+ *   BENCH_CHUNK tokens), both engines fed the same real tokens; mean KL and top-1 agreement over every position.
+ * - Greedy: the share of BENCH_STEPS-token greedy continuations of chat prompts that are identical.
+ * Writes bench/results/quality-assistant-<timestamp>.json.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { TextTokenizer } from '../src/generation/text-tokenizer.js';
+import { DecoderEngine } from '../src/inference/decoder-engine.js';
+import { AgreementMeter } from '../test/helpers/next-token-quality.js';
+import { readFileSync } from 'node:fs';
+import { machine, writeResult } from './lib/bench-utils.js';
+import { greedyBatch, teacherForcedBatch } from './lib/teacher-forced.js';
+
+const dir = path.resolve(process.env.BENCH_MODEL || 'models/smollm2-135m-instruct');
+const CHUNK = Number(process.env.BENCH_CHUNK || 256);
+const CHUNKS = Number(process.env.BENCH_CHUNKS || 10);
+const STEPS = Number(process.env.BENCH_STEPS || 32);
+const BATCH = 16;
+
+const tokenizer = await TextTokenizer.load(dir);
+const docs = ['kb/shop-faq.en.md', ...(await readdir('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const text = (await Promise.all(docs.map((f) => readFile(f, 'utf8')))).join('\n\n');
+const ids = tokenizer.encode(text);
+const chunks = Array.from({ length: CHUNKS }, (_, i) => ids.slice(i * CHUNK, (i + 1) * CHUNK)).filter(
+  (c) => c.length === CHUNK,
+);
+const opts = { intraOpThreads: 2, maxCachedTokens: 65_536 };
+const fp32 = await DecoderEngine.load(dir, opts);
+const int8 = await DecoderEngine.load(dir, { ...opts, precision: 'int8' });
+
+// Teacher forcing: the float32 logits of each batch are kept only until the int8 pass has used them.
+const meter = new AgreementMeter();
+for (let b = 0; b < chunks.length; b += BATCH) {
+  const batch = chunks.slice(b, b + BATCH);
+  const reference = new Map<string, Float32Array>();
+  await teacherForcedBatch(fp32, batch, 1, (c, k, l) => reference.set(`${c}:${k}`, l.slice()));
+  await teacherForcedBatch(int8, batch, 1, (c, k, l) => meter.add(reference.get(`${c}:${k}`)!, l));
+}
+const forced = meter.result;
+
+// Greedy continuations of chat prompts.
+const chat = (q: string) => [
+  ...tokenizer.encodeMarkup(tokenizer.chat!.open.user),
+  ...tokenizer.encode(q),
+  ...tokenizer.encodeMarkup(tokenizer.chat!.close.user + tokenizer.chat!.generation),
+];
+const questions = JSON.parse(readFileSync('test/fixtures/open-questions.json', 'utf8')) as string[];
+const prompts = questions.map(chat);
+let identical = 0;
+const firstDiff: number[] = [];
+for (let b = 0; b < prompts.length; b += BATCH) {
+  const batch = prompts.slice(b, b + BATCH);
+  const [a, q] = [await greedyBatch(fp32, batch, STEPS), await greedyBatch(int8, batch, STEPS)];
+  a.forEach((seq, i) => {
+    const at = seq.findIndex((t, s) => t !== q[i][s]);
+    if (at < 0) identical++;
+    else firstDiff.push(at);
+  });
+}
+await Promise.all([fp32.close(), int8.close()]);
+
+console.log(`\n${path.basename(dir)}: int8 engine against float32\n`);
+console.table([
+  {
+    measure: `teacher-forced over ${forced.steps} positions of real text (${chunks.length} chunks of ${CHUNK})`,
+    value: `top-1 ${(100 * forced.top1).toFixed(2)} %, mean KL ${forced.meanKl.toFixed(5)} nats`,
+  },
+  {
+    measure: `identical ${STEPS}-token greedy continuations of ${prompts.length} chat prompts`,
+    value: `${identical} (${((100 * identical) / prompts.length).toFixed(1)} %); first difference at tokens ${firstDiff.sort((x, y) => x - y).join(', ') || '-'}`,
+  },
+]);
+const file = await writeResult('quality-assistant', {
+  date: new Date().toISOString(),
+  commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
+  machine: machine(),
+  model: path.basename(dir),
+  teacherForced: { ...forced, chunks: chunks.length, chunkTokens: CHUNK, sources: docs },
+  greedy: {
+    prompts: prompts.length,
+    steps: STEPS,
+    identical,
+    share: identical / prompts.length,
+    firstDifference: firstDiff,
+  },
+});
+console.log(`results: ${file}`);
