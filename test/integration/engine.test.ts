@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { DecoderEngine } from '../../src/inference/decoder-engine.js';
-import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
+import { expectGreedyParity } from '../helpers/transformers-parity.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 
 const PROMPTS = [
@@ -70,35 +70,21 @@ describe('continuous-batching engine (tiny model, real ONNX Runtime)', () => {
     // Against transformers.js: the same model through another graph, so the texts are compared step by step up to
     // any step whose top two logits lie within float noise (where either may pick either token with no bug).
     const paths = await DecoderEngine.load(TINY_MODEL_DIR, { intraOpThreads: 1, maxCachedTokens: 4096 });
-    const eos = engine.tokenizer.eosTokenId;
-    let knifeEdges = 0;
-    let compared = 0;
     try {
-      for (let i = 0; i < PROMPTS.length; i++) {
-        const [ref] = await reference.generate([{ promptIds: ids(PROMPTS[i]), maxNewTokens: maxNew(i) }]);
-        if (ref.finishReason === 'error') throw ref.error;
-        const path = await greedyPath(paths, ids(PROMPTS[i]), maxNew(i), eos);
-        expect(
-          engine.tokenizer.decode(path.tokens.filter((t) => t !== eos)),
-          'the engine generator follows its own greedy path',
-        ).toBe(together[i].text);
-        const result = compareGreedy(
-          path,
-          ref.text,
-          (t) => engine.tokenizer.decode(t.filter((x) => x !== eos)),
-          FLOAT_NOISE,
-        );
-        expect(result.mismatchAt, `${PROMPTS[i]}: transformers.js parts from the engine at a decisive step`).toBe(-1);
-        if (result.knifeEdgeAt >= 0) knifeEdges++;
-        else expect(together[i].generatedTokens).toBe(ref.generatedTokens);
-        compared += result.agreed;
-      }
+      const report = await expectGreedyParity(
+        paths,
+        reference,
+        PROMPTS.map(ids),
+        maxNew,
+        FLOAT_NOISE,
+        together.map((t) => t.text),
+      );
+      console.info(
+        `engine vs transformers.js: ${report.compared} greedy steps compared; ${report.knifeEdges} of ${PROMPTS.length} texts part at a knife edge (top-2 logits within ${FLOAT_NOISE}) and are compared up to it`,
+      );
     } finally {
       await paths.close();
     }
-    console.info(
-      `engine vs transformers.js: ${compared} greedy steps compared; ${knifeEdges} of ${PROMPTS.length} texts part at a knife edge (top-2 logits within ${FLOAT_NOISE}) and are compared up to it`,
-    );
   });
 
   it('keeps the KV cache within its token bound on one long prompt among many short ones, with unchanged outputs', async () => {
