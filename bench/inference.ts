@@ -1,5 +1,6 @@
 /**
- * `npm run bench:inference`: GPT-2 small (124M, forged) on this machine, one process, one model file.
+ * `npm run bench:inference`: the assistant (SmolLM2-135M-Instruct, models/smollm2-135m-instruct, or the folder
+ * BENCH_MODEL names), or a forged GPT-2 preset with BENCH_PRESET=gpt2, on this machine, one process, one model file.
  *   (a) transformers.js text-generation pipeline, one message at a time (the naive way)
  *   (b) transformers.js model.generate on left-padded batches of 16 prompts of similar length (PipelineGenerator)
  *   (c) the continuous-batching engine, all 64 submitted at once
@@ -19,17 +20,16 @@ import { ensureForged, machine, quantile, withPeakRss, writeResult } from './lib
 import { benchPrompts } from './lib/bench-prompts.js';
 import { timeDecodeSteps } from './lib/decode-steps.js';
 import { engineShapes, measureMatMulPeak } from './lib/matmul-roofline.js';
-import { roofline, workloadFlops } from './lib/workload-flops.js';
+import { gpt2Work, llamaWork, roofline, workloadFlops } from './lib/workload-flops.js';
+import { readArchitecture } from '../src/inference/engine-graph-converter.js';
+import path from 'node:path';
 
 const THREADS = Number(process.env.AVA_INTRA_OP_THREADS || 2);
 const N = Number(process.env.BENCH_MESSAGES || 64);
 const MAX_NEW = 32;
 /** Decode steps timed per batch size. */
 const DECODE_STEPS = 64;
-const PRESET = process.env.BENCH_PRESET || 'gpt2';
-const C = 768;
-const LAYERS = PRESET === 'distilgpt2' ? 6 : 12;
-const VOCAB = 50257;
+const PRESET = process.env.BENCH_PRESET;
 
 interface Scenario {
   name: string;
@@ -70,12 +70,20 @@ async function timed(
   return { name, outputs, latenciesMs, wallMs: performance.now() - t0, peakRssMiB };
 }
 
-const dir = await ensureForged(PRESET);
+const dir = PRESET
+  ? await ensureForged(PRESET)
+  : path.resolve(process.env.BENCH_MODEL || 'models/smollm2-135m-instruct');
+const MODEL = PRESET ?? path.basename(dir);
+const arch = await readArchitecture(dir);
+const work =
+  arch.family === 'llama'
+    ? llamaWork(arch.shape)
+    : gpt2Work(arch.preset.nEmbd, arch.preset.nLayer, arch.preset.vocabSize);
 env.allowRemoteModels = false;
 
 // The roofline's peak, on the engine's own MatMul shapes, measured before and again after the scenarios.
 process.stderr.write('measuring the MatMul peak (before)…\n');
-const shapes = engineShapes(C, VOCAB);
+const shapes = engineShapes(work);
 const peakBefore = await measureMatMulPeak(shapes, THREADS);
 
 // Measured first, with only this session loaded, so that other sessions' memory and threads do not disturb it.
@@ -111,21 +119,21 @@ process.stderr.write('measuring decode steps (int8)…\n');
 const int8Decode = await measureDecode('int8');
 
 const engine = await EngineGenerator.load({
-  id: PRESET,
+  id: MODEL,
   dir,
   intraOpThreads: THREADS,
   maxBatchSize: 64,
   maxCachedTokens: 64 * 256,
 });
 const engine8 = await EngineGenerator.load({
-  id: PRESET,
+  id: MODEL,
   dir,
   intraOpThreads: THREADS,
   maxBatchSize: 64,
   maxCachedTokens: 64 * 256,
   precision: 'int8',
 });
-const batched = await PipelineGenerator.load({ id: PRESET, dir, intraOpThreads: THREADS });
+const batched = await PipelineGenerator.load({ id: MODEL, dir, intraOpThreads: THREADS });
 const naive = (await pipeline('text-generation', dir, {
   dtype: 'fp32',
   local_files_only: true,
@@ -222,13 +230,13 @@ const mismatches = c.outputs.filter((o, i) => o.text !== b.outputs[i].text).leng
 process.stderr.write('measuring the MatMul peak (after)…\n');
 const peakAfter = await measureMatMulPeak(shapes, THREADS);
 const gflops = Math.max(peakBefore.gflops, peakAfter.gflops);
-const flops = workloadFlops(c.outputs, C, LAYERS, VOCAB);
+const flops = workloadFlops(c.outputs, work);
 const bound = roofline(flops, gflops, c.wallMs / 1000);
 const rows = [a, b, c, d, c8].map(summarise);
 const tps = (s: Scenario) => s.outputs.reduce((n, o) => n + o.generatedTokens, 0) / (s.wallMs / 1000);
 const result = {
   benchmark: 'inference',
-  model: { preset: PRESET, layers: LAYERS, parameters: PRESET === 'gpt2' ? 124_439_808 : undefined },
+  model: { name: MODEL, family: arch.family, layers: work.layers },
   machine: machine(),
   threads: THREADS,
   messages: N,

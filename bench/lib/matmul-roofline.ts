@@ -1,3 +1,4 @@
+import type { ModelWork } from './workload-flops.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,17 +26,11 @@ export interface MatMulPeak {
  * (1–64 sequences) and at the prefill row counts the engine uses (groups of up to 4,096 tokens), and the LM head at
  * the rows it is applied to (the last position of each sequence, 1–64).
  */
-export function engineShapes(C: number, V: number): MatMulShape[] {
-  const block: Array<[string, number, number]> = [
-    ['qkv', C, 3 * C],
-    ['proj', C, C],
-    ['fc', C, 4 * C],
-    ['fc-proj', 4 * C, C],
-  ];
+export function engineShapes(w: Pick<ModelWork, 'C' | 'vocab' | 'projections'>): MatMulShape[] {
   const shapes: MatMulShape[] = [];
   for (const rows of [1, 16, 64, 512, 4096])
-    for (const [name, K, N] of block) shapes.push({ name: `${name}@${rows}`, rows, K, N });
-  for (const rows of [1, 16, 64]) shapes.push({ name: `lm-head@${rows}`, rows, K: C, N: V });
+    for (const [name, K, N] of w.projections) shapes.push({ name: `${name}@${rows}`, rows, K, N });
+  for (const rows of [1, 16, 64]) shapes.push({ name: `lm-head@${rows}`, rows, K: w.C, N: w.vocab });
   return shapes;
 }
 

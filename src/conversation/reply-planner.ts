@@ -246,8 +246,10 @@ export class ReplyPlanner {
   }
 
   /**
-   * A plan for the model, with the shop's persona as its instructions; for a language the model does not write, the
-   * best passage (or a handler's facts) as the reply, else the intents file's `replies.modelLanguage`.
+   * A plan for the model, with the shop's persona as its instructions. For a language the model does not write: an
+   * intent's best passage (or a handler's facts) as the reply, else the intents file's `replies.modelLanguage`. A
+   * message no intent owns gets the fallback even when words of it retrieve an entry: in Chinese one shared
+   * character is enough ("天空为什么是蓝色的" finds the entry on failed payments through "为").
    */
   private generate(
     base: Pick<ReplyPlan, 'intent' | 'recognition'>,
@@ -257,7 +259,7 @@ export class ReplyPlanner {
   ): ReplyPlan {
     const languages = this.opts.modelLanguages;
     if (languages && !languages.includes(language)) {
-      const best = passages[0];
+      const best = base.intent === 'unknown' ? undefined : passages[0];
       if (best?.id) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
       if (best) return { ...base, kind: 'reply', text: passages.map((p) => p.body).join('\n') };
       return { ...base, kind: 'reply', text: localize(this.catalog.modelLanguageReply, language) };
