@@ -33,10 +33,14 @@ type Mode = 'retrieved' | 'right entry' | 'none';
 
 const config = loadConfig(process.env);
 const dir = path.resolve(process.env.BENCH_MODEL || path.join(config.model.dir, config.model.id));
-const sets = {
+const allSets = {
   dev: await questions('test/fixtures/answers-dev.jsonl'),
   heldout: await questions('test/fixtures/answers-heldout.jsonl'),
 };
+// BENCH_SET=dev while choosing; the held-out set only reports.
+const sets = process.env.BENCH_SET === 'dev' ? { dev: allSets.dev } : allSets;
+/** A repetition penalty to try on the dev set (default: the model's own generation settings). */
+const penalty = process.env.BENCH_REPETITION_PENALTY ? Number(process.env.BENCH_REPETITION_PENALTY) : undefined;
 const entries = parseKnowledgeFile('kb/shop-faq.en.md', await readFile('kb/shop-faq.en.md', 'utf8')).map((e) => ({
   ...e,
   tags: e.tags ?? [],
@@ -77,7 +81,7 @@ for (const [set, qs] of Object.entries(sets)) {
       const message = { v: 1, messageId: 'bench', conversationId: 'bench', userId: 'bench', text: q.q } as Message;
       const persona = renderTemplate(localize(catalog.persona ?? '', 'en'), message, {}, catalog.vars);
       const p = prompts.encode({ passages, turns: [], text: q.q, instructions: persona }, maxNew);
-      return { promptIds: p.ids, maxNewTokens: p.maxNewTokens };
+      return { promptIds: p.ids, maxNewTokens: p.maxNewTokens, ...(penalty ? { repetitionPenalty: penalty } : {}) };
     });
     const out = await generator.generate(requests);
     let right = 0;
@@ -112,6 +116,7 @@ const file = await writeResult('answers', {
   precision: config.engine.precision,
   maxNewTokens: maxNew,
   topK: config.knowledge.topK,
+  repetitionPenalty: penalty ?? 'model default',
   results,
   replies,
 });

@@ -1,5 +1,6 @@
 import {
   KNOWLEDGE_LABEL,
+  QUESTION_LABEL,
   passageLine,
   type EncodedPrompt,
   type PromptFrame,
@@ -8,9 +9,12 @@ import {
 } from './prompt-parts.js';
 
 /**
- * The prompt of a chat model: one system message (the instructions, then `Knowledge:` and a `- title: body` line per
- * passage), a user and an assistant message per turn, the new message and the generation prompt, each message
- * framed as the model's chat template frames it. Contents are encoded as text by `piece` (special-token literals
+ * The prompt of a chat model: a system message (the instructions), a user and an assistant message per turn, then
+ * the new message, preceded in its own user message by the knowledge (`Knowledge:`, a `- title: body` line per
+ * passage, a blank line, `Question: `), and the generation prompt; each message framed as the model's chat template
+ * frames it. The knowledge sits next to the question rather than in the system message: SmolLM2-135M stated the
+ * fact of the right entry for 8 of 16 dev questions that way and for 2 of 16 from the system message
+ * (test/fixtures/answers-dev.jsonl, greedy). Contents are encoded as text by `piece` (special-token literals
  * stay characters); only the frame's own pieces are encoded as markup.
  *
  * The truncation rule is the plain prompt's: the new message whole, then the instructions, then passages in order of
@@ -56,27 +60,19 @@ export class ChatPromptEncoder {
     room -= text.length + tailCost;
 
     const nl = this.newline.length;
-    // The system message: its frame is paid by whichever of instructions and passages comes first.
-    let system = false;
-    const systemIds: number[] = [];
     const instructions = parts.instructions ? this.piece(parts.instructions) : [];
-    if (instructions.length > 0 && instructions.length + framing('system') <= room) {
-      room -= instructions.length + framing('system');
-      systemIds.push(...instructions);
-      system = true;
-    }
+    const system = instructions.length > 0 && instructions.length + framing('system') <= room;
+    if (system) room -= instructions.length + framing('system');
+    // The question's label is encoded with the message (`Question: …` as one text), so their boundary is natural.
+    const question = this.piece(`${QUESTION_LABEL}${parts.text}`);
     const passages: number[][] = [];
     for (const p of parts.passages) {
       const ids = this.piece(passageLine(p));
-      const opening = passages.length === 0 ? this.heading.length + (system ? 2 * nl : framing('system')) : 0;
+      // The first passage also pays for the heading, the blank line and the question's label.
+      const opening = passages.length === 0 ? this.heading.length + 2 * nl + question.length - text.length : 0;
       if (ids.length + nl + opening > room) break;
       room -= ids.length + nl + opening;
       passages.push(ids);
-    }
-    if (passages.length > 0) {
-      if (system) systemIds.push(...this.newline, ...this.newline);
-      systemIds.push(...this.heading);
-      for (const p of passages) systemIds.push(...this.newline, ...p);
     }
     const turns: number[][] = [];
     for (let i = parts.turns.length - 1; i >= 0; i--) {
@@ -86,8 +82,14 @@ export class ChatPromptEncoder {
       room -= ids.length;
       turns.unshift(ids);
     }
-    const head = systemIds.length > 0 ? this.message('system', systemIds) : [];
-    return this.result([...head, ...turns.flat()], text, maxNew, {
+    const asked: number[] = [];
+    if (passages.length > 0) {
+      asked.push(...this.heading);
+      for (const p of passages) asked.push(...this.newline, ...p);
+      asked.push(...this.newline, ...this.newline, ...question);
+    } else asked.push(...text);
+    const head = system ? this.message('system', instructions) : [];
+    return this.result([...head, ...turns.flat()], asked, maxNew, {
       passages: passages.length,
       turns: turns.length,
       instructions: system,

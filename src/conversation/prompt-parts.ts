@@ -16,6 +16,8 @@ export interface PromptFrame {
 
 /** Heading of the knowledge block. */
 export const KNOWLEDGE_LABEL = 'Knowledge:';
+/** What follows a chat prompt's knowledge block, before the message it answers. */
+export const QUESTION_LABEL = 'Question: ';
 
 /** What may go into one prompt. */
 export interface PromptParts {

@@ -52,7 +52,7 @@ describe('chat prompts', () => {
     expect(() => deriveChatFrame(llama2)).toThrow(/the first user message is framed unlike the next/);
   });
 
-  it('frames the persona and knowledge as the system message, the turns and the new message as the template does', () => {
+  it('frames the persona as the system message, the turns, and the knowledge with the new message, as the template does', () => {
     const encoder = new PromptEncoder(tokenizer, 4096);
     const p = encoder.encode(
       {
@@ -66,10 +66,10 @@ describe('chat prompts', () => {
     expect(decode(p.ids)).toBe(
       chatml(
         [
-          { role: 'system', content: 'You are AVA.\n\nKnowledge:\n- Shipping: Costs 15 yuan.' },
+          { role: 'system', content: 'You are AVA.' },
           { role: 'user', content: 'Hi, I am Ada.' },
           { role: 'assistant', content: 'Hello Ada!' },
-          { role: 'user', content: 'What is my name?' },
+          { role: 'user', content: 'Knowledge:\n- Shipping: Costs 15 yuan.\n\nQuestion: What is my name?' },
         ],
         true,
       ),
@@ -109,7 +109,11 @@ describe('chat prompts', () => {
     const text = decode(p.ids);
     expect(text).toContain('question 9');
     expect(text).not.toContain('question 0');
-    expect(text.endsWith('<|im_start|>user\nNow?<|im_end|>\n<|im_start|>assistant\n')).toBe(true);
+    expect(
+      text.endsWith(
+        `<|im_start|>user\nKnowledge:\n- ${'x'.repeat(100)}\n\nQuestion: Now?<|im_end|>\n<|im_start|>assistant\n`,
+      ),
+    ).toBe(true);
     const long = encoder.encode({ passages: [], turns: [], text: 'y'.repeat(1000) + 'END' }, 50);
     expect(long.ids.length + long.maxNewTokens).toBe(window);
     expect(decode(long.ids)).toMatch(/^<\|im_start\|>user\ny+END<\|im_end\|>\n<\|im_start\|>assistant\n$/);
