@@ -4,7 +4,10 @@
  * only reports), go straight to the model, without intents: with the passages the worker would retrieve (BM25 fused
  * with the sentence encoder, AVA_KB_TOP_K of them), with the right entry alone, and with none. A reply counts when it
  * holds one of the accepted strings of every fact the question lists (a price, an hour, a name). Greedy, the persona
- * of config/intents.yaml as the system prompt, AVA_MAX_NEW_TOKENS new tokens.
+ * of config/intents.yaml as the system prompt (BENCH_PERSONA tries another on the dev set), AVA_MAX_NEW_TOKENS new
+ * tokens. Open questions no shop knowledge answers (test/fixtures/open-questions.json; the first half is dev, the
+ * second held out) are scored as readable (no phrase of four words three times or more, at least five words) and as
+ * refusals ("I'm sorry … I can't / I'm not able").
  * Writes bench/results/answers-<timestamp>.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,7 +32,7 @@ interface Question {
   id: string;
   facts: string[][];
 }
-type Mode = 'retrieved' | 'right entry' | 'none';
+type Mode = 'retrieved' | 'right entry' | 'none' | 'open';
 
 const config = loadConfig(process.env);
 const dir = path.resolve(process.env.BENCH_MODEL || path.join(config.model.dir, config.model.id));
@@ -41,6 +44,8 @@ const allSets = {
 const sets = process.env.BENCH_SET === 'dev' ? { dev: allSets.dev } : allSets;
 /** A repetition penalty to try on the dev set (default: the model's own generation settings). */
 const penalty = process.env.BENCH_REPETITION_PENALTY ? Number(process.env.BENCH_REPETITION_PENALTY) : undefined;
+const open = JSON.parse(await readFile('test/fixtures/open-questions.json', 'utf8')) as string[];
+const openSets = { dev: open.slice(0, open.length / 2), heldout: open.slice(open.length / 2) };
 const entries = parseKnowledgeFile('kb/shop-faq.en.md', await readFile('kb/shop-faq.en.md', 'utf8')).map((e) => ({
   ...e,
   tags: e.tags ?? [],
@@ -74,12 +79,13 @@ for (const [set, qs] of Object.entries(sets)) {
   for (const mode of ['retrieved', 'right entry', 'none'] as Mode[]) {
     let retrievedRight = 0;
     const requests = qs.map((q, i) => {
-      const retrieved = index.top(q.q, config.knowledge.topK, qVectors[i]);
+      // As a worker retrieves for a message no intent owns: entries close to it in meaning.
+      const retrieved = index.top(q.q, config.knowledge.topK, qVectors[i], true);
       if (retrieved[0]?.id === q.id) retrievedRight++;
       const passages =
         mode === 'none' ? [] : mode === 'right entry' ? entries.filter((e) => e._id === q.id) : retrieved;
       const message = { v: 1, messageId: 'bench', conversationId: 'bench', userId: 'bench', text: q.q } as Message;
-      const persona = renderTemplate(localize(catalog.persona ?? '', 'en'), message, {}, catalog.vars);
+      const persona = personaFor(message);
       const p = prompts.encode({ passages, turns: [], text: q.q, instructions: persona }, maxNew);
       return { promptIds: p.ids, maxNewTokens: p.maxNewTokens, ...(penalty ? { repetitionPenalty: penalty } : {}) };
     });
@@ -93,6 +99,24 @@ for (const [set, qs] of Object.entries(sets)) {
     });
     results[set][mode] = { right, of: qs.length, ...(mode === 'retrieved' ? { retrievedRight } : {}) };
   }
+}
+const openResults: Record<string, { readable: number; refusals: number; of: number }> = {};
+for (const [set, qs] of Object.entries(openSets)) {
+  if (!(set in sets)) continue;
+  const out = await generator.generate(
+    qs.map((q) => {
+      const message = { v: 1, messageId: 'bench', conversationId: 'bench', userId: 'bench', text: q } as Message;
+      const p = prompts.encode({ passages: [], turns: [], text: q, instructions: personaFor(message) }, maxNew);
+      return { promptIds: p.ids, maxNewTokens: p.maxNewTokens, ...(penalty ? { repetitionPenalty: penalty } : {}) };
+    }),
+  );
+  const texts = out.map((o) => (o.finishReason === 'error' ? '' : o.text));
+  texts.forEach((reply, i) => replies.push({ set, mode: 'open' as Mode, q: qs[i], reply, ok: readable(reply) }));
+  openResults[set] = {
+    readable: texts.filter(readable).length,
+    refusals: texts.filter((t) => /I'?m sorry[^.]*\b(can(no|')t|not (able|equipped))/i.test(t)).length,
+    of: qs.length,
+  };
 }
 await generator.close();
 await encoder?.close();
@@ -108,6 +132,14 @@ console.table(
     })),
   ),
 );
+console.table(
+  Object.entries(openResults).map(([set, r]) => ({
+    set,
+    'open questions': r.of,
+    readable: `${r.readable} (${((100 * r.readable) / r.of).toFixed(1)} %)`,
+    refusals: r.refusals,
+  })),
+);
 const file = await writeResult('answers', {
   date: new Date().toISOString(),
   commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
@@ -117,10 +149,29 @@ const file = await writeResult('answers', {
   maxNewTokens: maxNew,
   topK: config.knowledge.topK,
   repetitionPenalty: penalty ?? 'model default',
+  persona: process.env.BENCH_PERSONA ?? 'config/intents.yaml',
   results,
+  open: openResults,
   replies,
 });
 console.log(`results: ${file}`);
+
+function personaFor(message: Message): string {
+  const template = process.env.BENCH_PERSONA ?? localize(catalog.persona ?? '', 'en');
+  return renderTemplate(template, message, {}, catalog.vars);
+}
+
+/** At least five words, and no run of four words three times or more (the loops a small greedy model falls into). */
+function readable(reply: string): boolean {
+  const words = reply.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+  if (words.length < 5) return false;
+  const seen = new Map<string, number>();
+  for (let i = 0; i + 4 <= words.length; i++) {
+    const gram = words.slice(i, i + 4).join(' ');
+    seen.set(gram, (seen.get(gram) ?? 0) + 1);
+  }
+  return Math.max(...seen.values(), 0) < 3;
+}
 
 async function questions(file: string): Promise<Question[]> {
   return (await readFile(file, 'utf8'))

@@ -230,8 +230,8 @@ export class ReplyPlanner {
         case 'generate':
           return this.generate(base, message, language, []);
         default:
-          // No intent owns the message: the model answers, with what the knowledge base knows of it.
-          return this.generate(base, message, language, this.passages(message.text, vector));
+          // No intent owns the message: the model answers, with what the knowledge base holds close to it in meaning.
+          return this.generate(base, message, language, this.passages(message.text, vector, true));
       }
     } catch (err) {
       // The database failing under the status handler is transient: the whole batch goes back for a retry.
@@ -269,10 +269,10 @@ export class ReplyPlanner {
     return { ...base, kind: 'generate', passages, ...(persona ? { instructions: persona } : {}) };
   }
 
-  private passages(text: string, vector?: Float32Array): PromptPassage[] {
+  private passages(text: string, vector?: Float32Array, related = false): PromptPassage[] {
     if (!this.knowledge || this.opts.kbTopK === 0) return [];
     return this.knowledge
-      .top(text, this.opts.kbTopK, vector)
+      .top(text, this.opts.kbTopK, vector, related)
       .map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
   }
 

@@ -72,9 +72,12 @@ export class KnowledgeBase {
     return true;
   }
 
-  /** The `k` best passages for a text; with `vector` (an English text's embedding), by words and by meaning. */
-  top(text: string, k: number, vector?: Float32Array): KnowledgePassage[] {
-    return this.index.top(text, k, vector);
+  /**
+   * The `k` best passages for a text; with `vector` (an English text's embedding), by words and by meaning, and with
+   * `related` only entries close to it in meaning (see {@link KnowledgeIndex.top}).
+   */
+  top(text: string, k: number, vector?: Float32Array, related = false): KnowledgePassage[] {
+    return this.index.top(text, k, vector, related);
   }
 
   /** Entries in the current index and the revision it was built from. */

@@ -62,9 +62,11 @@ export class KnowledgeIndex {
    * The `k` best passages for a text, best first; fewer when fewer are related to it. Without `vector`: by BM25, the
    * entries that share a term with it. With it: by the fused rank of BM25 and of similarity, among the entries that
    * share a term or whose similarity passes the floor (the semantic ranking weighted {@link SEMANTIC_WEIGHT}); the
-   * score is then the fused one.
+   * score is then the fused one. With `related` (and a vector), only entries whose similarity passes the floor: a
+   * message no intent owns may share a word with any entry ("which colour goes with white walls" finds the courier's
+   * entry through "white"), and a passage about something else misleads a small model.
    */
-  top(text: string, k: number, vector?: Float32Array): KnowledgePassage[] {
+  top(text: string, k: number, vector?: Float32Array, related = false): KnowledgePassage[] {
     if (k <= 0 || this.entries.size === 0) return [];
     const lexical = this.search.search(text);
     const passage = (id: string, score: number) => {
@@ -76,11 +78,12 @@ export class KnowledgeIndex {
     const fused = new Map<string, number>();
     const add = (id: string, rank: number, weight: number) =>
       fused.set(id, (fused.get(id) ?? 0) + weight / (RRF_K + rank + 1));
-    lexical.slice(0, LEXICAL_DEPTH).forEach((hit, rank) => add(hit.id as string, rank, 1));
-    this.meanings.index
-      .rank(vector)
-      .filter((hit) => hit.similarity > this.meanings!.floor)
-      .forEach((hit, rank) => add(hit.item, rank, SEMANTIC_WEIGHT));
+    const similar = this.meanings.index.rank(vector).filter((hit) => hit.similarity > this.meanings!.floor);
+    const close = new Set(similar.map((hit) => hit.item));
+    lexical
+      .slice(0, LEXICAL_DEPTH)
+      .forEach((hit, rank) => (!related || close.has(hit.id as string) ? add(hit.id as string, rank, 1) : undefined));
+    similar.forEach((hit, rank) => add(hit.item, rank, SEMANTIC_WEIGHT));
     return [...fused]
       .sort((a, b) => b[1] - a[1])
       .slice(0, k)
