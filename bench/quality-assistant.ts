@@ -1,18 +1,21 @@
 /**
  * `npm run bench:quality` on the assistant (the default; BENCH_PRESET picks a forged GPT-2 instead): how far the
  * int8 engine (linear layers in int8 blocks of 32, see blockwise-int8.ts) takes SmolLM2-135M-Instruct from float32.
- * - Teacher-forced: the project's own English prose (docs/*.md and the English knowledge base, cut into chunks of
- *   BENCH_CHUNK tokens), both engines fed the same real tokens; mean KL and top-1 agreement over every position.
+ * - Teacher-forced: the project's own English prose as of commit e7e22a5 (its docs/*.md and the English knowledge
+ *   base, read with git so that editing the docs never changes the corpus), cut into chunks of BENCH_CHUNK tokens,
+ *   both engines fed the same real tokens; mean KL and top-1 agreement over every position.
  * - Greedy: the share of BENCH_STEPS-token greedy continuations of chat prompts that are identical.
- * Writes bench/results/quality-assistant-<timestamp>.json.
+ * Writes bench/results/quality-assistant-<timestamp>.json, and the chunks' token ids to
+ * bench/results/quality-chunks.json, on which test/fixtures/tools/llama-cpp-agreement.py measures llama.cpp's own
+ * Q8_0 against its F32, for comparison.
  */
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TextTokenizer } from '../src/generation/text-tokenizer.js';
 import { DecoderEngine } from '../src/inference/decoder-engine.js';
 import { AgreementMeter } from '../test/helpers/next-token-quality.js';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { machine, writeResult } from './lib/bench-utils.js';
 import { greedyBatch, teacherForcedBatch } from './lib/teacher-forced.js';
 
@@ -23,12 +26,21 @@ const STEPS = Number(process.env.BENCH_STEPS || 32);
 const BATCH = 16;
 
 const tokenizer = await TextTokenizer.load(dir);
-const docs = ['kb/shop-faq.en.md', ...(await readdir('docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
-const text = (await Promise.all(docs.map((f) => readFile(f, 'utf8')))).join('\n\n');
+const CORPUS_COMMIT = 'e7e22a5';
+const git = (...args: string[]) => execFileSync('git', args, { maxBuffer: 64 * 2 ** 20 }).toString();
+const docs = [
+  'kb/shop-faq.en.md',
+  ...git('ls-tree', '--name-only', `${CORPUS_COMMIT}:docs`)
+    .split('\n')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
+const text = docs.map((f) => git('show', `${CORPUS_COMMIT}:${f}`)).join('\n\n');
 const ids = tokenizer.encode(text);
 const chunks = Array.from({ length: CHUNKS }, (_, i) => ids.slice(i * CHUNK, (i + 1) * CHUNK)).filter(
   (c) => c.length === CHUNK,
 );
+await writeFile('bench/results/quality-chunks.json', JSON.stringify({ commit: CORPUS_COMMIT, chunks }));
 const opts = { intraOpThreads: 2, maxCachedTokens: 65_536 };
 const fp32 = await DecoderEngine.load(dir, opts);
 const int8 = await DecoderEngine.load(dir, { ...opts, precision: 'int8' });
@@ -80,7 +92,12 @@ const file = await writeResult('quality-assistant', {
   commit: execFileSync('git', ['rev-parse', '--short', 'HEAD']).toString().trim(),
   machine: machine(),
   model: path.basename(dir),
-  teacherForced: { ...forced, chunks: chunks.length, chunkTokens: CHUNK, sources: docs },
+  teacherForced: {
+    ...forced,
+    chunks: chunks.length,
+    chunkTokens: CHUNK,
+    corpus: { commit: CORPUS_COMMIT, files: docs },
+  },
   greedy: {
     prompts: prompts.length,
     steps: STEPS,
