@@ -1,7 +1,8 @@
 import type { ModelPreset } from './presets.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 import { int8MatMul, quantizeColumns, rowZeroPoints, type Int8Formulation } from './int8-matmul.js';
-import { attentionBias, cacheAttention, concatAttention, type Kv } from './gpt2-attention.js';
+import { cacheAttention, concatAttention, type Kv } from './gpt2-attention.js';
+import { attentionBias } from './attention-bias.js';
 
 /**
  * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.

@@ -1,6 +1,6 @@
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 import { blockwiseInt8MatMul, stackRows } from './blockwise-int8.js';
-import { attentionBias } from './gpt2-attention.js';
+import { attentionBias } from './attention-bias.js';
 import type { GraphMode, WeightPrecision } from './gpt2-graph.js';
 import type { LlamaShape } from './llama-shape.js';
 import { llamaAttention, type LlamaAttentionInputs } from './llama-attention.js';

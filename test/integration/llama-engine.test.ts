@@ -1,8 +1,16 @@
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { DecoderEngine } from '../../src/inference/decoder-engine.js';
+import { GgufFile } from '../../src/models/gguf-file.js';
+import { convertLlamaModel } from '../../src/models/llama-converter.js';
+import { llamaConfigJson } from '../../src/models/llama-shape.js';
+import { ggufWeights, llamaShapeFromGguf } from '../../src/models/llama-weights.js';
+import { SeededNormal } from '../../src/models/seeded-normal.js';
+import { writeSafetensors } from '../helpers/safetensors-writer.js';
 import { forgeTinyLlama, TINY_LLAMA } from '../helpers/tiny-llama.js';
 import { expectGreedyParity } from '../helpers/transformers-parity.js';
 
@@ -110,5 +118,97 @@ describe('Llama family on the engine (a tiny Llama forged as GGUF and converted)
         if (gen !== engine) await gen.close();
       }
     }
+  });
+
+  it("converts a Hugging Face folder (config.json, model.safetensors): the GGUF's weights give the GGUF's text, and Qwen2's q/k/v biases are read", async () => {
+    // The forged GGUF's weights, by Hugging Face name and shape, written as a Hugging Face checkpoint.
+    const gguf = await GgufFile.open(forged.gguf);
+    const { shape, arch } = llamaShapeFromGguf(gguf, 'hf');
+    const read = ggufWeights(gguf, shape, arch);
+    const D = shape.headDim;
+    const tensors = [
+      { name: 'model.embed_tokens.weight', shape: [shape.vocabSize, shape.hidden] },
+      { name: 'model.norm.weight', shape: [shape.hidden] },
+      ...Array.from({ length: shape.nLayer }, (_, i) => {
+        const l = (n: string, dims: number[]) => ({ name: `model.layers.${i}.${n}`, shape: dims });
+        return [
+          l('input_layernorm.weight', [shape.hidden]),
+          l('post_attention_layernorm.weight', [shape.hidden]),
+          l('self_attn.q_proj.weight', [shape.nHead * D, shape.hidden]),
+          l('self_attn.k_proj.weight', [shape.nKvHead * D, shape.hidden]),
+          l('self_attn.v_proj.weight', [shape.nKvHead * D, shape.hidden]),
+          l('self_attn.o_proj.weight', [shape.hidden, shape.nHead * D]),
+          l('mlp.gate_proj.weight', [shape.intermediate, shape.hidden]),
+          l('mlp.up_proj.weight', [shape.intermediate, shape.hidden]),
+          l('mlp.down_proj.weight', [shape.hidden, shape.intermediate]),
+        ];
+      }).flat(),
+    ].map((t) => ({ ...t, data: read(t.name, t.shape) }));
+    const normal = new SeededNormal(11);
+    const biases = Array.from({ length: shape.nLayer }, (_, i) =>
+      (['q', 'k', 'v'] as const).map((p) => {
+        const n = (p === 'q' ? shape.nHead : shape.nKvHead) * D;
+        return {
+          name: `model.layers.${i}.self_attn.${p}_proj.bias`,
+          shape: [n],
+          data: Float32Array.from({ length: n }, () => normal.next() * 0.5),
+        };
+      }),
+    ).flat();
+    const work = path.dirname(forged.dir);
+    const variants = { llama: tensors, qwen2: [...tensors, ...biases] } as const;
+    const texts: Record<string, string[]> = {};
+    const prompts = QUESTIONS.slice(0, 6).map(chat);
+    for (const [family, weights] of Object.entries(variants)) {
+      const hf = path.join(work, `hf-${family}`);
+      await mkdir(hf);
+      await writeSafetensors(path.join(hf, 'model.safetensors'), weights);
+      await writeFile(
+        path.join(hf, 'config.json'),
+        JSON.stringify({
+          ...llamaConfigJson(shape, { bos: 1, eos: 2 }, family as 'llama' | 'qwen2'),
+          attention_bias: family === 'qwen2',
+        }),
+      );
+      for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+        await copyFile(path.join(forged.dir, f), path.join(hf, f));
+      const out = await convertLlamaModel({ from: hf, outDir: `${hf}-converted` });
+      expect(out.shape).toMatchObject({ family: 'llama', attentionBias: family === 'qwen2' });
+      const gen = await EngineGenerator.load({
+        id: family,
+        dir: out.outDir,
+        intraOpThreads: 1,
+        maxBatchSize: 8,
+        maxCachedTokens: 8192,
+        cacheDir: cacheDir(),
+      });
+      try {
+        texts[family] = (await gen.generate(prompts.map((p) => ({ promptIds: p, maxNewTokens: 10 })))).map((o) =>
+          o.finishReason === 'error' ? '' : o.text,
+        );
+        if (family === 'qwen2') {
+          const reference = await PipelineGenerator.load({ id: family, dir: out.outDir, intraOpThreads: 1 });
+          const paths = await DecoderEngine.load(out.outDir, {
+            intraOpThreads: 1,
+            maxCachedTokens: 8192,
+            cacheDir: cacheDir(),
+          });
+          try {
+            const report = await expectGreedyParity(paths, reference, prompts, () => 10, 1e-3);
+            expect(report.compared).toBeGreaterThan(30);
+          } finally {
+            await Promise.all([reference.close(), paths.close()]);
+          }
+        }
+      } finally {
+        await gen.close();
+      }
+    }
+    const fromGguf = (await engine.generate(prompts.map((p) => ({ promptIds: p, maxNewTokens: 10 })))).map((o) =>
+      o.finishReason === 'error' ? '' : o.text,
+    );
+    expect(texts.llama).toEqual(fromGguf);
+    // The biases change the model: a folder that ignored them would answer as the GGUF does.
+    expect(texts.qwen2).not.toEqual(fromGguf);
   });
 });
