@@ -1,11 +1,10 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
 import type { Message } from '../contract/message-contract.js';
 import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
+import { runHandler } from './custom-handler.js';
 import type { SemanticIndex } from '../embedding/semantic-index.js';
 import type { TextEmbedder } from '../embedding/text-embedder.js';
 import { IntentClassifier, type LexicalEvidence } from '../intent/intent-classifier.js';
-import { localize, type HandlerResult, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
+import { localize, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
 import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
@@ -59,11 +58,6 @@ export interface PlannerSemantics {
   decisive: number;
   log: Logger;
 }
-
-const handlerResult = z.union([
-  z.strictObject({ reply: z.string().trim().min(1) }),
-  z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() }),
-]);
 
 /**
  * The worker's parse step after the contract: decides for each message whether it is unreadable (a "please
@@ -294,23 +288,11 @@ export class ReplyPlanner {
     language: 'en' | 'zh',
     vector?: Float32Array,
   ): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
-    const timeout = new AbortController();
-    const result = await Promise.race([
-      Promise.resolve().then(() =>
-        def.module!.handle({ message, intent: { name: def.name, confidence, slots }, language }),
-      ),
-      delay(this.opts.handlerTimeoutMs, undefined, { signal: timeout.signal }).then(() => {
-        throw new HandlerError(
-          `intent ${def.name}: handler ${def.modulePath} did not answer within ${this.opts.handlerTimeoutMs} ms`,
-        );
-      }),
-    ]).finally(() => timeout.abort());
-    const parsed = handlerResult.safeParse(result);
-    if (!parsed.success)
-      throw new HandlerError(
-        `intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`,
-      );
-    const out: HandlerResult = parsed.data;
+    const out = await runHandler(
+      def,
+      { message, intent: { name: def.name, confidence, slots }, language },
+      this.opts.handlerTimeoutMs,
+    );
     if ('reply' in out) return { kind: 'reply', text: out.reply };
     return {
       kind: 'generate',

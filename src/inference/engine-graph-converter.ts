@@ -19,8 +19,8 @@ const { onnx } = onnxProto;
 const ENGINE_GRAPH_VERSION = 2;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
 const INT8_GRAPH_VERSION = 7;
-/** Bumped whenever the Llama engine graph changes. */
-const LLAMA_GRAPH_VERSION = 1;
+/** Bumped whenever the Llama engine graph (float32 or int8) changes. */
+const LLAMA_GRAPH_VERSION = 2;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {
@@ -86,13 +86,14 @@ export function readGpt2Preset(c: Record<string, unknown>, modelDir: string): Mo
 }
 
 /**
- * The engine graph of a model directory: rewritten from any standard GPT-2 export (forged or real, with merged
- * tensors or quantized weights; see {@link ExportWeights}) by taking its weights by their Hugging Face names and
- * building the float32 engine form around them (see `GraphMode` in gpt2-graph.ts).
+ * The engine graph of a model directory: rewritten from its standard export (GPT-2, forged or real, with merged
+ * tensors or quantized weights, see {@link ExportWeights}; or a Llama-family folder) by taking its weights by their
+ * Hugging Face names and building the family's engine form around them (see `GraphMode` in gpt2-graph.ts).
  * Done once and cached in `cacheDir` under the source graph's revision, so a changed model is converted again and
  * the model directory is only read (it may be a read-only mount). The file appears by an atomic rename from a
  * uniquely named temporary file, so processes converting the same model at once never see a partial graph.
- * An int8 graph is built and cached in `formulation` (see {@link Int8Formulation}).
+ * GPT-2's int8 graph is built and cached in `formulation` (see {@link Int8Formulation}); the Llama family's int8
+ * graph has one form (int8 blocks, see blockwise-int8.ts).
  * Returns the engine graph's path and the source graph's revision.
  */
 export async function ensureEngineGraph(
@@ -103,7 +104,8 @@ export async function ensureEngineGraph(
 ): Promise<{ path: string; sourceRevision: string }> {
   const revision = await modelRevision(modelDir);
   const { family } = await readArchitecture(modelDir);
-  const form = precision === 'fp32' ? '' : `-${precision}-${formulation}.${INT8_GRAPH_VERSION}`;
+  const int8Form = family === 'gpt2' ? `${formulation}.${INT8_GRAPH_VERSION}` : 'block';
+  const form = precision === 'fp32' ? '' : `-${precision}-${int8Form}`;
   const version = family === 'gpt2' ? ENGINE_GRAPH_VERSION : LLAMA_GRAPH_VERSION;
   const target = path.join(cacheDir, `${family}-${revision}-v${version}${form}.onnx`);
   await cachedFile(

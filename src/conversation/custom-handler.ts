@@ -1,0 +1,33 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { z } from 'zod';
+import { HandlerError } from '../errors/errors.js';
+import type { HandlerContext, HandlerResult, IntentDefinition } from '../intent/intent-types.js';
+
+const handlerResult = z.union([
+  z.strictObject({ reply: z.string().trim().min(1) }),
+  z.strictObject({ generate: z.literal(true), facts: z.array(z.string().trim().min(1)).max(20).optional() }),
+]);
+
+/**
+ * Runs a custom intent's handler module on one message: its result checked ({ reply } or { generate: true, facts? }),
+ * a throw, a wrong result or no answer within `timeoutMs` all a {@link HandlerError} for that message alone.
+ */
+export async function runHandler(
+  def: IntentDefinition,
+  context: HandlerContext,
+  timeoutMs: number,
+): Promise<HandlerResult> {
+  const timeout = new AbortController();
+  const result = await Promise.race([
+    Promise.resolve().then(() => def.module!.handle(context)),
+    delay(timeoutMs, undefined, { signal: timeout.signal }).then(() => {
+      throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} did not answer within ${timeoutMs} ms`);
+    }),
+  ]).finally(() => timeout.abort());
+  const parsed = handlerResult.safeParse(result);
+  if (!parsed.success)
+    throw new HandlerError(
+      `intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`,
+    );
+  return parsed.data;
+}
