@@ -230,7 +230,7 @@ export const configSchema = {
       'AVA_ENGINE_INT8_KERNEL',
       z.enum(['auto', 'u8s8', 'u8u8']),
       'auto',
-      'how the int8 engine hands its products to ONNX Runtime: `auto` picks `u8s8` on CPUs whose integer dot product cannot saturate (x86 with AVX-512 VNNI, AVX-VNNI or AMX; ARM) and `u8u8` elsewhere (exact on every CPU); either is proven exact on the CPU at load, logged in `worker ready`, and refused when it is not',
+      'how the int8 engine hands its products to ONNX Runtime (GPT-2; the Llama family always runs int8 blocks, proven exact the same way): `auto` picks `u8s8` on CPUs whose integer dot product cannot saturate (x86 with AVX-512 VNNI, AVX-VNNI or AMX; ARM) and `u8u8` elsewhere (exact on every CPU); either is proven exact on the CPU at load, logged in `worker ready`, and refused when it is not',
     ),
     cacheDir: optional(
       'AVA_ENGINE_CACHE_DIR',
@@ -257,7 +257,7 @@ export const configSchema = {
       'AVA_ENGINE_PRECISION',
       z.enum(['fp32', 'int8']),
       'fp32',
-      "the engine's linear layers: `fp32`, or `int8` (weights quantized per column when the graph is converted, activations per token, so batched output still equals unbatched; see models/README.md)",
+      "the engine's linear layers: `fp32`, or `int8` (GPT-2: weights per column and activations per token; the Llama family: weights and activations in blocks of 32; quantized when the graph is converted, batched output still equals unbatched; see models/README.md)",
     ),
     maxCachedTokens: option(
       'AVA_ENGINE_MAX_CACHED_TOKENS',

@@ -17,12 +17,12 @@ export interface PrefillEntry {
 
 const i64 = (data: BigInt64Array, dims: number[]): HostTensor => ({ type: 'int64', data, dims });
 
-/** Most tokens (padding included) in one prefill call; bounds the memory of its outputs. */
+/** Most tokens in one prefill call; bounds the memory of its outputs. */
 const PREFILL_MAX_TOKENS = 4096;
 
 /**
- * A decoder-only model (GPT-2 or the Llama family) on its engine graph: prefill adds sequences to the running batch, decode advances every live sequence by one
- * token. It deals in tensors and cache rows; which sequences run is the scheduler's business. Each step fetches only
+ * A decoder-only model (GPT-2 or the Llama family) on its engine graph: prefill adds sequences to the running batch,
+ * decode advances every live sequence by one token. It deals in tensors and cache rows; which sequences run is the scheduler's business. Each step fetches only
  * the last-position logits and the new tokens' keys and values, which are written into the {@link KvCache}.
  */
 export class DecoderEngine {
