@@ -115,7 +115,7 @@ it("puts system messages before the dialogue as the model's instructions, and co
   });
   // The deployment's persona (the intents file's) comes first, then the client's instructions, then the dialogue.
   const prompt = counting.prompts.find((p) => p.includes('Answer like a pirate.'))!;
-  expect(prompt).toMatch(/^You are AVA, the friendly customer-service assistant of Maple & Pine Home Goods/);
+  expect(prompt).toMatch(/^You are AVA, the friendly assistant of Maple & Pine Home Goods/);
   expect(prompt.endsWith('\n\nAnswer like a pirate.\nKeep it short.\n\nUser: tell me a joke\nAssistant:')).toBe(true);
   // What is counted is what the model received.
   expect(instructed.usage!.prompt_tokens).toBe(tokens(prompt).length);
