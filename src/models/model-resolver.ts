@@ -47,7 +47,7 @@ export async function resolveModel(id: string, opts: ResolveOptions): Promise<Re
     return { id, dir: target };
   }
   throw new ModelResolveError(`model "${id}" not found: neither ${candidates[0]} nor ${candidates[1]} is a directory`, {
-    hint: `forge one with \`npm run models:forge -- --preset tiny --out ${path.relative(process.cwd(), target) || target}\`, or fetch real weights with \`npm run models:fetch -- ${id}\``,
+    hint: `make the assistant with \`npm run models:assistant -- --out ${path.relative(process.cwd(), target) || target}\` (or convert a Llama-family GGUF with --from), forge a test model with \`npm run models:forge -- --preset tiny --out ${path.relative(process.cwd(), target) || target}\`, or fetch real weights with \`npm run models:fetch -- ${id}\``,
   });
 }
 
@@ -58,7 +58,7 @@ export async function checkModelDir(dir: string): Promise<void> {
       await access(path.join(dir, file));
     } catch {
       throw new ModelLoadError(`model directory ${dir} is missing ${file}`, {
-        hint: 'forge the model again (npm run models:forge) or re-fetch it (npm run models:fetch)',
+        hint: 'make the model again (npm run models:assistant, models:forge) or re-fetch it (npm run models:fetch)',
       });
     }
   }
