@@ -4,6 +4,7 @@ import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import { PipelineGenerator } from '../../src/generation/pipeline-generator.js';
 import { TextTokenizer } from '../../src/generation/text-tokenizer.js';
 import { DecoderEngine } from '../../src/inference/decoder-engine.js';
+import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
 import { argmax, AgreementMeter } from '../helpers/next-token-quality.js';
 import { ASSISTANT_DIR } from '../helpers/paths.js';
 import { expectGreedyParity } from '../helpers/transformers-parity.js';
@@ -78,17 +79,18 @@ describe('the assistant model on the engine', () => {
   });
 
   it("continues each fixture prompt greedily as llama.cpp's float32 run did", async () => {
+    // Step by step, up to any step whose top two logits lie closer than the engines differ (the 0.05 bound above):
+    // there another CPU's rounding may pick either token with no bug.
+    const decode = (t: number[]) => tokenizer.decode(t);
+    let knifeEdges = 0;
     for (const p of FIXTURE.prompts) {
       const want = p.greedy.f32;
-      let logits = (await fp32.prefill([{ handle: 1, tokens: p.tokens, slots: p.tokens.length + want.length + 1 }]))[0];
-      const got: number[] = [];
-      for (let s = 0; s < want.length; s++) {
-        got.push(argmax(logits));
-        if (s < want.length - 1) logits = (await fp32.decode(new Map([[1, got[s]]]))).get(1)!;
-      }
-      fp32.release(1);
-      expect(tokenizer.decode(got), p.text).toBe(tokenizer.decode(want));
+      const path = await greedyPath(fp32, p.tokens, want.length, tokenizer.eosTokenId);
+      const result = compareGreedy(path, decode(want), decode, 0.05);
+      expect(result.mismatchAt, p.text).toBe(-1);
+      if (result.knifeEdgeAt >= 0) knifeEdges++;
     }
+    expect(knifeEdges).toBeLessThanOrEqual(1);
   });
 
   it('follows transformers.js greedily on 32 chat prompts', async () => {
@@ -147,7 +149,9 @@ describe('the assistant model on the engine', () => {
       console.info(
         `int8 vs fp32, teacher-forced over ${steps} positions: top-1 ${(100 * top1).toFixed(1)} %, KL ${meanKl.toFixed(5)}`,
       );
-      expect(top1).toBeGreaterThan(0.9);
+      // 93.6 % on the Xeon; other CPUs' kernels round differently (89–91 % on 128 positions under EPYC-Rome's
+      // emulation against 89 % natively), so the bound leaves room for them and none for a broken kernel.
+      expect(top1).toBeGreaterThan(0.85);
       expect(meanKl).toBeLessThan(0.01);
     } finally {
       await Promise.all([int8.close(), engine8.close()]);
