@@ -5,8 +5,8 @@
  * with the sentence encoder, AVA_KB_TOP_K of them), with the right entry alone, and with none. A reply counts when it
  * holds one of the accepted strings of every fact the question lists (a price, an hour, a name). Greedy, the persona
  * of config/intents.yaml as the system prompt (BENCH_PERSONA tries another on the dev set), AVA_MAX_NEW_TOKENS new
- * tokens. Open questions no shop knowledge answers (test/fixtures/open-questions.json; the first half is dev, the
- * second held out) are scored as readable (no phrase of four words three times or more, at least five words) and as
+ * tokens. Open questions no shop knowledge answers (test/fixtures/open-questions-dev.json, 48, which chose; and
+ * open-questions-heldout.json, 24, written after every choice was made, which only reports) are scored as readable (no phrase of four words three times or more, at least five words) and as
  * refusals ("I'm sorry … I can't / I'm not able").
  * Writes bench/results/answers-<timestamp>.json.
  */
@@ -44,8 +44,11 @@ const allSets = {
 const sets = process.env.BENCH_SET === 'dev' ? { dev: allSets.dev } : allSets;
 /** A repetition penalty to try on the dev set (default: the model's own generation settings). */
 const penalty = process.env.BENCH_REPETITION_PENALTY ? Number(process.env.BENCH_REPETITION_PENALTY) : undefined;
-const open = JSON.parse(await readFile('test/fixtures/open-questions.json', 'utf8')) as string[];
-const openSets = { dev: open.slice(0, open.length / 2), heldout: open.slice(open.length / 2) };
+const openOf = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as string[];
+const openSets = {
+  dev: await openOf('test/fixtures/open-questions-dev.json'),
+  heldout: await openOf('test/fixtures/open-questions-heldout.json'),
+};
 const entries = parseKnowledgeFile('kb/shop-faq.en.md', await readFile('kb/shop-faq.en.md', 'utf8')).map((e) => ({
   ...e,
   tags: e.tags ?? [],

@@ -61,7 +61,7 @@ const chat = (q: string) => [
   ...tokenizer.encode(q),
   ...tokenizer.encodeMarkup(tokenizer.chat!.close.user + tokenizer.chat!.generation),
 ];
-const questions = JSON.parse(readFileSync('test/fixtures/open-questions.json', 'utf8')) as string[];
+const questions = JSON.parse(readFileSync('test/fixtures/open-questions-dev.json', 'utf8')) as string[];
 const prompts = questions.map(chat);
 let identical = 0;
 const firstDiff: number[] = [];

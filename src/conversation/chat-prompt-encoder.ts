@@ -64,7 +64,7 @@ export class ChatPromptEncoder {
     const system = instructions.length > 0 && instructions.length + framing('system') <= room;
     if (system) room -= instructions.length + framing('system');
     // The question's label is encoded with the message (`Question: …` as one text), so their boundary is natural.
-    const question = this.piece(`${QUESTION_LABEL}${parts.text}`);
+    const question = parts.passages.length > 0 ? this.piece(`${QUESTION_LABEL}${parts.text}`) : text;
     const passages: number[][] = [];
     for (const p of parts.passages) {
       const ids = this.piece(passageLine(p));

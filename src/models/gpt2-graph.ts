@@ -3,6 +3,7 @@ import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 import { int8MatMul, quantizeColumns, rowZeroPoints, type Int8Formulation } from './int8-matmul.js';
 import { cacheAttention, concatAttention, type Kv } from './gpt2-attention.js';
 import { attentionBias } from './attention-bias.js';
+import { columnsOf } from './weight-columns.js';
 
 /**
  * GPT-2 as an ONNX graph of standard operators (opset 17), bottom-up in the manner of nanoGPT's `model.py`.
@@ -248,7 +249,7 @@ function lmHead(
     g.op('MatMul', [final, wteT()], {}, 'logits'); // [B, V]
   else {
     const batchZeroPoints = rowZeroPoints(g, g.op('Gather', [b.inputShape, g.int64([0], [])], { axis: 0 }));
-    const columns = transposedColumns(tied.wteData, p.vocabSize, C);
+    const columns = quantizeColumns(columnsOf([tied.wteData], [p.vocabSize], C), C, p.vocabSize);
     const product = int8MatMul(g, final, 'lm_head', columns, C, p.vocabSize, batchZeroPoints, b.formulation);
     g.op('Identity', [product], {}, 'logits'); // [B, V]
   }
@@ -300,11 +301,4 @@ function geluTanh(g: OnnxGraphBuilder, x: string): string {
   ]);
   const tanh = g.op('Tanh', [inner]);
   return g.op('Mul', [g.op('Mul', [x, g.float(0.5)]), g.op('Add', [tanh, g.float(1)])]);
-}
-
-/** The tied LM head wteᵀ [C, V] quantized per column, that is per vocabulary entry. */
-function transposedColumns(wte: Float32Array, V: number, C: number) {
-  const head = new Float32Array(C * V);
-  for (let v = 0; v < V; v++) for (let c = 0; c < C; c++) head[c * V + v] = wte[v * C + c];
-  return quantizeColumns(head, C, V);
 }

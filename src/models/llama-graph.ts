@@ -1,6 +1,7 @@
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 import { blockwiseInt8MatMul, stackRows } from './blockwise-int8.js';
 import { attentionBias } from './attention-bias.js';
+import { columnsOf } from './weight-columns.js';
 import type { GraphMode, WeightPrecision } from './gpt2-graph.js';
 import type { LlamaShape } from './llama-shape.js';
 import { llamaAttention, type LlamaAttentionInputs } from './llama-attention.js';
@@ -127,18 +128,6 @@ function linearLayers(
       return g.op('MatMul', [x, g.weight('lm_head.T', [K, N], columnsOf([w], [N], K))]);
     },
   };
-}
-
-/** [W₁ᵀ | W₂ᵀ | …] as one row-major [K, ΣN] array, from weights of shape [Nₖ, K]. */
-function columnsOf(ws: Float32Array[], outs: number[], K: number): Float32Array {
-  const N = outs.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(K * N);
-  let col = 0;
-  ws.forEach((w, k) => {
-    for (let n = 0; n < outs[k]; n++) for (let i = 0; i < K; i++) out[i * N + col + n] = w[n * K + i];
-    col += outs[k];
-  });
-  return out;
 }
 
 /** cos and sin of each position's angles, [B, 1, T, D] each, in the rotate-half layout (the halves repeat). */

@@ -19,7 +19,7 @@ interface Fixture {
 }
 const FIXTURE = JSON.parse(readFileSync('test/fixtures/llama-cpp/smollm2-prompts.json', 'utf8')) as Fixture;
 const logitsOf = (file: string) => new Float32Array(readFileSync(`test/fixtures/llama-cpp/${file}`).buffer.slice(0));
-const QUESTIONS = JSON.parse(readFileSync('test/fixtures/open-questions.json', 'utf8')) as string[];
+const QUESTIONS = JSON.parse(readFileSync('test/fixtures/open-questions-dev.json', 'utf8')) as string[];
 const V = 49_152;
 
 let tokenizer: TextTokenizer;

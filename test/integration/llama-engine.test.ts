@@ -14,7 +14,7 @@ import { writeSafetensors } from '../helpers/safetensors-writer.js';
 import { forgeTinyLlama, TINY_LLAMA } from '../helpers/tiny-llama.js';
 import { expectGreedyParity } from '../helpers/transformers-parity.js';
 
-const QUESTIONS = JSON.parse(readFileSync('test/fixtures/open-questions.json', 'utf8')) as string[];
+const QUESTIONS = JSON.parse(readFileSync('test/fixtures/open-questions-dev.json', 'utf8')) as string[];
 
 let forged: Awaited<ReturnType<typeof forgeTinyLlama>>;
 let engine: EngineGenerator;
