@@ -6,6 +6,7 @@
  * and reports always/everysec as a ratio.
  */
 import { Redis } from 'ioredis';
+import { RedisKeys } from '../src/queue/redis-keys.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
 import { OwnRedis } from '../test/helpers/redis-server.js';
 import { machine, quantile, writeResult } from './lib/bench-utils.js';
@@ -18,9 +19,7 @@ const BULK_SIZE = 500;
 async function measure(appendfsync: 'everysec' | 'always') {
   const server = await OwnRedis.start(appendfsync);
   const redis = new Redis(server.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, {
-    queueName: 'bench-enqueue',
-    prefix: 'bull',
+  const producer = new MessageProducer(redis, new RedisKeys('bull', 'bench-enqueue'), {
     attempts: 8,
     backoffMs: 1_000,
   });

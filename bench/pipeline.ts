@@ -16,6 +16,7 @@
  * BENCH_ENGINE_MESSAGES (2,000; 0 skips the engine run).
  */
 import { execFileSync } from 'node:child_process';
+import { RedisKeys } from '../src/queue/redis-keys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -72,8 +73,11 @@ async function run(
     AVA_MODEL: process.env.AVA_MODEL || 'tiny',
   });
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, { queueName, prefix: config.queue.prefix, attempts: 8, backoffMs: 500 });
-  const counters = new ReplyCounters(redis, config.queue.prefix, queueName);
+  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, queueName), {
+    attempts: 8,
+    backoffMs: 500,
+  });
+  const counters = new ReplyCounters(redis, new RedisKeys(config.queue.prefix, queueName));
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
     spawnWorker(config, {
       AVA_GENERATOR: generator,

@@ -63,6 +63,7 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
     await db.messages.insertMany(
       jobs.map((j) => ({
         _id: j.id!,
+        tenant: 'default',
         conversationId: j.data.conversationId,
         userId: j.data.userId,
         status: 'processing' as const,
@@ -75,6 +76,7 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
     await db.replies.insertMany(
       jobs.map((j) => ({
         _id: j.id!,
+        tenant: 'default',
         conversationId: j.data.conversationId,
         userId: j.data.userId,
         status: 'replied' as const,
@@ -90,6 +92,7 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
     await db.turns.insertMany(
       jobs.map((j) => ({
         _id: j.id!,
+        tenant: 'default',
         conversationId: j.data.conversationId,
         user: j.data.text,
         assistant: 'Thank you for your message.',

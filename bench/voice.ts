@@ -226,7 +226,7 @@ async function transcriptionStage() {
     for (const [i, u] of heldOut.entries()) {
       const key = `voice-${i}`;
       const wav = execFileSync('espeak-ng', ['-v', 'en-us+m3', '-s', '160', '--stdout', u.text]);
-      const fileId = await uploads.put(wav, { contentType: 'audio/wav', messageId: key });
+      const fileId = await uploads.put(wav, { contentType: 'audio/wav', messageId: key, tenant: 'default' });
       const message = {
         v: 1,
         messageId: key,
@@ -244,7 +244,8 @@ async function transcriptionStage() {
           queueQualifiedName: '',
         },
         key,
-        message: message as VoiceMessage,
+        digest: key,
+        message: { ...message, tenant: 'default' } as VoiceMessage,
       });
     }
     const stage: Record<string, number> = {};

@@ -13,14 +13,15 @@ try {
   if (config.api.tokens.length === 0) log.warn('AVA_API_TOKENS is empty: every authenticated route will answer 401');
   const connections = new ServiceConnections(config);
   const { redis, database } = await connections.both('requests');
-  const producer = connections.producer(redis);
+  const producer = connections.producer(redis, database);
   // Connected before use: a request-path connection has no offline queue to hold commands until it is.
   const subscriber = redis.duplicate();
   await subscriber.connect();
   // While Redis is away each reconnection attempt fails; requests answer 503 on their own, this keeps it on record.
   for (const r of [redis, subscriber]) r.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error'));
-  const streams = new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name);
-  const app = await buildApiServer({ config, producer, database, redis, streams, log });
+  const { keys } = connections;
+  const streams = new ReplyStreamReader(redis, subscriber, keys);
+  const app = await buildApiServer({ config, keys, producer, database, redis, streams, log });
   await app.listen({ host: config.api.host, port: config.api.port });
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping the API');

@@ -19,6 +19,7 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
       db.replies.insertMany(
         ids.map((i) => ({
           _id: `pre-${i}`,
+          tenant: 'default',
           conversationId: conversationId(i),
           userId: `pre-u-${i % 997}`,
           status: 'replied' as const,
@@ -34,6 +35,7 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
       db.turns.insertMany(
         ids.map((i) => ({
           _id: `pre-${i}`,
+          tenant: 'default',
           conversationId: conversationId(i),
           user: `Message ${i}: where is my order?`,
           assistant: 'Thank you for your message.',
@@ -45,6 +47,7 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
       db.messages.insertMany(
         ids.map((i) => ({
           _id: `pre-${i}`,
+          tenant: 'default',
           conversationId: conversationId(i),
           userId: `pre-u-${i % 997}`,
           status: 'processing' as const,
@@ -58,7 +61,13 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
     // CHUNK is a multiple of 20, so no conversation spans two chunks.
     const conversations = [...new Set(ids.map(conversationId))];
     await db.conversations.insertMany(
-      conversations.map((_id) => ({ _id, userId: 'pre-u', createdAt: new Date(base), updatedAt: new Date(base) })),
+      conversations.map((_id) => ({
+        _id,
+        tenant: 'default',
+        userId: 'pre-u',
+        createdAt: new Date(base),
+        updatedAt: new Date(base),
+      })),
       { ordered: false },
     );
     onProgress(start + n);

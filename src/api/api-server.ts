@@ -21,7 +21,8 @@ import { ReplyRepository } from '../storage/reply-repository.js';
 import { openApiComponents } from './api-schemas.js';
 import { authPlugin } from './auth-plugin.js';
 import { FailedAuthLimiter } from './failed-auth-limiter.js';
-import { RedisKeys } from '../queue/redis-keys.js';
+import type { RedisKeys } from '../queue/redis-keys.js';
+import { TenantQuotas } from './tenant-quotas.js';
 import { avaErrorHandler, HttpError, zodValidatorCompiler } from './http-error.js';
 import { conversationRoutes } from './routes/conversation-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
@@ -39,12 +40,18 @@ import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
 import { AudioTranscoder } from '../voice/audio-transcoder.js';
 import { SpeechCache } from '../voice/speech-cache.js';
 
+/** Longest path parameter: an id of 128 characters, each percent-encoded. */
+const MAX_ID_IN_PATH = 3 * 128;
 /** Longest a rate-limit check waits for Redis before the request goes on unlimited, in ms. */
 const LIMIT_CHECK_TIMEOUT_MS = 200;
 
-/** What the API needs: configuration, a producer, the database, Redis for readiness and token streams, a logger. */
+/**
+ * What the API needs: configuration, the queue's key names, a producer, the database, Redis for readiness and token
+ * streams, a logger.
+ */
 export interface ApiDeps {
   config: AvaConfig;
+  keys: RedisKeys;
   producer: MessageProducer;
   database: Database;
   redis: Redis;
@@ -61,10 +68,13 @@ export interface ApiDeps {
  * needs a bearer token with the right scope; errors are JSON naming the problem, never a stack trace.
  */
 export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
-  const { config, producer, database, redis, streams, log } = deps;
+  const { config, keys, producer, database, redis, streams, log } = deps;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.api.bodyLimitBytes,
+    // Every id the contract accepts (128 characters, percent-encoded at worst three bytes each) fits a path parameter.
+    routerOptions: { maxParamLength: MAX_ID_IN_PATH },
+    trustProxy: config.api.trustProxy,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setErrorHandler(avaErrorHandler(log));
@@ -84,8 +94,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     transform: createJsonSchemaTransform({ schemaRegistry: openApiComponents }),
     transformObject: createJsonSchemaTransformObject({ schemaRegistry: openApiComponents }),
   });
-  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
-  await registerLimits(app, config, redis, keys, log);
+  const limits = await registerLimits(app, config, redis, keys, log);
+  const quotas = new TenantQuotas(limits, keys, config.api, log);
 
   const replies = new ReplyRepository(database);
   const conversations = new ConversationRepository(database, {
@@ -97,12 +107,12 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(dashboardRoutes);
   await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
   await app.register(metricsRoutes, { queue: producer.view, redis, heartbeatKey: heartbeats });
-  await app.register(messageRoutes, { producer, replies, dialogue, streams, log });
+  await app.register(messageRoutes, { producer, replies, dialogue, streams, quotas, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
   await app.register(voiceRoutes, {
     producer,
-    replies,
+    quotas,
     uploads: new UploadRepository(database),
     maxBytes: config.voice.maxBytes,
     maxSeconds: config.voice.maxSeconds,
@@ -111,8 +121,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     replies,
     speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
   });
-  await app.register(generateRoutes, { producer, replies, streams, log });
-  await registerOpenAi(app, deps, replies);
+  await app.register(generateRoutes, { producer, replies, streams, quotas, log });
+  await registerOpenAi(app, deps, replies, quotas);
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
   return app;
 }
@@ -120,7 +130,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
 /**
  * Authentication and the rate limit, both counted in Redis over every API process, on a connection of their own
  * that gives up sooner than the request paths': with Redis frozen, a request waits for its own commands, not for two
- * limit checks before them as well.
+ * limit checks before them as well. Returns that connection, for the tenants' quotas.
  */
 async function registerLimits(
   app: FastifyInstance,
@@ -128,7 +138,7 @@ async function registerLimits(
   redis: Redis,
   keys: RedisKeys,
   log: Logger,
-): Promise<void> {
+): Promise<Redis> {
   const limits = redis.duplicate({ commandTimeout: Math.min(LIMIT_CHECK_TIMEOUT_MS, config.redis.commandTimeoutMs) });
   limits.on('error', (err) => log.warn({ err: err.message }, 'Redis connection error (API limits)'));
   // A duplicate of a lazily connected client waits to be connected; one of an eager client connects by itself.
@@ -154,7 +164,7 @@ async function registerLimits(
     nameSpace: keys.rateLimit(''),
     skipOnError: true,
     hook: 'preValidation',
-    keyGenerator: (req) => (req.caller ? `token:${req.caller}` : `ip:${req.ip}`),
+    keyGenerator: (req) => (req.caller.name ? `token:${req.caller.name}` : `ip:${req.ip}`),
     errorResponseBuilder: (_req, ctx) =>
       new HttpError(
         429,
@@ -162,10 +172,16 @@ async function registerLimits(
         `rate limit of ${ctx.max} requests per minute exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s`,
       ),
   });
+  return limits;
 }
 
 /** The OpenAI-compatible routes (with OpenAI's error object: the plugin's own error handler applies to its routes only). */
-async function registerOpenAi(app: FastifyInstance, deps: ApiDeps, replies: ReplyRepository): Promise<void> {
+async function registerOpenAi(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  replies: ReplyRepository,
+  quotas: TenantQuotas,
+): Promise<void> {
   const { config, producer, streams, log } = deps;
   const encoderFolder = await encoderDir(config);
   // The workers' encoder, in the precision they choose, so that a client's embeddings live in the same space.
@@ -177,7 +193,9 @@ async function registerOpenAi(app: FastifyInstance, deps: ApiDeps, replies: Repl
     producer,
     replies,
     streams,
+    quotas,
     log,
+    embeddingConcurrency: config.api.embeddingConcurrency,
     modelId: path.basename(config.model.id),
     ...(encoder ? { encoder } : {}),
   });

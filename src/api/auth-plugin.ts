@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
-import { BearerAuth, type ApiToken, type Scope } from './bearer-auth.js';
+import { TENANT_PATTERN } from '../contract/scoped-key.js';
+import { BearerAuth, type ApiToken, type Caller, type Scope } from './bearer-auth.js';
 import type { FailedAuthLimiter } from './failed-auth-limiter.js';
 import { HttpError } from './http-error.js';
 
@@ -16,15 +17,25 @@ declare module 'fastify' {
     public?: true;
   }
   interface FastifyRequest {
-    /** Name of the token that authenticated the request; empty on public routes. */
-    caller: string;
+    /** Who sent the request: its token's name and tenant; the empty caller on public routes. */
+    caller: Caller;
+    /** The tenant whose data the request reads and writes: the caller's, or for an admin the one `X-AVA-Tenant` names. */
+    tenant: string;
+    /** An admin that named no tenant: a route that lists (the reply feed) lists every tenant's. */
+    everyTenant: boolean;
   }
 }
 
+/** The header an admin names the tenant it reads with. */
+const TENANT_HEADER = 'x-ava-tenant';
+const NOBODY: Caller = Object.freeze({ name: '', tenant: '', admin: false });
+
 /**
  * Bearer-token authentication for every plugin of the API: routes declare `onRequest: app.requireScope(…)`. It runs
- * first, before the body is read or validated, so an unauthenticated request learns nothing about its input. With a
- * `failures` limiter, an address that failed to authenticate too often is answered 429 before its token is checked.
+ * first, before the body is read or validated, so an unauthenticated request learns nothing about its input.
+ *
+ * A valid token is always admitted, whoever failed before it. With a `failures` limiter, an address (the client's,
+ * through `trustProxy`) that sent too many wrong tokens gets 429 instead of 401 for the next wrong ones.
  *
  * Deny by default: a route registered without a scope and without `config: { public: true }` stops the server from
  * starting, naming the route, so a route that forgets its auth can never be served open.
@@ -35,10 +46,25 @@ export const authPlugin = fp<{ tokens: readonly ApiToken[]; failures?: FailedAut
     // The hooks requireScope made, and their scopes: how a route's access is read back when it is registered.
     const scopeOf = new WeakMap<object, Scope>();
     const routeAccess: Array<{ method: string; url: string; access: Scope | 'public' }> = [];
-    app.decorateRequest('caller', '');
+    // A reference type cannot be a decorator's default: every request starts as nobody, public routes stay so.
+    app.decorateRequest('caller', null as unknown as Caller);
+    app.addHook('onRequest', async (req) => {
+      req.caller = NOBODY;
+    });
+    app.decorateRequest('tenant', '');
+    app.decorateRequest('everyTenant', false);
     app.decorate('routeAccess', routeAccess);
     app.decorate('requireScope', (scope: Scope) => {
       const hook = async (req: FastifyRequest) => {
+        const result = auth.check(req.headers.authorization, scope);
+        if (result.ok) {
+          req.caller = result.caller;
+          const named = namedTenant(req, result.caller);
+          req.tenant = named ?? result.caller.tenant;
+          req.everyTenant = result.caller.admin && named === undefined;
+          return;
+        }
+        if (result.status === 403) throw new HttpError(403, 'ERR_FORBIDDEN', result.message);
         const wait = (await opts.failures?.blockedFor(req.ip)) ?? 0;
         if (wait > 0)
           throw new HttpError(
@@ -46,16 +72,8 @@ export const authPlugin = fp<{ tokens: readonly ApiToken[]; failures?: FailedAut
             'ERR_RATE_LIMIT',
             `too many failed authentications from this address; retry in ${wait} s`,
           );
-        const result = auth.check(req.headers.authorization, scope);
-        if (!result.ok) {
-          if (result.status === 401) await opts.failures?.failed(req.ip);
-          throw new HttpError(
-            result.status,
-            result.status === 401 ? 'ERR_UNAUTHENTICATED' : 'ERR_FORBIDDEN',
-            result.message,
-          );
-        }
-        req.caller = result.name;
+        await opts.failures?.failed(req.ip);
+        throw new HttpError(401, 'ERR_UNAUTHENTICATED', result.message);
       };
       scopeOf.set(hook, scope);
       return hook;
@@ -76,3 +94,14 @@ export const authPlugin = fp<{ tokens: readonly ApiToken[]; failures?: FailedAut
   },
   { name: 'ava-auth' },
 );
+
+/** The tenant a request names with `X-AVA-Tenant`: any, for an admin; its own, for anyone else. */
+function namedTenant(req: FastifyRequest, caller: Caller): string | undefined {
+  const named = req.headers[TENANT_HEADER];
+  if (named === undefined) return undefined;
+  if (typeof named !== 'string' || !TENANT_PATTERN.test(named))
+    throw new HttpError(400, 'ERR_REQUEST', `headers.${TENANT_HEADER}: must be one tenant's name`);
+  if (!caller.admin && named !== caller.tenant)
+    throw new HttpError(403, 'ERR_FORBIDDEN', `token "${caller.name}" acts for its own tenant only`);
+  return named;
+}

@@ -1,6 +1,13 @@
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { z } from 'zod';
-import { ContractError, ConversationOwnerError, ServiceUnavailableError, SpeechError } from '../errors/errors.js';
+import {
+  ContractError,
+  ConversationOwnerError,
+  IdempotencyConflictError,
+  QuotaError,
+  ServiceUnavailableError,
+  SpeechError,
+} from '../errors/errors.js';
 import { isRedisUnavailable } from '../queue/redis-connection.js';
 import { isDatabaseUnavailable } from '../storage/database.js';
 import type { Logger } from '../logging/logger.js';
@@ -60,7 +67,8 @@ function unavailableDependency(err: unknown): string | undefined {
 
 /**
  * The HTTP answer of the errors that have one, for AVA's and the OpenAI-compatible routes alike (each renders it in
- * its own shape): an {@link HttpError} as it is, a contract violation 400, another user's conversation 403, and
+ * its own shape): an {@link HttpError} as it is, a contract violation 400, another user's conversation 403, a reused
+ * messageId 409, a quota 429 (or 413 for a size), and
  * Redis or the database away 503 with a `Retry-After` (nothing was promised; the client retries). Undefined for any
  * other error.
  */
@@ -68,6 +76,9 @@ export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
   if (err instanceof ContractError) return new HttpError(400, err.code, err.message, err.issues);
   if (err instanceof ConversationOwnerError) return new HttpError(403, err.code, err.message, err.issues);
+  if (err instanceof IdempotencyConflictError) return new HttpError(409, err.code, err.message, err.issues);
+  if (err instanceof QuotaError)
+    return new HttpError(err.bound === 'size' ? 413 : 429, err.code, err.message, undefined, err.retryAfterSeconds);
   const away = unavailableDependency(err);
   if (away)
     return new HttpError(

@@ -11,13 +11,18 @@ import { HttpError } from './http-error.js';
 import type { ChatCompletionRequest, CompletionRequest } from './openai-schemas.js';
 import { openAiSseFormat, usageOf } from './openai-sse-format.js';
 import { respondWithSse } from './sse-reply-relay.js';
+import { keyOf } from './request-tenant.js';
+import type { TenantQuotas } from './tenant-quotas.js';
 
 /** What the OpenAI-compatible routes need. */
 export interface OpenAiDeps {
   producer: MessageProducer;
   replies: ReplyRepository;
   streams: ReplyStreamReader;
+  quotas: TenantQuotas;
   log: Logger;
+  /** `/v1/embeddings` requests encoded at once. */
+  embeddingConcurrency: number;
   /**
    * The assistant's model id (`GET /v1/models`): intents, knowledge and handlers answer, the model when none does.
    * `<modelId>-raw` is the same model alone: plain completion, no intents.
@@ -67,6 +72,8 @@ export class OpenAiCompletions {
   ) {
     const message = this.message(req, body, input, kind);
     const messageId = message.messageId;
+    const key = keyOf(req, messageId);
+    await this.deps.quotas.admit(req.tenant, [message], () => 'body');
     await this.deps.producer.enqueue(message);
     const created = Math.floor(Date.now() / 1000);
     if (body.stream) {
@@ -77,6 +84,8 @@ export class OpenAiCompletions {
         kind,
         includeUsage: body.stream_options?.include_usage === true,
       });
+      const closed = this.deps.quotas.openStream(req.tenant);
+      reply.raw.once('close', closed);
       await respondWithSse(
         reply,
         {
@@ -87,11 +96,11 @@ export class OpenAiCompletions {
           timeoutMs: REPLY_TIMEOUT_MS,
           keepAliveMs: 15_000,
         },
-        messageId,
+        key,
       );
       return;
     }
-    const doc = await waitForReply(this.deps, messageId, REPLY_TIMEOUT_MS);
+    const doc = await waitForReply(this.deps, key, REPLY_TIMEOUT_MS);
     if (!doc)
       throw new HttpError(
         504,
@@ -151,9 +160,10 @@ export class OpenAiCompletions {
     };
     const message: MessageInput = {
       v: CONTRACT_VERSION,
+      tenant: req.tenant,
       messageId,
       conversationId: conversationOf(req, messageId),
-      userId: userOf(body.user, req.caller),
+      userId: userOf(body.user, req.caller.name),
       text,
       ...(Object.keys(generation).length > 0 ? { generation } : {}),
       ...(history.length > 0 ? { history } : {}),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_NEW_TOKENS, MAX_TEXT_CHARS } from '../contract/message-contract.js';
+import { MAX_HISTORY_TURNS, MAX_NEW_TOKENS, MAX_TEXT_CHARS } from '../contract/message-contract.js';
 
 const maxTokens = z
   .number()
@@ -33,6 +33,9 @@ const common = {
   n: z.literal(1, { error: 'only n = 1 is supported' }).nullable().optional(),
 };
 
+/** Most messages of a chat request: the history a message may carry, its new message and a few instructions. */
+export const MAX_CHAT_MESSAGES = 2 * MAX_HISTORY_TURNS + 9;
+
 /** `POST /v1/chat/completions`. */
 export const chatCompletionSchema = z.object({
   ...common,
@@ -41,7 +44,8 @@ export const chatCompletionSchema = z.object({
     .array(
       z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: text.nullable().optional() }),
     )
-    .min(1, 'must hold at least one message'),
+    .min(1, 'must hold at least one message')
+    .max(MAX_CHAT_MESSAGES, `must hold at most ${MAX_CHAT_MESSAGES} messages (${MAX_HISTORY_TURNS} turns of history)`),
 });
 
 /** `POST /v1/completions`. */

@@ -91,14 +91,15 @@ async function directSender(ctx: CliContext): Promise<Sender> {
   const streams = await ctx.streams();
   return async (message, onToken) => {
     let failure: unknown;
-    const follow = await streams.follow(message.messageId, undefined, {
+    const key = ctx.key(message.messageId);
+    const follow = await streams.follow(key, undefined, {
       onEntry: ({ event }) => event.type === 'token' && onToken(event),
       onError: (err) => (failure = err),
     });
     try {
       await producer.enqueue(message);
       let doc: ReplyDocument | undefined;
-      await followReplies(db, [message.messageId], (d) => (doc = d), 120_000, streams);
+      await followReplies(db, [key], (d) => (doc = d), 120_000, streams);
       // Tokens reach the stream before their reply is stored: one more read delivers any still unread.
       await follow.catchUp();
       if (failure && !doc) throw failure;
@@ -173,11 +174,12 @@ async function directSpeech(ctx: CliContext): Promise<Speaker> {
   const speech = new SpeechRepository(await ctx.db());
   const synthesizer = new SpeechSynthesizer();
   return async (messageId, text) => {
+    const key = ctx.key(messageId);
     const voice = synthesizer.voiceFor(text);
-    const cached = await speech.get(messageId, voice, 'wav', text);
+    const cached = await speech.get(key, voice, 'wav', text);
     if (cached) return cached;
     const { wav } = await synthesizer.synthesize(text);
-    await speech.put(messageId, voice, 'wav', text, wav);
+    await speech.put(key, voice, 'wav', text, wav);
     return wav;
   };
 }

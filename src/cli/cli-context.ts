@@ -3,6 +3,7 @@ import { loadConfig, type AvaConfig } from '../config/config.js';
 import { ServiceConnections } from '../connections/service-connections.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
+import { scopedKey } from '../contract/scoped-key.js';
 import type { Database } from '../storage/database.js';
 
 /** Connections a CLI command opens lazily and closes at the end. */
@@ -27,13 +28,18 @@ export class CliContext {
     return this.redisConnection;
   }
 
-  /** A producer on the configured queue. */
+  /** A producer on the configured queue, for `AVA_TENANT`; it reads stored replies to recognise repeated messages. */
   async producer(): Promise<MessageProducer> {
     if (!this.producerInstance) {
       const redis = await this.redis();
-      this.producerInstance = this.connections.producer(redis);
+      this.producerInstance = this.connections.producer(redis, await this.db());
     }
     return this.producerInstance;
+  }
+
+  /** The key of an id of `AVA_TENANT`'s (a messageId or conversationId), for reading it in the stores directly. */
+  key(id: string): string {
+    return scopedKey(this.config.queue.tenant, id);
   }
 
   /** The database. */
@@ -46,12 +52,7 @@ export class CliContext {
   async streams(): Promise<ReplyStreamReader> {
     if (!this.streamReader) {
       this.subscriberConnection ??= await this.connections.redis('requests');
-      this.streamReader = new ReplyStreamReader(
-        await this.redis(),
-        this.subscriberConnection,
-        this.config.queue.prefix,
-        this.config.queue.name,
-      );
+      this.streamReader = new ReplyStreamReader(await this.redis(), this.subscriberConnection, this.connections.keys);
     }
     return this.streamReader;
   }

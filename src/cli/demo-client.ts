@@ -4,6 +4,7 @@ import type { MessageInput } from '../contract/message-contract.js';
 import { AvaError } from '../errors/errors.js';
 import { CliContext } from './cli-context.js';
 import { followReplies } from '../connections/reply-waiter.js';
+import { idOfKey } from '../contract/scoped-key.js';
 import { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import type { QueueView } from '../queue/queue-view.js';
 
@@ -42,9 +43,9 @@ try {
   const titles = new Map((await knowledge.all()).map((e) => [e._id, e.title]));
   await followReplies(
     db,
-    messages.map((m) => m.messageId),
+    messages.map((m) => ctx.key(m.messageId)),
     (doc) => {
-      const m = byId.get(doc._id)!;
+      const m = byId.get(idOfKey(doc._id))!;
       console.log(`[${m.conversationId}] You> ${m.text}`);
       const author = doc.tokens.generated > 0 ? 'Bot (written by the model)' : 'Bot';
       console.log(

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { CONTRACT_VERSION } from '../contract/message-contract.js';
-import { ContractError } from '../errors/errors.js';
+import { CONTRACT_VERSION, type MessageInput } from '../contract/message-contract.js';
+import { createHash } from 'node:crypto';
+import { ContractError, IdempotencyConflictError } from '../errors/errors.js';
 import { UploadRepository } from '../storage/upload-repository.js';
 import { sniffAudio } from '../voice/audio-format.js';
 import type { CliContext } from './cli-context.js';
@@ -50,14 +51,26 @@ export async function enqueueAudio(
         message: `${file} is ${bytes.length} bytes; at most ${maxBytes} are accepted (AVA_AUDIO_MAX_BYTES)`,
       },
     ]);
-  const fileId = await new UploadRepository(await ctx.db()).put(bytes, { contentType, messageId: ids.messageId });
   const { language, ...rest } = ids;
-  console.log(
-    JSON.stringify(
-      await (
-        await ctx.producer()
-      ).enqueue({ v: CONTRACT_VERSION, ...rest, audio: { fileId, language }, createdAt: new Date().toISOString() }),
-    ),
-  );
-  if (opts.wait) await followReplies(await ctx.db(), [ids.messageId], print, 120_000, await ctx.streams());
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const tenant = ctx.config.queue.tenant;
+  const message = (fileId: string): MessageInput => ({
+    v: CONTRACT_VERSION,
+    tenant,
+    ...rest,
+    audio: { fileId, language, sha256 },
+  });
+  const producer = await ctx.producer();
+  // A message sent before with this file is accepted again without storing the file again.
+  const seen = await producer.accepted(message('000000000000000000000000'));
+  if (seen === 'other')
+    throw new IdempotencyConflictError([
+      { path: '--id', message: `messageId ${ids.messageId} was used for a message with other content` },
+    ]);
+  if (seen === 'new') {
+    const uploads = new UploadRepository(await ctx.db());
+    const fileId = await uploads.put(bytes, { contentType, messageId: ctx.key(ids.messageId), tenant });
+    console.log(JSON.stringify(await producer.enqueue(message(fileId))));
+  } else console.log(JSON.stringify({ messageId: ids.messageId, status: 'queued' }));
+  if (opts.wait) await followReplies(await ctx.db(), [ctx.key(ids.messageId)], print, 120_000, await ctx.streams());
 }

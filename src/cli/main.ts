@@ -16,6 +16,8 @@ import { conversationText } from './conversation-text.js';
 import { enqueueAudio } from './enqueue-audio.js';
 import { apiGet, apiReader, apiSend, apiToken } from './remote-api.js';
 import { directReader } from './reply-pages.js';
+import { idOfKey } from '../contract/scoped-key.js';
+import { presentConversation } from '../api/api-schemas.js';
 
 const program = new Command('ava')
   .description(
@@ -108,8 +110,8 @@ Examples:
         if (opts.wait)
           await followReplies(
             await ctx.db(),
-            results.map((r) => r.messageId),
-            (doc) => print(doc, doc._id),
+            results.map((r) => ctx.key(r.messageId)),
+            (doc) => print(doc, idOfKey(doc._id)),
             120_000,
             await ctx.streams(),
           );
@@ -175,7 +177,7 @@ program
       try {
         const page = opts.api
           ? apiReader(opts.api, apiToken(opts.token, ctx.config.cli.apiToken))
-          : directReader(await ctx.db());
+          : directReader(await ctx.db(), ctx.config.queue.tenant);
         let since = opts.since;
         for (;;) {
           const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
@@ -239,7 +241,9 @@ program
               maxChars: ctx.config.history.chars,
             }),
             (await ctx.producer()).view,
-          ).conversation(id);
+          )
+            .conversation(ctx.key(id))
+            .then((view) => view && presentConversation(view));
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;

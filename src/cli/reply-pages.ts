@@ -1,5 +1,6 @@
 import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
+import { presentReply } from '../api/api-schemas.js';
 
 /** Reads one page of stored replies, oldest first, after `since`. */
 export type PageReader = (q: {
@@ -8,10 +9,10 @@ export type PageReader = (q: {
   status?: 'replied' | 'failed';
 }) => Promise<{ items: unknown[]; next: string | null }>;
 
-/** Pages of stored replies read from the database. */
-export function directReader(db: Database): PageReader {
+/** Pages of a tenant's stored replies read from the database, shown as the API shows them. */
+export function directReader(db: Database, tenant: string): PageReader {
   return async (q) => {
-    const page = await readReplyFeed(db, { ...q, order: 'asc' });
-    return { items: page.items.map(({ _id, ...rest }) => ({ messageId: _id, ...rest })), next: page.next };
+    const page = await readReplyFeed(db, { ...q, tenant, order: 'asc' });
+    return { items: page.items.map(presentReply), next: page.next };
   };
 }

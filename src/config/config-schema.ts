@@ -18,13 +18,17 @@ const hostPorts = z
         ),
     ),
   );
-const TOKEN_ENTRY = '[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:(enqueue|read)(\\+(enqueue|read))*';
-/** `name:token:scopes[,…]`, read into a list of named tokens with their scopes. */
+const SCOPE = '(enqueue|read|admin)';
+const TOKEN_ENTRY = `[A-Za-z0-9_-]+:[A-Za-z0-9._~+/=-]{16,}:${SCOPE}(\\+${SCOPE})*(:[A-Za-z0-9_-]{1,64})?`;
+/**
+ * `name:token:scopes[:tenant][,…]`, read into a list of named tokens with their scopes and tenant (by default, the
+ * token's name).
+ */
 const apiTokens = z
   .string()
   .regex(
     new RegExp(`^$|^${TOKEN_ENTRY}(,${TOKEN_ENTRY})*$`),
-    'must be name:token:scopes[,…] with tokens of at least 16 characters and scopes enqueue and/or read joined by +',
+    'must be name:token:scopes[:tenant][,…] with tokens of at least 16 characters and scopes enqueue, read and/or admin joined by +',
   )
   .transform((text) =>
     Object.freeze(
@@ -32,8 +36,13 @@ const apiTokens = z
         .split(',')
         .filter(Boolean)
         .map((entry) => {
-          const [name, token, scopes] = entry.split(':');
-          return Object.freeze({ name, token, scopes: Object.freeze(scopes.split('+') as Array<'enqueue' | 'read'>) });
+          const [name, token, scopes, tenant] = entry.split(':');
+          return Object.freeze({
+            name,
+            token,
+            scopes: Object.freeze(scopes.split('+') as Array<'enqueue' | 'read' | 'admin'>),
+            tenant: tenant ?? name,
+          });
         }),
     ),
   );
@@ -164,6 +173,24 @@ export const configSchema = {
       z.enum(['on', 'off']).transform((v) => v === 'on'),
       'on',
       '`on`: a worker answers the messages of one conversation in the order they were accepted, each after the turns before it (a later one taken early is parked and woken when the one before it is answered); `off`: in whatever order batches take them (faster when conversations send bursts, but a message may not see the turn just before it)',
+    ),
+    tenant: option(
+      'AVA_TENANT',
+      z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ -'),
+      'default',
+      "the tenant of messages that `ava` commands and library producers enqueue without naming one (the API takes the caller token's tenant)",
+    ),
+    fairShare: option(
+      'AVA_FAIR_SHARE',
+      z.enum(['on', 'off']).transform((v) => v === 'on'),
+      'on',
+      "`on`: workers take tenants in turn (each job's priority is its rank among its tenant's unanswered messages), so one tenant's backlog delays another's message by about a batch; `off`: first come, first served",
+    ),
+    maxQueuedPerTenant: option(
+      'AVA_TENANT_MAX_QUEUED',
+      int(0, 2_000_000),
+      '100000',
+      'most unanswered messages a tenant may have queued (past it: 429); 0: no bound',
     ),
     maxInflightBatches: option(
       'AVA_MAX_INFLIGHT_BATCHES',
@@ -492,7 +519,7 @@ export const configSchema = {
       'AVA_API_TOKENS',
       apiTokens,
       '',
-      'bearer tokens, `name:token:scopes[,…]`; tokens ≥ 16 characters; scopes `enqueue` and/or `read` joined by `+`',
+      "bearer tokens, `name:token:scopes[:tenant][,…]`; tokens ≥ 16 characters (make them ≥ 128 random bits); scopes `enqueue`, `read` and/or `admin` (reads every tenant) joined by `+`; the tenant is the token's name unless given",
       { secret: true },
     ),
     rateLimit: option(
@@ -505,7 +532,55 @@ export const configSchema = {
       'AVA_API_AUTH_FAILURES_PER_MINUTE',
       int(1, 1_000_000),
       '30',
-      'failed authentications per minute per client address, over every API process; past it the address gets 429 before its token is checked',
+      'failed authentications per minute per client address (see `AVA_API_TRUST_PROXY`), over every API process; past it a wrong token gets 429 instead of 401, while a valid one is always admitted',
+    ),
+    trustProxy: option(
+      'AVA_API_TRUST_PROXY',
+      z
+        .string()
+        .regex(
+          /^(true|false|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/,
+          'must be true, false, or addresses/CIDRs joined by ,',
+        )
+        .transform((v) => (v === 'true' ? true : v === 'false' ? false : v)),
+      'false',
+      "whether the client address is read from `X-Forwarded-For`: `false` (the connection's peer), `true` (any proxy), or the proxies' addresses/CIDRs joined by `,`; limits per address use it",
+    ),
+    maxMessagesPerRequest: option(
+      'AVA_API_MAX_MESSAGES_PER_REQUEST',
+      int(1, 1000),
+      '100',
+      'most messages in one `POST /v1/messages` (more: 413)',
+    ),
+    maxMessageBytes: option(
+      'AVA_API_MAX_MESSAGE_BYTES',
+      int(1024, 16 * 1024 * 1024),
+      '65536',
+      'largest message as JSON, text and history together, in a request to any route (larger: 413)',
+    ),
+    messagesPerMinute: option(
+      'AVA_TENANT_MESSAGES_PER_MINUTE',
+      int(1, 10_000_000),
+      '6000',
+      'messages a tenant may enqueue per minute through the API, over every API process (more: 429)',
+    ),
+    bytesPerMinute: option(
+      'AVA_TENANT_BYTES_PER_MINUTE',
+      int(1024, 10_000_000_000),
+      '67108864',
+      'bytes of messages and uploads a tenant may send per minute through the API (more: 429)',
+    ),
+    maxStreams: option(
+      'AVA_TENANT_MAX_STREAMS',
+      int(1, 100_000),
+      '64',
+      'live reply streams (SSE) a tenant may hold open at once on one API process (more: 429)',
+    ),
+    embeddingConcurrency: option(
+      'AVA_API_EMBEDDING_CONCURRENCY',
+      int(1, 64),
+      '2',
+      '`/v1/embeddings` requests an API process encodes at once; others wait their turn',
     ),
     bodyLimitBytes: option(
       'AVA_API_BODY_LIMIT_BYTES',

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../queue/redis-keys.js';
 import type { AvaConfig } from '../config/config.js';
 import { MessageProducer } from '../queue/message-producer.js';
 import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../queue/redis-connection.js';
 import { Database } from '../storage/database.js';
+import { ReplyRepository } from '../storage/reply-repository.js';
 
 /**
  * What a connection serves. `worker`: blocking commands that outlive a Redis restart (BullMQ's options; commands
@@ -17,7 +19,12 @@ export type ConnectionUse = 'worker' | 'requests';
  * place where Redis, the database and the producer are wired, for workers, the API and the CLI alike.
  */
 export class ServiceConnections {
-  constructor(private readonly config: Pick<AvaConfig, 'redis' | 'storage' | 'queue'>) {}
+  /** The queue's Redis key names: the one builder every module of the process is handed. */
+  readonly keys: RedisKeys;
+
+  constructor(private readonly config: Pick<AvaConfig, 'redis' | 'storage' | 'queue'>) {
+    this.keys = new RedisKeys(config.queue.prefix, config.queue.name);
+  }
 
   /** A Redis connection for `use`, checked to answer. */
   redis(use: ConnectionUse): Promise<Redis> {
@@ -44,15 +51,21 @@ export class ServiceConnections {
     throw redis.status === 'rejected' ? redis.reason : (database as PromiseRejectedResult).reason;
   }
 
-  /** A producer on the configured queue, over `redis`. */
-  producer(redis: Redis): MessageProducer {
+  /**
+   * A producer on the configured queue, over `redis`, for `tenant` (the default: messages that name none). With the
+   * database, it also recognises messages whose replies are stored as the messages they are.
+   */
+  producer(redis: Redis, database?: Database): MessageProducer {
     const { queue, redis: r } = this.config;
-    return new MessageProducer(redis, {
-      queueName: queue.name,
-      prefix: queue.prefix,
+    const replies = database ? new ReplyRepository(database) : undefined;
+    return new MessageProducer(redis, this.keys, {
       attempts: queue.jobAttempts,
       backoffMs: queue.jobBackoffMs,
       minReplicas: r.minReplicas,
+      tenant: queue.tenant,
+      maxQueuedPerTenant: queue.maxQueuedPerTenant,
+      fairShare: queue.fairShare,
+      ...(replies ? { storedDigests: (keys: readonly string[]) => replies.digests(keys) } : {}),
     });
   }
 }

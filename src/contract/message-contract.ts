@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ContractError } from '../errors/errors.js';
+import { DEFAULT_TENANT, ID_PATTERN, TENANT_PATTERN } from './scoped-key.js';
 
 /** Current message contract version; the `v` field of every job. */
 export const CONTRACT_VERSION = 1;
@@ -19,8 +20,7 @@ export const MESSAGE_MODES = ['assistant', 'dialogue', 'text'] as const;
 /** Who answers a message. */
 export type MessageMode = (typeof MESSAGE_MODES)[number];
 
-/** What an id (messageId, conversationId, userId, and so a reply's key) may be. */
-export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
+export { ID_PATTERN } from './scoped-key.js';
 /**
  * C0 controls other than tab, line feed and carriage return, plus DEL. NUL is refused by FerretDB and by many
  * downstream systems; the others have no place in a chat message, a reply or a knowledge entry.
@@ -60,6 +60,14 @@ const metadataValue = z.union([safeString(1024), z.number().finite(), z.boolean(
 export const messageSchema = z
   .strictObject({
     v: z.literal(CONTRACT_VERSION, { error: `v must be ${CONTRACT_VERSION} (the contract version)` }),
+    /**
+     * Whose message it is: the API sets it from the caller's token, a library or CLI producer from its own setting.
+     * messageId and conversationId are the tenant's own: the same id in two tenants is two messages.
+     */
+    tenant: z
+      .string({ error: 'tenant must be a string' })
+      .regex(TENANT_PATTERN, 'tenant must be 1-64 characters of A-Z a-z 0-9 _ -')
+      .default(DEFAULT_TENANT),
     messageId: id('messageId'),
     conversationId: id('conversationId'),
     userId: id('userId'),
@@ -86,6 +94,11 @@ export const messageSchema = z
           .string()
           .regex(/^[a-z]{2,3}$/, 'audio.language must be an ISO 639 code such as en')
           .default('en'),
+        /** The SHA-256 of the audio's bytes (hex), which makes a retried upload of one file the same message. */
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, 'audio.sha256 must be 64 hex digits')
+          .optional(),
       })
       .optional(),
     createdAt: z.iso.datetime({ offset: true, error: 'createdAt must be an ISO-8601 date-time' }).optional(),

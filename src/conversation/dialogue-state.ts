@@ -1,5 +1,6 @@
 import type { ConversationView, MessageStateDocument, ReplyDocument } from '../storage/reply-document.js';
 import { StorageError } from '../errors/errors.js';
+import { tenantOfKey } from '../contract/scoped-key.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { Database } from '../storage/database.js';
 import { MessageStateRepository } from '../storage/message-state-repository.js';
@@ -111,6 +112,7 @@ export class DialogueState {
     const first = await this.states.get(messages[0].messageId);
     return {
       _id: conversationId,
+      tenant: tenantOfKey(conversationId),
       userId: first?.userId ?? '',
       createdAt: messages[0].queuedAt,
       updatedAt: messages[messages.length - 1].queuedAt,

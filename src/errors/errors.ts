@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'ERR_CONFIG'
   | 'ERR_CONTRACT'
   | 'ERR_CONVERSATION_OWNER'
+  | 'ERR_IDEMPOTENCY_CONFLICT'
+  | 'ERR_QUOTA'
   | 'ERR_JOB_ID'
   | 'ERR_RETRIES_EXHAUSTED'
   | 'ERR_STALLED'
@@ -168,6 +170,35 @@ export class ConversationOwnerError extends AvaError {
     super('ERR_CONVERSATION_OWNER', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
       hint: 'use a conversationId of your own user, or the userId that opened the conversation',
     });
+  }
+}
+
+/**
+ * Messages whose messageId the tenant already used for a message with other content: refused as a whole before
+ * anything is queued, naming each by its index (the same messageId with the same content is the same message).
+ */
+export class IdempotencyConflictError extends AvaError {
+  constructor(readonly issues: ReadonlyArray<{ path: string; message: string }>) {
+    super('ERR_IDEMPOTENCY_CONFLICT', issues.map((i) => `${i.path}: ${i.message}`).join('; '), {
+      hint: 'send each new message with a new messageId; resend a message only as it was first sent',
+    });
+  }
+}
+
+/**
+ * A tenant's quota or a size bound that a request would pass, refused before any work is done: `rate` (per minute,
+ * 429 with the seconds to wait), `size` (one request too large, 413) or `backlog` (too many unanswered, 429).
+ */
+export class QuotaError extends AvaError {
+  constructor(
+    /** The limit, by its setting's name (`AVA_TENANT_MESSAGES_PER_MINUTE`, …). */
+    readonly limit: string,
+    readonly bound: 'rate' | 'size' | 'backlog',
+    message: string,
+    /** For `rate`: seconds until the window turns. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super('ERR_QUOTA', `${message} (${limit})`);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { ReplyDocument } from '../storage/reply-document.js';
-import { RedisKeys } from '../queue/redis-keys.js';
+import type { RedisKeys } from '../queue/redis-keys.js';
 
 /** Enqueue-to-stored latencies kept for the dashboard's median. */
 const RECENT = 50;
@@ -15,10 +15,9 @@ export class ReplyCounters {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
-    queueName: string,
+    keys: RedisKeys,
   ) {
-    this.keys = new RedisKeys(prefix, queueName).replyCounts;
+    this.keys = keys.replyCounts;
   }
 
   /** Counts replies newly stored (each once: callers pass only what their insert added). */

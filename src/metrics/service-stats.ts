@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../queue/redis-keys.js';
 import type { QueueView } from '../queue/queue-view.js';
 import { ReplyCounters } from './reply-counters.js';
 import { liveWorkers } from './worker-heartbeat.js';
@@ -12,7 +13,7 @@ export async function collectStats(queue: QueueView, redis: Redis, heartbeatKey:
   const [counts, workers, { replied, failed, latenciesMs }] = await Promise.all([
     queue.counts(),
     liveWorkers(redis, heartbeatKey),
-    new ReplyCounters(redis, queue.names.prefix, queue.names.name).read(),
+    new ReplyCounters(redis, new RedisKeys(queue.names.prefix, queue.names.name)).read(),
   ]);
   const latencies = [...latenciesMs].sort((a, b) => a - b);
   return {

@@ -64,7 +64,8 @@ export class AnswerComposer {
   /** A job's prompt as the model sees it: plain text, or its instructions, passages, history and text. */
   private prompt(p: PlannedJob, history: HistoryByConversation, startedAt: Date): EncodedPrompt {
     const m = p.message;
-    const maxNewTokens = m.generation?.maxNewTokens ?? this.maxNewTokens;
+    // A message may ask for fewer tokens than the operator's maximum, never for more.
+    const maxNewTokens = Math.min(m.generation?.maxNewTokens ?? this.maxNewTokens, this.maxNewTokens);
     if (m.mode === 'text') return this.prompts.encodePlain(m.text, maxNewTokens);
     const passages = p.plan.kind === 'generate' ? p.plan.passages : [];
     // A dialogue sent with the message (an OpenAI-style client's) is the history; else the one AVA keeps.

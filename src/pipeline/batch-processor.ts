@@ -234,6 +234,7 @@ export class BatchProcessor {
     await this.deps.states.markProcessing(
       fresh.map((p) => ({
         _id: p.key,
+        tenant: p.message.tenant,
         conversationId: p.message.conversationId,
         userId: p.message.userId,
         status: 'processing',

@@ -6,6 +6,8 @@ import { AvaError, ContractError, JobIdError, errorMessageOf } from '../errors/e
 import type { GenerationOutput, GenerationResult } from '../generation/text-generator.js';
 import type { StoredReplyMark } from '../queue/stored-reply-marks.js';
 import { replyKeyOf } from './reply-key.js';
+import { scopedMessage } from '../contract/scoped-key.js';
+import { messageDigest } from '../contract/message-digest.js';
 
 /** What happened to one job of a batch; decides how it is acknowledged. */
 export type JobOutcome =
@@ -19,11 +21,14 @@ export type JobOutcome =
 
 /**
  * A job whose data passed the contract with its text, under its reply key (the job id; the producer makes it the
- * messageId): written, or a voice message after transcription (`transcript`).
+ * scoped messageId): written, or a voice message after transcription (`transcript`). Its message's messageId and
+ * conversationId are scoped keys ({@link scopedMessage}).
  */
 export interface ParsedJob {
   job: QueuedJob;
   key: string;
+  /** The digest of its content as sent (`messageDigest`), stored with its reply. */
+  digest: string;
   message: Message;
   transcript?: TranscriptInfo;
   /** Its place in its conversation (µs), from the conversation order; absent with the order off or no place. */
@@ -34,6 +39,7 @@ export interface ParsedJob {
 export interface VoiceJob {
   job: QueuedJob;
   key: string;
+  digest: string;
   message: VoiceMessage;
 }
 
@@ -107,9 +113,13 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
       continue;
     }
     try {
-      const message = parseMessage(job.data);
-      if (message.text !== undefined) sorted.parsed.push({ job, key, message: { ...message, text: message.text } });
-      else if (message.audio) sorted.voice.push({ job, key, message: { ...message, audio: message.audio } });
+      const sent = parseMessage(job.data);
+      const digest = messageDigest(sent);
+      // From here on its messageId and conversationId are its tenant's keys.
+      const message = scopedMessage(sent);
+      if (message.text !== undefined)
+        sorted.parsed.push({ job, key, digest, message: { ...message, text: message.text } });
+      else if (message.audio) sorted.voice.push({ job, key, digest, message: { ...message, audio: message.audio } });
     } catch (err) {
       sorted.malformed.push({
         job,

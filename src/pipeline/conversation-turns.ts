@@ -7,6 +7,8 @@ import { answerText, type Answer, type ParsedJob, type VoiceJob } from './batch-
 
 /** A conversation's new turns, as `ConversationRepository.appendMany` takes them. */
 export interface ConversationTurns {
+  tenant: string;
+  /** Its scoped key. */
   conversationId: string;
   userId: string;
   turns: ConversationTurn[];
@@ -42,6 +44,7 @@ export function conversationTurns(
   ) => {
     if (intent === 'invalid') return;
     const entry = byConversation.get(m.conversationId) ?? {
+      tenant: m.tenant,
       conversationId: m.conversationId,
       userId: m.userId,
       turns: [],
@@ -66,6 +69,8 @@ export function conversationTurns(
 export function heardBefore(voice: readonly VoiceJob[], marks: ReadonlyMap<string, StoredReplyMark>): ParsedJob[] {
   return voice.flatMap((v) => {
     const heard = marks.get(v.key)?.heard;
-    return heard === undefined ? [] : [{ job: v.job, key: v.key, message: { ...v.message, text: heard } }];
+    return heard === undefined
+      ? []
+      : [{ job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text: heard } }];
   });
 }

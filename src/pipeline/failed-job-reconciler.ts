@@ -1,3 +1,4 @@
+import { DEFAULT_TENANT, scopedMessage, splitScopedKey } from '../contract/scoped-key.js';
 import { parseMessage } from '../contract/message-contract.js';
 import type { ReplyDocument } from '../storage/reply-document.js';
 import { storableText } from '../contract/storable-text.js';
@@ -122,13 +123,14 @@ export class FailedJobReconciler {
     const now = new Date();
     let ids: { conversationId?: string; userId?: string } = {};
     try {
-      const m = parseMessage(job.data);
+      const m = scopedMessage(parseMessage(job.data));
       ids = { conversationId: m.conversationId, userId: m.userId };
     } catch {
       // Malformed data fails with ERR_CONTRACT in the worker and has its reply; here only for completeness.
     }
     return {
       _id: key,
+      tenant: splitScopedKey(key)?.tenant ?? DEFAULT_TENANT,
       ...ids,
       status: 'failed',
       error: { code: error.code, message: storableText(errorMessageOf(error).slice(0, 2_000)) },

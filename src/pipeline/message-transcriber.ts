@@ -49,7 +49,7 @@ export class MessageTranscriber {
         limit(async (): Promise<ParsedJob | Answer> => {
           try {
             const { text, transcript } = await this.transcribe(v);
-            return { job: v.job, key: v.key, message: { ...v.message, text }, transcript };
+            return { job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text }, transcript };
           } catch (err) {
             if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
             this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');

@@ -3,6 +3,7 @@ import type { ReplyDocument } from '../storage/reply-document.js';
 import { storableText } from '../contract/storable-text.js';
 import type { Answer } from './batch-stages.js';
 import { idField } from './reply-key.js';
+import { DEFAULT_TENANT, scopedKey, splitScopedKey } from '../contract/scoped-key.js';
 
 /**
  * The stored reply of an answer: `replied` with its text, finish reason and usage, or `failed` with the error's code
@@ -14,12 +15,17 @@ export function replyDocument(
   timings: ReplyDocument['timings'],
 ): ReplyDocument {
   const message = a.kind === 'rejected' ? undefined : a.planned.message;
-  const conversationId = message?.conversationId ?? idField(a.job.data, 'conversationId');
+  // The key was checked to be a scoped key before anything was answered.
+  const tenant = splitScopedKey(a.key)?.tenant ?? DEFAULT_TENANT;
+  const rawConversation = idField(a.job.data, 'conversationId');
+  const conversationId = message?.conversationId ?? (rawConversation && scopedKey(tenant, rawConversation));
   const userId = message?.userId ?? idField(a.job.data, 'userId');
   const output = a.kind === 'generated' && a.result.finishReason !== 'error' ? a.result : undefined;
   const passageIds = a.kind === 'canned' || a.kind === 'generated' ? a.passageIds : [];
   return {
     _id: a.key,
+    tenant,
+    ...(a.kind !== 'rejected' ? { digest: a.planned.digest } : {}),
     ...(conversationId ? { conversationId } : {}),
     ...(userId ? { userId } : {}),
     ...outcomeFields(a),

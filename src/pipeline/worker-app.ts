@@ -83,7 +83,7 @@ export async function startWorkerApp(
   await subsystems.start(service('worker loop', () => new WorkerLoop(collector, processor, log, loopOptions)));
   const scanner = await subsystems.start({
     name: 'failed-job scanner',
-    start: () => new FailedJobScanner(redis, queue.name, queue.prefix),
+    start: () => new FailedJobScanner(redis, new RedisKeys(queue.prefix, queue.name)),
     stopping: (s) => ({ stop: () => s.close() }),
   });
   const lock = RedisKeys.retentionLock(config.storage.dbName);

@@ -105,12 +105,11 @@ export function workerStores(config: AvaConfig, redis: Redis, database: Database
     marks: new StoredReplyMarks(redis, keys),
     stream: new ReplyStreamPublisher(
       redis,
-      queue.prefix,
-      queue.name,
+      new RedisKeys(queue.prefix, queue.name),
       { liveSeconds: stream.ttlSeconds, retainSeconds: stream.retainSeconds },
       log,
     ),
-    counters: new ReplyCounters(redis, queue.prefix, queue.name),
+    counters: new ReplyCounters(redis, new RedisKeys(queue.prefix, queue.name)),
     order: queue.conversationOrder ? new ConversationOrder(redis, keys) : undefined,
   };
 }

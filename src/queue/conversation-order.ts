@@ -1,45 +1,22 @@
 import { Job, Queue } from 'bullmq';
 import { MESSAGE_JOB_NAME } from '../contract/message-contract.js';
 import type { Redis } from 'ioredis';
-import { ConversationOwnerError } from '../errors/errors.js';
+import { ConversationOwnerError, IdempotencyConflictError, QuotaError } from '../errors/errors.js';
+import { tenantOfKey } from '../contract/scoped-key.js';
+import { RedisScripts } from './redis-scripts.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
 
 /** How long a conversation's pending set outlives its last registration: longer than any job is kept. */
 const PENDING_TTL_MS = 8 * 24 * 3_600_000;
 /** A pending message whose job the queue does not know is taken as lost (its enqueue failed) after this long. */
 const LOST_AFTER_MS = 30_000;
-
 /** How long a conversation's owner is remembered after its last message: its default retention (90 days). */
 const OWNER_TTL_MS = 90 * 24 * 3_600_000;
-
-// KEYS: for each message, its conversation's owner key and pending set; ARGV: the two TTLs, then each message's id
-// and userId. First every conversation's owner is checked (the first userId to send to a conversation owns it); a
-// message from anyone else makes the whole call return the 1-based indexes of the offenders and write nothing.
-// Then each message gets the server's time in µs as its place, or one past its conversation's last place, so places
-// only grow even when the clock does not; a message already in its set keeps its place (a repeated enqueue is a no-op).
-const REGISTER_SCRIPT = `
-local n = #KEYS / 2
-local claimed, offenders = {}, {}
-for i = 1, n do
-  local user = ARGV[2 + 2 * i]
-  local owner = claimed[KEYS[2 * i - 1]] or redis.call('GET', KEYS[2 * i - 1])
-  if owner and owner ~= user then table.insert(offenders, i) else claimed[KEYS[2 * i - 1]] = user end
-end
-if #offenders > 0 then return offenders end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-for i = 1, n do
-  local owner, pending, id = KEYS[2 * i - 1], KEYS[2 * i], ARGV[1 + 2 * i]
-  redis.call('SET', owner, ARGV[2 + 2 * i], 'PX', ARGV[2])
-  if not redis.call('ZSCORE', pending, id) then
-    local place = now
-    local last = redis.call('ZRANGE', pending, -1, -1, 'WITHSCORES')
-    if last[2] and tonumber(last[2]) >= place then place = tonumber(last[2]) + 1 end
-    redis.call('ZADD', pending, place, id)
-  end
-  redis.call('PEXPIRE', pending, ARGV[1])
-end
-return {}`;
+/**
+ * How long Redis remembers a message's digest: a day, as Stripe keeps idempotency keys. Past it, a producer that can
+ * read the database recognises the message by its stored reply.
+ */
+const DIGEST_TTL_MS = 24 * 3_600_000;
 
 /** A message of a batch as the order sees it. */
 export interface OrderEntry {
@@ -47,9 +24,13 @@ export interface OrderEntry {
   conversationId: string;
 }
 
-/** A message as it is enqueued: with the user who sends it. */
+/** A message as it is enqueued: under its scoped keys, with its tenant, its user and the digest of its content. */
 export interface Registration extends OrderEntry {
+  tenant: string;
   userId: string;
+  digest: string;
+  /** Its messageId as the tenant named it, for errors. */
+  clientMessageId: string;
 }
 
 /** A batch's messages split by {@link ConversationOrder.admit}. */
@@ -81,37 +62,56 @@ export class ConversationOrder {
   }
 
   /**
-   * Gives each message its place in its conversation, in array order, and records the first userId of a new
-   * conversation as its owner; one round trip. Throws {@link ConversationOwnerError}, registering nothing, when any
-   * message's conversation belongs to another userId.
+   * Registers messages as they are enqueued, all or none, in one round trip (`register-messages.lua`): each takes its
+   * place in its conversation in array order, the first userId of a new conversation becomes its owner, its digest is
+   * remembered, and it joins its tenant's unanswered messages. Returns each message's rank among those (the priority
+   * that makes fair share), or 0 for one accepted before and answered since. Throws, registering nothing,
+   * {@link IdempotencyConflictError} for a messageId used with other content, {@link ConversationOwnerError} for
+   * another user's conversation, and {@link QuotaError} past `maxQueuedPerTenant`.
    */
   static async register(
     redis: Redis,
     keys: RedisKeys,
     entries: readonly Registration[],
-    pathOf: (index: number) => string = (i) => `[${i}].`,
-  ): Promise<void> {
-    if (entries.length === 0) return;
-    const keyArgs = entries.flatMap((e) => [
-      keys.conversation(e.conversationId).owner,
-      keys.conversation(e.conversationId).pending,
-    ]);
-    const offenders = (await redis.eval(
-      REGISTER_SCRIPT,
+    { maxQueuedPerTenant, pathOf }: { maxQueuedPerTenant: number; pathOf: (index: number) => string },
+  ): Promise<number[]> {
+    if (entries.length === 0) return [];
+    const keyArgs = entries.flatMap((e) => {
+      const c = keys.conversation(e.conversationId);
+      return [c.owner, c.pending, keys.messageDigest(e.messageId), keys.tenantPending(e.tenant)];
+    });
+    const [outcome, ...rest] = await RedisScripts.on(redis).avaRegisterMessages(
       keyArgs.length,
       ...keyArgs,
       PENDING_TTL_MS,
       OWNER_TTL_MS,
-      ...entries.flatMap((e) => [e.messageId, e.userId]),
-    )) as number[];
-    if (offenders.length > 0) {
-      throw new ConversationOwnerError(
-        offenders.map((i) => ({
-          path: `${pathOf(i - 1)}conversationId`,
-          message: `conversation ${entries[i - 1].conversationId} belongs to another user`,
+      DIGEST_TTL_MS,
+      maxQueuedPerTenant,
+      ...entries.flatMap((e) => [e.messageId, e.userId, e.digest]),
+    );
+    if (outcome === 'ok') return rest.map(Number);
+    if (outcome === 'queued')
+      throw new QuotaError(
+        'AVA_TENANT_MAX_QUEUED',
+        'backlog',
+        `the tenant has ${rest[0]} unanswered messages queued; ${rest[1]} more would pass its bound of ${maxQueuedPerTenant}`,
+      );
+    const refused = [];
+    for (let i = 0; i < rest.length; i += 2) refused.push({ index: Number(rest[i]) - 1, why: String(rest[i + 1]) });
+    const conflicts = refused.filter((r) => r.why === 'conflict');
+    if (conflicts.length > 0)
+      throw new IdempotencyConflictError(
+        conflicts.map(({ index }) => ({
+          path: `${pathOf(index)}messageId`,
+          message: `messageId ${entries[index].clientMessageId} was used for a message with other content`,
         })),
       );
-    }
+    throw new ConversationOwnerError(
+      refused.map(({ index }) => ({
+        path: `${pathOf(index)}conversationId`,
+        message: `the conversation belongs to another user`,
+      })),
+    );
   }
 
   /**
@@ -156,13 +156,16 @@ export class ConversationOrder {
   }
 
   /**
-   * Removes answered messages from their conversations' sets and wakes the next message of each, if it is parked:
+   * Removes answered messages from their conversations' sets and their tenants' unanswered ones, and wakes the next message of each, if it is parked:
    * two round trips, and one promotion per woken message.
    */
   async release(entries: readonly OrderEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const e of entries) pipeline.zrem(this.keys.conversation(e.conversationId).pending, e.messageId);
+    for (const e of entries) {
+      pipeline.zrem(this.keys.conversation(e.conversationId).pending, e.messageId);
+      pipeline.zrem(this.keys.tenantPending(tenantOfKey(e.messageId)), e.messageId);
+    }
     const results = (await pipeline.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];

@@ -1,6 +1,6 @@
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RedisKeys } from './redis-keys.js';
+import type { RedisKeys } from './redis-keys.js';
 import { withRedisLock } from './redis-lock.js';
 
 /** Jobs read per page of the failed set. */
@@ -33,11 +33,10 @@ export class FailedJobScanner {
 
   constructor(
     private readonly redis: Redis,
-    queueName: string,
-    prefix: string,
+    keys: RedisKeys,
   ) {
-    this.queue = new Queue(queueName, { connection: redis, prefix });
-    ({ cursor: this.cursorKey, lock: this.lockKey } = new RedisKeys(prefix, queueName).reconciler);
+    this.queue = new Queue(keys.queueName, { connection: redis, prefix: keys.prefix });
+    ({ cursor: this.cursorKey, lock: this.lockKey } = keys.reconciler);
   }
 
   /**

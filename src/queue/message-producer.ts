@@ -7,14 +7,14 @@ import {
   type InboundMessage,
   type MessageInput,
 } from '../contract/message-contract.js';
-import { ContractError, ServiceUnavailableError } from '../errors/errors.js';
-import { ConversationOrder } from './conversation-order.js';
-import { messageJobId, RedisKeys } from './redis-keys.js';
+import { messageDigest } from '../contract/message-digest.js';
+import { scopedKey } from '../contract/scoped-key.js';
+import { ContractError, IdempotencyConflictError, ServiceUnavailableError } from '../errors/errors.js';
+import { ConversationOrder, type Registration } from './conversation-order.js';
+import { messageJobId, type RedisKeys } from './redis-keys.js';
 
 /** Producer settings. */
 export interface ProducerOptions {
-  queueName: string;
-  prefix: string;
   /** Attempts for transient failures (database down). */
   attempts: number;
   /** First retry delay in ms, doubled each attempt. */
@@ -24,68 +24,86 @@ export interface ProducerOptions {
    * cannot lose it; 0 (default) acknowledges once the primary has it.
    */
   minReplicas?: number;
+  /** The tenant of messages that name none (default: the default tenant). */
+  tenant?: string;
+  /** Most unanswered messages a tenant may have queued; 0 (default): no bound. */
+  maxQueuedPerTenant?: number;
+  /** Whether workers take tenants in turn (default) rather than first come, first served. */
+  fairShare?: boolean;
+  /**
+   * The digests of stored replies by scoped messageId (null for a reply stored without one), where the producer can
+   * read the database: a messageId used past Redis's memory of it is then still recognised.
+   */
+  storedDigests?: (keys: readonly string[]) => Promise<ReadonlyMap<string, string | null>>;
 }
-
-/** Longest wait for the replicas' acknowledgement of an enqueue, in ms. */
-const REPLICA_WAIT_MS = 5_000;
 
 /** What an enqueue returns per message. */
 export interface EnqueueResult {
   messageId: string;
-  /** Always `queued`: a repeated enqueue of the same messageId is accepted and does nothing. */
+  /** Always `queued`: accepted, now or by an earlier enqueue of the same message, and answered once. */
   status: 'queued';
 }
 
-/** Completed and failed jobs are kept this long so that a repeated enqueue of the same messageId stays a no-op. */
-const KEEP_COMPLETED = { age: 24 * 3600, count: 100_000 };
-const KEEP_FAILED = { age: 7 * 24 * 3600 };
+/** Failed jobs are kept a week for the reconciler; a completed job goes at once, since its stored reply is the record. */
+const KEEP_FAILED = { age: 7 * 24 * 3600, count: 100_000 };
+/** BullMQ's highest priority number (lowest priority). */
+const MAX_PRIORITY = 2_097_152;
 
 /**
  * Validates messages against the contract and enqueues them as BullMQ jobs named `message` whose job id stands for
- * the messageId ({@link messageJobId}: in a namespace no queue key uses), so enqueueing one message twice is a no-op.
+ * the tenant's messageId ({@link messageJobId} of its scoped key). Sending a message again is idempotent, as Stripe's
+ * idempotency keys are: the same messageId with the same content is the same message (accepted, answered once),
+ * with other content it is refused (409). With fair share, each job's priority is its rank among its tenant's
+ * unanswered messages, so that workers take tenants in turn: a tenant's 10,000th message waits behind other
+ * tenants' first ones, not the other way round.
  */
 export class MessageProducer {
   private readonly queue: Queue;
-  private readonly keys: RedisKeys;
 
   constructor(
     private readonly connection: Redis,
+    private readonly keys: RedisKeys,
     private readonly opts: ProducerOptions,
   ) {
-    this.queue = new Queue(opts.queueName, { connection, prefix: opts.prefix });
-    this.keys = new RedisKeys(opts.prefix, opts.queueName);
+    this.queue = new Queue(keys.queueName, { connection, prefix: keys.prefix });
   }
 
   /** Validates and enqueues one message. Throws {@link ContractError} naming each bad field. */
   async enqueue(input: MessageInput): Promise<EnqueueResult> {
-    const message = parseMessage(input);
-    await ConversationOrder.register(this.connection, this.keys, [message], () => '');
-    await this.queue.add(MESSAGE_JOB_NAME, message, this.jobOptions(message));
-    await this.replicated();
-    return { messageId: message.messageId, status: 'queued' };
+    const [result] = await this.enqueueAll([this.parse(input)], () => '');
+    return result;
   }
 
   /**
    * Validates every message, then enqueues them all in one round trip. Nothing is enqueued when any message is
-   * invalid; the error names each bad one by index.
+   * invalid, reuses a messageId or writes to another user's conversation; the error names each by index.
    */
   async enqueueMany(inputs: readonly MessageInput[]): Promise<EnqueueResult[]> {
     const issues: Array<{ path: string; message: string }> = [];
     const messages: InboundMessage[] = [];
     inputs.forEach((input, i) => {
       try {
-        messages.push(parseMessage(input));
+        messages.push(this.parse(input));
       } catch (err) {
         if (!(err instanceof ContractError)) throw err;
         for (const issue of err.issues) issues.push({ path: `[${i}].${issue.path}`, message: issue.message });
       }
     });
     if (issues.length > 0) throw new ContractError(issues);
-    // Each message takes its place in its conversation before it is queued: array order within a call.
-    await ConversationOrder.register(this.connection, this.keys, messages);
-    await this.queue.addBulk(messages.map((m) => ({ name: MESSAGE_JOB_NAME, data: m, opts: this.jobOptions(m) })));
-    await this.replicated();
-    return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));
+    return this.enqueueAll(messages, (i) => `[${i}].`);
+  }
+
+  /**
+   * Whether a message was accepted before, without accepting it: `same` (its messageId, with this content), `other`
+   * (its messageId, with other content) or `new`. For what must be checked before its parts are stored (an upload).
+   */
+  async accepted(input: MessageInput): Promise<'new' | 'same' | 'other'> {
+    const m = this.parse(input);
+    const key = scopedKey(m.tenant, m.messageId);
+    const remembered = await this.connection.get(this.keys.messageDigest(key));
+    const stored = remembered === null ? (await this.storedDigests([key])).get(key) : remembered;
+    if (stored === undefined) return 'new';
+    return stored === null || stored === messageDigest(m) ? 'same' : 'other';
   }
 
   /** A read-only view of the queue: counts, job states, connected workers. */
@@ -96,6 +114,57 @@ export class MessageProducer {
   /** Closes the queue (not the shared connection). */
   async close(): Promise<void> {
     await this.queue.close();
+  }
+
+  private parse(input: MessageInput): InboundMessage {
+    const tenant = this.opts.tenant;
+    return parseMessage(tenant && typeof input === 'object' && !('tenant' in input) ? { ...input, tenant } : input);
+  }
+
+  private async enqueueAll(messages: InboundMessage[], pathOf: (i: number) => string): Promise<EnqueueResult[]> {
+    const entries = messages.map((m) => ({
+      m,
+      key: scopedKey(m.tenant, m.messageId),
+      digest: messageDigest(m),
+    }));
+    const stored = await this.storedDigests(entries.map((e) => e.key));
+    const conflicts = entries.flatMap((e, i) => {
+      const d = stored.get(e.key);
+      return d !== undefined && d !== null && d !== e.digest
+        ? [
+            {
+              path: `${pathOf(i)}messageId`,
+              message: `messageId ${e.m.messageId} was used for a message with other content`,
+            },
+          ]
+        : [];
+    });
+    if (conflicts.length > 0) throw new IdempotencyConflictError(conflicts);
+    // Messages whose replies are stored are answered: accepted again without being queued again.
+    const fresh = entries.filter((e) => !stored.has(e.key));
+    const registrations: Registration[] = fresh.map((e) => ({
+      tenant: e.m.tenant,
+      messageId: e.key,
+      conversationId: scopedKey(e.m.tenant, e.m.conversationId),
+      userId: e.m.userId,
+      digest: e.digest,
+      clientMessageId: e.m.messageId,
+    }));
+    const ranks = await ConversationOrder.register(this.connection, this.keys, registrations, {
+      maxQueuedPerTenant: this.opts.maxQueuedPerTenant ?? 0,
+      pathOf: (i) => pathOf(entries.indexOf(fresh[i])),
+    });
+    // Rank 0: accepted earlier and answered since (its job is gone); adding it again would answer it twice.
+    const toAdd = fresh.flatMap((e, i) => (ranks[i] > 0 ? [{ e, rank: ranks[i] }] : []));
+    await this.queue.addBulk(
+      toAdd.map(({ e, rank }) => ({ name: MESSAGE_JOB_NAME, data: e.m, opts: this.jobOptions(e.key, rank) })),
+    );
+    await this.replicated();
+    return messages.map((m) => ({ messageId: m.messageId, status: 'queued' as const }));
+  }
+
+  private async storedDigests(keys: readonly string[]): Promise<ReadonlyMap<string, string | null>> {
+    return this.opts.storedDigests ? this.opts.storedDigests(keys) : new Map();
   }
 
   /** Waits until `minReplicas` replicas have every write made so far on the producer's connection. */
@@ -113,13 +182,17 @@ export class MessageProducer {
     }
   }
 
-  private jobOptions(m: InboundMessage): JobsOptions {
+  private jobOptions(key: string, rank: number): JobsOptions {
     return {
-      jobId: messageJobId(m.messageId),
+      jobId: messageJobId(key),
       attempts: this.opts.attempts,
       backoff: { type: 'exponential', delay: this.opts.backoffMs },
-      removeOnComplete: KEEP_COMPLETED,
+      ...(this.opts.fairShare === false ? {} : { priority: Math.min(rank, MAX_PRIORITY) }),
+      removeOnComplete: true,
       removeOnFail: KEEP_FAILED,
     };
   }
 }
+
+/** Longest wait for the replicas' acknowledgement of an enqueue, in ms. */
+const REPLICA_WAIT_MS = 5_000;

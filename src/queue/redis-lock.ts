@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-
-const RELEASE_SCRIPT = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+import { RedisScripts } from './redis-scripts.js';
 
 /**
  * Runs `task` only if no other process holds `key` (held at most `ttlMs`, so a holder that dies frees it). Resolves
@@ -19,6 +18,6 @@ export async function withRedisLock<T>(
   try {
     return await task();
   } finally {
-    await redis.eval(RELEASE_SCRIPT, 1, key, token);
+    await RedisScripts.on(redis).avaLockRelease(key, token);
   }
 }

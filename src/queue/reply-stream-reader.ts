@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PeriodicTask } from '../tasks/periodic-task.js';
-import { RedisKeys } from './redis-keys.js';
+import type { RedisKeys } from './redis-keys.js';
 import type { StreamEntry, StreamEvent } from './reply-stream.js';
 
 /** Entries read per XRANGE call. */
@@ -39,16 +39,12 @@ interface Follower {
 export class ReplyStreamReader {
   private readonly followers = new Map<string, Set<Follower>>();
   private subscribed: Promise<unknown> | undefined;
-  private readonly keys: RedisKeys;
-
   constructor(
     private readonly redis: Redis,
     private readonly subscriber: Redis,
-    prefix: string,
-    queueName: string,
+    private readonly keys: RedisKeys,
     private readonly pollMs = 1_000,
   ) {
-    this.keys = new RedisKeys(prefix, queueName);
     const base = this.keys.replyStreamPrefix;
     subscriber.on('pmessage', (_pattern: string, channel: string) => {
       for (const f of this.followers.get(channel.slice(base.length)) ?? []) void this.read(f);

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { storableText } from '../contract/storable-text.js';
-import { RedisKeys } from './redis-keys.js';
+import type { RedisKeys } from './redis-keys.js';
+import { RedisScripts, type ScriptedRedis } from './redis-scripts.js';
 import type { Logger } from '../logging/logger.js';
 
 /**
@@ -23,20 +24,6 @@ export interface ReplyStreamTtl {
   retainSeconds: number;
 }
 
-// For each key i: append event ARGV[2i-1], renew the TTL to ARGV[2i] and notify readers, in one atomic step, so
-// that a reader woken by the notification always finds the entry. A key may come more than once, in order.
-const APPEND_SCRIPT = `
-for i = 1, #KEYS do
-  local id = redis.call('XADD', KEYS[i], '*', 'e', ARGV[2 * i - 1])
-  redis.call('EXPIRE', KEYS[i], ARGV[2 * i])
-  redis.call('PUBLISH', KEYS[i], id)
-end
-return #KEYS`;
-
-type AppendingRedis = Redis & {
-  avaStreamAppend(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
-};
-
 /** Most appends sent in one script call. */
 const MAX_APPENDS_PER_CALL = 512;
 
@@ -48,23 +35,18 @@ const MAX_APPENDS_PER_CALL = 512;
  * always in its stream first.
  */
 export class ReplyStreamPublisher {
-  private readonly redis: AppendingRedis;
+  private readonly redis: ScriptedRedis;
   private readonly pending = new Set<Promise<unknown>>();
   private queued: Array<{ key: string; event: string; ttl: number }> = [];
   private scheduled = false;
   private failures = 0;
-  private readonly keys: RedisKeys;
-
   constructor(
     redis: Redis,
-    prefix: string,
-    queueName: string,
+    private readonly keys: RedisKeys,
     private readonly ttl: ReplyStreamTtl,
     private readonly log: Logger,
   ) {
-    this.keys = new RedisKeys(prefix, queueName);
-    if (!('avaStreamAppend' in redis)) redis.defineCommand('avaStreamAppend', { lua: APPEND_SCRIPT });
-    this.redis = redis as AppendingRedis;
+    this.redis = RedisScripts.on(redis);
   }
 
   /** Appends a piece of generated text. Stored replies drop control characters; so does the stream, piece by piece. */

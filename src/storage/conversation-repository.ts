@@ -4,6 +4,7 @@ import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';
 import type { RecentTurnsCache } from './recent-turns-cache.js';
 import { LRUCache } from 'lru-cache';
+import { tenantOfKey } from '../contract/scoped-key.js';
 
 /** Conversations this process recently saw stored, and for how long that is trusted. */
 const KNOWN_CONVERSATIONS = { max: 100_000, ttl: 3_600_000 };
@@ -49,24 +50,26 @@ export class ConversationRepository {
   }
 
   /**
-   * One conversation's newest turns from the database, oldest first, within both bounds: an equality query on the
-   * indexed `conversationId` (index `conversationId_1_at_-1_seq_-1`), limited to `maxTurns`.
+   * One conversation's newest turns from the database, oldest first, within both bounds: an equality query on its
+   * tenant and scoped key (index `tenant_1_conversationId_1_at_-1_seq_-1`), limited to `maxTurns`.
    */
   async recentTurns(conversationId: string): Promise<ConversationTurn[]> {
     if (this.limits.maxTurns === 0) return [];
     try {
       const newestFirst = await this.database.turns
-        .find({ conversationId })
+        .find({ tenant: tenantOfKey(conversationId), conversationId })
         .sort({ at: -1, seq: -1 })
         .limit(this.limits.maxTurns)
         .toArray();
-      return this.bounded(newestFirst.map(({ _id, conversationId: _c, ...t }) => ({ messageId: _id, ...t })));
+      return this.bounded(
+        newestFirst.map(({ _id, conversationId: _c, tenant: _t, ...t }) => ({ messageId: _id, ...t })),
+      );
     } catch (cause) {
       throw new StorageError(`reading conversation turns failed: ${(cause as Error).message}`, { cause });
     }
   }
 
-  /** One conversation with its recent turns, or null. */
+  /** One conversation (by its scoped key) with its recent turns, or null. */
   async get(conversationId: string): Promise<ConversationView | null> {
     const doc = await this.database.conversations.findOne({ _id: conversationId });
     if (!doc) return null;
@@ -76,9 +79,12 @@ export class ConversationRepository {
     return { ...doc, updatedAt: newest > doc.updatedAt ? newest : doc.updatedAt, turns };
   }
 
-  /** Appends `turns` to a conversation, creating it when new. Turns already present are left as they are. */
+  /**
+   * Appends `turns` to a conversation (by its scoped key), creating it when new. Turns already present are left as
+   * they are.
+   */
   async append(conversationId: string, userId: string, turns: readonly ConversationTurn[]): Promise<void> {
-    await this.appendMany([{ conversationId, userId, turns }]);
+    await this.appendMany([{ tenant: tenantOfKey(conversationId), conversationId, userId, turns }]);
   }
 
   /**
@@ -88,7 +94,12 @@ export class ConversationRepository {
    * history cache.
    */
   async appendMany(
-    entries: ReadonlyArray<{ conversationId: string; userId: string; turns: readonly ConversationTurn[] }>,
+    entries: ReadonlyArray<{
+      tenant: string;
+      conversationId: string;
+      userId: string;
+      turns: readonly ConversationTurn[];
+    }>,
   ): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0) return;
@@ -96,16 +107,27 @@ export class ConversationRepository {
     const keepTurns = this.limits.maxTurns > 0;
     const now = new Date();
     const conversations = new Map(
-      live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e.userId]),
+      live.filter((e) => !this.known.has(e.conversationId)).map((e) => [e.conversationId, e]),
     );
     await insertNew(
       this.database.conversations,
-      [...conversations].map(([_id, userId]) => ({ _id, userId, createdAt: now, updatedAt: now })),
+      [...conversations].map(([_id, e]) => ({
+        _id,
+        tenant: e.tenant,
+        userId: e.userId,
+        createdAt: now,
+        updatedAt: now,
+      })),
       'recording conversations',
     );
     for (const id of conversations.keys()) this.known.set(id, true);
     const docs: TurnDocument[] = live.flatMap((e) =>
-      e.turns.map(({ messageId, ...t }) => ({ _id: messageId, conversationId: e.conversationId, ...t })),
+      e.turns.map(({ messageId, ...t }) => ({
+        _id: messageId,
+        tenant: e.tenant,
+        conversationId: e.conversationId,
+        ...t,
+      })),
     );
     if (keepTurns) await insertNew(this.database.turns, docs, 'appending conversation turns');
     if (keepTurns) await this.cache?.append(live);

@@ -1,4 +1,5 @@
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, type Collection, type Db, type Document } from 'mongodb';
+import { TenancyMigration } from './tenancy-migration.js';
 import { ServiceUnavailableError } from '../errors/errors.js';
 import { redactUrl } from '../logging/redact.js';
 import type {
@@ -92,21 +93,23 @@ export class Database {
   }
 
   private async ensureIndexes(): Promise<void> {
-    await this.turns.createIndex({ conversationId: 1, at: -1, seq: -1 });
-    // The index before turns had places: the one above serves its queries. Processes starting together may race to
-    // drop it; the loser finds it gone (IndexNotFound, code 27), which is the state it wanted.
-    if (await this.turns.indexExists('conversationId_1_at_-1')) {
-      await this.turns.dropIndex('conversationId_1_at_-1').catch((err: unknown) => {
-        if ((err as { code?: number }).code !== 27) throw err;
-      });
-    }
-    // Age fields, for retention (TTL indexes on MongoDB, range deletes elsewhere): see Retention.
+    await new TenancyMigration(this).run();
+    // Every read of a tenant's data is an equality on `tenant` first.
+    await this.turns.createIndex({ tenant: 1, conversationId: 1, at: -1, seq: -1 });
+    await this.replies.createIndex({ tenant: 1, conversationId: 1, createdAt: 1 });
+    await this.replies.createIndex({ tenant: 1, createdAt: 1, _id: 1 });
+    await this.messages.createIndex({ tenant: 1, conversationId: 1, queuedAt: 1 });
+    // Indexes of earlier versions that those above replace.
+    await dropIfPresent(this.turns, 'conversationId_1_at_-1');
+    await dropIfPresent(this.turns, 'conversationId_1_at_-1_seq_-1');
+    await dropIfPresent(this.replies, 'conversationId_1_createdAt_1');
+    await dropIfPresent(this.messages, 'conversationId_1_queuedAt_1');
+    // Age fields, for retention (TTL indexes on MongoDB, range deletes elsewhere; a TTL index is a single field, so
+    // these do not lead with the tenant): see Retention. The feed of an admin, over every tenant, uses the replies'.
     await this.turns.createIndex({ at: 1 });
     await this.messages.createIndex({ startedAt: 1 });
     await this.conversations.createIndex({ createdAt: 1 });
-    await this.replies.createIndex({ conversationId: 1, createdAt: 1 });
     await this.replies.createIndex({ createdAt: 1 });
-    await this.messages.createIndex({ conversationId: 1, queuedAt: 1 });
     await this.knowledge.createIndex({ source: 1 });
   }
 
@@ -122,6 +125,17 @@ export class Database {
   async close(force = false): Promise<void> {
     await this.client.close(force);
   }
+}
+
+/**
+ * Drops an index of an earlier version. Processes starting together may race to drop it; the loser finds it gone
+ * (IndexNotFound, code 27), which is the state it wanted.
+ */
+async function dropIfPresent<T extends Document>(collection: Collection<T>, name: string): Promise<void> {
+  if (!(await collection.indexExists(name))) return;
+  await collection.dropIndex(name).catch((err: unknown) => {
+    if ((err as { code?: number }).code !== 27) throw err;
+  });
 }
 
 /** MongoDB driver errors that mean the server could not be reached in time, by class name (the driver's own). */

@@ -1,6 +1,7 @@
 import type { MessageStateDocument } from './reply-document.js';
 import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';
+import { tenantOfKey } from '../contract/scoped-key.js';
 
 /**
  * The `processing` records of collection `messages`. One unordered insert per batch marks every message taken; a
@@ -23,7 +24,7 @@ export class MessageStateRepository {
   /** The records of a conversation's most recent messages, oldest first. */
   async inConversation(conversationId: string, limit: number): Promise<MessageStateDocument[]> {
     const newest = await this.database.messages
-      .find({ conversationId })
+      .find({ tenant: tenantOfKey(conversationId), conversationId })
       .sort({ queuedAt: -1, _id: -1 })
       .limit(limit)
       .toArray();

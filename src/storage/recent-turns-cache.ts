@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ConversationTurn } from './reply-document.js';
 import { StorageError } from '../errors/errors.js';
+import { RedisScripts, type ScriptedRedis } from '../queue/redis-scripts.js';
 
 /** Settings of the cache. */
 export interface RecentTurnsOptions {
@@ -15,34 +16,6 @@ export interface RecentTurnsOptions {
   ttlSeconds: number;
 }
 
-// KEYS: the ordered set (messageId by place) and the hash (messageId → turn); ARGV: max turns, ttl, then score,
-// messageId, turn for each turn. Adding a turn already there changes nothing, so re-delivered batches are no-ops.
-const APPEND_SCRIPT = `
-for i = 3, #ARGV, 3 do
-  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])
-end
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-if extra > 0 then
-  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
-  redis.call('ZREM', KEYS[1], unpack(old))
-  redis.call('HDEL', KEYS[2], unpack(old))
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return extra`;
-
-// The newest ARGV[1] turns, oldest first.
-const READ_SCRIPT = `
-local ids = redis.call('ZRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))`;
-
-type CacheRedis = Redis & {
-  avaTurnsAppend(zset: string, hash: string, ...args: Array<string | number>): Promise<number>;
-  avaTurnsRead(zset: string, hash: string, max: number): Promise<Array<string | null>>;
-};
-
 /**
  * Each conversation's newest turns in Redis, for prompts: bounded to `maxTurns`, idempotent by messageId, forgotten
  * after `ttlSeconds` of silence. Reading the history of a batch is one pipelined script call per conversation, so
@@ -51,24 +24,20 @@ type CacheRedis = Redis & {
  * never with a read of the database on the hot path.
  */
 export class RecentTurnsCache {
-  private readonly redis: CacheRedis;
+  private readonly redis: ScriptedRedis;
 
   constructor(
     redis: Redis,
     private readonly opts: RecentTurnsOptions,
   ) {
-    if (!('avaTurnsAppend' in redis)) {
-      redis.defineCommand('avaTurnsAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
-      redis.defineCommand('avaTurnsRead', { numberOfKeys: 2, lua: READ_SCRIPT });
-    }
-    this.redis = redis as CacheRedis;
+    this.redis = RedisScripts.on(redis);
   }
 
   /** Appends turns to their conversations in one round trip. */
   async append(entries: ReadonlyArray<{ conversationId: string; turns: readonly ConversationTurn[] }>): Promise<void> {
     const live = entries.filter((e) => e.turns.length > 0);
     if (live.length === 0 || this.opts.maxTurns === 0) return;
-    const pipeline = this.redis.pipeline() as unknown as CacheRedis & {
+    const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & {
       exec(): Promise<Array<[Error | null, unknown]> | null>;
     };
     for (const e of live) {
@@ -87,7 +56,7 @@ export class RecentTurnsCache {
   async recent(conversationIds: readonly string[]): Promise<Map<string, ConversationTurn[]>> {
     const ids = [...new Set(conversationIds)];
     if (ids.length === 0 || this.opts.maxTurns === 0) return new Map();
-    const pipeline = this.redis.pipeline() as unknown as CacheRedis & {
+    const pipeline = this.redis.pipeline() as unknown as ScriptedRedis & {
       exec(): Promise<Array<[Error | null, unknown]> | null>;
     };
     for (const id of ids) void pipeline.avaTurnsRead(...this.keys(id), this.opts.maxTurns);

@@ -5,13 +5,18 @@ import type { ErrorCode } from '../errors/errors.js';
 export type ReplyStatus = 'replied' | 'failed';
 
 /**
- * One document per message in collection `replies`, keyed by messageId. Written once, with an insert keyed by
- * messageId, before the job is acknowledged; a duplicate key keeps the first, so there is never a second one.
+ * One document per message in collection `replies`, keyed by its scoped messageId (`scopedKey`: the tenant's id).
+ * Written once, with an insert keyed so, before the job is acknowledged; a duplicate key keeps the first, so there is
+ * never a second one.
  */
 export interface ReplyDocument {
-  /** The messageId. */
+  /** The scoped messageId. */
   _id: string;
-  /** Absent only when the job was so malformed that it carried no valid conversationId. */
+  /** Whose message it is; every index of the collection leads with it. */
+  tenant: string;
+  /** The digest of the message as sent (`messageDigest`): a second send of its messageId must match it. */
+  digest?: string;
+  /** The scoped conversationId; absent only when the job was so malformed that it carried no valid one. */
   conversationId?: string;
   /** Absent only when the job was so malformed that it carried no valid userId. */
   userId?: string;
@@ -76,8 +81,10 @@ export interface TranscriptInfo {
  * timestamps, written when the batch starts. The final state (replied or failed) is the reply document.
  */
 export interface MessageStateDocument {
-  /** The messageId. */
+  /** The scoped messageId. */
   _id: string;
+  tenant: string;
+  /** The scoped conversationId. */
   conversationId: string;
   userId: string;
   status: 'processing';
@@ -108,13 +115,18 @@ export interface ConversationTurn {
  * atomic and idempotent on every MongoDB-wire server, transactions or not.
  */
 export interface TurnDocument extends Omit<ConversationTurn, 'messageId'> {
+  /** The scoped messageId. */
   _id: string;
+  tenant: string;
+  /** The scoped conversationId. */
   conversationId: string;
 }
 
 /** One document per conversation in collection `conversations`, keyed by conversationId. */
 export interface ConversationDocument {
+  /** The scoped conversationId. */
   _id: string;
+  tenant: string;
   userId: string;
   createdAt: Date;
   updatedAt: Date;

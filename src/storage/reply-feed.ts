@@ -3,6 +3,8 @@ import type { Database } from './database.js';
 
 /** A page of the reply feed. */
 export interface FeedQuery {
+  /** Whose replies; every tenant's when absent (an admin's feed). */
+  tenant?: string;
   /** A cursor from a previous page, or an ISO-8601 date-time. */
   since?: string;
   limit: number;
@@ -22,7 +24,8 @@ export async function readReplyFeed(
   database: Database,
   q: FeedQuery,
 ): Promise<{ items: ReplyDocument[]; next: string | null }> {
-  const filter: Record<string, unknown> = {};
+  // A tenant's feed is an equality on `tenant` and a range on `createdAt` (index `tenant_1_createdAt_1__id_1`).
+  const filter: Record<string, unknown> = q.tenant === undefined ? {} : { tenant: q.tenant };
   if (q.status) filter.status = q.status;
   if (q.intent) filter.intent = q.intent;
   const after = q.order === 'asc' ? '$gt' : '$lt';

@@ -2,6 +2,7 @@ import type { ReplyDocument } from './reply-document.js';
 import { StorageError } from '../errors/errors.js';
 import type { Database } from './database.js';
 import { insertNew } from './insert-new.js';
+import { tenantOfKey } from '../contract/scoped-key.js';
 
 /** Reads and writes `replies`. Every write is an insert keyed by messageId; a duplicate key means already stored. */
 export class ReplyRepository {
@@ -27,6 +28,17 @@ export class ReplyRepository {
     return (await this.database.replies.findOne({ _id: messageId }, { projection: { _id: 1 } })) !== null;
   }
 
+  /**
+   * The digests of the stored replies among `keys` (null for one stored without a digest), by key: one `_id` lookup
+   * each, sent together (an `$in` is a scan on some backends).
+   */
+  async digests(keys: readonly string[]): Promise<Map<string, string | null>> {
+    const found = await Promise.all(
+      keys.map((_id) => this.database.replies.findOne({ _id }, { projection: { _id: 1, digest: 1 } })),
+    );
+    return new Map(found.flatMap((d) => (d ? [[d._id, d.digest ?? null] as const] : [])));
+  }
+
   /** The stored replies among `ids`, by id. */
   async getMany(ids: readonly string[]): Promise<Map<string, ReplyDocument>> {
     if (ids.length === 0) return new Map();
@@ -42,8 +54,12 @@ export class ReplyRepository {
     }
   }
 
-  /** A conversation's newest replies, newest first (index `conversationId_1_createdAt_1`). */
+  /** A conversation's newest replies, newest first (index `tenant_1_conversationId_1_createdAt_1`). */
   async inConversation(conversationId: string, limit: number): Promise<ReplyDocument[]> {
-    return this.database.replies.find({ conversationId }).sort({ createdAt: -1, _id: -1 }).limit(limit).toArray();
+    return this.database.replies
+      .find({ tenant: tenantOfKey(conversationId), conversationId })
+      .sort({ createdAt: -1, _id: -1 })
+      .limit(limit)
+      .toArray();
   }
 }

@@ -6,8 +6,9 @@ import type { Database } from './database.js';
 export interface UploadMetadata {
   /** Its MIME type, as sniffed from its bytes (never the client's word). */
   contentType: string;
-  /** The message it was uploaded for. */
+  /** The message it was uploaded for, by its scoped key: no other message, of its tenant or another, may use it. */
   messageId: string;
+  tenant: string;
 }
 
 /** An upload read back. */

@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
+import { ServiceConnections } from '../../src/connections/service-connections.js';
 import { buildApiServer } from '../../src/api/api-server.js';
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
 import type { TextGenerator } from '../../src/generation/text-generator.js';
 import { startWorkerApp, type WorkerApp } from '../../src/pipeline/worker-app.js';
-import { MessageProducer } from '../../src/queue/message-producer.js';
 import { connectRedis, requestPathRedisOptions } from '../../src/queue/redis-connection.js';
 import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { Database } from '../../src/storage/database.js';
@@ -34,16 +34,23 @@ export async function startApiWorld(
   const subscriber = redis.duplicate();
   await subscriber.connect();
   for (const r of [redis, subscriber]) r.on('error', (err) => silentLog.warn({ err }, 'Redis connection error'));
-  const streams = new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name);
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
-    attempts: 3,
-    backoffMs: 100,
+  // The producer and key names as the API process wires them.
+  const connections = new ServiceConnections(config);
+  const { keys } = connections;
+  const streams = new ReplyStreamReader(redis, subscriber, keys);
+  const producer = connections.producer(redis, database);
+  const api: FastifyInstance = await buildApiServer({
+    config,
+    keys,
+    producer,
+    database,
+    redis,
+    streams,
+    log: silentLog,
   });
-  const api: FastifyInstance = await buildApiServer({ config, producer, database, redis, streams, log: silentLog });
   return {
     config,
+    keys,
     api,
     generator,
     database,

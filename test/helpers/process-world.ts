@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import type { AvaConfig } from '../../src/config/config.js';
 import { MessageProducer } from '../../src/queue/message-producer.js';
 import { Database } from '../../src/storage/database.js';
@@ -11,9 +12,7 @@ import { cleanup, isolatedNames, testConfig, type WorkerProcess } from './servic
 export async function processWorld(tag: string, overrides: Record<string, string> = {}) {
   const config: AvaConfig = testConfig(isolatedNames(tag), overrides);
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 8,
     backoffMs: 200,
   });

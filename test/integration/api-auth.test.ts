@@ -48,7 +48,7 @@ describe('every route of the API', () => {
   let world: Awaited<ReturnType<typeof startApiWorld>>;
   beforeAll(async () => {
     world = await startApiWorld('auth', {
-      AVA_API_TOKENS: `reader:${READER}:read,writer:${WRITER}:enqueue`,
+      AVA_API_TOKENS: `reader:${READER}:read:default,writer:${WRITER}:enqueue:default`,
       // Every route is refused several times over from one address; the failed-authentication limit is not under test.
       AVA_API_AUTH_FAILURES_PER_MINUTE: '100000',
     });

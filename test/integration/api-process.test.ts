@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ReplyStreamPublisher } from '../../src/queue/reply-stream.js';
@@ -29,7 +30,7 @@ beforeAll(async () => {
       AVA_DB_NAME: config.storage.dbName,
       AVA_QUEUE_NAME: config.queue.name,
       AVA_API_PORT: String(port),
-      AVA_API_TOKENS: `p:${TOKEN}:enqueue+read`,
+      AVA_API_TOKENS: `p:${TOKEN}:enqueue+read:default`,
       AVA_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -59,8 +60,7 @@ it('survives every request while the database is down: each gets an answer, the 
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const publisher = new ReplyStreamPublisher(
     redis,
-    config.queue.prefix,
-    config.queue.name,
+    new RedisKeys(config.queue.prefix, config.queue.name),
     { liveSeconds: 60, retainSeconds: 60 },
     silentLog,
   );

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApiServer } from '../../src/api/api-server.js';
@@ -29,7 +30,7 @@ const msg = (id: string, text = 'Where is my parcel?') => ({
 
 beforeAll(async () => {
   world = await startApiWorld('api', {
-    AVA_API_TOKENS: `crm:${WRITER}:enqueue+read,dash:${READER}:read`,
+    AVA_API_TOKENS: `crm:${WRITER}:enqueue+read:default,dash:${READER}:read:default`,
     AVA_API_RATE_LIMIT: '1000',
     AVA_API_BODY_LIMIT_BYTES: '200000',
   });
@@ -102,6 +103,7 @@ describe('HTTP API on real services', () => {
       .poll(async () => (await app.inject({ url: '/v1/conversations/api-conv', headers: as(READER) })).json())
       .toMatchObject({
         _id: 'api-conv',
+        tenant: 'default',
         userId: 'u1',
         turns: [{ messageId: 'm1', user: '你好', intent: expect.any(String) }],
         messages: [{ messageId: 'm1', status: 'replied' }],
@@ -255,6 +257,7 @@ describe('HTTP API on real services', () => {
     const now = new Date();
     const stored = (id: string, text: string | undefined, status: 'replied' | 'failed' = 'replied') => ({
       _id: id,
+      tenant: 'default',
       conversationId: 'speech',
       userId: 'u1',
       status,
@@ -337,12 +340,10 @@ describe('HTTP API on real services', () => {
 
   it('limits each token to its rate and answers 429 with JSON', async () => {
     // A budget of its own: rate limits are counted in Redis under the queue's name, shared by every API process.
+    const queue = { ...world.config.queue, name: `${world.config.queue.name}_limited` };
     const limited = await buildApiServer({
-      config: {
-        ...world.config,
-        api: { ...world.config.api, rateLimit: 3 },
-        queue: { ...world.config.queue, name: `${world.config.queue.name}_limited` },
-      },
+      keys: new RedisKeys(queue.prefix, queue.name),
+      config: { ...world.config, api: { ...world.config.api, rateLimit: 3 }, queue },
       producer,
       database,
       redis,

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followReplies } from '../../src/connections/reply-waiter.js';
@@ -204,18 +205,18 @@ it('refuses jobs whose data names another message or whose id is unusable, touch
 it('gives the same catalogue sent through the HTTP API a 4xx naming the problem, and stores nothing for it', async () => {
   const TOKEN = 'catalogue-token-0123456789';
   const subscriber = redis.duplicate();
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
-    attempts: 3,
-    backoffMs: 100,
-  });
+  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
+  const producer = new MessageProducer(redis, keys, { attempts: 3, backoffMs: 100 });
   const api = await buildApiServer({
-    config: { ...config, api: { ...config.api, tokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'] }] } },
+    config: {
+      ...config,
+      api: { ...config.api, tokens: [{ name: 'cat', token: TOKEN, scopes: ['enqueue', 'read'], tenant: 'default' }] },
+    },
+    keys,
     producer,
     database: db,
     redis,
-    streams: new ReplyStreamReader(redis, subscriber, config.queue.prefix, config.queue.name),
+    streams: new ReplyStreamReader(redis, subscriber, keys),
     log: silentLog,
   });
   try {

@@ -13,9 +13,7 @@ afterAll(async () => {
 });
 
 it('hands the jobs it took back to the queue when filling a batch fails half-way, and says so', async () => {
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });

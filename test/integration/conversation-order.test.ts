@@ -34,9 +34,7 @@ beforeAll(async () => {
   });
   counting = new CountingGenerator(engine);
   redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });

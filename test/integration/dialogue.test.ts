@@ -68,9 +68,7 @@ beforeAll(async () => {
   generator = new CountingGenerator(engine);
   worker = await startWorkerApp(config, generator, silentLog);
   redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });
@@ -238,6 +236,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     const now = new Date();
     const stored = (id: string, text: string) => ({
       _id: id,
+      tenant: 'default',
       conversationId: 'crashed',
       userId: 'u1',
       status: 'replied' as const,
@@ -396,9 +395,7 @@ describe('a custom handler that fails, and a bad intents file', () => {
     const app = await startWorkerApp(own, generator, silentLog);
     const ownDb = await Database.connect(own.storage.url, own.storage.dbName);
     const ownRedis = new Redis(own.redis.url, { maxRetriesPerRequest: null });
-    const ownProducer = new MessageProducer(ownRedis, {
-      queueName: own.queue.name,
-      prefix: own.queue.prefix,
+    const ownProducer = new MessageProducer(ownRedis, new RedisKeys(own.queue.prefix, own.queue.name), {
       attempts: 3,
       backoffMs: 100,
     });

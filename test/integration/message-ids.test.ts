@@ -85,7 +85,7 @@ const EVERYDAY = [
 beforeAll(async () => {
   world = await startApiWorld(
     'ids',
-    { AVA_API_TOKENS: `crm:${WRITER}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '2' },
+    { AVA_API_TOKENS: `crm:${WRITER}:enqueue+read:default`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '2' },
     (g) => (counting = new CountingGenerator(g)),
   );
 }, 120_000);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,9 +56,7 @@ beforeAll(async () => {
   counting = new CountingGenerator(engine);
   worker = await startWorkerApp(config, counting, silentLog);
   redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });

@@ -9,7 +9,7 @@ let client: OpenAI;
 let baseURL: string;
 beforeAll(async () => {
   world = await startApiWorld('openai', {
-    AVA_API_TOKENS: `app:${WRITER}:enqueue+read,dash:${READER}:read`,
+    AVA_API_TOKENS: `app:${WRITER}:enqueue+read:default,dash:${READER}:read:default`,
     AVA_API_RATE_LIMIT: '10000',
     AVA_MAX_NEW_TOKENS: '16',
   });

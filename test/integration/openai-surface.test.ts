@@ -20,7 +20,7 @@ beforeAll(async () => {
   world = await startApiWorld(
     'oaisurface',
     {
-      AVA_API_TOKENS: `app:${WRITER}:enqueue+read`,
+      AVA_API_TOKENS: `app:${WRITER}:enqueue+read:default`,
       AVA_API_RATE_LIMIT: '10000',
       AVA_MAX_NEW_TOKENS: '8',
       AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),

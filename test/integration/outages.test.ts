@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/connections/reply-waiter.js';
@@ -38,7 +39,7 @@ beforeAll(async () => {
   own = await OwnRedis.start();
   world = await startApiWorld('outage', {
     AVA_REDIS_URL: own.url,
-    AVA_API_TOKENS: `crm:${TOKEN}:enqueue+read`,
+    AVA_API_TOKENS: `crm:${TOKEN}:enqueue+read:default`,
     AVA_REDIS_COMMAND_TIMEOUT_MS: String(TIMEOUT_MS),
     AVA_MAX_NEW_TOKENS: '2',
     ...FAST_LOCKS,
@@ -147,9 +148,7 @@ describe('a worker while Redis is away', () => {
       maxCachedTokens: 8192,
     });
     const redis = await connectRedis({ url: own.url });
-    const producer = new MessageProducer(redis, {
-      queueName: config.queue.name,
-      prefix: config.queue.prefix,
+    const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
       attempts: 3,
       backoffMs: 100,
     });

@@ -18,7 +18,7 @@ const msg = (messageId: string, conversationId: string, userId: string, text = `
 
 beforeAll(async () => {
   world = await startApiWorld('owners', {
-    AVA_API_TOKENS: `alice:${ALICE_APP}:enqueue+read,other:${OTHER_APP}:enqueue`,
+    AVA_API_TOKENS: `alice:${ALICE_APP}:enqueue+read:default,other:${OTHER_APP}:enqueue:default`,
     AVA_MAX_NEW_TOKENS: '2',
   });
 }, 120_000);
@@ -56,6 +56,7 @@ describe('conversations and uploads have owners', () => {
   it('fails a message that names an upload made for another message (ERR_AUDIO_NOT_YOURS), hearing nothing of it', async () => {
     const uploads = new UploadRepository(world.database);
     const fileId = await uploads.put(Buffer.from('RIFF0000WAVEfmt '), {
+      tenant: 'default',
       contentType: 'audio/wav',
       messageId: 'alice-voice-1',
     });

@@ -28,9 +28,7 @@ afterAll(async () => generator.close());
 async function world(tag: string, overrides: Record<string, string> = {}) {
   const config = testConfig(isolatedNames(tag), overrides);
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });
@@ -139,7 +137,9 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     expect(await w.db.replies.findOne({ _id: 'm-1' })).toEqual(first);
     expect(await w.db.turns.countDocuments({ conversationId: 'c1' })).toBe(1);
     // The counters behind the stats count the reply once too.
-    expect(await new ReplyCounters(w.redis, w.config.queue.prefix, w.config.queue.name).read()).toMatchObject({
+    expect(
+      await new ReplyCounters(w.redis, new RedisKeys(w.config.queue.prefix, w.config.queue.name)).read(),
+    ).toMatchObject({
       replied: 1,
       failed: 0,
     });
@@ -313,12 +313,14 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
         AVA_MONGO_TIMEOUT_MS: '500',
         AVA_BATCH_WAIT_MS: '50',
       });
-      const producer = new MessageProducer(new Redis(w.config.redis.url, { maxRetriesPerRequest: null }), {
-        queueName: w.config.queue.name,
-        prefix: w.config.queue.prefix,
-        attempts: 10,
-        backoffMs: 100,
-      });
+      const producer = new MessageProducer(
+        new Redis(w.config.redis.url, { maxRetriesPerRequest: null }),
+        new RedisKeys(w.config.queue.prefix, w.config.queue.name),
+        {
+          attempts: 10,
+          backoffMs: 100,
+        },
+      );
       await w.startWorker();
       await proxy.cut();
       await producer.enqueueMany(Array.from({ length: 6 }, (_, i) => msg(i, `c-${i}`)));
@@ -354,12 +356,14 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
         AVA_BATCH_WAIT_MS: '50',
         AVA_RECONCILE_INTERVAL_MS: '300',
       });
-      const producer = new MessageProducer(new Redis(w.config.redis.url, { maxRetriesPerRequest: null }), {
-        queueName: w.config.queue.name,
-        prefix: w.config.queue.prefix,
-        attempts: 2,
-        backoffMs: 100,
-      });
+      const producer = new MessageProducer(
+        new Redis(w.config.redis.url, { maxRetriesPerRequest: null }),
+        new RedisKeys(w.config.queue.prefix, w.config.queue.name),
+        {
+          attempts: 2,
+          backoffMs: 100,
+        },
+      );
       await w.startWorker();
       await producer.enqueueMany(Array.from({ length: 3 }, (_, i) => msg(`before-${i}`, `c-${i}`)));
       await followReplies(w.db, ['m-before-0', 'm-before-1', 'm-before-2'], () => undefined, 30_000);
@@ -393,7 +397,9 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
       await sleep(1_000);
       expect(await w.db.replies.countDocuments({})).toBe(9);
       expect(await w.db.replies.countDocuments({ status: 'replied' })).toBe(3);
-      expect(await new ReplyCounters(w.redis, w.config.queue.prefix, w.config.queue.name).read()).toMatchObject({
+      expect(
+        await new ReplyCounters(w.redis, new RedisKeys(w.config.queue.prefix, w.config.queue.name)).read(),
+      ).toMatchObject({
         replied: 3,
         failed: 6,
       });

@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { followReplies } from '../../src/connections/reply-waiter.js';
@@ -42,7 +43,7 @@ beforeAll(async () => {
       AVA_DB_NAME: config.storage.dbName,
       AVA_QUEUE_NAME: config.queue.name,
       AVA_API_PORT: String(port),
-      AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`,
+      AVA_API_TOKENS: `t:${TOKEN}:enqueue+read:default`,
       AVA_API_RATE_LIMIT: '100000',
       AVA_REDIS_MIN_REPLICAS: '1',
       AVA_LOG_LEVEL: 'warn',
@@ -153,17 +154,14 @@ it(
     const clusterEnv = { AVA_QUEUE_PREFIX: '{ava}', AVA_REDIS_CLUSTER_NODES: cluster.nodes };
     const clusterWorker = spawnWorker(clusterConfig, clusterEnv);
     const redis = await connectRedis(redisTargetOf(clusterConfig.redis));
-    const producer = new MessageProducer(redis, {
-      queueName: clusterConfig.queue.name,
-      prefix: clusterConfig.queue.prefix,
+    const producer = new MessageProducer(redis, new RedisKeys(clusterConfig.queue.prefix, clusterConfig.queue.name), {
       attempts: 3,
       backoffMs: 100,
     });
     const reader = new ReplyStreamReader(
       redis,
       redis.duplicate(),
-      clusterConfig.queue.prefix,
-      clusterConfig.queue.name,
+      new RedisKeys(clusterConfig.queue.prefix, clusterConfig.queue.name),
     );
     const clusterDb = await Database.connect(clusterConfig.storage.url, clusterConfig.storage.dbName);
     try {

@@ -31,7 +31,7 @@ async function world(tag: string, gatePieces?: number) {
   let gated: GatedGenerator | undefined;
   const w = await startApiWorld(
     tag,
-    { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' },
+    { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read:default`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' },
     (g) => (gatePieces === undefined ? g : (gated = new GatedGenerator(g, gatePieces))),
   );
   worlds.push(w);
@@ -144,13 +144,13 @@ describe('replayable reply streams', () => {
     const w = await world('waiter');
     const publisher = new ReplyStreamPublisher(
       w.redis,
-      w.config.queue.prefix,
-      w.config.queue.name,
+      new RedisKeys(w.config.queue.prefix, w.config.queue.name),
       { liveSeconds: 60, retainSeconds: 60 },
       silentLog,
     );
     const reply = (id: string) => ({
       _id: id,
+      tenant: 'default',
       status: 'replied' as const,
       text: 'stored',
       model: { id: 'm', revision: 'r' },

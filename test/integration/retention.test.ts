@@ -19,6 +19,7 @@ async function fill(ages: number[]) {
     const id = `age-${age}`;
     await stores.db.replies.insertOne({
       _id: id,
+      tenant: 'default',
       conversationId: id,
       userId: 'u',
       status: 'replied',
@@ -28,9 +29,10 @@ async function fill(ages: number[]) {
       timings: { queuedAt: at, startedAt: at, finishedAt: at, inferenceMs: 0 },
       createdAt: at,
     });
-    await stores.db.turns.insertOne({ _id: id, conversationId: id, user: 'q', assistant: 'a', at });
+    await stores.db.turns.insertOne({ _id: id, tenant: 'default', conversationId: id, user: 'q', assistant: 'a', at });
     await stores.db.messages.insertOne({
       _id: id,
+      tenant: 'default',
       conversationId: id,
       userId: 'u',
       status: 'processing',
@@ -38,7 +40,7 @@ async function fill(ages: number[]) {
       startedAt: at,
       attempts: 0,
     });
-    await stores.db.conversations.insertOne({ _id: id, userId: 'u', createdAt: at, updatedAt: at });
+    await stores.db.conversations.insertOne({ _id: id, tenant: 'default', userId: 'u', createdAt: at, updatedAt: at });
     await stores.db.audio.insertOne({
       _id: id,
       messageId: id,
@@ -114,7 +116,11 @@ it('sweeps in one worker at a time', async () => {
 
 it('deletes voice uploads past their retention with their chunks, and nothing newer', async () => {
   const uploads = new UploadRepository(stores.db);
-  const old = await uploads.put(Buffer.alloc(600_000, 1), { contentType: 'audio/wav', messageId: 'old' });
+  const old = await uploads.put(Buffer.alloc(600_000, 1), {
+    contentType: 'audio/wav',
+    messageId: 'old',
+    tenant: 'default',
+  });
   const retention = await Retention.apply(stores.db, {
     replies: 0,
     turns: 0,
@@ -126,7 +132,11 @@ it('deletes voice uploads past their retention with their chunks, and nothing ne
   expect(retention.needsSweeps).toBe(true);
   // Uploads are stamped when stored: sweeping as if eight days had passed finds this one old.
   const later = new Date(Date.now() + 8 * DAY * 1000);
-  const fresh = await uploads.put(Buffer.alloc(10, 2), { contentType: 'audio/wav', messageId: 'fresh' });
+  const fresh = await uploads.put(Buffer.alloc(10, 2), {
+    contentType: 'audio/wav',
+    messageId: 'fresh',
+    tenant: 'default',
+  });
   await stores.db.db
     .collection('uploads.files')
     .updateOne({ _id: new ObjectId(fresh) }, { $set: { uploadDate: later } });

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -229,7 +230,7 @@ describe('semantic recognition and retrieval (all-MiniLM-L6-v2 beside BM25)', ()
       },
     );
     const message = (text: string, i: number) => ({
-      message: { v: 1 as const, messageId: `p-${i}`, conversationId: 'c', userId: 'u', text },
+      message: { v: 1 as const, tenant: 'default', messageId: `p-${i}`, conversationId: 'c', userId: 'u', text },
       queuedAt: new Date(),
     });
     const texts = [
@@ -294,9 +295,7 @@ describe('a worker with and without the encoder', () => {
       silentLog,
     );
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-    const producer = new MessageProducer(redis, {
-      queueName: config.queue.name,
-      prefix: config.queue.prefix,
+    const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
       attempts: 3,
       backoffMs: 100,
     });

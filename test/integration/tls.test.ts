@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -149,9 +150,7 @@ it('answers a message over TLS to Redis (with a password) and to the database, t
     silentLog,
   );
   const redis = await connectRedis({ url: config.redis.url, tlsCaFile: config.redis.tlsCaFile });
-  const producer = new MessageProducer(redis, {
-    queueName: config.queue.name,
-    prefix: config.queue.prefix,
+  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
   });

@@ -18,7 +18,7 @@ beforeAll(async () => {
   world = await startApiWorld('voicepage', {
     AVA_ASR: 'pocketsphinx',
     AVA_INTENTS_FILE: 'config/intents.yaml',
-    AVA_API_TOKENS: `page:${TOKEN}:enqueue+read`,
+    AVA_API_TOKENS: `page:${TOKEN}:enqueue+read:default`,
   });
   dir = await mkdtemp(path.join(tmpdir(), 'ava-voice-page-'));
   // What the fake microphone plays, once: a question spoken by espeak-ng, then two seconds of silence.

@@ -79,7 +79,7 @@ describe('Whisper through transformers.js, on a model the project forges', () =>
     const world = await startApiWorld('whisper', {
       AVA_ASR: 'whisper',
       AVA_ASR_WHISPER_MODEL: model,
-      AVA_API_TOKENS: `w:${token}:enqueue+read`,
+      AVA_API_TOKENS: `w:${token}:enqueue+read:default`,
     });
     try {
       const auth = { authorization: `Bearer ${token}` };

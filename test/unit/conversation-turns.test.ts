@@ -8,6 +8,7 @@ const job = (id: string) =>
   ({ id, timestamp: ms, attemptsMade: 0, stalledCounter: 0, data: {} }) as unknown as QueuedJob;
 const message = (messageId: string, conversationId = 'c') => ({
   v: 1 as const,
+  tenant: 'default',
   messageId,
   conversationId,
   userId: 'u',
@@ -20,6 +21,7 @@ const answer = (id: string, place?: number, intent = 'chitchat'): Answer => ({
   planned: {
     job: job(id),
     key: id,
+    digest: 'd',
     message: message(id),
     plan: { kind: 'generate', intent } as PlannedJob['plan'],
     place,
@@ -35,7 +37,7 @@ describe('conversation turns', () => {
   });
 
   it('writes the answered turns and, from their marks, the ones an earlier pass answered; never an unreadable one', () => {
-    const redelivered: ParsedJob = { job: job('7'), key: '7', message: message('7') };
+    const redelivered: ParsedJob = { job: job('7'), key: '7', digest: 'd', message: message('7') };
     const marks = new Map([
       ['7', { status: 'replied' as const, text: 'before', intent: 'greeting', place: ms * 1000 + 5 }],
     ]);

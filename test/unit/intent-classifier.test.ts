@@ -119,6 +119,7 @@ describe('IntentClassifier', () => {
   it('renders templates from own properties only', () => {
     const message = {
       v: 1 as const,
+      tenant: 'default',
       messageId: 'm',
       conversationId: 'c',
       userId: 'u',

@@ -6,6 +6,7 @@ import { renderTemplate } from '../../src/intent/template.js';
 
 const message: Message = {
   v: 1,
+  tenant: 'default',
   messageId: 'm1',
   conversationId: 'c1',
   userId: 'alice',

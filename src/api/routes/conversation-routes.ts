@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { DialogueState } from '../../conversation/dialogue-state.js';
-import { idParamSchema, SECURED } from '../api-schemas.js';
+import { idParamSchema, presentConversation, SECURED } from '../api-schemas.js';
+import { keyOf } from '../request-tenant.js';
 
 /** `GET /v1/conversations/:id`: a conversation with its recent turns and the status of its messages. */
 export const conversationRoutes: FastifyPluginAsyncZod<{ dialogue: DialogueState }> = async (app, { dialogue }) => {
@@ -16,10 +17,10 @@ export const conversationRoutes: FastifyPluginAsyncZod<{ dialogue: DialogueState
       },
     },
     async (req, reply) => {
-      const view = await dialogue.conversation(req.params.id);
+      const view = await dialogue.conversation(keyOf(req, req.params.id));
       if (!view)
         return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${req.params.id}` } });
-      return view;
+      return presentConversation(view);
     },
   );
 };

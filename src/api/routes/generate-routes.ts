@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { CONTRACT_VERSION } from '../../contract/message-contract.js';
+import { CONTRACT_VERSION, type MessageInput } from '../../contract/message-contract.js';
 import type { Logger } from '../../logging/logger.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { ReplyStreamReader } from '../../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
 import { generateSchema, SECURED } from '../api-schemas.js';
 import { waitForReply } from '../../connections/reply-waiter.js';
+import { keyOf } from '../request-tenant.js';
+import type { TenantQuotas } from '../tenant-quotas.js';
 
 /** What `/generate` works with. */
 export interface GenerateRoutesOptions {
   producer: MessageProducer;
+  quotas: TenantQuotas;
   replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
@@ -24,14 +27,17 @@ const GENERATE_TIMEOUT_MS = 30_000;
 export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = async (app, opts) => {
   const generate = async (req: FastifyRequest, reply: FastifyReply, context: string) => {
     const messageId = randomUUID();
-    await opts.producer.enqueue({
+    const message: MessageInput = {
       v: CONTRACT_VERSION,
+      tenant: req.tenant,
       messageId,
       conversationId: `generate-${messageId}`,
-      userId: req.caller || 'api',
+      userId: req.caller.name || 'api',
       text: context,
-    });
-    const doc = await waitForReply(opts, messageId, GENERATE_TIMEOUT_MS);
+    };
+    await opts.quotas.admit(req.tenant, [message], () => '');
+    await opts.producer.enqueue(message);
+    const doc = await waitForReply(opts, keyOf(req, messageId), GENERATE_TIMEOUT_MS);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
     return { status: 'ok', data: { generated_text: doc.text } };

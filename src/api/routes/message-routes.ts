@@ -1,4 +1,4 @@
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DialogueState } from '../../conversation/dialogue-state.js';
@@ -11,16 +11,20 @@ import {
   MAX_MESSAGES_PER_REQUEST,
   messagesBodySchema,
   presentReply,
+  presentStatus,
   SECURED,
   waitQuerySchema,
 } from '../api-schemas.js';
 import { HttpError, zodValidatorCompiler } from '../http-error.js';
 import { waitForReply } from '../../connections/reply-waiter.js';
 import { avaSseFormat, respondWithSse } from '../sse-reply-relay.js';
+import { asTenant, keyOf } from '../request-tenant.js';
+import type { TenantQuotas } from '../tenant-quotas.js';
 
 /** What the message routes work with. */
 export interface MessageRoutesOptions {
   producer: MessageProducer;
+  quotas: TenantQuotas;
   replies: ReplyRepository;
   dialogue: DialogueState;
   streams: ReplyStreamReader;
@@ -57,9 +61,18 @@ const messagesBodyValidator: FastifySchemaCompiler<unknown> = ({ httpPart, ...re
   };
 };
 
+/** Enqueues a request's message or messages as its tenant's, within the tenant's quotas. */
+async function enqueueBody(req: FastifyRequest, producer: MessageProducer, quotas: TenantQuotas) {
+  const many = Array.isArray(req.body);
+  const pathOf = (i: number) => (many ? `[${i}].` : '');
+  const inputs = (many ? (req.body as unknown[]) : [req.body]).map((m, i) => asTenant(req, m, pathOf(i)));
+  await quotas.admit(req.tenant, inputs, pathOf);
+  return many ? producer.enqueueMany(inputs as never[]) : producer.enqueue(inputs[0] as never);
+}
+
 /** Enqueue messages, read one (long-polling with `?wait=`), and stream its reply as Server-Sent Events. */
 export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async (app, opts) => {
-  const { producer, replies, dialogue, streams, log } = opts;
+  const { producer, replies, dialogue, streams, quotas, log } = opts;
 
   app.post(
     '/v1/messages',
@@ -68,15 +81,12 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
       validatorCompiler: messagesBodyValidator,
       schema: {
         ...SECURED,
-        summary: `Enqueue one message or an array of up to ${MAX_MESSAGES_PER_REQUEST}; 202 when queued, 400 naming every bad field`,
+        summary: `Enqueue one message or an array (up to AVA_API_MAX_MESSAGES_PER_REQUEST) of the token's tenant; 202 when accepted (again: the same messageId with the same content), 400 naming every bad field, 409 for a messageId used with other content, 413/429 past a quota`,
         tags: ['messages'],
         body: messagesBodySchema,
       },
     },
-    async (req, reply) => {
-      if (!Array.isArray(req.body)) return reply.code(202).send(await producer.enqueue(req.body as never));
-      return reply.code(202).send(await producer.enqueueMany(req.body as never[]));
-    },
+    async (req, reply) => reply.code(202).send(await enqueueBody(req, producer, quotas)),
   );
 
   app.get(
@@ -93,12 +103,13 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
     },
     async (req, reply) => {
       const { id } = req.params;
-      const doc = await waitForReply({ replies, streams, log }, id, req.query.wait);
+      const key = keyOf(req, id);
+      const doc = await waitForReply({ replies, streams, log }, key, req.query.wait);
       if (doc) return presentReply(doc);
       // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
-      const status = await dialogue.message(id);
+      const status = await dialogue.message(key);
       if (!status) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
-      return status;
+      return presentStatus(status);
     },
   );
 
@@ -117,8 +128,11 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
     },
     async (req, reply) => {
       const { id } = req.params;
-      const known = (await streams.exists(id)) || (await replies.has(id)) || (await producer.view.has(id));
+      const key = keyOf(req, id);
+      const known = (await streams.exists(key)) || (await replies.has(key)) || (await producer.view.has(key));
       if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+      const closed = quotas.openStream(req.tenant);
+      reply.raw.once('close', closed);
       // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`
       // when a retried message starts over, then `reply` (the stored document) or `timeout`. After the hijack the relay
       // answers its own errors (an `error` event, then the end of the stream).
@@ -133,7 +147,7 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
           timeoutMs: STREAM_TIMEOUT_MS,
           keepAliveMs: STREAM_KEEPALIVE_MS,
         },
-        id,
+        key,
         req.headers['last-event-id'],
       );
     },

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import pLimit from 'p-limit';
 import type { EncoderOnDemand } from '../../embedding/encoder-on-demand.js';
 import { SECURED } from '../api-schemas.js';
 import { HttpError } from '../http-error.js';
@@ -8,6 +9,8 @@ import { embeddingSchema } from '../openai-schemas.js';
 export interface OpenAiEmbeddingDeps {
   /** The sentence encoder that recognition and retrieval use, loaded at the first request. */
   encoder: EncoderOnDemand;
+  /** Requests encoded at once; the others wait their turn, so embeddings never take every core from the API. */
+  concurrency: number;
 }
 
 /**
@@ -16,7 +19,11 @@ export interface OpenAiEmbeddingDeps {
  * encoder's window is refused, as OpenAI refuses one longer than its model's, rather than cut short in silence.
  * Registered inside the OpenAI plugin, whose error handler gives errors OpenAI's shape.
  */
-export const openAiEmbeddingRoutes: FastifyPluginAsyncZod<OpenAiEmbeddingDeps> = async (app, { encoder: handle }) => {
+export const openAiEmbeddingRoutes: FastifyPluginAsyncZod<OpenAiEmbeddingDeps> = async (
+  app,
+  { encoder: handle, concurrency },
+) => {
+  const limit = pLimit(concurrency);
   app.post(
     '/v1/embeddings',
     {
@@ -58,7 +65,7 @@ export const openAiEmbeddingRoutes: FastifyPluginAsyncZod<OpenAiEmbeddingDeps> =
           [{ path: where, message: 'too long' }],
         );
       }
-      const vectors = await encoder.embed(texts);
+      const vectors = await limit(() => encoder.embed(texts));
       const tokens = counts.reduce((a, b) => a + b, 0);
       return {
         object: 'list',

@@ -37,7 +37,8 @@ export const openAiRoutes: FastifyPluginAsyncZod<OpenAiDeps> = async (app, deps)
       data: models.map((id) => ({ id, object: 'model', created: 0, owned_by: 'ava' })),
     }),
   );
-  if (deps.encoder) await app.register(openAiEmbeddingRoutes, { encoder: deps.encoder });
+  if (deps.encoder)
+    await app.register(openAiEmbeddingRoutes, { encoder: deps.encoder, concurrency: deps.embeddingConcurrency });
 
   app.post(
     '/v1/chat/completions',

@@ -12,14 +12,18 @@ export const replyRoutes: FastifyPluginAsyncZod<{ database: Database }> = async 
       onRequest: app.requireScope('read'),
       schema: {
         ...SECURED,
-        summary: 'Stored replies, oldest (or with order=desc newest) first, cursor-paginated: { items, next }',
+        summary:
+          "The tenant's stored replies (an admin's: every tenant's, or X-AVA-Tenant's), oldest (or with order=desc newest) first, cursor-paginated: { items, next }",
         tags: ['replies'],
         querystring: repliesQuerySchema,
       },
     },
     async (req) => {
       try {
-        const page = await readReplyFeed(database, req.query);
+        const page = await readReplyFeed(database, {
+          ...req.query,
+          ...(req.everyTenant ? {} : { tenant: req.tenant }),
+        });
         return { items: page.items.map(presentReply), next: page.next };
       } catch (err) {
         if (err instanceof BadCursorError) throw new HttpError(400, 'ERR_REQUEST', `query.since: ${err.message}`);

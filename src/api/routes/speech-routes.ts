@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ReplyRepository } from '../../storage/reply-repository.js';
 import type { SpeechCache } from '../../voice/speech-cache.js';
 import { idParamSchema, SECURED } from '../api-schemas.js';
+import { keyOf } from '../request-tenant.js';
 
 /** What the speech route works with. */
 export interface SpeechRoutesOptions {
@@ -34,7 +35,8 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
     },
     async (req, reply) => {
       const { id } = req.params;
-      const doc = await replies.get(id);
+      const key = keyOf(req, id);
+      const doc = await replies.get(key);
       if (!doc)
         return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
       if (doc.status !== 'replied' || !doc.text?.trim())
@@ -42,7 +44,7 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
           error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` },
         });
       const { format } = req.query;
-      const { audio, voice, cached } = await speech.get(id, doc.text, format);
+      const { audio, voice, cached } = await speech.get(key, doc.text, format);
       return reply
         .type(CONTENT_TYPES[format])
         .header('x-ava-voice', voice)

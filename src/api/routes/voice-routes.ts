@@ -2,10 +2,12 @@ import multipart from '@fastify/multipart';
 import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CONTRACT_VERSION, messageSchema } from '../../contract/message-contract.js';
-import { AudioError } from '../../errors/errors.js';
+import { CONTRACT_VERSION, messageSchema, type MessageInput } from '../../contract/message-contract.js';
+import { createHash } from 'node:crypto';
+import { AudioError, IdempotencyConflictError } from '../../errors/errors.js';
+import { keyOf } from '../request-tenant.js';
+import type { TenantQuotas } from '../tenant-quotas.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
-import type { ReplyRepository } from '../../storage/reply-repository.js';
 import type { UploadRepository } from '../../storage/upload-repository.js';
 import { sniffAudio } from '../../voice/audio-format.js';
 import { SECURED } from '../api-schemas.js';
@@ -14,7 +16,7 @@ import { HttpError, requestError } from '../http-error.js';
 /** What the voice route works with. */
 export interface VoiceRoutesOptions {
   producer: MessageProducer;
-  replies: ReplyRepository;
+  quotas: TenantQuotas;
   uploads: UploadRepository;
   /** Largest upload, in bytes (AVA_AUDIO_MAX_BYTES). */
   maxBytes: number;
@@ -37,6 +39,9 @@ const voiceFieldsSchema = z.strictObject({
 /** The JSON form: the fields and the audio file's bytes in base64. */
 const voiceJsonSchema = voiceFieldsSchema.extend({ audio: z.base64("audio must be the file's bytes in base64") });
 
+/** A well-formed fileId that no upload has, for checking a message before its upload is stored. */
+const UNSTORED = '000000000000000000000000';
+
 /** The HTTP status of each audio problem the API finds itself. */
 const AUDIO_STATUS: Partial<Record<AudioError['code'], number>> = { ERR_AUDIO_FORMAT: 415, ERR_AUDIO_TOO_LARGE: 413 };
 
@@ -48,7 +53,7 @@ const AUDIO_STATUS: Partial<Record<AudioError['code'], number>> = { ERR_AUDIO_FO
  * are read like any message's (`GET /v1/messages/:id`).
  */
 export const voiceRoutes: FastifyPluginAsyncZod<VoiceRoutesOptions> = async (app, opts) => {
-  const { producer, replies, uploads, maxBytes, maxSeconds } = opts;
+  const { producer, quotas, uploads, maxBytes, maxSeconds } = opts;
   await app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 10, fieldSize: 1024, parts: 11 } });
 
   // Multipart bodies are read by the handler (streamed, with their own limits); JSON bodies are checked by the schema.
@@ -84,41 +89,63 @@ export const voiceRoutes: FastifyPluginAsyncZod<VoiceRoutesOptions> = async (app
             fields: req.body as z.output<typeof voiceJsonSchema>,
             bytes: Buffer.from((req.body as { audio: string }).audio, 'base64'),
           };
-      if (bytes.length > maxBytes)
-        throw new HttpError(
-          413,
-          'ERR_AUDIO_TOO_LARGE',
-          `the audio is ${bytes.length} bytes; at most ${maxBytes} are accepted`,
-        );
-      let contentType: string;
-      try {
-        const sniff = sniffAudio(bytes);
-        if (sniff.seconds !== undefined && sniff.seconds > maxSeconds)
-          throw new AudioError(
-            'ERR_AUDIO_TOO_LONG',
-            `the audio lasts ${Math.round(sniff.seconds)} s; at most ${maxSeconds} s is accepted`,
-          );
-        contentType = sniff.contentType;
-      } catch (err) {
-        if (err instanceof AudioError) throw new HttpError(AUDIO_STATUS[err.code] ?? 400, err.code, err.message);
-        throw err;
-      }
-      // A repeated upload of a message already accepted changes nothing, like a repeated enqueue.
-      if ((await producer.view.has(fields.messageId)) || (await replies.has(fields.messageId)))
-        return reply.code(202).send({ messageId: fields.messageId, status: 'queued' });
-      const fileId = await uploads.put(bytes, { contentType, messageId: fields.messageId });
-      const queued = await producer.enqueue({
+      const contentType = checkedAudio(bytes, maxBytes, maxSeconds);
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const message = (fileId: string): MessageInput => ({
         v: CONTRACT_VERSION,
+        tenant: req.tenant,
         messageId: fields.messageId,
         conversationId: fields.conversationId,
         userId: fields.userId,
-        audio: { fileId, language: fields.language },
+        audio: { fileId, language: fields.language, sha256 },
         ...(fields.speech !== undefined ? { speech: fields.speech } : {}),
       });
-      return reply.code(202).send({ ...queued, audio: { fileId, contentType, bytes: bytes.length } });
+      // Everything is checked before the upload is stored: the quotas, and whether the message is new. A repeated
+      // upload of a message already accepted (the same file and fields) changes nothing, like a repeated enqueue.
+      await quotas.take(req.tenant, 1, bytes.length);
+      const seen = await producer.accepted(message(UNSTORED));
+      if (seen === 'same') return reply.code(202).send({ messageId: fields.messageId, status: 'queued' });
+      if (seen === 'other')
+        throw new IdempotencyConflictError([
+          { path: 'messageId', message: `messageId ${fields.messageId} was used for a message with other content` },
+        ]);
+      const fileId = await uploads.put(bytes, {
+        contentType,
+        messageId: keyOf(req, fields.messageId),
+        tenant: req.tenant,
+      });
+      try {
+        const queued = await producer.enqueue(message(fileId));
+        return reply.code(202).send({ ...queued, audio: { fileId, contentType, bytes: bytes.length } });
+      } catch (err) {
+        await uploads.delete(fileId).catch(() => undefined);
+        throw err;
+      }
     },
   );
 };
+
+/** The content type of an upload, sniffed from its bytes, after its size and (for WAV) its length are checked. */
+function checkedAudio(bytes: Buffer, maxBytes: number, maxSeconds: number): string {
+  if (bytes.length > maxBytes)
+    throw new HttpError(
+      413,
+      'ERR_AUDIO_TOO_LARGE',
+      `the audio is ${bytes.length} bytes; at most ${maxBytes} are accepted`,
+    );
+  try {
+    const sniff = sniffAudio(bytes);
+    if (sniff.seconds !== undefined && sniff.seconds > maxSeconds)
+      throw new AudioError(
+        'ERR_AUDIO_TOO_LONG',
+        `the audio lasts ${Math.round(sniff.seconds)} s; at most ${maxSeconds} s is accepted`,
+      );
+    return sniff.contentType;
+  } catch (err) {
+    if (err instanceof AudioError) throw new HttpError(AUDIO_STATUS[err.code] ?? 400, err.code, err.message);
+    throw err;
+  }
+}
 
 /** Reads a multipart voice message: its fields and its one file, refusing a file past `maxBytes` with 413. */
 async function readForm(
