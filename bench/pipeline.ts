@@ -9,6 +9,8 @@
  * 2. The same on a store pre-filled with BENCH_PREFILL messages (their replies, turns, processing records and
  *    conversations, bulk-inserted first), then again enqueued at that maximum rate and at half of it, for latency.
  * 3. The tiny model on the engine, on the pre-filled store.
+ * 0. First, fair share: tenant A enqueues BENCH_MESSAGES at once while tenant B sends one a second; B's latency with
+ *    fair share on and off (BENCH_PART=fair-share runs this alone).
  *
  * Prints a table of messages/s and p50/p99 enqueue-to-stored latency, the mean time of each step of a batch, and the
  * pre-filled/empty and with/without-encoder ratios; checks one reply per message; writes bench/results/pipeline-<timestamp>.json.
@@ -20,13 +22,13 @@ import { RedisKeys } from '../src/queue/redis-keys.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { MongoClient } from 'mongodb';
 import { loadConfig, type AvaConfig } from '../src/config/config.js';
 import { ReplyCounters } from '../src/metrics/reply-counters.js';
 import { MessageProducer } from '../src/queue/message-producer.js';
 import { Database } from '../src/storage/database.js';
 import { spawnWorker, type WorkerProcess } from '../test/helpers/services.js';
-import { machine, quantile, writeResult } from './lib/bench-utils.js';
+import { dropDatabase, machine, quantile, writeResult } from './lib/bench-utils.js';
+import { fairShareRuns } from './lib/fair-share-run.js';
 import { prefillStore } from './lib/prefill.js';
 
 const N = Number(process.env.BENCH_MESSAGES || 10_000);
@@ -205,16 +207,17 @@ async function summarize(runs: Run[]) {
   return rows;
 }
 
-async function dropDatabase(name: string) {
-  const client = await MongoClient.connect(loadConfig().storage.url);
-  await client.db(name).dropDatabase();
-  await client.close();
-}
-
 const emptyDb = `bench_empty_${stamp}`;
 const fullDb = `bench_full_${stamp}`;
 const runs: Run[] = [];
 try {
+  // Fair share: tenant B's latency while tenant A's backlog of N drains, with it on and off.
+  const fairness = await fairShareRuns({ backlog: N, workers: WORKERS, batchSize: BATCH, dbName: emptyDb, stamp });
+  console.table(fairness);
+  if (process.env.BENCH_PART === 'fair-share') {
+    console.log(`written ${await writeResult('pipeline-fair-share', { machine: machine(), workers: WORKERS, fairness })}`);
+    process.exit(0);
+  }
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));
   // The same without the sentence encoder: what the semantic step costs per message.
   runs.push(
@@ -286,6 +289,7 @@ try {
     prefill: PREFILL,
     prefillSeconds: prefillS,
     rows,
+    fairness,
     steps: runs.map((r) => r.steps),
     ratios: {
       prefilledOverEmpty: ratio,
@@ -296,6 +300,6 @@ try {
   });
   console.log(`written ${file}`);
 } finally {
-  await dropDatabase(emptyDb);
-  await dropDatabase(fullDb);
+  await dropDatabase(loadConfig().storage.url, emptyDb);
+  await dropDatabase(loadConfig().storage.url, fullDb);
 }

@@ -1,4 +1,5 @@
 import { mkdir, writeFile, access } from 'node:fs/promises';
+import { MongoClient } from 'mongodb';
 import os from 'node:os';
 import path from 'node:path';
 import { forgeModel } from '../../src/models/model-forge.js';
@@ -75,4 +76,11 @@ export async function writeResult(name: string, result: unknown): Promise<string
   const file = path.join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   return file;
+}
+
+/** Drops a benchmark's database. */
+export async function dropDatabase(url: string, name: string): Promise<void> {
+  const client = await MongoClient.connect(url);
+  await client.db(name).dropDatabase();
+  await client.close();
 }

@@ -186,5 +186,7 @@ export async function respondWithSse(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  // A client learns the stream is open at once, not with its first event (which may be a keep-alive 15 s later).
+  reply.raw.flushHeaders();
   await new SseReplyRelay(deps, reply.raw, messageId, lastEventId).start();
 }
