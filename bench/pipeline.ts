@@ -215,7 +215,9 @@ try {
   const fairness = await fairShareRuns({ backlog: N, workers: WORKERS, batchSize: BATCH, dbName: emptyDb, stamp });
   console.table(fairness);
   if (process.env.BENCH_PART === 'fair-share') {
-    console.log(`written ${await writeResult('pipeline-fair-share', { machine: machine(), workers: WORKERS, fairness })}`);
+    console.log(
+      `written ${await writeResult('pipeline-fair-share', { machine: machine(), workers: WORKERS, fairness })}`,
+    );
     process.exit(0);
   }
   runs.push(await run('instant, empty store', emptyDb, 'instant', N, { kind: 'burst' }));

@@ -79,12 +79,7 @@ describe("each tenant's quotas, refused before any work with the limit named", (
     expect(over.json().error.message).toContain('AVA_TENANT_MESSAGES_PER_MINUTE');
     const other = message('r-other');
     expect((await post('calm', other)).statusCode).toBe(202);
-    await followReplies(
-      world.database,
-      [scopedKey('calm', 'r-other')],
-      () => undefined,
-      30_000,
-    );
+    await followReplies(world.database, [scopedKey('calm', 'r-other')], () => undefined, 30_000);
     // Every accepted message generated once; the refused one never.
     for (const text of [...accepted, other.text]) expect(generationsOf(text), text).toBe(1);
     expect(await world.database.replies.countDocuments({ _id: scopedKey('burst', 'r-6') })).toBe(0);
