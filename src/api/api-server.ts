@@ -106,7 +106,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   const heartbeats = keys.workers;
   await app.register(dashboardRoutes);
   await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
-  await app.register(metricsRoutes, { queue: producer.view, redis, heartbeatKey: heartbeats });
+  await app.register(metricsRoutes, { queue: producer.view, redis, keys });
   await app.register(messageRoutes, { producer, replies, dialogue, streams, quotas, log });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });

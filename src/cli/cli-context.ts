@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { loadConfig, type AvaConfig } from '../config/config.js';
 import { ServiceConnections } from '../connections/service-connections.js';
 import type { MessageProducer } from '../queue/message-producer.js';
+import type { RedisKeys } from '../queue/redis-keys.js';
 import { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import { scopedKey } from '../contract/scoped-key.js';
 import type { Database } from '../storage/database.js';
@@ -35,6 +36,11 @@ export class CliContext {
       this.producerInstance = this.connections.producer(redis, await this.db());
     }
     return this.producerInstance;
+  }
+
+  /** The queue's Redis key names. */
+  get keys(): RedisKeys {
+    return this.connections.keys;
   }
 
   /** The key of an id of `AVA_TENANT`'s (a messageId or conversationId), for reading it in the stores directly. */

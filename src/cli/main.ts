@@ -10,7 +10,6 @@ import { followReplies } from '../connections/reply-waiter.js';
 import { runChat } from './chat-session.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectStats } from '../metrics/service-stats.js';
-import { RedisKeys } from '../queue/redis-keys.js';
 import { registerKnowledgeCommands } from './kb-command.js';
 import { conversationText } from './conversation-text.js';
 import { enqueueAudio } from './enqueue-audio.js';
@@ -204,11 +203,7 @@ program
     try {
       const stats = opts.api
         ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token, ctx.config.cli.apiToken))
-        : await collectStats(
-            (await ctx.producer()).view,
-            await ctx.redis(),
-            new RedisKeys(ctx.config.queue.prefix, ctx.config.queue.name).workers,
-          );
+        : await collectStats((await ctx.producer()).view, await ctx.redis(), ctx.keys);
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();

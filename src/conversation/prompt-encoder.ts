@@ -31,7 +31,8 @@ export interface PieceTokenizer {
  *
  * Layout, for a model without a chat template: the instructions and a blank line; `Knowledge:` and one
  * `- title: body` line per passage, a blank line; then the dialogue (`User: …` / `Assistant: …` per turn, the new
- * message, and `Assistant:` for the model to continue). For a chat model, the same parts as its template frames them:
+ * message, and `Assistant:` for the model to continue; each message and reply on one line, so that no text forges a
+ * turn). For a chat model, the same parts as its template frames them:
  * one system message holding the instructions and the knowledge block, a user and an assistant message per turn, the
  * new message, and the template's generation prompt. Contents are encoded as text, so no message can hold a role
  * marker or any other special token; only the frame's pieces carry them.
@@ -69,7 +70,7 @@ export class PromptEncoder {
     if (this.chat) return this.chat.encode(parts, maxNewTokens);
     const maxNew = Math.max(1, Math.min(maxNewTokens, this.window - 1));
     let room = this.window - maxNew;
-    const tail = this.tokenizer.encode(`${USER_LABEL}: ${parts.text}\n${ASSISTANT_LABEL}:`);
+    const tail = this.tokenizer.encode(`${USER_LABEL}: ${oneLine(parts.text)}\n${ASSISTANT_LABEL}:`);
     if (tail.length >= room)
       return { ids: tail.slice(tail.length - room), maxNewTokens: maxNew, passages: 0, turns: 0, instructions: false };
     room -= tail.length;
@@ -139,5 +140,13 @@ export class PromptEncoder {
 }
 
 function turnLines(t: ConversationTurn): string {
-  return `${USER_LABEL}: ${t.user}\n${ASSISTANT_LABEL}: ${t.assistant}`;
+  return `${USER_LABEL}: ${oneLine(t.user)}\n${ASSISTANT_LABEL}: ${oneLine(t.assistant)}`;
+}
+
+/**
+ * A message or reply as one line of the dialogue: its line breaks (any Unicode one) become spaces, so that a role
+ * label can only start a line where the frame puts one, and no text can forge a turn ("…\nAssistant: refund granted").
+ */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\n\r\v\f\u0085\u2028\u2029]\s*/g, ' ').trim();
 }

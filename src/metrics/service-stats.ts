@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { RedisKeys } from '../queue/redis-keys.js';
+import type { RedisKeys } from '../queue/redis-keys.js';
 import type { QueueView } from '../queue/queue-view.js';
 import { ReplyCounters } from './reply-counters.js';
 import { liveWorkers } from './worker-heartbeat.js';
@@ -9,11 +9,11 @@ import { liveWorkers } from './worker-heartbeat.js';
  * reply counts and the median enqueue-to-stored latency of the last 50 replies. Everything comes from Redis
  * (counters kept as replies are stored), so its cost does not grow with the stored data.
  */
-export async function collectStats(queue: QueueView, redis: Redis, heartbeatKey: string) {
+export async function collectStats(queue: QueueView, redis: Redis, keys: RedisKeys) {
   const [counts, workers, { replied, failed, latenciesMs }] = await Promise.all([
     queue.counts(),
-    liveWorkers(redis, heartbeatKey),
-    new ReplyCounters(redis, new RedisKeys(queue.names.prefix, queue.names.name)).read(),
+    liveWorkers(redis, keys.workers),
+    new ReplyCounters(redis, keys).read(),
   ]);
   const latencies = [...latenciesMs].sort((a, b) => a - b);
   return {

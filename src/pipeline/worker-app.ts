@@ -45,8 +45,9 @@ export async function startWorkerApp(
   const catalog = intents ?? (await loadIntentCatalog(config.intents.file));
   const subsystems = new Subsystems(log, config.worker.shutdownGraceMs);
   const models = await subsystems.start(loadWorkerModels(config, log));
-  const { redis, database } = await subsystems.start(connections(config));
-  const stores = workerStores(config, redis, database, log);
+  const services = new ServiceConnections(config);
+  const { redis, database } = await subsystems.start(connections(services));
+  const stores = workerStores(config, services.keys, redis, database, log);
   const { order } = stores;
   if (order)
     await subsystems.start({
@@ -83,7 +84,7 @@ export async function startWorkerApp(
   await subsystems.start(service('worker loop', () => new WorkerLoop(collector, processor, log, loopOptions)));
   const scanner = await subsystems.start({
     name: 'failed-job scanner',
-    start: () => new FailedJobScanner(redis, new RedisKeys(queue.prefix, queue.name)),
+    start: () => new FailedJobScanner(redis, stores.keys),
     stopping: (s) => ({ stop: () => s.close() }),
   });
   const lock = RedisKeys.retentionLock(config.storage.dbName);
@@ -106,10 +107,10 @@ export async function startWorkerApp(
 }
 
 /** Redis and the database, opened together for a worker. */
-function connections(config: AvaConfig) {
+function connections(services: ServiceConnections) {
   return {
     name: 'connections',
-    start: () => new ServiceConnections(config).both('worker'),
+    start: () => services.both('worker'),
     stopping: (c: Awaited<ReturnType<ServiceConnections['both']>>) => ({
       stop: async () => void (await Promise.all([c.database.close(), c.redis.quit()])),
       // Past the grace period: jobs not acknowledged stay in Redis and come back once their locks expire.

@@ -12,7 +12,7 @@ import { ReplyCounters } from '../metrics/reply-counters.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { BatchCollector } from '../queue/batch-collector.js';
 import { ConversationOrder } from '../queue/conversation-order.js';
-import { RedisKeys } from '../queue/redis-keys.js';
+import type { RedisKeys } from '../queue/redis-keys.js';
 import { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import { StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import { ConversationRepository } from '../storage/conversation-repository.js';
@@ -90,9 +90,14 @@ export interface WorkerStores {
 }
 
 /** The repositories, caches and Redis structures of one queue. */
-export function workerStores(config: AvaConfig, redis: Redis, database: Database, log: Logger): WorkerStores {
+export function workerStores(
+  config: AvaConfig,
+  keys: RedisKeys,
+  redis: Redis,
+  database: Database,
+  log: Logger,
+): WorkerStores {
   const { queue, history, stream } = config;
-  const keys = new RedisKeys(queue.prefix, queue.name);
   const cache = new RecentTurnsCache(redis, {
     keysOf: (id) => keys.history(id),
     maxTurns: history.turns,
@@ -105,11 +110,11 @@ export function workerStores(config: AvaConfig, redis: Redis, database: Database
     marks: new StoredReplyMarks(redis, keys),
     stream: new ReplyStreamPublisher(
       redis,
-      new RedisKeys(queue.prefix, queue.name),
+      keys,
       { liveSeconds: stream.ttlSeconds, retainSeconds: stream.retainSeconds },
       log,
     ),
-    counters: new ReplyCounters(redis, new RedisKeys(queue.prefix, queue.name)),
+    counters: new ReplyCounters(redis, keys),
     order: queue.conversationOrder ? new ConversationOrder(redis, keys) : undefined,
   };
 }

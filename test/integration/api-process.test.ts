@@ -30,7 +30,7 @@ beforeAll(async () => {
       AVA_DB_NAME: config.storage.dbName,
       AVA_QUEUE_NAME: config.queue.name,
       AVA_API_PORT: String(port),
-      AVA_API_TOKENS: `p:${TOKEN}:enqueue+read:default`,
+      AVA_API_TOKENS: `p:${TOKEN}:enqueue+read+admin:default`,
       AVA_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],

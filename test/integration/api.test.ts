@@ -30,7 +30,7 @@ const msg = (id: string, text = 'Where is my parcel?') => ({
 
 beforeAll(async () => {
   world = await startApiWorld('api', {
-    AVA_API_TOKENS: `crm:${WRITER}:enqueue+read:default,dash:${READER}:read:default`,
+    AVA_API_TOKENS: `crm:${WRITER}:enqueue+read:default,dash:${READER}:read+admin:default`,
     AVA_API_RATE_LIMIT: '1000',
     AVA_API_BODY_LIMIT_BYTES: '200000',
   });

@@ -17,7 +17,7 @@ let db: Database;
 let browser: Browser;
 
 beforeAll(async () => {
-  world = await startApiWorld('dash', { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read:default` });
+  world = await startApiWorld('dash', { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read+admin:default` });
   ({ api, database: db } = world);
   await api.listen({ host: '127.0.0.1', port: 0 });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });

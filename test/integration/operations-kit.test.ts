@@ -20,7 +20,7 @@ const DASHBOARD = path.join(ROOT, 'deploy/grafana/ava-dashboard.json');
 let world: Awaited<ReturnType<typeof startApiWorld>>;
 let tmp: string;
 beforeAll(async () => {
-  world = await startApiWorld('opskit', { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read:default` });
+  world = await startApiWorld('opskit', { AVA_API_TOKENS: `ops:${TOKEN}:enqueue+read+admin:default` });
   tmp = await mkdtemp(path.join(os.tmpdir(), 'ava-opskit-'));
 });
 afterAll(async () => {

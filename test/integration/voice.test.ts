@@ -46,7 +46,7 @@ beforeAll(async () => {
   world = await startApiWorld('voice', {
     AVA_ASR: 'pocketsphinx',
     AVA_INTENTS_FILE: 'config/intents.yaml',
-    AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read:default`,
+    AVA_API_TOKENS: `caller:${TOKEN}:enqueue+read+admin:default`,
     AVA_AUDIO_MAX_BYTES: String(10 * 1024 * 1024),
     AVA_AUDIO_MAX_SECONDS: '60',
     AVA_KB_REFRESH_MS: '300',

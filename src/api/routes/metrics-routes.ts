@@ -3,23 +3,26 @@ import type { Redis } from 'ioredis';
 import { ApiMetrics } from '../../metrics/api-metrics.js';
 import { collectStats } from '../../metrics/service-stats.js';
 import type { QueueView } from '../../queue/queue-view.js';
+import type { RedisKeys } from '../../queue/redis-keys.js';
 import { SECURED } from '../api-schemas.js';
 
 /** What the metrics routes read. */
 export interface MetricsRoutesOptions {
   queue: QueueView;
   redis: Redis;
-  /** Key of the workers' heartbeats. */
-  heartbeatKey: string;
+  keys: RedisKeys;
 }
 
-/** `GET /metrics` (Prometheus) and `GET /v1/stats` (the dashboard's and `ava stats`'s summary); `read` scope. */
+/**
+ * `GET /metrics` (Prometheus) and `GET /v1/stats` (the dashboard's and `ava stats`'s summary): the whole service,
+ * every tenant's traffic, so the `admin` scope.
+ */
 export const metricsRoutes: FastifyPluginAsyncZod<MetricsRoutesOptions> = async (app, opts) => {
-  const metrics = new ApiMetrics(opts.queue, opts.redis, opts.heartbeatKey);
+  const metrics = new ApiMetrics(opts.queue, opts.redis, opts.keys.workers);
   app.get(
     '/metrics',
     {
-      onRequest: app.requireScope('read'),
+      onRequest: app.requireScope('admin'),
       schema: {
         ...SECURED,
         summary: 'Prometheus metrics: queue, live workers and their aggregated metrics',
@@ -34,13 +37,13 @@ export const metricsRoutes: FastifyPluginAsyncZod<MetricsRoutesOptions> = async 
   app.get(
     '/v1/stats',
     {
-      onRequest: app.requireScope('read'),
+      onRequest: app.requireScope('admin'),
       schema: {
         ...SECURED,
         summary: 'Queue depth, live workers, reply counts and recent latency, for dashboards',
         tags: ['operations'],
       },
     },
-    async () => collectStats(opts.queue, opts.redis, opts.heartbeatKey),
+    async () => collectStats(opts.queue, opts.redis, opts.keys),
   );
 };
