@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run build`: compiles src/ and workers/ with tsc into dist/ and copies the dashboard's static files beside the
-// compiled API and the Lua scripts beside the compiled queue. With --if-stale (the hook before `npm run worker`, `api`, `ava` …) it builds only when a source is
+// compiled API and the Lua scripts beside their compiled loader. With --if-stale (the hook before `npm run worker`, `api`, `ava` …) it builds only when a source is
 // newer than the last build, and a checkout without sources (the production image) runs dist/ as it is.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -39,5 +39,5 @@ try {
   process.exit(1);
 }
 cpSync(path.join(root, 'src/api/dashboard'), path.join(root, 'dist/src/api/dashboard'), { recursive: true });
-cpSync(path.join(root, 'src/queue/lua'), path.join(root, 'dist/src/queue/lua'), { recursive: true });
+cpSync(path.join(root, 'src/redis/lua'), path.join(root, 'dist/src/redis/lua'), { recursive: true });
 writeFileSync(stamp, `${new Date().toISOString()}\n`);

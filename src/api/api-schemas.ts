@@ -1,8 +1,5 @@
 import { z } from 'zod';
 import { messageSchema } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
-import { idOfKey } from '../contract/scoped-key.js';
-import type { DialogueView, MessageStatusView } from '../conversation/dialogue-state.js';
 
 /** Most messages in one POST /v1/messages that the schema admits; `AVA_API_MAX_MESSAGES_PER_REQUEST` bounds it lower. */
 export const MAX_MESSAGES_PER_REQUEST = 1000;
@@ -48,27 +45,4 @@ openApiComponents.add(errorBodySchema, { id: 'Error' });
 /** OpenAPI metadata of a route that needs a bearer token. */
 export const SECURED = { security: [{ bearer: [] }] };
 
-/** A stored reply as the API shows it: `_id` is `messageId`, and ids are the tenant's own (not scoped keys). */
-export function presentReply(doc: ReplyDocument) {
-  const { _id, digest: _, conversationId, ...rest } = doc;
-  return { messageId: idOfKey(_id), ...(conversationId ? { conversationId: idOfKey(conversationId) } : {}), ...rest };
-}
-
-/** A message's status as the API shows it, with the tenant's own ids. */
-export function presentStatus(view: MessageStatusView): MessageStatusView {
-  return {
-    ...view,
-    messageId: idOfKey(view.messageId),
-    ...(view.conversationId ? { conversationId: idOfKey(view.conversationId) } : {}),
-  };
-}
-
-/** A conversation as the API shows it, with the tenant's own ids. */
-export function presentConversation(view: DialogueView) {
-  return {
-    ...view,
-    _id: idOfKey(view._id),
-    turns: view.turns.map((t) => ({ ...t, messageId: idOfKey(t.messageId) })),
-    messages: view.messages.map(presentStatus),
-  };
-}
+export { presentConversation, presentReply, presentStatus } from '../conversation/presented.js';

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { QuotaError } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { RedisKeys } from '../queue/redis-keys.js';
-import { RedisScripts } from '../queue/redis-scripts.js';
+import { RedisScripts } from '../redis/redis-scripts.js';
 
 /** A tenant's limits in the API. */
 export interface TenantLimits {

@@ -16,7 +16,7 @@ import { enqueueAudio } from './enqueue-audio.js';
 import { apiGet, apiReader, apiSend, apiToken } from './remote-api.js';
 import { directReader } from './reply-pages.js';
 import { idOfKey } from '../contract/scoped-key.js';
-import { presentConversation } from '../api/api-schemas.js';
+import { presentConversation } from '../conversation/presented.js';
 
 const program = new Command('ava')
   .description(

@@ -1,6 +1,6 @@
 import type { Database } from '../storage/database.js';
 import { readReplyFeed } from '../storage/reply-feed.js';
-import { presentReply } from '../api/api-schemas.js';
+import { presentReply } from '../conversation/presented.js';
 
 /** Reads one page of stored replies, oldest first, after `since`. */
 export type PageReader = (q: {

@@ -1,5 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
+import { idOfKey } from '../contract/scoped-key.js';
+import type { Message } from '../contract/message-contract.js';
 import { HandlerError } from '../errors/errors.js';
 import type { HandlerContext, HandlerResult, IntentDefinition } from '../intent/intent-types.js';
 
@@ -19,7 +21,8 @@ export async function runHandler(
 ): Promise<HandlerResult> {
   const timeout = new AbortController();
   const result = await Promise.race([
-    Promise.resolve().then(() => def.module!.handle(context)),
+    // A handler sees the ids as the tenant sent them (the worker keys them by tenant), and the tenant.
+    Promise.resolve().then(() => def.module!.handle({ ...context, message: asSent(context.message) })),
     delay(timeoutMs, undefined, { signal: timeout.signal }).then(() => {
       throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} did not answer within ${timeoutMs} ms`);
     }),
@@ -30,4 +33,8 @@ export async function runHandler(
       `intent ${def.name}: handler ${def.modulePath} returned ${JSON.stringify(result)?.slice(0, 200)}; expected { reply } or { generate: true, facts? }`,
     );
   return parsed.data;
+}
+
+function asSent(m: Message): Message {
+  return { ...m, messageId: idOfKey(m.messageId), conversationId: idOfKey(m.conversationId) };
 }

@@ -9,7 +9,7 @@ export type HandlerKind = 'generate' | 'template' | 'knowledge' | 'status' | 'cu
 
 /** What a custom handler sees. */
 export interface HandlerContext {
-  /** The message, as it passed the contract. */
+  /** The message, as it passed the contract: its ids as its tenant sent them, and its `tenant`. */
   message: Message;
   /** The recognised intent and the values its patterns captured. */
   intent: { name: string; confidence: number; slots: Readonly<Record<string, string>> };

@@ -1,4 +1,5 @@
 import type { Message } from '../contract/message-contract.js';
+import { idOfKey } from '../contract/scoped-key.js';
 
 /**
  * Fills a template's `{name}` and `{name|fallback}` placeholders. Names are looked up in the pattern's slots, then
@@ -24,7 +25,9 @@ function lookup(
   vars: Readonly<Record<string, string>>,
 ): string | undefined {
   if (Object.hasOwn(slots, name)) return slots[name];
-  if (name === 'messageId' || name === 'conversationId' || name === 'userId') return message[name];
+  // Inside a worker the ids are scoped keys; a reply shows them as the tenant sent them.
+  if (name === 'messageId' || name === 'conversationId') return idOfKey(message[name]);
+  if (name === 'userId') return message.userId;
   if (name.startsWith('metadata.')) {
     // Own keys only: `{metadata.constructor}` must not reach Object's prototype.
     const key = name.slice('metadata.'.length);

@@ -39,10 +39,10 @@ export class ApiMetrics {
       });
     new Gauge({
       name: 'ava_queue_oldest_waiting_seconds',
-      help: 'Age of the oldest job waiting to be taken, from its enqueue (0 when none waits): what autoscalers and alerts watch',
+      help: 'Age of the oldest message not answered yet, from its enqueue (0 when none is): what autoscalers and alerts watch',
       registers: [this.registry],
       async collect() {
-        const oldest = await queue.oldestWaitingSince();
+        const oldest = await queue.oldestUnansweredSince();
         this.set(oldest ? Math.max(0, Date.now() - oldest.getTime()) / 1000 : 0);
       },
     });

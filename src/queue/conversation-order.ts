@@ -3,7 +3,7 @@ import { MESSAGE_JOB_NAME } from '../contract/message-contract.js';
 import type { Redis } from 'ioredis';
 import { ConversationOwnerError, IdempotencyConflictError, QuotaError } from '../errors/errors.js';
 import { tenantOfKey } from '../contract/scoped-key.js';
-import { RedisScripts } from './redis-scripts.js';
+import { RedisScripts } from '../redis/redis-scripts.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
 
 /** How long a conversation's pending set outlives its last registration: longer than any job is kept. */
@@ -80,6 +80,7 @@ export class ConversationOrder {
       const c = keys.conversation(e.conversationId);
       return [c.owner, c.pending, keys.messageDigest(e.messageId), keys.tenantPending(e.tenant)];
     });
+    keyArgs.push(keys.tenantsPending);
     const [outcome, ...rest] = await RedisScripts.on(redis).avaRegisterMessages(
       keyArgs.length,
       ...keyArgs,

@@ -108,7 +108,7 @@ export class MessageProducer {
 
   /** A read-only view of the queue: counts, job states, connected workers. */
   get view(): QueueView {
-    return new QueueView(this.queue);
+    return new QueueView(this.queue, this.connection, this.keys);
   }
 
   /** Closes the queue (not the shared connection). */

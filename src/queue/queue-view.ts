@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import { messageJobId } from './redis-keys.js';
+import type { Redis } from 'ioredis';
+import { messageJobId, type RedisKeys } from './redis-keys.js';
 
 /** Jobs of the queue by state. */
 export interface QueueCounts {
@@ -26,7 +27,11 @@ export interface QueuedJobInfo {
  * the oldest waiting job, connected workers. BullMQ stays inside `queue/`.
  */
 export class QueueView {
-  constructor(private readonly queue: Queue) {}
+  constructor(
+    private readonly queue: Queue,
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
 
   /** `<prefix>` and `<name>` of the queue, which name its Redis keys. */
   get names(): { prefix: string; name: string } {
@@ -35,9 +40,10 @@ export class QueueView {
 
   /** Jobs by state. */
   async counts(): Promise<QueueCounts> {
-    const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
+    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed');
     return {
-      waiting: c.waiting ?? 0,
+      // With fair share, jobs wait in BullMQ's prioritized set rather than its wait list.
+      waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
       active: c.active ?? 0,
       delayed: c.delayed ?? 0,
       failed: c.failed ?? 0,
@@ -71,10 +77,20 @@ export class QueueView {
     };
   }
 
-  /** Enqueue time of the oldest job waiting to be taken; undefined when none waits. */
-  async oldestWaitingSince(): Promise<Date | undefined> {
-    const [oldest] = await this.queue.getJobs(['waiting'], 0, 0, true);
-    return oldest ? new Date(oldest.timestamp) : undefined;
+  /**
+   * Enqueue time of the oldest message not answered yet (waiting, or taken and not stored); undefined when there is
+   * none. The oldest of each tenant heads its pending set (by enqueue time); with fair share the prioritized set is
+   * ordered by rank, not age, so it cannot tell. A job added without the producer is found at the wait list's head.
+   */
+  async oldestUnansweredSince(): Promise<Date | undefined> {
+    const [first] = await this.queue.getJobs(['waiting'], 0, 0, true);
+    const sets = await this.redis.smembers(this.keys.tenantsPending);
+    const pipeline = this.redis.pipeline();
+    for (const key of sets) pipeline.zrange(key, 0, 0, 'WITHSCORES');
+    const heads = sets.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const times = heads.flatMap(([err, r]) => (!err && (r as string[])[1] ? [Number((r as string[])[1]) / 1000] : []));
+    if (first) times.push(first.timestamp);
+    return times.length > 0 ? new Date(Math.min(...times)) : undefined;
   }
 
   /** Workers connected to the queue. */

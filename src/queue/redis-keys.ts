@@ -76,6 +76,11 @@ export class RedisKeys {
     return `${this.queue}:ava:tenant:${tenant}:pending`;
   }
 
+  /** The set of every tenant's pending set: where the queue's oldest unanswered message is found. */
+  get tenantsPending(): string {
+    return `${this.queue}:ava:tenants-pending`;
+  }
+
   /** A tenant's counter of one quota in the current minute. */
   tenantQuota(tenant: string, quota: string): string {
     return `${this.queue}:ava:tenant:${tenant}:quota:${quota}`;

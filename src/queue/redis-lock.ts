@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { RedisScripts } from './redis-scripts.js';
+import { RedisScripts } from '../redis/redis-scripts.js';
 
 /**
  * Runs `task` only if no other process holds `key` (held at most `ttlMs`, so a holder that dies frees it). Resolves

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { storableText } from '../contract/storable-text.js';
 import type { RedisKeys } from './redis-keys.js';
-import { RedisScripts, type ScriptedRedis } from './redis-scripts.js';
+import { RedisScripts, type ScriptedRedis } from '../redis/redis-scripts.js';
 import type { Logger } from '../logging/logger.js';
 
 /**

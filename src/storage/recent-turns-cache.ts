@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ConversationTurn } from './reply-document.js';
 import { StorageError } from '../errors/errors.js';
-import { RedisScripts, type ScriptedRedis } from '../queue/redis-scripts.js';
+import { RedisScripts, type ScriptedRedis } from '../redis/redis-scripts.js';
 
 /** Settings of the cache. */
 export interface RecentTurnsOptions {

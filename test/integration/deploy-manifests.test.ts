@@ -82,12 +82,15 @@ describe('Kubernetes manifests in deploy/kubernetes', () => {
         if (e.value !== undefined && e.name.startsWith('AVA_'))
           loadConfig({}, { ...avaSettings, [e.name]: e.value } as never);
     }
-    // KEDA watches the queue the workers take from.
+    // KEDA reads the queue depth from the API's Service with a token of the admin scope.
+    const api = find('Service', 'ava-api');
+    const keda = loaded.api.tokens.find((t) => t.token === secret.KEDA_API_TOKEN);
+    expect(keda?.scopes).toContain('admin');
     for (const so of manifests.filter((m) => m.kind === 'ScaledObject')) {
-      expect(so.spec.triggers[0].metadata.listName).toBe(`${loaded.queue.prefix}:${loaded.queue.name}:wait`);
-      const target = container(so.spec.scaleTargetRef.name);
-      for (const v of ['hostFromEnv', 'portFromEnv'])
-        expect(target.env.map((e: { name: string }) => e.name)).toContain(so.spec.triggers[0].metadata[v]);
+      const { url, valueLocation } = so.spec.triggers[0].metadata;
+      expect(url).toBe(`http://ava-api.ava.svc:${api.spec.ports[0].port}/v1/stats`);
+      expect(valueLocation).toBe('queue.waiting');
+      expect(so.spec.triggers[0].authenticationRef.name).toBe('ava-api-stats');
     }
     // The workers' liveness probe reads the file their heartbeat touches; the API's probes are its health routes.
     for (const name of ['ava-worker-cpu', 'ava-worker-gpu']) {

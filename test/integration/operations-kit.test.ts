@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { MessageProducer } from '../../src/queue/message-producer.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -84,25 +85,26 @@ it('has a Grafana dashboard whose every query is valid PromQL on exposed metrics
   expect([...new Set(exprs.flatMap(metricNames))].filter((m) => !exposed.has(m))).toEqual([]);
 });
 
-it('exposes the age of the oldest waiting message, 0 when none waits', async () => {
+it('exposes the age of the oldest unanswered message, 0 when none is, and counts jobs waiting in every set', async () => {
   const config = testConfig(isolatedNames('oldest'));
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const queue = new Queue(config.queue.name, { connection: redis, prefix: config.queue.prefix });
+  const keys = new RedisKeys(config.queue.prefix, config.queue.name);
+  const producer = new MessageProducer(redis, keys, { attempts: 1, backoffMs: 100, tenant: 'acme' });
   try {
-    const metrics = new ApiMetrics(
-      new QueueView(queue),
-      redis,
-      new RedisKeys(config.queue.prefix, config.queue.name).workers,
-    );
+    const metrics = new ApiMetrics(new QueueView(queue, redis, keys), redis, keys.workers);
     const age = async () => Number(/^ava_queue_oldest_waiting_seconds (\S+)$/m.exec((await metrics.render()).body)![1]);
     expect(await age()).toBe(0);
-    await queue.add('message', { n: 1 }, { jobId: 'first' });
+    // Through the producer with fair share: the job waits in BullMQ's prioritized set, not its wait list.
+    await producer.enqueue({ v: 1, messageId: 'first', conversationId: 'c', userId: 'u', text: 'hello' });
     await sleep(1_200);
     await queue.add('message', { n: 2 }, { jobId: 'second' });
-    // No worker runs on this queue: the first job is the oldest, about 1.2 s old.
+    // No worker runs on this queue: the first message is the oldest, about 1.2 s old.
     expect(await age()).toBeGreaterThanOrEqual(1.2);
     expect(await age()).toBeLessThan(10);
+    expect((await producer.view.counts()).waiting).toBe(2);
   } finally {
+    await producer.close();
     await queue.close();
     redis.disconnect();
     await cleanup(config);

@@ -87,11 +87,16 @@ describe('config', () => {
     expect(() => loadConfig({ AVA_REDIS_SENTINELS: 'no-port' })).toThrow(/AVA_REDIS_SENTINELS.*host:port/);
   });
 
-  it('parses API tokens with their scopes', () => {
-    const c = loadConfig({ AVA_API_TOKENS: 'crm:0123456789abcdef0123:enqueue+read,dash:fedcba9876543210fedc:read' });
+  it("parses API tokens with their scopes and tenant (by default, the token's name)", () => {
+    const c = loadConfig({
+      AVA_API_TOKENS:
+        'crm:0123456789abcdef0123:enqueue+read,dash:fedcba9876543210fedc:read:crm,ops:abcdefabcdefabcdef01:admin',
+    });
     expect(c.api.tokens).toEqual([
-      { name: 'crm', token: '0123456789abcdef0123', scopes: ['enqueue', 'read'] },
-      { name: 'dash', token: 'fedcba9876543210fedc', scopes: ['read'] },
+      { name: 'crm', token: '0123456789abcdef0123', scopes: ['enqueue', 'read'], tenant: 'crm' },
+      { name: 'dash', token: 'fedcba9876543210fedc', scopes: ['read'], tenant: 'crm' },
+      { name: 'ops', token: 'abcdefabcdefabcdef01', scopes: ['admin'], tenant: 'ops' },
     ]);
+    expect(() => loadConfig({ AVA_API_TOKENS: 'crm:0123456789abcdef0123:read:a/b' })).toThrow(/AVA_API_TOKENS/);
   });
 });

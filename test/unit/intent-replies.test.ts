@@ -24,6 +24,9 @@ describe('renderTemplate', () => {
         { shop: 'Maple' },
       ),
     ).toBe('MP-1 for alice (gold, 3) at Maple');
+    // A worker holds a tenant's ids as scoped keys; a reply shows them as the tenant sent them.
+    const scoped = { ...message, tenant: 'acme', messageId: 'acme/m1', conversationId: 'acme/c1' };
+    expect(renderTemplate('{messageId} in {conversationId}', scoped, {}, {})).toBe('m1 in c1');
     expect(renderTemplate('{userId}', message, { userId: 'from-pattern' }, {})).toBe('from-pattern');
   });
 

@@ -24,12 +24,23 @@ describe('message contract v1', () => {
   it('takes a voice message as audio instead of text: one of the two, never both', () => {
     const { text: _text, ...voice } = ok;
     const fileId = '6b0c2993ef0d9c6fd9f8a7e0';
-    expect(parseMessage({ ...voice, audio: { fileId } })).toEqual({ ...voice, audio: { fileId, language: 'en' } });
+    expect(parseMessage({ ...voice, audio: { fileId } })).toEqual({
+      ...voice,
+      tenant: 'default',
+      audio: { fileId, language: 'en' },
+    });
     refused(voice, 'text', /text is required \(or audio/);
     refused({ ...ok, audio: { fileId } }, 'audio', /not both/);
     refused({ ...voice, audio: { fileId: 'x' } }, 'audio.fileId', /24 hex digits/);
     refused({ ...voice, audio: { fileId, language: 'English' } }, 'audio.language', /ISO 639/);
     refused({ ...voice, audio: { fileId, bytes: 'AAAA' } }, 'audio', /unknown field\(s\): bytes/);
+  });
+
+  it('names its tenant: any of 1-64 characters of A-Z a-z 0-9 _ -, else the default tenant', () => {
+    expect(parseMessage({ ...ok, tenant: 'acme_2-b' }).tenant).toBe('acme_2-b');
+    expect(parseMessage(ok).tenant).toBe('default');
+    for (const bad of ['', 'a/b', 'a:b', 'x'.repeat(65), 'ü'])
+      refused({ ...ok, tenant: bad }, 'tenant', /tenant must be/);
   });
 
   it('accepts a valid message and trims its text', () => {
@@ -42,6 +53,7 @@ describe('message contract v1', () => {
       }),
     ).toEqual({
       ...ok,
+      tenant: 'default',
       text: '你好 😀',
       createdAt: '2026-11-28T10:00:00Z',
       metadata: { channel: 'web', score: 3, vip: true },
@@ -90,7 +102,7 @@ describe('message contract v1', () => {
   it('takes generation settings and a dialogue, and names each bad one', () => {
     const generation = { maxNewTokens: 8, temperature: 0.7, topP: 0.9, stop: ['\nUser:'], seed: 42 };
     const history = [{ user: 'hi', assistant: 'hello' }];
-    expect(parseMessage({ ...ok, generation, history })).toEqual({ ...ok, generation, history });
+    expect(parseMessage({ ...ok, generation, history })).toEqual({ ...ok, tenant: 'default', generation, history });
     refused({ ...ok, generation: { maxNewTokens: 513 } }, 'generation.maxNewTokens', /at most 512/);
     refused({ ...ok, generation: { temperature: -1 } }, 'generation.temperature', />=0/);
     refused({ ...ok, generation: { topP: 0 } }, 'generation.topP', />0/);

@@ -1,12 +1,14 @@
 -- Registers messages as they are enqueued, all or none, in one atomic step.
--- KEYS, 4 per message: its conversation's owner and pending set, its digest, its tenant's pending set.
+-- KEYS, 4 per message: its conversation's owner and pending set, its digest, its tenant's pending set; then the set
+-- of every tenant's pending set (for the queue's oldest unanswered message).
 -- ARGV: pending TTL (ms), owner TTL (ms), digest TTL (ms), most queued per tenant (0: no bound), then 3 per message:
 -- its scoped messageId, its userId and the digest of its content.
 -- Returns {'refused', i, why, …} (why: 'conflict' when the messageId was accepted with other content, 'owner' when
 -- the conversation belongs to another user), {'queued', queued, adding} past the tenant's bound, or {'ok', rank, …}:
 -- each message's rank among its tenant's pending messages (1: the oldest), 0 for one that is not pending any more
 -- (accepted before and answered since).
-local n = #KEYS / 4
+local n = (#KEYS - 1) / 4
+local registry = KEYS[#KEYS]
 local maxQueued = tonumber(ARGV[4])
 local refused, claimed, seen, fresh = {}, {}, {}, {}
 for i = 1, n do
@@ -62,6 +64,7 @@ for i = 1, n do
     end
     redis.call('PEXPIRE', pending, ARGV[1])
     redis.call('ZADD', tenantPending, 'NX', now, id)
+    redis.call('SADD', registry, tenantPending)
   end
   local rank = redis.call('ZRANK', tenantPending, id)
   table.insert(ranks, rank and (rank + 1) or 0)
