@@ -3,7 +3,7 @@ import { RedisKeys } from '../queue/redis-keys.js';
 import type { AvaConfig } from '../config/config.js';
 import { MessageProducer } from '../queue/message-producer.js';
 import { connectRedis, redisTargetOf, requestPathRedisOptions } from '../queue/redis-connection.js';
-import { Database } from '../storage/database.js';
+import { Database, isDatabaseUnavailable } from '../storage/database.js';
 import { ReplyRepository } from '../storage/reply-repository.js';
 
 /**
@@ -65,7 +65,20 @@ export class ServiceConnections {
       tenant: queue.tenant,
       maxQueuedPerTenant: queue.maxQueuedPerTenant,
       fairShare: queue.fairShare,
-      ...(replies ? { storedDigests: (keys: readonly string[]) => replies.digests(keys) } : {}),
+      ...(replies ? { storedDigests: (keys: readonly string[]) => storedDigests(replies, keys) } : {}),
     });
+  }
+}
+
+/**
+ * The stored replies' digests, or none while the database is unreachable: enqueueing goes on (Redis remembers a
+ * message's digest for a day), as it always did with the database away.
+ */
+async function storedDigests(replies: ReplyRepository, keys: readonly string[]): Promise<Map<string, string | null>> {
+  try {
+    return await replies.digests(keys);
+  } catch (err) {
+    if (isDatabaseUnavailable(err)) return new Map();
+    throw err;
   }
 }

@@ -148,5 +148,5 @@ function turnLines(t: ConversationTurn): string {
  * label can only start a line where the frame puts one, and no text can forge a turn ("…\nAssistant: refund granted").
  */
 function oneLine(text: string): string {
-  return text.replace(/\s*[\n\r\v\f\u0085\u2028\u2029]\s*/g, ' ').trim();
+  return text.replace(/[\n\r\v\f\u0085\u2028\u2029]+/g, ' ');
 }

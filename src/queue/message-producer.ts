@@ -44,7 +44,11 @@ export interface EnqueueResult {
   status: 'queued';
 }
 
-/** Failed jobs are kept a week for the reconciler; a completed job goes at once, since its stored reply is the record. */
+/**
+ * What BullMQ keeps of finished jobs: a completed job's stored reply is the record, so only the latest thousand, for
+ * an hour, stay (Redis memory does not grow with traffic); failed jobs a week for the reconciler, at most 100,000.
+ */
+const KEEP_COMPLETED = { age: 3600, count: 1_000 };
 const KEEP_FAILED = { age: 7 * 24 * 3600, count: 100_000 };
 /** BullMQ's highest priority number (lowest priority). */
 const MAX_PRIORITY = 2_097_152;
@@ -188,7 +192,7 @@ export class MessageProducer {
       attempts: this.opts.attempts,
       backoff: { type: 'exponential', delay: this.opts.backoffMs },
       ...(this.opts.fairShare === false ? {} : { priority: Math.min(rank, MAX_PRIORITY) }),
-      removeOnComplete: true,
+      removeOnComplete: KEEP_COMPLETED,
       removeOnFail: KEEP_FAILED,
     };
   }

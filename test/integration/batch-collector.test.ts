@@ -13,9 +13,11 @@ afterAll(async () => {
 });
 
 it('hands the jobs it took back to the queue when filling a batch fails half-way, and says so', async () => {
+  // First come, first served: the jobs wait in BullMQ's wait list, and the failure below is injected in its other set.
   const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
     backoffMs: 100,
+    fairShare: false,
   });
   const collector = new BatchCollector(redis.duplicate(), {
     queueName: config.queue.name,

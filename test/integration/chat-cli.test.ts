@@ -18,7 +18,7 @@ let db: Database;
 let api: FastifyInstance;
 
 beforeAll(async () => {
-  world = await startApiWorld('chat', { AVA_API_TOKENS: `chat:${TOKEN}:enqueue+read:default` });
+  world = await startApiWorld('chat', { AVA_API_TOKENS: `chat:${TOKEN}:enqueue+read+admin:default` });
   ({ config, database: db, api } = world);
   await api.listen({ host: '127.0.0.1', port: 0 });
 });

@@ -66,7 +66,8 @@ const msg = (i: number | string, conversationId = 'c1', text = `Hello number ${i
   conversationId,
   userId: 'u1',
   text,
-  createdAt: new Date().toISOString(),
+  // Fixed: sending a message again sends the same message.
+  createdAt: '2026-12-01T10:00:00Z',
 });
 
 describe('handle_messages pipeline on real Redis and a real MongoDB-wire database', () => {

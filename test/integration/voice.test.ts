@@ -93,6 +93,7 @@ describe('voice messages, from upload to stored reply', () => {
     expect((await new UploadRepository(world.database).get(body.audio.fileId))?.metadata).toEqual({
       contentType: 'audio/wav',
       messageId: 'v-wav',
+      tenant: 'default',
     });
   });
 
