@@ -22,19 +22,11 @@ const CATALOGUE: Array<{
   expect: 'failed' | 'replied';
   keyedByJob?: boolean;
   apiAccepts?: boolean;
-  /** The API's status for it, when not 400. */
-  apiStatus?: number;
 }> = [
   { kind: 'empty text', data: (id) => ({ ...ok(id), text: '' }), expect: 'failed' },
   { kind: 'whitespace text', data: (id) => ({ ...ok(id), text: ' \n\t ' }), expect: 'failed' },
   { kind: '8,001 characters', data: (id) => ({ ...ok(id), text: 'x'.repeat(8001) }), expect: 'failed' },
-  {
-    kind: '1 MB of text',
-    data: (id) => ({ ...ok(id), text: 'y'.repeat(1_000_000) }),
-    expect: 'failed',
-    // The API refuses it for its size (AVA_API_MAX_MESSAGE_BYTES) before reading it.
-    apiStatus: 413,
-  },
+  { kind: '1 MB of text', data: (id) => ({ ...ok(id), text: 'y'.repeat(1_000_000) }), expect: 'failed' },
   { kind: 'lone surrogate', data: (id) => ({ ...ok(id), text: 'a\uD800b' }), expect: 'failed' },
   { kind: 'NUL', data: (id) => ({ ...ok(id), text: 'a\u0000b' }), expect: 'failed' },
   { kind: 'control character', data: (id) => ({ ...ok(id), text: 'bell\u0007' }), expect: 'failed' },
@@ -240,7 +232,9 @@ it('gives the same catalogue sent through the HTTP API a 4xx naming the problem,
         expect(res.statusCode, c.kind).toBe(202);
         continue;
       }
-      expect(res.statusCode, c.kind).toBe(c.apiStatus ?? 400);
+      // A message larger than AVA_API_MAX_MESSAGE_BYTES is refused for its size before it is read: 413.
+      const large = Buffer.byteLength(JSON.stringify(c.data(id))) > config.api.maxMessageBytes;
+      expect(res.statusCode, c.kind).toBe(large ? 413 : 400);
       expect(res.json().error.message, c.kind).toMatch(/\w+/);
       expect(res.body, c.kind).not.toMatch(/at .*\.(ts|js):\d+/);
       expect(await db.replies.countDocuments({ _id: id }), c.kind).toBe(0);
