@@ -22,7 +22,7 @@ export class ServiceConnections {
   /** The queue's Redis key names: the one builder every module of the process is handed. */
   readonly keys: RedisKeys;
 
-  constructor(private readonly config: Pick<AvaConfig, 'redis' | 'storage' | 'queue'>) {
+  constructor(private readonly config: Pick<AvaConfig, 'redis' | 'storage' | 'queue' | 'retention'>) {
     this.keys = new RedisKeys(config.queue.prefix, config.queue.name);
   }
 
@@ -65,6 +65,8 @@ export class ServiceConnections {
       tenant: queue.tenant,
       maxQueuedPerTenant: queue.maxQueuedPerTenant,
       fairShare: queue.fairShare,
+      // A conversation's owner is remembered as long as the conversation is kept.
+      ownerTtlMs: this.config.retention.conversations * 24 * 3_600_000,
       ...(replies ? { storedDigests: (keys: readonly string[]) => storedDigests(replies, keys) } : {}),
     });
   }

@@ -6,17 +6,18 @@ import { tenantOfKey } from '../contract/scoped-key.js';
 import { RedisScripts } from '../redis/redis-scripts.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
 
-/** How long a conversation's pending set outlives its last registration: longer than any job is kept. */
-const PENDING_TTL_MS = 8 * 24 * 3_600_000;
 /** A pending message whose job the queue does not know is taken as lost (its enqueue failed) after this long. */
 const LOST_AFTER_MS = 30_000;
-/** How long a conversation's owner is remembered after its last message: its default retention (90 days). */
-const OWNER_TTL_MS = 90 * 24 * 3_600_000;
-/**
- * How long Redis remembers a message's digest: a day, as Stripe keeps idempotency keys. Past it, a producer that can
- * read the database recognises the message by its stored reply.
- */
-const DIGEST_TTL_MS = 24 * 3_600_000;
+
+/** How long registrations are remembered, in ms; the producer derives each from what it depends on. */
+export interface RegistrationTtls {
+  /** A conversation's and a tenant's pending messages: longer than any job is kept. */
+  pendingMs: number;
+  /** A conversation's owner after its last message: as long as the conversation is kept; 0 for ever. */
+  ownerMs: number;
+  /** A message's digest. */
+  digestMs: number;
+}
 
 /** A message of a batch as the order sees it. */
 export interface OrderEntry {
@@ -73,7 +74,11 @@ export class ConversationOrder {
     redis: Redis,
     keys: RedisKeys,
     entries: readonly Registration[],
-    { maxQueuedPerTenant, pathOf }: { maxQueuedPerTenant: number; pathOf: (index: number) => string },
+    {
+      maxQueuedPerTenant,
+      ttls,
+      pathOf,
+    }: { maxQueuedPerTenant: number; ttls: RegistrationTtls; pathOf: (index: number) => string },
   ): Promise<number[]> {
     if (entries.length === 0) return [];
     const keyArgs = entries.flatMap((e) => {
@@ -84,9 +89,9 @@ export class ConversationOrder {
     const [outcome, ...rest] = await RedisScripts.on(redis).avaRegisterMessages(
       keyArgs.length,
       ...keyArgs,
-      PENDING_TTL_MS,
-      OWNER_TTL_MS,
-      DIGEST_TTL_MS,
+      ttls.pendingMs,
+      ttls.ownerMs,
+      ttls.digestMs,
       maxQueuedPerTenant,
       ...entries.flatMap((e) => [e.messageId, e.userId, e.digest]),
     );

@@ -30,6 +30,8 @@ export interface ProducerOptions {
   maxQueuedPerTenant?: number;
   /** Whether workers take tenants in turn (default) rather than first come, first served. */
   fairShare?: boolean;
+  /** How long a conversation's owner is remembered: as long as the conversation is kept (0: for ever; default 90 days). */
+  ownerTtlMs?: number;
   /**
    * The digests of stored replies by scoped messageId (null for a reply stored without one), where the producer can
    * read the database: a messageId used past Redis's memory of it is then still recognised.
@@ -50,6 +52,16 @@ export interface EnqueueResult {
  */
 const KEEP_COMPLETED = { age: 3600, count: 1_000 };
 const KEEP_FAILED = { age: 7 * 24 * 3600, count: 100_000 };
+const DAY_MS = 24 * 3_600_000;
+/** A message's registration outlives any job of it: a day past the longest a failed job is kept. */
+const PENDING_TTL_MS = KEEP_FAILED.age * 1000 + DAY_MS;
+/**
+ * How long Redis remembers a message's digest: a day, as Stripe keeps idempotency keys. Past it, a producer that can
+ * read the database recognises the message by its stored reply.
+ */
+const DIGEST_TTL_MS = DAY_MS;
+/** A conversation's owner, unless the producer is told its conversations' retention: the default of 90 days. */
+const DEFAULT_OWNER_TTL_MS = 90 * DAY_MS;
 /** BullMQ's highest priority number (lowest priority). */
 const MAX_PRIORITY = 2_097_152;
 
@@ -156,6 +168,11 @@ export class MessageProducer {
     }));
     const ranks = await ConversationOrder.register(this.connection, this.keys, registrations, {
       maxQueuedPerTenant: this.opts.maxQueuedPerTenant ?? 0,
+      ttls: {
+        pendingMs: PENDING_TTL_MS,
+        ownerMs: this.opts.ownerTtlMs ?? DEFAULT_OWNER_TTL_MS,
+        digestMs: DIGEST_TTL_MS,
+      },
       pathOf: (i) => pathOf(entries.indexOf(fresh[i])),
     });
     // Rank 0: accepted earlier and answered since (its job is gone); adding it again would answer it twice.

@@ -30,6 +30,9 @@ describe('conversations and uploads have owners', () => {
       world.api.inject({ method: 'POST', url: '/v1/messages', payload, headers: as(token) });
     expect((await post(ALICE_APP, msg('own-1', 'alice-conv', 'alice', 'My order is MP-10001.'))).statusCode).toBe(202);
     await followReplies(world.database, ['own-1'], () => undefined, 30_000);
+    // The owner is remembered as long as the conversation is kept (AVA_RETENTION_CONVERSATIONS_DAYS).
+    const ttl = await world.redis.pttl(world.keys.conversation('alice-conv').owner);
+    expect(ttl / 86_400_000).toBeCloseTo(world.config.retention.conversations, 2);
     const intruder = await post(OTHER_APP, msg('intrude-1', 'alice-conv', 'mallory', 'What did I say my order was?'));
     expect(intruder.statusCode).toBe(403);
     expect(intruder.json().error).toMatchObject({

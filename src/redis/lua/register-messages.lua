@@ -1,7 +1,7 @@
 -- Registers messages as they are enqueued, all or none, in one atomic step.
 -- KEYS, 4 per message: its conversation's owner and pending set, its digest, its tenant's pending set; then the set
 -- of every tenant's pending set (for the queue's oldest unanswered message).
--- ARGV: pending TTL (ms), owner TTL (ms), digest TTL (ms), most queued per tenant (0: no bound), then 3 per message:
+-- ARGV: pending TTL (ms), owner TTL (ms; 0: for ever), digest TTL (ms), most queued per tenant (0: no bound), then 3 per message:
 -- its scoped messageId, its userId and the digest of its content.
 -- Returns {'refused', i, why, …} (why: 'conflict' when the messageId was accepted with other content, 'owner' when
 -- the conversation belongs to another user), {'queued', queued, adding} past the tenant's bound, or {'ok', rank, …}:
@@ -53,7 +53,11 @@ for i = 1, n do
   local owner, pending, digestKey, tenantPending = KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i]
   local id = ARGV[3 * i + 2]
   if fresh[i] then
-    redis.call('SET', owner, ARGV[3 * i + 3], 'PX', ARGV[2])
+    if ARGV[2] == '0' then
+      redis.call('SET', owner, ARGV[3 * i + 3])
+    else
+      redis.call('SET', owner, ARGV[3 * i + 3], 'PX', ARGV[2])
+    end
     redis.call('SET', digestKey, ARGV[3 * i + 4], 'PX', ARGV[3])
     -- Its place: the server's time in µs, or one past its conversation's last place, so places only grow.
     if not redis.call('ZSCORE', pending, id) then
