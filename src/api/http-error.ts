@@ -132,3 +132,14 @@ export function avaErrorHandler(log: Logger) {
     });
   };
 }
+
+/**
+ * The HTTP answer of a stored `failed` reply, the same on every route that waits for one (`/generate`, the OpenAI
+ * routes): 422 when the message itself could not be processed (its content, its audio, its ids), 500 when AVA failed
+ * it (generation, a handler, retries or workers exhausted), with the reply's code and message.
+ */
+export function failedReplyError(error: { code: string; message: string } | undefined): HttpError {
+  const code = error?.code ?? 'ERR_INTERNAL';
+  const theMessages = code === 'ERR_CONTRACT' || code === 'ERR_JOB_ID' || code.startsWith('ERR_AUDIO_');
+  return new HttpError(theMessages ? 422 : 500, code, error?.message ?? 'the message failed');
+}

@@ -7,7 +7,7 @@ import type { Logger } from '../logging/logger.js';
 import type { MessageProducer } from '../queue/message-producer.js';
 import type { ReplyStreamReader } from '../queue/reply-stream-reader.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
-import { HttpError } from './http-error.js';
+import { failedReplyError, HttpError } from './http-error.js';
 import type { ChatCompletionRequest, CompletionRequest } from './openai-schemas.js';
 import { openAiSseFormat, usageOf } from './openai-sse-format.js';
 import { respondWithSse } from './sse-reply-relay.js';
@@ -107,8 +107,7 @@ export class OpenAiCompletions {
         'timeout',
         `no reply within ${REPLY_TIMEOUT_MS / 1000} s; it will still be stored as message ${messageId}`,
       );
-    if (doc.status === 'failed')
-      throw new HttpError(500, doc.error?.code ?? 'ERR_INTERNAL', doc.error?.message ?? 'the message failed');
+    if (doc.status === 'failed') throw failedReplyError(doc.error);
     const choice =
       kind === 'chat'
         ? {

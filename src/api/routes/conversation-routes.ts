@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { DialogueState } from '../../conversation/dialogue-state.js';
 import { idParamSchema, presentConversation, SECURED } from '../api-schemas.js';
 import { keyOf } from '../request-tenant.js';
+import { HttpError } from '../http-error.js';
 
 /** `GET /v1/conversations/:id`: a conversation with its recent turns and the status of its messages. */
 export const conversationRoutes: FastifyPluginAsyncZod<{ dialogue: DialogueState }> = async (app, { dialogue }) => {
@@ -16,10 +17,9 @@ export const conversationRoutes: FastifyPluginAsyncZod<{ dialogue: DialogueState
         params: idParamSchema,
       },
     },
-    async (req, reply) => {
+    async (req) => {
       const view = await dialogue.conversation(keyOf(req, req.params.id));
-      if (!view)
-        return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no conversation ${req.params.id}` } });
+      if (!view) throw new HttpError(404, 'ERR_NOT_FOUND', `no conversation ${req.params.id}`);
       return presentConversation(view);
     },
   );

@@ -9,6 +9,7 @@ import type { ReplyRepository } from '../../storage/reply-repository.js';
 import { generateSchema, SECURED } from '../api-schemas.js';
 import { waitForReply } from '../../connections/reply-waiter.js';
 import { keyOf } from '../request-tenant.js';
+import { failedReplyError } from '../http-error.js';
 import type { TenantQuotas } from '../tenant-quotas.js';
 
 /** What `/generate` works with. */
@@ -39,7 +40,8 @@ export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = asyn
     await opts.producer.enqueue(message);
     const doc = await waitForReply(opts, keyOf(req, messageId), GENERATE_TIMEOUT_MS);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
-    if (doc.status === 'failed') return reply.code(422).send({ status: 'error', error: doc.error });
+    if (doc.status === 'failed')
+      return reply.code(failedReplyError(doc.error).status).send({ status: 'error', error: doc.error });
     return { status: 'ok', data: { generated_text: doc.text } };
   };
   const summary = 'Enqueue and wait (origin-document clients): {"status":"ok","data":{"generated_text":"…"}}';

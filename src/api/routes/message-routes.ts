@@ -101,14 +101,14 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
         querystring: waitQuerySchema,
       },
     },
-    async (req, reply) => {
+    async (req) => {
       const { id } = req.params;
       const key = keyOf(req, id);
       const doc = await waitForReply({ replies, streams, log }, key, req.query.wait);
       if (doc) return presentReply(doc);
       // Not final yet: queued (the job in Redis) or processing (the worker's record), with their timestamps.
       const status = await dialogue.message(key);
-      if (!status) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+      if (!status) throw new HttpError(404, 'ERR_NOT_FOUND', `no message ${id}`);
       return presentStatus(status);
     },
   );
@@ -130,7 +130,7 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
       const { id } = req.params;
       const key = keyOf(req, id);
       const known = (await streams.exists(key)) || (await replies.has(key)) || (await producer.view.has(key));
-      if (!known) return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no message ${id}` } });
+      if (!known) throw new HttpError(404, 'ERR_NOT_FOUND', `no message ${id}`);
       const closed = quotas.openStream(req.tenant);
       reply.raw.once('close', closed);
       // Server-Sent Events: the reply's tokens from the first one (replayed when generation began earlier), `reset`

@@ -4,6 +4,7 @@ import type { ReplyRepository } from '../../storage/reply-repository.js';
 import type { SpeechCache } from '../../voice/speech-cache.js';
 import { idParamSchema, SECURED } from '../api-schemas.js';
 import { keyOf } from '../request-tenant.js';
+import { HttpError } from '../http-error.js';
 
 /** What the speech route works with. */
 export interface SpeechRoutesOptions {
@@ -37,12 +38,9 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
       const { id } = req.params;
       const key = keyOf(req, id);
       const doc = await replies.get(key);
-      if (!doc)
-        return reply.code(404).send({ error: { code: 'ERR_NOT_FOUND', message: `no stored reply for message ${id}` } });
+      if (!doc) throw new HttpError(404, 'ERR_NOT_FOUND', `no stored reply for message ${id}`);
       if (doc.status !== 'replied' || !doc.text?.trim())
-        return reply.code(409).send({
-          error: { code: 'ERR_NO_TEXT', message: `message ${id} has no reply text to speak (status ${doc.status})` },
-        });
+        throw new HttpError(409, 'ERR_NO_TEXT', `message ${id} has no reply text to speak (status ${doc.status})`);
       const { format } = req.query;
       const { audio, voice, cached } = await speech.get(key, doc.text, format);
       return reply
