@@ -44,5 +44,3 @@ openApiComponents.add(errorBodySchema, { id: 'Error' });
 
 /** OpenAPI metadata of a route that needs a bearer token. */
 export const SECURED = { security: [{ bearer: [] }] };
-
-export { presentConversation, presentReply, presentStatus } from '../conversation/presented.js';

@@ -5,10 +5,10 @@ import type { Logger } from '../logging/logger.js';
 const WINDOW_MS = 60_000;
 
 /**
- * Counts failed authentications per client address in Redis, shared by every API process, so that guessing tokens
- * is slow however many replicas answer: past `max` failures in a minute an address gets 429 for the rest of it,
- * before its token is even looked at. Counting is best effort: with Redis away the check lets requests through (they
- * are authenticated as usual), logged.
+ * Counts failed authentications per client address in Redis, shared by every API process: past `max` failures in a
+ * minute, the address's next wrong tokens are answered 429 for the rest of it (the auth plugin admits a valid token
+ * whatever its address did, so nobody behind the same proxy or NAT is locked out). Counting is best effort: with Redis
+ * away the check lets requests through (they are authenticated as usual), logged.
  */
 export class FailedAuthLimiter {
   constructor(

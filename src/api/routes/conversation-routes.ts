@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { DialogueState } from '../../conversation/dialogue-state.js';
-import { idParamSchema, presentConversation, SECURED } from '../api-schemas.js';
+import { presentConversation } from '../../conversation/presented.js';
+import { idParamSchema, SECURED } from '../api-schemas.js';
 import { keyOf } from '../request-tenant.js';
 import { HttpError } from '../http-error.js';
 

@@ -10,8 +10,6 @@ import {
   idParamSchema,
   MAX_MESSAGES_PER_REQUEST,
   messagesBodySchema,
-  presentReply,
-  presentStatus,
   SECURED,
   waitQuerySchema,
 } from '../api-schemas.js';
@@ -19,6 +17,7 @@ import { HttpError, zodValidatorCompiler } from '../http-error.js';
 import { waitForReply } from '../../connections/reply-waiter.js';
 import { avaSseFormat, respondWithSse } from '../sse-reply-relay.js';
 import { asTenant, keyOf } from '../request-tenant.js';
+import { presentReply, presentStatus } from '../../conversation/presented.js';
 import type { TenantQuotas } from '../tenant-quotas.js';
 
 /** What the message routes work with. */

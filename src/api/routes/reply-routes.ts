@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Database } from '../../storage/database.js';
 import { BadCursorError, readReplyFeed } from '../../storage/reply-feed.js';
-import { presentReply, repliesQuerySchema, SECURED } from '../api-schemas.js';
+import { presentReply } from '../../conversation/presented.js';
+import { repliesQuerySchema, SECURED } from '../api-schemas.js';
 import { HttpError } from '../http-error.js';
 
 /** `GET /v1/replies`: the cursor-paginated feed of stored replies that dashboards and upstream systems read. */
