@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { CONTRACT_VERSION, type MessageInput } from '../contract/message-contract.js';
 import { createHash } from 'node:crypto';
-import { ContractError, IdempotencyConflictError } from '../errors/errors.js';
+import { ContractError } from '../errors/errors.js';
 import { UploadRepository } from '../storage/upload-repository.js';
 import { sniffAudio } from '../voice/audio-format.js';
 import type { CliContext } from './cli-context.js';
@@ -60,17 +60,14 @@ export async function enqueueAudio(
     ...rest,
     audio: { fileId, language, sha256 },
   });
-  const producer = await ctx.producer();
+  const uploads = new UploadRepository(await ctx.db());
   // A message sent before with this file is accepted again without storing the file again.
-  const seen = await producer.accepted(message('000000000000000000000000'));
-  if (seen === 'other')
-    throw new IdempotencyConflictError([
-      { path: '--id', message: `messageId ${ids.messageId} was used for a message with other content` },
-    ]);
-  if (seen === 'new') {
-    const uploads = new UploadRepository(await ctx.db());
-    const fileId = await uploads.put(bytes, { contentType, messageId: ctx.key(ids.messageId), tenant });
-    console.log(JSON.stringify(await producer.enqueue(message(fileId))));
-  } else console.log(JSON.stringify({ messageId: ids.messageId, status: 'queued' }));
+  const { fileId: _, ...queued } = await (
+    await ctx.producer()
+  ).enqueueWithUpload(message, {
+    store: (key, tenant) => uploads.put(bytes, { contentType, messageId: key, tenant }),
+    discard: (id) => uploads.delete(id),
+  });
+  console.log(JSON.stringify(queued));
   if (opts.wait) await followReplies(await ctx.db(), [ctx.key(ids.messageId)], print, 120_000, await ctx.streams());
 }

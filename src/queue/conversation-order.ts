@@ -2,7 +2,7 @@ import { Job, Queue } from 'bullmq';
 import { MESSAGE_JOB_NAME } from '../contract/message-contract.js';
 import type { Redis } from 'ioredis';
 import { ConversationOwnerError, IdempotencyConflictError, QuotaError } from '../errors/errors.js';
-import { tenantOfKey } from '../contract/scoped-key.js';
+import { idOfKey, tenantOfKey } from '../contract/scoped-key.js';
 import { RedisScripts } from '../redis/redis-scripts.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
 
@@ -25,13 +25,10 @@ export interface OrderEntry {
   conversationId: string;
 }
 
-/** A message as it is enqueued: under its scoped keys, with its tenant, its user and the digest of its content. */
+/** A message as it is enqueued: under its scoped keys (which name its tenant), with its user and its content's digest. */
 export interface Registration extends OrderEntry {
-  tenant: string;
   userId: string;
   digest: string;
-  /** Its messageId as the tenant named it, for errors. */
-  clientMessageId: string;
 }
 
 /** A batch's messages split by {@link ConversationOrder.admit}. */
@@ -83,7 +80,7 @@ export class ConversationOrder {
     if (entries.length === 0) return [];
     const keyArgs = entries.flatMap((e) => {
       const c = keys.conversation(e.conversationId);
-      return [c.owner, c.pending, keys.messageDigest(e.messageId), keys.tenantPending(e.tenant)];
+      return [c.owner, c.pending, keys.messageDigest(e.messageId), keys.tenantPending(tenantOfKey(e.messageId))];
     });
     keyArgs.push(keys.tenantsPending);
     const [outcome, ...rest] = await RedisScripts.on(redis).avaRegisterMessages(
@@ -109,7 +106,7 @@ export class ConversationOrder {
       throw new IdempotencyConflictError(
         conflicts.map(({ index }) => ({
           path: `${pathOf(index)}messageId`,
-          message: `messageId ${entries[index].clientMessageId} was used for a message with other content`,
+          message: `messageId ${idOfKey(entries[index].messageId)} was used for a message with other content`,
         })),
       );
     throw new ConversationOwnerError(

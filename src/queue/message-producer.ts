@@ -62,6 +62,8 @@ const PENDING_TTL_MS = KEEP_FAILED.age * 1000 + DAY_MS;
 const DIGEST_TTL_MS = DAY_MS;
 /** A conversation's owner, unless the producer is told its conversations' retention: the default of 90 days. */
 const DEFAULT_OWNER_TTL_MS = 90 * DAY_MS;
+/** A well-formed fileId no upload has: a message checked before its part is stored (its digest ignores the fileId). */
+const UNSTORED_FILE = '000000000000000000000000';
 /** BullMQ's highest priority number (lowest priority). */
 const MAX_PRIORITY = 2_097_152;
 
@@ -110,16 +112,32 @@ export class MessageProducer {
   }
 
   /**
-   * Whether a message was accepted before, without accepting it: `same` (its messageId, with this content), `other`
-   * (its messageId, with other content) or `new`. For what must be checked before its parts are stored (an upload).
+   * Enqueues a message whose part must be stored first (a voice message's audio), storing it only for a new message:
+   * `message(fileId)` builds the message around the stored part, `upload` stores it under the message's scoped key and
+   * tenant, and discards it should the enqueue then fail. Sent again with the same content (fields and audio) the
+   * message is accepted without storing anything; with other content it is refused before anything is stored.
+   * Returns the stored part's id, or none when nothing was stored.
    */
-  async accepted(input: MessageInput): Promise<'new' | 'same' | 'other'> {
-    const m = this.parse(input);
+  async enqueueWithUpload(
+    message: (fileId: string) => MessageInput,
+    upload: { store(key: string, tenant: string): Promise<string>; discard(fileId: string): Promise<void> },
+  ): Promise<EnqueueResult & { fileId?: string }> {
+    const m = this.parse(message(UNSTORED_FILE));
     const key = scopedKey(m.tenant, m.messageId);
     const remembered = await this.connection.get(this.keys.messageDigest(key));
-    const stored = remembered === null ? (await this.storedDigests([key])).get(key) : remembered;
-    if (stored === undefined) return 'new';
-    return stored === null || stored === messageDigest(m) ? 'same' : 'other';
+    const known = remembered === null ? (await this.storedDigests([key])).get(key) : remembered;
+    if (known !== undefined && known !== null && known !== messageDigest(m))
+      throw new IdempotencyConflictError([
+        { path: 'messageId', message: `messageId ${m.messageId} was used for a message with other content` },
+      ]);
+    if (known !== undefined) return { messageId: m.messageId, status: 'queued' };
+    const fileId = await upload.store(key, m.tenant);
+    try {
+      return { ...(await this.enqueue(message(fileId))), fileId };
+    } catch (err) {
+      await upload.discard(fileId).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** A read-only view of the queue: counts, job states, connected workers. */
@@ -159,12 +177,10 @@ export class MessageProducer {
     // Messages whose replies are stored are answered: accepted again without being queued again.
     const fresh = entries.filter((e) => !stored.has(e.key));
     const registrations: Registration[] = fresh.map((e) => ({
-      tenant: e.m.tenant,
       messageId: e.key,
       conversationId: scopedKey(e.m.tenant, e.m.conversationId),
       userId: e.m.userId,
       digest: e.digest,
-      clientMessageId: e.m.messageId,
     }));
     const ranks = await ConversationOrder.register(this.connection, this.keys, registrations, {
       maxQueuedPerTenant: this.opts.maxQueuedPerTenant ?? 0,

@@ -4,8 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CONTRACT_VERSION, messageSchema, type MessageInput } from '../../contract/message-contract.js';
 import { createHash } from 'node:crypto';
-import { AudioError, IdempotencyConflictError } from '../../errors/errors.js';
-import { keyOf } from '../request-tenant.js';
+import { AudioError } from '../../errors/errors.js';
 import type { TenantQuotas } from '../tenant-quotas.js';
 import type { MessageProducer } from '../../queue/message-producer.js';
 import type { UploadRepository } from '../../storage/upload-repository.js';
@@ -38,9 +37,6 @@ const voiceFieldsSchema = z.strictObject({
 });
 /** The JSON form: the fields and the audio file's bytes in base64. */
 const voiceJsonSchema = voiceFieldsSchema.extend({ audio: z.base64("audio must be the file's bytes in base64") });
-
-/** A well-formed fileId that no upload has, for checking a message before its upload is stored. */
-const UNSTORED = '000000000000000000000000';
 
 /** The HTTP status of each audio problem the API finds itself. */
 const AUDIO_STATUS: Partial<Record<AudioError['code'], number>> = { ERR_AUDIO_FORMAT: 415, ERR_AUDIO_TOO_LARGE: 413 };
@@ -103,24 +99,11 @@ export const voiceRoutes: FastifyPluginAsyncZod<VoiceRoutesOptions> = async (app
       // Everything is checked before the upload is stored: the quotas, and whether the message is new. A repeated
       // upload of a message already accepted (the same file and fields) changes nothing, like a repeated enqueue.
       await quotas.take(req.tenant, 1, bytes.length);
-      const seen = await producer.accepted(message(UNSTORED));
-      if (seen === 'same') return reply.code(202).send({ messageId: fields.messageId, status: 'queued' });
-      if (seen === 'other')
-        throw new IdempotencyConflictError([
-          { path: 'messageId', message: `messageId ${fields.messageId} was used for a message with other content` },
-        ]);
-      const fileId = await uploads.put(bytes, {
-        contentType,
-        messageId: keyOf(req, fields.messageId),
-        tenant: req.tenant,
+      const { fileId, ...queued } = await producer.enqueueWithUpload(message, {
+        store: (key, tenant) => uploads.put(bytes, { contentType, messageId: key, tenant }),
+        discard: (id) => uploads.delete(id),
       });
-      try {
-        const queued = await producer.enqueue(message(fileId));
-        return reply.code(202).send({ ...queued, audio: { fileId, contentType, bytes: bytes.length } });
-      } catch (err) {
-        await uploads.delete(fileId).catch(() => undefined);
-        throw err;
-      }
+      return reply.code(202).send(fileId ? { ...queued, audio: { fileId, contentType, bytes: bytes.length } } : queued);
     },
   );
 };
