@@ -3,6 +3,7 @@ import { scopedKey } from '../../src/contract/scoped-key.js';
 import { followReplies } from '../../src/connections/reply-waiter.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
+import { wavFile } from '../helpers/wav-header.js';
 
 const ACME = 'acme-token-0123456789abcdef0123';
 const GLOBEX = 'globex-token-0123456789abcdef01';
@@ -116,6 +117,31 @@ describe('tenants cannot see or disturb each other', () => {
     expect(generationsOf('#g1.')).toBe(1);
     expect(generationsOf('#g2.')).toBe(0);
     expect((await get(ACME, '/v1/messages/again-1')).json().status).toBe('replied');
+  });
+
+  it('stores a voice message sent again once, and refuses its messageId with another file before storing it', async () => {
+    const voice = (audio: Buffer) => ({
+      method: 'POST' as const,
+      url: '/v1/messages/audio',
+      headers: as(ACME),
+      payload: { messageId: 'voice-1', conversationId: 'voice-conv', userId: 'alice', audio: audio.toString('base64') },
+    });
+    const uploads = () =>
+      world.database.db
+        .collection('uploads.files')
+        .countDocuments({ 'metadata.messageId': scopedKey('acme', 'voice-1') });
+    const first = await world.api.inject(voice(wavFile(16_000, Buffer.alloc(3_200, 1))));
+    expect(first.statusCode, first.body).toBe(202);
+    expect(first.json().audio.fileId).toMatch(/^[0-9a-f]{24}$/);
+    const again = await world.api.inject(voice(wavFile(16_000, Buffer.alloc(3_200, 1))));
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual({ messageId: 'voice-1', status: 'queued' });
+    const other = await world.api.inject(voice(wavFile(16_000, Buffer.alloc(3_200, 2))));
+    expect(other.statusCode).toBe(409);
+    expect(other.json().error.issues).toEqual([
+      { path: 'messageId', message: expect.stringContaining('other content') },
+    ]);
+    expect(await uploads()).toBe(1);
   });
 
   it('reads back an id of 128 characters through every route that takes one', async () => {
