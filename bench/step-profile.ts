@@ -1,8 +1,9 @@
 /**
  * `npm run bench:step-profile`: where one decode step's time goes, by ONNX Runtime's own profiler, for the float32
- * and the int8 engine graph of the forged gpt2 (BENCH_PRESET): B = 32 sequences with 128 tokens in a cache of 192
- * slots, as the engine lays out bench:inference's decode steps (the longest row, 128 to 192 tokens, rounded up to
- * 64). Runs each graph 25 times and prints, per operator type, its nodes and milliseconds per run, then int8/fp32 per
+ * and the int8 engine graph of the assistant (models/smollm2-135m-instruct, or the folder BENCH_MODEL names, or the
+ * forged GPT-2 preset BENCH_PRESET names): B = BENCH_BATCH (32) sequences with 128 tokens in a cache of 192 slots, as
+ * the engine lays out the decode steps of 128-token prompts with 64 new tokens. Runs each graph 25 times and prints,
+ * per operator type (products also by their input shapes), its nodes and milliseconds per run, then int8/fp32 per
  * run. Then the floor under the attention's products: ONNX Runtime reading the same caches once (a ReduceSum per
  * cache tensor, same threads), against the int8 graph's attention products (its only float MatMuls). Writes
  * bench/results/step-profile-<timestamp>.json.
@@ -12,7 +13,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ensureEngineGraph } from '../src/inference/engine-graph-converter.js';
+import { engineShapeOf, ensureEngineGraph, readArchitecture } from '../src/inference/engine-graph-converter.js';
 import { ElemType, OnnxGraphBuilder } from '../src/models/onnx-graph-builder.js';
 import { ensureForged, machine, writeResult } from './lib/bench-utils.js';
 
@@ -20,13 +21,12 @@ const B = Number(process.env.BENCH_BATCH || 32);
 const CACHED = 128;
 const SLOTS = 192;
 const RUNS = 25;
-const dir = await ensureForged(process.env.BENCH_PRESET || 'gpt2');
-const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as {
-  n_layer: number;
-  n_head: number;
-  n_embd: number;
-};
-const [L, H, D] = [config.n_layer, config.n_head, config.n_embd / config.n_head];
+const dir = process.env.BENCH_PRESET
+  ? await ensureForged(process.env.BENCH_PRESET)
+  : path.resolve(process.env.BENCH_MODEL || 'models/smollm2-135m-instruct');
+const shape = engineShapeOf(await readArchitecture(dir));
+/** Layers, key/value heads (the cache's), head size. */
+const [L, H, D] = [shape.nLayer, shape.nKvHead, shape.headDim];
 
 /** The 2·L cache tensors [B, H, SLOTS, D] a decode step reads. */
 function cacheFeeds(): Record<string, ort.Tensor> {
@@ -105,16 +105,18 @@ async function profile(precision: 'fp32' | 'int8') {
     cat: string;
     name: string;
     dur: number;
-    args: { op_name?: string };
+    args: { op_name?: string; input_type_shape?: Array<Record<string, number[]>> };
   }>;
   await rm(file, { force: true });
   await session.release();
   const byOp = new Map<string, { nodes: number; us: number }>();
   for (const e of events) {
     if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
-    const op = e.args.op_name ?? '?';
+    const name = e.args.op_name ?? '?';
     // An If node's time is its branch's nodes' time, which are listed themselves.
-    if (op === 'If') continue;
+    if (name === 'If') continue;
+    const shapes = (e.args.input_type_shape ?? []).map((x) => Object.values(x)[0]);
+    const op = /MatMul/.test(name) ? `${name} ${JSON.stringify(shapes.slice(0, 2))}` : name;
     const entry = byOp.get(op) ?? { nodes: 0, us: 0 };
     entry.nodes++;
     entry.us += e.dur;
@@ -135,12 +137,12 @@ async function profile(precision: 'fp32' | 'int8') {
 const results = [await profile('fp32'), await profile('int8')];
 for (const r of results) {
   console.log(`\n${r.precision}: ${r.runMs} ms per run (includes profiling), ${r.kernelMs} ms in ${r.nodes} kernels`);
-  console.table(r.ops.slice(0, 12));
+  console.table(r.ops.slice(0, 16));
 }
 console.log(`int8 / fp32 per run: ${(results[1].runMs / results[0].runMs).toFixed(2)}`);
 const floor = await streamingFloor();
 const attentionMs = +results[1].ops
-  .filter((o) => o.op === 'MatMul' || o.op === 'FusedMatMul')
+  .filter((o) => /^(MatMul|FusedMatMul) /.test(o.op))
   .reduce((s, o) => s + o.msPerRun, 0)
   .toFixed(1);
 console.log(

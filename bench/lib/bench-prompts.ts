@@ -26,3 +26,13 @@ export function benchPrompts(tokenizer: PromptTokenizer, n: number): string[] {
   }
   return prompts;
 }
+
+/**
+ * `n` distinct prompts of exactly `length` token ids, cut from the corpus at different offsets: the workload of
+ * `bench:peers`, fed to every engine as ids so that none tokenizes differently.
+ */
+export function benchPromptIds(encode: (text: string) => number[], n: number, length: number): number[][] {
+  const once = encode(CORPUS);
+  const ids = encode(CORPUS.repeat(Math.ceil((length + n * 7) / once.length) + 1));
+  return Array.from({ length: n }, (_, i) => ids.slice(i * 7, i * 7 + length));
+}

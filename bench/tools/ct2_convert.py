@@ -1,6 +1,8 @@
-"""Converts a GPT-2 model folder (config.json, tokenizer.json, onnx/model.onnx with Hugging Face weight names, as AVA
-forges them) into a CTranslate2 model, through CTranslate2's own spec API and numpy: no torch, no transformers.
-The weights are written in float32; CTranslate2 quantizes them at load (compute_type int8) as its users do.
+"""Converts an AVA model folder (config.json, tokenizer.json, onnx/model.onnx with Hugging Face weight names: a forged
+GPT-2, or a Llama-family model such as the assistant converted from its GGUF) into a CTranslate2 model, through
+CTranslate2's own spec API and numpy: no torch, no transformers. The mappings are those of CTranslate2's GPT2Loader
+and LlamaLoader. The weights are written in float32; CTranslate2 quantizes them at load (compute_type int8) as its
+users do.
 
 Usage: ct2_convert.py <model-folder> <output-folder>
 """
@@ -12,6 +14,70 @@ import onnx
 from ctranslate2.converters.converter import Converter
 from ctranslate2.specs import common_spec, transformer_spec
 from onnx import numpy_helper
+
+
+def read_weights(model_dir):
+    with open(f"{model_dir}/config.json") as f:
+        config = json.load(f)
+    graph = onnx.load(f"{model_dir}/onnx/model.onnx").graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    return config, lambda name: np.ascontiguousarray(weights[name], dtype=np.float32)
+
+
+def vocabulary(model_dir):
+    with open(f"{model_dir}/tokenizer.json") as f:
+        vocab = json.load(f)["model"]["vocab"]
+    tokens = [None] * len(vocab)
+    for token, index in vocab.items():
+        tokens[index] = token
+    return tokens
+
+
+class LlamaConverter(Converter):
+    """CTranslate2's LlamaLoader mapping (Hugging Face layout: rotate-half RoPE, [out, in] linear weights)."""
+
+    def __init__(self, model_dir):
+        self.model_dir = model_dir
+
+    def _load(self):
+        config, w = read_weights(self.model_dir)
+        kv = config.get("num_key_value_heads", config["num_attention_heads"])
+        spec = transformer_spec.TransformerDecoderModelSpec.from_config(
+            config["num_hidden_layers"],
+            config["num_attention_heads"],
+            activation=common_spec.Activation.SWISH,
+            pre_norm=True,
+            ffn_glu=True,
+            rms_norm=True,
+            rotary_dim=0,
+            rotary_interleave=False,
+            rotary_base=config.get("rope_theta", 10000),
+            num_heads_kv=None if kv == config["num_attention_heads"] else kv,
+        )
+        decoder = spec.decoder
+        decoder.scale_embeddings = False
+        decoder.embeddings.weight = w("model.embed_tokens.weight")
+        decoder.layer_norm.gamma = w("model.norm.weight")
+        for i, layer in enumerate(decoder.layer):
+            p = f"model.layers.{i}"
+            layer.self_attention.layer_norm.gamma = w(f"{p}.input_layernorm.weight")
+            layer.ffn.layer_norm.gamma = w(f"{p}.post_attention_layernorm.weight")
+            qkv = [w(f"{p}.self_attn.{n}_proj.weight") for n in ("q", "k", "v")]
+            layer.self_attention.linear[0].weight = np.concatenate(qkv, axis=0)
+            layer.self_attention.linear[1].weight = w(f"{p}.self_attn.o_proj.weight")
+            layer.ffn.linear_0.weight = w(f"{p}.mlp.gate_proj.weight")
+            layer.ffn.linear_0_noact.weight = w(f"{p}.mlp.up_proj.weight")
+            layer.ffn.linear_1.weight = w(f"{p}.mlp.down_proj.weight")
+        tied = config.get("tie_word_embeddings", False)
+        decoder.projection.weight = w("model.embed_tokens.weight" if tied else "lm_head.weight")
+        spec.register_vocabulary(vocabulary(self.model_dir))
+        with open(f"{self.model_dir}/tokenizer_config.json") as f:
+            tokenizer_config = json.load(f)
+        spec.config.bos_token = tokenizer_config.get("bos_token") or "<|endoftext|>"
+        spec.config.eos_token = tokenizer_config["eos_token"]
+        spec.config.unk_token = tokenizer_config.get("unk_token") or ""
+        spec.config.layer_norm_epsilon = config["rms_norm_eps"]
+        return spec
 
 
 class ForgedGpt2Converter(Converter):
@@ -68,4 +134,7 @@ class ForgedGpt2Converter(Converter):
 
 
 if __name__ == "__main__":
-    ForgedGpt2Converter(sys.argv[1]).convert(sys.argv[2], force=True)
+    with open(f"{sys.argv[1]}/config.json") as f:
+        model_type = json.load(f)["model_type"]
+    converter = LlamaConverter if model_type == "llama" else ForgedGpt2Converter
+    converter(sys.argv[1]).convert(sys.argv[2], force=True)

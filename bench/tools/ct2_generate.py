@@ -1,10 +1,14 @@
-"""Greedy generation with CTranslate2 for `npm run bench:peers`: reads a JSON request on stdin
-({"model", "computeType", "maxBatchSize", "threads", "maxNewTokens", "prompts": [[token ids]]}), generates every
-prompt in one request list, and writes JSON on stdout: each prompt's generated ids (end-of-text not included) and
-the ms from the start of the call to its completion, the wall time, and the process's peak resident memory.
+"""Greedy generation with CTranslate2 for `npm run bench:peers`, one peer run as bench/lib/peer-run.ts defines it.
+
+Reads a JSON request on stdin ({"model", "computeType", "maxBatchSize", "threads", "maxNewTokens", "prompts":
+[[token ids]], "single": [token ids]}) and writes JSON on stdout: each prompt's generated ids and the ms from the start
+of the call to its completion, the wall time; one request alone (time to its first token, median of 3, and its
+decode rate over maxNewTokens); and the process's peak resident memory. End-of-text is suppressed until maxNewTokens
+(`min_length`), so every engine generates the same number of tokens.
 """
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -15,21 +19,38 @@ def main():
     request = json.load(sys.stdin)
     with open(f"{request['model']}/vocabulary.json") as f:
         vocabulary = json.load(f)
-    index = {token: i for i, token in enumerate(vocabulary)}
-    loaded = time.perf_counter()
-    generator = ctranslate2.Generator(request["model"], device="cpu", compute_type=request["computeType"], intra_threads=request["threads"], inter_threads=1)
-    load_ms = (time.perf_counter() - loaded) * 1000
-    prompts = [[vocabulary[i] for i in p] for p in request["prompts"]]
-    warm = generator.generate_batch(prompts[:1], max_length=2, sampling_topk=1, include_prompt_in_result=False)
-    assert warm[0].sequences_ids is not None
+    started = time.perf_counter()
+    generator = ctranslate2.Generator(
+        request["model"],
+        device="cpu",
+        compute_type=request["computeType"],
+        intra_threads=request["threads"],
+        inter_threads=1,
+    )
+    load_ms = (time.perf_counter() - started) * 1000
+    new = request["maxNewTokens"]
+    options = dict(sampling_topk=1, include_prompt_in_result=False)
+
+    def tokens(ids):
+        return [vocabulary[i] for i in ids]
+
+    def alone(max_length):
+        t0 = time.perf_counter()
+        out = generator.generate_batch([tokens(request["single"])], max_length=max_length, min_length=max_length, **options)
+        return (time.perf_counter() - t0) * 1000, len(out[0].sequences_ids[0])
+
+    alone(2)
+    ttft_ms = statistics.median(alone(1)[0] for _ in range(3))
+    full_ms, generated = alone(new)
+    prompts = [tokens(p) for p in request["prompts"]]
     start = time.perf_counter()
     pending = generator.generate_batch(
         prompts,
-        max_length=request["maxNewTokens"],
-        sampling_topk=1,
-        include_prompt_in_result=False,
+        max_length=new,
+        min_length=new,
         max_batch_size=request["maxBatchSize"],
         asynchronous=True,
+        **options,
     )
     done_ms = [None] * len(pending)
     while any(d is None for d in done_ms):
@@ -39,13 +60,18 @@ def main():
                 done_ms[k] = now
         time.sleep(0.001)
     wall_ms = (time.perf_counter() - start) * 1000
-    eos = index["<|endoftext|>"]
-    results = []
-    for k, result in enumerate(pending):
-        ids = result.result().sequences_ids[0]
-        results.append({"ids": [i for i in ids if i != eos], "ms": done_ms[k]})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    json.dump({"results": results, "wallMs": wall_ms, "loadMs": load_ms, "peakRssMiB": peak, "version": ctranslate2.__version__}, sys.stdout)
+    results = [{"ids": r.result().sequences_ids[0], "ms": done_ms[k]} for k, r in enumerate(pending)]
+    json.dump(
+        {
+            "results": results,
+            "wallMs": wall_ms,
+            "loadMs": load_ms,
+            "single": {"ttftMs": ttft_ms, "decodeTokS": (generated - 1) / ((full_ms - ttft_ms) / 1000)},
+            "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "version": ctranslate2.__version__,
+        },
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { ScheduledSequence } from '../scheduler/continuous-batcher.js';
 import {
+  MinNewTokensProcessor,
   RepetitionPenaltyProcessor,
   TemperatureWarper,
   TopKWarper,
@@ -52,6 +53,8 @@ export class GenerationSequence implements ScheduledSequence {
       this.resolve = resolve;
       this.reject = reject;
     });
+    if (opts.minNewTokens)
+      this.processors.push(new MinNewTokensProcessor(promptTokens.length, opts.minNewTokens, opts.eosTokenIds));
     if (opts.repetitionPenalty !== undefined && opts.repetitionPenalty !== 1)
       this.processors.push(new RepetitionPenaltyProcessor(opts.repetitionPenalty));
     const temperature = opts.temperature ?? 0;

@@ -20,6 +20,23 @@ export class RepetitionPenaltyProcessor implements LogitsProcessor {
   }
 }
 
+/**
+ * Removes the end-of-text tokens until `min` tokens have been generated after a prompt of `promptLength`, as
+ * transformers' `MinNewTokensLengthLogitsProcessor`: the sequence goes on with its next most likely token.
+ */
+export class MinNewTokensProcessor implements LogitsProcessor {
+  constructor(
+    private readonly promptLength: number,
+    private readonly min: number,
+    private readonly eosTokenIds: readonly number[],
+  ) {}
+
+  apply(logits: Float32Array, tokens: readonly number[]): void {
+    if (tokens.length - this.promptLength >= this.min) return;
+    for (const eos of this.eosTokenIds) logits[eos] = -Infinity;
+  }
+}
+
 /** Divides every logit by the temperature (> 0). */
 export class TemperatureWarper implements LogitsProcessor {
   constructor(private readonly temperature: number) {}

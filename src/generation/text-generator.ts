@@ -15,6 +15,8 @@ export interface SamplingOptions {
   seed?: number;
   /** Generation stops at the first of these strings; nothing from it on is returned. */
   stop?: readonly string[];
+  /** End-of-text is not generated before this many new tokens (default 0); benchmarks use it for equal lengths. */
+  minNewTokens?: number;
 }
 
 /** One prompt to continue. */

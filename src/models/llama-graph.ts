@@ -45,7 +45,7 @@ export function buildLlamaGraph(
   const attention: LlamaAttentionInputs = {
     engine,
     bias: G === 1 ? bias : g.op('Tile', [bias, g.int64([1, 1, G, 1])]), // [B, 1, G·T, S]: row g·T + t is query t
-    rope: rotaryTables(g, s, io.positionIds),
+    rope: engine ? rotaryCache(g, s, io.positionIds) : rotaryTables(g, s, io.positionIds),
     scale: g.float(1 / Math.sqrt(s.headDim)),
     shape: s,
   };
@@ -137,7 +137,36 @@ function rotaryTables(g: OnnxGraphBuilder, s: LlamaShape, positionIds: string) {
   const pos = g.op('Unsqueeze', [g.op('Cast', [positionIds], { to: ElemType.FLOAT }), g.int64([2])]); // [B, T, 1]
   const freqs = g.op('Mul', [pos, g.weight('rope.inv_freq', [half], invFreq)]); // [B, T, D/2]
   const angles = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.int64([1])]); // [B, 1, T, D]
-  return { cos: g.op('Cos', [angles]), sin: g.op('Sin', [angles]), halves: g.int64([half, half]) };
+  return {
+    form: 'nodes' as const,
+    cos: g.op('Cos', [angles]),
+    sin: g.op('Sin', [angles]),
+    halves: g.int64([half, half]),
+  };
+}
+
+/**
+ * cos and sin of every position's angles up to the window, [window, D/2], for the fused `RotaryEmbedding`: computed as
+ * {@link rotaryTables} computes them in float32 (the angle is the float32 product of position and frequency), so
+ * the engine's rotation matches the standard graph's.
+ */
+function rotaryCache(g: OnnxGraphBuilder, s: LlamaShape, positionIds: string) {
+  const half = s.headDim / 2;
+  const invFreq = Float32Array.from({ length: half }, (_, j) => 1 / s.ropeTheta ** ((2 * j) / s.headDim));
+  const cos = new Float32Array(s.window * half);
+  const sin = new Float32Array(s.window * half);
+  for (let p = 0; p < s.window; p++)
+    for (let j = 0; j < half; j++) {
+      const angle = Math.fround(p * invFreq[j]);
+      cos[p * half + j] = Math.cos(angle);
+      sin[p * half + j] = Math.sin(angle);
+    }
+  return {
+    form: 'fused' as const,
+    positionIds,
+    cosCache: g.weight('rope.cos_cache', [s.window, half], cos),
+    sinCache: g.weight('rope.sin_cache', [s.window, half], sin),
+  };
 }
 
 /** RMSNorm in the form ONNX Runtime fuses into one kernel: x / √(mean(x²) + ε) · w. */

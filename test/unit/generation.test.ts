@@ -111,6 +111,20 @@ describe('GenerationSequence', () => {
     });
   });
 
+  it('does not end at EOS before minNewTokens: the next most likely token is taken', async () => {
+    const { GenerationSequence } = await import('../../src/generation/generation-sequence.js');
+    const seq = new GenerationSequence([1], { maxNewTokens: 10, minNewTokens: 2, eosTokenIds: [9], decode });
+    const eosFirst = () => {
+      const s = scoresFor(9);
+      s[3] = 4;
+      return s;
+    };
+    expect(seq.next(eosFirst())).toBe(3);
+    expect(seq.next(eosFirst())).toBe(3);
+    expect(seq.next(eosFirst())).toBeNull();
+    await expect(seq.result).resolves.toMatchObject({ text: 'cc', generatedTokens: 2, finishReason: 'stop' });
+  });
+
   it('ends at the token that completes a stop string and streams nothing from it on', async () => {
     const { GenerationSequence } = await import('../../src/generation/generation-sequence.js');
     const deltas: string[] = [];
