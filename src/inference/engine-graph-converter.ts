@@ -20,7 +20,7 @@ const ENGINE_GRAPH_VERSION = 2;
 /** Bumped whenever the int8 form changes (its graphs are cached apart from the float32 ones). */
 const INT8_GRAPH_VERSION = 7;
 /** Bumped whenever the Llama engine graph (float32 or int8) changes. */
-const LLAMA_GRAPH_VERSION = 3;
+const LLAMA_GRAPH_VERSION = 4;
 
 /** Where converted graphs go by default: `$XDG_CACHE_HOME/ava/engine`, else `~/.cache/ava/engine`. */
 export function defaultEngineCacheDir(): string {

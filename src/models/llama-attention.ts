@@ -13,7 +13,8 @@ export interface LlamaAttentionInputs {
   rope:
     | { form: 'nodes'; cos: string; sin: string; halves: string }
     | { form: 'fused'; positionIds: string; cosCache: string; sinCache: string };
-  scale: string;
+  /** The scores' scale 1/√D, or null when it is folded into the query projection (exact where it is a power of two). */
+  scale: string | null;
   shape: LlamaShape;
 }
 
@@ -32,16 +33,17 @@ export function llamaAttention(
   past: { key: string; value: string },
 ): string {
   const { nHead: H, nKvHead: Hkv, headDim: D } = a.shape;
-  const heads = (x: string, n: number) =>
-    g.op('Transpose', [g.op('Reshape', [x, g.int64([0, 0, n, D])])], { perm: [0, 2, 1, 3] }); // [B, n, T, D]
-  const rotatedHeads = (x: string, n: number) =>
-    a.rope.form === 'fused' ? heads(fusedRotate(g, x, n, a.rope), n) : rotate(g, heads(x, n), a.rope);
+  // The engine names its new keys and values where they are made: an Identity to name them would copy them.
+  const heads = (x: string, n: number, name?: string) =>
+    g.op('Transpose', [g.op('Reshape', [x, g.int64([0, 0, n, D])])], { perm: [0, 2, 1, 3] }, name); // [B, n, T, D]
+  const rotatedHeads = (x: string, n: number, name?: string) =>
+    a.rope.form === 'fused' ? heads(fusedRotate(g, x, n, a.rope), n, name) : rotate(g, heads(x, n), a.rope);
   const qGroups = g.op('Reshape', [rotatedHeads(q, H), g.int64([0, Hkv, -1, D])]); // [B, Hkv, G·T, D]
-  const kNew = rotatedHeads(k, Hkv); // [B, Hkv, T, D]
-  const vNew = heads(v, Hkv);
+  const kNew = rotatedHeads(k, Hkv, a.engine ? `new.${i}.key` : undefined); // [B, Hkv, T, D]
+  const vNew = heads(v, Hkv, a.engine ? `new.${i}.value` : undefined);
   const t = (x: string) => g.op('Transpose', [x], { perm: [0, 1, 3, 2] });
   const attend = (keys: string, values: string) => {
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [qGroups, t(keys)]), a.scale]), a.bias]);
+    const scores = g.op('Add', [scaled(g, g.op('MatMul', [qGroups, t(keys)]), a.scale), a.bias]);
     return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), values]);
   };
   let context: string; // [B, Hkv, G·T, D]
@@ -57,6 +59,9 @@ export function llamaAttention(
 }
 
 type Rope = LlamaAttentionInputs['rope'];
+
+const scaled = (g: OnnxGraphBuilder, scores: string, scale: string | null) =>
+  scale === null ? scores : g.op('Mul', [scores, scale]);
 
 /** x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁] over the two halves of each head of x [B, n, T, D]. */
 function rotate(g: OnnxGraphBuilder, x: string, rope: Extract<Rope, { form: 'nodes' }>): string {
@@ -85,15 +90,13 @@ function cacheAttention(
   cache: { key: string; value: string },
 ): string {
   const { nKvHead: Hkv, headDim: D } = a.shape;
-  g.op('Identity', [k], {}, `new.${i}.key`);
-  g.op('Identity', [v], {}, `new.${i}.value`);
   g.output(`new.${i}.key`, ElemType.FLOAT, ['batch_size', Hkv, 'sequence_length', D]);
   g.output(`new.${i}.value`, ElemType.FLOAT, ['batch_size', Hkv, 'sequence_length', D]);
   const t = (x: string) => g.op('Transpose', [x], { perm: [0, 1, 3, 2] });
   const pastLen = g.op('Gather', [g.op('Shape', [cache.key]), g.int64([2])], { axis: 0 }); // [1] = P
   const out = { elemType: ElemType.FLOAT, dims: ['batch_size', Hkv, 'group_rows', D] };
   const softmax = (scores: string) =>
-    g.op('Softmax', [g.op('Add', [g.op('Mul', [scores, a.scale]), a.bias])], { axis: -1 });
+    g.op('Softmax', [g.op('Add', [scaled(g, scores, a.scale), a.bias])], { axis: -1 });
   const prefill = g.branch(`prefill_${i}`, () => g.op('MatMul', [softmax(g.op('MatMul', [qGroups, t(k)])), v]), out);
   const decode = g.branch(
     `decode_${i}`,

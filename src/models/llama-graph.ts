@@ -39,21 +39,26 @@ export function buildLlamaGraph(
   const g = new OnnxGraphBuilder();
   const engine = mode === 'engine';
   const io = graphInputs(g, s, engine);
-  const linear = linearLayers(g, weights, engine, precision);
+  // 1/√D is a power of two for the usual head sizes (64, 256): folded into the query weights, the scores come out
+  // bit for bit the same and the graph skips a product over every score.
+  const scale = 1 / Math.sqrt(s.headDim);
+  const foldScale = engine && Number.isInteger(Math.log2(scale));
+  const source = foldScale ? scaledQueries(weights, scale) : weights;
+  const linear = linearLayers(g, source, engine, precision);
   const G = s.nHead / s.nKvHead;
   const bias = attentionBias(g, io.inputIds, io.attentionMask); // [B, 1, T, S]
   const attention: LlamaAttentionInputs = {
     engine,
     bias: G === 1 ? bias : g.op('Tile', [bias, g.int64([1, 1, G, 1])]), // [B, 1, G·T, S]: row g·T + t is query t
     rope: engine ? rotaryCache(g, s, io.positionIds) : rotaryTables(g, s, io.positionIds),
-    scale: g.float(1 / Math.sqrt(s.headDim)),
+    scale: foldScale ? null : g.float(scale),
     shape: s,
   };
   const embedName = 'model.embed_tokens.weight';
   const embedData = weights(embedName, [s.vocabSize, s.hidden]);
   const embed = g.weight(embedName, [s.vocabSize, s.hidden], embedData);
   let x = g.op('Gather', [embed, io.inputIds], { axis: 0 });
-  for (let i = 0; i < s.nLayer; i++) x = block(g, s, weights, linear, i, x, io.past[i], attention);
+  for (let i = 0; i < s.nLayer; i++) x = block(g, s, source, linear, i, x, io.past[i], attention);
   const normW = g.weight('model.norm.weight', [s.hidden], weights('model.norm.weight', [s.hidden]));
   const headData = s.tiedEmbeddings ? embedData : weights('lm_head.weight', [s.vocabSize, s.hidden]);
   if (!engine) {
@@ -127,6 +132,14 @@ function linearLayers(
       if (int8) return blockwiseInt8MatMul(g, x, 'lm_head', w, N, K);
       return g.op('MatMul', [x, g.weight('lm_head.T', [K, N], columnsOf([w], [N], K))]);
     },
+  };
+}
+
+/** The weight source with the query projection (weight and bias) multiplied by `scale`. */
+function scaledQueries(weights: LlamaWeightSource, scale: number): LlamaWeightSource {
+  return (name, shape) => {
+    const w = weights(name, shape);
+    return /\.self_attn\.q_proj\./.test(name) ? w.map((x) => x * scale) : w;
   };
 }
 
@@ -212,12 +225,10 @@ function block(
   const [attnOut] = linear.project(context, [name('self_attn.o_proj.weight')], [C], qDim);
   const mid = g.op('Add', [x, attnOut]);
   const h2 = rmsNorm(g, mid, norm('post_attention_layernorm.weight'), s.rmsEps);
-  const [gate, up] = linear.project(
-    h2,
-    [name('mlp.gate_proj.weight'), name('mlp.up_proj.weight')],
-    [s.intermediate, s.intermediate],
-    C,
-  );
+  // Two products rather than one split in two: splitting [rows, 2·intermediate] copies it, which cost more in a
+  // prefill than the wider product saves.
+  const [gate] = linear.project(h2, [name('mlp.gate_proj.weight')], [s.intermediate], C);
+  const [up] = linear.project(h2, [name('mlp.up_proj.weight')], [s.intermediate], C);
   const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]); // SwiGLU: silu(gate) · up
   const [down] = linear.project(act, [name('mlp.down_proj.weight')], [C], s.intermediate);
   return g.op('Add', [mid, down]);
