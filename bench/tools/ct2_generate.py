@@ -1,9 +1,10 @@
 """Greedy generation with CTranslate2 for `npm run bench:peers`, one peer run as bench/lib/peer-run.ts defines it.
 
 Reads a JSON request on stdin ({"model", "computeType", "maxBatchSize", "threads", "maxNewTokens", "prompts":
-[[token ids]], "single": [token ids]}) and writes JSON on stdout: each prompt's generated ids and the ms from the start
-of the call to its completion, the wall time; one request alone (time to its first token, median of 3, and its
-decode rate over maxNewTokens); and the process's peak resident memory. End-of-text is suppressed until maxNewTokens
+[[token ids]], "single": [token ids] or absent}) and writes JSON on stdout: each prompt's generated ids and the ms from
+the start of the call to its completion, the wall time; the single request alone (time to its first token and its
+decode rate over maxNewTokens, medians of 3), as bench/lib/peer-run.ts `timeAlone` times it; and the process's peak
+resident memory. End-of-text is suppressed until maxNewTokens
 (`min_length`), so every engine generates the same number of tokens.
 """
 import json
@@ -39,9 +40,15 @@ def main():
         out = generator.generate_batch([tokens(request["single"])], max_length=max_length, min_length=max_length, **options)
         return (time.perf_counter() - t0) * 1000, len(out[0].sequences_ids[0])
 
-    alone(2)
-    ttft_ms = statistics.median(alone(1)[0] for _ in range(3))
-    full_ms, generated = alone(new)
+    single = None
+    if request.get("single"):
+        alone(2)
+        ttft_ms = statistics.median(alone(1)[0] for _ in range(3))
+        rates = []
+        for _ in range(3):
+            full_ms, generated = alone(new)
+            rates.append((generated - 1) / ((full_ms - ttft_ms) / 1000))
+        single = {"ttftMs": ttft_ms, "decodeTokS": statistics.median(rates)}
     prompts = [tokens(p) for p in request["prompts"]]
     start = time.perf_counter()
     pending = generator.generate_batch(
@@ -66,7 +73,7 @@ def main():
             "results": results,
             "wallMs": wall_ms,
             "loadMs": load_ms,
-            "single": {"ttftMs": ttft_ms, "decodeTokS": (generated - 1) / ((full_ms - ttft_ms) / 1000)},
+            "single": single,
             "peakRssMiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "version": ctranslate2.__version__,
         },

@@ -5,15 +5,15 @@
  * {@link PeerResult} as JSON on stdout.
  */
 import { EngineGenerator } from '../../src/generation/engine-generator.js';
-import { median, peakRssOf, type PeerResult, type PeerWorkload } from '../lib/peer-run.js';
+import { peakRssOf, timeAlone, type PeerResult, type PeerWorkload } from '../lib/peer-run.js';
 
 const input = JSON.parse(await new Response(process.stdin as unknown as ReadableStream).text()) as {
   model: string;
   precision: 'fp32' | 'int8';
   workload: PeerWorkload;
 };
-const { prompts, single, maxNewTokens, threads } = input.workload;
-const longest = Math.max(single.length, ...prompts.map((p) => p.length)) + maxNewTokens;
+const { prompts, maxNewTokens, threads } = input.workload;
+const longest = Math.max(...prompts.map((p) => p.length)) + maxNewTokens;
 const generator = await EngineGenerator.load({
   id: 'peer',
   dir: input.model,
@@ -23,14 +23,13 @@ const generator = await EngineGenerator.load({
   maxCachedTokens: prompts.length * (longest + 64),
   precision: input.precision,
 });
-const alone = async (n: number) => {
-  const t0 = performance.now();
-  const out = await generator.stream({ promptIds: single, maxNewTokens: n, minNewTokens: n });
-  return { ms: performance.now() - t0, generated: out.generatedTokens };
-};
-await alone(2);
-const ttftMs = median([(await alone(1)).ms, (await alone(1)).ms, (await alone(1)).ms]);
-const full = await alone(maxNewTokens);
+const single = input.workload.single;
+const alone = single
+  ? await timeAlone(
+      (n) => generator.stream({ promptIds: single, maxNewTokens: n, minNewTokens: n }).then((o) => o.generatedTokens),
+      maxNewTokens,
+    )
+  : undefined;
 const results: PeerResult['results'] = [];
 const t0 = performance.now();
 await Promise.all(
@@ -45,7 +44,7 @@ await generator.close();
 const result: PeerResult = {
   results,
   wallMs,
-  single: { ttftMs, decodeTokS: (full.generated - 1) / ((full.ms - ttftMs) / 1000) },
+  single: alone,
   peakRssMiB: await peakRssOf('self'),
 };
 process.stdout.write(JSON.stringify(result));

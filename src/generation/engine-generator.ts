@@ -33,6 +33,8 @@ export interface EngineGeneratorOptions {
   precision?: WeightPrecision;
   /** The int8 engine's integer kernel: `auto` (default, chosen from the CPU) or a formulation. */
   int8Kernel?: Int8KernelSetting;
+  /** Tokens per prefill chunk (the engine's default when absent). */
+  prefillChunk?: number;
 }
 
 /**
@@ -61,6 +63,7 @@ export class EngineGenerator implements TextGenerator {
         maxCachedTokens: opts.maxCachedTokens,
         precision: opts.precision,
         int8Kernel: opts.int8Kernel,
+        prefillChunk: opts.prefillChunk,
       });
       const batcher = new ContinuousBatcher(engine, {
         maxBatchSize: opts.maxBatchSize,

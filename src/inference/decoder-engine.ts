@@ -19,6 +19,11 @@ const i64 = (data: BigInt64Array, dims: number[]): HostTensor => ({ type: 'int64
 
 /** Most tokens in one prefill call; bounds the memory of its outputs. */
 const PREFILL_MAX_TOKENS = 4096;
+/**
+ * A longer prompt is prefilled in chunks of this many tokens (by default), each attending to the cache the earlier
+ * ones filled: the score matrices stay [chunk, prompt] instead of [prompt, prompt], and the masked half is not computed.
+ */
+const PREFILL_CHUNK = 256;
 
 /**
  * A decoder-only model (GPT-2 or the Llama family) on its engine graph: prefill adds sequences to the running batch,
@@ -40,6 +45,7 @@ export class DecoderEngine {
     maxCachedTokens: number,
     /** The linear layers' precision and, for int8, the integer kernel chosen for this CPU and why. */
     readonly numerics: EngineNumerics,
+    private readonly prefillChunk: number,
   ) {
     this.cache = new KvCache(shape.nLayer, shape.nKvHead, shape.headDim, maxCachedTokens);
     this.fetches = ['logits'];
@@ -59,6 +65,8 @@ export class DecoderEngine {
       maxCachedTokens: number;
       precision?: WeightPrecision;
       int8Kernel?: Int8KernelSetting;
+      /** Tokens per prefill chunk (default 256). */
+      prefillChunk?: number;
     },
   ): Promise<DecoderEngine> {
     const arch = await readArchitecture(modelDir);
@@ -78,7 +86,8 @@ export class DecoderEngine {
     const formulation = numerics.precision === 'int8' && numerics.kernel !== 'block-q8' ? numerics.kernel : undefined;
     const graph = await ensureEngineGraph(modelDir, opts.cacheDir, precision, formulation);
     const session = await OnnxSession.open(graph.path, opts);
-    return new DecoderEngine(session, engineShapeOf(arch), graph.sourceRevision, opts.maxCachedTokens, numerics);
+    const chunk = opts.prefillChunk ?? PREFILL_CHUNK;
+    return new DecoderEngine(session, engineShapeOf(arch), graph.sourceRevision, opts.maxCachedTokens, numerics, chunk);
   }
 
   /** Live sequences. */
@@ -116,7 +125,8 @@ export class DecoderEngine {
    * Only prompts of the same length share a call, so no row is padded: padding shifts where a row's tokens fall in
    * the kernels' vector lanes, its sums then round differently, and on a trained model the int8 engine's per-token
    * quantization turned that into a different greedy token (SmolLM2, one prompt of four). Prefill is compute-bound
-   * from a few dozen tokens on, so grouping buys little beyond equal lengths.
+   * from a few dozen tokens on, so grouping buys little beyond equal lengths. A prompt is cut into chunks by its
+   * length alone, so it is computed the same way in any batch.
    */
   async prefill(entries: readonly PrefillEntry[]): Promise<Float32Array[]> {
     const order = entries.map((_, i) => i).sort((a, b) => entries[a].tokens.length - entries[b].tokens.length);
@@ -125,11 +135,12 @@ export class DecoderEngine {
     let start = 0;
     while (start < order.length) {
       const length = entries[order[start]].tokens.length;
+      const chunk = Math.min(length, this.prefillChunk);
       let end = start + 1;
       while (
         end < order.length &&
         entries[order[end]].tokens.length === length &&
-        length * (end - start + 1) <= PREFILL_MAX_TOKENS
+        chunk * (end - start + 1) <= PREFILL_MAX_TOKENS
       )
         end++;
       const group = order.slice(start, end);
@@ -146,19 +157,32 @@ export class DecoderEngine {
     return logits;
   }
 
+  /** Prefills prompts of one length: the first chunk on an empty cache, each later one on the rows it filled. */
   private async prefillGroup(entries: readonly PrefillEntry[]): Promise<Float32Array[]> {
+    const length = entries[0].tokens.length;
+    const firstChunk = Math.min(length, this.prefillChunk);
+    let logits = await this.prefillFirst(entries, firstChunk);
+    const first = this.rowOf.get(entries[0].handle)!; // the group's rows were added last, in order
+    for (let done = firstChunk; done < length; done += this.prefillChunk) {
+      const chunk = entries.map((e) => e.tokens.slice(done, done + this.prefillChunk));
+      const out = await this.runOnCache(first, chunk);
+      const { keys, values } = this.newKv(out);
+      this.cache.appendTokens(keys, values, first, entries.length, chunk[0].length);
+      logits = this.splitLogits(out.logits, entries.length);
+    }
+    return logits;
+  }
+
+  private async prefillFirst(entries: readonly PrefillEntry[], T: number): Promise<Float32Array[]> {
     const B = entries.length;
-    const T = Math.max(...entries.map((e) => e.tokens.length));
     const ids = new BigInt64Array(B * T);
-    const mask = new BigInt64Array(B * T);
+    const mask = new BigInt64Array(B * T).fill(1n);
     const pos = new BigInt64Array(B * T);
     entries.forEach((e, b) => {
-      const pad = T - e.tokens.length;
-      e.tokens.forEach((tok, t) => {
-        ids[b * T + pad + t] = BigInt(tok);
-        mask[b * T + pad + t] = 1n;
-        pos[b * T + pad + t] = BigInt(t);
-      });
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = BigInt(e.tokens[t]);
+        pos[b * T + t] = BigInt(t);
+      }
     });
     const feeds: Record<string, HostTensor> = {
       input_ids: i64(ids, [B, T]),
@@ -174,7 +198,7 @@ export class DecoderEngine {
     const out = await this.session.run(feeds, this.fetches);
     const { keys, values } = this.newKv(out);
     entries.forEach((e, b) => {
-      const row = this.cache.addRow(keys, values, b, T, T - e.tokens.length, e.tokens.length, e.slots);
+      const row = this.cache.addRow(keys, values, b, T, 0, T, e.slots);
       this.rowOf.set(e.handle, row);
       this.handleAt[row] = e.handle;
     });
@@ -186,35 +210,47 @@ export class DecoderEngine {
    * next-token logits per handle.
    */
   async decode(tokens: ReadonlyMap<number, number>): Promise<Map<number, Float32Array>> {
-    const B = this.cache.rows;
-    const P = this.cache.slots;
-    const ids = new BigInt64Array(B);
-    const pos = new BigInt64Array(B);
-    const mask = new BigInt64Array(B * (P + 1));
-    for (let r = 0; r < B; r++) {
-      const token = tokens.get(this.handleAt[r]);
-      if (token === undefined) throw new Error(`decode: no token for live sequence ${this.handleAt[r]}`);
-      const len = this.cache.lengths[r];
-      ids[r] = BigInt(token);
-      pos[r] = BigInt(len);
-      mask.fill(1n, r * (P + 1), r * (P + 1) + len);
-      mask[r * (P + 1) + P] = 1n;
+    const next = this.handleAt.slice(0, this.cache.rows).map((handle) => {
+      const token = tokens.get(handle);
+      if (token === undefined) throw new Error(`decode: no token for live sequence ${handle}`);
+      return [token];
+    });
+    const out = await this.runOnCache(0, next);
+    const { keys, values } = this.newKv(out);
+    this.cache.appendToken(keys, values);
+    const logits = this.splitLogits(out.logits, next.length);
+    return new Map(logits.map((l, r) => [this.handleAt[r], l]));
+  }
+
+  /**
+   * Runs `tokens` (the same count for each row) on the cache rows from `first` on, each after its filled slots; the
+   * caller writes the new keys and values into the cache.
+   */
+  private async runOnCache(first: number, tokens: readonly (readonly number[])[]) {
+    const [B, T, P] = [tokens.length, tokens[0].length, this.cache.slots];
+    const ids = new BigInt64Array(B * T);
+    const pos = new BigInt64Array(B * T);
+    const mask = new BigInt64Array(B * (P + T));
+    for (let b = 0; b < B; b++) {
+      const len = this.cache.lengths[first + b];
+      for (let t = 0; t < T; t++) {
+        ids[b * T + t] = BigInt(tokens[b][t]);
+        pos[b * T + t] = BigInt(len + t);
+      }
+      mask.fill(1n, b * (P + T), b * (P + T) + len);
+      mask.fill(1n, b * (P + T) + P, (b + 1) * (P + T));
     }
     const feeds: Record<string, HostTensor> = {
-      input_ids: i64(ids, [B, 1]),
-      attention_mask: i64(mask, [B, P + 1]),
-      position_ids: i64(pos, [B, 1]),
+      input_ids: i64(ids, [B, T]),
+      attention_mask: i64(mask, [B, P + T]),
+      position_ids: i64(pos, [B, T]),
     };
     const dims = [B, this.shape.nKvHead, P, this.shape.headDim];
     for (let i = 0; i < this.shape.nLayer; i++) {
-      feeds[`cache.${i}.key`] = { type: 'float32', data: this.cache.keysOf(i), dims };
-      feeds[`cache.${i}.value`] = { type: 'float32', data: this.cache.valuesOf(i), dims };
+      feeds[`cache.${i}.key`] = { type: 'float32', data: this.cache.keysOf(i, first, B), dims };
+      feeds[`cache.${i}.value`] = { type: 'float32', data: this.cache.valuesOf(i, first, B), dims };
     }
-    const out = await this.session.run(feeds, this.fetches);
-    const { keys, values } = this.newKv(out);
-    this.cache.appendToken(keys, values);
-    const logits = this.splitLogits(out.logits, B);
-    return new Map(logits.map((l, r) => [this.handleAt[r], l]));
+    return this.session.run(feeds, this.fetches);
   }
 
   /** Drops a finished sequence's row from the cache at once. */

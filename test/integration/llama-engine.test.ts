@@ -120,6 +120,43 @@ describe('Llama family on the engine (a tiny Llama forged as GGUF and converted)
     }
   });
 
+  it('prefills a prompt longer than a chunk piece by piece as in one piece, and the same in a batch as alone', async () => {
+    const base = QUESTIONS.slice(0, 5).map(chat);
+    // Two prompts of one length share a group, so the later chunks run on two cache rows at once.
+    const prompts = [...base, base[0].map((t, k) => (k === 3 ? base[1][3] : t))];
+    expect(Math.min(...prompts.map((p) => p.length))).toBeGreaterThan(16);
+    const load = (prefillChunk: number) =>
+      DecoderEngine.load(forged.dir, { intraOpThreads: 1, maxCachedTokens: 4096, cacheDir: cacheDir(), prefillChunk });
+    const [whole, chunked] = [await load(4096), await load(8)];
+    try {
+      const entries = prompts.map((tokens, i) => ({ handle: i, tokens, slots: tokens.length + 4 }));
+      const alone = [];
+      for (const e of entries) {
+        const [a] = await whole.prefill([e]);
+        const [b] = await chunked.prefill([e]);
+        let diff = 0;
+        for (let v = 0; v < a.length; v++) diff = Math.max(diff, Math.abs(a[v] - b[v]));
+        expect(diff).toBeLessThan(1e-4);
+        alone.push(Float32Array.from(b));
+        whole.release(e.handle);
+        chunked.release(e.handle);
+      }
+      const together = await chunked.prefill(entries);
+      together.forEach((l, i) => expect(Array.from(l), `prompt ${i}`).toEqual(Array.from(alone[i])));
+      // The chunks filled the cache as one piece would: the next step's logits agree too.
+      const step = await chunked.decode(new Map(entries.map((e) => [e.handle, 7])));
+      await whole.prefill(entries);
+      const reference = await whole.decode(new Map(entries.map((e) => [e.handle, 7])));
+      for (const e of entries) {
+        const [a, b] = [reference.get(e.handle)!, step.get(e.handle)!];
+        expect(Math.max(...a.map((x, v) => Math.abs(x - b[v])))).toBeLessThan(1e-4);
+      }
+    } finally {
+      await whole.close();
+      await chunked.close();
+    }
+  });
+
   it("converts a Hugging Face folder (config.json, model.safetensors): the GGUF's weights give the GGUF's text, and Qwen2's q/k/v biases are read", async () => {
     // The forged GGUF's weights, by Hugging Face name and shape, written as a Hugging Face checkpoint.
     const gguf = await GgufFile.open(forged.gguf);
