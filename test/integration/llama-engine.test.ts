@@ -130,7 +130,7 @@ describe('Llama family on the engine (a tiny Llama forged as GGUF and converted)
     const [whole, chunked] = [await load(4096), await load(8)];
     try {
       const entries = prompts.map((tokens, i) => ({ handle: i, tokens, slots: tokens.length + 4 }));
-      const alone = [];
+      const alone: Float32Array[] = [];
       for (const e of entries) {
         const [a] = await whole.prefill([e]);
         const [b] = await chunked.prefill([e]);
