@@ -107,7 +107,8 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(dashboardRoutes);
   await app.register(healthRoutes, { redis, database, heartbeatKey: heartbeats });
   await app.register(metricsRoutes, { queue: producer.view, redis, keys });
-  await app.register(messageRoutes, { producer, replies, dialogue, streams, quotas, log });
+  const replyTimeoutMs = config.stream.replyTimeoutMs;
+  await app.register(messageRoutes, { producer, replies, dialogue, streams, quotas, log, replyTimeoutMs });
   await app.register(conversationRoutes, { dialogue });
   await app.register(replyRoutes, { database });
   await app.register(voiceRoutes, {
@@ -121,7 +122,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
     replies,
     speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
   });
-  await app.register(generateRoutes, { producer, replies, streams, quotas, log });
+  await app.register(generateRoutes, { producer, replies, streams, quotas, log, replyTimeoutMs });
   await registerOpenAi(app, deps, replies, quotas);
   app.get('/openapi.json', { onRequest: app.requireScope('read'), schema: { hide: true } }, async () => app.swagger());
   return app;
@@ -196,6 +197,7 @@ async function registerOpenAi(
     quotas,
     log,
     embeddingConcurrency: config.api.embeddingConcurrency,
+    replyTimeoutMs: config.stream.replyTimeoutMs,
     modelId: path.basename(config.model.id),
     ...(encoder ? { encoder } : {}),
   });

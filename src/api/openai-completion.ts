@@ -23,6 +23,8 @@ export interface OpenAiDeps {
   log: Logger;
   /** `/v1/embeddings` requests encoded at once. */
   embeddingConcurrency: number;
+  /** Longest wait for a reply before a request fails with a timeout, in ms (`AVA_REPLY_TIMEOUT_MS`). */
+  replyTimeoutMs: number;
   /**
    * The assistant's model id (`GET /v1/models`): intents, knowledge and handlers answer, the model when none does.
    * `<modelId>-raw` is the same model alone: plain completion, no intents.
@@ -36,8 +38,6 @@ export interface OpenAiDeps {
 export const RAW_MODEL_SUFFIX = '-raw';
 /** Header naming the AVA conversation a request belongs to; without it every request is a conversation of its own. */
 export const CONVERSATION_HEADER = 'x-ava-conversation-id';
-/** Longest wait for a reply before a request fails with a timeout, in ms. */
-const REPLY_TIMEOUT_MS = 120_000;
 const USER_ID = messageSchema.shape.userId;
 
 /** What a completion request asks, in AVA's terms: the text, the dialogue before it and the instructions. */
@@ -93,19 +93,19 @@ export class OpenAiCompletions {
           readReply: (id) => this.deps.replies.get(id),
           format,
           log: this.deps.log,
-          timeoutMs: REPLY_TIMEOUT_MS,
+          timeoutMs: this.deps.replyTimeoutMs,
           keepAliveMs: 15_000,
         },
         key,
       );
       return;
     }
-    const doc = await waitForReply(this.deps, key, REPLY_TIMEOUT_MS);
+    const doc = await waitForReply(this.deps, key, this.deps.replyTimeoutMs);
     if (!doc)
       throw new HttpError(
         504,
         'timeout',
-        `no reply within ${REPLY_TIMEOUT_MS / 1000} s; it will still be stored as message ${messageId}`,
+        `no reply within ${this.deps.replyTimeoutMs / 1000} s; it will still be stored as message ${messageId}`,
       );
     if (doc.status === 'failed') throw failedReplyError(doc.error);
     const choice =

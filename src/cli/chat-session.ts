@@ -99,7 +99,7 @@ async function directSender(ctx: CliContext): Promise<Sender> {
     try {
       await producer.enqueue(message);
       let doc: ReplyDocument | undefined;
-      await followReplies(db, [key], (d) => (doc = d), 120_000, streams);
+      await followReplies(db, [key], (d) => (doc = d), ctx.config.stream.replyTimeoutMs, streams);
       // Tokens reach the stream before their reply is stored: one more read delivers any still unread.
       await follow.catchUp();
       if (failure && !doc) throw failure;

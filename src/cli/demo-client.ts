@@ -64,7 +64,7 @@ try {
         console.log(`    knowledge used: ${doc.passageIds.map((id) => `${id} "${titles.get(id) ?? '?'}"`).join(', ')}`);
       console.log('');
     },
-    120_000,
+    ctx.config.stream.replyTimeoutMs,
     await ctx.streams(),
   );
   console.log(

@@ -69,5 +69,12 @@ export async function enqueueAudio(
     discard: (id) => uploads.delete(id),
   });
   console.log(JSON.stringify(queued));
-  if (opts.wait) await followReplies(await ctx.db(), [ctx.key(ids.messageId)], print, 120_000, await ctx.streams());
+  if (opts.wait)
+    await followReplies(
+      await ctx.db(),
+      [ctx.key(ids.messageId)],
+      print,
+      ctx.config.stream.replyTimeoutMs,
+      await ctx.streams(),
+    );
 }

@@ -111,7 +111,7 @@ Examples:
             await ctx.db(),
             results.map((r) => ctx.key(r.messageId)),
             (doc) => print(doc, idOfKey(doc._id)),
-            120_000,
+            ctx.config.stream.replyTimeoutMs,
             await ctx.streams(),
           );
       } finally {

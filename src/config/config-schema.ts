@@ -398,6 +398,12 @@ export const configSchema = {
       '300',
       'how long a reply stream stays once its reply is stored; later readers get the stored text in one piece',
     ),
+    replyTimeoutMs: option(
+      'AVA_REPLY_TIMEOUT_MS',
+      int(1000, 3_600_000),
+      '120000',
+      'how long a caller waiting for a reply waits: `/generate` and the OpenAI completions (then 504 with the message id), a reply stream (then its `timeout` event), `ava enqueue --wait` and `ava chat`; the reply is generated and stored all the same',
+    ),
   },
   retention: {
     replies: option(

@@ -75,7 +75,7 @@ export async function followReplies(
   db: Database,
   messageIds: readonly string[],
   onReply: (doc: ReplyDocument) => void,
-  timeoutMs = 120_000,
+  timeoutMs: number,
   streams?: ReplyStreamReader,
 ): Promise<void> {
   const deps = { replies: new ReplyRepository(db), ...(streams ? { streams } : {}) };

@@ -27,11 +27,16 @@ afterEach(async () => {
   while (worlds.length) await worlds.pop()!.close();
 });
 
-async function world(tag: string, gatePieces?: number) {
+async function world(tag: string, gatePieces?: number, overrides: Record<string, string> = {}) {
   let gated: GatedGenerator | undefined;
   const w = await startApiWorld(
     tag,
-    { AVA_API_TOKENS: `t:${TOKEN}:enqueue+read:default`, AVA_API_RATE_LIMIT: '100000', AVA_MAX_NEW_TOKENS: '16' },
+    {
+      AVA_API_TOKENS: `t:${TOKEN}:enqueue+read:default`,
+      AVA_API_RATE_LIMIT: '100000',
+      AVA_MAX_NEW_TOKENS: '16',
+      ...overrides,
+    },
     (g) => (gatePieces === undefined ? g : (gated = new GatedGenerator(g, gatePieces))),
   );
   worlds.push(w);
@@ -50,7 +55,7 @@ async function world(tag: string, gatePieces?: number) {
     });
   const streamLength = (id: string) =>
     w.redis.xlen(new RedisKeys(w.config.queue.prefix, w.config.queue.name).replyStream(id));
-  return { ...w, gated: () => gated!, post, open, streamLength };
+  return { ...w, base, gated: () => gated!, post, open, streamLength };
 }
 
 /** The stored reply's text, the final event's. */
@@ -62,6 +67,27 @@ function finalText(events: readonly SseEvent[]): string {
 }
 
 describe('replayable reply streams', () => {
+  it('waits AVA_REPLY_TIMEOUT_MS for a reply: the stream ends with `timeout`, /generate answers 504, and the reply is stored all the same', async () => {
+    const w = await world('waits', 0, { AVA_REPLY_TIMEOUT_MS: '1500' });
+    await w.post('wait-1');
+    const opened = Date.now();
+    const events = await sseReader(await w.open('wait-1')).rest();
+    expect(events.map((e) => e.event)).toEqual(['timeout']);
+    const generated = await fetch(`${w.base}/generate?context=${encodeURIComponent('When do you open?')}`, {
+      headers: auth,
+    });
+    const waited = Date.now() - opened;
+    expect(generated.status).toBe(504);
+    expect(((await generated.json()) as { data: { messageId: string } }).data.messageId).toMatch(/./);
+    // Two waits of 1.5 s each (the routes' former fixed waits, 60 s and 30 s, fail the upper bound).
+    expect(waited).toBeGreaterThanOrEqual(3000);
+    expect(waited).toBeLessThan(15_000);
+    w.gated().release();
+    await expect
+      .poll(async () => (await w.database.replies.findOne({ _id: 'wait-1' }))?.status, { timeout: 20_000 })
+      .toBe('replied');
+  });
+
   it('gives a client that joins mid-generation the whole reply from its first token', async () => {
     const w = await world('late', 2);
     await w.post('late-1');

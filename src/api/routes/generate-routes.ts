@@ -19,10 +19,9 @@ export interface GenerateRoutesOptions {
   replies: ReplyRepository;
   streams: ReplyStreamReader;
   log: Logger;
+  /** How long `/generate` waits for the reply before answering 504 with the message id (`AVA_REPLY_TIMEOUT_MS`). */
+  replyTimeoutMs: number;
 }
-
-/** How long `/generate` waits for the reply before answering 504 with the message id. */
-const GENERATE_TIMEOUT_MS = 30_000;
 
 /** `GET` and `POST /generate`: enqueue and wait, in the shapes the origin document's clients use. */
 export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = async (app, opts) => {
@@ -38,7 +37,7 @@ export const generateRoutes: FastifyPluginAsyncZod<GenerateRoutesOptions> = asyn
     };
     await opts.quotas.admit(req.tenant, [message], () => '');
     await opts.producer.enqueue(message);
-    const doc = await waitForReply(opts, keyOf(req, messageId), GENERATE_TIMEOUT_MS);
+    const doc = await waitForReply(opts, keyOf(req, messageId), opts.replyTimeoutMs);
     if (!doc) return reply.code(504).send({ status: 'pending', data: { messageId } });
     if (doc.status === 'failed')
       return reply.code(failedReplyError(doc.error).status).send({ status: 'error', error: doc.error });

@@ -28,10 +28,9 @@ export interface MessageRoutesOptions {
   dialogue: DialogueState;
   streams: ReplyStreamReader;
   log: Logger;
+  /** How long an SSE stream waits for its reply before it ends with a `timeout` event (`AVA_REPLY_TIMEOUT_MS`). */
+  replyTimeoutMs: number;
 }
-
-/** How long an SSE stream waits for its reply before it ends with a `timeout` event. */
-const STREAM_TIMEOUT_MS = 60_000;
 /** Period of the SSE keep-alive comment. */
 const STREAM_KEEPALIVE_MS = 15_000;
 /** A Redis stream entry id, as SSE clients send it back in `Last-Event-ID`. */
@@ -143,7 +142,7 @@ export const messageRoutes: FastifyPluginAsyncZod<MessageRoutesOptions> = async 
           readReply: (messageId) => replies.get(messageId),
           format,
           log,
-          timeoutMs: STREAM_TIMEOUT_MS,
+          timeoutMs: opts.replyTimeoutMs,
           keepAliveMs: STREAM_KEEPALIVE_MS,
         },
         key,
