@@ -6,7 +6,8 @@ import { UploadRepository } from '../storage/upload-repository.js';
 import { sniffAudio } from '../voice/audio-format.js';
 import type { CliContext } from './cli-context.js';
 import { followReplies } from '../connections/reply-waiter.js';
-import { apiGet, apiSend, apiToken } from './remote-api.js';
+import type { CliBackend } from './cli-backend.js';
+import { apiGet, apiSend } from './remote-api.js';
 
 /**
  * `ava enqueue --audio FILE`: checks the file by its bytes, then sends it through the API (JSON, base64) or stores it
@@ -16,7 +17,8 @@ export async function enqueueAudio(
   ctx: CliContext,
   file: string,
   ids: { messageId: string; conversationId: string; userId: string; language: string },
-  opts: { wait: boolean; api?: string; token?: string },
+  backend: CliBackend,
+  wait: boolean,
 ): Promise<void> {
   const bytes = await readFile(file);
   const { contentType } = sniffAudio(bytes);
@@ -30,14 +32,14 @@ export async function enqueueAudio(
         error: doc.error,
       }),
     );
-  if (opts.api) {
-    const token = apiToken(opts.token, ctx.config.cli.apiToken);
+  if (backend.kind === 'api') {
+    const { url, token } = backend;
     console.log(
-      JSON.stringify(await apiSend(opts.api, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })),
+      JSON.stringify(await apiSend(url, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })),
     );
-    if (opts.wait)
+    if (wait)
       print(
-        (await apiGet(opts.api, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as {
+        (await apiGet(url, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as {
           status: string;
         },
       );
@@ -69,7 +71,7 @@ export async function enqueueAudio(
     discard: (id) => uploads.delete(id),
   });
   console.log(JSON.stringify(queued));
-  if (opts.wait)
+  if (wait)
     await followReplies(
       await ctx.db(),
       [ctx.key(ids.messageId)],

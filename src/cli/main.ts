@@ -13,7 +13,8 @@ import { collectStats } from '../metrics/service-stats.js';
 import { registerKnowledgeCommands } from './kb-command.js';
 import { conversationText } from './conversation-text.js';
 import { enqueueAudio } from './enqueue-audio.js';
-import { apiGet, apiReader, apiSend, apiToken } from './remote-api.js';
+import { apiGet, apiReader, apiSend } from './remote-api.js';
+import { backendOf, withBackendOptions } from './cli-backend.js';
 import { directReader } from './reply-pages.js';
 import { idOfKey } from '../contract/scoped-key.js';
 import { presentConversation } from '../conversation/presented.js';
@@ -24,8 +25,7 @@ const program = new Command('ava')
   )
   .showHelpAfterError();
 
-program
-  .command('enqueue')
+withBackendOptions(program.command('enqueue'))
   .description(
     'enqueue one message from arguments, a voice message from an audio file, or JSON lines (one message per line) from stdin',
   )
@@ -44,8 +44,6 @@ Examples:
   ava enqueue --audio question.wav --wait
   echo '{"v":1,"messageId":"m1","conversationId":"c1","userId":"u1","text":"你好"}' | ava enqueue --wait`,
   )
-  .option('--api <url>', 'enqueue through the HTTP API (default: straight to Redis)')
-  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .action(
     async (
       words: string[],
@@ -62,6 +60,7 @@ Examples:
     ) => {
       const ctx = new CliContext();
       try {
+        const backend = backendOf(opts, ctx.config.cli.apiToken);
         if (opts.audio)
           return await enqueueAudio(
             ctx,
@@ -72,7 +71,8 @@ Examples:
               userId: opts.user,
               language: opts.language,
             },
-            opts,
+            backend,
+            opts.wait,
           );
         const messages: MessageInput[] =
           words.length > 0
@@ -89,14 +89,14 @@ Examples:
             : await readJsonLines();
         const print = (doc: { status: string; text?: string; error?: unknown }, messageId: string) =>
           console.log(JSON.stringify({ messageId, status: doc.status, text: doc.text, error: doc.error }));
-        if (opts.api) {
-          const token = apiToken(opts.token, ctx.config.cli.apiToken);
-          const results = (await apiSend(opts.api, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
+        if (backend.kind === 'api') {
+          const { url, token } = backend;
+          const results = (await apiSend(url, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
           for (const r of results) console.log(JSON.stringify(r));
           if (opts.wait) {
             for (const r of results)
               print(
-                (await apiGet(opts.api, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as {
+                (await apiGet(url, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as {
                   status: string;
                 },
                 r.messageId,
@@ -120,11 +120,8 @@ Examples:
     },
   );
 
-program
-  .command('chat')
+withBackendOptions(program.command('chat'))
   .description('chat with the assistant: You> prompt, replies streamed as Bot> …; an empty line or Ctrl-D ends')
-  .option('--api <url>', 'talk to the HTTP API at this URL (default: straight to Redis and the database)')
-  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('--save-audio <dir>', 'ask for spoken replies and save each as <dir>/<messageId>.wav')
   .addHelpText(
@@ -138,12 +135,8 @@ Examples:
   .action(async (opts: { api?: string; token?: string; user: string; saveAudio?: string }) => {
     const ctx = new CliContext();
     try {
-      const token = opts.token ?? ctx.config.cli.apiToken;
-      if (opts.api && !token)
-        throw new ContractError([
-          { path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' },
-        ]);
-      await runChat(opts.api ? { kind: 'api', url: opts.api, token: token! } : { kind: 'direct', ctx }, {
+      const backend = backendOf(opts, ctx.config.cli.apiToken);
+      await runChat(backend.kind === 'api' ? backend : { kind: 'direct', ctx }, {
         input: process.stdin,
         output: process.stdout,
         userId: opts.user,
@@ -154,15 +147,12 @@ Examples:
     }
   });
 
-program
-  .command('replies')
+withBackendOptions(program.command('replies'))
   .description('print stored replies as JSON lines, oldest first; --follow keeps printing new ones')
   .option('--since <cursor>', 'resume after this cursor (printed as "next" on stderr) or ISO date-time')
   .option('--limit <n>', 'replies per page', (v) => Number(v), 100)
   .option('--status <status>', 'replied or failed')
   .option('-f, --follow', 'keep polling for new replies until Ctrl-C', false)
-  .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
-  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .action(
     async (opts: {
       since?: string;
@@ -174,9 +164,11 @@ program
     }) => {
       const ctx = new CliContext();
       try {
-        const page = opts.api
-          ? apiReader(opts.api, apiToken(opts.token, ctx.config.cli.apiToken))
-          : directReader(await ctx.db(), ctx.config.queue.tenant);
+        const backend = backendOf(opts, ctx.config.cli.apiToken);
+        const page =
+          backend.kind === 'api'
+            ? apiReader(backend.url, backend.token)
+            : directReader(await ctx.db(), ctx.config.queue.tenant);
         let since = opts.since;
         for (;;) {
           const { items, next } = await page({ since, limit: opts.limit, status: opts.status });
@@ -193,52 +185,48 @@ program
     },
   );
 
-program
-  .command('stats')
+withBackendOptions(program.command('stats'))
   .description('queue depth, live workers, reply counts and recent latency')
-  .option('--api <url>', 'read through the HTTP API (default: straight from Redis and the database)')
-  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .action(async (opts: { api?: string; token?: string }) => {
     const ctx = new CliContext();
     try {
-      const stats = opts.api
-        ? await apiGet(opts.api, '/v1/stats', apiToken(opts.token, ctx.config.cli.apiToken))
-        : await collectStats((await ctx.producer()).view, await ctx.redis(), ctx.keys);
+      const backend = backendOf(opts, ctx.config.cli.apiToken);
+      const stats =
+        backend.kind === 'api'
+          ? await apiGet(backend.url, '/v1/stats', backend.token)
+          : await collectStats((await ctx.producer()).view, await ctx.redis(), ctx.keys);
       console.log(JSON.stringify(stats, null, 2));
     } finally {
       await ctx.close();
     }
   });
 
-program
-  .command('conversation')
+withBackendOptions(program.command('conversation'))
   .description('show one conversation: its recent turns with their intents, and the status of its recent messages')
   .argument('<id>', 'conversation id')
-  .option('--api <url>', 'read through the HTTP API (default: straight from the database)')
-  .option('--token <token>', 'API bearer token (default: AVA_API_TOKEN)')
   .option('--text', 'print it for people (turns, then message statuses) instead of JSON', false)
   .action(async (id: string, opts: { api?: string; token?: string; text: boolean }) => {
     const ctx = new CliContext();
     try {
-      const doc = opts.api
-        ? await apiGet(
-            opts.api,
-            `/v1/conversations/${encodeURIComponent(id)}`,
-            apiToken(opts.token, ctx.config.cli.apiToken),
-          ).catch((err: Error) => {
-            if (/answered 404/.test(err.message)) return null;
-            throw err;
-          })
-        : await new DialogueState(
-            await ctx.db(),
-            new ConversationRepository(await ctx.db(), {
-              maxTurns: ctx.config.history.turns,
-              maxChars: ctx.config.history.chars,
-            }),
-            (await ctx.producer()).view,
-          )
-            .conversation(ctx.key(id))
-            .then((view) => view && presentConversation(view));
+      const backend = backendOf(opts, ctx.config.cli.apiToken);
+      const doc =
+        backend.kind === 'api'
+          ? await apiGet(backend.url, `/v1/conversations/${encodeURIComponent(id)}`, backend.token).catch(
+              (err: Error) => {
+                if (/answered 404/.test(err.message)) return null;
+                throw err;
+              },
+            )
+          : await new DialogueState(
+              await ctx.db(),
+              new ConversationRepository(await ctx.db(), {
+                maxTurns: ctx.config.history.turns,
+                maxChars: ctx.config.history.chars,
+              }),
+              (await ctx.producer()).view,
+            )
+              .conversation(ctx.key(id))
+              .then((view) => view && presentConversation(view));
       if (!doc) {
         console.error(`no conversation ${id}`);
         process.exitCode = 1;

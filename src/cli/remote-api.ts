@@ -1,4 +1,3 @@
-import { ContractError } from '../errors/errors.js';
 import type { PageReader } from './reply-pages.js';
 
 /** Pages of stored replies read through the API's `/v1/replies`. */
@@ -11,14 +10,6 @@ export function apiReader(url: string, token: string): PageReader {
     });
     return (await apiGet(url, `/v1/replies?${params}`, token)) as { items: unknown[]; next: string | null };
   };
-}
-
-/** The token `--api` commands send: `--token`, else `AVA_API_TOKEN`; a usage error when neither is set. */
-export function apiToken(given: string | undefined, configured: string | undefined): string {
-  const token = given ?? configured;
-  if (!token)
-    throw new ContractError([{ path: '--token', message: 'an API token is needed with --api (or set AVA_API_TOKEN)' }]);
-  return token;
 }
 
 /** GETs `path` of the API at `base` with the token; a non-2xx answer throws with its status and body. */
