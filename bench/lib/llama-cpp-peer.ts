@@ -160,7 +160,12 @@ export async function runLlamaServer(bin: string, gguf: string, w: PeerWorkload,
       peakRssMiB: await peakRssOf(server.pid!),
     };
   } finally {
-    server.kill('SIGTERM');
+    // Gone before the next configuration starts, so that no two runs share the cores.
+    if (server.exitCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    }
   }
 }
 
