@@ -141,7 +141,7 @@ if (PART === 'all' || PART === 'throughput') {
   console.table(rows);
   const agreements = [];
   for (const precision of ['fp32', 'int8'] as const) {
-    const first = await engineFirstTokens(dir, precision, prompts, THREADS);
+    const first = await engineFirstTokens(dir, precision, prompts, THREADS, tokenizer.eosTokenId);
     for (const r of runs.filter((x) => x.precision === precision && !ours(x)))
       agreements.push({ precision, ...agreement(first, r, FLOAT_NOISE) });
   }

@@ -7,12 +7,16 @@ export interface FirstToken {
   margin: number;
 }
 
-/** Prefills every prompt on the engine at `precision` (one call, equal lengths share it) and reads the first token. */
+/**
+ * Prefills every prompt on the engine at `precision` (one call, equal lengths share it) and reads the first token,
+ * end-of-text excluded as the benchmark's runs exclude it.
+ */
 export async function engineFirstTokens(
   dir: string,
   precision: 'fp32' | 'int8',
   prompts: readonly number[][],
   threads: number,
+  eosTokenId: number,
 ): Promise<FirstToken[]> {
   // The cache rounds each row up to a multiple of 64 slots.
   const maxCachedTokens = prompts.reduce((n, p) => n + p.length + 65, 0);
@@ -20,6 +24,7 @@ export async function engineFirstTokens(
   try {
     const logits = await engine.prefill(prompts.map((p, i) => ({ handle: i, tokens: p, slots: p.length + 1 })));
     return logits.map((l) => {
+      l[eosTokenId] = -Infinity;
       let [best, second] = l[0] >= l[1] ? [0, 1] : [1, 0];
       for (let t = 2; t < l.length; t++)
         if (l[t] > l[best]) [best, second] = [t, best];
