@@ -4,7 +4,7 @@ import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
 import { ExportWeights } from '../inference/export-weights.js';
 import { BERT_OPSET, buildBertGraph, transpose } from '../models/bert-graph.js';
-import { bertShape } from '../models/encoder-converter.js';
+import { readBertShape } from '../models/encoder-converter.js';
 import { cachedFile } from '../models/folder-files.js';
 import type { Int8Formulation } from '../models/int8-matmul.js';
 import { modelRevision } from '../models/model-revision.js';
@@ -34,10 +34,7 @@ export async function ensureInt8EncoderGraph(
 
 async function int8EncoderGraph(dir: string, formulation: Int8Formulation): Promise<Uint8Array> {
   const source = path.join(dir, 'onnx', 'model.onnx');
-  const shape = bertShape(
-    JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>,
-    dir,
-  );
+  const shape = await readBertShape(dir);
   let weights: ExportWeights;
   try {
     weights = new ExportWeights(onnxProto.onnx.ModelProto.decode(await readFile(source)), source);

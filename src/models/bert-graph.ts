@@ -26,6 +26,8 @@ export interface BertShape {
   maxPositions: number;
   typeVocabSize: number;
   layerNormEps: number;
+  /** How token states become the sentence embedding: their mean over attended tokens, or the first ([CLS]) token's. */
+  pooling: 'mean' | 'cls';
 }
 
 /** Supplies a weight by its Hugging Face name (PyTorch layout: a linear layer's weight is [out, in]). */
@@ -121,26 +123,35 @@ export function buildBertGraph(
   g.op('Identity', [x], {}, 'last_hidden_state');
   g.output('last_hidden_state', ElemType.FLOAT, ['batch_size', 'sequence_length', C]);
 
-  sentenceEmbedding(g, x, attentionMask);
+  sentenceEmbedding(g, x, attentionMask, s.pooling);
   g.output('sentence_embedding', ElemType.FLOAT, ['batch_size', C]);
   return g;
 }
 
 /**
- * The sentence embedding: the mean over the attended tokens, then unit length (sentence-transformers' Pooling and
- * Normalize modules).
+ * The sentence embedding: the mean over the attended tokens or the [CLS] token's state, then unit length
+ * (sentence-transformers' Pooling and Normalize modules).
  */
-function sentenceEmbedding(g: OnnxGraphBuilder, x: string, attentionMask: string): void {
+function sentenceEmbedding(g: OnnxGraphBuilder, x: string, attentionMask: string, pooling: 'mean' | 'cls'): void {
+  const pooled = pooling === 'cls' ? clsState(g, x) : meanState(g, x, attentionMask); // [B, C]
+  const norm = g.op('Max', [
+    g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [pooled, pooled]), g.int64([1])], { keepdims: 1 })]),
+    g.float(1e-12),
+  ]); // [B, 1]
+  g.op('Div', [pooled, norm], {}, 'sentence_embedding');
+}
+
+function meanState(g: OnnxGraphBuilder, x: string, attentionMask: string): string {
   const m = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: ElemType.FLOAT }), g.int64([2])]); // [B, T, 1]
   const axis1 = g.int64([1]);
   const summed = g.op('ReduceSum', [g.op('Mul', [x, m]), axis1], { keepdims: 0 }); // [B, C]
   const counted = g.op('Max', [g.op('ReduceSum', [m, axis1], { keepdims: 0 }), g.float(1e-9)]); // [B, 1]
-  const mean = g.op('Div', [summed, counted]); // [B, C]
-  const norm = g.op('Max', [
-    g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [mean, mean]), g.int64([1])], { keepdims: 1 })]),
-    g.float(1e-12),
-  ]); // [B, 1]
-  g.op('Div', [mean, norm], {}, 'sentence_embedding');
+  return g.op('Div', [summed, counted]);
+}
+
+/** The first token's state: tokenizers put [CLS] first and pad on the right. */
+function clsState(g: OnnxGraphBuilder, x: string): string {
+  return g.op('Gather', [x, g.int64([0], [])], { axis: 1 });
 }
 
 /** BERT's exact GELU: 0.5·x·(1 + erf(x / √2)). */

