@@ -17,7 +17,7 @@ import pino from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import type { Message } from '../src/contract/message-contract.js';
 import { PromptEncoder } from '../src/conversation/prompt-encoder.js';
-import { loadEncoder } from '../src/embedding/load-encoder.js';
+import { loadEncoders } from '../src/embedding/load-encoder.js';
 import { SemanticIndex } from '../src/embedding/semantic-index.js';
 import { EngineGenerator } from '../src/generation/engine-generator.js';
 import { loadIntentCatalog } from '../src/intent/intent-file.js';
@@ -53,13 +53,17 @@ const entries = parseKnowledgeFile('kb/shop-faq.en.md', await readFile('kb/shop-
   ...e,
   tags: e.tags ?? [],
 }));
-const encoder = await loadEncoder(config, pino({ level: 'silent' }));
+const encoder = (
+  await loadEncoders({ ...config, semantic: { ...config.semantic, zhEncoder: 'off' } }, pino({ level: 'silent' }))
+).en;
 const vectors = encoder ? await encoder.embedder.embed(entries.map((e) => `${e.title}\n${e.body}`)) : [];
 const index = new KnowledgeIndex(
   entries,
   encoder && {
-    index: new SemanticIndex(entries.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
-    floor: config.semantic.floor,
+    en: {
+      index: new SemanticIndex(entries.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
+      floor: config.semantic.floor,
+    },
   },
 );
 const catalog = await loadIntentCatalog(config.intents.file);
@@ -83,7 +87,8 @@ for (const [set, qs] of Object.entries(sets)) {
     let retrievedRight = 0;
     const requests = qs.map((q, i) => {
       // As a worker retrieves for a message no intent owns: entries close to it in meaning.
-      const retrieved = index.top(q.q, config.knowledge.topK, qVectors[i], true);
+      const meaning = qVectors[i] && { language: 'en' as const, vector: qVectors[i] };
+      const retrieved = index.top(q.q, config.knowledge.topK, meaning, true);
       if (retrieved[0]?.id === q.id) retrievedRight++;
       const passages =
         mode === 'none' ? [] : mode === 'right entry' ? entries.filter((e) => e._id === q.id) : retrieved;

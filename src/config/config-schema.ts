@@ -358,7 +358,13 @@ export const configSchema = {
       'AVA_ENCODER',
       z.string().min(1),
       'all-MiniLM-L6-v2',
-      'sentence encoder for recognising paraphrases and retrieving by meaning (English): a folder, or one under `AVA_MODELS_DIR` (`npm run models:encoder` makes it); `off`: lexical only. Missing: lexical only, with a warning; present but unusable: the worker does not start',
+      'sentence encoder for recognising paraphrases and retrieving by meaning in English messages: a folder, or one under `AVA_MODELS_DIR` (`npm run models:encoder` makes it); `off`: lexical only. Missing: lexical only, with a warning; present but unusable: the worker does not start',
+    ),
+    zhEncoder: option(
+      'AVA_ENCODER_ZH',
+      z.string().min(1),
+      'bge-small-zh-v1.5',
+      'the same for Chinese messages (`npm run models:encoder -- --encoder bge-small-zh-v1.5` makes it); `off`: Chinese is recognised by its words only',
     ),
     precision: option(
       'AVA_ENCODER_PRECISION',
@@ -369,8 +375,26 @@ export const configSchema = {
     floor: option(
       'AVA_SEMANTIC_FLOOR',
       z.coerce.number().min(-1).max(1),
-      '0.3',
-      'cosine similarity below which an intent example or a knowledge entry is unrelated to a message',
+      '0.35',
+      'cosine similarity below which an intent example or a knowledge entry is unrelated to an English message (all-MiniLM-L6-v2)',
+    ),
+    zhFloor: option(
+      'AVA_SEMANTIC_ZH_FLOOR',
+      z.coerce.number().min(-1).max(1),
+      '0.55',
+      'the same for Chinese messages (bge-small-zh-v1.5, whose unrelated texts sit higher)',
+    ),
+    margin: option(
+      'AVA_SEMANTIC_MARGIN',
+      z.coerce.number().min(0).max(1),
+      '0',
+      "how much nearer than every off-topic example (the intents file's `offTopic`) an intent's nearest example must be, in cosine similarity, for it to claim an English message by meaning or by words no keyword backs",
+    ),
+    zhMargin: option(
+      'AVA_SEMANTIC_ZH_MARGIN',
+      z.coerce.number().min(0).max(1),
+      '0.09',
+      'the same for Chinese messages',
     ),
     temperature: option(
       'AVA_SEMANTIC_TEMPERATURE',

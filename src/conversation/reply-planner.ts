@@ -1,15 +1,16 @@
 import type { Message } from '../contract/message-contract.js';
 import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
 import { runHandler } from './custom-handler.js';
-import type { SemanticIndex } from '../embedding/semantic-index.js';
-import type { TextEmbedder } from '../embedding/text-embedder.js';
+import type { Meaning, TextEmbedder } from '../embedding/text-embedder.js';
 import { IntentClassifier, type LexicalEvidence } from '../intent/intent-classifier.js';
 import { localize, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
 import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { checkInput } from '../language/input-check.js';
-import { languageOf } from '../language/search-terms.js';
+import { languageOf, type Language } from '../language/search-terms.js';
+import type { SemanticExamples } from '../intent/semantic-evidence.js';
+import { messageMeanings } from './message-meanings.js';
 import type { Logger } from '../logging/logger.js';
 import type { DialogueState } from './dialogue-state.js';
 
@@ -49,13 +50,14 @@ export interface ReplyPlannerOptions {
   modelLanguages?: readonly string[];
 }
 
-/** Semantic recognition and retrieval: the encoder, the intents' examples embedded, and how to score them. */
-export interface PlannerSemantics {
+/** Semantic recognition and retrieval in one language: its encoder, the examples it embedded, and their calibration. */
+export interface LanguageSemantics extends SemanticExamples {
   embedder: TextEmbedder;
-  examples: SemanticIndex<string>;
-  floor: number;
-  temperature: number;
-  decisive: number;
+}
+
+/** Semantic recognition and retrieval, per language that has an encoder. */
+export interface PlannerSemantics {
+  languages: Partial<Record<Language, LanguageSemantics>>;
   log: Logger;
 }
 
@@ -74,23 +76,18 @@ export class ReplyPlanner {
     private readonly dialogue?: DialogueState,
     private readonly semantics?: PlannerSemantics,
   ) {
-    const semantic = semantics
-      ? {
-          index: semantics.examples,
-          floor: semantics.floor,
-          temperature: semantics.temperature,
-          decisive: semantics.decisive,
-        }
-      : undefined;
-    this.classifier = new IntentClassifier(catalog.intents, {
-      threshold: opts.intentThreshold,
-      ...(semantic ? { semantic } : {}),
-    });
+    const semantic = Object.fromEntries(
+      Object.entries(semantics?.languages ?? {}).map(([language, { embedder: _, ...examples }]) => [
+        language,
+        examples,
+      ]),
+    );
+    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold, semantic });
   }
 
   /**
-   * Plans a batch's messages: the readable English ones that need their meaning are embedded together in one encoder
-   * call (the encoder is English-only, so Chinese stays lexical), then each is planned with its embedding. A message
+   * Plans a batch's messages: the readable ones that need their meaning are embedded together, one encoder call per
+   * language, then each is planned with its meaning. A message
    * needs its meaning unless its words settle an intent that retrieves nothing (a template, the status, the model
    * alone). An encoder failure leaves the batch to lexical recognition, logged; it never fails a message.
    */
@@ -99,23 +96,23 @@ export class ReplyPlanner {
     const evidence = items.map(({ message: m }) =>
       (m.mode ?? 'assistant') === 'assistant' && checkInput(m.text).ok ? this.classifier.evidence(m.text) : undefined,
     );
-    const vectors = await this.embed(
+    const meanings = await this.embed(
       items.map((i) => i.message.text),
       evidence,
     );
-    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, vectors[k], evidence[k])));
+    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, meanings[k], evidence[k])));
   }
 
   /**
-   * How surely each text names an intent (the recogniser's confidence in its best one, by words and, for English,
-   * meaning; 0 for unreadable text): what a voice message's hypotheses are rescored by. Embeds the texts in one call.
+   * How surely each text names an intent (the recogniser's confidence in its best one, by words and meaning; 0 for
+   * unreadable text): what a voice message's hypotheses are rescored by. Embeds the texts in one call.
    */
   async intentConfidences(texts: readonly string[]): Promise<number[]> {
     const evidence = texts.map((t) => (checkInput(t).ok ? this.classifier.evidence(t) : undefined));
-    const vectors = await this.embed(texts, evidence);
+    const meanings = await this.embed(texts, evidence);
     return texts.map((t, k) => {
       const e = evidence[k];
-      return e ? this.classifier.recognize(t, vectors[k], e).confidence : 0;
+      return e ? this.classifier.recognize(t, meanings[k], e).confidence : 0;
     });
   }
 
@@ -134,46 +131,39 @@ export class ReplyPlanner {
     );
   }
 
-  /** Whether a message's embedding can change its plan: its intent, or the knowledge retrieved for it. */
+  /**
+   * Whether a message's embedding can change its plan: its intent (the meaning must support words that no keyword or
+   * pattern backs), or the knowledge retrieved for it.
+   */
   private needsMeaning(evidence: LexicalEvidence): boolean {
     const decided = this.classifier.decisiveIntent(evidence);
-    if (decided === undefined) return true;
+    if (decided === undefined || !evidence.named.has(decided)) return true;
     const handler = this.classifier.definition(decided)?.handler;
     return handler === 'knowledge' || handler === 'custom';
   }
 
-  /** Embeddings of the English messages with evidence (recognisable ones) whose meaning can change their plan. */
+  /** The meanings of the messages with evidence (recognisable ones) whose meaning can change their plan. */
   private async embed(
     texts: readonly string[],
     evidence: ReadonlyArray<LexicalEvidence | undefined>,
-  ): Promise<Array<Float32Array | undefined>> {
-    const out = new Array<Float32Array | undefined>(texts.length);
-    if (!this.semantics) return out;
-    const wanted = texts.flatMap((t, k) => {
-      const e = evidence[k];
-      return e && languageOf(t) === 'en' && this.needsMeaning(e) ? [k] : [];
-    });
-    if (wanted.length === 0) return out;
-    try {
-      const vectors = await this.semantics.embedder.embed(wanted.map((k) => texts[k]));
-      wanted.forEach((k, j) => (out[k] = vectors[j]));
-    } catch (err) {
-      this.semantics.log.warn(
-        { err, messages: wanted.length },
-        'embedding the batch failed; its intents and knowledge are matched by words only',
-      );
-    }
-    return out;
+  ): Promise<Array<Meaning | undefined>> {
+    if (!this.semantics) return new Array<Meaning | undefined>(texts.length);
+    const encoders = Object.fromEntries(
+      Object.entries(this.semantics.languages).map(([language, { embedder }]) => [language, embedder]),
+    );
+    const wanted = evidence.map((e) => e !== undefined && this.needsMeaning(e));
+    return messageMeanings(texts, wanted, encoders, this.semantics.log);
   }
 
   /**
-   * Plans one message, enqueued at `queuedAt`, with its embedding and its words' evidence when the batch has them. A failing handler becomes a `fail` plan for that message alone; only a
+   * Plans one message, enqueued at `queuedAt`, with its meaning and its words' evidence when the batch has them. A
+   * failing handler becomes a `fail` plan for that message alone; only a
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
   async plan(
     message: Message,
     queuedAt = new Date(),
-    vector?: Float32Array,
+    meaning?: Meaning,
     evidence?: LexicalEvidence,
   ): Promise<ReplyPlan> {
     // Sent to the model alone: any text is a prompt, and no intent, knowledge or handler takes part.
@@ -194,7 +184,7 @@ export class ReplyPlanner {
         text: localize(this.catalog.invalidReply, language),
       };
     }
-    const r = this.classifier.recognize(message.text, vector, evidence);
+    const r = this.classifier.recognize(message.text, meaning, evidence);
     const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
     const base = { intent: r.name, recognition };
     const def = this.classifier.definition(r.name);
@@ -211,13 +201,13 @@ export class ReplyPlanner {
         case 'knowledge': {
           const best =
             def!.answer === 'entry' && this.opts.kbTopK > 0
-              ? this.knowledge?.top(message.text, 1, vector)[0]
+              ? this.knowledge?.top(message.text, 1, meaning)[0]
               : undefined;
           if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
-          return this.generate(base, message, language, this.passages(message.text, vector));
+          return this.generate(base, message, language, this.passages(message.text, meaning));
         }
         case 'custom': {
-          const handled = await this.custom(def!, message, r.slots, r.confidence, language, vector);
+          const handled = await this.custom(def!, message, r.slots, r.confidence, language, meaning);
           if (handled.kind === 'reply') return { ...base, ...handled };
           return this.generate(base, message, language, handled.passages);
         }
@@ -225,7 +215,7 @@ export class ReplyPlanner {
           return this.generate(base, message, language, []);
         default:
           // No intent owns the message: the model answers, with what the knowledge base holds close to it in meaning.
-          return this.generate(base, message, language, this.passages(message.text, vector, true));
+          return this.generate(base, message, language, this.passages(message.text, meaning, true));
       }
     } catch (err) {
       // The database failing under the status handler is transient: the whole batch goes back for a retry.
@@ -263,10 +253,10 @@ export class ReplyPlanner {
     return { ...base, kind: 'generate', passages, ...(persona ? { instructions: persona } : {}) };
   }
 
-  private passages(text: string, vector?: Float32Array, related = false): PromptPassage[] {
+  private passages(text: string, meaning?: Meaning, related = false): PromptPassage[] {
     if (!this.knowledge || this.opts.kbTopK === 0) return [];
     return this.knowledge
-      .top(text, this.opts.kbTopK, vector, related)
+      .top(text, this.opts.kbTopK, meaning, related)
       .map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
   }
 
@@ -286,7 +276,7 @@ export class ReplyPlanner {
     slots: Record<string, string>,
     confidence: number,
     language: 'en' | 'zh',
-    vector?: Float32Array,
+    meaning?: Meaning,
   ): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
     const out = await runHandler(
       def,
@@ -296,7 +286,7 @@ export class ReplyPlanner {
     if ('reply' in out) return { kind: 'reply', text: out.reply };
     return {
       kind: 'generate',
-      passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, vector)],
+      passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, meaning)],
     };
   }
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
-import { ExportWeights } from '../inference/export-weights.js';
+import { ExportWeights } from '../models/export-weights.js';
 import { BERT_OPSET, buildBertGraph, transpose } from '../models/bert-graph.js';
 import { readBertShape } from '../models/encoder-converter.js';
 import { cachedFile } from '../models/folder-files.js';

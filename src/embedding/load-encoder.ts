@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { AvaConfig } from '../config/config.js';
+import type { Language } from '../language/search-terms.js';
 import type { Logger } from '../logging/logger.js';
 import { exists } from '../models/folder-files.js';
 import { chooseInt8Kernel } from '../inference/int8-kernel.js';
@@ -19,35 +20,62 @@ export interface LoadedEncoder {
   close(): Promise<void>;
 }
 
+/** The loaded encoders by the language of the texts they embed; a language without one is matched by words. */
+export type LanguageEncoders = Partial<Record<Language, LoadedEncoder>>;
+
+/** Each language's configured encoder setting: a folder, a name under the models folder, or `off`. */
+function configuredEncoder(config: Pick<AvaConfig, 'semantic'>, language: Language): string {
+  return language === 'zh' ? config.semantic.zhEncoder : config.semantic.encoder;
+}
+
 /**
- * The configured sentence encoder (`AVA_ENCODER`), or undefined for lexical recognition only: when it is `off`, or
- * when its folder does not exist (with a warning saying how to make it). A folder that exists but cannot be loaded
- * throws, so a corrupt model stops the worker at start instead of failing messages later.
+ * The configured sentence encoders (`AVA_ENCODER` for English, `AVA_ENCODER_ZH` for Chinese), each absent for
+ * lexical recognition only in its language: when it is `off`, or when its folder does not exist (with a warning
+ * saying how to make it). A folder that exists but cannot be loaded throws, so a corrupt model stops the worker at
+ * start instead of failing messages later.
  */
-export async function loadEncoder(config: EncoderSections, log: Logger): Promise<LoadedEncoder | undefined> {
-  if (config.semantic.encoder === 'off') return undefined;
-  const dir = await encoderDir(config);
+export async function loadEncoders(config: EncoderSections, log: Logger): Promise<LanguageEncoders> {
+  const loaded: LanguageEncoders = {};
+  try {
+    for (const language of ['en', 'zh'] as const) {
+      const encoder = await loadEncoder(config, language, log);
+      if (encoder) loaded[language] = encoder;
+    }
+  } catch (err) {
+    await Promise.all(Object.values(loaded).map((e) => e.close()));
+    throw err;
+  }
+  return loaded;
+}
+
+async function loadEncoder(
+  config: EncoderSections,
+  language: Language,
+  log: Logger,
+): Promise<LoadedEncoder | undefined> {
+  const setting = configuredEncoder(config, language);
+  if (setting === 'off') return undefined;
+  const dir = await encoderDir(config, language);
   if (!dir) {
     log.warn(
-      {
-        encoder: config.semantic.encoder,
-        looked: [config.semantic.encoder, path.join(config.model.dir, config.semantic.encoder)],
-      },
-      'sentence encoder not found: intents and knowledge are matched by their words only (make it with `npm run models:encoder`, or set AVA_ENCODER=off)',
+      { encoder: setting, language, looked: [setting, path.join(config.model.dir, setting)] },
+      `sentence encoder not found: intents and knowledge in this language are matched by their words only (make it with \`npm run models:encoder${language === 'zh' ? ' -- --encoder bge-small-zh-v1.5' : ''}\`, or set ${language === 'zh' ? 'AVA_ENCODER_ZH' : 'AVA_ENCODER'}=off)`,
     );
     return undefined;
   }
   const encoder = await openEncoder(dir, config, log);
-  log.info({ encoder: encoder.model, dims: encoder.dims }, 'sentence encoder loaded');
+  log.info({ encoder: encoder.model, language, dims: encoder.dims }, 'sentence encoder loaded');
   return { embedder: new CachedEmbedder(encoder), encoder, close: () => encoder.close() };
 }
 
-/** The configured sentence encoder's folder (`AVA_ENCODER`, a path or a name under the models folder), if it exists. */
-export async function encoderDir(config: Pick<AvaConfig, 'semantic' | 'model'>): Promise<string | undefined> {
-  if (config.semantic.encoder === 'off') return undefined;
-  const dir = (await exists(config.semantic.encoder))
-    ? config.semantic.encoder
-    : path.join(config.model.dir, config.semantic.encoder);
+/** A language's configured sentence encoder's folder (a path or a name under the models folder), if it exists. */
+export async function encoderDir(
+  config: Pick<AvaConfig, 'semantic' | 'model'>,
+  language: Language = 'en',
+): Promise<string | undefined> {
+  const setting = configuredEncoder(config, language);
+  if (setting === 'off') return undefined;
+  const dir = (await exists(setting)) ? setting : path.join(config.model.dir, setting);
   return (await exists(dir)) ? dir : undefined;
 }
 

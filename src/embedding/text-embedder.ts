@@ -1,4 +1,11 @@
 import { LRUCache } from 'lru-cache';
+import type { Language } from '../language/search-terms.js';
+
+/** A text's embedding, made by the encoder of its language and compared only with texts in that language. */
+export interface Meaning {
+  language: Language;
+  vector: Float32Array;
+}
 
 /** What recognition and retrieval need from a sentence encoder: unit vectors for texts, in order. */
 export interface TextEmbedder {

@@ -7,7 +7,7 @@ import { buildGpt2Graph, GPT2_OPSET, type WeightPrecision } from '../models/gpt2
 import type { Int8Formulation } from '../models/int8-matmul.js';
 import { modelRevision } from '../models/model-revision.js';
 import { cachedFile } from '../models/folder-files.js';
-import { ExportWeights } from './export-weights.js';
+import { ExportWeights } from '../models/export-weights.js';
 import type { ModelPreset } from '../models/presets.js';
 import { buildLlamaGraph, LLAMA_OPSET } from '../models/llama-graph.js';
 import type { LlamaShape } from '../models/llama-shape.js';

@@ -1,6 +1,7 @@
 import MiniSearch from 'minisearch';
-import type { SemanticIndex } from '../embedding/semantic-index.js';
-import { searchTerms } from '../language/search-terms.js';
+import { searchTerms, type Language } from '../language/search-terms.js';
+import type { Meaning } from '../embedding/text-embedder.js';
+import { semanticVerdict, type SemanticExamples } from './semantic-evidence.js';
 import type { IntentDefinition } from './intent-types.js';
 
 /** One intent and how sure the recogniser is of it, in [0, 1]. */
@@ -24,28 +25,16 @@ export interface LexicalEvidence {
   readonly slotsOf: ReadonlyMap<string, Record<string, string>>;
   /** Per intent, the largest share of the message's terms one of its examples matched. */
   readonly covered: ReadonlyMap<string, number>;
-  /** Intents a keyword or a pattern named: explicit evidence, whatever share of the message it covers. */
-  readonly named: ReadonlySet<string>;
-}
-
-/** Semantic evidence: the intents' English examples embedded, and how similarities become confidences. */
-export interface SemanticExamples {
-  /** One vector per English example, labelled with its intent. */
-  index: SemanticIndex<string>;
-  /** Intents whose nearest example is less similar than this get no semantic confidence (a message about nothing known). */
-  floor: number;
-  /** Temperature of the softmax over the intents' similarities: lower trusts a small lead more. */
-  temperature: number;
-  /** Lexical confidence from which the words alone decide and the meaning is not consulted. */
-  decisive: number;
+  /** Intents a keyword or a pattern named, and which: explicit evidence, whatever share of the message it covers. */
+  readonly named: ReadonlyMap<string, 'keyword' | 'pattern'>;
 }
 
 /** Settings of the recogniser. */
 export interface IntentClassifierOptions {
   /** Below this confidence the intent is `unknown`. */
   threshold: number;
-  /** With it, an English message's embedding adds semantic evidence; without, recognition is lexical only. */
-  semantic?: SemanticExamples;
+  /** Per language, the examples embedded by that language's encoder; a language without them is recognised by words. */
+  semantic?: Partial<Record<Language, SemanticExamples>>;
 }
 
 /** Confidence given by a keyword found in the message, before the intent's examples add theirs. */
@@ -114,23 +103,28 @@ export class IntentClassifier {
   }
 
   /**
-   * Recognises the intent of one message. With `vector` (the message's embedding; only given for English messages,
-   * since the encoder is English-only), a message whose words leave every intent below `semantic.decisive` is also
-   * recognised by meaning: each intent's confidence becomes the higher of its lexical and its semantic confidence, so
-   * a paraphrase that shares no word with any example is still recognised.
+   * Recognises the intent of one message. With its `meaning` (its embedding by its language's encoder), two things
+   * change. Words claim a message only where the meaning supports the intent (see {@link semanticVerdict}):
+   * shared words are weak evidence against a message about something else. And where the words do not decide, each intent's confidence becomes the higher of its lexical and its
+   * semantic confidence, so a paraphrase that shares no word with any example is still recognised, and one nearest
+   * the off-topic examples is `unknown`.
    */
-  recognize(text: string, vector?: Float32Array, evidence: LexicalEvidence = this.evidence(text)): IntentRecognition {
-    // A copy: semantic evidence raises the scores, and the caller may hand the same evidence on.
+  recognize(text: string, meaning?: Meaning, evidence: LexicalEvidence = this.evidence(text)): IntentRecognition {
+    // A copy: semantic evidence changes the scores, and the caller may hand the same evidence on.
     const scores = new Map(evidence.scores);
-    const { raw, slotsOf } = evidence;
+    const { raw, slotsOf, named } = evidence;
     const raise = (name: string, value: number) =>
       scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
-    const semantic = this.opts.semantic;
-    // Meaning is consulted only where the words are not decisive: an embedding's nearest example can be led astray by
-    // one salient word ("Message 12: …" is nearest to "did you get my message").
-    const wordsDecide = this.decisiveIntent(evidence) !== undefined;
-    if (vector && semantic && !wordsDecide)
-      for (const [name, confidence] of semanticConfidences(semantic, vector)) raise(name, confidence);
+    const semantic = meaning && this.opts.semantic?.[meaning.language];
+    if (semantic) {
+      const verdict = semanticVerdict(semantic, meaning.vector);
+      for (const name of scores.keys()) if (!verdict.supports(name, named.get(name))) scores.set(name, 0);
+      // Meaning raises other intents only where the words are not decisive: an embedding's nearest example can be led
+      // astray by one salient word ("Message 12: …" is nearest to "did you get my message").
+      const decided = this.decisiveIntent(evidence);
+      const wordsDecide = decided !== undefined && verdict.supports(decided, named.get(decided));
+      if (!wordsDecide) for (const [name, confidence] of verdict.confidences) raise(name, confidence);
+    }
     const ranking = [...scores]
       .map(([name, confidence]) => ({ name, confidence: round(confidence) }))
       .sort(
@@ -149,15 +143,16 @@ export class IntentClassifier {
 
   /**
    * The intent a message's words alone settle — lexical confidence at `semantic.decisive` or above — for which its
-   * meaning is not consulted; undefined when the meaning may change the verdict (or there is no semantic evidence).
+   * meaning raises no other intent; undefined when the meaning may change the verdict (or there is no semantic
+   * evidence).
    */
   decisiveIntent(evidence: LexicalEvidence): string | undefined {
-    const semantic = this.opts.semantic;
-    if (!semantic) return undefined;
+    const decisive = this.decisiveLevel();
+    if (decisive === undefined) return undefined;
     let best: string | undefined;
     let top = -1;
     for (const [name, confidence] of evidence.scores) if (confidence > top) [best, top] = [name, confidence];
-    if (best === undefined || top < semantic.decisive) return undefined;
+    if (best === undefined || top < decisive) return undefined;
     return evidence.named.has(best) || (evidence.covered.get(best) ?? 0) >= DECISIVE_SHARE ? best : undefined;
   }
 
@@ -170,7 +165,7 @@ export class IntentClassifier {
     // Raw BM25 breaks ties between intents that cover an example equally well: the rarer shared terms win.
     const raw = new Map<string, number>();
     const covered = new Map<string, number>();
-    const named = new Set<string>();
+    const named = new Map<string, 'keyword' | 'pattern'>();
     const raise = (name: string, value: number) =>
       scores.set(name, Math.max(scores.get(name) ?? 0, Math.min(1, value)));
     const terms = new Set(searchTerms(text));
@@ -200,13 +195,13 @@ export class IntentClassifier {
         // A keyword and the intent's examples are two pieces of evidence, combined as independent ones: "I want to
         // return my order" names returns and also holds all of order_status's "where is my order" (only "order").
         raise(intent.name, 1 - (1 - KEYWORD_CONFIDENCE) * (1 - (scores.get(intent.name) ?? 0)));
-        named.add(intent.name);
+        named.set(intent.name, 'keyword');
       }
       for (const pattern of intent.patterns) {
         const found = pattern.match(text);
         if (!found) continue;
         raise(intent.name, PATTERN_CONFIDENCE);
-        named.add(intent.name);
+        named.set(intent.name, 'pattern');
         // The first pattern to capture a name keeps it.
         slotsOf.set(intent.name, { ...found, ...slotsOf.get(intent.name) });
       }
@@ -214,27 +209,16 @@ export class IntentClassifier {
     return { scores, raw, slotsOf, covered, named };
   }
 
+  /** The decisive level of the semantic evidence (the same in every language); undefined without any. */
+  private decisiveLevel(): number | undefined {
+    const semantic = this.opts.semantic;
+    return semantic && (semantic.en ?? semantic.zh)?.decisive;
+  }
+
   /** The definition of a recognised intent; undefined for `unknown` and `invalid`. */
   definition(name: string): IntentDefinition | undefined {
     return this.byName.get(name);
   }
-}
-
-/**
- * Each intent's semantic confidence: a softmax over the intents' best similarities (their nearest example), so
- * confidence measures how clearly one intent leads the others, given only to intents whose nearest example passes
- * the floor. Paraphrases sit at modest similarities (0.3 to 0.5 with all-MiniLM-L6-v2) but well ahead of the rest.
- */
-function semanticConfidences(semantic: SemanticExamples, vector: Float32Array): Map<string, number> {
-  const best = new Map<string, number>();
-  for (const hit of semantic.index.rank(vector)) if (!best.has(hit.item)) best.set(hit.item, hit.similarity);
-  const top = Math.max(...best.values());
-  let total = 0;
-  for (const s of best.values()) total += Math.exp((s - top) / semantic.temperature);
-  const out = new Map<string, number>();
-  for (const [name, s] of best)
-    if (s >= semantic.floor) out.set(name, Math.exp((s - top) / semantic.temperature) / total);
-  return out;
 }
 
 /** Whether an example matched only by terms the message does not hold as such (fuzzy matches). */

@@ -55,6 +55,9 @@ const fileSchema = z.strictObject({
   vars: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/), z.string()).default({}),
   persona: localized.optional(),
   replies: z.strictObject({ invalid: localized, modelLanguage: localized.optional() }).optional(),
+  offTopic: z
+    .strictObject({ en: z.array(text).default([]), zh: z.array(text).default([]) })
+    .default({ en: [], zh: [] }),
   intents: z.array(z.unknown()).min(1, 'intents must list at least one intent'),
 });
 
@@ -147,6 +150,7 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
     intents,
     invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY,
     modelLanguageReply: top.data.replies?.modelLanguage ?? DEFAULT_MODEL_LANGUAGE_REPLY,
+    offTopic: top.data.offTopic,
     vars: top.data.vars,
     ...(top.data.persona ? { persona: top.data.persona } : {}),
   };

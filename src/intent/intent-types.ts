@@ -59,6 +59,11 @@ export interface IntentCatalog {
   modelLanguageReply: LocalizedText;
   /** Who the assistant is, for the model's system prompt (`{var}` placeholders as in templates). */
   persona?: LocalizedText;
+  /**
+   * Questions about other things, per language (the "none" class): weighed by meaning against the intents' examples,
+   * never matched by words.
+   */
+  offTopic: { en: readonly string[]; zh: readonly string[] };
   /** Named values every template may use, such as the shop's name. */
   vars: Readonly<Record<string, string>>;
 }

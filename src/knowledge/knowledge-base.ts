@@ -4,14 +4,19 @@ import type { TextEmbedder } from '../embedding/text-embedder.js';
 import type { Logger } from '../logging/logger.js';
 import type { KnowledgeRepository } from '../storage/knowledge-repository.js';
 import type { KnowledgeEntry, KnowledgePassage } from '../storage/knowledge-entry.js';
-import { KnowledgeIndex } from './knowledge-index.js';
+import type { Meaning } from '../embedding/text-embedder.js';
+import type { Language } from '../language/search-terms.js';
+import { KnowledgeIndex, type EntryMeanings } from './knowledge-index.js';
 
 /** Settings of the live knowledge base. */
 export interface KnowledgeBaseOptions {
   /** How often the revision is checked, in ms; 0 checks only at start. */
   refreshMs: number;
-  /** With it, English entries are embedded at each rebuild and English questions are matched by meaning too. */
-  semantic?: { embedder: TextEmbedder; floor: number };
+  /**
+   * Per language, an encoder: the entries in that language are embedded by it at each rebuild, and questions in it are
+   * matched by meaning too.
+   */
+  semantic?: Partial<Record<Language, { embedder: TextEmbedder; floor: number }>>;
   /** Told the entries after each rebuild (a recogniser's domain model follows the knowledge base this way). */
   onRebuild?: (entries: readonly KnowledgeEntry[]) => Promise<void>;
 }
@@ -54,18 +59,18 @@ export class KnowledgeBase {
     const revision = await this.repository.revision();
     if (!force && revision === this.revision) return false;
     const entries = await this.repository.all();
-    const semantic = this.opts.semantic;
-    let meaning: { index: SemanticIndex<string>; floor: number } | undefined;
-    if (semantic) {
-      // The encoder is English-only: Chinese entries are found by their words alone.
-      const english = entries.filter((e) => e.language === 'en');
-      const vectors = await semantic.embedder.embed(english.map(entryText));
-      meaning = {
-        index: new SemanticIndex(english.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
+    const meanings: Partial<Record<Language, EntryMeanings>> = {};
+    for (const [language, semantic] of Object.entries(this.opts.semantic ?? {}) as Array<
+      [Language, { embedder: TextEmbedder; floor: number }]
+    >) {
+      const own = entries.filter((e) => e.language === language);
+      const vectors = await semantic.embedder.embed(own.map(entryText));
+      meanings[language] = {
+        index: new SemanticIndex(own.map((e, i) => ({ item: e._id, vector: vectors[i] }))),
         floor: semantic.floor,
       };
     }
-    this.index = new KnowledgeIndex(entries, meaning);
+    this.index = new KnowledgeIndex(entries, meanings);
     this.revision = revision;
     this.log.info({ entries: entries.length, revision }, 'knowledge index built');
     await this.opts.onRebuild?.(entries);
@@ -73,11 +78,12 @@ export class KnowledgeBase {
   }
 
   /**
-   * The `k` best passages for a text; with `vector` (an English text's embedding), by words and by meaning, and with
+   * The `k` best passages for a text; with its `meaning` (its embedding by its language's encoder), by words and by
+   * meaning, and with
    * `related` only entries close to it in meaning (see {@link KnowledgeIndex.top}).
    */
-  top(text: string, k: number, vector?: Float32Array, related = false): KnowledgePassage[] {
-    return this.index.top(text, k, vector, related);
+  top(text: string, k: number, meaning?: Meaning, related = false): KnowledgePassage[] {
+    return this.index.top(text, k, meaning, related);
   }
 
   /** Entries in the current index and the revision it was built from. */

@@ -1,6 +1,7 @@
 import MiniSearch from 'minisearch';
 import type { SemanticIndex } from '../embedding/semantic-index.js';
-import { searchTerms } from '../language/search-terms.js';
+import type { Meaning } from '../embedding/text-embedder.js';
+import { searchTerms, type Language } from '../language/search-terms.js';
 import type { KnowledgeEntry, KnowledgePassage } from '../storage/knowledge-entry.js';
 
 type Indexed = Pick<KnowledgeEntry, '_id' | 'title' | 'body' | 'tags'>;
@@ -34,7 +35,8 @@ export class KnowledgeIndex {
 
   constructor(
     entries: readonly Indexed[],
-    private readonly meanings?: EntryMeanings,
+    /** Per language, the entries in it embedded by that language's encoder. */
+    private readonly meanings: Partial<Record<Language, EntryMeanings>> = {},
   ) {
     this.entries = new Map(entries.map((e) => [e._id, e]));
     this.search = new MiniSearch<Indexed>({
@@ -59,26 +61,27 @@ export class KnowledgeIndex {
   }
 
   /**
-   * The `k` best passages for a text, best first; fewer when fewer are related to it. Without `vector`: by BM25, the
-   * entries that share a term with it. With it: by the fused rank of BM25 and of similarity, among the entries that
+   * The `k` best passages for a text, best first; fewer when fewer are related to it. Without its `meaning` (or
+   * without entries embedded in its language): by BM25, the entries that share a term with it. With it: by the fused rank of BM25 and of similarity, among the entries that
    * share a term or whose similarity passes the floor (the semantic ranking weighted {@link SEMANTIC_WEIGHT}); the
-   * score is then the fused one. With `related` (and a vector), only entries whose similarity passes the floor: a
+   * score is then the fused one. With `related` (and a meaning), only entries whose similarity passes the floor: a
    * message no intent owns may share a word with any entry ("which colour goes with white walls" finds the courier's
    * entry through "white"), and a passage about something else misleads a small model.
    */
-  top(text: string, k: number, vector?: Float32Array, related = false): KnowledgePassage[] {
+  top(text: string, k: number, meaning?: Meaning, related = false): KnowledgePassage[] {
     if (k <= 0 || this.entries.size === 0) return [];
     const lexical = this.search.search(text);
     const passage = (id: string, score: number) => {
       const e = this.entries.get(id)!;
       return { id: e._id, title: e.title, body: e.body, score };
     };
-    if (!vector || !this.meanings)
+    const meanings = meaning && this.meanings[meaning.language];
+    if (!meanings)
       return lexical.slice(0, k).map((hit) => passage(hit.id as string, Math.round(hit.score * 1000) / 1000));
     const fused = new Map<string, number>();
     const add = (id: string, rank: number, weight: number) =>
       fused.set(id, (fused.get(id) ?? 0) + weight / (RRF_K + rank + 1));
-    const similar = this.meanings.index.rank(vector).filter((hit) => hit.similarity > this.meanings!.floor);
+    const similar = meanings.index.rank(meaning.vector).filter((hit) => hit.similarity > meanings.floor);
     const close = new Set(similar.map((hit) => hit.item));
     lexical
       .slice(0, LEXICAL_DEPTH)

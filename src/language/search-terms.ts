@@ -41,8 +41,11 @@ export function searchTerms(text: string): string[] {
   return terms;
 }
 
+/** The languages AVA tells apart: replies, examples, encoders and knowledge entries are kept per language. */
+export type Language = 'en' | 'zh';
+
 /** `zh` when a text is mostly Chinese, else `en`: which language a fixed reply is given in. */
-export function languageOf(text: string): 'zh' | 'en' {
+export function languageOf(text: string): Language {
   let han = 0;
   let latin = 0;
   for (const ch of text) {

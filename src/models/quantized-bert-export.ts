@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 import { ModelLoadError } from '../errors/errors.js';
-import { ExportWeights } from '../inference/export-weights.js';
+import { ExportWeights } from './export-weights.js';
 import { transpose, type BertWeights } from './bert-graph.js';
 
 /** A linear layer's integer product, named after its module by the exporter: `/encoder/layer.0/attention/self/query/MatMul_quant`. */

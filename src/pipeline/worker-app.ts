@@ -70,7 +70,9 @@ export async function startWorkerApp(
       intents: catalog.intents.length,
       intentsFile: catalog.file,
       knowledge: knowledge.stats,
-      semantic: models.encoder ? models.encoder.embedder.model : 'off',
+      semantic: Object.fromEntries(
+        Object.entries(models.encoders).map(([language, e]) => [language, e.embedder.model]),
+      ),
       retention: { days: config.retention, mode: retention.mode },
     },
     'dialogue configured',

@@ -2,9 +2,10 @@ import type { Redis } from 'ioredis';
 import type { AvaConfig } from '../config/config.js';
 import { DialogueState } from '../conversation/dialogue-state.js';
 import { ReplyPlanner } from '../conversation/reply-planner.js';
-import { loadEncoder, type LoadedEncoder } from '../embedding/load-encoder.js';
+import { loadEncoders, type LanguageEncoders } from '../embedding/load-encoder.js';
 import type { TextGenerator } from '../generation/text-generator.js';
-import { embedExamples } from '../intent/semantic-examples.js';
+import { plannerSemantics, type SemanticCalibration } from '../conversation/planner-semantics.js';
+import type { Language } from '../language/search-terms.js';
 import type { IntentCatalog } from '../intent/intent-types.js';
 import { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import type { Logger } from '../logging/logger.js';
@@ -35,9 +36,9 @@ import { MessageTranscriber } from './message-transcriber.js';
 import { ReplySpeaker } from './reply-speaker.js';
 import type { Subsystem } from './subsystems.js';
 
-/** The models a worker loads beside its generator: the sentence encoder (optional) and the speech recognisers. */
+/** The models a worker loads beside its generator: the sentence encoders (optional) and the speech recognisers. */
 export interface WorkerModels {
-  encoder: LoadedEncoder | undefined;
+  encoders: LanguageEncoders;
   recognizers: SpeechRecognizer[];
   close(): Promise<void>;
 }
@@ -47,16 +48,17 @@ export function loadWorkerModels(config: AvaConfig, log: Logger): Subsystem<Work
   return {
     name: 'models',
     start: async () => {
-      const encoder = await loadEncoder(config, log);
+      const encoders = await loadEncoders(config, log);
+      const closeEncoders = () => Promise.all(Object.values(encoders).map((e) => e.close()));
       const recognizers = await loadRecognizers(config, log).catch(async (err: unknown) => {
-        await encoder?.close();
+        await closeEncoders();
         throw err;
       });
       const close = async () => {
-        await encoder?.close();
+        await closeEncoders();
         await Promise.all(recognizers.map((r) => r.close()));
       };
-      return { encoder, recognizers, close };
+      return { encoders, recognizers, close };
     },
     stopping: (models) => ({ stop: models.close, abort: models.close }),
   };
@@ -127,12 +129,18 @@ export function knowledgeBase(
   models: WorkerModels,
   log: Logger,
 ): KnowledgeBase {
-  const { encoder, recognizers } = models;
+  const { encoders, recognizers } = models;
+  const floors = semanticCalibration(config).floor;
   return new KnowledgeBase(
     new KnowledgeRepository(database),
     {
       refreshMs: config.knowledge.refreshMs,
-      ...(encoder ? { semantic: { embedder: encoder.embedder, floor: config.semantic.floor } } : {}),
+      semantic: Object.fromEntries(
+        Object.entries(encoders).map(([language, e]) => [
+          language,
+          { embedder: e.embedder, floor: floors[language as Language] },
+        ]),
+      ),
       onRebuild: (entries) => useDomainText(recognizers, domainSentences(catalog, entries), log),
     },
     log,
@@ -152,16 +160,8 @@ export async function replyPlanner(
   models: WorkerModels,
   log: Logger,
 ): Promise<ReplyPlanner> {
-  const { semantic, intents, knowledge } = config;
-  const { encoder } = models;
-  const semantics = encoder && {
-    embedder: encoder.encoder,
-    examples: await embedExamples(parts.catalog.intents, encoder.embedder),
-    floor: semantic.floor,
-    temperature: semantic.temperature,
-    decisive: semantic.decisive,
-    log,
-  };
+  const { intents, knowledge } = config;
+  const semantics = await plannerSemantics(parts.catalog, models.encoders, semanticCalibration(config), log);
   return new ReplyPlanner(
     parts.catalog,
     {
@@ -175,6 +175,17 @@ export async function replyPlanner(
     new DialogueState(parts.database, parts.stores.conversations),
     semantics,
   );
+}
+
+/** The configured calibration of recognition by meaning. */
+export function semanticCalibration(config: AvaConfig): SemanticCalibration {
+  const { semantic } = config;
+  return {
+    floor: { en: semantic.floor, zh: semantic.zhFloor },
+    margin: { en: semantic.margin, zh: semantic.zhMargin },
+    temperature: semantic.temperature,
+    decisive: semantic.decisive,
+  };
 }
 
 /** The batch pipeline (transcription, planning, generation, storage, speech); it stops once its speech is done. */

@@ -7,7 +7,8 @@ import { ReplyPlanner } from '../../src/conversation/reply-planner.js';
 import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { IntentClassifier } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
-import { embedExamples } from '../../src/intent/semantic-examples.js';
+import { languageOf, type Language } from '../../src/language/search-terms.js';
+import { plannerSemantics } from '../../src/conversation/planner-semantics.js';
 import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
 import { chooseHypothesis } from '../../src/pipeline/hypothesis-choice.js';
 import { domainSentences } from '../../src/pipeline/domain-sentences.js';
@@ -101,16 +102,26 @@ export async function voiceLab(
 ) {
   const { catalog, sentences } = await sampleDomain();
   const defaults = loadConfig({}, {});
-  const encoderDir = path.join(ROOT, 'models', defaults.semantic.encoder);
-  const encoder = existsSync(encoderDir) ? await SentenceEncoder.load(encoderDir, { intraOpThreads: 1 }) : undefined;
-  const semantics = encoder && {
-    embedder: encoder,
-    examples: await embedExamples(catalog.intents, encoder),
-    floor: defaults.semantic.floor,
-    temperature: defaults.semantic.temperature,
-    decisive: defaults.semantic.decisive,
-    log: silentLog,
-  };
+  // The encoders as a worker has them, in float32.
+  const encoders: Partial<Record<Language, SentenceEncoder>> = {};
+  for (const [language, name] of [
+    ['en', defaults.semantic.encoder],
+    ['zh', defaults.semantic.zhEncoder],
+  ] as const) {
+    const dir = path.join(ROOT, 'models', name);
+    if (existsSync(dir)) encoders[language] = await SentenceEncoder.load(dir, { intraOpThreads: 1 });
+  }
+  const semantics = await plannerSemantics(
+    catalog,
+    Object.fromEntries(Object.entries(encoders).map(([l, e]) => [l, { embedder: e, encoder: e }])),
+    {
+      floor: { en: defaults.semantic.floor, zh: defaults.semantic.zhFloor },
+      margin: { en: defaults.semantic.margin, zh: defaults.semantic.zhMargin },
+      temperature: defaults.semantic.temperature,
+      decisive: defaults.semantic.decisive,
+    },
+    silentLog,
+  );
   const planner = new ReplyPlanner(
     catalog,
     { intentThreshold: defaults.intents.threshold, kbTopK: 0, kbPassageChars: 600, handlerTimeoutMs: 1_000 },
@@ -120,20 +131,18 @@ export async function voiceLab(
   );
   const classifier = new IntentClassifier(catalog.intents, {
     threshold: defaults.intents.threshold,
-    ...(semantics
-      ? {
-          semantic: {
-            index: semantics.examples,
-            floor: semantics.floor,
-            temperature: semantics.temperature,
-            decisive: semantics.decisive,
-          },
-        }
-      : {}),
+    semantic: Object.fromEntries(
+      Object.entries(semantics.languages).map(([l, { embedder: _, ...examples }]) => [l, examples]),
+    ),
   });
-  /** The intent a worker recognises for a text: by its words, and its meaning when the encoder is there. */
-  const route = async (text: string) =>
-    text ? classifier.recognize(text, encoder && (await encoder.embed([text]))[0]).name : 'unknown';
+  /** The intent a worker recognises for a text: by its words, and its meaning when its language's encoder is there. */
+  const route = async (text: string) => {
+    if (!text) return 'unknown';
+    const language = languageOf(text);
+    const encoder = encoders[language];
+    const meaning = encoder && { language, vector: (await encoder.embed([text]))[0] };
+    return classifier.recognize(text, meaning).name;
+  };
   const loaded = [];
   for (let i = 0; i < decoders; i++) loaded.push(await PocketsphinxRecognizer.load({ nbest, ...languageModel }));
   const pool = new RecognizerPool(loaded);
@@ -143,7 +152,8 @@ export async function voiceLab(
     route,
     pool,
     decoders,
-    close: async () => Promise.all([pool.close(), encoder?.close()]).then(() => undefined),
+    close: async () =>
+      Promise.all([pool.close(), ...Object.values(encoders).map((e) => e.close())]).then(() => undefined),
   };
 }
 

@@ -211,7 +211,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     // Turns are written just after the replies are stored.
     await expect
       .poll(async () => (await dialogue.conversation('history'))!.turns.map((t) => t.intent))
-      .toEqual(['greeting', 'unknown', 'unknown']);
+      .toEqual(['greeting', 'conversation', 'conversation']);
     expect((await dialogue.conversation('history'))!.messages.map((m) => m.status)).toEqual([
       'replied',
       'replied',
