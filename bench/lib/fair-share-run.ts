@@ -54,7 +54,12 @@ async function fairShareRun(s: FairShareSettings, fair: boolean): Promise<FairSh
     new MessageProducer(redis, keys, { attempts: 8, backoffMs: 500, tenant, fairShare: fair, maxQueuedPerTenant: 0 });
   const [a, b] = [producer('a'), producer('b')];
   const workers = Array.from({ length: s.workers }, () =>
-    spawnWorker(config, { AVA_GENERATOR: 'instant', AVA_MAX_INFLIGHT_BATCHES: '2', AVA_ENCODER: 'off' }),
+    spawnWorker(config, {
+      AVA_GENERATOR: 'instant',
+      AVA_MAX_INFLIGHT_BATCHES: '2',
+      AVA_ENCODER: 'off',
+      AVA_ENCODER_ZH: 'off',
+    }),
   );
   const message = (tenant: string, i: number) => ({
     v: 1 as const,

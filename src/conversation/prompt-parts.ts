@@ -50,3 +50,11 @@ export function passageLine(p: { title?: string; body: string }): string {
   const body = p.body.replace(/\s*\n\s*/g, ' ').trim();
   return p.title ? `- ${p.title}: ${body}` : `- ${body}`;
 }
+
+/** Cuts a passage to `max` characters at a word boundary (anywhere in text without spaces, such as Chinese). */
+export function clipPassage(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max);
+  const space = cut.lastIndexOf(' ');
+  return `${space > max * 0.6 ? cut.slice(0, space) : cut}…`;
+}

@@ -3,7 +3,7 @@ import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/
 import { runHandler } from './custom-handler.js';
 import type { Meaning, TextEmbedder } from '../embedding/text-embedder.js';
 import { IntentClassifier, type LexicalEvidence } from '../intent/intent-classifier.js';
-import { localize, type IntentCatalog, type IntentDefinition } from '../intent/intent-types.js';
+import { localize, type IntentCatalog } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
 import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
@@ -11,6 +11,8 @@ import { checkInput } from '../language/input-check.js';
 import { languageOf, type Language } from '../language/search-terms.js';
 import type { SemanticExamples } from '../intent/semantic-evidence.js';
 import { messageMeanings } from './message-meanings.js';
+import { clipPassage } from './prompt-parts.js';
+import { filledSlots, type Slots } from './dialogue-slots.js';
 import type { Logger } from '../logging/logger.js';
 import type { DialogueState } from './dialogue-state.js';
 
@@ -29,8 +31,8 @@ export interface PromptPassage {
   body: string;
 }
 
-/** What to do with one message. */
-export type ReplyPlan = { intent: string; recognition: Recognition } & (
+/** What to do with one message, and the slots it filled (recorded on its turn, carried by the conversation). */
+export type ReplyPlan = { intent: string; recognition: Recognition; slots: Slots } & (
   | { kind: 'reply'; text: string; passageIds?: string[] }
   | { kind: 'generate'; passages: PromptPassage[]; instructions?: string }
   | { kind: 'fail'; error: AvaError }
@@ -91,7 +93,7 @@ export class ReplyPlanner {
    * needs its meaning unless its words settle an intent that retrieves nothing (a template, the status, the model
    * alone). An encoder failure leaves the batch to lexical recognition, logged; it never fails a message.
    */
-  async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date }>): Promise<ReplyPlan[]> {
+  async planAll(items: ReadonlyArray<{ message: Message; queuedAt: Date; carried?: Slots }>): Promise<ReplyPlan[]> {
     // Each recognisable message's words are weighed once, for the choice to embed it and for its recognition.
     const evidence = items.map(({ message: m }) =>
       (m.mode ?? 'assistant') === 'assistant' && checkInput(m.text).ok ? this.classifier.evidence(m.text) : undefined,
@@ -100,7 +102,11 @@ export class ReplyPlanner {
       items.map((i) => i.message.text),
       evidence,
     );
-    return Promise.all(items.map((item, k) => this.plan(item.message, item.queuedAt, meanings[k], evidence[k])));
+    return Promise.all(
+      items.map(({ message, queuedAt, carried }, k) =>
+        this.plan(message, queuedAt, { meaning: meanings[k], evidence: evidence[k], carried: carried ?? {} }),
+      ),
+    );
   }
 
   /**
@@ -127,7 +133,7 @@ export class ReplyPlanner {
     const r = this.classifier.recognize(text, undefined, evidence);
     return (
       this.classifier.definition(r.name)?.handler === 'status' &&
-      (this.classifier.decisiveIntent(evidence) === r.name || !this.semantics)
+      (this.classifier.decisiveIntent(evidence) === r.name || !this.semantics?.languages[languageOf(text)])
     );
   }
 
@@ -160,18 +166,19 @@ export class ReplyPlanner {
    * failing handler becomes a `fail` plan for that message alone; only a
    * {@link StorageError} (the database unreachable while reading the dialogue state) is thrown, to retry the batch.
    */
-  async plan(
+  private async plan(
     message: Message,
-    queuedAt = new Date(),
-    meaning?: Meaning,
-    evidence?: LexicalEvidence,
+    queuedAt: Date,
+    context: { meaning?: Meaning; evidence?: LexicalEvidence; carried: Slots },
   ): Promise<ReplyPlan> {
+    const { meaning, carried } = context;
     // Sent to the model alone: any text is a prompt, and no intent, knowledge or handler takes part.
     if (message.mode && message.mode !== 'assistant')
       return {
         kind: 'generate',
         intent: 'model',
         recognition: { confidence: 1, ranking: [], reason: `mode ${message.mode}` },
+        slots: {},
         passages: [],
       };
     const language = languageOf(message.text);
@@ -181,12 +188,17 @@ export class ReplyPlanner {
         kind: 'reply',
         intent: 'invalid',
         recognition: { confidence: 1, ranking: [], reason: check.reason },
+        slots: {},
         text: localize(this.catalog.invalidReply, language),
       };
     }
+    const evidence = context.evidence ?? this.classifier.evidence(message.text);
     const r = this.classifier.recognize(message.text, meaning, evidence);
     const recognition: Recognition = { confidence: r.confidence, ranking: r.ranking };
-    const base = { intent: r.name, recognition };
+    const filled = filledSlots(message.text, evidence, this.catalog.slotPatterns);
+    const base = { intent: r.name, recognition, slots: filled };
+    // What the handler sees: the conversation's slots, updated by this message (its intent's own captures first).
+    const slots = { ...carried, ...filled, ...r.slots };
     const def = this.classifier.definition(r.name);
     try {
       switch (def?.handler ?? 'none') {
@@ -194,7 +206,7 @@ export class ReplyPlanner {
           return {
             ...base,
             kind: 'reply',
-            text: renderTemplate(localize(def!.reply!, language), message, r.slots, this.catalog.vars),
+            text: renderTemplate(localize(def!.reply!, language), message, slots, this.catalog.vars),
           };
         case 'status':
           return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
@@ -207,9 +219,11 @@ export class ReplyPlanner {
           return this.generate(base, message, language, this.passages(message.text, meaning));
         }
         case 'custom': {
-          const handled = await this.custom(def!, message, r.slots, r.confidence, language, meaning);
-          if (handled.kind === 'reply') return { ...base, ...handled };
-          return this.generate(base, message, language, handled.passages);
+          const context = { message, intent: { name: r.name, confidence: r.confidence, slots }, language };
+          const out = await runHandler(def!, context, this.opts.handlerTimeoutMs);
+          if ('reply' in out) return { ...base, kind: 'reply', text: out.reply };
+          const facts = (out.facts ?? []).map((body) => ({ body }));
+          return this.generate(base, message, language, [...facts, ...this.passages(message.text, meaning)]);
         }
         case 'generate':
           return this.generate(base, message, language, []);
@@ -236,7 +250,7 @@ export class ReplyPlanner {
    * character is enough ("天空为什么是蓝色的" finds the entry on failed payments through "为").
    */
   private generate(
-    base: Pick<ReplyPlan, 'intent' | 'recognition'>,
+    base: Pick<ReplyPlan, 'intent' | 'recognition' | 'slots'>,
     message: Message,
     language: 'en' | 'zh',
     passages: PromptPassage[],
@@ -257,7 +271,7 @@ export class ReplyPlanner {
     if (!this.knowledge || this.opts.kbTopK === 0) return [];
     return this.knowledge
       .top(text, this.opts.kbTopK, meaning, related)
-      .map((p) => ({ id: p.id, title: p.title, body: clip(p.body, this.opts.kbPassageChars) }));
+      .map((p) => ({ id: p.id, title: p.title, body: clipPassage(p.body, this.opts.kbPassageChars) }));
   }
 
   /** The state of the messages the user sent before this one in the same conversation. */
@@ -269,32 +283,4 @@ export class ReplyPlanner {
       language,
     );
   }
-
-  private async custom(
-    def: IntentDefinition,
-    message: Message,
-    slots: Record<string, string>,
-    confidence: number,
-    language: 'en' | 'zh',
-    meaning?: Meaning,
-  ): Promise<{ kind: 'reply'; text: string } | { kind: 'generate'; passages: PromptPassage[] }> {
-    const out = await runHandler(
-      def,
-      { message, intent: { name: def.name, confidence, slots }, language },
-      this.opts.handlerTimeoutMs,
-    );
-    if ('reply' in out) return { kind: 'reply', text: out.reply };
-    return {
-      kind: 'generate',
-      passages: [...(out.facts ?? []).map((body) => ({ body })), ...this.passages(message.text, meaning)],
-    };
-  }
-}
-
-/** Cuts a passage to `max` characters at a word boundary (anywhere in text without spaces, such as Chinese). */
-function clip(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max);
-  const space = cut.lastIndexOf(' ');
-  return `${space > max * 0.6 ? cut.slice(0, space) : cut}…`;
 }

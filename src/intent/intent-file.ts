@@ -58,6 +58,12 @@ const fileSchema = z.strictObject({
   offTopic: z
     .strictObject({ en: z.array(text).default([]), zh: z.array(text).default([]) })
     .default({ en: [], zh: [] }),
+  slots: z
+    .record(
+      z.string().regex(/^[A-Za-z][A-Za-z0-9_]*$/, 'a slot name is a letter, then letters, digits or _'),
+      z.array(pattern).min(1, 'a slot needs at least one pattern'),
+    )
+    .default({}),
   intents: z.array(z.unknown()).min(1, 'intents must list at least one intent'),
 });
 
@@ -100,6 +106,7 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
   const top = fileSchema.safeParse(doc.toJS());
   if (!top.success) return fail(issuePath(top.error.issues[0]), issueText(top.error.issues[0]));
 
+  const slots = slotPatterns(top.data.slots, fail);
   const intents: IntentDefinition[] = [];
   const seen = new Map<string, number>();
   for (const [i, raw] of top.data.intents.entries()) {
@@ -151,9 +158,25 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
     invalidReply: top.data.replies?.invalid ?? DEFAULT_INVALID_REPLY,
     modelLanguageReply: top.data.replies?.modelLanguage ?? DEFAULT_MODEL_LANGUAGE_REPLY,
     offTopic: top.data.offTopic,
+    slotPatterns: slots,
     vars: top.data.vars,
     ...(top.data.persona ? { persona: top.data.persona } : {}),
   };
+}
+
+/** The file's slot patterns, compiled; each must capture the slot it is listed under. */
+function slotPatterns(
+  slots: Record<string, string[]>,
+  fail: (at: ReadonlyArray<string | number>, reason: string) => never,
+): LinearPattern[] {
+  return Object.entries(slots).flatMap(([name, sources]) =>
+    sources.map((source, k) => {
+      const compiled = LinearPattern.compile(source);
+      if (!compiled.names.includes(name))
+        fail(['slots', name, k], `a pattern of slot ${name} needs the group (?<${name}>…)`);
+      return compiled;
+    }),
+  );
 }
 
 async function importHandler(modulePath: string): Promise<IntentHandlerModule> {

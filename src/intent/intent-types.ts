@@ -64,6 +64,11 @@ export interface IntentCatalog {
    * never matched by words.
    */
   offTopic: { en: readonly string[]; zh: readonly string[] };
+  /**
+   * The intents file's `slots`: patterns whose named groups fill a conversation's slots (a product, an address)
+   * beside the intents' own patterns (an order number), whichever intent is recognised.
+   */
+  slotPatterns: readonly LinearPattern[];
   /** Named values every template may use, such as the shop's name. */
   vars: Readonly<Record<string, string>>;
 }

@@ -13,6 +13,11 @@ export class LinearPattern {
     private readonly groups: readonly string[],
   ) {}
 
+  /** The names of its named groups. */
+  get names(): readonly string[] {
+    return this.groups;
+  }
+
   /** Compiles `source`; throws with RE2's reason when it is not a valid RE2 pattern. */
   static compile(source: string): LinearPattern {
     const re = RE2JS.compile(source, RE2JS.CASE_INSENSITIVE);

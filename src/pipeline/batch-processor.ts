@@ -1,6 +1,7 @@
 import type { QueuedJob } from '../queue/batch-collector.js';
 import type { ReplyPlanner } from '../conversation/reply-planner.js';
 import type { GenerationRequest, TextGenerator } from '../generation/text-generator.js';
+import { carriedSlots } from '../conversation/dialogue-slots.js';
 import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { MessageStateRepository } from '../storage/message-state-repository.js';
@@ -89,13 +90,12 @@ export class BatchProcessor {
     // The pass that stored these may have died before telling their stream readers.
     for (const key of marked.keys()) this.deps.stream?.done(key);
     await pass.io('states', this.markProcessing(admitted, pass.startedAt));
-    const [history, planned] = await pass.io(
-      'historyAndPlans',
-      Promise.all([
-        this.deps.conversations.history(admitted.map((p) => p.message.conversationId)),
-        this.plan(admitted),
-      ]),
+    // History first: a message is planned with the slots its conversation carries (one pipelined Redis read).
+    const history = await pass.io(
+      'history',
+      this.deps.conversations.history(admitted.map((p) => p.message.conversationId)),
     );
+    const planned = await pass.io('plans', this.plan(admitted, history));
     const rejected = [
       ...unmarked(sorted.malformed).map((m): Answer => ({ kind: 'rejected', job: m.job, key: m.key, error: m.error })),
       ...heard.failed,
@@ -245,9 +245,13 @@ export class BatchProcessor {
     );
   }
 
-  private async plan(fresh: readonly ParsedJob[]): Promise<PlannedJob[]> {
+  private async plan(fresh: readonly ParsedJob[], history: HistoryByConversation): Promise<PlannedJob[]> {
     const plans = await this.deps.planner.planAll(
-      fresh.map((p) => ({ message: p.message, queuedAt: new Date(p.job.timestamp) })),
+      fresh.map((p) => ({
+        message: p.message,
+        queuedAt: new Date(p.job.timestamp),
+        carried: carriedSlots(history.get(p.message.conversationId) ?? []),
+      })),
     );
     return fresh.map((p, i) => ({ ...p, plan: plans[i] }));
   }

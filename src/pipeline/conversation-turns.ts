@@ -41,6 +41,7 @@ export function conversationTurns(
     text: string,
     intent: string | undefined,
     position: Pick<ConversationTurn, 'at' | 'seq'>,
+    slots?: ConversationTurn['slots'],
   ) => {
     if (intent === 'invalid') return;
     const entry = byConversation.get(m.conversationId) ?? {
@@ -49,13 +50,20 @@ export function conversationTurns(
       userId: m.userId,
       turns: [],
     };
-    entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, ...position });
+    const filled = slots && Object.keys(slots).length > 0 ? { slots } : {};
+    entry.turns.push({ messageId: m.messageId, user: m.text, assistant: text, intent, ...filled, ...position });
     byConversation.set(m.conversationId, entry);
   };
   for (const a of answered) {
     const text = answerText(a);
     if (a.kind !== 'rejected' && text !== undefined)
-      add(a.planned.message, storableText(text), a.planned.plan.intent, turnPosition(a.job, a.planned.place));
+      add(
+        a.planned.message,
+        storableText(text),
+        a.planned.plan.intent,
+        turnPosition(a.job, a.planned.place),
+        a.planned.plan.slots,
+      );
   }
   for (const p of redelivered) {
     const prior = marks.get(p.key);

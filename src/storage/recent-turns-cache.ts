@@ -45,7 +45,15 @@ export class RecentTurnsCache {
       const args = e.turns.flatMap((t) => [
         t.seq ?? t.at.getTime() * 1000,
         t.messageId,
-        JSON.stringify({ m: t.messageId, u: t.user, a: t.assistant, i: t.intent, t: t.at.getTime(), s: t.seq }),
+        JSON.stringify({
+          m: t.messageId,
+          u: t.user,
+          a: t.assistant,
+          i: t.intent,
+          f: t.slots && Object.keys(t.slots).length > 0 ? t.slots : undefined,
+          t: t.at.getTime(),
+          s: t.seq,
+        }),
       ]);
       void pipeline.avaTurnsAppend(...this.keys(e.conversationId), this.opts.maxTurns, this.opts.ttlSeconds, ...args);
     }
@@ -67,12 +75,21 @@ export class RecentTurnsCache {
       const turns: ConversationTurn[] = [];
       for (const json of raw) {
         if (json === null) continue;
-        const t = JSON.parse(json) as { u: string; a: string; i?: string; m: string; t: number; s?: number };
+        const t = JSON.parse(json) as {
+          u: string;
+          a: string;
+          i?: string;
+          f?: Record<string, string>;
+          m: string;
+          t: number;
+          s?: number;
+        };
         turns.push({
           messageId: t.m,
           user: t.u,
           assistant: t.a,
           ...(t.i ? { intent: t.i } : {}),
+          ...(t.f ? { slots: t.f } : {}),
           at: new Date(t.t),
           ...(t.s !== undefined ? { seq: t.s } : {}),
         });

@@ -100,6 +100,8 @@ export interface ConversationTurn {
   user: string;
   assistant: string;
   intent?: string;
+  /** The slots the message filled (an order number, a product): what later turns of the conversation carry. */
+  slots?: Readonly<Record<string, string>>;
   /** When the message was accepted. */
   at: Date;
   /**

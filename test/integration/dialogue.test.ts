@@ -28,6 +28,7 @@ import { bullQueueOf, cleanup, isolatedNames, silentLog, spawnWorker, testConfig
 // give; semantic recognition has its own tests (semantic-recognition.test.ts).
 const config = testConfig(isolatedNames('dialogue'), {
   AVA_ENCODER: 'off',
+  AVA_ENCODER_ZH: 'off',
   AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
   AVA_KB_REFRESH_MS: '200',
   AVA_HISTORY_TURNS: '20',

@@ -25,6 +25,7 @@ import { forgeTinyLlama } from '../helpers/tiny-llama.js';
  */
 const config = testConfig(isolatedNames('model-language'), {
   AVA_ENCODER: 'off',
+  AVA_ENCODER_ZH: 'off',
   AVA_INTENTS_FILE: path.join(ROOT, 'config/intents.yaml'),
 });
 const han = /\p{Script=Han}/u;

@@ -31,6 +31,22 @@ describe('loadIntentCatalog', () => {
     expect(catalog.vars.shopName).toBe('Maple & Pine Home Goods');
   });
 
+  it('reads the off-topic examples and the slot patterns', async () => {
+    const catalog = await loadText(
+      `version: 1\nslots:\n  product: ['(?<product>sofa|lamp)']\noffTopic:\n  en: [what is the capital of Peru]\nintents:\n${GOOD}`,
+    );
+    expect(catalog.offTopic).toEqual({ en: ['what is the capital of Peru'], zh: [] });
+    expect(catalog.slotPatterns.map((p) => p.match('a lamp, please'))).toEqual([{ product: 'lamp' }]);
+  });
+
+  it('refuses a slot pattern without the group named after its slot, naming the line', async () => {
+    await expect(
+      loadText(`version: 1\nslots:\n  product:\n    - '(?<item>sofa)'\nintents:\n${GOOD}`),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(/:4: a pattern of slot product needs the group \(\?<product>…\)/),
+    });
+  });
+
   it.each([
     [
       'an unknown handler',
