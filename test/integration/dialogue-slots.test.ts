@@ -10,6 +10,7 @@ import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { Database } from '../../src/storage/database.js';
 import type { ReplyDocument } from '../../src/storage/reply-document.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
+import { CountingGenerator } from '../helpers/counting-generator.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
 
 /**
@@ -26,14 +27,17 @@ const workers: Array<{
 }> = [];
 let sequence = 0;
 
+/** Every prompt the last started worker sent to the model. */
+let generator: CountingGenerator;
+
 async function startWorker(intentsFile: string) {
-  const config = testConfig(isolatedNames('slots'), { AVA_INTENTS_FILE: path.join(ROOT, intentsFile) });
+  const config = testConfig(isolatedNames('slots'), {
+    AVA_INTENTS_FILE: path.join(ROOT, intentsFile),
+    AVA_HISTORY_TURNS: '10',
+  });
   const db = await Database.connect(config.storage.url, config.storage.dbName);
-  const worker = await startWorkerApp(
-    config,
-    new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)),
-    silentLog,
-  );
+  generator = new CountingGenerator(new InstantGenerator(await TextTokenizer.load(TINY_MODEL_DIR)));
+  const worker = await startWorkerApp(config, generator, silentLog);
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
   const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, config.queue.name), {
     attempts: 3,
@@ -60,9 +64,11 @@ async function converse(
 }
 
 let shop: Awaited<ReturnType<typeof startWorker>>;
+let shopPrompts: CountingGenerator;
 let slotsFile: Awaited<ReturnType<typeof startWorker>>;
 beforeAll(async () => {
   shop = await startWorker('config/intents.yaml');
+  shopPrompts = generator;
   slotsFile = await startWorker('test/fixtures/intents-slots.yaml');
 });
 afterAll(async () => {
@@ -124,5 +130,21 @@ describe("a conversation's slots, carried from turn to turn", () => {
     expect(zh[2].text).toBe('我们会把您的台灯送到杭州市西湖区文三路100号。');
     const [fresh] = await converse(slotsFile, 'address-fresh', ['which address do you have?']);
     expect(fresh.text).toBe('We will deliver your order to the address on your order.');
+  });
+
+  it('sends questions about the conversation itself to the model, with the history in its prompt', async () => {
+    const before = shopPrompts.prompts.length;
+    const replies = await converse(shop, 'recall', [
+      "Hi, it's about MP-10002",
+      'what was my order number again?',
+      'what did I say before?',
+      '我刚才说了什么？',
+    ]);
+    expect(replies.map((r) => r.intent)).toEqual(['order_status', 'conversation', 'conversation', 'conversation']);
+    const prompts = shopPrompts.prompts.slice(before);
+    expect(prompts).toHaveLength(3);
+    expect(prompts[0]).toContain("User: Hi, it's about MP-10002\nAssistant: Your order MP-10002 is being packed");
+    expect(prompts[0]).toMatch(/User: what was my order number again\?\nAssistant:$/);
+    expect(prompts[2]).toContain('User: what did I say before?');
   });
 });
