@@ -102,7 +102,13 @@ async function chineseOf(file: string): Promise<string[]> {
 
 describe('a model that writes English only', () => {
   it('never gets a Chinese message: each is answered in Chinese by a template, the knowledge base or the fallback', async () => {
-    const files = ['intent-eval.jsonl', 'intent-paraphrases.jsonl', 'kb-paraphrases.jsonl', 'out-of-domain.jsonl'];
+    const files = [
+      'intent-eval.jsonl',
+      'intent-paraphrases-dev.jsonl',
+      'intent-paraphrases-zh-heldout.jsonl',
+      'kb-paraphrases.jsonl',
+      'out-of-domain.jsonl',
+    ];
     const sets = await Promise.all(files.map(chineseOf));
     const texts = sets.flat();
     const fileOf = sets.flatMap((set, f) => set.map(() => files[f]));
