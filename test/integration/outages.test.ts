@@ -18,8 +18,11 @@ const TOKEN = 'outage-token-0123456789abcdef';
 const as = { authorization: `Bearer ${TOKEN}` };
 /** The request paths' Redis command timeout in these tests. */
 const TIMEOUT_MS = 1_000;
-/** What a loaded 2-core machine may add to a bound: event-loop delay, a reconnect attempt in flight. */
-const SLACK_MS = 1_500;
+/**
+ * A bound: five times what a path should take. A path that hangs on the outage fails it; a loaded 2-core machine
+ * (event-loop delay, a reconnect attempt in flight) does not.
+ */
+const within = (expectedMs: number) => 5 * expectedMs;
 
 /** Short job locks, so that jobs a dead connection left active are delivered again within seconds. */
 const FAST_LOCKS = { AVA_LOCK_DURATION_MS: '5000', AVA_STALLED_INTERVAL_MS: '2000' };
@@ -88,16 +91,16 @@ describe('the API while Redis is away', () => {
         code: 'ERR_SERVICE_UNAVAILABLE',
         message: expect.stringContaining('Redis'),
       });
-      expect(enqueue.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      expect(enqueue.ms).toBeLessThan(within(TIMEOUT_MS));
       const poll = await timed({ url: '/v1/messages/never-sent?wait=2000', headers: as });
       console.info(`Redis paused: a 2 s long-poll answered ${poll.res.statusCode} in ${poll.ms.toFixed(0)} ms`);
       expect(poll.res.statusCode).toBeGreaterThanOrEqual(400);
-      expect(poll.ms).toBeLessThan(2_000 + TIMEOUT_MS + SLACK_MS);
+      expect(poll.ms).toBeLessThan(within(2_000 + TIMEOUT_MS));
       const ready = await timed({ url: '/readyz' });
       console.info(`Redis paused: /readyz answered ${ready.res.statusCode} in ${ready.ms.toFixed(0)} ms`);
       expect(ready.res.statusCode).toBe(503);
       expect(ready.res.json().checks).toMatchObject({ redis: false, database: true });
-      expect(ready.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+      expect(ready.ms).toBeLessThan(within(TIMEOUT_MS));
     } finally {
       own.resume();
     }
@@ -127,10 +130,10 @@ describe('the API while Redis is away', () => {
     const enqueue = await timed({ method: 'POST', url: '/v1/messages', payload: msg('during-kill'), headers: as });
     console.info(`Redis killed: enqueue answered ${enqueue.res.statusCode} in ${enqueue.ms.toFixed(0)} ms`);
     expect(enqueue.res.statusCode).toBe(503);
-    expect(enqueue.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    expect(enqueue.ms).toBeLessThan(within(TIMEOUT_MS));
     const ready = await timed({ url: '/readyz' });
     expect(ready.res.json().checks.redis).toBe(false);
-    expect(ready.ms).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    expect(ready.ms).toBeLessThan(within(TIMEOUT_MS));
     await sleep(500);
     await own.up();
     const restarted = performance.now();
@@ -176,7 +179,7 @@ describe('a worker while Redis is away', () => {
       await first.stop();
       const ms = performance.now() - t0;
       console.info(`Redis paused: the worker stopped in ${ms.toFixed(0)} ms (grace ${GRACE_MS} ms)`);
-      expect(ms).toBeLessThan(GRACE_MS + SLACK_MS);
+      expect(ms).toBeLessThan(within(GRACE_MS));
       own.resume();
       const second = await startWorkerApp(config, generator, silentLog);
       try {

@@ -143,8 +143,8 @@ describe('ContinuousBatcher', () => {
     };
     batcher.submit(tracked('ending', 3));
     batcher.submit(tracked('waiting'));
-    await new Promise((r) => setTimeout(r, 30));
-    expect(fatal.map(String)).toEqual(['TypeError: row of undefined']);
+    // Waits for the event, not for a time.
+    await expect.poll(() => fatal.map(String)).toEqual(['TypeError: row of undefined']);
     // The sequence that had ended keeps its result; the one still waiting fails with the loop's error.
     expect(failures).toEqual(['waiting: TypeError: row of undefined']);
     batcher.submit(tracked('later'));
