@@ -7,7 +7,7 @@ import { sniffAudio } from '../voice/audio-format.js';
 import type { CliContext } from './cli-context.js';
 import { followReplies } from '../connections/reply-waiter.js';
 import type { CliBackend } from './cli-backend.js';
-import { apiGet, apiSend } from './remote-api.js';
+import { apiReply, apiSend } from './remote-api.js';
 
 /**
  * `ava enqueue --audio FILE`: checks the file by its bytes, then sends it through the API (JSON, base64) or stores it
@@ -37,12 +37,7 @@ export async function enqueueAudio(
     console.log(
       JSON.stringify(await apiSend(url, '/v1/messages/audio', token, { ...ids, audio: bytes.toString('base64') })),
     );
-    if (wait)
-      print(
-        (await apiGet(url, `/v1/messages/${encodeURIComponent(ids.messageId)}?wait=30000`, token)) as {
-          status: string;
-        },
-      );
+    if (wait) print(await apiReply(url, token, ids.messageId, ctx.config.stream.replyTimeoutMs));
     return;
   }
   const maxBytes = ctx.config.voice.maxBytes;

@@ -13,7 +13,7 @@ import { collectStats } from '../metrics/service-stats.js';
 import { registerKnowledgeCommands } from './kb-command.js';
 import { conversationText } from './conversation-text.js';
 import { enqueueAudio } from './enqueue-audio.js';
-import { apiGet, apiReader, apiSend } from './remote-api.js';
+import { apiGet, apiReader, apiReply, apiSend } from './remote-api.js';
 import { backendOf, withBackendOptions } from './cli-backend.js';
 import { directReader } from './reply-pages.js';
 import { idOfKey } from '../contract/scoped-key.js';
@@ -93,15 +93,9 @@ Examples:
           const { url, token } = backend;
           const results = (await apiSend(url, '/v1/messages', token, messages)) as Array<{ messageId: string }>;
           for (const r of results) console.log(JSON.stringify(r));
-          if (opts.wait) {
+          if (opts.wait)
             for (const r of results)
-              print(
-                (await apiGet(url, `/v1/messages/${encodeURIComponent(r.messageId)}?wait=30000`, token)) as {
-                  status: string;
-                },
-                r.messageId,
-              );
-          }
+              print(await apiReply(url, token, r.messageId, ctx.config.stream.replyTimeoutMs), r.messageId);
           return;
         }
         const results = await (await ctx.producer()).enqueueMany(messages);

@@ -29,3 +29,28 @@ export async function apiSend(base: string, path: string, token: string, body: u
   if (!res.ok) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
   return res.json();
 }
+
+/** The longest `?wait=` the API grants one long-poll of GET /v1/messages/:id. */
+const LONGEST_POLL_MS = 30_000;
+
+/**
+ * A message's state through the API, long-polled (`?wait=`, 30 s at most each) until it is replied or failed or
+ * `timeoutMs` (AVA_REPLY_TIMEOUT_MS) has passed; then the last state seen.
+ */
+export async function apiReply(
+  base: string,
+  token: string,
+  messageId: string,
+  timeoutMs: number,
+): Promise<{ status: string; text?: string; error?: unknown }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const wait = Math.max(0, Math.min(LONGEST_POLL_MS, deadline - Date.now()));
+    const doc = (await apiGet(base, `/v1/messages/${encodeURIComponent(messageId)}?wait=${wait}`, token)) as {
+      status: string;
+      text?: string;
+      error?: unknown;
+    };
+    if (doc.status === 'replied' || doc.status === 'failed' || Date.now() >= deadline) return doc;
+  }
+}

@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { followReplies } from '../../src/connections/reply-waiter.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { ReplyStreamPublisher } from '../../src/queue/reply-stream.js';
 import { waitForReply } from '../../src/connections/reply-waiter.js';
 import { ReplyRepository } from '../../src/storage/reply-repository.js';
+import { ROOT } from '../helpers/paths.js';
 import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { GatedGenerator } from '../helpers/gated-generator.js';
@@ -14,6 +17,7 @@ import { parseSse, shownText, sseReader, type SseEvent } from '../helpers/sse.js
 const FIRST_FALLBACK_MS = 2_000;
 
 const TOKEN = 'stream-token-0123456789abcdef';
+const run = promisify(execFile);
 const auth = { authorization: `Bearer ${TOKEN}` };
 const msg = (id: string, text = 'Tell me about your opening hours') => ({
   v: 1,
@@ -82,6 +86,35 @@ describe('replayable reply streams', () => {
     // Two waits of 1.5 s each (the routes' former fixed waits, 60 s and 30 s, fail the upper bound).
     expect(waited).toBeGreaterThanOrEqual(3000);
     expect(waited).toBeLessThan(15_000);
+    // The CLI through the API waits as long, then prints the state it last saw (the API's 30 s long-polls fail it).
+    const cliStarted = Date.now();
+    const { stdout } = await run(
+      process.execPath,
+      [
+        'bin/ava.js',
+        'enqueue',
+        '--api',
+        w.base,
+        '--token',
+        TOKEN,
+        '-i',
+        'wait-cli',
+        '--wait',
+        'When',
+        'do',
+        'you',
+        'open?',
+      ],
+      { cwd: ROOT, env: { ...process.env, AVA_REPLY_TIMEOUT_MS: '1500' }, timeout: 60_000 },
+    );
+    const cliWaited = Date.now() - cliStarted;
+    const [, state] = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { messageId: string; status: string });
+    expect(state).toMatchObject({ messageId: 'wait-cli', status: expect.stringMatching(/^(queued|processing)$/) });
+    expect(cliWaited).toBeGreaterThanOrEqual(1500);
+    expect(cliWaited).toBeLessThan(15_000);
     w.gated().release();
     await expect
       .poll(async () => (await w.database.replies.findOne({ _id: 'wait-1' }))?.status, { timeout: 20_000 })
