@@ -15,6 +15,8 @@ bash scripts/services.sh up
 # libpocketsphinx with its US English model; the Chinese sentence encoder's jar is fetched by Maven.
 missing=()
 command -v mvn >/dev/null || missing+=(maven)
+# The int8 tests run again on an AVX2-only CPU model (below) under Debian's qemu-user.
+if [ "$(uname -m)" = x86_64 ]; then command -v qemu-x86_64 >/dev/null || missing+=(qemu-user); fi
 command -v chromium >/dev/null || missing+=(chromium)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v promtool >/dev/null || missing+=(prometheus)
@@ -42,3 +44,13 @@ npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 # The build the README's commands and the image run; tests start workers and the API from it.
 node scripts/build.mjs
 npx vitest run "$@"
+# The int8 kernels on a CPU without VNNI, whatever this host has: on a full run, the exactness and quality tests run
+# again under qemu's AVX2-only CPU model (EPYC-Rome), where /proc/cpuinfo still shows the host's flags and only the
+# probe tells the truth: it must refuse the saturating u8·s8 kernel, and the u8·u8 engine must keep its quality.
+# Emulation is about 60 times slower (about 4 minutes here), hence the long test timeouts.
+if [ "$#" -eq 0 ] && [ "$(uname -m)" = x86_64 ]; then
+  echo "[test] int8 tests under qemu-x86_64 -cpu EPYC-Rome (AVX2, no VNNI)" >&2
+  AVA_TEST_EXPECT_U8S8=saturating qemu-x86_64 -cpu EPYC-Rome "$(command -v node)" node_modules/vitest/vitest.mjs run \
+    --pool=threads --testTimeout=900000 --hookTimeout=900000 \
+    test/integration/int8-exact-product.test.ts test/integration/int8-engine.test.ts
+fi

@@ -58,7 +58,9 @@ describe('the int8 engine (per-column int8 weights, per-token int8 activations)'
     console.info(
       `int8 vs fp32 (tiny model, ${steps} teacher-forced steps): mean KL ${meanKl.toFixed(5)} nats, top-1 agreement ${(top1 * 100).toFixed(1)}%`,
     );
-    expect(meanKl).toBeLessThan(0.001);
+    // Measured 0.00002 and 94.0 % with an exact kernel (VNNI natively, u8u8 under qemu's AVX2-only CPU); the saturating
+    // u8·s8 kernel on an AVX2-only EPYC gave 0.00098 and 54 %, so either bound fails it.
+    expect(meanKl).toBeLessThan(0.0001);
     expect(top1).toBeGreaterThanOrEqual(0.9);
   });
 
