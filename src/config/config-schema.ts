@@ -688,4 +688,9 @@ export const SCRIPT_VARIABLES: ReadonlyArray<{ env: `AVA_${string}`; default: st
     default: '/usr/bin/chromium',
     doc: 'tests: the browser the dashboard and voice page tests drive',
   },
+  {
+    env: 'AVA_TEST_EXPECT_U8S8',
+    default: '(unset)',
+    doc: "tests: `saturating` or `exact`, what the int8 probe must find for u8·s8 on this CPU (set by `scripts/test.sh` for its run under qemu's AVX2-only CPU model)",
+  },
 ];

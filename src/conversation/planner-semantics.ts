@@ -3,7 +3,18 @@ import type { IntentCatalog } from '../intent/intent-types.js';
 import { embedExamples } from '../intent/semantic-examples.js';
 import type { Language } from '../language/search-terms.js';
 import type { Logger } from '../logging/logger.js';
-import type { LanguageSemantics, PlannerSemantics } from './reply-planner.js';
+import type { SemanticExamples } from '../intent/semantic-evidence.js';
+
+/** Semantic recognition and retrieval in one language: its encoder, the examples it embedded, and their calibration. */
+export interface LanguageSemantics extends SemanticExamples {
+  embedder: TextEmbedder;
+}
+
+/** Semantic recognition and retrieval, per language that has an encoder. */
+export interface PlannerSemantics {
+  languages: Partial<Record<Language, LanguageSemantics>>;
+  log: Logger;
+}
 
 /**
  * How similarities become verdicts: each language's floor and off-topic margin (its encoder's scale), and the shared
@@ -40,4 +51,13 @@ export async function plannerSemantics(
       decisive: calibration.decisive,
     };
   return { languages, log };
+}
+
+/** What the recogniser needs of the planner's semantics: each language's examples and calibration, without encoders. */
+export function classifierSemantics(
+  semantics: PlannerSemantics | undefined,
+): Partial<Record<Language, SemanticExamples>> {
+  return Object.fromEntries(
+    Object.entries(semantics?.languages ?? {}).map(([language, { embedder: _, ...examples }]) => [language, examples]),
+  );
 }

@@ -1,19 +1,18 @@
 import type { Message } from '../contract/message-contract.js';
 import { AvaError, HandlerError, StorageError, errorMessageOf } from '../errors/errors.js';
 import { runHandler } from './custom-handler.js';
-import type { Meaning, TextEmbedder } from '../embedding/text-embedder.js';
+import type { Meaning } from '../embedding/text-embedder.js';
 import { IntentClassifier, type LexicalEvidence } from '../intent/intent-classifier.js';
 import { localize, type IntentCatalog } from '../intent/intent-types.js';
 import { renderTemplate } from '../intent/template.js';
 import { statusReply } from './status-reply.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { checkInput } from '../language/input-check.js';
-import { languageOf, type Language } from '../language/search-terms.js';
-import type { SemanticExamples } from '../intent/semantic-evidence.js';
+import { languageOf } from '../language/search-terms.js';
 import { messageMeanings } from './message-meanings.js';
+import { classifierSemantics, type PlannerSemantics } from './planner-semantics.js';
 import { clipPassage } from './prompt-parts.js';
 import { filledSlots, type Slots } from './dialogue-slots.js';
-import type { Logger } from '../logging/logger.js';
 import type { DialogueState } from './dialogue-state.js';
 
 /** How a message's intent was recognised, as stored on its reply. */
@@ -52,17 +51,6 @@ export interface ReplyPlannerOptions {
   modelLanguages?: readonly string[];
 }
 
-/** Semantic recognition and retrieval in one language: its encoder, the examples it embedded, and their calibration. */
-export interface LanguageSemantics extends SemanticExamples {
-  embedder: TextEmbedder;
-}
-
-/** Semantic recognition and retrieval, per language that has an encoder. */
-export interface PlannerSemantics {
-  languages: Partial<Record<Language, LanguageSemantics>>;
-  log: Logger;
-}
-
 /**
  * The worker's parse step after the contract: decides for each message whether it is unreadable (a "please
  * rephrase" reply, no model), which intent it carries, and what answers it: a template, the dialogue state, an
@@ -78,13 +66,10 @@ export class ReplyPlanner {
     private readonly dialogue?: DialogueState,
     private readonly semantics?: PlannerSemantics,
   ) {
-    const semantic = Object.fromEntries(
-      Object.entries(semantics?.languages ?? {}).map(([language, { embedder: _, ...examples }]) => [
-        language,
-        examples,
-      ]),
-    );
-    this.classifier = new IntentClassifier(catalog.intents, { threshold: opts.intentThreshold, semantic });
+    this.classifier = new IntentClassifier(catalog.intents, {
+      threshold: opts.intentThreshold,
+      semantic: classifierSemantics(semantics),
+    });
   }
 
   /**

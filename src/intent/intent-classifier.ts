@@ -104,10 +104,10 @@ export class IntentClassifier {
 
   /**
    * Recognises the intent of one message. With its `meaning` (its embedding by its language's encoder), two things
-   * change. Words claim a message only where the meaning supports the intent (see {@link semanticVerdict}):
-   * shared words are weak evidence against a message about something else. And where the words do not decide, each intent's confidence becomes the higher of its lexical and its
-   * semantic confidence, so a paraphrase that shares no word with any example is still recognised, and one nearest
-   * the off-topic examples is `unknown`.
+   * change. Words claim a message only where the meaning supports the intent (see {@link semanticVerdict}): shared
+   * words are weak evidence against a message about something else. And where the words do not decide, each intent's
+   * confidence becomes the higher of its lexical and its semantic confidence, so a paraphrase that shares no word with
+   * any example is still recognised, and one nearest the off-topic examples is `unknown`.
    */
   recognize(text: string, meaning?: Meaning, evidence: LexicalEvidence = this.evidence(text)): IntentRecognition {
     // A copy: semantic evidence changes the scores, and the caller may hand the same evidence on.

@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { stablePort, terminate, waitForPort } from './test-ports.js';
 
+/** Where Redis puts a cluster node's bus: its port plus this. */
+const CLUSTER_BUS_OFFSET = 10_000;
+
 /** A Redis Cluster of a test's own on loopback: three masters (no replicas), made with `redis-cli --cluster create`. */
 export class OwnRedisCluster {
   private constructor(
@@ -14,7 +17,10 @@ export class OwnRedisCluster {
 
   static async start(): Promise<OwnRedisCluster> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-cluster-'));
-    const ports = [await stablePort(), await stablePort(), await stablePort()];
+    // Each node's cluster bus listens at its port + 10,000: that port must be free and outside the ephemeral range too
+    // (a bus port taken by a client's source port kept a node from starting), and no two nodes may share either.
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) ports.push(await stablePort({ alsoFree: CLUSTER_BUS_OFFSET, avoid: ports }));
     const servers = ports.map((port) =>
       spawn(
         'redis-server',

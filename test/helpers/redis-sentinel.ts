@@ -25,9 +25,12 @@ export class RedisSentinelSet {
 
   static async start(): Promise<RedisSentinelSet> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'ava-sentinel-'));
-    const masterPort = await stablePort();
-    const replicaPorts = [await stablePort(), await stablePort()];
-    const sentinelPorts = [await stablePort(), await stablePort(), await stablePort()];
+    // Six distinct ports: picked one after the other, each avoiding those before it.
+    const picked: number[] = [];
+    for (let i = 0; i < 6; i++) picked.push(await stablePort({ avoid: picked }));
+    const [masterPort, ...others] = picked;
+    const replicaPorts = others.slice(0, 2);
+    const sentinelPorts = others.slice(2);
     const servers = new Map<number, ChildProcess>();
     const redis = async (port: number, extra: string[]) => {
       const child = spawn(

@@ -8,7 +8,7 @@ import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { IntentClassifier } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
 import { languageOf, type Language } from '../../src/language/search-terms.js';
-import { plannerSemantics } from '../../src/conversation/planner-semantics.js';
+import { classifierSemantics, plannerSemantics } from '../../src/conversation/planner-semantics.js';
 import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
 import { chooseHypothesis } from '../../src/pipeline/hypothesis-choice.js';
 import { domainSentences } from '../../src/pipeline/domain-sentences.js';
@@ -131,9 +131,7 @@ export async function voiceLab(
   );
   const classifier = new IntentClassifier(catalog.intents, {
     threshold: defaults.intents.threshold,
-    semantic: Object.fromEntries(
-      Object.entries(semantics.languages).map(([l, { embedder: _, ...examples }]) => [l, examples]),
-    ),
+    semantic: classifierSemantics(semantics),
   });
   /** The intent a worker recognises for a text: by its words, and its meaning when its language's encoder is there. */
   const route = async (text: string) => {

@@ -6,11 +6,15 @@ import type { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { openEncoder } from '../../src/embedding/load-encoder.js';
 import { SemanticIndex } from '../../src/embedding/semantic-index.js';
 import { CachedEmbedder } from '../../src/embedding/text-embedder.js';
-import { ReplyPlanner, type PlannerSemantics } from '../../src/conversation/reply-planner.js';
+import { ReplyPlanner } from '../../src/conversation/reply-planner.js';
 import { IntentClassifier } from '../../src/intent/intent-classifier.js';
 import { loadIntentCatalog } from '../../src/intent/intent-file.js';
 import type { IntentCatalog } from '../../src/intent/intent-types.js';
-import { plannerSemantics } from '../../src/conversation/planner-semantics.js';
+import {
+  classifierSemantics,
+  plannerSemantics,
+  type PlannerSemantics,
+} from '../../src/conversation/planner-semantics.js';
 import { semanticCalibration } from '../../src/pipeline/worker-parts.js';
 import type { Meaning } from '../../src/embedding/text-embedder.js';
 import { parseKnowledgeFile } from '../../src/knowledge/knowledge-file-parser.js';
@@ -52,9 +56,7 @@ beforeAll(async () => {
   );
   hybrid = new IntentClassifier(catalog.intents, {
     threshold: defaults.intents.threshold,
-    semantic: Object.fromEntries(
-      Object.entries(semantics.languages).map(([l, { embedder: _, ...examples }]) => [l, examples]),
-    ),
+    semantic: classifierSemantics(semantics),
   });
 });
 afterAll(async () => {
