@@ -31,7 +31,8 @@ export interface SemanticVerdict {
    *   in Japanese" names thanks);
    * - shared words alone, or meaning alone: when the intent's nearest example passes the floor and is nearer than
    *   every off-topic example by the margin ("how long is a marathon" shares "how long" with shipping times, and is
-   *   far from them in meaning).
+   *   far from them in meaning);
+   * - an intent without examples in the message's language: always, as the meaning cannot judge it.
    */
   supports(intent: string, namedBy?: 'keyword' | 'pattern'): boolean;
 }
@@ -56,8 +57,9 @@ export function semanticVerdict(semantic: SemanticExamples, vector: Float32Array
   return {
     confidences,
     supports: (intent, namedBy) => {
-      if (namedBy === 'pattern') return true;
-      const s = best.get(intent) ?? -1;
+      const s = best.get(intent);
+      // A pattern is explicit; an intent without examples in this language is one the meaning cannot judge.
+      if (namedBy === 'pattern' || s === undefined) return true;
       return namedBy === 'keyword' ? s > offTopic : claims(s);
     },
   };

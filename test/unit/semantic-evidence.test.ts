@@ -45,7 +45,9 @@ describe('semanticVerdict', () => {
     expect(verdict.supports('thanks', 'pattern')).toBe(true);
     expect(verdict.supports('thanks', 'keyword')).toBe(false);
     expect(verdict.supports('greeting', 'keyword')).toBe(true);
-    expect(verdict.supports('absent', 'keyword')).toBe(false);
+    // An intent with no examples in the message's language: the meaning cannot judge it, so its words stand.
+    expect(verdict.supports('absent', 'keyword')).toBe(true);
+    expect(verdict.supports('absent')).toBe(true);
   });
 
   it('gives off-topic the lead, and no intent a confidence, for a message nearest the off-topic examples', () => {
