@@ -81,6 +81,7 @@ async function drain(queueName: string, dbName: string): Promise<DrainSpan> {
         userId: j.data.userId,
         status: 'replied' as const,
         text: 'Thank you for your message.',
+        finishReason: 'stop' as const,
         intent: 'unknown',
         model: { id: 'bound', revision: 'none' },
         tokens: { prompt: 0, generated: 0 },

@@ -24,6 +24,7 @@ export async function prefillStore(db: Database, count: number, onProgress: (don
           userId: `pre-u-${i % 997}`,
           status: 'replied' as const,
           text: 'Thank you for your message. Your order is on its way.',
+          finishReason: 'stop' as const,
           intent: 'unknown',
           model: { id: 'prefill', revision: 'none' },
           tokens: { prompt: 40, generated: 8 },

@@ -112,11 +112,11 @@ export class OpenAiCompletions {
       kind === 'chat'
         ? {
             index: 0,
-            message: { role: 'assistant', content: doc.text ?? '', refusal: null },
+            message: { role: 'assistant', content: doc.text, refusal: null },
             logprobs: null,
-            finish_reason: doc.finishReason ?? 'stop',
+            finish_reason: doc.finishReason,
           }
-        : { index: 0, text: doc.text ?? '', logprobs: null, finish_reason: doc.finishReason ?? 'stop' };
+        : { index: 0, text: doc.text, logprobs: null, finish_reason: doc.finishReason };
     return {
       id: messageId,
       object: kind === 'chat' ? 'chat.completion' : 'text_completion',

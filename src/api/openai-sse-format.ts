@@ -43,8 +43,7 @@ export function openAiSseFormat(o: {
     reset: () => null,
     final: (doc) => {
       if (!doc) return error('timeout', 'no reply in time; it will still be stored');
-      if (doc.status === 'failed')
-        return error(doc.error?.code ?? 'ERR_INTERNAL', doc.error?.message ?? 'the message failed');
+      if (doc.status === 'failed') return error(doc.error.code, doc.error.message);
       const usage = o.includeUsage
         ? data({
             id: o.id,

@@ -132,7 +132,7 @@ export class SseReplyRelay {
       const doc = await this.deps.readReply(this.messageId);
       if (doc?.status === 'replied') {
         // A Last-Event-ID the stream no longer holds: what the client has is unknown, so it starts over.
-        const { restart, append } = this.streamed.reconcile(doc.text ?? '', this.live);
+        const { restart, append } = this.streamed.reconcile(doc.text, this.live);
         if (restart) this.reset();
         if (append) this.raw.write(this.deps.format.token(append));
       }

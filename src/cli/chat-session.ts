@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import { CONTRACT_VERSION } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
+import type { FailedReplyDocument, RepliedDocument } from '../storage/reply-document.js';
 import { followReplies } from '../connections/reply-waiter.js';
 import type { CliContext } from './cli-context.js';
 import { StreamedText } from '../queue/streamed-text.js';
@@ -60,15 +60,15 @@ export async function runChat(
         show,
       );
       if (reply.status === 'failed') {
-        io.output.write(`[failed: ${reply.error?.code} ${reply.error?.message}]\n`);
+        io.output.write(`[failed: ${reply.error.code} ${reply.error.message}]\n`);
         continue;
       }
       // What was shown must be the stored reply: print what the stream missed, or the stored text again.
-      const { restart, append } = shown.reconcile(reply.text ?? '');
+      const { restart, append } = shown.reconcile(reply.text);
       io.output.write(`${restart ? `\n${RESTARTED}\nBot> ` : ''}${append}\n`);
       if (speak && io.audioDir) {
         const file = path.join(io.audioDir, `${messageId}.wav`);
-        await writeFile(file, await speak(messageId, reply.text ?? ''));
+        await writeFile(file, await speak(messageId, reply.text));
         io.output.write(`[audio: ${file}]\n`);
       }
     }
@@ -83,7 +83,7 @@ const RESTARTED = '[reply restarted]';
 type Sender = (
   message: { v: 1; messageId: string; conversationId: string; userId: string; text: string; speech?: boolean },
   onToken: (token: { text: string; attempt: string }) => void,
-) => Promise<Pick<ReplyDocument, 'status' | 'text' | 'error'>>;
+) => Promise<Pick<RepliedDocument, 'status' | 'text'> | Pick<FailedReplyDocument, 'status' | 'error'>>;
 
 async function directSender(ctx: CliContext): Promise<Sender> {
   const producer = await ctx.producer();
@@ -98,7 +98,7 @@ async function directSender(ctx: CliContext): Promise<Sender> {
     });
     try {
       await producer.enqueue(message);
-      let doc: ReplyDocument | undefined;
+      let doc: RepliedDocument | FailedReplyDocument | undefined;
       await followReplies(db, [key], (d) => (doc = d), ctx.config.stream.replyTimeoutMs, streams);
       // Tokens reach the stream before their reply is stored: one more read delivers any still unread.
       await follow.catchUp();

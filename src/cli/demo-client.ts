@@ -50,8 +50,8 @@ try {
       const author = doc.tokens.generated > 0 ? 'Bot (written by the model)' : 'Bot';
       console.log(
         doc.status === 'replied'
-          ? `[${m.conversationId}] ${author}> ${doc.text?.trim()}`
-          : `[${m.conversationId}] failed: ${doc.error?.code} ${doc.error?.message}`,
+          ? `[${m.conversationId}] ${author}> ${doc.text.trim()}`
+          : `[${m.conversationId}] failed: ${doc.error.code} ${doc.error.message}`,
       );
       const how =
         doc.tokens.generated > 0

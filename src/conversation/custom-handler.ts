@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { idOfKey } from '../contract/scoped-key.js';
 import type { Message } from '../contract/message-contract.js';
 import { HandlerError } from '../errors/errors.js';
-import type { HandlerContext, HandlerResult, IntentDefinition } from '../intent/intent-types.js';
+import type { CustomIntent, HandlerContext, HandlerResult } from '../intent/intent-types.js';
 
 const handlerResult = z.union([
   z.strictObject({ reply: z.string().trim().min(1) }),
@@ -15,14 +15,14 @@ const handlerResult = z.union([
  * a throw, a wrong result or no answer within `timeoutMs` all a {@link HandlerError} for that message alone.
  */
 export async function runHandler(
-  def: IntentDefinition,
+  def: CustomIntent,
   context: HandlerContext,
   timeoutMs: number,
 ): Promise<HandlerResult> {
   const timeout = new AbortController();
   const result = await Promise.race([
     // A handler sees the ids as the tenant sent them (the worker keys them by tenant), and the tenant.
-    Promise.resolve().then(() => def.module!.handle({ ...context, message: asSent(context.message) })),
+    Promise.resolve().then(() => def.module.handle({ ...context, message: asSent(context.message) })),
     delay(timeoutMs, undefined, { signal: timeout.signal }).then(() => {
       throw new HandlerError(`intent ${def.name}: handler ${def.modulePath} did not answer within ${timeoutMs} ms`);
     }),

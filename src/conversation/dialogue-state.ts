@@ -131,7 +131,7 @@ function fromReply(r: ReplyDocument): MessageStatusView {
     queuedAt: r.timings.queuedAt,
     startedAt: r.timings.startedAt,
     finishedAt: r.timings.finishedAt,
-    ...(r.error ? { error: r.error } : {}),
+    ...(r.status === 'failed' ? { error: r.error } : {}),
   };
 }
 

@@ -186,18 +186,20 @@ export class ReplyPlanner {
     const slots = { ...carried, ...filled, ...r.slots };
     const def = this.classifier.definition(r.name);
     try {
-      switch (def?.handler ?? 'none') {
+      // No intent owns the message: the model answers, with what the knowledge base holds close to it in meaning.
+      if (!def) return this.generate(base, message, language, this.passages(message.text, meaning, true));
+      switch (def.handler) {
         case 'template':
           return {
             ...base,
             kind: 'reply',
-            text: renderTemplate(localize(def!.reply!, language), message, slots, this.catalog.vars),
+            text: renderTemplate(localize(def.reply, language), message, slots, this.catalog.vars),
           };
         case 'status':
           return { ...base, kind: 'reply', text: await this.statusText(message, queuedAt, language) };
         case 'knowledge': {
           const best =
-            def!.answer === 'entry' && this.opts.kbTopK > 0
+            def.answer === 'entry' && this.opts.kbTopK > 0
               ? this.knowledge?.top(message.text, 1, meaning)[0]
               : undefined;
           if (best) return { ...base, kind: 'reply', text: best.body, passageIds: [best.id] };
@@ -205,16 +207,13 @@ export class ReplyPlanner {
         }
         case 'custom': {
           const context = { message, intent: { name: r.name, confidence: r.confidence, slots }, language };
-          const out = await runHandler(def!, context, this.opts.handlerTimeoutMs);
+          const out = await runHandler(def, context, this.opts.handlerTimeoutMs);
           if ('reply' in out) return { ...base, kind: 'reply', text: out.reply };
           const facts = (out.facts ?? []).map((body) => ({ body }));
           return this.generate(base, message, language, [...facts, ...this.passages(message.text, meaning)]);
         }
         case 'generate':
           return this.generate(base, message, language, []);
-        default:
-          // No intent owns the message: the model answers, with what the knowledge base holds close to it in meaning.
-          return this.generate(base, message, language, this.passages(message.text, meaning, true));
       }
     } catch (err) {
       // The database failing under the status handler is transient: the whole batch goes back for a retry.

@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { IntentsFileError } from '../errors/errors.js';
 import { LinearPattern } from './linear-pattern.js';
-import type { HandlerKind, IntentCatalog, IntentDefinition, IntentHandlerModule } from './intent-types.js';
+import type { IntentAnswer, IntentCatalog, IntentDefinition, IntentHandlerModule } from './intent-types.js';
 
 /** Names the recogniser itself gives (`model`: a message sent to the model alone); an intents file may not define them. */
 export const RESERVED_INTENTS = ['unknown', 'invalid', 'model'] as const;
@@ -133,23 +133,12 @@ export async function loadIntentCatalog(file: string): Promise<IntentCatalog> {
         at('answer'),
         `answer is only used by knowledge intents ("${def.name}" is answered by ${typeof def.handler === 'string' ? def.handler : 'a module'})`,
       );
-    const handler: HandlerKind = typeof def.handler === 'string' ? def.handler : 'custom';
-    let module: IntentHandlerModule | undefined;
-    let modulePath: string | undefined;
-    if (typeof def.handler === 'object') {
-      modulePath = path.resolve(path.dirname(abs), def.handler.module);
-      module = await importHandler(modulePath).catch((err: Error) => fail(at('handler', 'module'), err.message));
-    }
     intents.push({
+      ...(await intentAnswer(def, abs, (reason) => fail(at('handler', 'module'), reason))),
       name: def.name,
-      handler,
-      module,
-      modulePath,
       examples,
       keywords: def.keywords,
       patterns: def.patterns.map((p) => LinearPattern.compile(p)),
-      reply: def.reply,
-      ...(def.answer ? { answer: def.answer } : {}),
     });
   }
   return {
@@ -224,4 +213,25 @@ function lineOf(doc: Document, lines: LineCounter, at: ReadonlyArray<string | nu
     if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
   }
   return 1;
+}
+
+/** How an intent is answered, from its checked entry: a custom handler's module is loaded (relative to the file). */
+async function intentAnswer(
+  def: z.infer<typeof intentSchema>,
+  file: string,
+  failModule: (reason: string) => never,
+): Promise<IntentAnswer> {
+  if (typeof def.handler === 'object') {
+    const modulePath = path.resolve(path.dirname(file), def.handler.module);
+    const module = await importHandler(modulePath).catch((err: Error) => failModule(err.message));
+    return { handler: 'custom', module, modulePath };
+  }
+  switch (def.handler) {
+    case 'template':
+      return { handler: 'template', reply: def.reply! };
+    case 'knowledge':
+      return { handler: 'knowledge', answer: def.answer ?? 'generate' };
+    default:
+      return { handler: def.handler };
+  }
 }

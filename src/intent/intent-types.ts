@@ -4,9 +4,6 @@ import type { LinearPattern } from './linear-pattern.js';
 /** A text in one or both languages; a plain string serves every language. */
 export type LocalizedText = string | { en?: string; zh?: string };
 
-/** What answers an intent. */
-export type HandlerKind = 'generate' | 'template' | 'knowledge' | 'status' | 'custom';
-
 /** What a custom handler sees. */
 export interface HandlerContext {
   /** The message, as it passed the contract: its ids as its tenant sent them, and its `tenant`. */
@@ -28,25 +25,34 @@ export interface IntentHandlerModule {
   handle(context: HandlerContext): HandlerResult | Promise<HandlerResult>;
 }
 
-/** One intent as loaded from the intents file. */
-export interface IntentDefinition {
+/**
+ * How an intent is answered, with what that handler needs: a template's reply (`{slot}` or `{slot|fallback}`
+ * placeholders), a knowledge intent's way of answering, a custom handler's loaded module.
+ */
+export type IntentAnswer =
+  | { handler: 'generate' }
+  | { handler: 'status' }
+  | { handler: 'template'; reply: LocalizedText }
+  | {
+      handler: 'knowledge';
+      /**
+       * `generate` puts the best entries into the prompt; `entry` answers with the best entry's text itself (as FAQ
+       * bots and retrieval intents do), generating only when no entry matches.
+       */
+      answer: 'generate' | 'entry';
+    }
+  | { handler: 'custom'; module: IntentHandlerModule; /** Its path, for logs. */ modulePath: string };
+
+/** One intent as loaded from the intents file: how it is recognised, and how it is answered. */
+export type IntentDefinition = IntentAnswer & {
   name: string;
-  handler: HandlerKind;
-  /** The loaded module, for `custom` handlers. */
-  module?: IntentHandlerModule;
-  /** Its path, for logs. */
-  modulePath?: string;
   examples: { en: readonly string[]; zh: readonly string[] };
   keywords: readonly string[];
   patterns: readonly LinearPattern[];
-  /** The fixed reply of a `template` intent, with `{slot}` or `{slot|fallback}` placeholders. */
-  reply?: LocalizedText;
-  /**
-   * How a `knowledge` intent answers: `generate` (default) puts the best entries into the prompt; `entry` answers with
-   * the best entry's text itself (as FAQ bots and retrieval intents do), generating only when no entry matches.
-   */
-  answer?: 'generate' | 'entry';
-}
+};
+
+/** An intent answered by a handler module of its own. */
+export type CustomIntent = Extract<IntentDefinition, { handler: 'custom' }>;
 
 /** The whole intents file. */
 export interface IntentCatalog {

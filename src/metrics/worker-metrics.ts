@@ -66,7 +66,7 @@ export class WorkerMetrics {
     this.inferenceSeconds.observe(inferenceMs / 1000);
     for (const doc of stored) {
       this.replies.inc({ status: doc.status, intent: doc.intent ?? 'none' });
-      if (doc.error) this.failures.inc({ code: doc.error.code });
+      if (doc.status === 'failed') this.failures.inc({ code: doc.error.code });
       this.generatedTokens.inc(doc.tokens.generated);
       this.latencySeconds.observe(Math.max(0, doc.createdAt.getTime() - doc.timings.queuedAt.getTime()) / 1000);
       if (doc.transcript) {

@@ -134,8 +134,7 @@ export function sortJobs(jobs: readonly QueuedJob[]): Sorted {
 /** What a job's mark says of its stored reply, and of its message's place in its conversation. */
 export function markOf(d: ReplyDocument, place?: number): StoredReplyMark {
   return {
-    status: d.status,
-    ...(d.text !== undefined ? { text: d.text } : {}),
+    ...(d.status === 'replied' ? { status: d.status, text: d.text } : { status: d.status }),
     ...(d.intent ? { intent: d.intent } : {}),
     ...(d.transcript ? { heard: d.transcript.text } : {}),
     ...(place !== undefined ? { place } : {}),

@@ -1,6 +1,6 @@
 import { DEFAULT_TENANT, scopedMessage, splitScopedKey } from '../contract/scoped-key.js';
 import { parseMessage } from '../contract/message-contract.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
+import type { FailedReplyDocument } from '../storage/reply-document.js';
 import { storableText } from '../contract/storable-text.js';
 import { TerminalJobError, errorMessageOf } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -101,7 +101,7 @@ export class FailedJobReconciler {
     await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
     for (const d of docs) {
       this.deps.stream?.done(d._id);
-      if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error!.code });
+      if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error.code });
     }
     this.deps.log.warn(
       { stored: stored.size, ids: [...stored].slice(0, 20) },
@@ -110,7 +110,7 @@ export class FailedJobReconciler {
     return stored.size;
   }
 
-  private failedReply(job: FailedJob, key: string): ReplyDocument {
+  private failedReply(job: FailedJob, key: string): FailedReplyDocument {
     const error = STALLED_REASON.test(job.failedReason)
       ? new TerminalJobError(
           'ERR_STALLED',

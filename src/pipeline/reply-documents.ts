@@ -1,5 +1,5 @@
 import { errorCodeOf, errorMessageOf, type AvaError } from '../errors/errors.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
+import type { FailedReplyDocument, RepliedDocument, ReplyDocument } from '../storage/reply-document.js';
 import { storableText } from '../contract/storable-text.js';
 import type { Answer } from './batch-stages.js';
 import { idField } from './reply-key.js';
@@ -40,7 +40,9 @@ export function replyDocument(
 }
 
 /** Status and what goes with it: the text, how it ended and its usage; or the error. */
-function outcomeFields(a: Answer): Pick<ReplyDocument, 'status' | 'text' | 'finishReason' | 'usage' | 'error'> {
+function outcomeFields(
+  a: Answer,
+): Pick<RepliedDocument, 'status' | 'text' | 'finishReason' | 'usage'> | Pick<FailedReplyDocument, 'status' | 'error'> {
   const failed = (error: AvaError) => ({
     status: 'failed' as const,
     error: { code: errorCodeOf(error), message: storableText(errorMessageOf(error)) },

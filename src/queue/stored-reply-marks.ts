@@ -2,15 +2,13 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.js';
 
 /** What a mark says of a job's stored reply: enough to rebuild its conversation turn. */
-export interface StoredReplyMark {
-  status: 'replied' | 'failed';
-  text?: string;
+export type StoredReplyMark = ({ status: 'replied'; text: string } | { status: 'failed' }) & {
   intent?: string;
   /** A voice message's transcript: its text, for the conversation turn written when it is delivered again. */
   heard?: string;
   /** The message's place in its conversation (µs), which orders the turn. */
   place?: number;
-}
+};
 
 /** What names a job's log: its id (a BullMQ `Job` has one). */
 export interface JobRef {

@@ -4,12 +4,8 @@ import type { ErrorCode } from '../errors/errors.js';
 /** Final state of a message. */
 export type ReplyStatus = 'replied' | 'failed';
 
-/**
- * One document per message in collection `replies`, keyed by its scoped messageId (`scopedKey`: the tenant's id).
- * Written once, with an insert keyed so, before the job is acknowledged; a duplicate key keeps the first, so there is
- * never a second one.
- */
-export interface ReplyDocument {
+/** What every reply document holds, replied or failed. */
+interface ReplyDocumentBase {
   /** The scoped messageId. */
   _id: string;
   /** Whose message it is; every index of the collection leads with it. */
@@ -20,13 +16,6 @@ export interface ReplyDocument {
   conversationId?: string;
   /** Absent only when the job was so malformed that it carried no valid userId. */
   userId?: string;
-  status: ReplyStatus;
-  /** The reply text, when `replied`. */
-  text?: string;
-  /** Why the text ended, when `replied`: `stop` (end of text, a stop string, or a reply without the model) or `length`. */
-  finishReason?: 'stop' | 'length';
-  /** Why it failed, when `failed`. */
-  error?: { code: ErrorCode; message: string };
   /** Recognised intent: a name from the intents file, `unknown` (below the threshold) or `invalid` (unreadable text). */
   intent?: string;
   /** How the intent was recognised: its confidence in [0, 1], the three best intents, and why text was `invalid`. */
@@ -56,6 +45,27 @@ export interface ReplyDocument {
   };
   createdAt: Date;
 }
+
+/** A message answered: its reply text and why the text ended. */
+export interface RepliedDocument extends ReplyDocumentBase {
+  status: 'replied';
+  text: string;
+  /** `stop` (end of text, a stop string, or a reply without the model) or `length`. */
+  finishReason: 'stop' | 'length';
+}
+
+/** A message that failed, with why. */
+export interface FailedReplyDocument extends ReplyDocumentBase {
+  status: 'failed';
+  error: { code: ErrorCode; message: string };
+}
+
+/**
+ * One document per message in collection `replies`, keyed by its scoped messageId (`scopedKey`: the tenant's id).
+ * Written once, with an insert keyed so, before the job is acknowledged; a duplicate key keeps the first, so there is
+ * never a second one.
+ */
+export type ReplyDocument = RepliedDocument | FailedReplyDocument;
 
 /** A voice message's transcript and how it was made. */
 export interface TranscriptInfo {

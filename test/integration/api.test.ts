@@ -255,13 +255,14 @@ describe('HTTP API on real services', () => {
 
   it('speaks a stored reply as WAV or Ogg/Opus in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
     const now = new Date();
-    const stored = (id: string, text: string | undefined, status: 'replied' | 'failed' = 'replied') => ({
+    const stored = (id: string, text: string | undefined) => ({
       _id: id,
       tenant: 'default',
       conversationId: 'speech',
       userId: 'u1',
-      status,
-      ...(text ? { text } : { error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
+      ...(text
+        ? { status: 'replied' as const, text, finishReason: 'stop' as const }
+        : { status: 'failed' as const, error: { code: 'ERR_HANDLER' as const, message: 'x' } }),
       model: { id: 'tiny', revision: 'r' },
       tokens: { prompt: 0, generated: 0 },
       timings: { queuedAt: now, startedAt: now, finishedAt: now, inferenceMs: 0 },
@@ -270,7 +271,7 @@ describe('HTTP API on real services', () => {
     await database.replies.insertMany([
       stored('say-en', 'Your order has shipped and will arrive on Friday.'),
       stored('say-zh', '您的订单已发货，周五送达。'),
-      stored('say-failed', undefined, 'failed'),
+      stored('say-failed', undefined),
     ]);
     const first = await app.inject({ url: '/v1/messages/say-en/audio', headers: as(READER) });
     expect(first.statusCode).toBe(200);

@@ -12,6 +12,7 @@ import { MessageProducer } from '../../src/queue/message-producer.js';
 import { ReplyStreamReader } from '../../src/queue/reply-stream-reader.js';
 import { TINY_MODEL_DIR } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import { replyErrorCode } from '../helpers/reply-text.js';
 
 const ok = (id: string) => ({ v: 1, messageId: id, conversationId: 'c-bad', userId: 'u', text: `good message ${id}` });
 
@@ -150,7 +151,7 @@ it(`gives each of ${CATALOGUE.length} kinds of bad input its documented outcome 
   for (let i = 0; i < CATALOGUE.length; i++) {
     const doc = await db.replies.findOne({ _id: replyId(i) });
     expect(doc?.status, CATALOGUE[i].kind).toBe(CATALOGUE[i].expect);
-    if (CATALOGUE[i].expect === 'failed') expect(doc?.error?.code, CATALOGUE[i].kind).toBe('ERR_CONTRACT');
+    if (CATALOGUE[i].expect === 'failed') expect(replyErrorCode(doc), CATALOGUE[i].kind).toBe('ERR_CONTRACT');
     expect((await db.replies.findOne({ _id: `good-${i}` }))?.status).toBe('replied');
   }
   // Exactly one reply per job and nothing else; no prototype was polluted.

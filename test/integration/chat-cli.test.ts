@@ -9,6 +9,7 @@ import type { AvaConfig } from '../../src/config/config.js';
 import type { Database } from '../../src/storage/database.js';
 import { ROOT } from '../helpers/paths.js';
 import { startApiWorld } from '../helpers/api-world.js';
+import { replyText } from '../helpers/reply-text.js';
 
 const run = promisify(execFile);
 const TOKEN = 'chat-token-0123456789abcdef';
@@ -48,7 +49,7 @@ it('chats straight against Redis and the database: You> line, Bot> streamed repl
   const replies = await db.replies.find({}).sort({ createdAt: 1 }).toArray();
   expect(replies).toHaveLength(2);
   expect(new Set(replies.map((r) => r.conversationId)).size).toBe(1);
-  for (const r of replies) expect(transcript).toContain(`Bot> ${r.text}`);
+  for (const r of replies) expect(transcript).toContain(`Bot> ${replyText(r)}`);
   expect(transcript).toContain('You> 你好，我的订单在哪里？');
 });
 
@@ -57,7 +58,7 @@ it('chats through the HTTP API with a token', async () => {
   const transcript = await chat(['Hello over HTTP'], ['--api', url, '--token', TOKEN]);
   expect(transcript).toMatch(/EXIT 0\s*$/);
   const [reply] = await db.replies.find({ userId: 'cli-user' }).sort({ createdAt: -1 }).limit(1).toArray();
-  expect(transcript).toContain(`Bot> ${reply!.text}`);
+  expect(transcript).toContain(`Bot> ${replyText(reply)}`);
 });
 
 it("saves each reply's speech as WAV with --save-audio, straight and through the API", async () => {

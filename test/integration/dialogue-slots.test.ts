@@ -12,6 +12,7 @@ import type { ReplyDocument } from '../../src/storage/reply-document.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { CountingGenerator } from '../helpers/counting-generator.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
+import { replyText } from '../helpers/reply-text.js';
 
 /**
  * Slots carried across a conversation's turns, through real workers (the sample shop's intents with both sentence
@@ -90,10 +91,10 @@ describe("a conversation's slots, carried from turn to turn", () => {
       'so when will it arrive?',
     ]);
     expect(replies.map((r) => r.intent)).toEqual(['order_status', 'order_status', 'order_status', 'order_status']);
-    expect(replies[0].text).toMatch(/MP-10002 is being packed/);
-    expect(replies[1].text).toMatch(/MP-10002 is being packed/);
-    expect(replies[2].text).toMatch(/MP-10003 was delivered/);
-    expect(replies[3].text).toMatch(/MP-10003 was delivered/);
+    expect(replyText(replies[0])).toMatch(/MP-10002 is being packed/);
+    expect(replyText(replies[1])).toMatch(/MP-10002 is being packed/);
+    expect(replyText(replies[2])).toMatch(/MP-10003 was delivered/);
+    expect(replyText(replies[3])).toMatch(/MP-10003 was delivered/);
     // The number is kept on the turn that gave it, in the database (history's durable record).
     const turns = await shop.db.turns.find({ conversationId: 'order-en' }).sort({ seq: 1 }).toArray();
     expect(turns.map((t) => t.slots?.orderId)).toEqual(['MP-10002', undefined, 'MP-10003', undefined]);
@@ -102,14 +103,14 @@ describe("a conversation's slots, carried from turn to turn", () => {
   it('does the same in Chinese', async () => {
     const replies = await converse(shop, 'order-zh', ['我的订单号是MP-10001', '那什么时候能到？']);
     expect(replies.map((r) => r.intent)).toEqual(['order_status', 'order_status']);
-    expect(replies[1].text).toContain('MP-10001');
-    expect(replies[1].text).toContain('顺丰');
+    expect(replyText(replies[1])).toContain('MP-10001');
+    expect(replyText(replies[1])).toContain('顺丰');
   });
 
   it('keeps slots within their conversation: a new one is asked for the number', async () => {
     const [reply] = await converse(shop, 'order-fresh', ['and when will it arrive?']);
     expect(reply.intent).toBe('order_status');
-    expect(reply.text).toMatch(/tell me your order number/);
+    expect(replyText(reply)).toMatch(/tell me your order number/);
   });
 
   it('fills a product and an address from any message, and a template uses them later, in English and Chinese', async () => {
@@ -120,16 +121,16 @@ describe("a conversation's slots, carried from turn to turn", () => {
       'my address is 3 Mill Lane, York',
       'which address do you have?',
     ]);
-    expect(en[2].text).toBe('We will deliver your sofa to 12 High Street, Leeds.');
-    expect(en[4].text).toBe('We will deliver your sofa to 3 Mill Lane, York.');
+    expect(replyText(en[2])).toBe('We will deliver your sofa to 12 High Street, Leeds.');
+    expect(replyText(en[4])).toBe('We will deliver your sofa to 3 Mill Lane, York.');
     const zh = await converse(slotsFile, 'address-zh', [
       '我想买那个台灯',
       '送到杭州市西湖区文三路100号',
       '你们送到哪里？',
     ]);
-    expect(zh[2].text).toBe('我们会把您的台灯送到杭州市西湖区文三路100号。');
+    expect(replyText(zh[2])).toBe('我们会把您的台灯送到杭州市西湖区文三路100号。');
     const [fresh] = await converse(slotsFile, 'address-fresh', ['which address do you have?']);
-    expect(fresh.text).toBe('We will deliver your order to the address on your order.');
+    expect(replyText(fresh)).toBe('We will deliver your order to the address on your order.');
   });
 
   it('sends questions about the conversation itself to the model, with the history in its prompt', async () => {

@@ -23,6 +23,7 @@ import { StoredReplyMarks } from '../../src/queue/stored-reply-marks.js';
 import { messageJobId, RedisKeys } from '../../src/queue/redis-keys.js';
 import { ROOT, TINY_MODEL_DIR } from '../helpers/paths.js';
 import { bullQueueOf, cleanup, isolatedNames, silentLog, spawnWorker, testConfig } from '../helpers/services.js';
+import { replyText } from '../helpers/reply-text.js';
 
 // Lexical recognition only: these tests are about history and the dialogue state, and name the intents the words
 // give; semantic recognition has its own tests (semantic-recognition.test.ts).
@@ -175,9 +176,9 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       passageIds: ['en-shipping-cost'],
       tokens: { generated: 0 },
     });
-    expect(shipping.text).toBe(entries.get('en-shipping-cost')!.body);
+    expect(replyText(shipping)).toBe(entries.get('en-shipping-cost')!.body);
     expect(zh).toMatchObject({ status: 'replied', intent: 'returns', passageIds: ['zh-return-policy'] });
-    expect(zh.text).toBe(entries.get('zh-return-policy')!.body);
+    expect(replyText(zh)).toBe(entries.get('zh-return-policy')!.body);
     expect(generator.prompts.length).toBe(before);
   });
 
@@ -192,8 +193,8 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
         recognition: { reason: expect.any(String) },
         tokens: { prompt: 0, generated: 0 },
       });
-    expect(docs[0].text).toMatch(/rephrase/);
-    expect(docs[4].text).toMatch(/换一种说法/);
+    expect(replyText(docs[0])).toMatch(/rephrase/);
+    expect(replyText(docs[4])).toMatch(/换一种说法/);
     expect(generator.prompts.length).toBe(before);
     expect(await db.turns.countDocuments({ conversationId: 'unreadable' })).toBe(0);
   });
@@ -242,6 +243,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
       userId: 'u1',
       status: 'replied' as const,
       text,
+      finishReason: 'stop' as const,
       intent: 'chitchat',
       model: engine.model,
       tokens: { prompt: 5, generated: 4 },
@@ -314,7 +316,7 @@ describe('intents, dialogue state and knowledge on real Redis, the database and 
     expect(done.status).toBe('replied');
     expect(done.finishedAt!.getTime()).toBeGreaterThanOrEqual(done.startedAt!.getTime());
     const [again] = await ask(msg('status', '我的问题有回复了吗'));
-    expect(again.text).toMatch(/之前的消息都已回复/);
+    expect(replyText(again)).toMatch(/之前的消息都已回复/);
     expect((await dialogue.conversation('status'))!.messages.map((m) => [m.intent, m.status])).toEqual([
       ['chitchat', 'replied'],
       ['answer_status', 'replied'],

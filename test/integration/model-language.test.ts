@@ -18,6 +18,7 @@ import { CountingGenerator } from '../helpers/counting-generator.js';
 import { ROOT } from '../helpers/paths.js';
 import { cleanup, isolatedNames, silentLog, testConfig } from '../helpers/services.js';
 import { forgeTinyLlama } from '../helpers/tiny-llama.js';
+import { replyText } from '../helpers/reply-text.js';
 
 /**
  * A model that writes English only (the forged tiny Llama's GGUF says `general.languages: [en]`, as SmolLM2's does):
@@ -122,8 +123,8 @@ describe('a model that writes English only', () => {
     for (const [i, d] of docs.entries()) {
       expect(d.status).toBe('replied');
       expect(d.tokens.generated).toBe(0);
-      expect(d.text, `reply to a Chinese message in Chinese (${d._id})`).toMatch(han);
-      if (d.text === fallback) {
+      expect(replyText(d), `reply to a Chinese message in Chinese (${d._id})`).toMatch(han);
+      if (replyText(d) === fallback) {
         by.fallback++;
         fallbacks[fileOf[i]] = (fallbacks[fileOf[i]] ?? 0) + 1;
       } else if (d.passageIds?.length) by.knowledge++;

@@ -17,6 +17,7 @@ import { compareGreedy, greedyPath } from '../helpers/greedy-agreement.js';
 import { DecoderEngine } from '../../src/inference/decoder-engine.js';
 import { cleanup, isolatedNames, MONGO_URL, silentLog, testConfig } from '../helpers/services.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { replyText } from '../helpers/reply-text.js';
 
 let generator: PipelineGenerator;
 beforeAll(async () => {
@@ -101,7 +102,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     // Turns are appended right after the replies are stored.
     await expect
       .poll(() => w.db.turns.find({ conversationId: 'c1' }).toArray())
-      .toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: doc!.text })]);
+      .toEqual([expect.objectContaining({ _id: 'm-1', user: '你好，我是虚拟助手', assistant: replyText(doc) })]);
     expect(await w.db.conversations.findOne({ _id: 'c1' })).toMatchObject({
       userId: 'u1',
       updatedAt: expect.any(Date),
@@ -233,7 +234,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     const decode = (t: number[]) => generator.tokenizer.decode(t.filter((x) => x !== eos));
     try {
       for (let i = 0; i < texts.length; i++) {
-        const stored = (await w.db.replies.findOne({ _id: `m-${i}` }))!.text!;
+        const stored = replyText(await w.db.replies.findOne({ _id: `m-${i}` })) ?? '';
         const path = await greedyPath(paths, generator.tokenizer.encode(`User: ${texts[i]}\nAssistant:`), 8, eos);
         const [batched, single] = [stored, alone[i]].map((text) => compareGreedy(path, text, decode, 1e-3));
         expect([batched.mismatchAt, single.mismatchAt], texts[i]).toEqual([-1, -1]);
@@ -260,7 +261,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
     await expect.poll(() => w.db.turns.countDocuments({ conversationId: 'c-h' })).toBe(1);
     await w.producer.enqueue(msg(2, 'c-h', 'What is my name?'));
     await followReplies(w.db, ['m-2'], () => undefined, 30_000);
-    expect(seen[1]).toBe(`User: My name is Ada.\nAssistant: ${first!.text}\nUser: What is my name?\nAssistant:`);
+    expect(seen[1]).toBe(`User: My name is Ada.\nAssistant: ${replyText(first)}\nUser: What is my name?\nAssistant:`);
   });
 
   it('fails a poisoned request alone: the other 15 of its batch run through the model once and stream once', async () => {
@@ -300,7 +301,7 @@ describe('handle_messages pipeline on real Redis and a real MongoDB-wire databas
         );
         const tokens = events.filter((e) => e.type === 'token');
         expect(new Set(tokens.map((e) => e.attempt)).size, id).toBe(1);
-        expect(tokens.map((e) => e.text).join(''), id).toBe((await w.db.replies.findOne({ _id: id }))!.text);
+        expect(tokens.map((e) => e.text).join(''), id).toBe(replyText(await w.db.replies.findOne({ _id: id })));
         expect(
           events.filter((e) => e.type === 'done'),
           id,

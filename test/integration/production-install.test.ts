@@ -9,6 +9,7 @@ import { followReplies } from '../../src/connections/reply-waiter.js';
 import { processWorld } from '../helpers/process-world.js';
 import { ROOT } from '../helpers/paths.js';
 import { spawnWorker } from '../helpers/services.js';
+import { replyText } from '../helpers/reply-text.js';
 
 const run = promisify(execFile);
 
@@ -78,7 +79,7 @@ describe('the production install (dist/ and production dependencies only)', () =
       await followReplies(world.db, ['prod-order', 'prod-chat'], () => undefined, 60_000);
       const order = await world.db.replies.findOne({ _id: 'prod-order' });
       expect(order).toMatchObject({ status: 'replied', intent: 'order_status' });
-      expect(order!.text).toMatch(/MP-10001 has shipped/);
+      expect(replyText(order)).toMatch(/MP-10001 has shipped/);
       expect(await world.db.replies.findOne({ _id: 'prod-chat' })).toMatchObject({
         status: 'replied',
         tokens: { generated: expect.any(Number) },

@@ -12,6 +12,7 @@ import { silentLog } from '../helpers/services.js';
 import { startApiWorld } from '../helpers/api-world.js';
 import { GatedGenerator } from '../helpers/gated-generator.js';
 import { parseSse, shownText, sseReader, type SseEvent } from '../helpers/sse.js';
+import { replyText } from '../helpers/reply-text.js';
 
 /** When a reply waiter's fallback first reads the database (reply-waiter.ts, follow-replies.ts: every 2 s). */
 const FIRST_FALLBACK_MS = 2_000;
@@ -133,7 +134,7 @@ describe('replayable reply streams', () => {
     const events = [...head, ...(await reader.rest())];
     expect(events.some((e) => e.event === 'reset')).toBe(false);
     expect(shownText(events)).toBe(finalText(events));
-    expect((await w.database.replies.findOne({ _id: 'late-1' }))?.text).toBe(finalText(events));
+    expect(replyText(await w.database.replies.findOne({ _id: 'late-1' }))).toBe(finalText(events));
     // Every token came from the stream itself (ids), none from the final top-up.
     expect(events.filter((e) => e.event === 'token').every((e) => e.id)).toBe(true);
   });
@@ -212,6 +213,7 @@ describe('replayable reply streams', () => {
       tenant: 'default',
       status: 'replied' as const,
       text: 'stored',
+      finishReason: 'stop' as const,
       model: { id: 'm', revision: 'r' },
       tokens: { prompt: 0, generated: 0 },
       timings: { queuedAt: new Date(), startedAt: new Date(), finishedAt: new Date(), inferenceMs: 0 },
@@ -231,13 +233,13 @@ describe('replayable reply streams', () => {
       publisher.done('wait-1');
       await publisher.flush();
     });
-    expect(woken.doc?.text).toBe('stored');
+    expect(replyText(woken.doc)).toBe('stored');
     // The fallback reads the database every 2 s: a wake before the first of them (1.7 s of slack after the 0.3 s
     // sleep, for a loaded machine) can only have come from the signal.
     expect(woken.ms).toBeLessThan(FIRST_FALLBACK_MS);
     // No `done` (lost with Redis's data, say): the fallback read finds the reply.
     const fallback = await timed('wait-2', async () => void (await w.database.replies.insertOne(reply('wait-2'))));
-    expect(fallback.doc?.text).toBe('stored');
+    expect(replyText(fallback.doc)).toBe('stored');
     expect(fallback.ms).toBeGreaterThan(1_500);
     expect(fallback.ms).toBeLessThan(2 * FIRST_FALLBACK_MS);
     expect(await waitForReply(deps, 'never', 300)).toBeNull();

@@ -24,6 +24,7 @@ async function fill(ages: number[]) {
       userId: 'u',
       status: 'replied',
       text: 't',
+      finishReason: 'stop',
       model: { id: 'm', revision: 'r' },
       tokens: { prompt: 0, generated: 0 },
       timings: { queuedAt: at, startedAt: at, finishedAt: at, inferenceMs: 0 },

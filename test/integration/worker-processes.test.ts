@@ -7,6 +7,7 @@ import { followReplies } from '../../src/connections/reply-waiter.js';
 import { generatedCount, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { generationAttempts } from '../helpers/generation-attempts.js';
+import { replyText } from '../helpers/reply-text.js';
 
 const opened: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -68,7 +69,7 @@ describe('worker processes', () => {
     );
     for (const m of msgs) {
       const texts = [...attempts.get(m.messageId)!.values()];
-      expect(texts, m.messageId).toEqual([(await s.db.replies.findOne({ _id: m.messageId }))!.text]);
+      expect(texts, m.messageId).toEqual([replyText(await s.db.replies.findOne({ _id: m.messageId }))]);
     }
   });
 

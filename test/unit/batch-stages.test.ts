@@ -117,7 +117,7 @@ describe('answers by stage', () => {
         result: { text: 't', finishReason: 'stop', promptTokens: 1, generatedTokens: 1 },
       },
     ];
-    const outcomes = batchOutcomes(jobs, sorted, [d], new Map([['c', { status: 'replied' as const }]]), {
+    const outcomes = batchOutcomes(jobs, sorted, [d], new Map([['c', { status: 'replied' as const, text: 'c' }]]), {
       answers,
       stored: new Set(['a', 'b']),
     });

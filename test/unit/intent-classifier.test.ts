@@ -13,7 +13,7 @@ const intent = (
   name: string,
   en: string[],
   zh: string[] = [],
-  extra: Partial<IntentDefinition> = {},
+  extra: Partial<Pick<IntentDefinition, 'keywords' | 'patterns'>> = {},
 ): IntentDefinition => ({
   name,
   handler: 'generate',

@@ -39,7 +39,7 @@ export const speechRoutes: FastifyPluginAsyncZod<SpeechRoutesOptions> = async (a
       const key = keyOf(req, id);
       const doc = await replies.get(key);
       if (!doc) throw new HttpError(404, 'ERR_NOT_FOUND', `no stored reply for message ${id}`);
-      if (doc.status !== 'replied' || !doc.text?.trim())
+      if (doc.status !== 'replied' || !doc.text.trim())
         throw new HttpError(409, 'ERR_NO_TEXT', `message ${id} has no reply text to speak (status ${doc.status})`);
       const { format } = req.query;
       const { audio, voice, cached } = await speech.get(key, doc.text, format);
