@@ -6,7 +6,6 @@ import type { Logger } from '../logging/logger.js';
 import type { ConversationRepository } from '../storage/conversation-repository.js';
 import type { MessageStateRepository } from '../storage/message-state-repository.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
-import type { ReplyDocument } from '../storage/reply-document.js';
 import type { ReplyStreamPublisher } from '../queue/reply-stream.js';
 import type { StoredReplyMark, StoredReplyMarks } from '../queue/stored-reply-marks.js';
 import type { ConversationOrder } from '../queue/conversation-order.js';
@@ -16,10 +15,11 @@ import { RecognizerError } from '../errors/errors.js';
 import { AnswerComposer, type HistoryByConversation } from './answer-composer.js';
 import { BatchPass } from './batch-pass.js';
 import { batchOutcomes } from './batch-outcomes.js';
-import { settleBatch, speakReplies, type StoredAnswers } from './batch-settlement.js';
+import { settleReplies, storeReplies } from './settle-replies.js';
+import { conversationTurns, heardBefore } from './conversation-turns.js';
 import type { MessageTranscriber, Transcribed } from './message-transcriber.js';
 import { replyDocument } from './reply-documents.js';
-import type { ReplySpeaker } from './reply-speaker.js';
+import { speakReplies, type ReplySpeaker } from './reply-speaker.js';
 import {
   answerError,
   sortJobs,
@@ -27,6 +27,8 @@ import {
   type JobOutcome,
   type ParsedJob,
   type PlannedJob,
+  type Sorted,
+  type StoredAnswers,
   type VoiceJob,
 } from './batch-stages.js';
 
@@ -112,7 +114,7 @@ export class BatchProcessor {
       pass.steps.generate ?? 0,
       done.docs.filter((d) => done.stored.has(d._id)),
     );
-    await settleBatch(this.deps, pass, sorted, marked, waiting, done);
+    const marks = await this.settle(pass, sorted, marked, waiting, done);
     speakReplies(this.deps.speaker, done);
     log.info(
       {
@@ -126,7 +128,7 @@ export class BatchProcessor {
       },
       'batch stored',
     );
-    return batchOutcomes(jobs, sorted, waiting, marked, done);
+    return batchOutcomes(jobs, sorted, waiting, marks, done);
   }
 
   /** Answers that need no model (rejections, templates, status, handlers, knowledge, failures), stored in one write. */
@@ -182,7 +184,39 @@ export class BatchProcessor {
         inferenceMs,
       }),
     );
-    return { answers, docs, stored: await pass.io(step, this.storeDocs(docs)) };
+    return { answers, docs, stored: await pass.io(step, storeReplies(this.deps, docs)) };
+  }
+
+  /**
+   * Marks, turns (again those of redelivered jobs, from their marks) and the conversations' places released: every
+   * text or voice message of the batch that did not wait is answered now or was by an earlier pass.
+   */
+  private settle(
+    pass: BatchPass,
+    sorted: Sorted,
+    marked: ReadonlyMap<string, StoredReplyMark>,
+    waiting: readonly ParsedJob[],
+    { answers, docs, stored }: StoredAnswers,
+  ) {
+    const waits = new Set(waiting.map((w) => w.key));
+    return settleReplies(this.deps, (name, work) => pass.io(name, work), {
+      written: answers.map((a, i) => ({
+        job: a.job,
+        doc: docs[i],
+        place: a.kind !== 'rejected' ? a.planned.place : undefined,
+      })),
+      stored,
+      marked,
+      turns: (marks) =>
+        conversationTurns(
+          answers.filter((a) => stored.has(a.key)),
+          [...sorted.parsed, ...heardBefore(sorted.voice, marks)].filter((p) => marks.has(p.key) && !stored.has(p.key)),
+          marks,
+        ),
+      released: [...sorted.parsed, ...sorted.voice]
+        .filter((p) => !waits.has(p.key))
+        .map((p) => ({ messageId: p.key, conversationId: p.message.conversationId })),
+    });
   }
 
   /**
@@ -254,18 +288,6 @@ export class BatchProcessor {
       })),
     );
     return fresh.map((p, i) => ({ ...p, plan: plans[i] }));
-  }
-
-  /**
-   * Stores replies in one bulk write and tells stream readers they are done; returns the ids newly stored. Streams
-   * are flushed first, so a reader that finds a reply stored has its every token in the stream already.
-   */
-  private async storeDocs(docs: readonly ReplyDocument[]): Promise<Set<string>> {
-    await this.deps.stream?.flush();
-    const stored = await this.deps.replies.storeAll(docs);
-    for (const d of docs) this.deps.stream?.done(d._id);
-    await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
-    return stored;
   }
 
   /** One generator call for the batch; each request ends with its own result, so a failure fails only its message. */

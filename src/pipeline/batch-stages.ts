@@ -140,3 +140,10 @@ export function markOf(d: ReplyDocument, place?: number): StoredReplyMark {
     ...(place !== undefined ? { place } : {}),
   };
 }
+
+/** Answers stored by one write: the answers, their documents, and the keys newly stored. */
+export interface StoredAnswers {
+  answers: Answer[];
+  docs: ReplyDocument[];
+  stored: Set<string>;
+}

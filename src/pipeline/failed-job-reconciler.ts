@@ -13,6 +13,7 @@ import type { ConversationOrder } from '../queue/conversation-order.js';
 import type { ReplyRepository } from '../storage/reply-repository.js';
 import { PeriodicTask } from '../tasks/periodic-task.js';
 import { replyKeyOf } from './reply-key.js';
+import { settleReplies, storeReplies } from './settle-replies.js';
 
 /** BullMQ's reason for a job that stalled more times than allowed. */
 const STALLED_REASON = /stalled more than allowable limit/;
@@ -90,19 +91,17 @@ export class FailedJobReconciler {
     const unmarked = candidates.filter((c) => !marked.has(c.key));
     const docs = unmarked.map(({ job, key }) => this.failedReply(job, key));
     if (docs.length === 0) return 0;
-    const stored = await this.deps.replies.storeAll(docs);
-    await this.deps.marks.mark(
-      unmarked.filter((c) => stored.has(c.key)).map(({ job }) => ({ job, reply: { status: 'failed' as const } })),
-    );
-    // Each has its reply now (stored here, or found stored): its place in its conversation is done with.
-    await this.deps.order?.release(
-      docs.flatMap((d) => (d.conversationId ? [{ messageId: d._id, conversationId: d.conversationId }] : [])),
-    );
-    await this.deps.counters?.record(docs.filter((d) => stored.has(d._id)));
-    for (const d of docs) {
-      this.deps.stream?.done(d._id);
-      if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error.code });
-    }
+    const stored = await storeReplies(this.deps, docs);
+    await settleReplies(this.deps, (_name, work) => work, {
+      written: unmarked.map(({ job }, i) => ({ job, doc: docs[i] })),
+      stored,
+      marked,
+      // A failed reply has no turn; a reply found stored keeps whatever turn the worker that stored it wrote.
+      turns: () => [],
+      // Each has its reply now (stored here, or found stored): its place in its conversation is done with.
+      released: docs.flatMap((d) => (d.conversationId ? [{ messageId: d._id, conversationId: d.conversationId }] : [])),
+    });
+    for (const d of docs) if (stored.has(d._id)) this.deps.metrics?.failures.inc({ code: d.error.code });
     this.deps.log.warn(
       { stored: stored.size, ids: [...stored].slice(0, 20) },
       'failed replies stored for jobs that ended in the failed set without one',

@@ -1,5 +1,7 @@
 import type { Logger } from '../logging/logger.js';
 import type { SpeechCache } from '../voice/speech-cache.js';
+import { storableText } from '../contract/storable-text.js';
+import { answerText, type StoredAnswers } from './batch-stages.js';
 
 /** A stored reply to speak. */
 export interface SpokenReply {
@@ -45,4 +47,16 @@ export class ReplySpeaker {
       }
     }
   }
+}
+
+/** Speaks the stored replies of the messages that asked for speech (after storing: speech never delays a reply). */
+export function speakReplies(speaker: ReplySpeaker | undefined, { answers, stored }: StoredAnswers): void {
+  speaker?.add(
+    answers.flatMap((a) => {
+      const text = answerText(a);
+      return stored.has(a.key) && a.kind !== 'rejected' && a.planned.message.speech && text !== undefined
+        ? [{ messageId: a.key, text: storableText(text) }]
+        : [];
+    }),
+  );
 }
