@@ -26,7 +26,23 @@ try {
     log.fatal({ err }, 'the generator stopped after a failure of its own; exiting');
     process.exit(1);
   });
-  const app = await startWorkerApp(config, generator, log, intents);
+  // The signals are handled from the start: the loop may take a batch before the last subsystem has started, and a
+  // SIGTERM then must finish that batch, not kill the process.
+  const starting = startWorkerApp(config, generator, log, intents);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: finishing the batch in flight');
+    const started = await starting.catch(() => undefined);
+    await started?.stop();
+    await generator.close();
+    log.info('worker stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await starting;
   log.info(
     {
       queue: config.queue.name,
@@ -38,19 +54,6 @@ try {
     },
     'worker ready',
   );
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: finishing the batch in flight');
-    await app.stop();
-    await generator.close();
-    log.info('worker stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
 } catch (err) {
   failStart(log, 'worker', err);
 }

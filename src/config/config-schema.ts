@@ -168,6 +168,12 @@ export const configSchema = {
       'attempts per job for transient failures (database down)',
     ),
     jobBackoffMs: option('AVA_JOB_BACKOFF_MS', int(10, 600_000), '1000', 'first retry delay, doubled on each attempt'),
+    keepFailedDays: option(
+      'AVA_QUEUE_KEEP_FAILED_DAYS',
+      int(1, 365),
+      '7',
+      "days BullMQ keeps a failed job (at most 100,000): the reconciler's window to store its failed reply; a message's registration is kept a day longer",
+    ),
     conversationOrder: option(
       'AVA_CONVERSATION_ORDER',
       z.enum(['on', 'off']).transform((v) => v === 'on'),

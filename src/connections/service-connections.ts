@@ -65,8 +65,7 @@ export class ServiceConnections {
       tenant: queue.tenant,
       maxQueuedPerTenant: queue.maxQueuedPerTenant,
       fairShare: queue.fairShare,
-      // A conversation's owner is remembered as long as the conversation is kept.
-      ownerTtlMs: this.config.retention.conversations * 24 * 3_600_000,
+      keep: { conversationDays: this.config.retention.conversations, failedJobDays: queue.keepFailedDays },
       ...(replies ? { storedDigests: (keys: readonly string[]) => storedDigests(replies, keys) } : {}),
     });
   }

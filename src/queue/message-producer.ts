@@ -12,6 +12,7 @@ import { scopedKey } from '../contract/scoped-key.js';
 import { ContractError, IdempotencyConflictError, ServiceUnavailableError } from '../errors/errors.js';
 import { ConversationOrder, type Registration } from './conversation-order.js';
 import { messageJobId, type RedisKeys } from './redis-keys.js';
+import { loadConfig } from '../config/config.js';
 
 /** Producer settings. */
 export interface ProducerOptions {
@@ -30,8 +31,12 @@ export interface ProducerOptions {
   maxQueuedPerTenant?: number;
   /** Whether workers take tenants in turn (default) rather than first come, first served. */
   fairShare?: boolean;
-  /** How long a conversation's owner is remembered: as long as the conversation is kept (0: for ever; default 90 days). */
-  ownerTtlMs?: number;
+  /**
+   * How long Redis remembers what a message left there: a conversation's owner as long as the conversation is kept
+   * (`AVA_RETENTION_CONVERSATIONS_DAYS`, 0: for ever), failed jobs `AVA_QUEUE_KEEP_FAILED_DAYS`. Default: those
+   * settings' defaults.
+   */
+  keep?: { conversationDays: number; failedJobDays: number };
   /**
    * The digests of stored replies by scoped messageId (null for a reply stored without one), where the producer can
    * read the database: a messageId used past Redis's memory of it is then still recognised.
@@ -48,20 +53,22 @@ export interface EnqueueResult {
 
 /**
  * What BullMQ keeps of finished jobs: a completed job's stored reply is the record, so only the latest thousand, for
- * an hour, stay (Redis memory does not grow with traffic); failed jobs a week for the reconciler, at most 100,000.
+ * an hour, stay (Redis memory does not grow with traffic); failed jobs as configured, for the reconciler, at most
+ * 100,000.
  */
 const KEEP_COMPLETED = { age: 3600, count: 1_000 };
-const KEEP_FAILED = { age: 7 * 24 * 3600, count: 100_000 };
+const MAX_FAILED_KEPT = 100_000;
 const DAY_MS = 24 * 3_600_000;
-/** A message's registration outlives any job of it: a day past the longest a failed job is kept. */
-const PENDING_TTL_MS = KEEP_FAILED.age * 1000 + DAY_MS;
+/** The settings' defaults, for producers built without them. */
+const DEFAULT_KEEP = (() => {
+  const { retention, queue } = loadConfig({});
+  return { conversationDays: retention.conversations, failedJobDays: queue.keepFailedDays };
+})();
 /**
  * How long Redis remembers a message's digest: a day, as Stripe keeps idempotency keys. Past it, a producer that can
  * read the database recognises the message by its stored reply.
  */
 const DIGEST_TTL_MS = DAY_MS;
-/** A conversation's owner, unless the producer is told its conversations' retention: the default of 90 days. */
-const DEFAULT_OWNER_TTL_MS = 90 * DAY_MS;
 /** A well-formed fileId no upload has: a message checked before its part is stored (its digest ignores the fileId). */
 const UNSTORED_FILE = '000000000000000000000000';
 /** BullMQ's highest priority number (lowest priority). */
@@ -78,12 +85,15 @@ const MAX_PRIORITY = 2_097_152;
 export class MessageProducer {
   private readonly queue: Queue;
 
+  private readonly keep: { conversationDays: number; failedJobDays: number };
+
   constructor(
     private readonly connection: Redis,
     private readonly keys: RedisKeys,
     private readonly opts: ProducerOptions,
   ) {
     this.queue = new Queue(keys.queueName, { connection, prefix: keys.prefix });
+    this.keep = opts.keep ?? DEFAULT_KEEP;
   }
 
   /** Validates and enqueues one message. Throws {@link ContractError} naming each bad field. */
@@ -185,8 +195,9 @@ export class MessageProducer {
     const ranks = await ConversationOrder.register(this.connection, this.keys, registrations, {
       maxQueuedPerTenant: this.opts.maxQueuedPerTenant ?? 0,
       ttls: {
-        pendingMs: PENDING_TTL_MS,
-        ownerMs: this.opts.ownerTtlMs ?? DEFAULT_OWNER_TTL_MS,
+        // A message's registration outlives any job of it: a day past the longest a failed job is kept.
+        pendingMs: (this.keep.failedJobDays + 1) * DAY_MS,
+        ownerMs: this.keep.conversationDays * DAY_MS,
         digestMs: DIGEST_TTL_MS,
       },
       pathOf: (i) => pathOf(entries.indexOf(fresh[i])),
@@ -226,7 +237,7 @@ export class MessageProducer {
       backoff: { type: 'exponential', delay: this.opts.backoffMs },
       ...(this.opts.fairShare === false ? {} : { priority: Math.min(rank, MAX_PRIORITY) }),
       removeOnComplete: KEEP_COMPLETED,
-      removeOnFail: KEEP_FAILED,
+      removeOnFail: { age: this.keep.failedJobDays * 24 * 3600, count: MAX_FAILED_KEPT },
     };
   }
 }

@@ -166,8 +166,3 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
     },
   };
 }
-
-/** Sum of `generated` over a worker's "batch stored" lines: messages it ran through the model. */
-export function generatedCount(w: WorkerProcess): number {
-  return w.lines.filter((l) => l.msg === 'batch stored').reduce((n, l) => n + Number(l.generated), 0);
-}

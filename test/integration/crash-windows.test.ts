@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/connections/reply-waiter.js';
-import { generatedCount, MONGO_URL, spawnWorker } from '../helpers/services.js';
+import { MONGO_URL, spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -42,7 +42,11 @@ async function killWhileStoring(tag: string, hold: 'request' | 'response', then:
   else expect(await storedBeforeKill()).toBe(0);
   victim.child.kill('SIGKILL');
   await victim.exited;
-  expect(victim.lines.some((l) => l.msg === 'batch stored')).toBe(false);
+  // Killed before acknowledging anything; it had generated every message of its batch.
+  const ids = msgs.map((m) => m.messageId);
+  expect(await s.queue.getCompletedCount()).toBe(0);
+  const victimGenerated = await s.generations(ids);
+  expect(victimGenerated).toBe(16);
   if (then === 'release') held.release();
   else held.drop();
   if (hold === 'request' && then === 'release') await expect.poll(storedBeforeKill, { timeout: 10_000 }).toBe(16);
@@ -69,7 +73,7 @@ async function killWhileStoring(tag: string, hold: 'request' | 'response', then:
   expect(await s.db.replies.countDocuments({})).toBe(16);
   expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(16);
   expect(await s.db.turns.countDocuments({})).toBe(16);
-  return { heirGenerated: generatedCount(heir) };
+  return { heirGenerated: (await s.generations(ids)) - victimGenerated };
 }
 
 describe('a worker killed with SIGKILL while storing a batch (real worker processes)', () => {

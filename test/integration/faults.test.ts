@@ -32,7 +32,7 @@ async function killMidBatchThenStartHeir(
 ) {
   const victim = spawnWorker(s.config, env);
   s.workers.push(victim);
-  await victim.waitFor((l) => l.msg === 'batch taken');
+  await s.taken();
   victim.child.kill('SIGKILL');
   await victim.exited;
   await beforeHeir();
@@ -127,7 +127,7 @@ describe('fault tolerance (real worker processes)', () => {
     await s.producer.enqueueMany(msgs);
     const worker = spawnWorker(s.config);
     s.workers.push(worker);
-    await worker.waitFor((l) => l.msg === 'batch stored');
+    await s.someStored();
     await own.down();
     // Mid-run: some replies are stored, most are not.
     expect(await s.db.replies.countDocuments({})).toBeLessThan(msgs.length / 2);
@@ -188,7 +188,7 @@ describe('fault tolerance (real worker processes)', () => {
       await s.producer.enqueueMany(msgs);
       const worker = spawnWorker(s.config, { AVA_MONGO_TIMEOUT_MS: '1000', AVA_MONGO_SOCKET_TIMEOUT_MS: '3000' });
       s.workers.push(worker);
-      await worker.waitFor((l) => l.msg === 'batch stored');
+      await s.someStored();
       mongo.freeze();
       await sleep(10_000);
       mongo.thaw();

@@ -1,4 +1,6 @@
+import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { messageJobId } from '../../src/queue/redis-keys.js';
 import { followReplies } from '../../src/connections/reply-waiter.js';
 import { UploadRepository } from '../../src/storage/upload-repository.js';
 import { startApiWorld } from '../helpers/api-world.js';
@@ -20,6 +22,9 @@ beforeAll(async () => {
   world = await startApiWorld('owners', {
     AVA_API_TOKENS: `alice:${ALICE_APP}:enqueue+read:default,other:${OTHER_APP}:enqueue:default`,
     AVA_MAX_NEW_TOKENS: '2',
+    // Not the defaults: what Redis keeps must follow the settings.
+    AVA_RETENTION_CONVERSATIONS_DAYS: '5',
+    AVA_QUEUE_KEEP_FAILED_DAYS: '3',
   });
 }, 120_000);
 afterAll(async () => world?.close());
@@ -32,7 +37,12 @@ describe('conversations and uploads have owners', () => {
     await followReplies(world.database, ['own-1'], () => undefined, 30_000);
     // The owner is remembered as long as the conversation is kept (AVA_RETENTION_CONVERSATIONS_DAYS).
     const ttl = await world.redis.pttl(world.keys.conversation('alice-conv').owner);
-    expect(ttl / 86_400_000).toBeCloseTo(world.config.retention.conversations, 2);
+    expect(ttl / 86_400_000).toBeCloseTo(5, 2);
+    // A failed job is kept AVA_QUEUE_KEEP_FAILED_DAYS for the reconciler.
+    const queue = new Queue(world.keys.queueName, { connection: world.redis, prefix: world.keys.prefix });
+    const job = await Job.fromId(queue, messageJobId('own-1'));
+    await queue.close();
+    expect(job?.opts.removeOnFail).toEqual({ age: 3 * 86_400, count: 100_000 });
     const intruder = await post(OTHER_APP, msg('intrude-1', 'alice-conv', 'mallory', 'What did I say my order was?'));
     expect(intruder.statusCode).toBe(403);
     expect(intruder.json().error).toMatchObject({

@@ -1,10 +1,9 @@
 import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { followReplies } from '../../src/connections/reply-waiter.js';
-import { generatedCount, spawnWorker } from '../helpers/services.js';
+import { spawnWorker } from '../helpers/services.js';
 import { processWorld } from '../helpers/process-world.js';
 import { generationAttempts } from '../helpers/generation-attempts.js';
 import { replyText } from '../helpers/reply-text.js';
@@ -31,7 +30,7 @@ describe('worker processes', () => {
     expect(Date.now() - first).toBeLessThan(6_000);
     await expect.poll(async () => (await stat(file)).mtimeMs, { timeout: 8_000, interval: 250 }).toBeGreaterThan(first);
     await s.producer.enqueueMany(s.messages(64));
-    await worker.waitFor((l) => l.msg === 'batch taken');
+    await s.taken();
     const t0 = performance.now();
     worker.child.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
@@ -54,10 +53,13 @@ describe('worker processes', () => {
       120_000,
     );
     expect(await s.db.replies.countDocuments({ status: 'replied' })).toBe(200);
-    // A reply is visible before its worker logs the batch: stop them first so every log line is in.
+    // A reply is stored before its job is acknowledged: stop the workers first so that every job is.
     for (const w of s.workers) w.child.kill('SIGTERM');
     expect(await Promise.all(s.workers.map((w) => w.exited))).toEqual([0, 0]);
-    const counts = s.workers.map(generatedCount);
+    expect(await s.generations(msgs.map((m) => m.messageId))).toBe(200);
+    // Both took part: BullMQ records which worker took each job.
+    const counts = [...(await s.completedBy()).values()];
+    expect(counts).toHaveLength(2);
     expect(counts[0] + counts[1]).toBe(200);
     expect(Math.min(...counts)).toBeGreaterThan(0);
     // Per message too: one generation attempt in its reply stream, whose text is the stored reply's.
@@ -79,17 +81,18 @@ describe('worker processes', () => {
     await s.producer.enqueueMany(msgs);
     const first = spawnWorker(s.config);
     s.workers.push(first);
-    await first.waitFor((l) => l.msg === 'batch taken');
+    await s.taken();
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
-    const taken = first.lines.filter((l) => l.msg === 'batch taken').reduce((n, l) => n + Number(l.size), 0);
-    expect(generatedCount(first)).toBe(taken);
+    // What it took it finished: each job acknowledged, generated once and stored; the rest still wait.
+    const ids = msgs.map((m) => m.messageId);
+    const taken = await s.queue.getCompletedCount();
+    expect(taken).toBeGreaterThan(0);
+    expect(await s.generations(ids)).toBe(taken);
     expect(await s.db.replies.countDocuments({})).toBe(taken);
-    const queue = new Queue(s.config.queue.name, { connection: { url: s.config.redis.url } });
-    expect(await queue.getActiveCount()).toBe(0);
+    expect(await s.queue.getActiveCount()).toBe(0);
     // Waiting: in BullMQ's wait list or, with fair share, its prioritized set.
     expect((await s.producer.view.counts()).waiting).toBe(40 - taken);
-    await queue.close();
 
     const second = spawnWorker(s.config);
     s.workers.push(second);
@@ -102,7 +105,7 @@ describe('worker processes', () => {
     expect(await s.db.replies.countDocuments({})).toBe(40);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
-    expect(generatedCount(first) + generatedCount(second)).toBe(40);
+    expect(await s.generations(ids)).toBe(40);
   });
 
   it('refuses to start with a clear error when the model or a service is missing', async () => {
