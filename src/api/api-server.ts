@@ -78,11 +78,9 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setErrorHandler(avaErrorHandler(log));
-  app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({ error: { code: 'ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
-  );
+  app.setNotFoundHandler(async (req) => {
+    throw new HttpError(404, 'ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
+  });
 
   // Registered before the routes, whose schemas it collects as they are added.
   await app.register(swagger, {

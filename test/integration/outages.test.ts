@@ -131,6 +131,24 @@ describe('the API while Redis is away', () => {
     console.info(`Redis killed: enqueue answered ${enqueue.res.statusCode} in ${enqueue.ms.toFixed(0)} ms`);
     expect(enqueue.res.statusCode).toBe(503);
     expect(enqueue.ms).toBeLessThan(within(TIMEOUT_MS));
+    // The OpenAI-compatible route says the same in OpenAI's error object: retry, nothing was promised.
+    const chat = await timed({
+      method: 'POST',
+      url: '/v1/chat/completions',
+      payload: { model: 'tiny', messages: [{ role: 'user', content: 'where is my order?' }] },
+      headers: as,
+    });
+    expect(chat.res.statusCode, chat.res.body).toBe(503);
+    expect(chat.res.headers['retry-after']).toBe('2');
+    expect(chat.res.json()).toEqual({
+      error: {
+        message: expect.stringContaining('Redis'),
+        type: 'server_error',
+        param: null,
+        code: 'ERR_SERVICE_UNAVAILABLE',
+      },
+    });
+    expect(chat.ms).toBeLessThan(within(TIMEOUT_MS));
     const ready = await timed({ url: '/readyz' });
     expect(ready.res.json().checks.redis).toBe(false);
     expect(ready.ms).toBeLessThan(within(TIMEOUT_MS));
