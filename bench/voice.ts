@@ -34,7 +34,7 @@ import { machine, writeResult } from './lib/bench-utils.js';
 
 const VOICES = (process.env.BENCH_VOICES ?? 'en-us+f5,en-us+m3,en-us+klatt2,en-gb+f2,en-gb-scotland,en-029').split(',');
 const SPEEDS = (process.env.BENCH_SPEEDS ?? '140,180').split(',').map(Number);
-/** The blended language model's domain weights tried on dev (`AVA_ASR_LANGUAGE_MODEL=blend`). */
+/** The blended language model's domain weights tried on dev (a bench profile; it is not a setting). */
 const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(Boolean).map(Number);
 /** Which parts run: the domain model's steps, the blended model, the decoder pool, the worker's transcription stage. */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool,stage').split(','));
@@ -44,8 +44,8 @@ const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')
   .split(',')
   .map((f) => (f === 'off' ? undefined : Number(f)));
 /** The steps a worker takes with the default configuration. */
-const DEFAULTS: VoiceSteps = (({ condition, noiseFloorDb, meaningWeight }) => ({
-  condition,
+const DEFAULTS: VoiceSteps = (({ noiseFloorDb, meaningWeight }) => ({
+  condition: false,
   noiseFloorDb,
   meaningWeight,
 }))(loadConfig({}).voice);

@@ -484,15 +484,9 @@ export const configSchema = {
     ),
     languageModel: option(
       'AVA_ASR_LANGUAGE_MODEL',
-      z.enum(['domain', 'blend', 'general']),
+      z.enum(['domain', 'general']),
       'domain',
-      "`domain`: decode with a model of the intents and knowledge base first; `blend`: that model interpolated with pocketsphinx's own (`AVA_ASR_BLEND_WEIGHT`), so words outside the domain text can be heard; `general`: pocketsphinx's own only",
-    ),
-    blendWeight: option(
-      'AVA_ASR_BLEND_WEIGHT',
-      z.coerce.number().gt(0).lt(1),
-      '0.9',
-      "with `AVA_ASR_LANGUAGE_MODEL=blend`: the domain model's interpolation weight (the general model has the rest)",
+      "`domain`: decode with a model of the intents and knowledge base first (pocketsphinx's own when it hears nothing); `general`: pocketsphinx's own only",
     ),
     decoders: option(
       'AVA_ASR_DECODERS',
@@ -511,12 +505,6 @@ export const configSchema = {
       z.coerce.number().min(0).max(100),
       '0.5',
       "rescoring by meaning: the weight of a hypothesis's intent confidence against pocketsphinx's log score (0: the engine's best always)",
-    ),
-    condition: option(
-      'AVA_ASR_CONDITION',
-      z.enum(['on', 'off']).transform((v) => v === 'on'),
-      'off',
-      '`on`: voice messages are trimmed of silence and brought to -20 dBFS before recognition (off by default: on synthesised speech it did not help, see docs/voice.md)',
     ),
     noiseFloorDb: option(
       'AVA_ASR_NOISE_FLOOR',

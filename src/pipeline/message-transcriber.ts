@@ -16,7 +16,7 @@ export interface MessageTranscriberDeps {
   /** In order of preference: the first that knows a message's language transcribes it. None: voice messages fail. */
   recognizers: readonly SpeechRecognizer[];
   log: Logger;
-  /** Conditioning and the noise floor before recognition (`AVA_ASR_CONDITION`, `AVA_ASR_NOISE_FLOOR`); none without. */
+  /** The noise floor before recognition (`AVA_ASR_NOISE_FLOOR`; conditioning in bench profiles); none without. */
   preparation?: PcmPreparation;
   /**
    * Rescoring of an n-best list by meaning: each hypothesis's intent confidence, and its weight against the engine's

@@ -221,7 +221,7 @@ function buildProcessor(
     decoder: new AudioDecoder({ maxSeconds: voice.maxSeconds }),
     recognizers: models.recognizers,
     log,
-    preparation: { condition: voice.condition, noiseFloorDb: voice.noiseFloorDb },
+    preparation: { noiseFloorDb: voice.noiseFloorDb },
     parallel: voice.decoders,
     ...(voice.meaningWeight > 0
       ? { rescore: { confidences: (texts) => parts.planner.intentConfidences(texts), weight: voice.meaningWeight } }

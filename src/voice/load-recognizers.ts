@@ -41,7 +41,6 @@ export async function loadRecognizers(
           languageModel: config.voice.languageModel,
           // The n-best list serves rescoring only: without it, no A* search after each utterance.
           nbest: config.voice.meaningWeight > 0 ? config.voice.nbest : 1,
-          blendWeight: config.voice.blendWeight,
         });
       // Decoders one after another: a failure leaves none half-loaded behind.
       const decoders: SpeechRecognizer[] = [];

@@ -56,8 +56,11 @@ const NOISE_SEED = 0x5eed;
 
 /** How a worker prepares PCM for its recogniser. */
 export interface PcmPreparation {
-  /** Trim and level ({@link conditionPcm}); `AVA_ASR_CONDITION`. */
-  condition: boolean;
+  /**
+   * Trim and level ({@link conditionPcm}): a bench profile only (`npm run bench:voice`), not a setting, since it did
+   * not help on the measured voices (docs/voice.md).
+   */
+  condition?: boolean;
   /** The noise floor, in dB below the speech ({@link addNoiseFloor}), or undefined for none; `AVA_ASR_NOISE_FLOOR`. */
   noiseFloorDb: number | undefined;
 }

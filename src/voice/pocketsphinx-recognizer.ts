@@ -19,7 +19,7 @@ export type LanguageModelChoice = 'domain' | 'blend' | 'general';
 export interface PocketsphinxOptions {
   /** Folder with `en-us/` (acoustic model), `en-us.lm.bin` and `cmudict-en-us.dict`. */
   modelDir?: string;
-  /** `general` ignores the domain's text; for measuring what the domain model adds. */
+  /** `general` ignores the domain's text; for measuring what the domain model adds. `blend`: bench profiles only. */
   languageModel?: LanguageModelChoice;
   /** Hypotheses kept from the n-best list (1: the best path only). */
   nbest?: number;
