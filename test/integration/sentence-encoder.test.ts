@@ -1,13 +1,16 @@
-import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { env, pipeline, type FeatureExtractionPipeline } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { openEncoder } from '../../src/embedding/load-encoder.js';
 import { SentenceEncoder } from '../../src/embedding/sentence-encoder.js';
 import { chooseInt8Kernel } from '../../src/inference/int8-kernel.js';
 import type { Int8Formulation } from '../../src/models/int8-matmul.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { ENCODER_DIR, ROOT } from '../helpers/paths.js';
+import { silentLog } from '../helpers/services.js';
 
 /** Embeddings of 20 sentences (English and Chinese) made by sentence-transformers 6.2.0 from the same weights. */
 const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/minilm-reference.json'), 'utf8')) as {
@@ -82,6 +85,29 @@ describe('the sentence encoder converted from all-MiniLM-L6-v2 (safetensors → 
     // Both kernels carry the same integers.
     if (results.length === 2)
       for (const [i, v] of results[0].entries()) expect(cosine(v, results[1][i])).toBeGreaterThan(0.99999);
+  });
+
+  it('is opened in int8 where its int8 form can be built, and falls back to float32 where it cannot', async () => {
+    const config = (cacheDir: string) =>
+      loadConfig({}, { AVA_ENCODER_PRECISION: 'int8', AVA_ENGINE_CACHE_DIR: cacheDir, AVA_INTRA_OP_THREADS: '1' });
+    const int8 = await openEncoder(ENCODER_DIR, config(scratchDir()), silentLog);
+    try {
+      expect(int8.model.revision).toMatch(/\+int8-u8(s8|u8)$/);
+    } finally {
+      await int8.close();
+    }
+    // A cache folder that cannot be made (under a file): no int8 graph, so the float32 encoder serves, unchanged.
+    const blocked = path.join(scratchDir(), 'file');
+    await mkdir(path.dirname(blocked), { recursive: true });
+    await writeFile(blocked, '');
+    const fallback = await openEncoder(ENCODER_DIR, config(path.join(blocked, 'cache')), silentLog);
+    try {
+      expect(fallback.model.revision).toBe(encoder.model.revision);
+      const [a, b] = [await fallback.embed(reference.sentences), await encoder.embed(reference.sentences)];
+      for (const [i, v] of a.entries()) expect(cosine(v, b[i])).toBeGreaterThan(0.999999);
+    } finally {
+      await fallback.close();
+    }
   });
 
   it("is loaded by transformers.js's feature-extraction pipeline as it is", async () => {
