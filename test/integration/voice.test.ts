@@ -75,6 +75,11 @@ describe('voice messages, from upload to stored reply', () => {
     expect(reply.transcript.confidence).toBeLessThanOrEqual(1);
     expect(reply.transcript.ms).toBeGreaterThan(0);
     expect(reply.transcript.audioSeconds).toBeGreaterThan(0.5);
+    // Which of pocketsphinx's n-best hypotheses meaning chose, of how many (the defaults keep up to 10).
+    expect(reply.transcript.nbest.of).toBeGreaterThan(1);
+    expect(reply.transcript.nbest.of).toBeLessThanOrEqual(10);
+    expect(reply.transcript.nbest.chosen).toBeGreaterThanOrEqual(0);
+    expect(reply.transcript.nbest.chosen).toBeLessThan(reply.transcript.nbest.of);
     // The transcript joins the conversation like typed text. A batch writes its turns after storing its replies (which
     // readers get first), so the turn may land a moment after the reply is read.
     await expect
