@@ -39,6 +39,7 @@ interface Native {
   init(config: unknown): unknown;
   freeArgs(config: unknown): number;
   free(ps: unknown): number;
+  startStream(ps: unknown): number;
   startUtt(ps: unknown): number;
   processRaw: {
     async(
@@ -89,6 +90,7 @@ function bind(): Native {
     init: ps.func('void *ps_init(void *config)'),
     freeArgs: sb.func('int cmd_ln_free_r(void *config)'),
     free: ps.func('int ps_free(void *ps)'),
+    startStream: ps.func('int ps_start_stream(void *ps)'),
     startUtt: ps.func('int ps_start_utt(void *ps)'),
     processRaw: ps.func('int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
     endUtt: ps.func('int ps_end_utt(void *ps)'),
@@ -258,7 +260,10 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
   private async decode(pcm: Int16Array, search: string): Promise<Transcript> {
     const lib = this.lib;
     if (lib.setSearch(this.decoder, search) !== 0) throw new RecognizerError(`pocketsphinx has no search ${search}`);
-    if (lib.startUtt(this.decoder) !== 0) throw new RecognizerError('pocketsphinx could not start an utterance');
+    // Each message is a stream of its own: pocketsphinx keeps its noise estimate from one utterance to the next until a
+    // stream starts, which would make a transcript depend on whatever audio (another tenant's) the decoder heard before.
+    if (lib.startStream(this.decoder) !== 0 || lib.startUtt(this.decoder) !== 0)
+      throw new RecognizerError('pocketsphinx could not start an utterance');
     const processed = await new Promise<number>((resolve, reject) =>
       lib.processRaw.async(this.decoder, pcm, pcm.length, 0, 1, (err, res) => (err ? reject(err) : resolve(res))),
     );
