@@ -28,6 +28,7 @@ import { MessageProducer } from '../src/queue/message-producer.js';
 import { Database } from '../src/storage/database.js';
 import { spawnWorker, type WorkerProcess } from '../test/helpers/services.js';
 import { dropDatabase, machine, quantile, writeResult } from './lib/bench-utils.js';
+import { publishedBatchSteps } from './lib/published-batch-steps.js';
 import { fairShareRuns } from './lib/fair-share-run.js';
 import { prefillStore } from './lib/prefill.js';
 
@@ -76,11 +77,12 @@ async function run(
     AVA_MODEL: process.env.AVA_MODEL || 'tiny',
   });
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
-  const producer = new MessageProducer(redis, new RedisKeys(config.queue.prefix, queueName), {
+  const keys = new RedisKeys(config.queue.prefix, queueName);
+  const producer = new MessageProducer(redis, keys, {
     attempts: 8,
     backoffMs: 500,
   });
-  const counters = new ReplyCounters(redis, new RedisKeys(config.queue.prefix, queueName));
+  const counters = new ReplyCounters(redis, keys);
   const workers: WorkerProcess[] = Array.from({ length: WORKERS }, () =>
     spawnWorker(config, {
       AVA_GENERATOR: generator,
@@ -132,28 +134,19 @@ async function run(
       left = await unacknowledged();
     }
     const { failed } = await queue.getJobCounts('failed');
+    // Where the batches' time went, from the metrics the workers publish (read before they stop and leave).
+    const published = await publishedBatchSteps(redis, keys.workers, WORKERS, Date.now());
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
-    const batches = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored'));
-    // Mean milliseconds per batch of each step of the batch processor, from the workers' "batch stored" lines.
-    const stepNames = [...new Set(batches.flatMap((b) => Object.keys((b.stepsMs as Record<string, number>) ?? {})))];
     const steps = {
       run: label,
-      batches: batches.length,
-      'jobs/batch': +(batches.reduce((n, b) => n + Number(b.jobs), 0) / Math.max(1, batches.length)).toFixed(1),
-      ...Object.fromEntries(
-        stepNames.map((k) => [
-          k,
-          +(
-            batches.reduce((n, b) => n + Number((b.stepsMs as Record<string, number>)[k] ?? 0), 0) /
-            Math.max(1, batches.length)
-          ).toFixed(1),
-        ]),
-      ),
+      batches: published.batches,
+      'jobs/batch': published.jobsPerBatch,
+      ...published.msPerStep,
     };
     await queue.obliterate({ force: true });
     await queue.close();
-    const generated = batches.reduce((n, l) => n + Number(l.generated), 0);
+    const { generated } = published;
     return {
       label,
       generator,
@@ -208,7 +201,9 @@ async function summarize(runs: Run[]) {
         'p99 latency ms': quantile(latencies, 0.99),
         replies: mine.length,
         replied,
-        'generated twice': r.generated - replied,
+        // Model passes, from the workers' metrics: a message generated again (its first pass lost) counts twice;
+        // messages answered without the model (templates) not at all.
+        generations: r.generated,
         'acknowledged jobs': r.acknowledged,
         'failed jobs': r.failedJobs,
       });

@@ -8,6 +8,7 @@ import { RedisKeys } from '../../src/queue/redis-keys.js';
 import { Database } from '../../src/storage/database.js';
 import { spawnWorker } from '../../test/helpers/services.js';
 import { quantile } from './bench-utils.js';
+import { publishedBatchSteps } from './published-batch-steps.js';
 
 /** Settings of the fair-share runs. */
 export interface FairShareSettings {
@@ -35,7 +36,7 @@ export interface FairShareRow {
  * Tenant A enqueues `backlog` messages at once while tenant B sends one a second, on the instant generator: with
  * fair share each job's priority is its rank among its tenant's unanswered messages, so B's message goes ahead of
  * A's backlog; without, it waits behind all of it. Reports B's p50/p99 enqueue-to-stored latency and the mean batch
- * time (the workers' `batch stored` lines), for fair share on and off.
+ * time (the metrics the workers publish), for fair share on and off.
  */
 export async function fairShareRuns(s: FairShareSettings): Promise<FairShareRow[]> {
   return [await fairShareRun(s, true), await fairShareRun(s, false)];
@@ -94,12 +95,10 @@ async function fairShareRun(s: FairShareSettings, fair: boolean): Promise<FairSh
     const docs = await db.replies.find({ _id: { $in: bIds } }).toArray();
     const latencies = docs.map((d) => d.createdAt.getTime() - d.timings.queuedAt.getTime());
     await queue.close();
+    const published = await publishedBatchSteps(redis, keys.workers, s.workers, Date.now());
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
-    const batches = workers.flatMap((w) => w.lines.filter((l) => l.msg === 'batch stored'));
-    const batchMs =
-      batches.reduce((n, l) => n + Object.values(l.stepsMs as Record<string, number>).reduce((x, y) => x + y, 0), 0) /
-      Math.max(1, batches.length);
+    const batchMs = Object.values(published.msPerStep).reduce((x, y) => x + y, 0);
     const p99 = quantile(latencies, 0.99);
 
     return {

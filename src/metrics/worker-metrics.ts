@@ -56,14 +56,37 @@ export class WorkerMetrics {
     registers: [this.registry],
   });
 
+  readonly stepSeconds = new Histogram({
+    name: 'ava_batch_step_seconds',
+    help: 'Time a batch spent in each step of the batch processor (reads and writes, planning, generation)',
+    labelNames: ['step'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+  readonly generations = new Counter({
+    name: 'ava_generated_messages_total',
+    help: 'Messages run through the model, each pass counted (a message generated again after a crash counts twice)',
+    registers: [this.registry],
+  });
+
   /** Jobs in the last batch recorded, for the heartbeat. */
   lastBatchSize = 0;
 
-  /** Records one stored batch. */
-  recordBatch(jobs: number, inferenceMs: number, stored: readonly ReplyDocument[]): void {
+  /**
+   * Records one settled batch: its jobs, the milliseconds of each step (`generate` is the inference), the messages it
+   * ran through the model, and the replies it stored.
+   */
+  recordBatch(
+    jobs: number,
+    stepsMs: Readonly<Record<string, number>>,
+    generated: number,
+    stored: readonly ReplyDocument[],
+  ): void {
     this.lastBatchSize = jobs;
     this.batchSize.observe(jobs);
-    this.inferenceSeconds.observe(inferenceMs / 1000);
+    this.inferenceSeconds.observe((stepsMs.generate ?? 0) / 1000);
+    for (const [step, ms] of Object.entries(stepsMs)) this.stepSeconds.observe({ step }, ms / 1000);
+    this.generations.inc(generated);
     for (const doc of stored) {
       this.replies.inc({ status: doc.status, intent: doc.intent ?? 'none' });
       if (doc.status === 'failed') this.failures.inc({ code: doc.error.code });

@@ -109,12 +109,13 @@ export class BatchProcessor {
       docs: [...early.docs, ...late.docs],
       stored: new Set([...early.stored, ...late.stored]),
     };
+    const marks = await this.settle(pass, sorted, marked, waiting, done);
     this.deps.metrics?.recordBatch(
       jobs.length,
-      pass.steps.generate ?? 0,
+      pass.steps,
+      late.answers.length,
       done.docs.filter((d) => done.stored.has(d._id)),
     );
-    const marks = await this.settle(pass, sorted, marked, waiting, done);
     speakReplies(this.deps.speaker, done);
     log.info(
       {

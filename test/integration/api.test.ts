@@ -404,6 +404,10 @@ describe('HTTP API on real services', () => {
     expect(res.body).toMatch(/^ava_workers_live 1$/m);
     expect(res.body).toMatch(/^ava_replies_total\{status="replied",intent="unknown"\} [1-9]\d*$/m);
     expect(res.body).toMatch(/^ava_batch_size_count [1-9]\d*$/m);
+    // Where a batch's time went, step by step, and how many messages the model wrote.
+    for (const step of ['existing', 'plans', 'generate', 'storeGenerated', 'marks', 'turns', 'release'])
+      expect(res.body).toMatch(new RegExp(`^ava_batch_step_seconds_count\\{step="${step}"\\} [1-9]\\d*$`, 'm'));
+    expect(res.body).toMatch(/^ava_generated_messages_total [1-9]\d*$/m);
     expect(res.body).toMatch(/^ava_enqueue_to_stored_seconds_bucket\{le="\+Inf"\} [1-9]\d*$/m);
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
   });
