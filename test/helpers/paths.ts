@@ -10,3 +10,8 @@ export const ENCODER_DIR = path.join(ROOT, 'models', 'all-MiniLM-L6-v2');
 export const ZH_ENCODER_DIR = path.join(ROOT, 'models', 'bge-small-zh-v1.5');
 /** The assistant (SmolLM2-135M-Instruct), made by the global setup from PyPI's wheel when missing. */
 export const ASSISTANT_DIR = path.join(ROOT, 'models', 'smollm2-135m-instruct');
+/**
+ * Whisper base, converted by the global setup from the PyPI packages of its CTranslate2 form when missing. Not the
+ * folder `AVA_ASR=auto` looks in (`models/whisper`): pocketsphinx stays the recogniser the other tests hear with.
+ */
+export const WHISPER_BASE_DIR = path.join(ROOT, 'models', 'whisper-base');

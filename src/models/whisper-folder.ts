@@ -1,0 +1,114 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  buildWhisperDecoder,
+  buildWhisperEncoder,
+  WHISPER_OPSET,
+  type WhisperDims,
+  type WhisperWeights,
+} from './whisper-graph.js';
+
+/** The special tokens a Whisper folder's configs name, by id. */
+export interface WhisperTokens {
+  endOfText: number;
+  startOfTranscript: number;
+  transcribe: number;
+  translate: number;
+  noTimestamps: number;
+  /** A multilingual model's language tokens by ISO 639-1 code (`en` → `<|en|>`'s id); none for English-only. */
+  languages: Readonly<Record<string, number>>;
+}
+
+/** How the folder's model generates: its tokens, and the tokens it never writes (first, or at all). */
+export interface WhisperGeneration {
+  tokens: WhisperTokens;
+  suppress: readonly number[];
+  beginSuppress: readonly number[];
+  /** Cross-attention heads that align text with audio, [layer, head], where the model names them. */
+  alignmentHeads?: ReadonlyArray<readonly [number, number]>;
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Writes Whisper in the layout transformers.js's `automatic-speech-recognition` pipeline loads: the encoder and the
+ * merged decoder (`onnx/`), config.json, generation_config.json and preprocessor_config.json. The tokenizer files are
+ * the caller's. `origin` is recorded in config.json (`ava_origin`): where the weights came from.
+ */
+export async function writeWhisperFolder(
+  dir: string,
+  dims: WhisperDims,
+  weights: WhisperWeights,
+  generation: WhisperGeneration,
+  origin: Record<string, unknown>,
+): Promise<void> {
+  await mkdir(path.join(dir, 'onnx'), { recursive: true });
+  // One graph at a time, encoder first (forged weights are drawn in this order).
+  const graphs = [
+    { file: 'encoder_model.onnx', graphName: 'whisper-encoder', build: buildWhisperEncoder },
+    { file: 'decoder_model_merged.onnx', graphName: 'whisper-decoder', build: buildWhisperDecoder },
+  ];
+  for (const { file, graphName, build } of graphs)
+    await writeFile(
+      path.join(dir, 'onnx', file),
+      build(dims, weights).encode({ opset: WHISPER_OPSET, producer: 'ava-model-forge', graphName }),
+    );
+  const { tokens } = generation;
+  const multilingual = Object.keys(tokens.languages).length > 0;
+  const ids = {
+    bos_token_id: tokens.endOfText,
+    eos_token_id: tokens.endOfText,
+    pad_token_id: tokens.endOfText,
+    decoder_start_token_id: tokens.startOfTranscript,
+  };
+  await writeJson(path.join(dir, 'config.json'), {
+    architectures: ['WhisperForConditionalGeneration'],
+    model_type: 'whisper',
+    is_encoder_decoder: true,
+    d_model: dims.dModel,
+    encoder_layers: dims.encoderLayers,
+    decoder_layers: dims.decoderLayers,
+    encoder_attention_heads: dims.nHeads,
+    decoder_attention_heads: dims.nHeads,
+    encoder_ffn_dim: dims.ffnDim,
+    decoder_ffn_dim: dims.ffnDim,
+    num_mel_bins: dims.nMels,
+    max_source_positions: dims.nAudioCtx,
+    max_target_positions: dims.nTextCtx,
+    vocab_size: dims.vocabSize,
+    ...ids,
+    use_cache: true,
+    ava_origin: { ...origin, opset: WHISPER_OPSET },
+  });
+  await writeJson(path.join(dir, 'generation_config.json'), {
+    ...ids,
+    no_timestamps_token_id: tokens.noTimestamps,
+    is_multilingual: multilingual,
+    ...(multilingual
+      ? {
+          lang_to_id: Object.fromEntries(Object.entries(tokens.languages).map(([code, id]) => [`<|${code}|>`, id])),
+          task_to_id: { transcribe: tokens.transcribe, translate: tokens.translate },
+        }
+      : {}),
+    max_length: dims.nTextCtx,
+    suppress_tokens: [...generation.suppress],
+    begin_suppress_tokens: [...generation.beginSuppress],
+    ...(generation.alignmentHeads ? { alignment_heads: generation.alignmentHeads.map((h) => [...h]) } : {}),
+  });
+  await writeJson(path.join(dir, 'preprocessor_config.json'), {
+    feature_extractor_type: 'WhisperFeatureExtractor',
+    processor_class: 'WhisperProcessor',
+    feature_size: dims.nMels,
+    sampling_rate: 16_000,
+    hop_length: 160,
+    chunk_length: 30,
+    n_fft: 400,
+    n_samples: 480_000,
+    nb_max_frames: 2 * dims.nAudioCtx,
+    padding_side: 'right',
+    padding_value: 0,
+    return_attention_mask: false,
+  });
+}
