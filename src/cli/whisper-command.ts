@@ -33,13 +33,23 @@ const opts = program.opts<{
 try {
   if (opts.model && opts.preset) throw new Error('--model converts trained weights, --preset forges: give one');
   if (opts.preset) {
-    const { outDir } = await forgeWhisper({ preset: opts.preset, outDir: opts.out, seed: opts.seed, force: opts.force });
+    const { outDir } = await forgeWhisper({
+      preset: opts.preset,
+      outDir: opts.out,
+      seed: opts.seed,
+      force: opts.force,
+    });
     console.log(`forged Whisper ${opts.preset} into ${outDir}`);
   } else {
     const model = (opts.model ?? 'base') as WhisperSourceName;
     if (!(model in WHISPER_SOURCES))
       throw new Error(`unknown Whisper model "${model}"; choose one of: ${Object.keys(WHISPER_SOURCES).join(', ')}`);
-    const { outDir, parameters } = await convertWhisper({ model, outDir: opts.out, from: opts.from, force: opts.force });
+    const { outDir, parameters } = await convertWhisper({
+      model,
+      outDir: opts.out,
+      from: opts.from,
+      force: opts.force,
+    });
     console.log(`converted Whisper ${model} (${(parameters / 1e6).toFixed(1)} M parameters) into ${outDir}`);
   }
 } catch (err) {
