@@ -36,7 +36,7 @@ import { speechRoutes } from './routes/speech-routes.js';
 import { voiceRoutes } from './routes/voice-routes.js';
 import { UploadRepository } from '../storage/upload-repository.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
-import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { synthesizerFor } from '../voice/speech-synthesizer.js';
 import { AudioTranscoder } from '../voice/audio-transcoder.js';
 import { SpeechCache } from '../voice/speech-cache.js';
 
@@ -118,7 +118,7 @@ export async function buildApiServer(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(speechRoutes, {
     replies,
-    speech: new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+    speech: new SpeechCache(new SpeechRepository(database), synthesizerFor(config), new AudioTranscoder()),
   });
   await app.register(generateRoutes, { producer, replies, streams, quotas, log, replyTimeoutMs });
   await registerOpenAi(app, deps, replies, quotas);

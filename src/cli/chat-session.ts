@@ -9,7 +9,7 @@ import { followReplies } from '../connections/reply-waiter.js';
 import type { CliContext } from './cli-context.js';
 import { StreamedText } from '../queue/streamed-text.js';
 import { SpeechRepository } from '../storage/speech-repository.js';
-import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { synthesizerFor } from '../voice/speech-synthesizer.js';
 
 /** Where the chat sends messages: the HTTP API (URL and token) or Redis and the database directly. */
 export type ChatTarget = { kind: 'api'; url: string; token: string } | { kind: 'direct'; ctx: CliContext };
@@ -172,7 +172,7 @@ function apiSpeech(target: { url: string; token: string }): Speaker {
 /** Speech from the database's cache (the worker made it), else spoken here with espeak-ng and cached. */
 async function directSpeech(ctx: CliContext): Promise<Speaker> {
   const speech = new SpeechRepository(await ctx.db());
-  const synthesizer = new SpeechSynthesizer();
+  const synthesizer = synthesizerFor(ctx.config);
   return async (messageId, text) => {
     const key = ctx.key(messageId);
     const voice = synthesizer.voiceFor(text);

@@ -512,6 +512,12 @@ export const configSchema = {
       '35',
       "a voice message's noise is raised to this many dB below its speech before recognition (seeded white noise, only what the recording lacks), so that digital silence does not mislead pocketsphinx; `off`: none",
     ),
+    piperVoice: option(
+      'AVA_TTS_PIPER_VOICE',
+      z.string().min(1),
+      'piper/en_US-joe-medium.onnx',
+      'Piper voice (`.onnx` beside its `.onnx.json`) that speaks English replies when the file exists, else espeak-ng; a relative path is looked up under `AVA_MODELS_DIR`; `off`: espeak-ng always. `npm run models:voice` fetches it',
+    ),
     whisperModel: option(
       'AVA_ASR_WHISPER_MODEL',
       z.string().min(1),

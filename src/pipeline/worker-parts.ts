@@ -29,7 +29,7 @@ import { AudioTranscoder } from '../voice/audio-transcoder.js';
 import { loadRecognizers } from '../voice/load-recognizers.js';
 import { SpeechCache } from '../voice/speech-cache.js';
 import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
-import { SpeechSynthesizer } from '../voice/speech-synthesizer.js';
+import { synthesizerFor } from '../voice/speech-synthesizer.js';
 import { BatchProcessor } from './batch-processor.js';
 import { domainSentences } from './domain-sentences.js';
 import { MessageTranscriber } from './message-transcriber.js';
@@ -212,7 +212,7 @@ function buildProcessor(
 ): { processor: BatchProcessor; speaker: ReplySpeaker } {
   const { database, stores } = parts;
   const speaker = new ReplySpeaker(
-    new SpeechCache(new SpeechRepository(database), new SpeechSynthesizer(), new AudioTranscoder()),
+    new SpeechCache(new SpeechRepository(database), synthesizerFor(config), new AudioTranscoder()),
     log,
   );
   const { voice } = config;

