@@ -66,9 +66,9 @@ export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): On
 /**
  * The decoder with the inputs and outputs of a merged export: `input_ids`, `encoder_hidden_states`,
  * `past_key_values.{i}.decoder|encoder.key|value` and `use_cache_branch` → `logits`, `present.{i}.…`. Self-attention
- * appends the new tokens' keys to the past ones; cross-attention keys come from the hidden states at every step (an
- * export's `If` on `use_cache_branch` would reuse the past ones; the result is the same), so the past encoder keys
- * and `use_cache_branch` are declared for the caller and not read. The LM head is tied to the token embedding.
+ * appends the new tokens' keys to the past ones; cross-attention keys and values are projected from the hidden states
+ * on the first step and taken from the past ones after (decided by the past's length, so `use_cache_branch` is
+ * declared for the caller and not read). The LM head is tied to the token embedding.
  */
 export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
@@ -117,9 +117,7 @@ export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): On
     const v = g.op('Concat', [past[i][1], self.v], { axis: 2 }, `present.${i}.decoder.value`);
     x = g.op('Add', [x, output(g, w, attend(g, self.q, k, v, bias, d), `${p}.self_attn`, d)]);
     const hc = layerNorm(g, w, x, `${p}.encoder_attn_layer_norm`, C);
-    const cross = projections(g, w, hc, hidden, `${p}.encoder_attn`, d);
-    g.op('Identity', [cross.k], {}, `present.${i}.encoder.key`); // [B, H, E, D]
-    g.op('Identity', [cross.v], {}, `present.${i}.encoder.value`);
+    const cross = crossProjections(g, w, hc, hidden, { key: past[i][2], value: past[i][3] }, i, `${p}.encoder_attn`, d);
     x = g.op('Add', [x, output(g, w, attend(g, cross.q, cross.k, cross.v, null, d), `${p}.encoder_attn`, d)]);
     x = g.op('Add', [x, feedForward(g, w, layerNorm(g, w, x, `${p}.final_layer_norm`, C), p, d)]);
     for (const kind of ['decoder.key', 'decoder.value'])
@@ -139,21 +137,57 @@ function weightsOf(g: OnnxGraphBuilder, weights: WhisperWeights): Weight {
   return (name, shape, kind) => g.weight(name, shape, weights(name, shape, kind));
 }
 
-/** Queries from `x`, keys and values from `kv` (itself, or the encoder's states), split into heads: [B, H, ·, D]. */
-function projections(g: OnnxGraphBuilder, w: Weight, x: string, kv: string, p: string, d: WhisperDims) {
+/** `input` through one of a block's projections, split into heads: [B, H, ·, D]. Whisper's key has no bias. */
+function projected(g: OnnxGraphBuilder, w: Weight, input: string, p: string, name: string, d: WhisperDims): string {
   const C = d.dModel;
-  const heads = (t: string) =>
-    g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, d.nHeads, C / d.nHeads])])], { perm: [0, 2, 1, 3] });
-  const linear = (input: string, name: string, withBias: boolean) => {
-    const y = g.op('MatMul', [input, w(`${p}.${name}.weight`, [C, C], 'linear')]);
-    return withBias ? g.op('Add', [y, w(`${p}.${name}.bias`, [C], 'bias')]) : y;
-  };
-  // Whisper's key projection has no bias.
+  const y = g.op('MatMul', [input, w(`${p}.${name}.weight`, [C, C], 'linear')]);
+  const biased = name === 'k_proj' ? y : g.op('Add', [y, w(`${p}.${name}.bias`, [C], 'bias')]);
+  return g.op('Transpose', [g.op('Reshape', [biased, g.int64([0, 0, d.nHeads, C / d.nHeads])])], {
+    perm: [0, 2, 1, 3],
+  });
+}
+
+/** Queries from `x`, keys and values from `kv` (itself, or the encoder's states). */
+function projections(g: OnnxGraphBuilder, w: Weight, x: string, kv: string, p: string, d: WhisperDims) {
   return {
-    q: heads(linear(x, 'q_proj', true)),
-    k: heads(linear(kv, 'k_proj', false)),
-    v: heads(linear(kv, 'v_proj', true)),
+    q: projected(g, w, x, p, 'q_proj', d),
+    k: projected(g, w, kv, p, 'k_proj', d),
+    v: projected(g, w, kv, p, 'v_proj', d),
   };
+}
+
+/**
+ * Cross-attention's queries, and its keys and values: projected from the encoder's states on the first step (no past
+ * encoder keys), taken from the past on every later one, where they are the same (they depend on the audio only).
+ * Projecting them again at every step cost more than the rest of the decoder (1,500 positions, every layer).
+ */
+function crossProjections(
+  g: OnnxGraphBuilder,
+  w: Weight,
+  x: string,
+  hidden: string,
+  past: { key: string; value: string },
+  i: number,
+  p: string,
+  d: WhisperDims,
+) {
+  const q = projected(g, w, x, p, 'q_proj', d);
+  const first = g.op('Equal', [g.op('Gather', [g.op('Shape', [past.key]), g.int64([2])], { axis: 0 }), g.int64([0])]);
+  const out = {
+    elemType: ElemType.FLOAT,
+    dims: ['batch_size', d.nHeads, 'encoder_sequence_length', d.dModel / d.nHeads],
+  };
+  const kv = (name: 'k_proj' | 'v_proj', kind: 'key' | 'value') =>
+    g.op(
+      'If',
+      [first],
+      {
+        then_branch: { graph: g.branch(`cross_${kind}_${i}`, () => projected(g, w, hidden, p, name, d), out) },
+        else_branch: { graph: g.branch(`cross_${kind}_past_${i}`, () => g.op('Identity', [past[kind]]), out) },
+      },
+      `present.${i}.encoder.${kind}`,
+    ); // [B, H, E, D]
+  return { q, k: kv('k_proj', 'key'), v: kv('v_proj', 'value') };
 }
 
 /** softmax(q·kᵀ/√D + bias)·v: [B, H, T, D]. */
