@@ -1,14 +1,11 @@
 /**
- * `npm run bench:voice`: how well voice messages are heard, over a voice set the recogniser was not tuned on. Each
- * utterance (test/fixtures/voice-utterances-dev.jsonl to tune on, voice-utterances.jsonl held out; none a sentence of
- * the domain text) is spoken by espeak-ng in each voice at each speed, clean and with white noise at 10 dB SNR,
- * decoded as a worker decodes uploads and recognised by pocketsphinx with the domain model and its n-best list.
- * The noise floor's level (`BENCH_FLOORS`) and the rescoring weight are chosen on the dev set; the held-out set is
- * then reported per voice with each step (noise floor, conditioning, rescoring by meaning) on its own and together,
- * against the bound a perfect transcript reaches. Also measures the decoder pool (held-out utterances per second with
- * 1 and with 2 decoders), the worker's transcription stage over uploads in the database (starting the services)
- * with 1 and with 2 decoders, and the blended language model (domain weights `BENCH_BLEND` on dev, the best held
- * out), all with the default steps. `BENCH_PARTS` (domain,blend,pool,stage) picks the parts. Writes
+ * `npm run bench:voice`: how well voice messages are heard, over voice sets the recogniser was not tuned on. Each
+ * utterance (voice-utterances-dev.jsonl to tune on, voice-utterances.jsonl held out) is spoken by espeak-ng in each
+ * voice at each speed, clean and with white noise at 10 dB SNR, decoded as a worker decodes uploads and heard by
+ * pocketsphinx (domain model, n-best list). The noise floor's level (`BENCH_FLOORS`) and the rescoring weight are
+ * chosen on dev; held out, each step is reported per voice on its own and together. Also: the decoder pool and the
+ * worker's transcription stage with 1 and 2 decoders, the blended language model (`BENCH_BLEND`), and Whisper base
+ * against pocketsphinx (`BENCH_WHISPER`). `BENCH_PARTS` (domain,blend,pool,stage,whisper) picks the parts. Writes
  * bench/results/voice-<time>.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -31,13 +28,14 @@ import { Database } from '../src/storage/database.js';
 import { UploadRepository } from '../src/storage/upload-repository.js';
 import { cleanup, silentLog } from '../test/helpers/services.js';
 import { machine, writeResult } from './lib/bench-utils.js';
+import { whisperAgainstPocketsphinx } from './lib/whisper-voice-run.js';
 
 const VOICES = (process.env.BENCH_VOICES ?? 'en-us+f5,en-us+m3,en-us+klatt2,en-gb+f2,en-gb-scotland,en-029').split(',');
 const SPEEDS = (process.env.BENCH_SPEEDS ?? '140,180').split(',').map(Number);
 /** The blended language model's domain weights tried on dev (a bench profile; it is not a setting). */
 const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(Boolean).map(Number);
-/** Which parts run: the domain model's steps, the blended model, the decoder pool, the worker's transcription stage. */
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool,stage').split(','));
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool,stage,whisper').split(','));
+const WHISPER_DIR = process.env.BENCH_WHISPER ?? 'models/whisper-base'; // where the test setup converts it
 const WEIGHTS = [0.5, 1, 2, 4, 8];
 /** Noise floor levels tried on dev, in dB below the speech (`off`: none): least noise first, so ties go to less. */
 const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')
@@ -279,6 +277,9 @@ const domain = PARTS.has('domain') ? await domainSteps() : undefined;
 const blend = PARTS.has('blend') && BLEND_WEIGHTS.length > 0 ? await blendedModel() : undefined;
 const pool = PARTS.has('pool') ? await decoderPool() : undefined;
 const stage = PARTS.has('stage') ? await transcriptionStage() : undefined;
+const whisper = PARTS.has('whisper')
+  ? await whisperAgainstPocketsphinx(lab, WHISPER_DIR, heldOut, VOICES, 160, DEFAULTS)
+  : undefined;
 await lab.close();
 
 const file = await writeResult('voice', {
@@ -294,5 +295,6 @@ const file = await writeResult('voice', {
   blend,
   pool,
   stage,
+  whisper,
 });
 console.log(`results: ${file}`);

