@@ -48,21 +48,31 @@ export class PiperVoice {
     return new PiperVoice(path.basename(file, '.onnx'), session, config, opts.espeak ?? 'espeak-ng');
   }
 
-  /** Speaks `text` as 16-bit PCM samples at {@link sampleRate}. */
+  /**
+   * Speaks `text` as 16-bit PCM samples at {@link sampleRate}: sentence by sentence (the model's input, and its
+   * memory, stay a sentence long whatever the reply), with 0.2 s of silence between sentences, as Piper does.
+   */
   async speak(text: string, timeoutMs = 30_000): Promise<Int16Array> {
-    const ids = await this.phonemeIds(text, timeoutMs);
     const { noise_scale, length_scale, noise_w } = this.config.inference;
-    const out = await this.session.run({
-      input: { type: 'int64', data: BigInt64Array.from(ids, BigInt), dims: [1, ids.length] },
-      input_lengths: { type: 'int64', data: BigInt64Array.of(BigInt(ids.length)), dims: [1] },
-      scales: { type: 'float32', data: Float32Array.of(noise_scale, length_scale, noise_w), dims: [3] },
-    });
-    const audio = Object.values(out)[0].data as Float32Array;
+    const parts: Float32Array[] = [];
+    const pause = new Float32Array(Math.round(0.2 * this.sampleRate));
+    for (const ids of await this.sentenceIds(text, timeoutMs)) {
+      const out = await this.session.run({
+        input: { type: 'int64', data: BigInt64Array.from(ids, BigInt), dims: [1, ids.length] },
+        input_lengths: { type: 'int64', data: BigInt64Array.of(BigInt(ids.length)), dims: [1] },
+        scales: { type: 'float32', data: Float32Array.of(noise_scale, length_scale, noise_w), dims: [3] },
+      });
+      if (parts.length > 0) parts.push(pause);
+      parts.push(Object.values(out)[0].data as Float32Array);
+    }
     // Brought to full scale by its peak, as Piper does.
     let peak = 0.01;
-    for (const s of audio) peak = Math.max(peak, Math.abs(s));
+    for (const part of parts) for (const s of part) peak = Math.max(peak, Math.abs(s));
     const gain = 32767 / peak;
-    return Int16Array.from(audio, (s) => Math.max(-32768, Math.min(32767, Math.round(s * gain))));
+    const pcm = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const part of parts) for (const s of part) pcm[at++] = Math.max(-32768, Math.min(32767, Math.round(s * gain)));
+    return pcm;
   }
 
   /** Releases the session. */
@@ -70,7 +80,8 @@ export class PiperVoice {
     await this.session.close();
   }
 
-  private async phonemeIds(text: string, timeoutMs: number): Promise<number[]> {
+  /** Each sentence's phoneme ids: `^`, each symbol followed by the pad `_`, `$`. */
+  private async sentenceIds(text: string, timeoutMs: number): Promise<number[][]> {
     const clauses = text
       .replace(/\s+/g, ' ')
       .split(CLAUSE_END)
@@ -80,6 +91,7 @@ export class PiperVoice {
         return acc;
       }, [])
       .filter((c) => c.words);
+    if (clauses.length === 0) throw new SpeechError('there is nothing to speak');
     const { out } = await runTool(
       this.espeak,
       ['-q', '--ipa', '-v', this.config.espeak.voice, '--stdin'],
@@ -92,14 +104,22 @@ export class PiperVoice {
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
-    // espeak-ng writes a line per clause; where it split otherwise, clauses are joined by a space.
-    const ends = lines.length === clauses.length ? clauses.map((c) => c.end.trim()) : lines.map(() => '');
-    const phonemes = lines.map((l, i) => `${l}${ends[i]}`).join(' ');
+    // espeak-ng writes a line per clause; where it split otherwise, the whole text is one sentence.
+    const matched = lines.length === clauses.length;
     const map = this.config.phoneme_id_map;
     const pad = map._[0];
-    const ids = [...map['^'], pad];
-    for (const symbol of phonemes.normalize('NFD')) if (map[symbol]) ids.push(...map[symbol], pad);
-    ids.push(...map.$);
-    return ids;
+    const sentences: number[][] = [];
+    let ids: number[] = [];
+    lines.forEach((line, i) => {
+      const end = matched ? clauses[i].end.trim() : '';
+      if (ids.length === 0) ids = [...map['^'], pad];
+      else ids.push(...map[' '], pad);
+      for (const symbol of `${line}${end}`.normalize('NFD')) if (map[symbol]) ids.push(...map[symbol], pad);
+      if (/[.!?]/.test(end) || i === lines.length - 1) {
+        sentences.push([...ids, ...map.$]);
+        ids = [];
+      }
+    });
+    return sentences;
   }
 }
