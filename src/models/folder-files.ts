@@ -3,6 +3,11 @@ import { access, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from '../errors/errors.js';
 
+/** Writes `value` as indented JSON with a final newline, as the model folders' config files are. */
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** Whether a path exists. */
 export async function exists(p: string): Promise<boolean> {
   try {

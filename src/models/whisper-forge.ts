@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelForgeError } from '../errors/errors.js';
-import { exists, moveIntoPlace } from './folder-files.js';
+import { exists, moveIntoPlace, writeJson } from './folder-files.js';
 import { SeededNormal } from './seeded-normal.js';
 import { buildTokenizerFiles, END_OF_TEXT } from './tokenizer-files.js';
 import type { WhisperDims, WhisperWeights } from './whisper-graph.js';
@@ -83,10 +83,6 @@ export async function forgeWhisper(opts: {
       cause: err,
     });
   }
-}
-
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Seeded random weights (LayerNorm gains 1, biases 0), drawn in the order the graphs ask for them. */
