@@ -16,7 +16,7 @@ import { apiReply, apiSend } from './remote-api.js';
 export async function enqueueAudio(
   ctx: CliContext,
   file: string,
-  ids: { messageId: string; conversationId: string; userId: string; language: string },
+  ids: { messageId: string; conversationId: string; userId: string; language?: string },
   backend: CliBackend,
   wait: boolean,
 ): Promise<void> {
@@ -55,7 +55,7 @@ export async function enqueueAudio(
     v: CONTRACT_VERSION,
     tenant,
     ...rest,
-    audio: { fileId, language, sha256 },
+    audio: { fileId, ...(language ? { language } : {}), sha256 },
   });
   const uploads = new UploadRepository(await ctx.db());
   // A message sent before with this file is accepted again without storing the file again.

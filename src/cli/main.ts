@@ -31,7 +31,7 @@ withBackendOptions(program.command('enqueue'))
   )
   .argument('[text...]', 'message text; omit to read JSON lines from stdin')
   .option('-a, --audio <file>', 'send this audio file (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4) as a voice message')
-  .option('-l, --language <code>', 'language spoken in --audio', 'en')
+  .option('-l, --language <code>', 'language spoken in --audio (default: the worker detects it with Whisper, else English)')
   .option('-c, --conversation <id>', 'conversation id', 'cli')
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('-i, --id <messageId>', 'message id (default: a random UUID)')
@@ -55,7 +55,7 @@ Examples:
         api?: string;
         token?: string;
         audio?: string;
-        language: string;
+        language?: string;
       },
     ) => {
       const ctx = new CliContext();
@@ -69,7 +69,7 @@ Examples:
               messageId: opts.id ?? randomUUID(),
               conversationId: opts.conversation,
               userId: opts.user,
-              language: opts.language,
+              ...(opts.language ? { language: opts.language } : {}),
             },
             backend,
             opts.wait,

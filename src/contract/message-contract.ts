@@ -90,10 +90,11 @@ export const messageSchema = z
         fileId: z
           .string({ error: 'audio.fileId must be a string' })
           .regex(/^[0-9a-f]{24}$/, 'audio.fileId must be the 24 hex digits of a stored upload'),
+        /** The language spoken; absent: a recogniser that detects languages (Whisper) chooses, any other hears English. */
         language: z
           .string()
           .regex(/^[a-z]{2,3}$/, 'audio.language must be an ISO 639 code such as en')
-          .default('en'),
+          .optional(),
         /** The SHA-256 of the audio's bytes (hex), which makes a retried upload of one file the same message. */
         sha256: z
           .string()

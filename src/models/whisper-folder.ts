@@ -2,7 +2,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeJson } from './folder-files.js';
 import {
-  buildWhisperDecoder,
+  buildWhisperCrossCache,
+  buildWhisperDecoderStep,
   buildWhisperEncoder,
   WHISPER_OPSET,
   type WhisperDims,
@@ -29,9 +30,17 @@ export interface WhisperGeneration {
   alignmentHeads?: ReadonlyArray<readonly [number, number]>;
 }
 
+/** The graphs of a Whisper folder, under `onnx/` (see whisper-graph.ts). */
+export const WHISPER_GRAPH_FILES = {
+  encoder: 'encoder_model.onnx',
+  crossCache: 'decoder_cross_cache.onnx',
+  decoderStep: 'decoder_step.onnx',
+} as const;
+
 /**
- * Writes Whisper in the layout transformers.js's `automatic-speech-recognition` pipeline loads: the encoder and the
- * merged decoder (`onnx/`), config.json, generation_config.json and preprocessor_config.json. The tokenizer files are
+ * Writes Whisper as AVA's recogniser loads it: the encoder, the cross-attention cache and the decoder step (`onnx/`),
+ * config.json, generation_config.json and preprocessor_config.json (Hugging Face's names, so that transformers.js's
+ * feature extractor and tokenizer read them). The tokenizer files are
  * the caller's. `origin` is recorded in config.json (`ava_origin`): where the weights came from.
  */
 export async function writeWhisperFolder(
@@ -44,8 +53,9 @@ export async function writeWhisperFolder(
   await mkdir(path.join(dir, 'onnx'), { recursive: true });
   // One graph at a time, encoder first (forged weights are drawn in this order).
   const graphs = [
-    { file: 'encoder_model.onnx', graphName: 'whisper-encoder', build: buildWhisperEncoder },
-    { file: 'decoder_model_merged.onnx', graphName: 'whisper-decoder', build: buildWhisperDecoder },
+    { file: WHISPER_GRAPH_FILES.encoder, graphName: 'whisper-encoder', build: buildWhisperEncoder },
+    { file: WHISPER_GRAPH_FILES.crossCache, graphName: 'whisper-cross-cache', build: buildWhisperCrossCache },
+    { file: WHISPER_GRAPH_FILES.decoderStep, graphName: 'whisper-decoder-step', build: buildWhisperDecoderStep },
   ];
   for (const { file, graphName, build } of graphs)
     await writeFile(

@@ -1,9 +1,10 @@
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 
 /**
- * Whisper as two ONNX graphs of standard operators (opset 17), in the layout of Hugging Face's exports that
- * transformers.js runs: `encoder_model.onnx` (log-mel features → hidden states) and `decoder_model_merged.onnx`
- * (tokens, hidden states and the cache → logits and the new cache). Read bottom-up: attention, blocks, graphs.
+ * Whisper as three ONNX graphs of standard operators (opset 17): the encoder (log-mel features → hidden states, named
+ * as in Hugging Face's exports), the cross-attention cache (hidden states → every decoder layer's keys and values)
+ * and the decoder step (tokens, both caches → logits and the new self-attention cache). Read top-down: graphs, then
+ * attention and blocks.
  * Shapes: B = batch, M = mel bins, F = feature frames (2·E), E = encoder positions, T = new tokens, P = past tokens,
  * S = P + T, H = heads, D = head size, C = H·D (d_model), V = vocabulary. Linear weights are stored [in, out]
  * (PyTorch's transposed), named as Hugging Face names them.
@@ -55,7 +56,8 @@ export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): On
     const p = `model.encoder.layers.${i}`;
     const h = layerNorm(g, w, x, `${p}.self_attn_layer_norm`, C);
     const { q, k, v } = projections(g, w, h, h, `${p}.self_attn`, d);
-    x = g.op('Add', [x, output(g, w, attend(g, q, k, v, null, d), `${p}.self_attn`, d)]);
+    const kT = g.op('Transpose', [k], { perm: [0, 1, 3, 2] });
+    x = g.op('Add', [x, output(g, w, attend(g, q, kT, v, null, d), `${p}.self_attn`, d)]);
     x = g.op('Add', [x, feedForward(g, w, layerNorm(g, w, x, `${p}.final_layer_norm`, C), p, d)]);
   }
   g.op('Identity', [layerNorm(g, w, x, 'model.encoder.layer_norm', C)], {}, 'last_hidden_state');
@@ -64,37 +66,48 @@ export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): On
 }
 
 /**
- * The decoder with the inputs and outputs of a merged export: `input_ids`, `encoder_hidden_states`,
- * `past_key_values.{i}.decoder|encoder.key|value` and `use_cache_branch` → `logits`, `present.{i}.…`. Self-attention
- * appends the new tokens' keys to the past ones; cross-attention keys and values are projected from the hidden states
- * on the first step and taken from the past ones after (decided by the past's length, so `use_cache_branch` is
- * declared for the caller and not read). The LM head is tied to the token embedding.
+ * Cross-attention's keys and values of every decoder layer, from the encoder's states: computed once per utterance
+ * (they depend on the audio only) and fed to every {@link buildWhisperDecoderStep}. Keys come transposed
+ * (`cross.{i}.key` [B, H, D, E]), so that a step's attention reads them as they are, with no copy per step.
  */
-export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
+export function buildWhisperCrossCache(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
+  const g = new OnnxGraphBuilder();
+  const w = weightsOf(g, weights);
+  const hidden = g.input('encoder_hidden_states', ElemType.FLOAT, ['batch_size', d.nAudioCtx, d.dModel]); // [B, E, C]
+  const D = d.dModel / d.nHeads;
+  for (let i = 0; i < d.decoderLayers; i++) {
+    const p = `model.decoder.layers.${i}.encoder_attn`;
+    g.op('Transpose', [projected(g, w, hidden, p, 'k_proj', d)], { perm: [0, 1, 3, 2] }, `cross.${i}.key`);
+    g.op('Identity', [projected(g, w, hidden, p, 'v_proj', d)], {}, `cross.${i}.value`);
+    g.output(`cross.${i}.key`, ElemType.FLOAT, ['batch_size', d.nHeads, D, d.nAudioCtx]);
+    g.output(`cross.${i}.value`, ElemType.FLOAT, ['batch_size', d.nHeads, d.nAudioCtx, D]);
+  }
+  return g;
+}
+
+/**
+ * One decoder step: `input_ids` [B, T] after `past.{i}.key|value` [B, H, P, D], attending to the audio through
+ * `cross.{i}.key|value` ({@link buildWhisperCrossCache}) → `logits` [B, T, V] and `present.{i}.key|value` (the past
+ * with the new tokens appended). Rows come in groups, one per window of audio (a window's beams): W windows of B / W
+ * rows each, so that a window's cross-attention cache is fed once, never copied per beam or per step. The LM head is
+ * tied to the token embedding.
+ */
+export function buildWhisperDecoderStep(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
   const w = weightsOf(g, weights);
   const C = d.dModel;
   const D = C / d.nHeads;
   const ids = g.input('input_ids', ElemType.INT64, ['batch_size', 'decoder_sequence_length']); // [B, T]
-  const hidden = g.input('encoder_hidden_states', ElemType.FLOAT, ['batch_size', 'encoder_sequence_length', C]); // [B, E, C]
-  const past: string[][] = [];
-  for (let i = 0; i < d.decoderLayers; i++) {
-    past.push(
-      ['decoder.key', 'decoder.value', 'encoder.key', 'encoder.value'].map((kind) =>
-        g.input(`past_key_values.${i}.${kind}`, ElemType.FLOAT, [
-          'batch_size',
-          d.nHeads,
-          kind.startsWith('decoder') ? 'past_decoder_sequence_length' : 'encoder_sequence_length_out',
-          D,
-        ]),
-      ),
-    );
-  }
-  g.input('use_cache_branch', ElemType.BOOL, [1]);
+  const layerInputs = Array.from({ length: d.decoderLayers }, (_, i) => ({
+    key: g.input(`past.${i}.key`, ElemType.FLOAT, ['batch_size', d.nHeads, 'past_sequence_length', D]),
+    value: g.input(`past.${i}.value`, ElemType.FLOAT, ['batch_size', d.nHeads, 'past_sequence_length', D]),
+    crossKey: g.input(`cross.${i}.key`, ElemType.FLOAT, ['windows', d.nHeads, D, d.nAudioCtx]),
+    crossValue: g.input(`cross.${i}.value`, ElemType.FLOAT, ['windows', d.nHeads, d.nAudioCtx, D]),
+  }));
 
   // Positions continue after the past: P + [0, T).
   const one = g.int64([1], []);
-  const pastLen = g.op('Gather', [g.op('Shape', [past[0][0]]), g.int64([2], [])], { axis: 0 }); // scalar P
+  const pastLen = g.op('Gather', [g.op('Shape', [layerInputs[0].key]), g.int64([2], [])], { axis: 0 }); // scalar P
   const total = g.op('Add', [pastLen, g.op('Gather', [g.op('Shape', [ids]), one], { axis: 0 })]); // scalar S
   const positions = g.op('Range', [pastLen, total, one]); // [T]
   const tokens = w('model.decoder.embed_tokens.weight', [d.vocabSize, C], 'embedding');
@@ -109,21 +122,19 @@ export function buildWhisperDecoder(d: WhisperDims, weights: WhisperWeights): On
   ]); // [T, S]
   const bias = g.op('Where', [causal, g.float(0), g.float(-1e9)]);
 
-  for (let i = 0; i < d.decoderLayers; i++) {
+  for (const [i, past] of layerInputs.entries()) {
     const p = `model.decoder.layers.${i}`;
     const h = layerNorm(g, w, x, `${p}.self_attn_layer_norm`, C);
     const self = projections(g, w, h, h, `${p}.self_attn`, d);
-    const k = g.op('Concat', [past[i][0], self.k], { axis: 2 }, `present.${i}.decoder.key`); // [B, H, S, D]
-    const v = g.op('Concat', [past[i][1], self.v], { axis: 2 }, `present.${i}.decoder.value`);
-    x = g.op('Add', [x, output(g, w, attend(g, self.q, k, v, bias, d), `${p}.self_attn`, d)]);
-    const hc = layerNorm(g, w, x, `${p}.encoder_attn_layer_norm`, C);
-    const cross = crossProjections(g, w, hc, hidden, { key: past[i][2], value: past[i][3] }, i, `${p}.encoder_attn`, d);
-    x = g.op('Add', [x, output(g, w, attend(g, cross.q, cross.k, cross.v, null, d), `${p}.encoder_attn`, d)]);
+    const k = g.op('Concat', [past.key, self.k], { axis: 2 }, `present.${i}.key`); // [B, H, S, D]
+    const v = g.op('Concat', [past.value, self.v], { axis: 2 }, `present.${i}.value`);
+    const kT = g.op('Transpose', [k], { perm: [0, 1, 3, 2] });
+    x = g.op('Add', [x, output(g, w, attend(g, self.q, kT, v, bias, d), `${p}.self_attn`, d)]);
+    const q = projected(g, w, layerNorm(g, w, x, `${p}.encoder_attn_layer_norm`, C), `${p}.encoder_attn`, 'q_proj', d);
+    x = g.op('Add', [x, output(g, w, attendAudio(g, q, past.crossKey, past.crossValue, d), `${p}.encoder_attn`, d)]);
     x = g.op('Add', [x, feedForward(g, w, layerNorm(g, w, x, `${p}.final_layer_norm`, C), p, d)]);
-    for (const kind of ['decoder.key', 'decoder.value'])
+    for (const kind of ['key', 'value'])
       g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'total_sequence_length', D]);
-    for (const kind of ['encoder.key', 'encoder.value'])
-      g.output(`present.${i}.${kind}`, ElemType.FLOAT, ['batch_size', d.nHeads, 'encoder_sequence_length', D]);
   }
   const final = layerNorm(g, w, x, 'model.decoder.layer_norm', C);
   g.op('MatMul', [final, g.op('Transpose', [tokens], { perm: [1, 0] })], {}, 'logits'); // [B, T, V]
@@ -157,45 +168,24 @@ function projections(g: OnnxGraphBuilder, w: Weight, x: string, kv: string, p: s
 }
 
 /**
- * Cross-attention's queries, and its keys and values: projected from the encoder's states on the first step (no past
- * encoder keys), taken from the past on every later one, where they are the same (they depend on the audio only).
- * Projecting them again at every step cost more than the rest of the decoder (1,500 positions, every layer).
+ * Cross-attention of rows grouped by window: q [B, H, T, D] seen as [W, B / W, H, T, D] against one window's keys
+ * [W, 1, H, D, E] and values [W, 1, H, E, D] (MatMul broadcasts them over the window's rows) → [B, H, T, D].
  */
-function crossProjections(
-  g: OnnxGraphBuilder,
-  w: Weight,
-  x: string,
-  hidden: string,
-  past: { key: string; value: string },
-  i: number,
-  p: string,
-  d: WhisperDims,
-) {
-  const q = projected(g, w, x, p, 'q_proj', d);
-  const first = g.op('Equal', [g.op('Gather', [g.op('Shape', [past.key]), g.int64([2])], { axis: 0 }), g.int64([0])]);
-  const out = {
-    elemType: ElemType.FLOAT,
-    dims: ['batch_size', d.nHeads, 'encoder_sequence_length', d.dModel / d.nHeads],
-  };
-  const kv = (name: 'k_proj' | 'v_proj', kind: 'key' | 'value') =>
-    g.op(
-      'If',
-      [first],
-      {
-        then_branch: { graph: g.branch(`cross_${kind}_${i}`, () => projected(g, w, hidden, p, name, d), out) },
-        else_branch: { graph: g.branch(`cross_${kind}_past_${i}`, () => g.op('Identity', [past[kind]]), out) },
-      },
-      `present.${i}.encoder.${kind}`,
-    ); // [B, H, E, D]
-  return { q, k: kv('k_proj', 'key'), v: kv('v_proj', 'value') };
+function attendAudio(g: OnnxGraphBuilder, q: string, kT: string, v: string, d: WhisperDims): string {
+  const qShape = g.op('Shape', [q]);
+  const windows = g.op('Slice', [g.op('Shape', [kT]), g.int64([0]), g.int64([1])]);
+  const grouped = g.op('Reshape', [
+    q,
+    g.op('Concat', [windows, g.int64([-1]), g.op('Slice', [qShape, g.int64([1]), g.int64([4])])], { axis: 0 }),
+  ]);
+  const one = g.int64([1]);
+  const ctx = attend(g, grouped, g.op('Unsqueeze', [kT, one]), g.op('Unsqueeze', [v, one]), null, d);
+  return g.op('Reshape', [ctx, qShape]);
 }
 
-/** softmax(q·kᵀ/√D + bias)·v: [B, H, T, D]. */
-function attend(g: OnnxGraphBuilder, q: string, k: string, v: string, bias: string | null, d: WhisperDims): string {
-  let scores = g.op('Mul', [
-    g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]),
-    g.float(1 / Math.sqrt(d.dModel / d.nHeads)),
-  ]); // [B, H, T, S]
+/** softmax(q·kᵀ/√D + bias)·v: [B, H, T, D], from keys already transposed (kT: [B, H, D, S]). */
+function attend(g: OnnxGraphBuilder, q: string, kT: string, v: string, bias: string | null, d: WhisperDims): string {
+  let scores = g.op('Mul', [g.op('MatMul', [q, kT]), g.float(1 / Math.sqrt(d.dModel / d.nHeads))]); // [B, H, T, S]
   if (bias) scores = g.op('Add', [scores, bias]);
   return g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
 }

@@ -23,8 +23,17 @@ export interface MessageTranscriberDeps {
    * log score (`AVA_ASR_MEANING_WEIGHT`; see {@link chooseHypothesis}).
    */
   rescore?: { confidences(texts: readonly string[]): Promise<number[]>; weight: number };
-  /** Voice messages of a batch transcribed at once: the decoders the recognisers have (`AVA_ASR_DECODERS`). */
+  /** Voice messages of a batch read and decoded at once (ffmpeg processes); hearing them is the recognisers' pace. */
   parallel?: number;
+}
+
+/** A voice message's audio ready to hear, with the recogniser that hears it and the language it is heard in. */
+interface HeardAudio {
+  recognizer: SpeechRecognizer;
+  pcm: Int16Array;
+  /** Undefined: the recogniser detects it. */
+  language: string | undefined;
+  seconds: number;
 }
 
 /** Voice messages after the transcription stage: heard (with their text) or failed. */
@@ -41,22 +50,24 @@ export interface Transcribed {
 export class MessageTranscriber {
   constructor(private readonly deps: MessageTranscriberDeps) {}
 
-  /** Transcribes the voice messages of a batch, up to `parallel` at once (each decoder takes one at a time). */
+  /**
+   * Transcribes the voice messages of a batch: each is read and decoded (up to `parallel` at once), then all are
+   * given to their recognisers together, which hear them as their decoders allow (Whisper in one batch).
+   */
   async transcribeAll(jobs: readonly VoiceJob[]): Promise<Transcribed> {
     const limit = pLimit(Math.max(1, this.deps.parallel ?? 1));
     const results = await Promise.all(
-      jobs.map((v) =>
-        limit(async (): Promise<ParsedJob | Answer> => {
-          try {
-            const { text, transcript } = await this.transcribe(v);
-            return { job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text }, transcript };
-          } catch (err) {
-            if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
-            this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
-            return { kind: 'rejected', job: v.job, key: v.key, error: err };
-          }
-        }),
-      ),
+      jobs.map(async (v): Promise<ParsedJob | Answer> => {
+        try {
+          const audio = await limit(() => this.audioOf(v));
+          const { text, transcript } = await this.hear(audio);
+          return { job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text }, transcript };
+        } catch (err) {
+          if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
+          this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
+          return { kind: 'rejected', job: v.job, key: v.key, error: err };
+        }
+      }),
     );
     return {
       heard: results.filter((r): r is ParsedJob => !('kind' in r)),
@@ -64,17 +75,28 @@ export class MessageTranscriber {
     };
   }
 
-  private async transcribe(v: VoiceJob): Promise<{ text: string; transcript: TranscriptInfo }> {
+  /**
+   * The recogniser for a message's language: the first that knows it, or where the message names none, the first
+   * that detects languages, else the first that knows English.
+   */
+  private recognizerFor(language: string | undefined): SpeechRecognizer {
+    const { recognizers } = this.deps;
+    const found = language
+      ? recognizers.find((r) => r.languages.includes(language))
+      : (recognizers.find((r) => (r.detects?.length ?? 0) > 0) ?? recognizers.find((r) => r.languages.includes('en')));
+    if (found) return found;
+    if (recognizers.length === 0)
+      throw new RecognizerError('this worker has no speech recogniser', {
+        hint: "install Debian's libpocketsphinx3 and pocketsphinx-en-us, or give AVA_ASR_WHISPER_MODEL",
+      });
+    const known = recognizers.map((r) => `${r.engine}: ${r.languages.join(', ')}`).join('; ');
+    throw new AudioError('ERR_AUDIO_LANGUAGE', `no speech recogniser here knows language '${language}' (${known})`);
+  }
+
+  /** A message's upload, checked to be its own, decoded and prepared for its recogniser. */
+  private async audioOf(v: VoiceJob): Promise<HeardAudio> {
     const { fileId, language } = v.message.audio;
-    const recognizer = this.deps.recognizers.find((r) => r.languages.includes(language));
-    if (!recognizer) {
-      if (this.deps.recognizers.length === 0)
-        throw new RecognizerError('this worker has no speech recogniser', {
-          hint: "install Debian's libpocketsphinx3 and pocketsphinx-en-us, or give AVA_ASR_WHISPER_MODEL",
-        });
-      const known = this.deps.recognizers.map((r) => `${r.engine}: ${r.languages.join(', ')}`).join('; ');
-      throw new AudioError('ERR_AUDIO_LANGUAGE', `no speech recogniser here knows language '${language}' (${known})`);
-    }
+    const recognizer = this.recognizerFor(language);
     const upload = await this.deps.uploads.get(fileId);
     if (!upload)
       throw new AudioError('ERR_AUDIO_NOT_FOUND', `no stored audio ${fileId} (past its retention, or never stored)`);
@@ -83,9 +105,20 @@ export class MessageTranscriber {
     if (upload.metadata.messageId !== v.key)
       throw new AudioError('ERR_AUDIO_NOT_YOURS', `audio ${fileId} was uploaded for another message`);
     const audio = await this.deps.decoder.decode(upload.bytes);
-    const started = performance.now();
     const { preparation } = this.deps;
     const pcm = preparation ? preparePcm(audio.pcm, preparation) : audio.pcm;
+    // Without a language, a recogniser that detects chooses one; any other hears English, as it always has.
+    const asked = language ?? ((recognizer.detects?.length ?? 0) > 0 ? undefined : 'en');
+    return { recognizer, pcm, language: asked, seconds: audio.seconds };
+  }
+
+  private async hear({
+    recognizer,
+    pcm,
+    language,
+    seconds,
+  }: HeardAudio): Promise<{ text: string; transcript: TranscriptInfo }> {
+    const started = performance.now();
     const heard = await recognizer.transcribe(pcm, language).catch((cause: unknown) => {
       throw cause instanceof AvaError
         ? cause
@@ -96,17 +129,20 @@ export class MessageTranscriber {
     if (!heard.text)
       throw new AudioError(
         'ERR_AUDIO_NO_SPEECH',
-        `${recognizer.engine} heard no words in ${audio.seconds.toFixed(1)} s of audio`,
+        `${recognizer.engine} heard no words in ${seconds.toFixed(1)} s of audio`,
       );
     const text = heard.hypotheses?.[chosen]?.text ?? heard.text;
     const transcript: TranscriptInfo = {
       text,
       engine: recognizer.engine,
-      language,
+      language: heard.language ?? language ?? 'en',
+      ...(language === undefined && heard.languageProbability !== undefined
+        ? { languageProbability: Math.round(heard.languageProbability * 1000) / 1000 }
+        : {}),
       ...(heard.confidence !== undefined ? { confidence: heard.confidence } : {}),
       ...(heard.languageModel ? { languageModel: heard.languageModel } : {}),
       ms,
-      audioSeconds: Math.round(audio.seconds * 100) / 100,
+      audioSeconds: Math.round(seconds * 100) / 100,
       ...(heard.hypotheses ? { nbest: { chosen, of: heard.hypotheses.length } } : {}),
     };
     return { text, transcript };

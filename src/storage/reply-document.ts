@@ -72,8 +72,10 @@ export interface TranscriptInfo {
   text: string;
   /** The recogniser: `pocketsphinx` or `whisper`. */
   engine: string;
-  /** The language it was recognised in (ISO 639). */
+  /** The language it was recognised in (ISO 639): the message's, or the one the recogniser detected. */
   language: string;
+  /** Where the recogniser detected the language (the message named none): its probability among the candidates. */
+  languageProbability?: number;
   /** The engine's confidence in [0, 1], where it gives one. */
   confidence?: number;
   /** The language model that decoded it, where the engine has several (`domain`, `blend`, `general`). */

@@ -9,8 +9,8 @@ import { WhisperRecognizer } from './whisper-recognizer.js';
 import { RecognizerError } from '../errors/errors.js';
 
 /**
- * The worker's recognisers, in order of preference (`AVA_ASR`): Whisper when its model folder exists (a multilingual
- * one knows many languages), then pocketsphinx for US English. `auto` skips an engine that is not installed (with a
+ * The worker's recognisers (`AVA_ASR`): Whisper when its model folder exists (a multilingual one knows many languages
+ * and detects them), else pocketsphinx for US English. `auto` skips an engine that is not installed (with a
  * warning for pocketsphinx); naming an engine makes its absence stop the worker at start. A Whisper folder that
  * exists but does not load always stops it. `off`, or nothing installed: none, and voice messages fail with
  * ERR_RECOGNIZER.
@@ -27,13 +27,21 @@ export async function loadRecognizers(
         ? config.voice.whisperModel
         : path.join(config.model.dir, config.voice.whisperModel);
     if (await exists(dir))
-      out.push(await WhisperRecognizer.load(dir, { intraOpThreads: config.runtime.intraOpThreads }));
+      out.push(
+        await WhisperRecognizer.load(dir, {
+          intraOpThreads: config.runtime.intraOpThreads,
+          beam: config.voice.whisperBeam,
+          batch: config.voice.whisperBatch,
+          detect: config.voice.detectLanguages,
+        }),
+      );
     else if (config.voice.asr === 'whisper')
       throw new RecognizerError(`AVA_ASR=whisper but there is no Whisper model at ${dir}`, {
         hint: 'make one with `npm run models:whisper -- --out models/whisper`, or put a real export there',
       });
   }
-  if (config.voice.asr === 'auto' || config.voice.asr === 'pocketsphinx') {
+  // `auto` needs pocketsphinx only without Whisper: Whisper knows English, pocketsphinx's one language.
+  if (config.voice.asr === 'pocketsphinx' || (config.voice.asr === 'auto' && out.length === 0)) {
     try {
       const load = () =>
         PocketsphinxRecognizer.load({

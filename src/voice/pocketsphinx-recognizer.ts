@@ -237,7 +237,7 @@ export class PocketsphinxRecognizer implements SpeechRecognizer {
   }
 
   /** Transcribes one utterance of US English. */
-  transcribe(pcm: Int16Array, _language: string): Promise<Transcript> {
+  transcribe(pcm: Int16Array, _language?: string): Promise<Transcript> {
     return this.serially(async () => {
       if (this.domain) {
         const heard = await this.decode(pcm, 'domain');

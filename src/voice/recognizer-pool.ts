@@ -21,7 +21,7 @@ export class RecognizerPool implements SpeechRecognizer {
     return this.decoders.length;
   }
 
-  async transcribe(pcm: Int16Array, language: string): Promise<Transcript> {
+  async transcribe(pcm: Int16Array, language?: string): Promise<Transcript> {
     const i = this.waiting.indexOf(Math.min(...this.waiting));
     this.waiting[i]++;
     try {

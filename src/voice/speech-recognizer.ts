@@ -4,6 +4,10 @@ export interface Transcript {
   text: string;
   /** The engine's confidence in [0, 1] where it gives one (pocketsphinx: the best path's posterior probability). */
   confidence?: number;
+  /** The language heard in: the one asked for, or the one the engine chose where none was asked for. */
+  language?: string;
+  /** The chosen language's probability among the candidates, where the engine chose it. */
+  languageProbability?: number;
   /** Which language model decoded it, where the engine has several (`domain` or `general`). */
   languageModel?: string;
   /**
@@ -29,8 +33,13 @@ export interface SpeechRecognizer {
   readonly engine: string;
   /** ISO 639-1 codes of the languages it recognises. */
   readonly languages: readonly string[];
-  /** Transcribes one utterance in `language` (one of {@link languages}). */
-  transcribe(pcm: Int16Array, language: string): Promise<Transcript>;
+  /**
+   * Languages the engine tells apart by itself: a message that names no language is heard in the most probable of
+   * them. Absent: the engine cannot choose.
+   */
+  readonly detects?: readonly string[];
+  /** Transcribes one utterance in `language` (one of {@link languages}), or in one it detects when undefined. */
+  transcribe(pcm: Int16Array, language?: string): Promise<Transcript>;
   /** Takes the domain's own sentences (intent examples, knowledge titles and bodies) to bias recognition towards. */
   useDomainText?(sentences: readonly string[]): Promise<void>;
   /** Frees the models. */

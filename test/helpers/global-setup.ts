@@ -4,6 +4,7 @@ import { makeAssistantModel } from '../../src/models/assistant-model.js';
 import { convertSentenceEncoder } from '../../src/models/encoder-converter.js';
 import { forgeModel } from '../../src/models/model-forge.js';
 import { convertWhisper } from '../../src/models/whisper-converter.js';
+import { WHISPER_GRAPH_FILES } from '../../src/models/whisper-folder.js';
 import { installPiperVoice } from '../../src/models/piper-source.js';
 import {
   ASSISTANT_DIR,
@@ -44,7 +45,7 @@ export default async function setup(): Promise<void> {
     await makeAssistantModel({ outDir: ASSISTANT_DIR });
   }
   try {
-    await access(`${WHISPER_BASE_DIR}/onnx/encoder_model.onnx`);
+    await access(path.join(WHISPER_BASE_DIR, 'onnx', WHISPER_GRAPH_FILES.decoderStep));
   } catch {
     await convertWhisper({ model: 'base', outDir: WHISPER_BASE_DIR });
   }

@@ -36,6 +36,9 @@ export function testConfig(
       AVA_LOG_LEVEL: 'silent',
       AVA_MAX_NEW_TOKENS: '8',
       AVA_INTRA_OP_THREADS: '1',
+      // The light recogniser unless a test asks for Whisper: most worlds never hear a voice message, and Whisper base
+      // takes a few hundred MB and seconds to load in each worker.
+      AVA_ASR: 'pocketsphinx',
       // The pipeline's own tests send every readable message to the model; the dialogue tests use config/intents.yaml.
       AVA_INTENTS_FILE: path.join(ROOT, 'test/fixtures/intents-model-only.yaml'),
       ...overrides,
@@ -107,6 +110,7 @@ export function spawnWorker(config: AvaConfig, env: Record<string, string> = {},
       AVA_MAX_NEW_TOKENS: String(config.engine.maxNewTokens),
       AVA_BATCH_SIZE: String(config.queue.batchSize),
       AVA_INTENTS_FILE: config.intents.file,
+      AVA_ASR: config.voice.asr,
       AVA_INTRA_OP_THREADS: '1',
       AVA_LOG_LEVEL: 'info',
       ...env,

@@ -1,22 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  AutoProcessor,
-  WhisperForConditionalGeneration,
-  type PreTrainedModel,
-  type Processor,
-  type Tensor,
-} from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { offlineTransformers } from '../../src/models/transformers-env.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
+import { hearBatch, type HeardWindow } from '../../src/voice/whisper-batch.js';
+import { WhisperModel } from '../../src/voice/whisper-model.js';
 import { WhisperRecognizer } from '../../src/voice/whisper-recognizer.js';
 import { ROOT, WHISPER_BASE_DIR } from '../helpers/paths.js';
 
 /**
  * What CTranslate2 itself makes of the same model.bin on the same features (test/fixtures/tools: whisper-features.ts,
- * then whisper-reference.py): the greedy tokens after the prompt, per utterance.
+ * then whisper-reference.py), per utterance: its language probabilities, greedy tokens and beam search's three best
+ * (beam 5) with their scores, after the prompt <|startoftranscript|><|lang|><|transcribe|><|notimestamps|>.
  */
 const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/whisper-base-reference.json'), 'utf8')) as {
   utterances: Array<{
@@ -24,57 +19,81 @@ const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/whisp
     speed: number;
     text: string;
     language: string;
-    prompt: number[];
+    detected: Array<[string, number]>;
     greedy: number[];
+    beam: Array<{ tokens: number[]; score: number }>;
   }>;
 };
 
-const END_OF_TEXT = 50257;
 const decoder = new AudioDecoder({ maxSeconds: 30 });
 const spoken = async (u: { voice: string; speed: number; text: string }) =>
   (await decoder.decode(execFileSync('espeak-ng', ['-v', u.voice, '-s', String(u.speed), '--stdout', u.text]))).pcm;
 
-let processor: Processor;
-let model: PreTrainedModel;
+let model: WhisperModel;
+let features: Float32Array[];
 beforeAll(async () => {
-  offlineTransformers();
-  processor = await AutoProcessor.from_pretrained(WHISPER_BASE_DIR, { local_files_only: true });
-  model = await WhisperForConditionalGeneration.from_pretrained(WHISPER_BASE_DIR, {
-    local_files_only: true,
-    dtype: 'fp32',
-    session_options: { intraOpNumThreads: 1 },
-  });
+  model = await WhisperModel.load(WHISPER_BASE_DIR, { intraOpThreads: 1 });
+  features = [];
+  for (const u of reference.utterances) features.push(await model.features(await spoken(u)));
 }, 120_000);
-afterAll(async () => model?.dispose());
+afterAll(async () => model?.close());
 
-describe('Whisper base converted from its CTranslate2 packages into the project graphs', () => {
-  it('writes, greedily, the tokens CTranslate2 writes from the same weights, on every reference utterance', async () => {
-    for (const u of reference.utterances) {
-      const pcm = await spoken(u);
-      const { input_features } = await processor(Float32Array.from(pcm, (s) => s / 32768));
-      const out = (await model.generate({
-        input_features,
-        language: u.language,
-        task: 'transcribe',
-        max_new_tokens: 96,
-      } as never)) as Tensor;
-      const tokens = Array.from(out.data as BigInt64Array, Number);
-      // CTranslate2's sequences leave the prompt and <|endoftext|> out (a sequence cut at the bound has none).
-      const written = tokens.slice(u.prompt.length, tokens.at(-1) === END_OF_TEXT ? -1 : undefined);
-      expect(tokens.slice(0, u.prompt.length), u.text).toEqual(u.prompt);
-      expect(written, `${u.voice}: ${u.text}`).toEqual(u.greedy);
+/** Every reference utterance heard in one batch, in its own language. */
+const heardAll = (beam: number): Promise<HeardWindow[]> =>
+  hearBatch(
+    model,
+    reference.utterances.map((u, i) => ({ features: features[i], language: { given: u.language } })),
+    { beam, maxTokens: 96 },
+  );
+
+describe('Whisper base converted from its CTranslate2 packages, searched by the project', () => {
+  it('writes greedily the tokens CTranslate2 writes from the same weights, every utterance heard in one batch', async () => {
+    const heard = await heardAll(1);
+    for (const [i, u] of reference.utterances.entries())
+      expect(heard[i].hypotheses[0].tokens, `${u.voice}: ${u.text}`).toEqual(u.greedy);
+  }, 300_000);
+
+  it("finds beam search's three best of CTranslate2 (beam 5), with its scores, though utterances end at different steps", async () => {
+    const heard = await heardAll(5);
+    for (const [i, u] of reference.utterances.entries()) {
+      const ours = heard[i].hypotheses.slice(0, 3);
+      expect(
+        ours.map((h) => h.tokens),
+        `${u.voice}: ${u.text}`,
+      ).toEqual(u.beam.map((b) => b.tokens));
+      ours.forEach((h, j) => expect(Math.abs(h.score - u.beam[j].score), `${u.text} #${j}`).toBeLessThan(2e-3));
     }
   }, 300_000);
 
-  it('hears English from espeak-ng voices it was not tuned on, as a recogniser of the worker', async () => {
+  it("detects the language CTranslate2 detects, with its probability, among all of the model's languages", async () => {
+    const among = [...model.vocabulary.languages.keys()];
+    const heard = await hearBatch(
+      model,
+      features.map((f) => ({ features: f, language: { among } })),
+      { beam: 1, maxTokens: 1 },
+    );
+    for (const [i, u] of reference.utterances.entries()) {
+      const [token, p] = u.detected[0];
+      expect(`<|${heard[i].language}|>`, u.text).toBe(token);
+      expect(Math.abs(heard[i].languageProbability - p), u.text).toBeLessThan(0.01);
+    }
+  }, 120_000);
+
+  it('hears English from espeak-ng voices it was not tuned on, as a recogniser of the worker, with its n-best list', async () => {
     const whisper = await WhisperRecognizer.load(WHISPER_BASE_DIR, { intraOpThreads: 1 });
     try {
       expect(whisper.languages).toEqual(expect.arrayContaining(['en', 'zh']));
-      const heard = await whisper.transcribe(
-        await spoken({ voice: 'en-us+f5', speed: 160, text: 'where is my order' }),
-        'en',
-      );
-      expect(heard.text).toBe('Where is my order?');
+      expect(whisper.detects).toEqual(['en', 'zh']);
+      const pcm = await spoken({ voice: 'en-us+f5', speed: 160, text: 'where is my order' });
+      const [given, detected] = await Promise.all([whisper.transcribe(pcm, 'en'), whisper.transcribe(pcm)]);
+      expect(given.text).toBe('Where is my order?');
+      expect(given.hypotheses?.[0]).toEqual({ text: 'Where is my order?', logScore: expect.any(Number) });
+      expect(given.hypotheses!.length).toBeGreaterThan(1);
+      // The engine's order is the log scores' order, so that rescoring by meaning starts from the engine's best.
+      const scores = given.hypotheses!.map((h) => h.logScore);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(detected).toMatchObject({ text: 'Where is my order?', language: 'en' });
+      expect(detected.languageProbability).toBeGreaterThan(0.9);
     } finally {
       await whisper.close();
     }

@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forgeWhisper, WHISPER_PRESETS } from '../../src/models/whisper-forge.js';
+import { forgeWhisper } from '../../src/models/whisper-forge.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
+import { hearBatch } from '../../src/voice/whisper-batch.js';
+import { WhisperModel } from '../../src/voice/whisper-model.js';
 import { WhisperRecognizer } from '../../src/voice/whisper-recognizer.js';
 import { startApiWorld } from '../helpers/api-world.js';
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-describe('Whisper through transformers.js, on a model the project forges', () => {
+describe('Whisper run by the project, on a model the project forges', () => {
   it('loads and transcribes (noise, from seeded weights), the same way every time', async () => {
     const whisper = await WhisperRecognizer.load(model, { intraOpThreads: 1, maxNewTokens: 32 });
     try {
@@ -33,45 +34,48 @@ describe('Whisper through transformers.js, on a model the project forges', () =>
     }
   });
 
-  it('decodes with its cache exactly as without: step-by-step logits equal one full pass', async () => {
-    const d = WHISPER_PRESETS.test;
-    const D = d.dModel / d.nHeads;
-    const session = await ort.InferenceSession.create(path.join(model, 'onnx', 'decoder_model_merged.onnx'));
-    const hidden = new ort.Tensor(
-      'float32',
-      Float32Array.from({ length: d.nAudioCtx * d.dModel }, (_, i) => Math.sin(i * 0.37)),
-      [1, d.nAudioCtx, d.dModel],
-    );
-    const empty = () => new ort.Tensor('float32', new Float32Array(0), [1, d.nHeads, 0, D]);
-    const feeds = (ids: number[], past: Record<string, ort.Tensor>) => {
-      const f: Record<string, ort.Tensor> = {
-        input_ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]),
-        encoder_hidden_states: hidden,
-        use_cache_branch: new ort.Tensor('bool', [Object.keys(past).length > 0], [1]),
-      };
-      for (let i = 0; i < d.decoderLayers; i++)
-        for (const kind of ['decoder.key', 'decoder.value', 'encoder.key', 'encoder.value'])
-          f[`past_key_values.${i}.${kind}`] = past[`past_key_values.${i}.${kind}`] ?? empty();
-      return f;
-    };
-    const tokens = [50257, 50263, 1374, 318, 616];
-    const full = await session.run(feeds(tokens, {}));
-    const V = d.vocabSize;
-    let past: Record<string, ort.Tensor> = {};
-    for (let t = 0; t < tokens.length; t++) {
-      const out = await session.run(feeds([tokens[t]], past));
-      const step = out.logits.data as Float32Array;
-      const whole = (full.logits.data as Float32Array).subarray(t * V, (t + 1) * V);
-      let worst = 0;
-      for (let v = 0; v < V; v++) worst = Math.max(worst, Math.abs(step[v] - whole[v]));
-      expect(worst, `token ${t}`).toBeLessThan(1e-4);
-      past = Object.fromEntries(
-        Object.entries(out)
-          .filter(([k]) => k.startsWith('present'))
-          .map(([k, v]) => [k.replace('present', 'past_key_values'), v]),
-      );
+  it('decodes with its cache exactly as without: step-by-step logits equal one pass over the whole prefix', async () => {
+    const whisper = await WhisperModel.load(model, { intraOpThreads: 1 });
+    try {
+      const audio = await new AudioDecoder({ maxSeconds: 60 }).decode(said());
+      const hidden = await whisper.encode([await whisper.features(audio.pcm)]);
+      const tokens = [50257, 50263, 1374, 318, 616];
+      let stepped = await whisper.start(hidden, tokens.slice(0, 1), 1);
+      for (let t = 1; t <= tokens.length; t++) {
+        const whole = await whisper.start(hidden, tokens.slice(0, t), 1);
+        let worst = 0;
+        whole.logits[0].forEach((v, i) => (worst = Math.max(worst, Math.abs(v - stepped.logits[0][i]))));
+        expect(worst, `token ${t}`).toBeLessThan(1e-4);
+        if (t < tokens.length) stepped = await whisper.step([[tokens[t]]], stepped.cache);
+      }
+    } finally {
+      await whisper.close();
     }
-    await session.release();
+  });
+
+  it('hears windows in one batch token for token as it hears each alone, beams and all', async () => {
+    const whisper = await WhisperModel.load(model, { intraOpThreads: 1 });
+    try {
+      const decode = new AudioDecoder({ maxSeconds: 60 });
+      const texts = ['where is my order', 'thank you', 'can I pay by card please'];
+      const windows = [];
+      for (const text of texts) {
+        const wav = execFileSync('espeak-ng', ['-v', 'en-us+f5', '--stdout', text]);
+        windows.push({ features: await whisper.features((await decode.decode(wav)).pcm), language: { given: 'en' } });
+      }
+      const search = { beam: 3, maxTokens: 12 };
+      const together = await hearBatch(whisper, windows, search);
+      for (const [i, w] of windows.entries()) {
+        const [alone] = await hearBatch(whisper, [w], search);
+        expect(
+          together[i].hypotheses.map((h) => h.tokens),
+          texts[i],
+        ).toEqual(alone.hypotheses.map((h) => h.tokens));
+        together[i].hypotheses.forEach((h, j) => expect(h.score).toBeCloseTo(alone.hypotheses[j].score, 4));
+      }
+    } finally {
+      await whisper.close();
+    }
   });
 
   it('hears voice messages in a worker when AVA_ASR=whisper, and refuses languages the model does not know', async () => {

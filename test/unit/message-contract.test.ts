@@ -27,8 +27,10 @@ describe('message contract v1', () => {
     expect(parseMessage({ ...voice, audio: { fileId } })).toEqual({
       ...voice,
       tenant: 'default',
-      audio: { fileId, language: 'en' },
+      // No language: the worker's recogniser detects it (Whisper) or hears English.
+      audio: { fileId },
     });
+    expect(parseMessage({ ...voice, audio: { fileId, language: 'zh' } }).audio).toEqual({ fileId, language: 'zh' });
     refused(voice, 'text', /text is required \(or audio/);
     refused({ ...ok, audio: { fileId } }, 'audio', /not both/);
     refused({ ...voice, audio: { fileId: 'x' } }, 'audio.fileId', /24 hex digits/);

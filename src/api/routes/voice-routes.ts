@@ -32,7 +32,7 @@ const voiceFieldsSchema = z.strictObject({
   language: z
     .string()
     .regex(/^[a-z]{2,3}$/, 'must be an ISO 639 code such as en')
-    .default('en'),
+    .optional(),
   speech: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional(),
 });
 /** The JSON form: the fields and the audio file's bytes in base64. */
@@ -93,7 +93,7 @@ export const voiceRoutes: FastifyPluginAsyncZod<VoiceRoutesOptions> = async (app
         messageId: fields.messageId,
         conversationId: fields.conversationId,
         userId: fields.userId,
-        audio: { fileId, language: fields.language, sha256 },
+        audio: { fileId, ...(fields.language ? { language: fields.language } : {}), sha256 },
         ...(fields.speech !== undefined ? { speech: fields.speech } : {}),
       });
       // Everything is checked before the upload is stored: the quotas, and whether the message is new. A repeated
