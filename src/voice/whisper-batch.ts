@@ -4,6 +4,8 @@ import { BeamSearch, logSoftmax, type Ended } from './whisper-search.js';
 /** One window of audio to hear: its features, and its language or the languages to choose it from. */
 export interface WindowToHear {
   features: Float32Array;
+  /** Seconds of audio in the window (up to 30): bounds how many tokens it may take. */
+  seconds: number;
   language: { given: string } | { among: readonly string[] };
 }
 
@@ -20,11 +22,14 @@ export interface HeardWindow {
 export interface BatchSearch {
   beam: number;
   maxTokens: number;
+  /** Text tokens every window of the batch is prompted with, as previous text (<|startofprev|> … before the prompt). */
+  prompt?: readonly number[];
 }
 
 /**
  * Hears a batch of windows at once: one encoder run for all, then one decoder step at a time for every window's
- * beams. The first step feeds <|startoftranscript|> alone, so that its logits choose a language where none is given;
+ * beams. The first step feeds <|startoftranscript|> (after the prompt, if any), so that its logits choose a language
+ * where none is given;
  * the prompt then continues with the language, <|transcribe|> and <|notimestamps|>, and each window is searched with
  * {@link BeamSearch}. Each window keeps `beam` rows (a beam that is not live runs as padding, its logits unread);
  * windows whose search has ended leave the batch once they are half of it, so their cache is copied rarely.
@@ -37,7 +42,8 @@ export async function hearBatch(
   const v = model.vocabulary;
   const K = search.beam;
   const hidden = await model.encode(windows.map((w) => w.features));
-  let { logits, cache } = await model.start(hidden, [v.startOfTranscript], K);
+  const previous = search.prompt?.length && v.startOfPrevious >= 0 ? [v.startOfPrevious, ...search.prompt] : [];
+  let { logits, cache } = await model.start(hidden, [...previous, v.startOfTranscript], K);
   const languages = windows.map((w, i) => chooseLanguage(model, w, logits[i * K]));
   const prompt = (lang: string) =>
     v.multilingual ? [v.languages.get(lang)!, v.transcribe, v.noTimestamps] : [v.noTimestamps];
@@ -47,10 +53,10 @@ export async function hearBatch(
   ));
 
   const searches = windows.map(
-    () =>
+    (w) =>
       new BeamSearch({
         beam: K,
-        maxTokens: Math.max(1, Math.min(search.maxTokens, v.textContext - cache.past)),
+        maxTokens: Math.max(1, Math.min(search.maxTokens, maxTokensFor(w.seconds), v.textContext - cache.past)),
         endToken: v.endOfText,
         suppress: { always: v.suppress, atBegin: v.suppressAtBegin },
       }),
@@ -83,6 +89,14 @@ export async function hearBatch(
     ));
   }
   return windows.map((_, i) => ({ ...languages[i], hypotheses: searches[i].results().slice(0, K) }));
+}
+
+/**
+ * The most tokens a window of `seconds` may take: more than speech needs (fast English is about 5 tokens a second,
+ * Chinese up to about 8), so that only a model looping on noise is cut, early.
+ */
+export function maxTokensFor(seconds: number): number {
+  return Math.ceil(12 * seconds) + 16;
 }
 
 /** The given language, or the most probable of the candidates by the first step's logits (softmax among them). */

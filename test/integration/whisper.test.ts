@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forgeWhisper } from '../../src/models/whisper-forge.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
-import { hearBatch } from '../../src/voice/whisper-batch.js';
+import { hearBatch, maxTokensFor } from '../../src/voice/whisper-batch.js';
 import { WhisperModel } from '../../src/voice/whisper-model.js';
 import { WhisperRecognizer } from '../../src/voice/whisper-recognizer.js';
 import { startApiWorld } from '../helpers/api-world.js';
@@ -53,7 +53,7 @@ describe('Whisper run by the project, on a model the project forges', () => {
     }
   });
 
-  it('hears windows in one batch token for token as it hears each alone, beams and all', async () => {
+  it('hears windows in one batch token for token as it hears each alone, beams and all, as long as their audio allows', async () => {
     const whisper = await WhisperModel.load(model, { intraOpThreads: 1 });
     try {
       const decode = new AudioDecoder({ maxSeconds: 60 });
@@ -61,9 +61,10 @@ describe('Whisper run by the project, on a model the project forges', () => {
       const windows = [];
       for (const text of texts) {
         const wav = execFileSync('espeak-ng', ['-v', 'en-us+f5', '--stdout', text]);
-        windows.push({ features: await whisper.features((await decode.decode(wav)).pcm), language: { given: 'en' } });
+        const { pcm, seconds } = await decode.decode(wav);
+        windows.push({ features: await whisper.features(pcm), seconds, language: { given: 'en' } });
       }
-      const search = { beam: 3, maxTokens: 12 };
+      const search = { beam: 3, maxTokens: 64 };
       const together = await hearBatch(whisper, windows, search);
       for (const [i, w] of windows.entries()) {
         const [alone] = await hearBatch(whisper, [w], search);
@@ -72,6 +73,11 @@ describe('Whisper run by the project, on a model the project forges', () => {
           texts[i],
         ).toEqual(alone.hypotheses.map((h) => h.tokens));
         together[i].hypotheses.forEach((h, j) => expect(h.score).toBeCloseTo(alone.hypotheses[j].score, 4));
+        // Seeded weights rarely end a text: the audio's length bounds each hypothesis, well under the search's 64.
+        const bound = maxTokensFor(windows[i].seconds);
+        expect(bound).toBeLessThan(64);
+        for (const h of together[i].hypotheses) expect(h.tokens.length).toBeLessThanOrEqual(bound);
+        expect(Math.max(...together[i].hypotheses.map((h) => h.tokens.length))).toBe(bound);
       }
     } finally {
       await whisper.close();
