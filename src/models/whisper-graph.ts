@@ -1,3 +1,4 @@
+import { int8MatMul, quantizeColumns, rowZeroPoints } from './int8-matmul.js';
 import { ElemType, OnnxGraphBuilder } from './onnx-graph-builder.js';
 
 /**
@@ -35,9 +36,13 @@ export type WhisperWeights = (
 export const WHISPER_OPSET = 17;
 
 /** The encoder: two convolutions (the second halves the frames), positions, pre-LayerNorm blocks, a final LayerNorm. */
-export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
+export function buildWhisperEncoder(
+  d: WhisperDims,
+  weights: WhisperWeights,
+  opts: WhisperGraphOptions = {},
+): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
-  const w = weightsOf(g, weights);
+  const w = weightsOf(g, weights, opts);
   const C = d.dModel;
   const features = g.input('input_features', ElemType.FLOAT, ['batch_size', d.nMels, 2 * d.nAudioCtx]); // [B, M, F]
   const conv1 = g.op(
@@ -70,9 +75,13 @@ export function buildWhisperEncoder(d: WhisperDims, weights: WhisperWeights): On
  * (they depend on the audio only) and fed to every {@link buildWhisperDecoderStep}. Keys come transposed
  * (`cross.{i}.key` [B, H, D, E]), so that a step's attention reads them as they are, with no copy per step.
  */
-export function buildWhisperCrossCache(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
+export function buildWhisperCrossCache(
+  d: WhisperDims,
+  weights: WhisperWeights,
+  opts: WhisperGraphOptions = {},
+): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
-  const w = weightsOf(g, weights);
+  const w = weightsOf(g, weights, opts);
   const hidden = g.input('encoder_hidden_states', ElemType.FLOAT, ['batch_size', d.nAudioCtx, d.dModel]); // [B, E, C]
   const D = d.dModel / d.nHeads;
   for (let i = 0; i < d.decoderLayers; i++) {
@@ -92,9 +101,13 @@ export function buildWhisperCrossCache(d: WhisperDims, weights: WhisperWeights):
  * rows each, so that a window's cross-attention cache is fed once, never copied per beam or per step. The LM head is
  * tied to the token embedding.
  */
-export function buildWhisperDecoderStep(d: WhisperDims, weights: WhisperWeights): OnnxGraphBuilder {
+export function buildWhisperDecoderStep(
+  d: WhisperDims,
+  weights: WhisperWeights,
+  opts: WhisperGraphOptions = {},
+): OnnxGraphBuilder {
   const g = new OnnxGraphBuilder();
-  const w = weightsOf(g, weights);
+  const w = weightsOf(g, weights, opts);
   const C = d.dModel;
   const D = C / d.nHeads;
   const ids = g.input('input_ids', ElemType.INT64, ['batch_size', 'decoder_sequence_length']); // [B, T]
@@ -142,16 +155,37 @@ export function buildWhisperDecoderStep(d: WhisperDims, weights: WhisperWeights)
   return g;
 }
 
-type Weight = (name: string, shape: number[], kind: Parameters<WhisperWeights>[2]) => string;
+/** How a graph is built: `int8` makes every linear layer but the tied LM head an int8 product. */
+export interface WhisperGraphOptions {
+  int8?: boolean;
+}
 
-function weightsOf(g: OnnxGraphBuilder, weights: WhisperWeights): Weight {
-  return (name, shape, kind) => g.weight(name, shape, weights(name, shape, kind));
+interface Weight {
+  (name: string, shape: number[], kind: Parameters<WhisperWeights>[2]): string;
+  /** x · W for the linear weight `name` ([K, N]) over x's last axis: float32, or int8 in an int8 graph. */
+  matmul(x: string, name: string, K: number, N: number): string;
+}
+
+function weightsOf(g: OnnxGraphBuilder, weights: WhisperWeights, opts: WhisperGraphOptions = {}): Weight {
+  const w = ((name, shape, kind) => g.weight(name, shape, weights(name, shape, kind))) as Weight;
+  w.matmul = (x, name, K, N) => {
+    if (!opts.int8) return g.op('MatMul', [x, w(name, [K, N], 'linear')]);
+    // Each token's activations quantized on their own (int8MatMul), weights per column, in the u8u8 form that is
+    // exact on every x86 CPU; rows flattened for it and shaped back.
+    const rows = g.op('Reshape', [x, g.int64([-1, K])]);
+    const count = g.op('Gather', [g.op('Shape', [rows]), g.int64([0], [])], { axis: 0 });
+    const columns = quantizeColumns(weights(name, [K, N], 'linear'), K, N);
+    const y = int8MatMul(g, rows, name, columns, K, N, rowZeroPoints(g, count), 'u8u8');
+    const lead = g.op('Slice', [g.op('Shape', [x]), g.int64([0]), g.int64([-1])]);
+    return g.op('Reshape', [y, g.op('Concat', [lead, g.int64([N])], { axis: 0 })]);
+  };
+  return w;
 }
 
 /** `input` through one of a block's projections, split into heads: [B, H, ·, D]. Whisper's key has no bias. */
 function projected(g: OnnxGraphBuilder, w: Weight, input: string, p: string, name: string, d: WhisperDims): string {
   const C = d.dModel;
-  const y = g.op('MatMul', [input, w(`${p}.${name}.weight`, [C, C], 'linear')]);
+  const y = w.matmul(input, `${p}.${name}.weight`, C, C);
   const biased = name === 'k_proj' ? y : g.op('Add', [y, w(`${p}.${name}.bias`, [C], 'bias')]);
   return g.op('Transpose', [g.op('Reshape', [biased, g.int64([0, 0, d.nHeads, C / d.nHeads])])], {
     perm: [0, 2, 1, 3],
@@ -194,7 +228,7 @@ function attend(g: OnnxGraphBuilder, q: string, kT: string, v: string, bias: str
 function output(g: OnnxGraphBuilder, w: Weight, ctx: string, p: string, d: WhisperDims): string {
   const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64([0, 0, d.dModel])]);
   return g.op('Add', [
-    g.op('MatMul', [merged, w(`${p}.out_proj.weight`, [d.dModel, d.dModel], 'linear')]),
+    w.matmul(merged, `${p}.out_proj.weight`, d.dModel, d.dModel),
     w(`${p}.out_proj.bias`, [d.dModel], 'bias'),
   ]);
 }
@@ -202,13 +236,10 @@ function output(g: OnnxGraphBuilder, w: Weight, ctx: string, p: string, d: Whisp
 function feedForward(g: OnnxGraphBuilder, w: Weight, x: string, p: string, d: WhisperDims): string {
   const hiddenUnits = gelu(
     g,
-    g.op('Add', [
-      g.op('MatMul', [x, w(`${p}.fc1.weight`, [d.dModel, d.ffnDim], 'linear')]),
-      w(`${p}.fc1.bias`, [d.ffnDim], 'bias'),
-    ]),
+    g.op('Add', [w.matmul(x, `${p}.fc1.weight`, d.dModel, d.ffnDim), w(`${p}.fc1.bias`, [d.ffnDim], 'bias')]),
   );
   return g.op('Add', [
-    g.op('MatMul', [hiddenUnits, w(`${p}.fc2.weight`, [d.ffnDim, d.dModel], 'linear')]),
+    w.matmul(hiddenUnits, `${p}.fc2.weight`, d.ffnDim, d.dModel),
     w(`${p}.fc2.bias`, [d.dModel], 'bias'),
   ]);
 }
