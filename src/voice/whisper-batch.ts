@@ -22,14 +22,11 @@ export interface HeardWindow {
 export interface BatchSearch {
   beam: number;
   maxTokens: number;
-  /** Text tokens every window of the batch is prompted with, as previous text (<|startofprev|> … before the prompt). */
-  prompt?: readonly number[];
 }
 
 /**
  * Hears a batch of windows at once: one encoder run for all, then one decoder step at a time for every window's
- * beams. The first step feeds <|startoftranscript|> (after the prompt, if any), so that its logits choose a language
- * where none is given;
+ * beams. The first step feeds <|startoftranscript|> alone, so that its logits choose a language where none is given;
  * the prompt then continues with the language, <|transcribe|> and <|notimestamps|>, and each window is searched with
  * {@link BeamSearch}. Each window keeps `beam` rows (a beam that is not live runs as padding, its logits unread);
  * windows whose search has ended leave the batch once they are half of it, so their cache is copied rarely.
@@ -42,8 +39,7 @@ export async function hearBatch(
   const v = model.vocabulary;
   const K = search.beam;
   const hidden = await model.encode(windows.map((w) => w.features));
-  const previous = search.prompt?.length && v.startOfPrevious >= 0 ? [v.startOfPrevious, ...search.prompt] : [];
-  let { logits, cache } = await model.start(hidden, [...previous, v.startOfTranscript], K);
+  let { logits, cache } = await model.start(hidden, [v.startOfTranscript], K);
   const languages = windows.map((w, i) => chooseLanguage(model, w, logits[i * K]));
   const prompt = (lang: string) =>
     v.multilingual ? [v.languages.get(lang)!, v.transcribe, v.noTimestamps] : [v.noTimestamps];

@@ -9,8 +9,6 @@ import { RecognizerError } from '../errors/errors.js';
 /** The token ids and limits of a Whisper folder (its config.json and generation_config.json). */
 export interface WhisperVocabulary {
   startOfTranscript: number;
-  /** <|startofprev|>: what precedes a prompt of previous text. */
-  startOfPrevious: number;
   endOfText: number;
   transcribe: number;
   noTimestamps: number;
@@ -93,10 +91,15 @@ export class WhisperModel {
         headSize: (config.d_model as number) / heads,
         audioContext: config.max_source_positions as number,
       };
-      // The folder's configs do not name <|startofprev|>; the tokenizer knows it.
-      const previous = tokenizer.convert_tokens_to_ids('<|startofprev|>') ?? -1;
-      const vocabulary = { ...vocabularyOf(config, generation), startOfPrevious: previous };
-      return new WhisperModel(encoder, crossCache, decoder, processor, tokenizer, dims, vocabulary);
+      return new WhisperModel(
+        encoder,
+        crossCache,
+        decoder,
+        processor,
+        tokenizer,
+        dims,
+        vocabularyOf(config, generation),
+      );
     } catch (cause) {
       throw new RecognizerError(`cannot load Whisper from ${folder}: ${(cause as Error).message}`, { cause });
     }
@@ -194,11 +197,6 @@ export class WhisperModel {
     };
   }
 
-  /** A prompt's tokens as Whisper takes previous text: after a space, at most the last `max`. */
-  promptTokens(text: string, max = 120): number[] {
-    return this.tokenizer.encode(` ${text.trim()}`, { add_special_tokens: false }).slice(-max);
-  }
-
   /** Token ids as text, special tokens left out. */
   text(tokens: readonly number[]): string {
     return this.tokenizer.decode(tokens as number[], { skip_special_tokens: true }).trim();
@@ -214,10 +212,7 @@ export class WhisperModel {
 }
 
 /** Reads the ids the search needs from a folder's configs. */
-function vocabularyOf(
-  config: Record<string, unknown>,
-  g: Record<string, unknown>,
-): Omit<WhisperVocabulary, 'startOfPrevious'> {
+function vocabularyOf(config: Record<string, unknown>, g: Record<string, unknown>): WhisperVocabulary {
   const langToId = (g.lang_to_id ?? {}) as Record<string, number>;
   const multilingual = g.is_multilingual === true;
   const taskToId = (g.task_to_id ?? {}) as Record<string, number>;

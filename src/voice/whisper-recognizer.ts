@@ -1,7 +1,6 @@
 import type { SpeechRecognizer, Transcript } from './speech-recognizer.js';
 import { hearBatch, type HeardWindow, type WindowToHear } from './whisper-batch.js';
 import { WhisperModel } from './whisper-model.js';
-import { domainGlossary } from './domain-glossary.js';
 
 /** Options of the Whisper recogniser. */
 export interface WhisperOptions {
@@ -39,8 +38,6 @@ export class WhisperRecognizer implements SpeechRecognizer {
   readonly detects: readonly string[];
   private readonly pending: Pending[] = [];
   private running: Promise<void> | null = null;
-  /** The domain's names as a prompt (tokens), for windows heard in English; none until domain text comes. */
-  private prompt: readonly number[] = [];
   private closed = false;
 
   private constructor(
@@ -69,15 +66,6 @@ export class WhisperRecognizer implements SpeechRecognizer {
       this.pending.push({ pcm, language, resolve, reject });
       this.running ??= this.drain();
     });
-  }
-
-  /**
-   * Takes the domain's English sentences: their names ({@link domainGlossary}) prompt every window heard in English,
-   * so that Whisper writes the shop's brands, places and products as the shop writes them.
-   */
-  async useDomainText(sentences: readonly string[]): Promise<void> {
-    const glossary = domainGlossary(sentences);
-    this.prompt = glossary ? this.model.promptTokens(glossary) : [];
   }
 
   /** Frees the sessions once the utterances waiting are heard. */
@@ -131,21 +119,14 @@ export class WhisperRecognizer implements SpeechRecognizer {
         owners.push(u);
       }
     }
-    // English windows are prompted with the domain's names; a batch shares one prompt, so they are heard apart.
-    const prompted = (w: WindowToHear) => this.prompt.length > 0 && 'given' in w.language && w.language.given === 'en';
-    const heard = new Array<HeardWindow>(windows.length);
-    for (const group of [true, false]) {
-      const mine = windows.flatMap((w, i) => (prompted(w) === group ? [i] : []));
-      for (let at = 0; at < mine.length; at += this.opts.batch) {
-        const part = mine.slice(at, at + this.opts.batch);
-        const out = await hearBatch(
-          this.model,
-          part.map((i) => windows[i]),
-          { beam: this.opts.beam, maxTokens: this.opts.maxNewTokens, ...(group ? { prompt: this.prompt } : {}) },
-        );
-        part.forEach((i, j) => (heard[i] = out[j]));
-      }
-    }
+    const heard: HeardWindow[] = [];
+    for (let at = 0; at < windows.length; at += this.opts.batch)
+      heard.push(
+        ...(await hearBatch(this.model, windows.slice(at, at + this.opts.batch), {
+          beam: this.opts.beam,
+          maxTokens: this.opts.maxNewTokens,
+        })),
+      );
     return utterances.map((_, u) => this.transcriptOf(heard.filter((_, i) => owners[i] === u)));
   }
 
