@@ -2,11 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
+import { rescoredText } from '../../src/pipeline/hypothesis-choice.js';
 import { AudioDecoder } from '../../src/voice/audio-decoder.js';
+import { preparePcm } from '../../src/voice/pcm-conditioning.js';
 import { hearBatch, type HeardWindow } from '../../src/voice/whisper-batch.js';
 import { WhisperModel } from '../../src/voice/whisper-model.js';
 import { WhisperRecognizer } from '../../src/voice/whisper-recognizer.js';
 import { ROOT, WHISPER_BASE_DIR } from '../helpers/paths.js';
+import { voiceLab, voiceUtterances } from '../helpers/voice-eval.js';
 
 /**
  * What CTranslate2 itself makes of the same model.bin on the same features (test/fixtures/tools: whisper-features.ts,
@@ -24,6 +28,12 @@ const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/whisp
     beam: Array<{ tokens: number[]; score: number }>;
   }>;
 };
+
+/**
+ * Whisper base's share of held-out voice utterances routed to their intent with the worker's defaults may not fall
+ * below this (a regression bound set below the figure measured once, after every choice was made on dev).
+ */
+const WHISPER_ROUTED_AT_LEAST = 0.8;
 
 const decoder = new AudioDecoder({ maxSeconds: 30 });
 const spoken = async (u: { voice: string; speed: number; text: string }) =>
@@ -101,4 +111,40 @@ describe('Whisper base converted from its CTranslate2 packages, searched by the 
       await whisper.close();
     }
   }, 120_000);
+
+  it(`routes at least ${100 * WHISPER_ROUTED_AT_LEAST} % of the held-out voice utterances to the right intent, heard as a worker hears them`, async () => {
+    const { voice } = loadConfig({});
+    const lab = await voiceLab(1, 1);
+    const whisper = await WhisperRecognizer.load(WHISPER_BASE_DIR, { intraOpThreads: 2 });
+    try {
+      const utterances = voiceUtterances('held-out');
+      const rescore = {
+        confidences: (t: readonly string[]) => lab.planner.intentConfidences(t),
+        weight: voice.whisperMeaningWeight,
+      };
+      const routed: number[] = [];
+      for (const speed of [130, 190]) {
+        const pcms = await Promise.all(utterances.map((u) => spoken({ voice: 'en-us+f5', speed, text: u.text })));
+        // All at once, as a batch's voice messages reach Whisper; the noise floor and rescoring as the worker has them.
+        const heard = await Promise.all(
+          pcms.map(async (pcm) =>
+            rescoredText(
+              await whisper.transcribe(preparePcm(pcm, { noiseFloorDb: voice.noiseFloorDb }), 'en'),
+              rescore,
+            ),
+          ),
+        );
+        let right = 0;
+        for (const [i, u] of utterances.entries()) if ((await lab.route(heard[i].text)) === u.intent) right++;
+        routed.push(right / utterances.length);
+      }
+      console.info(
+        `Whisper base, held out, en-us+f5 at 130 and 190 words a minute: ${routed.map((r) => `${(100 * r).toFixed(1)} %`).join(', ')}`,
+      );
+      expect((routed[0] + routed[1]) / 2).toBeGreaterThanOrEqual(WHISPER_ROUTED_AT_LEAST);
+    } finally {
+      await whisper.close();
+      await lab.close();
+    }
+  }, 300_000);
 });
