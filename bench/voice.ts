@@ -35,7 +35,7 @@ const SPEEDS = (process.env.BENCH_SPEEDS ?? '140,180').split(',').map(Number);
 /** The blended language model's domain weights tried on dev (a bench profile; it is not a setting). */
 const BLEND_WEIGHTS = (process.env.BENCH_BLEND ?? '0.5,0.9').split(',').filter(Boolean).map(Number);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'domain,blend,pool,stage,whisper').split(','));
-const WHISPER_DIR = process.env.BENCH_WHISPER ?? 'models/whisper-base'; // where the test setup converts it
+const WHISPER_DIR = process.env.BENCH_WHISPER ?? 'models/whisper'; // where the demo and the test setup convert it
 const WEIGHTS = [0.5, 1, 2, 4, 8];
 /** Noise floor levels tried on dev, in dB below the speech (`off`: none): least noise first, so ties go to less. */
 const FLOORS = (process.env.BENCH_FLOORS ?? 'off,40,35,30,25')

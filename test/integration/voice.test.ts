@@ -59,7 +59,7 @@ afterAll(async () => world.close());
 
 describe('voice messages, from upload to stored reply', () => {
   it('hears a WAV sent as multipart with Whisper base: the transcript is the message, routed to its intent, stored with engine, language and time', async () => {
-    const res = await upload('v-wav', speak('where is my order'), { language: 'en' });
+    const res = await upload('v-wav', speak('where is my order', 'en-us+f5', 160), { language: 'en' });
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(202);
     expect(body).toMatchObject({

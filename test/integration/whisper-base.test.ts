@@ -31,9 +31,10 @@ const reference = JSON.parse(await readFile(path.join(ROOT, 'test/fixtures/whisp
 
 /**
  * Whisper base's share of held-out voice utterances routed to their intent with the worker's defaults may not fall
- * below this (a regression bound set below the figure measured once, after every choice was made on dev).
+ * below this: a regression bound under the 90.3 % measured once (91.7 % at 130 and 88.9 % at 190 words a minute,
+ * 2026-12-08), after every choice was made on the dev set. pocketsphinx gives 83.3 % on the same audio.
  */
-const WHISPER_ROUTED_AT_LEAST = 0.8;
+const WHISPER_ROUTED_AT_LEAST = 0.85;
 
 const decoder = new AudioDecoder({ maxSeconds: 30 });
 const spoken = async (u: { voice: string; speed: number; text: string }) =>
