@@ -31,7 +31,10 @@ withBackendOptions(program.command('enqueue'))
   )
   .argument('[text...]', 'message text; omit to read JSON lines from stdin')
   .option('-a, --audio <file>', 'send this audio file (WAV, Ogg/Opus, WebM, MP3, FLAC, MP4) as a voice message')
-  .option('-l, --language <code>', 'language spoken in --audio (default: the worker detects it with Whisper, else English)')
+  .option(
+    '-l, --language <code>',
+    'language spoken in --audio (default: the worker detects it with Whisper, else English)',
+  )
   .option('-c, --conversation <id>', 'conversation id', 'cli')
   .option('-u, --user <id>', 'user id', 'cli-user')
   .option('-i, --id <messageId>', 'message id (default: a random UUID)')
