@@ -14,8 +14,7 @@ export interface SessionOptions {
 
 /** A tensor as plain data, so that callers never touch the runtime's types. */
 export interface HostTensor {
-  /** `bool` holds one byte per element (0 or 1). */
-  type: 'float32' | 'int64' | 'int32' | 'uint8' | 'bool';
+  type: 'float32' | 'int64' | 'int32' | 'uint8';
   data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
   dims: readonly number[];
 }
