@@ -27,7 +27,6 @@ export interface WhisperVocabulary {
  * ([W, H, E, D]) of each window, shared by the window's rows.
  */
 export interface DecoderCache {
-  rows: number;
   windows: number;
   past: number;
   self: Float32Array[][];
@@ -48,8 +47,8 @@ interface Dims {
 }
 
 /**
- * A Whisper folder in Hugging Face's ONNX layout run through the project's session: features (transformers.js's
- * feature extractor), the encoder on a batch of utterances, decoder steps over rows with their cache, and the
+ * A Whisper folder as `npm run models:whisper` writes it (its three graphs, see whisper-graph.ts) run through the
+ * project's session: features (transformers.js's feature extractor), the encoder on a batch of utterances, decoder steps over rows with their cache, and the
  * tokenizer. It knows tensors; which tokens to feed is the caller's search.
  */
 export class WhisperModel {
@@ -135,14 +134,13 @@ export class WhisperModel {
     const out = await this.crossCache.run({ encoder_hidden_states: hidden });
     const f32 = (name: string) => out[name].data as Float32Array;
     const cache: DecoderCache = {
-      rows: windows * rowsPerWindow,
       windows,
       past: 0,
       self: this.perLayer(() => [new Float32Array(0), new Float32Array(0)]),
       cross: this.perLayer(() => []).map((_, i) => [f32(`cross.${i}.key`), f32(`cross.${i}.value`)]),
     };
     return this.step(
-      Array.from({ length: cache.rows }, () => tokens),
+      Array.from({ length: windows * rowsPerWindow }, () => tokens),
       cache,
     );
   }
@@ -162,7 +160,7 @@ export class WhisperModel {
     const cross = keepWindows
       ? cache.cross.map((kv) => kv.map((t) => gather(t, keepWindows, heads * audioContext * headSize)))
       : cache.cross;
-    return { rows: parents.length, windows: keepWindows?.length ?? cache.windows, past: cache.past, self, cross };
+    return { windows: keepWindows?.length ?? cache.windows, past: cache.past, self, cross };
   }
 
   /** A step: row r of the cache fed `tokens[r]` (every row the same number of tokens). */
@@ -190,7 +188,6 @@ export class WhisperModel {
       logits: Array.from({ length: rows }, (_, r) => logits.subarray((r * T + T - 1) * V, (r * T + T) * V)),
       cache: {
         ...cache,
-        rows,
         past: cache.past + T,
         self: cache.self.map((_, i) => [f32(`present.${i}.key`), f32(`present.${i}.value`)]),
       },
